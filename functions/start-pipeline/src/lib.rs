@@ -1,0 +1,273 @@
+//! start-pipeline: a release request (custom event, rule schedule or Scheduler input) starts an
+//! Image Builder pipeline execution with StartImagePipelineExecution.
+
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::Value;
+use shared::config::{Env, parse_pairs};
+use shared::domain::{ClientToken, ImagePipelineArn, ImageTags};
+use shared::events::ReleaseRequest;
+use shared::ports::{ImagePipelines, StartExecution};
+use shared::retry::{RetryPolicy, with_backoff};
+use shared::{ConfigError, ErrorClass, HandlerError, token};
+use std::collections::BTreeMap;
+use tracing::info;
+
+/// Tag the requested release version is recorded under on the pipeline execution's image.
+pub const TAG_REQUESTED_VERSION: &str = "image-release:requested-version";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PIPELINE_ARN`: the pipeline to start when the event names none.
+    pub pipeline: ImagePipelineArn,
+    /// `RELEASE_TAGS`: `KEY=VALUE,…` added to the execution's image (at most 49: one is ours).
+    pub tags: ImageTags,
+}
+
+impl Config {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(get);
+        let pipeline = env.required("PIPELINE_ARN", ImagePipelineArn::parse)?;
+        let tags = env
+            .optional("RELEASE_TAGS", parse_pairs)?
+            .unwrap_or_default();
+        let tags =
+            ImageTags::parse("RELEASE_TAGS", tags).map_err(|source| ConfigError::Invalid {
+                var: "RELEASE_TAGS",
+                source,
+            })?;
+        if tags.len() >= ImageTags::MAX_TAGS {
+            return Err(ConfigError::Invalid {
+                var: "RELEASE_TAGS",
+                source: shared::ValidationError::new(
+                    "RELEASE_TAGS",
+                    "at most 49 tags (one more is added per release)",
+                    "",
+                ),
+            });
+        }
+        Ok(Self { pipeline, tags })
+    }
+}
+
+pub struct Deps<P> {
+    pub config: Config,
+    pub pipelines: P,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub action: &'static str,
+    pub pipeline_arn: String,
+    pub client_token: String,
+    pub image_build_version_arn: Option<String>,
+}
+
+pub async fn handle<P: ImagePipelines>(
+    deps: &Deps<P>,
+    event: LambdaEvent<Value>,
+) -> Result<Outcome, HandlerError> {
+    // 1. The event: a malformed one is rejected before any AWS call.
+    let request = ReleaseRequest::parse(&event.payload)?;
+    let pipeline = request
+        .pipeline_override
+        .clone()
+        .unwrap_or_else(|| deps.config.pipeline.clone());
+
+    // 2. The token: the same request delivered twice yields the same token, and Image Builder
+    //    answers the second call with the first execution.
+    let client_token = ClientToken::<36>::parse(
+        "clientToken",
+        &token::derive("start-pipeline", &[pipeline.as_str(), &request.dedup_key]),
+    )?;
+    let mut extra = BTreeMap::new();
+    if let Some(version) = &request.version {
+        extra.insert(TAG_REQUESTED_VERSION.to_owned(), version.to_string());
+    }
+    let tags = deps.config.tags.merged("tags", &extra)?;
+
+    // 3. The call, with bounded backoff for the throttling and busy errors the SDK does not retry.
+    let call = StartExecution {
+        pipeline: pipeline.clone(),
+        client_token: client_token.clone(),
+        tags,
+    };
+    let started = with_backoff(deps.retry, || deps.pipelines.start_pipeline_execution(&call)).await.map_err(|err| match err.class {
+        ErrorClass::IdempotencyMismatch => HandlerError::NonRetryable {
+            context: format!("client token {client_token} was used before with other parameters (token derivation bug)"),
+            source: err,
+        },
+        ErrorClass::NotFound => HandlerError::NonRetryable { context: format!("pipeline {pipeline} does not exist"), source: err },
+        _ => HandlerError::from_service(format!("starting pipeline {pipeline}"), err),
+    })?;
+
+    info!(pipeline = %pipeline, token = %client_token, image = ?started.image_build_version_arn, dedup = %request.dedup_key, "pipeline execution started");
+    Ok(Outcome {
+        action: "started",
+        pipeline_arn: pipeline.to_string(),
+        client_token: client_token.to_string(),
+        image_build_version_arn: started.image_build_version_arn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_runtime::Context;
+    use shared::error::ErrorType;
+    use shared::fakes::FakeImageBuilder;
+
+    const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
+
+    fn deps() -> Deps<FakeImageBuilder> {
+        let config =
+            Config::from_lookup(|k| (k == "PIPELINE_ARN").then(|| PIPELINE.to_owned())).unwrap();
+        Deps {
+            config,
+            pipelines: FakeImageBuilder::default(),
+            retry: RetryPolicy::IMMEDIATE,
+        }
+    }
+
+    fn event(raw: &str) -> LambdaEvent<Value> {
+        LambdaEvent::new(serde_json::from_str(raw).unwrap(), Context::default())
+    }
+
+    const REQUESTED: &str = include_str!("../../../events/release-requested.json");
+    const SCHEDULED: &str = include_str!("../../../events/scheduled-event.json");
+    const SCHEDULER: &str = include_str!("../../../events/scheduler-input.json");
+    const MALFORMED: &str = include_str!("../../../events/malformed-release-requested.json");
+
+    #[tokio::test]
+    async fn when_release_is_requested_should_start_the_pipeline_with_a_36_char_token() {
+        let deps = deps();
+        let outcome = handle(&deps, event(REQUESTED)).await.unwrap();
+        let started = deps.pipelines.started();
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].client_token.as_str().len(), 36);
+        assert_eq!(outcome.client_token, started[0].client_token.as_str());
+        assert_eq!(started[0].tags.get(TAG_REQUESTED_VERSION), Some("2.4.0"));
+    }
+
+    #[tokio::test]
+    async fn when_event_is_delivered_twice_should_send_the_same_token() {
+        let deps = deps();
+        handle(&deps, event(REQUESTED)).await.unwrap();
+        handle(&deps, event(REQUESTED)).await.unwrap();
+        let started = deps.pipelines.started();
+        assert_eq!(started[0].client_token, started[1].client_token);
+    }
+
+    #[tokio::test]
+    async fn when_schedules_fire_twice_should_send_different_tokens() {
+        let deps = deps();
+        handle(&deps, event(SCHEDULED)).await.unwrap();
+        let mut second: Value = serde_json::from_str(SCHEDULED).unwrap();
+        second["id"] = "another-firing".into();
+        handle(&deps, LambdaEvent::new(second, Context::default()))
+            .await
+            .unwrap();
+        let started = deps.pipelines.started();
+        assert_ne!(started[0].client_token, started[1].client_token);
+        assert_eq!(started[0].pipeline.as_str(), PIPELINE);
+    }
+
+    #[tokio::test]
+    async fn when_scheduler_input_overrides_the_pipeline_should_start_that_pipeline() {
+        let deps = deps();
+        handle(&deps, event(SCHEDULER)).await.unwrap();
+        assert_eq!(
+            deps.pipelines.started()[0].pipeline.as_str(),
+            "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden-nightly"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_event_is_malformed_should_fail_as_invalid_event_without_calling_aws() {
+        let deps = deps();
+        let err = handle(&deps, event(MALFORMED)).await.unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::InvalidEvent);
+        assert!(err.to_string().contains("detail.pipelineArn"), "{err}");
+        assert_eq!(
+            deps.pipelines.script.count("StartImagePipelineExecution"),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn when_rate_limited_once_should_retry_and_start() {
+        let deps = deps();
+        deps.pipelines.script.fail(
+            "StartImagePipelineExecution",
+            ErrorClass::Throttled,
+            "CallRateLimitExceededException",
+            1,
+        );
+        handle(&deps, event(REQUESTED)).await.unwrap();
+        assert_eq!(
+            deps.pipelines.script.count("StartImagePipelineExecution"),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn when_pipeline_stays_in_use_should_fail_retryable() {
+        let deps = deps();
+        deps.pipelines.script.fail(
+            "StartImagePipelineExecution",
+            ErrorClass::InUse,
+            "ResourceInUseException",
+            5,
+        );
+        let err = handle(&deps, event(REQUESTED)).await.unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::Retryable);
+        assert_eq!(
+            deps.pipelines.script.count("StartImagePipelineExecution"),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn when_token_mismatch_should_fail_non_retryable_naming_the_token() {
+        let deps = deps();
+        deps.pipelines.script.fail(
+            "StartImagePipelineExecution",
+            ErrorClass::IdempotencyMismatch,
+            "IdempotentParameterMismatchException",
+            1,
+        );
+        let err = handle(&deps, event(REQUESTED)).await.unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        assert!(err.to_string().contains("token derivation"));
+        assert_eq!(
+            deps.pipelines.script.count("StartImagePipelineExecution"),
+            1
+        );
+    }
+
+    #[test]
+    fn when_pipeline_arn_is_missing_or_invalid_should_name_the_variable() {
+        let err = Config::from_lookup(|_| None).unwrap_err();
+        assert!(err.to_string().contains("PIPELINE_ARN"));
+        let err = Config::from_lookup(|k| (k == "PIPELINE_ARN").then(|| "golden".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("PIPELINE_ARN"));
+    }
+
+    #[test]
+    fn when_release_tags_leave_no_room_should_fail_at_init() {
+        let tags = (0..50)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let err = Config::from_lookup(|k| match k {
+            "PIPELINE_ARN" => Some(PIPELINE.to_owned()),
+            "RELEASE_TAGS" => Some(tags.clone()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 49"), "{err}");
+    }
+}

@@ -1,0 +1,158 @@
+//! EC2 adapter (EC2 query protocol): ExportImage and DescribeExportImageTasks.
+
+use super::{classify, missing};
+use crate::error::ErrorClass;
+use crate::ports::{ExportImage, ExportStarted, ExportTask, ImageExports, Result};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    DiskImageFormat, ExportTaskS3LocationRequest, ResourceType, Tag, TagSpecification,
+};
+
+/// EC2's documented error codes for the calls made here.
+pub fn error_class(code: &str) -> ErrorClass {
+    match code {
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => ErrorClass::Throttled,
+        "InternalError" | "InternalFailure" | "Unavailable" | "ServiceUnavailable" => {
+            ErrorClass::Transient
+        }
+        "IdempotentParameterMismatch" => ErrorClass::IdempotencyMismatch,
+        "ResourceLimitExceeded" | "ResourceCountExceeded" => ErrorClass::LimitExceeded,
+        "IncorrectState" | "IncorrectInstanceState" | "InvalidAMIID.Unavailable" => {
+            ErrorClass::NotAvailable
+        }
+        "UnauthorizedOperation" | "AuthFailure" | "OptInRequired" | "Blocked" => {
+            ErrorClass::AccessDenied
+        }
+        code if code.ends_with(".NotFound") => ErrorClass::NotFound,
+        code if code.starts_with("Invalid")
+            || code.starts_with("MissingParameter")
+            || code.ends_with(".Malformed") =>
+        {
+            ErrorClass::Invalid
+        }
+        _ => ErrorClass::Other,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Ec2Adapter {
+    client: Client,
+}
+
+impl Ec2Adapter {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: Client::new(config),
+        }
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn to_task(
+    id: Option<String>,
+    status: Option<String>,
+    progress: Option<String>,
+    message: Option<String>,
+    location: Option<aws_sdk_ec2::types::ExportTaskS3Location>,
+) -> Option<ExportTask> {
+    Some(ExportTask {
+        export_task_id: id?,
+        status: status.unwrap_or_default(),
+        progress,
+        status_message: message,
+        bucket: location.as_ref().and_then(|l| l.s3_bucket.clone()),
+        prefix: location.and_then(|l| l.s3_prefix),
+    })
+}
+
+impl ImageExports for Ec2Adapter {
+    async fn export_image(&self, request: &ExportImage) -> Result<ExportStarted> {
+        const OP: &str = "ExportImage";
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::ExportImageTask)
+            .set_tags(Some(
+                request
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .build();
+        let result = self
+            .client
+            .export_image()
+            .image_id(request.image_id.as_str())
+            .disk_image_format(DiskImageFormat::from(request.format.as_str()))
+            .s3_export_location(
+                ExportTaskS3LocationRequest::builder()
+                    .s3_bucket(request.bucket.as_str())
+                    .s3_prefix(&request.prefix)
+                    .build(),
+            )
+            .role_name(request.role_name.as_str())
+            .client_token(request.client_token.as_str())
+            .description(&request.description)
+            .set_tag_specifications((!request.tags.is_empty()).then(|| vec![tags]))
+            .dry_run(request.dry_run)
+            .send()
+            .await;
+        match result {
+            Ok(out) => to_task(
+                out.export_image_task_id,
+                out.status,
+                out.progress,
+                out.status_message,
+                out.s3_export_location,
+            )
+            .map(ExportStarted::Task)
+            .ok_or_else(|| missing(OP, "exportImageTaskId")),
+            // With DryRun, EC2 answers "DryRunOperation" when the request would have succeeded.
+            Err(err)
+                if request.dry_run
+                    && aws_sdk_ec2::error::ProvideErrorMetadata::code(&err)
+                        == Some("DryRunOperation") =>
+            {
+                Ok(ExportStarted::DryRunOk)
+            }
+            Err(err) => Err(classify(OP, err, error_class)),
+        }
+    }
+
+    async fn describe_export_task(&self, export_task_id: &str) -> Result<Option<ExportTask>> {
+        const OP: &str = "DescribeExportImageTasks";
+        let out = match self
+            .client
+            .describe_export_image_tasks()
+            .export_image_task_ids(export_task_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) => {
+                let err = classify(OP, err, error_class);
+                return if err.is(ErrorClass::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        Ok(out
+            .export_image_tasks
+            .unwrap_or_default()
+            .into_iter()
+            .find(|t| t.export_image_task_id.as_deref() == Some(export_task_id))
+            .and_then(|t| {
+                to_task(
+                    t.export_image_task_id,
+                    t.status,
+                    t.progress,
+                    t.status_message,
+                    t.s3_export_location,
+                )
+            }))
+    }
+}

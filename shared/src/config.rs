@@ -1,0 +1,169 @@
+//! Reading a function's configuration from its environment, once, at init.
+//!
+//! Each function has a `Config` struct with `from_lookup(get)`; `main.rs` calls it with
+//! [`process_env`], tests with a map. Every error names the variable and the rule it broke.
+
+use crate::error::{ConfigError, ValidationError};
+
+/// Looks variables up in the process environment; empty values count as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Reads a variable through `get`, for one `Config::from_lookup` call.
+pub struct Env<F: Fn(&str) -> Option<String>> {
+    get: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn new(get: F) -> Self {
+        Self { get }
+    }
+
+    pub fn raw(&self, var: &'static str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required variable, parsed by `parse(field, value)`.
+    pub fn required<T>(
+        &self,
+        var: &'static str,
+        parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+    ) -> Result<T, ConfigError> {
+        let raw = self.raw(var).ok_or(ConfigError::Missing(var))?;
+        parse(var, &raw).map_err(|source| ConfigError::Invalid { var, source })
+    }
+
+    /// An optional variable, parsed when set.
+    pub fn optional<T>(
+        &self,
+        var: &'static str,
+        parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.raw(var)
+            .map(|raw| parse(var, &raw).map_err(|source| ConfigError::Invalid { var, source }))
+            .transpose()
+    }
+
+    /// An optional variable with a default used when unset.
+    pub fn or_default<T>(
+        &self,
+        var: &'static str,
+        default: &str,
+        parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+    ) -> Result<T, ConfigError> {
+        let raw = self.raw(var).unwrap_or_else(|| default.to_owned());
+        parse(var, &raw).map_err(|source| ConfigError::Invalid { var, source })
+    }
+
+    /// A comma-separated list; each element parsed; empty elements are an error.
+    pub fn list<T>(
+        &self,
+        var: &'static str,
+        parse: impl Fn(&str, &str) -> Result<T, ValidationError>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let Some(raw) = self.raw(var) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .enumerate()
+            .map(|(i, item)| {
+                let item = item.trim();
+                if item.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        var,
+                        source: ValidationError::new(
+                            format!("{var}[{i}]"),
+                            "must not be empty",
+                            item,
+                        ),
+                    });
+                }
+                parse(&format!("{var}[{i}]"), item)
+                    .map_err(|source| ConfigError::Invalid { var, source })
+            })
+            .collect()
+    }
+
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`).
+    pub fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self
+            .raw(var)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => Ok(default),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                var,
+                source: ValidationError::new(var, "must be true or false", other),
+            }),
+        }
+    }
+}
+
+/// Parses `KEY=VALUE,KEY=VALUE` (tags in configuration).
+pub fn parse_pairs(
+    field: &str,
+    raw: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ValidationError> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                ValidationError::new(field, "must be KEY=VALUE pairs separated by commas", pair)
+            })?;
+            Ok((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// A plain string parser for `Env::required` and friends.
+pub fn text(_field: &str, value: &str) -> Result<String, ValidationError> {
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RegionName;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Env::new(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn when_required_var_is_missing_should_name_it() {
+        let err = env(&[]).required("PIPELINE_ARN", text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable PIPELINE_ARN is required but not set"
+        );
+    }
+
+    #[test]
+    fn when_list_element_is_invalid_should_name_its_index() {
+        let err = env(&[("REGIONS", "eu-west-1, nowhere")])
+            .list("REGIONS", RegionName::parse)
+            .unwrap_err();
+        assert!(err.to_string().contains("REGIONS[1]"), "{err}");
+    }
+
+    #[test]
+    fn when_pairs_are_malformed_should_fail() {
+        assert_eq!(
+            parse_pairs("T", "a=1, b = 2").unwrap().get("b").unwrap(),
+            "2"
+        );
+        assert!(parse_pairs("T", "a").is_err());
+    }
+}

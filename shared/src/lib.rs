@@ -1,0 +1,23 @@
+//! The shared crate of the image-release functions: validated domain types, typed trigger events,
+//! errors with retry semantics, release state records, the port traits the handlers are generic
+//! over, and one AWS SDK adapter per service (each behind its cargo feature).
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod ports;
+pub mod release;
+pub mod token;
+
+pub use error::{ConfigError, ErrorClass, HandlerError, ServiceError, ValidationError};
+
+/// Initialises logging the way Lambda expects (honours `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`).
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+pub mod copy;
+#[cfg(feature = "fakes")]
+pub mod fakes;
+pub mod retry;

@@ -1,0 +1,222 @@
+//! Ports: the small traits the handlers are generic over. One adapter per AWS service implements
+//! them in [`crate::aws`]; tests implement them with in-memory fakes.
+
+use crate::domain::{
+    AmiId, AppStreamImageName, BucketName, ClientToken, DiskImageFormat,
+    DistributionConfigurationArn, IamRoleArn, ImageBuildVersionArn, ImageDescription,
+    ImagePipelineArn, ImageTags, LogGroupName, RegionName, RoleName, RoleNameOrArn,
+};
+use crate::error::ServiceError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+// ---------------------------------------------------------------- Image Builder
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartExecution {
+    pub pipeline: ImagePipelineArn,
+    pub client_token: ClientToken<36>,
+    pub tags: ImageTags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedExecution {
+    pub request_id: Option<String>,
+    pub image_build_version_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distribute {
+    pub source_image: ImageBuildVersionArn,
+    pub distribution_configuration: DistributionConfigurationArn,
+    pub execution_role: RoleNameOrArn,
+    pub log_group: Option<LogGroupName>,
+    pub tags: ImageTags,
+    pub client_token: ClientToken<64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distributed {
+    pub image_build_version_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputAmi {
+    pub region: String,
+    pub image: String,
+    pub account_id: Option<String>,
+}
+
+/// What `GetImage` tells about an image build version.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageInfo {
+    pub arn: String,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub source_pipeline_arn: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub amis: Vec<OutputAmi>,
+}
+
+pub trait ImagePipelines: Send + Sync {
+    fn start_pipeline_execution(
+        &self,
+        request: &StartExecution,
+    ) -> impl Future<Output = Result<StartedExecution>> + Send;
+    fn get_image(
+        &self,
+        image: &ImageBuildVersionArn,
+    ) -> impl Future<Output = Result<ImageInfo>> + Send;
+    fn distribute_image(
+        &self,
+        request: &Distribute,
+    ) -> impl Future<Output = Result<Distributed>> + Send;
+}
+
+// ---------------------------------------------------------------- EC2 export
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportImage {
+    pub image_id: AmiId,
+    pub format: DiskImageFormat,
+    pub bucket: BucketName,
+    pub prefix: String,
+    pub role_name: RoleName,
+    pub client_token: ClientToken<64>,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportTask {
+    pub export_task_id: String,
+    /// `active` | `completed` | `deleting` | `deleted`.
+    pub status: String,
+    pub progress: Option<String>,
+    pub status_message: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+}
+
+/// The result of an ExportImage call: a started task, or a dry run that AWS says would have succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportStarted {
+    Task(ExportTask),
+    DryRunOk,
+}
+
+pub trait ImageExports: Send + Sync {
+    fn export_image(
+        &self,
+        request: &ExportImage,
+    ) -> impl Future<Output = Result<ExportStarted>> + Send;
+    /// `None` when EC2 no longer knows the task.
+    fn describe_export_task(
+        &self,
+        export_task_id: &str,
+    ) -> impl Future<Output = Result<Option<ExportTask>>> + Send;
+}
+
+// ---------------------------------------------------------------- AppStream (regional)
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStreamImage {
+    pub name: String,
+    pub arn: Option<String>,
+    /// `PENDING` | `AVAILABLE` | `FAILED` | `COPYING` | `DELETING` | `CREATING` | `IMPORTING` | `VALIDATING`.
+    pub state: String,
+    pub state_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportImage {
+    pub name: AppStreamImageName,
+    pub source_ami: AmiId,
+    pub role: IamRoleArn,
+    pub description: Option<ImageDescription>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyImage {
+    pub source_image_name: AppStreamImageName,
+    pub destination_image_name: AppStreamImageName,
+    pub destination_region: RegionName,
+    pub description: Option<ImageDescription>,
+}
+
+pub trait AppStreamImages: Send + Sync {
+    /// The image of that name in `region`, or `None`.
+    fn describe_image(
+        &self,
+        region: &RegionName,
+        name: &AppStreamImageName,
+    ) -> impl Future<Output = Result<Option<AppStreamImage>>> + Send;
+    /// In the home region.
+    fn create_imported_image(
+        &self,
+        request: &ImportImage,
+    ) -> impl Future<Output = Result<AppStreamImage>> + Send;
+    /// Called in the home region (where the source image lives).
+    fn copy_image(&self, request: &CopyImage) -> impl Future<Output = Result<()>> + Send;
+    fn list_tags(
+        &self,
+        region: &RegionName,
+        arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send;
+    fn tag_resource(
+        &self,
+        region: &RegionName,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+// ---------------------------------------------------------------- S3 state and artifacts
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written,
+    /// A conditional write found the key there already: someone else wrote first.
+    AlreadyExists,
+}
+
+pub trait ArtifactStore: Send + Sync {
+    /// The JSON document at `key`, or `None`.
+    fn get_json<T: DeserializeOwned + Send>(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<T>>> + Send;
+    fn put_json<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Writes only if nothing is at `key` yet (S3 `If-None-Match: *`).
+    fn put_json_if_absent<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send;
+    fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every key under `prefix`.
+    fn list_keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The size of the object at `key`, or `None`.
+    fn object_size(&self, key: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
+}
+
+// ---------------------------------------------------------------- CloudFront
+
+pub trait Cdn: Send + Sync {
+    /// Creates an invalidation; the same `caller_reference` returns the first invalidation's id.
+    fn create_invalidation(
+        &self,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+}

@@ -1,0 +1,255 @@
+//! The state of a release, kept in the artifact bucket under `releases/<release-id>/`.
+//!
+//! One key per step, each written by exactly one function, so concurrent or duplicated deliveries
+//! never overwrite each other's records:
+//!
+//! | key | written by |
+//! |---|---|
+//! | `pending/<release-id>.json` | distribute-image (created), publish-release (deleted when final) |
+//! | `releases/<id>/distribution.json` | distribute-image |
+//! | `releases/<id>/export.json` | export-image |
+//! | `releases/<id>/appstream.json` | copy-appstream-image |
+//! | `releases/<id>/failure-<step>.json` | the function whose step failed |
+//! | `releases/<id>/status.json` | publish-release |
+//! | `releases/<id>/manifest.json` | publish-release (conditional write: first one wins) |
+
+use crate::domain::{AmiId, AppStreamImageName, DiskImageFormat, ReleaseId};
+use serde::{Deserialize, Serialize};
+
+/// The version of the record and manifest schemas below. Bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Tag keys that distribute-image writes on the image DistributeImage creates. They are the
+/// contract between distribute-image and the functions after it (export, AppStream copy).
+pub const TAG_RELEASE_ID: &str = "image-release:release-id";
+pub const TAG_SOURCE_IMAGE: &str = "image-release:source-image";
+
+pub mod keys {
+    use crate::domain::ReleaseId;
+
+    pub fn pending(id: &ReleaseId) -> String {
+        format!("{}{}.json", PENDING_PREFIX, id)
+    }
+    pub const PENDING_PREFIX: &str = "pending/";
+    pub fn distribution(id: &ReleaseId) -> String {
+        format!("{}distribution.json", id.prefix())
+    }
+    pub fn export(id: &ReleaseId) -> String {
+        format!("{}export.json", id.prefix())
+    }
+    pub fn appstream(id: &ReleaseId) -> String {
+        format!("{}appstream.json", id.prefix())
+    }
+    pub fn failure(id: &ReleaseId, step: super::Step) -> String {
+        format!("{}failure-{}.json", id.prefix(), step.as_str())
+    }
+    pub fn status(id: &ReleaseId) -> String {
+        format!("{}status.json", id.prefix())
+    }
+    pub fn manifest(id: &ReleaseId) -> String {
+        format!("{}manifest.json", id.prefix())
+    }
+}
+
+/// The current time as RFC 3339 (UTC, second precision).
+pub fn now() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// The steps of a release, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Build,
+    Distribution,
+    Export,
+    Appstream,
+    Publish,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Build => "build",
+            Step::Distribution => "distribution",
+            Step::Export => "export",
+            Step::Appstream => "appstream",
+            Step::Publish => "publish",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMarker {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub since: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistributionRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub source_image_arn: String,
+    pub distribution_configuration_arn: String,
+    /// What DistributeImage answered (`imageBuildVersionArn`).
+    pub distributed_image_arn: Option<String>,
+    pub client_token: String,
+    pub requested_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmiRecord {
+    pub region: String,
+    pub ami_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub distributed_image_arn: String,
+    pub region: String,
+    pub ami_id: AmiId,
+    /// Every AMI the distribution produced, per region (from GetImage `outputResources.amis`).
+    pub amis: Vec<AmiRecord>,
+    pub export_task_id: String,
+    pub format: DiskImageFormat,
+    pub bucket: String,
+    pub prefix: String,
+    pub client_token: String,
+    pub requested_at: String,
+}
+
+impl ExportRecord {
+    /// Where EC2 writes the exported disk: `<S3Prefix><export-task-id>.<format>`.
+    pub fn object_key(&self) -> String {
+        format!(
+            "{}{}.{}",
+            self.prefix,
+            self.export_task_id,
+            self.format.extension()
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppStreamSourceMode {
+    /// The source image exists already (built by an AppStream image builder) under the configured name.
+    Existing,
+    /// The source image is imported from the distributed AMI with CreateImportedImage.
+    Import,
+}
+
+/// What happened to one destination region when copy-appstream-image ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum CopyState {
+    /// CopyImage was accepted (or the copy existed already): publish-release watches it.
+    Requested,
+    /// The source is not AVAILABLE yet (import running): publish-release issues the copy later.
+    WaitingForSource,
+    /// The copy failed for good.
+    Failed { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStreamDestination {
+    pub region: String,
+    pub image_name: AppStreamImageName,
+    #[serde(flatten)]
+    pub state: CopyState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStreamRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub mode: AppStreamSourceMode,
+    pub source_region: String,
+    pub source_image_name: AppStreamImageName,
+    pub description: Option<String>,
+    pub destinations: Vec<AppStreamDestination>,
+    pub requested_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub step: Step,
+    pub reason: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseState {
+    Pending,
+    Published,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepStatus {
+    pub step: Step,
+    /// `pending`, `done` or `failed`.
+    pub state: String,
+    pub detail: String,
+}
+
+/// Written by publish-release every time it looks at a release: what is done, what waits, what failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub state: ReleaseState,
+    pub steps: Vec<StepStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureRecord>,
+    pub updated_at: String,
+}
+
+/// `releases/<id>/manifest.json`: the public description of a published release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub source_image_arn: String,
+    pub distributed_image_arn: String,
+    pub amis: Vec<AmiRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ManifestExport>,
+    pub appstream: Vec<ManifestAppStreamImage>,
+    pub timestamps: ManifestTimestamps,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestExport {
+    pub object_key: String,
+    pub size_bytes: u64,
+    pub format: DiskImageFormat,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestAppStreamImage {
+    pub region: String,
+    pub image_name: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestTimestamps {
+    pub distribution_requested_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_requested_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appstream_requested_at: Option<String>,
+    pub published_at: String,
+}
