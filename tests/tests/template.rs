@@ -1,0 +1,225 @@
+//! `template.yaml` against the workspace: every function crate is declared and built with
+//! cargo-lambda, every environment variable a function reads is set, and every EventBridge rule
+//! pattern matches the sample events meant for its function and rejects the others (matched with
+//! quamina, an implementation of the EventBridge pattern language).
+
+use release_tests::{root, template};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn functions_dir() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The function resource whose cargo-lambda binary is `binary`.
+fn function(template: &Value, binary: &str) -> Value {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::Serverless::Function"
+                && r["Metadata"]["BuildProperties"]["Binary"] == binary
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no AWS::Serverless::Function builds the binary {binary}"))
+}
+
+/// Every variable a function's `Config::from_lookup` reads, found in its source.
+fn env_vars_read(name: &str) -> BTreeSet<String> {
+    let source =
+        std::fs::read_to_string(root().join("functions").join(name).join("src/lib.rs")).unwrap();
+    let re = regex_lite::Regex::new(
+        r#"env\.(?:required|optional|or_default|list|flag)\(\s*"([A-Z0-9_]+)""#,
+    )
+    .unwrap();
+    re.captures_iter(&source).map(|c| c[1].to_owned()).collect()
+}
+
+#[test]
+fn when_a_function_crate_exists_should_be_declared_with_cargo_lambda_on_al2023_arm64() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    let names = functions_dir();
+    assert_eq!(names.len(), 5, "{names:?}");
+    for name in names {
+        let f = function(&template, &name);
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        assert_eq!(f["Properties"]["CodeUri"], "./", "{name}");
+    }
+}
+
+#[test]
+fn when_a_function_reads_a_variable_should_be_set_by_the_template() {
+    let template = template();
+    let global: BTreeSet<String> = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    for name in functions_dir() {
+        let f = function(&template, &name);
+        let mut set = global.clone();
+        if let Some(vars) = f["Properties"]["Environment"]["Variables"].as_object() {
+            set.extend(vars.keys().cloned());
+        }
+        set.insert("AWS_REGION".into()); // set by Lambda itself
+        let read = env_vars_read(&name);
+        assert!(
+            !read.is_empty(),
+            "{name} reads no variables? the scan is broken"
+        );
+        let missing: Vec<_> = read.difference(&set).collect();
+        assert!(
+            missing.is_empty(),
+            "{name} reads {missing:?} but template.yaml does not set them"
+        );
+    }
+}
+
+fn event(file: &str) -> String {
+    std::fs::read_to_string(root().join("events").join(file)).unwrap()
+}
+
+/// Which sample events each function's rules must match; every other event must not match.
+const EXPECTED: &[(&str, &[&str])] = &[
+    ("start-pipeline", &["release-requested.json"]),
+    (
+        "distribute-image",
+        &[
+            "image-available-pipeline.json",
+            "image-available-distributed.json",
+            "image-failed.json",
+        ],
+    ),
+    (
+        "export-image",
+        &[
+            "image-available-pipeline.json",
+            "image-available-distributed.json",
+        ],
+    ),
+    (
+        "copy-appstream-image",
+        &[
+            "image-available-pipeline.json",
+            "image-available-distributed.json",
+        ],
+    ),
+    ("publish-release", &["s3-object-created.json"]),
+];
+
+#[test]
+fn when_a_sample_event_is_published_should_reach_exactly_the_functions_meant_for_it() {
+    let template = template();
+    let samples = [
+        "release-requested.json",
+        "scheduled-event.json",
+        "image-available-pipeline.json",
+        "image-available-distributed.json",
+        "image-failed.json",
+        "s3-object-created.json",
+        "malformed-image-state-change.json",
+    ];
+    for (name, expected) in EXPECTED {
+        let f = function(&template, name);
+        let mut q = quamina::Quamina::<String>::new();
+        let mut rules = 0;
+        for (event_name, ev) in f["Properties"]["Events"].as_object().unwrap() {
+            if ev["Type"] == "EventBridgeRule" {
+                let pattern = serde_json::to_string(&ev["Properties"]["Pattern"]).unwrap();
+                q.add_pattern(event_name.clone(), &pattern)
+                    .unwrap_or_else(|e| panic!("{name}/{event_name}: {e:?}"));
+                rules += 1;
+            }
+        }
+        assert!(rules > 0, "{name} has no EventBridge rule");
+        for sample in samples {
+            let matched = !q
+                .matches_for_event(event(sample).as_bytes())
+                .unwrap()
+                .is_empty();
+            assert_eq!(matched, expected.contains(&sample), "{name} vs {sample}");
+        }
+    }
+}
+
+#[test]
+fn when_records_are_written_should_not_wake_publish_release() {
+    let template = template();
+    let f = function(&template, "publish-release");
+    let pattern =
+        serde_json::to_string(&f["Properties"]["Events"]["ExportLanded"]["Properties"]["Pattern"])
+            .unwrap();
+    let mut q = quamina::Quamina::<u8>::new();
+    q.add_pattern(1, &pattern).unwrap();
+    let mut record: Value = serde_json::from_str(&event("s3-object-created.json")).unwrap();
+    record["detail"]["object"]["key"] = "releases/golden-1.0.0-1/status.json".into();
+    assert!(
+        q.matches_for_event(record.to_string().as_bytes())
+            .unwrap()
+            .is_empty(),
+        "a record write must not trigger a loop"
+    );
+    record["detail"]["bucket"]["name"] = "someone-elses-bucket".into();
+    record["detail"]["object"]["key"] = "releases/golden-1.0.0-1/export-ami-0a.vmdk".into();
+    assert!(
+        q.matches_for_event(record.to_string().as_bytes())
+            .unwrap()
+            .is_empty(),
+        "other buckets are ignored"
+    );
+}
+
+#[test]
+fn when_image_comes_from_another_account_or_region_should_not_match() {
+    let template = template();
+    let f = function(&template, "distribute-image");
+    let pattern = serde_json::to_string(
+        &f["Properties"]["Events"]["ImageStateChange"]["Properties"]["Pattern"],
+    )
+    .unwrap();
+    let mut q = quamina::Quamina::<u8>::new();
+    q.add_pattern(1, &pattern).unwrap();
+    let mut ev: Value = serde_json::from_str(&event("image-available-pipeline.json")).unwrap();
+    ev["resources"][0] = "arn:aws:imagebuilder:eu-west-1:999999999999:image/other/1.0.0/1".into();
+    assert!(
+        q.matches_for_event(ev.to_string().as_bytes())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn when_parameters_mirror_api_limits_should_reject_bad_values() {
+    let template = template();
+    let params = &template["Parameters"];
+    assert_eq!(
+        params["ExportDiskFormat"]["AllowedValues"],
+        serde_json::json!(["VMDK", "RAW", "VHD"])
+    );
+    let pipeline = regex_lite::Regex::new(
+        params["PipelineArn"]["AllowedPattern"]
+            .as_str()
+            .unwrap()
+            .replace("(?:", "(")
+            .as_str(),
+    )
+    .unwrap();
+    assert!(pipeline.is_match("arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden"));
+    assert!(
+        !pipeline.is_match("arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/Golden")
+    );
+}
