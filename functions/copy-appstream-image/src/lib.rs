@@ -264,7 +264,7 @@ async fn source_image<P, A: AppStreamImages, S>(
         })
         .await
         .map_err(|e| HandlerError::from_service(format!("looking up AppStream image {name}"), e))?
-        .ok_or_else(|| HandlerError::Retryable(err)),
+        .ok_or(HandlerError::Retryable(err)),
         Err(err) => Err(HandlerError::from_service(
             format!("importing {} as AppStream image {name}", ami.image),
             err,

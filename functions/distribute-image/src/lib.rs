@@ -246,17 +246,16 @@ async fn fail_call<P, S: ArtifactStore>(
         },
         _ => HandlerError::from_service(format!("distributing release {release}"), err),
     };
-    if handler_error.error_type() != shared::error::ErrorType::Retryable {
-        if let Err(record_err) = record_failure(
+    if handler_error.error_type() != shared::error::ErrorType::Retryable
+        && let Err(record_err) = record_failure(
             deps,
             release,
             Step::Distribution,
             &handler_error.to_string(),
         )
         .await
-        {
-            error!(release = %release, error = %record_err, "could not record the failure");
-        }
+    {
+        error!(release = %release, error = %record_err, "could not record the failure");
     }
     handler_error
 }
