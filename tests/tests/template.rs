@@ -156,15 +156,20 @@ fn when_a_sample_event_is_published_should_reach_exactly_the_functions_meant_for
     }
 }
 
+/// A matcher holding the pattern of one EventBridge rule of one function.
+fn rule_matcher(template: &Value, binary: &str, event: &str) -> quamina::Quamina<u8> {
+    let f = function(template, binary);
+    let pattern =
+        serde_json::to_string(&f["Properties"]["Events"][event]["Properties"]["Pattern"]).unwrap();
+    let mut q = quamina::Quamina::<u8>::new();
+    q.add_pattern(1, &pattern).unwrap();
+    q
+}
+
 #[test]
 fn when_records_are_written_should_not_wake_publish_release() {
     let template = template();
-    let f = function(&template, "publish-release");
-    let pattern =
-        serde_json::to_string(&f["Properties"]["Events"]["ExportLanded"]["Properties"]["Pattern"])
-            .unwrap();
-    let mut q = quamina::Quamina::<u8>::new();
-    q.add_pattern(1, &pattern).unwrap();
+    let q = rule_matcher(&template, "publish-release", "ExportLanded");
     let mut record: Value = serde_json::from_str(&event("s3-object-created.json")).unwrap();
     record["detail"]["object"]["key"] = "releases/golden-1.0.0-1/status.json".into();
     assert!(
@@ -186,13 +191,7 @@ fn when_records_are_written_should_not_wake_publish_release() {
 #[test]
 fn when_image_comes_from_another_account_or_region_should_not_match() {
     let template = template();
-    let f = function(&template, "distribute-image");
-    let pattern = serde_json::to_string(
-        &f["Properties"]["Events"]["ImageStateChange"]["Properties"]["Pattern"],
-    )
-    .unwrap();
-    let mut q = quamina::Quamina::<u8>::new();
-    q.add_pattern(1, &pattern).unwrap();
+    let q = rule_matcher(&template, "distribute-image", "ImageStateChange");
     let mut ev: Value = serde_json::from_str(&event("image-available-pipeline.json")).unwrap();
     ev["resources"][0] = "arn:aws:imagebuilder:eu-west-1:999999999999:image/other/1.0.0/1".into();
     assert!(
