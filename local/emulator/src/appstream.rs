@@ -1,0 +1,327 @@
+//! AppStream 2.0 over Smithy RPC v2 CBOR: `POST /service/PhotonAdminProxyService/operation/<Op>`
+//! with a CBOR map; answers are CBOR maps, errors carry `__type` and `message`.
+
+use crate::world::{AppStreamImage, World};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use regex_lite::Regex;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+fn cbor(status: StatusCode, value: &Value) -> Response {
+    let mut body = Vec::new();
+    if ciborium::into_writer(value, &mut body).is_err() {
+        body.clear();
+    }
+    (
+        status,
+        [
+            (header::CONTENT_TYPE.as_str(), "application/cbor"),
+            ("smithy-protocol", "rpc-v2-cbor"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    cbor(
+        status,
+        &json!({ "__type": format!("com.amazonaws.appstream#{code}"), "message": message }),
+    )
+}
+
+fn bad(code: &str, message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, code, &message)
+}
+
+const NAME: &str = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$";
+
+fn valid_name(name: &str) -> bool {
+    Regex::new(NAME).is_ok_and(|re| re.is_match(name))
+}
+
+pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u8]) -> Response {
+    let input: Value = if body.is_empty() {
+        json!({})
+    } else {
+        ciborium::from_reader(body).unwrap_or(Value::Null)
+    };
+    if !input.is_object() {
+        return bad(
+            "SerializationException",
+            "the body is not a CBOR map".into(),
+        );
+    }
+    let result = match operation {
+        "DescribeImages" => describe_images(world, region, &input),
+        "CreateImportedImage" => create_imported_image(world, region, &input),
+        "CopyImage" => copy_image(world, region, &input),
+        "TagResource" => tag_resource(world, &input),
+        "ListTagsForResource" => list_tags(world, &input),
+        other => Err(bad(
+            "UnknownOperationException",
+            format!("operation {other} is not emulated"),
+        )),
+    };
+    result.unwrap_or_else(|response| response)
+}
+
+fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, Response> {
+    input
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("ValidationException", format!("{name} is required")))
+}
+
+fn image_json(image: &AppStreamImage) -> Value {
+    let mut out = json!({
+        "Name": image.name, "Arn": image.arn, "State": image.state, "Visibility": "PRIVATE",
+        "Platform": "AMAZON_LINUX2", "ImageBuilderSupported": true
+    });
+    if let Some(description) = &image.description {
+        out["Description"] = json!(description);
+    }
+    if let Some(reason) = &image.reason {
+        out["StateChangeReason"] = json!({ "Code": "INTERNAL_ERROR", "Message": reason });
+    }
+    out
+}
+
+fn describe_images(world: &World, region: &str, input: &Value) -> Result<Response, Response> {
+    let names: Vec<&str> = input
+        .get("Names")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let arns: Vec<&str> = input
+        .get("Arns")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut images = Vec::new();
+    for name in &names {
+        match world
+            .appstream
+            .get(&(region.to_owned(), (*name).to_owned()))
+        {
+            Some(image) => images.push(image_json(image)),
+            None => {
+                return Err(bad(
+                    "ResourceNotFoundException",
+                    format!("The image {name} does not exist in {region}."),
+                ));
+            }
+        }
+    }
+    if names.is_empty() {
+        images.extend(
+            world
+                .appstream
+                .values()
+                .filter(|i| {
+                    i.region == region && (arns.is_empty() || arns.contains(&i.arn.as_str()))
+                })
+                .map(image_json),
+        );
+    }
+    Ok(cbor(StatusCode::OK, &json!({ "Images": images })))
+}
+
+fn create_imported_image(
+    world: &mut World,
+    region: &str,
+    input: &Value,
+) -> Result<Response, Response> {
+    let name = field(input, "Name")?;
+    let ami = field(input, "SourceAmiId")?;
+    let role = field(input, "IamRoleArn")?;
+    if !valid_name(name) {
+        return Err(bad(
+            "ValidationException",
+            format!("Name must match {NAME}"),
+        ));
+    }
+    if !role.starts_with("arn:aws") || !role.contains(":role/") {
+        return Err(bad(
+            "InvalidRoleException",
+            format!("{role} is not a role ARN"),
+        ));
+    }
+    if world.amis.get(ami).is_none_or(|r| r != region) {
+        return Err(bad(
+            "ResourceNotFoundException",
+            format!("AMI {ami} does not exist in {region}"),
+        ));
+    }
+    let key = (region.to_owned(), name.to_owned());
+    if world.appstream.contains_key(&key) {
+        return Err(bad(
+            "ResourceAlreadyExistsException",
+            format!("The image {name} already exists."),
+        ));
+    }
+    let arn = world.appstream_arn(region, name);
+    let tags: BTreeMap<String, String> = input
+        .get("Tags")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    world.tags.insert(arn.clone(), tags);
+    let image = AppStreamImage {
+        name: name.to_owned(),
+        arn,
+        region: region.to_owned(),
+        state: "IMPORTING".into(),
+        reason: None,
+        description: input
+            .get("Description")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        plan: vec![(0, "IMPORTING"), (1, "VALIDATING"), (3, "AVAILABLE")],
+        started: Instant::now(),
+    };
+    let answer = json!({ "Image": image_json(&image) });
+    world.appstream.insert(key, image);
+    world.counts.effect("appstream-import");
+    Ok(cbor(StatusCode::OK, &answer))
+}
+
+fn copy_image(world: &mut World, region: &str, input: &Value) -> Result<Response, Response> {
+    let source = field(input, "SourceImageName")?;
+    let destination = field(input, "DestinationImageName")?;
+    let destination_region = field(input, "DestinationRegion")?;
+    let description = input
+        .get("DestinationImageDescription")
+        .and_then(Value::as_str);
+    if !valid_name(source) || !valid_name(destination) {
+        return Err(bad(
+            "ValidationException",
+            format!("image names must match {NAME}"),
+        ));
+    }
+    if destination_region.is_empty() || destination_region.len() > 32 {
+        return Err(bad(
+            "ValidationException",
+            "DestinationRegion must be 1 to 32 characters".into(),
+        ));
+    }
+    if description.is_some_and(|d| d.chars().count() > 256) {
+        return Err(bad(
+            "ValidationException",
+            "DestinationImageDescription must be at most 256 characters".into(),
+        ));
+    }
+    let Some(source_image) = world.appstream.get(&(region.to_owned(), source.to_owned())) else {
+        return Err(bad(
+            "ResourceNotFoundException",
+            format!("The image {source} does not exist in {region}."),
+        ));
+    };
+    if source_image.state != "AVAILABLE" {
+        return Err(bad(
+            "ResourceNotAvailableException",
+            format!(
+                "The image {source} is {} and cannot be copied yet.",
+                source_image.state
+            ),
+        ));
+    }
+    if !world
+        .config
+        .appstream_regions
+        .iter()
+        .any(|r| r == destination_region)
+    {
+        return Err(bad(
+            "IncompatibleImageException",
+            format!(
+                "AppStream 2.0 images cannot be copied to {destination_region}: the region does not offer AppStream 2.0."
+            ),
+        ));
+    }
+    let key = (destination_region.to_owned(), destination.to_owned());
+    if world.appstream.contains_key(&key) {
+        return Err(bad(
+            "ResourceAlreadyExistsException",
+            format!("The image {destination} already exists in {destination_region}."),
+        ));
+    }
+    let arn = world.appstream_arn(destination_region, destination);
+    world.appstream.insert(
+        key,
+        AppStreamImage {
+            name: destination.to_owned(),
+            arn,
+            region: destination_region.to_owned(),
+            state: "PENDING".into(),
+            reason: None,
+            description: description.map(str::to_owned),
+            plan: vec![(0, "PENDING"), (1, "COPYING"), (3, "AVAILABLE")],
+            started: Instant::now(),
+        },
+    );
+    world
+        .counts
+        .effect(&format!("appstream-copy:{destination_region}"));
+    Ok(cbor(
+        StatusCode::OK,
+        &json!({ "DestinationImageName": destination }),
+    ))
+}
+
+fn known_arn(world: &World, arn: &str) -> bool {
+    world.appstream.values().any(|i| i.arn == arn)
+}
+
+fn tag_resource(world: &mut World, input: &Value) -> Result<Response, Response> {
+    let arn = field(input, "ResourceArn")?.to_owned();
+    if !known_arn(world, &arn) {
+        return Err(bad(
+            "ResourceNotFoundException",
+            format!("{arn} does not exist"),
+        ));
+    }
+    let tags = input
+        .get("Tags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if tags.is_empty() || tags.len() > 50 {
+        return Err(bad(
+            "ValidationException",
+            "Tags must hold 1 to 50 tags".into(),
+        ));
+    }
+    let entry = world.tags.entry(arn.clone()).or_default();
+    for (k, v) in tags {
+        if k.starts_with("aws:") {
+            return Err(bad(
+                "InvalidParameterCombinationException",
+                format!("tag key {k} is reserved"),
+            ));
+        }
+        entry.insert(k, v.as_str().unwrap_or_default().to_owned());
+    }
+    world.counts.effect(&format!("tag:{arn}"));
+    Ok(cbor(StatusCode::OK, &json!({})))
+}
+
+fn list_tags(world: &World, input: &Value) -> Result<Response, Response> {
+    let arn = field(input, "ResourceArn")?;
+    if !known_arn(world, arn) {
+        return Err(bad(
+            "ResourceNotFoundException",
+            format!("{arn} does not exist"),
+        ));
+    }
+    Ok(cbor(
+        StatusCode::OK,
+        &json!({ "Tags": world.tags.get(arn).cloned().unwrap_or_default() }),
+    ))
+}

@@ -1,0 +1,326 @@
+//! EC2 query protocol (form-encoded `Action=…&Version=2016-11-15`, XML answers): ExportImage,
+//! DescribeExportImageTasks, DescribeImages, CreateTags.
+
+use crate::world::{ExportTask, World};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+fn esc(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{}</RequestID></Response>",
+        esc(code),
+        esc(message),
+        uuid::Uuid::new_v4()
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml;charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn ok(action: &str, inner: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{NS}\"><requestId>{}</requestId>{inner}</{action}Response>",
+        uuid::Uuid::new_v4()
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml;charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn invalid(code: &str, message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, code, &message)
+}
+
+/// `Prefix.N` values in order (query lists are 1-based).
+fn list(params: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
+    (1..)
+        .map_while(|i| params.get(&format!("{prefix}.{i}")).cloned())
+        .collect()
+}
+
+pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8]) -> Response {
+    let params: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    match action {
+        "ExportImage" => export_image(world, region, &params),
+        "DescribeExportImageTasks" => describe_tasks(world, &params),
+        "DescribeImages" => describe_images(world, region, &params),
+        "CreateTags" => create_tags(world, &params),
+        other => invalid(
+            "InvalidAction",
+            format!("The action {other} is not valid for this web service."),
+        ),
+    }
+}
+
+fn task_xml(task: &ExportTask) -> String {
+    let mut out = format!(
+        "<description>{}</description><exportImageTaskId>{}</exportImageTaskId><imageId>{}</imageId><progress>{}</progress>\
+         <s3ExportLocation><s3Bucket>{}</s3Bucket><s3Prefix>{}</s3Prefix></s3ExportLocation><status>{}</status>",
+        esc(&task.description),
+        task.id,
+        task.image_id,
+        task.progress,
+        esc(&task.bucket),
+        esc(&task.prefix),
+        task.status
+    );
+    if let Some(message) = &task.message {
+        let _ = write!(out, "<statusMessage>{}</statusMessage>", esc(message));
+    }
+    out.push_str("<tagSet>");
+    for (k, v) in &task.tags {
+        let _ = write!(
+            out,
+            "<item><key>{}</key><value>{}</value></item>",
+            esc(k),
+            esc(v)
+        );
+    }
+    out.push_str("</tagSet>");
+    out
+}
+
+fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, String>) -> Response {
+    let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let image_id = get("ImageId");
+    let format = get("DiskImageFormat");
+    let bucket = get("S3ExportLocation.S3Bucket");
+    let prefix = get("S3ExportLocation.S3Prefix");
+    let role = params
+        .get("RoleName")
+        .cloned()
+        .unwrap_or_else(|| "vmimport".into());
+    let token = get("ClientToken");
+    if image_id.is_empty() {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameter ImageId".into(),
+        );
+    }
+    if !matches!(format.as_str(), "VMDK" | "RAW" | "VHD") {
+        return invalid(
+            "InvalidParameterValue",
+            format!(
+                "Value ({format}) for parameter DiskImageFormat is invalid. Valid values: VMDK, RAW, VHD"
+            ),
+        );
+    }
+    if bucket.is_empty() {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameter S3ExportLocation.S3Bucket".into(),
+        );
+    }
+    if token.len() > 64 {
+        return invalid(
+            "InvalidParameterValue",
+            "ClientToken must be at most 64 ASCII characters".into(),
+        );
+    }
+    if world.amis.get(&image_id).is_none_or(|r| r != region) {
+        return invalid(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{image_id}]' does not exist"),
+        );
+    }
+    if params.get("DryRun").is_some_and(|v| v == "true") {
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            "DryRunOperation",
+            "Request would have succeeded, but DryRun flag is set.",
+        );
+    }
+    let mut tags = Vec::new();
+    for i in 1.. {
+        let Some(kind) = params.get(&format!("TagSpecification.{i}.ResourceType")) else {
+            break;
+        };
+        if kind != "export-image-task" {
+            return invalid(
+                "InvalidParameterValue",
+                format!("'{kind}' is not a valid taggable resource type for this operation."),
+            );
+        }
+        for j in 1.. {
+            let Some(key) = params.get(&format!("TagSpecification.{i}.Tag.{j}.Key")) else {
+                break;
+            };
+            tags.push((
+                key.clone(),
+                params
+                    .get(&format!("TagSpecification.{i}.Tag.{j}.Value"))
+                    .cloned()
+                    .unwrap_or_default(),
+            ));
+        }
+    }
+    let description = get("Description");
+    let fingerprint =
+        format!("{image_id}|{format}|{bucket}|{prefix}|{role}|{description}|{tags:?}");
+    if !token.is_empty() {
+        match world.idempotent("ExportImage", &token, &fingerprint) {
+            Ok(Some(first)) => {
+                let id = first.as_str().unwrap_or_default().to_owned();
+                if let Some(task) = world.exports.get(&id) {
+                    return ok("ExportImage", &format!("<diskImageFormat>{}</diskImageFormat><roleName>{}</roleName>{}", format.to_ascii_lowercase(), esc(&role), task_xml(task)));
+                }
+            }
+            Err(()) => return invalid("IdempotentParameterMismatch", "The client token you have provided is associated with a resource that is already deleted or has different parameters.".into()),
+            Ok(None) => {}
+        }
+    }
+    let id = format!("export-ami-{}", world.next_hex(17));
+    let task = ExportTask {
+        id: id.clone(),
+        image_id,
+        format: format.clone(),
+        bucket,
+        prefix,
+        description,
+        status: "active",
+        progress: 0,
+        message: Some("validating".into()),
+        tags,
+        started: Instant::now(),
+        uploaded: false,
+    };
+    let xml = task_xml(&task);
+    world.exports.insert(id.clone(), task);
+    world.counts.effect("export-task");
+    if !token.is_empty() {
+        world.remember(
+            "ExportImage",
+            &token,
+            fingerprint,
+            &serde_json::Value::String(id),
+        );
+    }
+    ok(
+        "ExportImage",
+        &format!(
+            "<diskImageFormat>{}</diskImageFormat><roleName>{}</roleName>{xml}",
+            format.to_ascii_lowercase(),
+            esc(&role)
+        ),
+    )
+}
+
+fn describe_tasks(world: &World, params: &BTreeMap<String, String>) -> Response {
+    let ids = list(params, "ExportImageTaskId");
+    let mut items = String::new();
+    for id in &ids {
+        match world.exports.get(id) {
+            Some(task) => {
+                let _ = write!(items, "<item>{}</item>", task_xml(task));
+            }
+            None => {
+                return invalid(
+                    "InvalidExportImageTaskId.NotFound",
+                    format!("The export image task ID '{id}' does not exist"),
+                );
+            }
+        }
+    }
+    if ids.is_empty() {
+        for task in world.exports.values() {
+            let _ = write!(items, "<item>{}</item>", task_xml(task));
+        }
+    }
+    ok(
+        "DescribeExportImageTasks",
+        &format!("<exportImageTaskSet>{items}</exportImageTaskSet>"),
+    )
+}
+
+fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String>) -> Response {
+    let ids = list(params, "ImageId");
+    let mut items = String::new();
+    for id in &ids {
+        if world.amis.get(id).is_none_or(|r| r != region) {
+            return invalid(
+                "InvalidAMIID.NotFound",
+                format!("The image id '[{id}]' does not exist"),
+            );
+        }
+    }
+    for (ami, ami_region) in world
+        .amis
+        .iter()
+        .filter(|(ami, r)| *r == region && (ids.is_empty() || ids.contains(ami)))
+    {
+        let tags = world.tags.get(ami).cloned().unwrap_or_default();
+        let mut tag_xml = String::new();
+        for (k, v) in tags {
+            let _ = write!(
+                tag_xml,
+                "<item><key>{}</key><value>{}</value></item>",
+                esc(&k),
+                esc(&v)
+            );
+        }
+        let _ = write!(
+            items,
+            "<item><imageId>{ami}</imageId><imageState>available</imageState><imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{ami}-{ami_region}</name><tagSet>{tag_xml}</tagSet></item>",
+            world.config.account
+        );
+    }
+    ok("DescribeImages", &format!("<imagesSet>{items}</imagesSet>"))
+}
+
+fn create_tags(world: &mut World, params: &BTreeMap<String, String>) -> Response {
+    let resources = list(params, "ResourceId");
+    if resources.is_empty() {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameter ResourceId".into(),
+        );
+    }
+    let mut tags = BTreeMap::new();
+    for i in 1.. {
+        let Some(key) = params.get(&format!("Tag.{i}.Key")) else {
+            break;
+        };
+        if key.starts_with("aws:") {
+            return invalid(
+                "InvalidParameterValue",
+                format!("Tag keys starting with 'aws:' are reserved: {key}"),
+            );
+        }
+        tags.insert(
+            key.clone(),
+            params
+                .get(&format!("Tag.{i}.Value"))
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    for resource in &resources {
+        let known = world.amis.contains_key(resource) || world.exports.contains_key(resource);
+        if !known {
+            return invalid("InvalidID", format!("The ID '{resource}' is not valid"));
+        }
+    }
+    for resource in resources {
+        world.tags.entry(resource).or_default().extend(tags.clone());
+    }
+    ok("CreateTags", "<return>true</return>")
+}

@@ -1,0 +1,319 @@
+//! EC2 Image Builder, restJson1: `PUT /StartImagePipelineExecution`, `GET /GetImage`,
+//! `PUT /DistributeImage`. Errors carry `x-amzn-errortype` and a JSON `message`.
+
+use crate::world::{Image, World, now};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use regex_lite::Regex;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        [
+            ("x-amzn-errortype", code),
+            (header::CONTENT_TYPE.as_str(), "application/json"),
+        ],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn invalid(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message)
+}
+
+fn not_found(message: String) -> Response {
+    error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &message)
+}
+
+fn mismatch(token: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "IdempotentParameterMismatchException",
+        &format!("client token {token} was used with different parameters"),
+    )
+}
+
+const PIPELINE_ARN: &str =
+    r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline/[a-z0-9-_]+$";
+const DISTRIBUTION_ARN: &str =
+    r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration/[a-z0-9-_]+$";
+const IMAGE_ARN: &str = r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/[a-z0-9-_]+/[0-9]+\.[0-9]+\.[0-9]+(?:/[0-9]+)?$";
+const TAG_KEY: &str = r"^[a-zA-Z+-=._:/]+$";
+
+fn matches(pattern: &str, value: &str) -> bool {
+    Regex::new(pattern).is_ok_and(|re| re.is_match(value))
+}
+
+fn string<'a>(body: &'a Value, field: &str) -> Result<&'a str, Response> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(format!("{field} is required")))
+}
+
+fn token(body: &Value, max: usize) -> Result<String, Response> {
+    let token = string(body, "clientToken")?;
+    if token.is_empty() || token.chars().count() > max {
+        return Err(invalid(format!(
+            "clientToken must be 1 to {max} characters"
+        )));
+    }
+    Ok(token.to_owned())
+}
+
+fn tags(body: &Value) -> Result<BTreeMap<String, String>, Response> {
+    let Some(map) = body.get("tags").and_then(Value::as_object) else {
+        return Ok(BTreeMap::new());
+    };
+    if map.len() > 50 {
+        return Err(invalid(format!("tags: at most 50, got {}", map.len())));
+    }
+    let mut out = BTreeMap::new();
+    for (key, value) in map {
+        let value = value.as_str().unwrap_or_default();
+        if key.is_empty()
+            || key.len() > 128
+            || key.starts_with("aws:")
+            || !matches(TAG_KEY, key)
+            || value.len() > 256
+        {
+            return Err(invalid(format!(
+                "tag key {key:?} or its value breaks the tag rules"
+            )));
+        }
+        out.insert(key.clone(), value.to_owned());
+    }
+    Ok(out)
+}
+
+pub(crate) fn handle(
+    world: &mut World,
+    method: &Method,
+    operation: &str,
+    query: &str,
+    body: &[u8],
+) -> Response {
+    let parsed: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body).unwrap_or(Value::Null)
+    };
+    if !parsed.is_object() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ClientException",
+            "the request body is not a JSON object",
+        );
+    }
+    let result = match (method.as_str(), operation) {
+        ("PUT", "StartImagePipelineExecution") => start(world, &parsed),
+        ("GET", "GetImage") => get_image(world, query),
+        ("PUT", "DistributeImage") => distribute(world, &parsed),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "ClientException",
+            &format!("operation {operation} is not emulated"),
+        )),
+    };
+    result.unwrap_or_else(|response| response)
+}
+
+fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
+    let arn = string(body, "imagePipelineArn")?;
+    if !matches(PIPELINE_ARN, arn) {
+        return Err(invalid(format!(
+            "imagePipelineArn must match {PIPELINE_ARN}"
+        )));
+    }
+    let token = token(body, 36)?;
+    let tags = tags(body)?;
+    let fingerprint = format!("{arn}|{tags:?}");
+    match world.idempotent("StartImagePipelineExecution", &token, &fingerprint) {
+        Ok(Some(first)) => return Ok(ok(first)),
+        Err(()) => return Err(mismatch(&token)),
+        Ok(None) => {}
+    }
+    let Some(pipeline) = world
+        .config
+        .pipelines
+        .iter()
+        .find(|p| world.config.pipeline_arn(&p.name) == arn)
+        .cloned()
+    else {
+        return Err(not_found(format!("pipeline {arn} does not exist")));
+    };
+    let build = {
+        let counter = world
+            .builds
+            .entry((pipeline.name.clone(), pipeline.version.clone()))
+            .or_default();
+        *counter += 1;
+        *counter
+    };
+    let image_arn = format!(
+        "arn:aws:imagebuilder:{}:{}:image/{}/{}/{build}",
+        world.config.home_region, world.config.account, pipeline.name, pipeline.version
+    );
+    let plan = match &pipeline.failure {
+        Some(_) => vec![(0, "BUILDING"), (1, "TESTING"), (2, "FAILED")],
+        None => vec![
+            (0, "BUILDING"),
+            (1, "TESTING"),
+            (2, "DISTRIBUTING"),
+            (3, "AVAILABLE"),
+        ],
+    };
+    world.add_image(Image {
+        arn: image_arn.clone(),
+        name: pipeline.name.clone(),
+        version: pipeline.version.clone(),
+        status: "BUILDING",
+        reason: pipeline.failure.clone(),
+        pipeline_arn: Some(arn.to_owned()),
+        distribution_arn: None,
+        tags,
+        amis: Vec::new(),
+        regions: vec![world.config.home_region.clone()],
+        plan,
+        started: Instant::now(),
+        created: now(),
+    });
+    world.counts.effect("pipeline-execution");
+    let answer = json!({ "requestId": uuid::Uuid::new_v4().to_string(), "clientToken": token, "imageBuildVersionArn": image_arn });
+    world.remember("StartImagePipelineExecution", &token, fingerprint, &answer);
+    Ok(ok(answer))
+}
+
+fn image_json(image: &Image, account: &str) -> Value {
+    let mut state = json!({ "status": image.status });
+    if let Some(reason) = image.reason.as_ref().filter(|_| image.status == "FAILED") {
+        state["reason"] = json!(reason);
+    }
+    let amis: Vec<Value> = image
+        .amis
+        .iter()
+        .map(|(region, ami)| json!({ "region": region, "image": ami, "name": format!("{} {}", image.name, image.version), "accountId": account, "state": { "status": "AVAILABLE" } }))
+        .collect();
+    let mut out = json!({
+        "arn": image.arn, "name": image.name, "version": image.version, "platform": "Linux", "type": "AMI",
+        "state": state, "dateCreated": image.created, "tags": image.tags, "outputResources": { "amis": amis }, "buildType": "USER_INITIATED"
+    });
+    if let Some(pipeline) = &image.pipeline_arn {
+        out["sourcePipelineArn"] = json!(pipeline);
+        out["sourcePipelineName"] = json!(image.name);
+    }
+    if let Some(distribution) = &image.distribution_arn {
+        out["distributionConfiguration"] = json!({ "arn": distribution });
+    }
+    out
+}
+
+fn get_image(world: &World, query: &str) -> Result<Response, Response> {
+    let arn = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "imageBuildVersionArn")
+        .map(|(_, v)| v.into_owned());
+    let Some(arn) = arn else {
+        return Err(invalid("imageBuildVersionArn is required".into()));
+    };
+    if !matches(IMAGE_ARN, &arn) {
+        return Err(invalid(format!(
+            "imageBuildVersionArn must match {IMAGE_ARN}"
+        )));
+    }
+    let image = world
+        .images
+        .get(&arn)
+        .ok_or_else(|| not_found(format!("image {arn} does not exist")))?;
+    Ok(ok(
+        json!({ "requestId": uuid::Uuid::new_v4().to_string(), "image": image_json(image, &world.config.account) }),
+    ))
+}
+
+fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
+    let source = string(body, "sourceImage")?.to_owned();
+    let distribution = string(body, "distributionConfigurationArn")?.to_owned();
+    let role = string(body, "executionRole")?.to_owned();
+    if !matches(DISTRIBUTION_ARN, &distribution) {
+        return Err(invalid(format!(
+            "distributionConfigurationArn must match {DISTRIBUTION_ARN}"
+        )));
+    }
+    if role.is_empty() || role.len() > 2048 {
+        return Err(invalid("executionRole must be 1 to 2048 characters".into()));
+    }
+    let token = token(body, 64)?;
+    let tags = tags(body)?;
+    let log_group = body
+        .pointer("/loggingConfiguration/logGroupName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let fingerprint = format!("{source}|{distribution}|{role}|{log_group}|{tags:?}");
+    match world.idempotent("DistributeImage", &token, &fingerprint) {
+        Ok(Some(first)) => return Ok(ok(first)),
+        Err(()) => return Err(mismatch(&token)),
+        Ok(None) => {}
+    }
+    let Some(regions) = world
+        .config
+        .distribution_configurations
+        .iter()
+        .find(|(name, _)| world.config.distribution_arn(name) == distribution)
+        .map(|(_, r)| r.clone())
+    else {
+        return Err(not_found(format!(
+            "distribution configuration {distribution} does not exist"
+        )));
+    };
+    let Some(source_image) = world.images.get(&source).cloned() else {
+        return Err(not_found(format!("source image {source} does not exist")));
+    };
+    if source_image.status != "AVAILABLE" {
+        return Err(invalid(format!(
+            "source image {source} is {}, not AVAILABLE",
+            source_image.status
+        )));
+    }
+    let build = {
+        let counter = world
+            .builds
+            .entry((source_image.name.clone(), source_image.version.clone()))
+            .or_default();
+        *counter += 1;
+        *counter
+    };
+    let arn = format!(
+        "arn:aws:imagebuilder:{}:{}:image/{}/{}/{build}",
+        world.config.home_region, world.config.account, source_image.name, source_image.version
+    );
+    world.add_image(Image {
+        arn: arn.clone(),
+        name: source_image.name.clone(),
+        version: source_image.version.clone(),
+        status: "DISTRIBUTING",
+        reason: None,
+        pipeline_arn: None,
+        distribution_arn: Some(distribution),
+        tags,
+        amis: Vec::new(),
+        regions,
+        plan: vec![(0, "DISTRIBUTING"), (2, "AVAILABLE")],
+        started: Instant::now(),
+        created: now(),
+    });
+    world.counts.effect("distribution");
+    let answer = json!({ "clientToken": token, "imageBuildVersionArn": arn });
+    world.remember("DistributeImage", &token, fingerprint, &answer);
+    Ok(ok(answer))
+}

@@ -1,0 +1,345 @@
+//! A local emulator of the three AWS services no registry package emulates: EC2 Image Builder
+//! (restJson1), EC2 image export (EC2 query protocol, XML answers) and AppStream 2.0 (Smithy RPC v2
+//! CBOR, as the pinned `aws-sdk-appstream` sends it). It is tested only through the real SDK
+//! clients pointed at it with `AWS_ENDPOINT_URL_<SERVICE>`.
+//!
+//! * One HTTP server on 127.0.0.1 serves all three; the protocol is told apart by the request
+//!   (`/service/PhotonAdminProxyService/operation/<Op>` for AppStream, a form body with `Action=`
+//!   for EC2, the REST path for Image Builder), the region by the SigV4 credential scope.
+//! * Lifecycles move on a scaled clock (`step`): a pipeline image goes BUILDING → TESTING →
+//!   DISTRIBUTING → AVAILABLE, a distributed image DISTRIBUTING → AVAILABLE, an export task
+//!   active (progress rising) → completed and then writes `<S3Prefix><task-id>.<format>` into S3
+//!   (moto), AppStream imports and copies PENDING/IMPORTING → AVAILABLE.
+//! * Image state changes and S3 `Object Created` are sent as EventBridge events on a channel.
+//! * Faults per operation: the service's own throttling error or a 5xx, a count of them, and
+//!   added latency.
+
+mod appstream;
+mod ec2;
+mod imagebuilder;
+mod world;
+
+pub use world::{CallCounts, Fault, FaultKind};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use world::World;
+
+/// What the emulated account holds when it starts.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub account: String,
+    pub home_region: String,
+    /// How long one lifecycle step takes.
+    pub step: Duration,
+    pub pipelines: Vec<Pipeline>,
+    /// Distribution configurations: name → regions DistributeImage creates AMIs in.
+    pub distribution_configurations: Vec<(String, Vec<String>)>,
+    /// Regions where AppStream 2.0 is offered; CopyImage elsewhere fails with IncompatibleImageException.
+    pub appstream_regions: Vec<String>,
+    /// AppStream images that exist at start: (region, name, tags).
+    pub appstream_images: Vec<(String, String, Vec<(String, String)>)>,
+    /// Where exported disks are written (moto's S3 endpoint), if anywhere.
+    pub s3_endpoint: Option<String>,
+    /// Export tasks end `deleted` with this status message instead of completing.
+    pub export_failure: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub version: String,
+    /// The build fails in TESTING with this reason.
+    pub failure: Option<String>,
+}
+
+impl Config {
+    /// A small account: pipeline `golden` 1.0.0, distribution configuration `golden` to two
+    /// regions, AppStream in four regions.
+    pub fn demo() -> Self {
+        Self {
+            account: "123456789012".into(),
+            home_region: "us-east-1".into(),
+            step: Duration::from_millis(300),
+            pipelines: vec![Pipeline {
+                name: "golden".into(),
+                version: "1.0.0".into(),
+                failure: None,
+            }],
+            distribution_configurations: vec![(
+                "golden".into(),
+                vec!["us-east-1".into(), "eu-west-1".into()],
+            )],
+            appstream_regions: vec![
+                "us-east-1".into(),
+                "eu-west-1".into(),
+                "ap-southeast-2".into(),
+                "eu-central-1".into(),
+            ],
+            appstream_images: Vec::new(),
+            s3_endpoint: None,
+            export_failure: None,
+        }
+    }
+
+    pub fn pipeline_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:imagebuilder:{}:{}:image-pipeline/{name}",
+            self.home_region, self.account
+        )
+    }
+
+    pub fn distribution_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:imagebuilder:{}:{}:distribution-configuration/{name}",
+            self.home_region, self.account
+        )
+    }
+}
+
+/// A running emulator. Dropping it stops the server and the lifecycle ticker.
+pub struct Emulator {
+    addr: SocketAddr,
+    world: Arc<Mutex<World>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Emulator {
+    /// Starts on 127.0.0.1:`port` (0: a free port). Events come out of the returned receiver.
+    pub async fn start(
+        config: Config,
+        port: u16,
+    ) -> anyhow::Result<(Self, mpsc::UnboundedReceiver<Value>)> {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let s3 = match &config.s3_endpoint {
+            Some(endpoint) => Some(s3_client(endpoint, &config.home_region).await),
+            None => None,
+        };
+        let step = config.step;
+        let world = Arc::new(Mutex::new(World::new(config, events)));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = axum::Router::new().fallback({
+            let world = world.clone();
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let world = world.clone();
+                async move { route(&world, method, uri, headers, body).await }
+            }
+        });
+        let ticker_world = world.clone();
+        tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            let ticker = async move {
+                let mut interval = tokio::time::interval((step / 4).max(Duration::from_millis(5)));
+                loop {
+                    interval.tick().await;
+                    let uploads = world::lock(&ticker_world).tick();
+                    for upload in uploads {
+                        if let Some(s3) = &s3 {
+                            upload_export(s3, &ticker_world, upload).await;
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                result = server => if let Err(err) = result { tracing::error!(error = %err, "emulator server stopped") },
+                () = ticker => {}
+            }
+        });
+        tracing::info!(%addr, "emulator listening");
+        Ok((
+            Self {
+                addr,
+                world,
+                stop: Some(stop),
+            },
+            receiver,
+        ))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Injects a fault into `operation` (e.g. `imagebuilder:DistributeImage`, `ec2:ExportImage`, `appstream:CopyImage`).
+    pub fn inject(&self, operation: &str, fault: Fault) {
+        world::lock(&self.world)
+            .faults
+            .insert(operation.to_owned(), fault);
+    }
+
+    /// How many times each operation was called, and how many side effects each caused.
+    pub fn counts(&self) -> CallCounts {
+        world::lock(&self.world).counts.clone()
+    }
+
+    /// An AppStream image: (state, tags).
+    pub fn appstream_image(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Option<(String, Vec<(String, String)>)> {
+        let world = world::lock(&self.world);
+        let image = world.appstream.get(&(region.to_owned(), name.to_owned()))?;
+        let tags = world
+            .tags
+            .get(&image.arn)
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Some((image.state.clone(), tags))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn route(
+    world: &Arc<Mutex<World>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let region =
+        region_of(&headers).unwrap_or_else(|| world::lock(world).config.home_region.clone());
+    let path = uri.path().to_owned();
+    let (service, operation) =
+        if let Some(op) = path.strip_prefix("/service/PhotonAdminProxyService/operation/") {
+            ("appstream", op.to_owned())
+        } else if method == Method::POST && path == "/" {
+            let action = form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "Action")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            ("ec2", action)
+        } else {
+            ("imagebuilder", path.trim_start_matches('/').to_owned())
+        };
+    let key = format!("{service}:{operation}");
+
+    // Faults: latency outside the lock, then the scripted error if one is due.
+    let (latency, error) = world::lock(world).fault_for(&key);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(kind) = error {
+        return fault_response(service, kind);
+    }
+    let mut world = world::lock(world);
+    world.counts.call(&key);
+    match service {
+        "appstream" => appstream::handle(&mut world, &region, &operation, &body),
+        "ec2" => ec2::handle(&mut world, &region, &operation, &body),
+        _ => imagebuilder::handle(
+            &mut world,
+            &method,
+            &operation,
+            uri.query().unwrap_or(""),
+            &body,
+        ),
+    }
+}
+
+/// The region of a SigV4-signed request: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+fn region_of(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').nth(2).map(str::to_owned)
+}
+
+fn fault_response(service: &str, kind: FaultKind) -> Response {
+    match (service, kind) {
+        ("imagebuilder", FaultKind::Throttle) => imagebuilder::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "CallRateLimitExceededException",
+            "Rate exceeded",
+        ),
+        ("imagebuilder", FaultKind::ServerError) => imagebuilder::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "Internal failure",
+        ),
+        ("ec2", FaultKind::Throttle) => ec2::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "RequestLimitExceeded",
+            "Request limit exceeded.",
+        ),
+        ("ec2", FaultKind::ServerError) => ec2::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "An internal error has occurred",
+        ),
+        (_, FaultKind::Throttle) => appstream::error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        (_, FaultKind::ServerError) => appstream::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServiceError",
+            "Internal failure",
+        ),
+    }
+}
+
+async fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Writes a finished export into S3 and emits the `Object Created` event S3 would send.
+async fn upload_export(s3: &aws_sdk_s3::Client, world: &Arc<Mutex<World>>, upload: world::Upload) {
+    let body = format!(
+        "emulated {} disk of {} (export task {})\n",
+        upload.format, upload.image_id, upload.task_id
+    )
+    .into_bytes();
+    let size = body.len();
+    match s3
+        .put_object()
+        .bucket(&upload.bucket)
+        .key(&upload.key)
+        .body(body.into())
+        .send()
+        .await
+    {
+        Ok(_) => world::lock(world).object_created(&upload.bucket, &upload.key, size),
+        Err(err) => {
+            let message = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
+            tracing::error!(bucket = %upload.bucket, key = %upload.key, error = %message, "export upload failed");
+            world::lock(world).fail_export(
+                &upload.task_id,
+                &format!(
+                    "cannot write s3://{}/{}: {message}",
+                    upload.bucket, upload.key
+                ),
+            );
+        }
+    }
+}

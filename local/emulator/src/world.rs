@@ -1,0 +1,393 @@
+//! The emulated account: its resources, idempotency tokens, faults, counters and lifecycles.
+
+use crate::Config;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+pub(crate) fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    world
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The service's own throttling error.
+    Throttle,
+    /// HTTP 500 with the service's internal error code.
+    ServerError,
+}
+
+/// A fault for one operation: `count` errors of `kind` (then success), and `latency` on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub count: u32,
+    pub latency: Duration,
+}
+
+impl Fault {
+    pub fn errors(kind: FaultKind, count: u32) -> Self {
+        Self {
+            kind,
+            count,
+            latency: Duration::ZERO,
+        }
+    }
+    pub fn latency(latency: Duration) -> Self {
+        Self {
+            kind: FaultKind::Throttle,
+            count: 0,
+            latency,
+        }
+    }
+}
+
+/// Calls per operation (`service:Operation`) and side effects per kind (`pipeline-execution`,
+/// `distribution`, `export-task`, `appstream-copy:<region>`, `appstream-import`, `tag:<arn>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    pub calls: BTreeMap<String, u32>,
+    pub effects: BTreeMap<String, u32>,
+}
+
+impl CallCounts {
+    pub(crate) fn call(&mut self, op: &str) {
+        *self.calls.entry(op.to_owned()).or_default() += 1;
+    }
+    pub(crate) fn effect(&mut self, what: &str) {
+        *self.effects.entry(what.to_owned()).or_default() += 1;
+    }
+    pub fn effect_count(&self, what: &str) -> u32 {
+        self.effects.get(what).copied().unwrap_or_default()
+    }
+    pub fn call_count(&self, op: &str) -> u32 {
+        self.calls.get(op).copied().unwrap_or_default()
+    }
+}
+
+/// One lifecycle: the statuses an entity goes through and the step at which each begins.
+pub(crate) type Plan = Vec<(u32, &'static str)>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Image {
+    pub arn: String,
+    pub name: String,
+    pub version: String,
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub pipeline_arn: Option<String>,
+    pub distribution_arn: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub amis: Vec<(String, String)>,
+    /// Regions that get an AMI when the image becomes AVAILABLE.
+    pub regions: Vec<String>,
+    pub plan: Plan,
+    pub started: Instant,
+    pub created: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExportTask {
+    pub id: String,
+    pub image_id: String,
+    pub format: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub description: String,
+    pub status: &'static str,
+    pub progress: u32,
+    pub message: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub started: Instant,
+    pub uploaded: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AppStreamImage {
+    pub name: String,
+    pub arn: String,
+    pub region: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+    pub plan: Plan,
+    pub started: Instant,
+}
+
+/// An export that finished and must now be written to S3.
+pub(crate) struct Upload {
+    pub task_id: String,
+    pub image_id: String,
+    pub format: String,
+    pub bucket: String,
+    pub key: String,
+}
+
+pub(crate) struct World {
+    pub config: Config,
+    events: mpsc::UnboundedSender<Value>,
+    pub images: BTreeMap<String, Image>,
+    pub builds: HashMap<(String, String), u32>,
+    /// (operation, client token) → (fingerprint of the parameters, the first answer)
+    pub tokens: HashMap<(String, String), (String, Value)>,
+    /// AMI id → region
+    pub amis: BTreeMap<String, String>,
+    pub exports: BTreeMap<String, ExportTask>,
+    /// (region, name) → image
+    pub appstream: BTreeMap<(String, String), AppStreamImage>,
+    /// resource ARN → tags
+    pub tags: HashMap<String, BTreeMap<String, String>>,
+    pub faults: HashMap<String, Fault>,
+    pub counts: CallCounts,
+    serial: u64,
+}
+
+pub(crate) fn now() -> String {
+    aws_sdk_s3::primitives::DateTime::from(SystemTime::now())
+        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
+impl World {
+    pub fn new(config: Config, events: mpsc::UnboundedSender<Value>) -> Self {
+        let mut world = Self {
+            config,
+            events,
+            images: BTreeMap::new(),
+            builds: HashMap::new(),
+            tokens: HashMap::new(),
+            amis: BTreeMap::new(),
+            exports: BTreeMap::new(),
+            appstream: BTreeMap::new(),
+            tags: HashMap::new(),
+            faults: HashMap::new(),
+            counts: CallCounts::default(),
+            serial: 0,
+        };
+        for (region, name, tags) in world.config.appstream_images.clone() {
+            let arn = world.appstream_arn(&region, &name);
+            world.tags.insert(arn.clone(), tags.into_iter().collect());
+            world.appstream.insert(
+                (region.clone(), name.clone()),
+                AppStreamImage {
+                    name,
+                    arn,
+                    region,
+                    state: "AVAILABLE".into(),
+                    reason: None,
+                    description: None,
+                    plan: Vec::new(),
+                    started: Instant::now(),
+                },
+            );
+        }
+        world
+    }
+
+    /// A fresh hexadecimal id of `len` digits (deterministic: a counter mixed with a constant).
+    pub fn next_hex(&mut self, len: usize) -> String {
+        self.serial += 1;
+        let mixed = self.serial.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0123_4567_89ab_cdef;
+        let hex = format!("{mixed:016x}{:016x}", mixed.rotate_left(17));
+        hex[..len].to_owned()
+    }
+
+    pub fn appstream_arn(&self, region: &str, name: &str) -> String {
+        format!(
+            "arn:aws:appstream:{region}:{}:image/{name}",
+            self.config.account
+        )
+    }
+
+    /// The latency to add, and the error to answer with if one is due.
+    pub fn fault_for(&mut self, op: &str) -> (Duration, Option<FaultKind>) {
+        let Some(fault) = self.faults.get_mut(op) else {
+            return (Duration::ZERO, None);
+        };
+        let error = (fault.count > 0).then(|| {
+            fault.count -= 1;
+            fault.kind
+        });
+        if error.is_some() {
+            self.counts.call(&format!("{op}#fault"));
+        }
+        (fault.latency, error)
+    }
+
+    /// Checks a client token: `Ok(Some(first answer))` for a repeat with the same parameters,
+    /// `Err(())` for the same token with other parameters, `Ok(None)` for a new token.
+    pub fn idempotent(
+        &self,
+        op: &str,
+        token: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Value>, ()> {
+        match self.tokens.get(&(op.to_owned(), token.to_owned())) {
+            Some((seen, answer)) if seen == fingerprint => Ok(Some(answer.clone())),
+            Some(_) => Err(()),
+            None => Ok(None),
+        }
+    }
+
+    pub fn remember(&mut self, op: &str, token: &str, fingerprint: String, answer: &Value) {
+        self.tokens.insert(
+            (op.to_owned(), token.to_owned()),
+            (fingerprint, answer.clone()),
+        );
+    }
+
+    fn emit(&self, event: Value) {
+        let _ = self.events.send(event);
+    }
+
+    fn image_event(&self, image: &Image, previous: &str) -> Value {
+        let mut state = json!({ "status": image.status });
+        if let Some(reason) = &image.reason {
+            state["reason"] = json!(reason);
+        }
+        json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "EC2 Image Builder Image State Change",
+            "source": "aws.imagebuilder",
+            "account": self.config.account,
+            "time": now(),
+            "region": self.config.home_region,
+            "resources": [image.arn],
+            "detail": { "previous-state": { "status": previous }, "state": state }
+        })
+    }
+
+    pub fn add_image(&mut self, image: Image) {
+        let event = self.image_event(&image, "PENDING");
+        self.images.insert(image.arn.clone(), image);
+        self.emit(event);
+    }
+
+    pub fn object_created(&mut self, bucket: &str, key: &str, size: usize) {
+        self.emit(json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": self.config.account,
+            "time": now(),
+            "region": self.config.home_region,
+            "resources": [format!("arn:aws:s3:::{bucket}")],
+            "detail": {
+                "version": "0",
+                "bucket": { "name": bucket },
+                "object": { "key": key, "size": size, "etag": format!("{:032x}", size) },
+                "request-id": "EMULATOR",
+                "requester": self.config.account,
+                "reason": "PutObject"
+            }
+        }));
+    }
+
+    pub fn fail_export(&mut self, task_id: &str, message: &str) {
+        if let Some(task) = self.exports.get_mut(task_id) {
+            task.status = "deleted";
+            task.message = Some(message.to_owned());
+        }
+    }
+
+    /// Advances every lifecycle to where the clock says it is; returns the exports to upload.
+    pub fn tick(&mut self) -> Vec<Upload> {
+        let step = self.config.step.as_millis().max(1);
+        let steps_since = |started: Instant| {
+            u32::try_from(started.elapsed().as_millis() / step).unwrap_or(u32::MAX)
+        };
+
+        // Image Builder images.
+        let mut changed = Vec::new();
+        for image in self.images.values_mut() {
+            let elapsed = steps_since(image.started);
+            let target = image
+                .plan
+                .iter()
+                .rev()
+                .find(|(at, _)| *at <= elapsed)
+                .map(|(_, s)| *s);
+            if let Some(target) = target.filter(|t| *t != image.status) {
+                let previous = image.status;
+                image.status = target;
+                changed.push((image.arn.clone(), previous));
+            }
+        }
+        for (arn, previous) in changed {
+            let mut new_amis = Vec::new();
+            if let Some(image) = self.images.get(&arn) {
+                if image.status == "AVAILABLE" && image.amis.is_empty() {
+                    new_amis = image.regions.clone();
+                }
+            }
+            let amis: Vec<(String, String)> = new_amis
+                .into_iter()
+                .map(|region| (region, format!("ami-{}", self.next_hex(17))))
+                .collect();
+            for (region, ami) in &amis {
+                self.amis.insert(ami.clone(), region.clone());
+            }
+            if let Some(image) = self.images.get_mut(&arn) {
+                image.amis.extend(amis);
+            }
+            if let Some(image) = self.images.get(&arn) {
+                let event = self.image_event(image, previous);
+                self.emit(event);
+            }
+        }
+
+        // Export tasks.
+        let failure = self.config.export_failure.clone();
+        let mut uploads = Vec::new();
+        for task in self.exports.values_mut().filter(|t| t.status == "active") {
+            let elapsed = steps_since(task.started);
+            match &failure {
+                Some(message) if elapsed >= 2 => {
+                    task.status = "deleted";
+                    task.message = Some(message.clone());
+                }
+                _ if elapsed >= 4 => {
+                    task.status = "completed";
+                    task.progress = 100;
+                    task.message = None;
+                    if !task.uploaded {
+                        task.uploaded = true;
+                        uploads.push(Upload {
+                            task_id: task.id.clone(),
+                            image_id: task.image_id.clone(),
+                            format: task.format.clone(),
+                            bucket: task.bucket.clone(),
+                            key: format!(
+                                "{}{}.{}",
+                                task.prefix,
+                                task.id,
+                                task.format.to_ascii_lowercase()
+                            ),
+                        });
+                    }
+                }
+                _ => {
+                    task.progress = (elapsed * 25).min(99);
+                    task.message = Some(format!("converting ({}%)", task.progress));
+                }
+            }
+        }
+
+        // AppStream imports and copies.
+        for image in self.appstream.values_mut() {
+            let elapsed = steps_since(image.started);
+            if let Some((_, state)) = image.plan.iter().rev().find(|(at, _)| *at <= elapsed) {
+                if image.state != *state {
+                    image.state = (*state).to_owned();
+                }
+            }
+        }
+        uploads
+    }
+}
