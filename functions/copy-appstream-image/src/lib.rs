@@ -101,7 +101,11 @@ pub struct Deps<P, A, S> {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", tag = "action")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "action"
+)]
 pub enum Outcome {
     CopiesRequested {
         release_id: String,

@@ -87,7 +87,11 @@ pub struct Deps<P, S> {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", tag = "action")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "action"
+)]
 pub enum Outcome {
     Distributed {
         release_id: String,

@@ -55,7 +55,11 @@ pub struct Deps<P, E, S> {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", tag = "action")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "action"
+)]
 pub enum Outcome {
     ExportStarted {
         release_id: String,

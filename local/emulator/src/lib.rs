@@ -301,8 +301,16 @@ fn fault_response(service: &str, kind: FaultKind) -> Response {
 }
 
 async fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
+    // Static local credentials: the emulator must never look for real ones (IMDS, profiles).
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDLOCAL",
+            "local-secret",
+            None,
+            None,
+            "emulator",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await;

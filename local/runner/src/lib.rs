@@ -1,0 +1,659 @@
+//! The local release: moto (S3, CloudFront) and the emulator (Image Builder, EC2 export,
+//! AppStream) on 127.0.0.1, every function of `template.yaml` running as its real compiled binary
+//! under its own local Lambda Runtime API, and events routed to them by the template's own
+//! EventBridge patterns (matched with quamina) and schedules (on an accelerated clock).
+
+pub mod process;
+pub mod runtime_api;
+pub mod template;
+
+use emulator::{CallCounts, Emulator, Fault};
+use process::{FunctionProcess, Moto};
+use rand::{Rng, SeedableRng};
+use runtime_api::{Outcome, RuntimeApi};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use template::{Template, Values};
+use tokio::sync::mpsc;
+
+pub const BUCKET: &str = "image-release-artifacts";
+pub const SOURCE_APPSTREAM_IMAGE: &str = "golden-1.0.0-1";
+
+/// What to run, and how hostile the world is.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub template: PathBuf,
+    /// One lifecycle step of the emulator.
+    pub step: Duration,
+    /// The accelerated period of publish-release's rate schedule.
+    pub publish_interval: Duration,
+    pub timeout: Duration,
+    /// Deliver every event twice.
+    pub duplicate_events: bool,
+    /// Delay each delivery by a random 0..jitter, so deliveries arrive shuffled.
+    pub jitter: Option<Duration>,
+    pub seed: u64,
+    pub faults: Vec<(String, Fault)>,
+    pub build_failure: Option<String>,
+    pub export_failure: Option<String>,
+    pub destination_regions: Vec<String>,
+    /// Template parameter overrides.
+    pub parameters: Vec<(String, String)>,
+    pub log_dir: PathBuf,
+    /// Print progress lines as the release advances.
+    pub progress: bool,
+}
+
+impl Scenario {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            template: root.join("template.yaml"),
+            step: Duration::from_millis(300),
+            publish_interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(120),
+            duplicate_events: false,
+            jitter: None,
+            seed: 7,
+            faults: Vec::new(),
+            build_failure: None,
+            export_failure: None,
+            destination_regions: vec!["eu-west-1".into(), "ap-southeast-2".into()],
+            parameters: Vec::new(),
+            log_dir: std::env::temp_dir().join(format!("image-release-{}", uuid::Uuid::new_v4())),
+            progress: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub function: String,
+    pub trigger: String,
+    pub attempt: u32,
+    pub outcome: Outcome,
+}
+
+/// What the release ended as, and what every service saw.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub release_id: Option<String>,
+    /// `published`, `failed` or `timed-out`.
+    pub state: String,
+    pub status: Option<Value>,
+    pub manifest: Option<Value>,
+    pub manifest_url: Option<String>,
+    pub counts: CallCounts,
+    /// CloudFront invalidations: paths of each.
+    pub invalidations: Vec<Vec<String>>,
+    /// (region, state, tags) of the copy in each destination region.
+    pub appstream: Vec<(String, Option<(String, Vec<(String, String)>)>)>,
+    /// (key, size) of the exported disk in S3.
+    pub export_object: Option<(String, i64)>,
+    pub invocations: Vec<Invocation>,
+    pub elapsed: Duration,
+    pub log_dir: PathBuf,
+}
+
+impl Report {
+    /// The failed step and its reason, from `status.json`.
+    pub fn failure(&self) -> Option<(String, String)> {
+        let failure = self.status.as_ref()?.get("failure")?;
+        Some((
+            failure["step"].as_str()?.to_owned(),
+            failure["reason"].as_str()?.to_owned(),
+        ))
+    }
+}
+
+struct Running {
+    name: String,
+    api: RuntimeApi,
+    _process: FunctionProcess,
+    matcher: Option<quamina::Quamina<String>>,
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDLOCAL",
+            "local-secret",
+            None,
+            None,
+            "local",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Creates the download distribution in moto; returns (id, domain).
+async fn create_distribution(
+    cloudfront: &aws_sdk_cloudfront::Client,
+) -> anyhow::Result<(String, String)> {
+    use aws_sdk_cloudfront::types::*;
+    let origin = Origin::builder()
+        .id("artifacts")
+        .domain_name(format!("{BUCKET}.s3.us-east-1.amazonaws.com"))
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()?;
+    let behavior = DefaultCacheBehavior::builder()
+        .target_origin_id("artifacts")
+        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+        .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+        .build()?;
+    let config = DistributionConfig::builder()
+        .caller_reference("image-release-local")
+        .comment("image-release local downloads")
+        .enabled(true)
+        .origins(Origins::builder().quantity(1).items(origin).build()?)
+        .default_cache_behavior(behavior)
+        .build()?;
+    let out = cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_cloudfront::error::DisplayErrorContext(&e)))?;
+    let distribution = out
+        .distribution
+        .ok_or_else(|| anyhow::anyhow!("CreateDistribution answered no distribution"))?;
+    Ok((distribution.id, distribution.domain_name))
+}
+
+fn event(source: &str, detail_type: &str, resources: Vec<String>, detail: Value) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": aws_sdk_s3::primitives::DateTime::from(std::time::SystemTime::now()).fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).unwrap_or_default(),
+        "region": "us-east-1",
+        "resources": resources,
+        "detail": detail
+    })
+}
+
+fn describe_event(event: &Value) -> String {
+    match event["detail-type"].as_str().unwrap_or("?") {
+        "EC2 Image Builder Image State Change" => {
+            let arn = event["resources"][0].as_str().unwrap_or("");
+            let short = arn.split(":image/").nth(1).unwrap_or(arn);
+            format!(
+                "image {short} {}",
+                event["detail"]["state"]["status"].as_str().unwrap_or("?")
+            )
+        }
+        "Object Created" => format!(
+            "s3 object {}",
+            event["detail"]["object"]["key"].as_str().unwrap_or("?")
+        ),
+        other => other.to_owned(),
+    }
+}
+
+fn describe_outcome(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Error {
+            error_type,
+            message,
+        } => format!("ERROR {error_type}: {message}"),
+        Outcome::Response(value) => {
+            if let Some(releases) = value["releases"].as_array() {
+                if releases.is_empty() {
+                    return value["skipped"]
+                        .as_str()
+                        .map_or_else(|| "nothing pending".to_owned(), |s| format!("skipped: {s}"));
+                }
+                return releases
+                    .iter()
+                    .map(|r| {
+                        let pending: Vec<String> = r["steps"]
+                            .as_array()
+                            .map(|s| {
+                                s.iter()
+                                    .filter(|s| s["state"] != "done")
+                                    .map(|s| {
+                                        format!(
+                                            "{}: {}",
+                                            s["step"].as_str().unwrap_or("?"),
+                                            s["detail"].as_str().unwrap_or("")
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        format!(
+                            "{} {} {}",
+                            r["releaseId"].as_str().unwrap_or("?"),
+                            r["state"].as_str().unwrap_or("?"),
+                            pending.join("; ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+            }
+            let action = value["action"].as_str().unwrap_or("done");
+            let detail = ["releaseId", "clientToken", "exportTaskId", "reason", "step"]
+                .iter()
+                .filter_map(|k| value[*k].as_str().map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("{action} {detail}")
+        }
+    }
+}
+
+struct Progress {
+    start: Instant,
+    enabled: bool,
+    last_publish: Mutex<String>,
+}
+
+impl Progress {
+    fn line(&self, function: &str, trigger: &str, outcome: &str) {
+        if !self.enabled {
+            return;
+        }
+        if function == "publish-release" {
+            let mut last = self
+                .last_publish
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *last == outcome {
+                return;
+            }
+            outcome.clone_into(&mut last);
+        }
+        println!(
+            "[{:>6.1}s] {function:<21} ← {trigger:<40} → {outcome}",
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Runs one complete release and reports how it ended.
+pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
+    let start = Instant::now();
+    std::fs::create_dir_all(&scenario.log_dir)?;
+    let progress = Arc::new(Progress {
+        start,
+        enabled: scenario.progress,
+        last_publish: Mutex::new(String::new()),
+    });
+
+    // 1. moto: the bucket and the CloudFront distribution.
+    let moto_exe = std::env::var_os("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/image-release/venv-moto/bin/moto_server")
+        });
+    let moto = Moto::start(&moto_exe, &scenario.log_dir.join("moto.log")).await?;
+    let aws = sdk_config(&moto.endpoint).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(true)
+            .build(),
+    );
+    let cloudfront = aws_sdk_cloudfront::Client::new(&aws);
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "CreateBucket: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let (distribution_id, domain) = create_distribution(&cloudfront).await?;
+
+    // 2. The emulator, with the account the release needs.
+    let mut config = emulator::Config::demo();
+    config.step = scenario.step;
+    config.s3_endpoint = Some(moto.endpoint.clone());
+    config.export_failure = scenario.export_failure.clone();
+    if let Some(pipeline) = config.pipelines.first_mut() {
+        pipeline.failure = scenario.build_failure.clone();
+    }
+    config.appstream_images.push((
+        "us-east-1".into(),
+        SOURCE_APPSTREAM_IMAGE.into(),
+        vec![
+            ("team".into(), "platform".into()),
+            ("release".into(), SOURCE_APPSTREAM_IMAGE.into()),
+        ],
+    ));
+    let pipeline_arn = config.pipeline_arn("golden");
+    let distribution_arn = config.distribution_arn("golden");
+    let (emulator, mut emulated_events) = Emulator::start(config, 0).await?;
+    for (operation, fault) in &scenario.faults {
+        emulator.inject(operation, *fault);
+    }
+
+    // 3. The functions, wired by template.yaml.
+    let mut values = Values::local();
+    values
+        .set("PipelineArn", &pipeline_arn)
+        .set("DistributionConfigurationArn", &distribution_arn)
+        .set(
+            "DistributionExecutionRoleArn",
+            "arn:aws:iam::123456789012:role/ImageBuilderDistribution",
+        )
+        .set(
+            "AppStreamDestinationRegions",
+            scenario.destination_regions.join(","),
+        )
+        .set("DownloadDistribution", &distribution_id)
+        .set("DownloadDistribution.DomainName", &domain)
+        .set(
+            "DistributionLogs",
+            "/aws/imagebuilder/image-release-distribution",
+        );
+    for (k, v) in &scenario.parameters {
+        values.set(k, v);
+    }
+    let template = Template::load(&scenario.template, values)?;
+    let functions = template::functions(&template.resolved());
+    let binaries = process::binaries_dir();
+    let mut running = Vec::new();
+    let mut schedules = Vec::new();
+    for function in &functions {
+        let api = RuntimeApi::start(&function.binary).await?;
+        let mut env = process::lambda_environment(
+            &function.binary,
+            &api.address(),
+            &emulator.endpoint(),
+            &moto.endpoint,
+        );
+        env.extend(function.environment.clone());
+        let process = FunctionProcess::spawn(
+            &binaries.join(&function.binary),
+            &env,
+            &scenario.log_dir.join(format!("{}.log", function.binary)),
+        )?;
+        let mut matcher = None;
+        if !function.rules.is_empty() {
+            let mut q = quamina::Quamina::new();
+            for (name, pattern) in &function.rules {
+                q.add_pattern(name.clone(), &pattern.to_string())
+                    .map_err(|e| anyhow::anyhow!("{}/{name}: {e:?}", function.binary))?;
+            }
+            matcher = Some(q);
+        }
+        for (name, _) in &function.schedules {
+            schedules.push((running.len(), name.clone()));
+        }
+        running.push(Running {
+            name: function.binary.clone(),
+            api,
+            _process: process,
+            matcher,
+        });
+    }
+    let running = Arc::new(running);
+
+    // 4. The bus: emulator events and our own, each to every function whose rule matches.
+    let invocations = Arc::new(Mutex::new(Vec::<Invocation>::new()));
+    let release_id = Arc::new(Mutex::new(None::<String>));
+    let (bus, mut bus_rx) = mpsc::unbounded_channel::<Value>();
+    let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(scenario.seed)));
+    let deliver = {
+        let running = running.clone();
+        let invocations = invocations.clone();
+        let release_id = release_id.clone();
+        let progress = progress.clone();
+        let rng = rng.clone();
+        let scenario = scenario.clone();
+        move |index: usize, event: Value| {
+            let copies = if scenario.duplicate_events { 2 } else { 1 };
+            for _ in 0..copies {
+                let delay = scenario.jitter.map(|j| {
+                    let mut rng = rng
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    Duration::from_millis(rng.random_range(0..=j.as_millis() as u64))
+                });
+                let running = running.clone();
+                let invocations = invocations.clone();
+                let release_id = release_id.clone();
+                let progress = progress.clone();
+                let event = event.clone();
+                tokio::spawn(async move {
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let function = &running[index];
+                    let trigger = describe_event(&event);
+                    // Lambda's asynchronous invocation: up to two retries of a failed attempt.
+                    for attempt in 1..=3 {
+                        let outcome = function
+                            .api
+                            .invoke(event.clone(), Duration::from_secs(60))
+                            .await;
+                        if let Outcome::Response(value) = &outcome {
+                            let found = value["releaseId"]
+                                .as_str()
+                                .or_else(|| value["releases"][0]["releaseId"].as_str());
+                            if let Some(id) = found {
+                                release_id
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .get_or_insert_with(|| id.to_owned());
+                            }
+                        }
+                        progress.line(&function.name, &trigger, &describe_outcome(&outcome));
+                        let retry = matches!(&outcome, Outcome::Error { error_type, .. } if error_type == "Retryable");
+                        invocations
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(Invocation {
+                                function: function.name.clone(),
+                                trigger: trigger.clone(),
+                                attempt,
+                                outcome,
+                            });
+                        if !retry {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                    }
+                });
+            }
+        }
+    };
+    let router = {
+        let running = running.clone();
+        let deliver = deliver.clone();
+        tokio::spawn(async move {
+            while let Some(event) = bus_rx.recv().await {
+                let bytes = event.to_string();
+                for (index, function) in running.iter().enumerate() {
+                    let matched = function.matcher.as_ref().is_some_and(|q| {
+                        q.matches_for_event(bytes.as_bytes())
+                            .is_ok_and(|m| !m.is_empty())
+                    });
+                    if matched {
+                        deliver(index, event.clone());
+                    }
+                }
+            }
+        })
+    };
+    let forward = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            while let Some(event) = emulated_events.recv().await {
+                if bus.send(event).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let ticker = {
+        let deliver = deliver.clone();
+        let interval = scenario.publish_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for (index, name) in &schedules {
+                    let rule =
+                        format!("arn:aws:events:us-east-1:123456789012:rule/image-release-{name}");
+                    deliver(
+                        *index,
+                        event("aws.events", "Scheduled Event", vec![rule], json!({})),
+                    );
+                }
+            }
+        })
+    };
+
+    // 5. The release request.
+    if progress.enabled {
+        println!(
+            "[{:>6.1}s] local AWS ready: emulator {} · moto {} · {} functions (logs in {})",
+            start.elapsed().as_secs_f64(),
+            emulator.endpoint(),
+            moto.endpoint,
+            running.len(),
+            scenario.log_dir.display()
+        );
+    }
+    let _ = bus.send(event(
+        "image-release",
+        "Release Requested",
+        Vec::new(),
+        json!({ "releaseVersion": "1.0.0" }),
+    ));
+
+    // 6. Wait for the release to end, as status.json tells.
+    let deadline = start + scenario.timeout;
+    let mut state = "timed-out".to_owned();
+    let mut status = None;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let id = release_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(id) = id else { continue };
+        if let Some(value) = get_json(&s3, &format!("releases/{id}/status.json")).await {
+            let current = value["state"].as_str().unwrap_or("pending").to_owned();
+            status = Some(value);
+            if current != "pending" {
+                state = current;
+                break;
+            }
+        }
+    }
+    // Let late (duplicated, delayed, retried) deliveries land before counting side effects.
+    let settle = scenario.jitter.unwrap_or_default()
+        + scenario.publish_interval * 2
+        + Duration::from_millis(300);
+    tokio::time::sleep(settle).await;
+    ticker.abort();
+    forward.abort();
+    router.abort();
+
+    // 7. What every service saw.
+    let release_id = release_id
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut report = Report {
+        release_id: release_id.clone(),
+        state,
+        status,
+        manifest: None,
+        manifest_url: None,
+        counts: emulator.counts(),
+        invalidations: Vec::new(),
+        appstream: Vec::new(),
+        export_object: None,
+        invocations: invocations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
+        elapsed: start.elapsed(),
+        log_dir: scenario.log_dir.clone(),
+    };
+    if let Some(id) = &release_id {
+        report.manifest = get_json(&s3, &format!("releases/{id}/manifest.json")).await;
+        report.manifest_url = report
+            .manifest
+            .as_ref()
+            .map(|_| format!("https://{domain}/releases/{id}/manifest.json"));
+        if let Some(key) = report
+            .manifest
+            .as_ref()
+            .and_then(|m| m["export"]["object_key"].as_str())
+        {
+            if let Ok(head) = s3.head_object().bucket(BUCKET).key(key).send().await {
+                report.export_object =
+                    Some((key.to_owned(), head.content_length.unwrap_or_default()));
+            }
+        }
+        for region in &scenario.destination_regions {
+            report
+                .appstream
+                .push((region.clone(), emulator.appstream_image(region, id)));
+        }
+    }
+    if let Ok(list) = cloudfront
+        .list_invalidations()
+        .distribution_id(&distribution_id)
+        .send()
+        .await
+    {
+        for summary in list
+            .invalidation_list
+            .map(|l| l.items.unwrap_or_default())
+            .unwrap_or_default()
+        {
+            if let Ok(detail) = cloudfront
+                .get_invalidation()
+                .distribution_id(&distribution_id)
+                .id(&summary.id)
+                .send()
+                .await
+            {
+                let paths = detail
+                    .invalidation
+                    .and_then(|i| i.invalidation_batch)
+                    .and_then(|b| b.paths)
+                    .and_then(|p| p.items)
+                    .unwrap_or_default();
+                report.invalidations.push(paths);
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn get_json(s3: &aws_sdk_s3::Client, key: &str) -> Option<Value> {
+    let object = s3.get_object().bucket(BUCKET).key(key).send().await.ok()?;
+    let bytes = object.body.collect().await.ok()?.into_bytes();
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The workspace root, for the binaries and tests that live in it.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest)
+}
+
+/// A map view of counts for printing.
+pub fn effects(report: &Report) -> BTreeMap<String, u32> {
+    report.counts.effects.clone()
+}

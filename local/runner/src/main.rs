@@ -1,0 +1,93 @@
+//! `local-release`: one complete release on this machine, no AWS account. Prints each step as it
+//! happens, then the manifest and its CloudFront URL; exits non-zero naming the failed step.
+
+use clap::Parser;
+use runner::{Scenario, run, workspace_root};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "Runs a complete image release locally against the emulator and moto")]
+struct Args {
+    /// Milliseconds one emulated lifecycle step takes.
+    #[arg(long, default_value_t = 400)]
+    step_ms: u64,
+    /// Seconds to wait for the release before giving up.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// AppStream destination regions.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "eu-west-1,ap-southeast-2"
+    )]
+    regions: Vec<String>,
+    /// Make the image build fail with this reason (failure path).
+    #[arg(long)]
+    fail_build: Option<String>,
+    /// Make the export task end deleted with this message (failure path).
+    #[arg(long)]
+    fail_export: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut scenario = Scenario::new(&workspace_root());
+    scenario.step = Duration::from_millis(args.step_ms);
+    scenario.publish_interval = Duration::from_millis(args.step_ms.max(100));
+    scenario.timeout = Duration::from_secs(args.timeout);
+    scenario.destination_regions = args.regions;
+    scenario.build_failure = args.fail_build;
+    scenario.export_failure = args.fail_export;
+    let report = match run(scenario).await {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("local release could not run: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    println!();
+    match report.state.as_str() {
+        "published" => {
+            let manifest = report
+                .manifest
+                .as_ref()
+                .map(|m| serde_json::to_string_pretty(m).unwrap_or_default())
+                .unwrap_or_default();
+            println!(
+                "release {} published in {:.1}s\n\n{manifest}\n",
+                report.release_id.as_deref().unwrap_or("?"),
+                report.elapsed.as_secs_f64()
+            );
+            println!(
+                "manifest: {}",
+                report.manifest_url.as_deref().unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        "failed" => {
+            let (step, reason) = report
+                .failure()
+                .unwrap_or_else(|| ("?".into(), "no reason recorded".into()));
+            eprintln!(
+                "release {} FAILED at step {step}: {reason}",
+                report.release_id.as_deref().unwrap_or("?")
+            );
+            eprintln!("function logs: {}", report.log_dir.display());
+            ExitCode::FAILURE
+        }
+        other => {
+            eprintln!(
+                "release {} did not finish: {other} (function logs: {})",
+                report.release_id.as_deref().unwrap_or("?"),
+                report.log_dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

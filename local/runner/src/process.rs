@@ -1,0 +1,143 @@
+//! Child processes the runner owns: moto's server and the function binaries. Each is killed when
+//! its handle is dropped, so a test or a failed demo leaves nothing running.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// A free TCP port on 127.0.0.1 (bound then released; the caller binds it right after).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub struct Moto {
+    _child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` on 127.0.0.1 at a free port and waits until it answers.
+    pub async fn start(executable: &Path, log: &Path) -> anyhow::Result<Self> {
+        if !executable.exists() {
+            anyhow::bail!(
+                "{} not found: run scripts/install-moto.sh (or set MOTO_SERVER)",
+                executable.display()
+            );
+        }
+        let port = free_port()?;
+        let log_file = std::fs::File::create(log)?;
+        let child = Command::new(executable)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::from(log_file.try_clone()?))
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(Self {
+                    _child: child,
+                    endpoint,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!(
+            "moto did not start on port {port} within 10 s (see {})",
+            log.display()
+        )
+    }
+}
+
+/// Where `cargo build` put the function binaries: next to the current executable's `deps/`
+/// (tests) or beside it (the runner binary), unless `FUNCTIONS_DIR` says otherwise.
+pub fn binaries_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FUNCTIONS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+/// A function binary running against a Runtime API, like a warm execution environment.
+pub struct FunctionProcess {
+    child: Child,
+}
+
+impl FunctionProcess {
+    pub fn spawn(
+        binary: &Path,
+        environment: &BTreeMap<String, String>,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        if !binary.exists() {
+            anyhow::bail!(
+                "{} not found: build the functions first (cargo build --workspace --bins --tests)",
+                binary.display()
+            );
+        }
+        let log_file = std::fs::File::create(log)?;
+        let child = Command::new(binary)
+            .env_clear()
+            .envs(environment)
+            .stdout(Stdio::from(log_file.try_clone()?))
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Self { child })
+    }
+
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// The environment Lambda gives every function, plus the SDK endpoint overrides.
+pub fn lambda_environment(
+    name: &str,
+    runtime_api: &str,
+    emulator: &str,
+    moto: &str,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (k, v) in [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("AWS_LAMBDA_FUNCTION_NAME", name),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/local"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDLOCAL"),
+        ("AWS_SECRET_ACCESS_KEY", "local-secret"),
+        ("AWS_SESSION_TOKEN", "local-session"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL_IMAGEBUILDER", emulator),
+        ("AWS_ENDPOINT_URL_EC2", emulator),
+        ("AWS_ENDPOINT_URL_APPSTREAM", emulator),
+        ("AWS_ENDPOINT_URL_S3", moto),
+        ("AWS_ENDPOINT_URL_CLOUDFRONT", moto),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    env
+}
