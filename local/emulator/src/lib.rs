@@ -14,6 +14,10 @@
 //! * Faults per operation: the service's own throttling error or a 5xx, a count of them, and
 //!   added latency.
 
+// The operation handlers short-circuit with ready HTTP error responses (`Result<Response, Response>`);
+// boxing them would only add allocations to a local test server.
+#![allow(clippy::result_large_err)]
+
 mod appstream;
 mod ec2;
 mod imagebuilder;
@@ -43,13 +47,23 @@ pub struct Config {
     pub distribution_configurations: Vec<(String, Vec<String>)>,
     /// Regions where AppStream 2.0 is offered; CopyImage elsewhere fails with IncompatibleImageException.
     pub appstream_regions: Vec<String>,
-    /// AppStream images that exist at start: (region, name, tags).
-    pub appstream_images: Vec<(String, String, Vec<(String, String)>)>,
+    /// AppStream images that exist at start.
+    pub appstream_images: Vec<SeedImage>,
     /// Where exported disks are written (moto's S3 endpoint), if anywhere.
     pub s3_endpoint: Option<String>,
     /// Export tasks end `deleted` with this status message instead of completing.
     pub export_failure: Option<String>,
 }
+
+/// The state and tags of an AppStream image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStreamView {
+    pub state: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// An AppStream image that exists at start: (region, name, tags).
+pub type SeedImage = (String, String, Vec<(String, String)>);
 
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -186,12 +200,8 @@ impl Emulator {
         world::lock(&self.world).counts.clone()
     }
 
-    /// An AppStream image: (state, tags).
-    pub fn appstream_image(
-        &self,
-        region: &str,
-        name: &str,
-    ) -> Option<(String, Vec<(String, String)>)> {
+    /// An AppStream image as DescribeImages and ListTagsForResource would show it.
+    pub fn appstream_image(&self, region: &str, name: &str) -> Option<AppStreamView> {
         let world = world::lock(&self.world);
         let image = world.appstream.get(&(region.to_owned(), name.to_owned()))?;
         let tags = world
@@ -199,7 +209,10 @@ impl Emulator {
             .get(&image.arn)
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        Some((image.state.clone(), tags))
+        Some(AppStreamView {
+            state: image.state.clone(),
+            tags,
+        })
     }
 }
 

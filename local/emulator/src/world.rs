@@ -321,10 +321,11 @@ impl World {
         }
         for (arn, previous) in changed {
             let mut new_amis = Vec::new();
-            if let Some(image) = self.images.get(&arn) {
-                if image.status == "AVAILABLE" && image.amis.is_empty() {
-                    new_amis = image.regions.clone();
-                }
+            if let Some(image) = self.images.get(&arn)
+                && image.status == "AVAILABLE"
+                && image.amis.is_empty()
+            {
+                new_amis = image.regions.clone();
             }
             let amis: Vec<(String, String)> = new_amis
                 .into_iter()
@@ -382,10 +383,10 @@ impl World {
         // AppStream imports and copies.
         for image in self.appstream.values_mut() {
             let elapsed = steps_since(image.started);
-            if let Some((_, state)) = image.plan.iter().rev().find(|(at, _)| *at <= elapsed) {
-                if image.state != *state {
-                    image.state = (*state).to_owned();
-                }
+            if let Some((_, state)) = image.plan.iter().rev().find(|(at, _)| *at <= elapsed)
+                && image.state != *state
+            {
+                image.state = (*state).to_owned();
             }
         }
         uploads

@@ -88,8 +88,8 @@ pub struct Report {
     pub counts: CallCounts,
     /// CloudFront invalidations: paths of each.
     pub invalidations: Vec<Vec<String>>,
-    /// (region, state, tags) of the copy in each destination region.
-    pub appstream: Vec<(String, Option<(String, Vec<(String, String)>)>)>,
+    /// The copy in each destination region, if there is one.
+    pub appstream: Vec<(String, Option<emulator::AppStreamView>)>,
     /// (key, size) of the exported disk in S3.
     pub export_object: Option<(String, i64)>,
     pub invocations: Vec<Invocation>,
@@ -594,11 +594,9 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .manifest
             .as_ref()
             .and_then(|m| m["export"]["object_key"].as_str())
+            && let Ok(head) = s3.head_object().bucket(BUCKET).key(key).send().await
         {
-            if let Ok(head) = s3.head_object().bucket(BUCKET).key(key).send().await {
-                report.export_object =
-                    Some((key.to_owned(), head.content_length.unwrap_or_default()));
-            }
+            report.export_object = Some((key.to_owned(), head.content_length.unwrap_or_default()));
         }
         for region in &scenario.destination_regions {
             report

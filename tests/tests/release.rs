@@ -1,0 +1,245 @@
+//! End-to-end: complete releases through the real function binaries, the local Runtime API, HTTP
+//! to the emulator and to moto. Needs the binaries (`cargo build --workspace --bins --tests`) and
+//! moto (`scripts/install-moto.sh`); `scripts/test.sh` does both.
+
+use emulator::{Fault, FaultKind};
+use release_tests::root;
+use runner::{Report, Scenario, run};
+use std::time::Duration;
+
+const REGIONS: [&str; 2] = ["eu-west-1", "ap-southeast-2"];
+
+fn scenario() -> Scenario {
+    let mut s = Scenario::new(&root());
+    s.step = Duration::from_millis(150);
+    s.publish_interval = Duration::from_millis(200);
+    s.timeout = Duration::from_secs(60);
+    s.progress = false;
+    s
+}
+
+async fn release(s: Scenario) -> Report {
+    run(s)
+        .await
+        .unwrap_or_else(|e| panic!("the local release could not run: {e:#}"))
+}
+
+fn explain(report: &Report) -> String {
+    let lines: Vec<String> = report
+        .invocations
+        .iter()
+        .map(|i| {
+            format!(
+                "{} ← {} (attempt {}) → {:?}",
+                i.function, i.trigger, i.attempt, i.outcome
+            )
+        })
+        .collect();
+    format!(
+        "state {} status {:?}\ncounts {:?}\nlogs {}\n{}",
+        report.state,
+        report.status,
+        report.counts,
+        report.log_dir.display(),
+        lines.join("\n")
+    )
+}
+
+/// The published release is complete and every side effect happened exactly once.
+fn assert_published_once(report: &Report) {
+    let why = explain(report);
+    assert_eq!(report.state, "published", "{why}");
+    let id = report.release_id.as_deref().unwrap();
+    assert_eq!(id, "golden-1.0.0-1");
+
+    let manifest = report.manifest.as_ref().expect("manifest.json");
+    assert_eq!(manifest["schema_version"], 1);
+    assert_eq!(manifest["release_id"], id);
+    assert_eq!(
+        manifest["source_image_arn"],
+        "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1"
+    );
+    assert_eq!(
+        manifest["distributed_image_arn"],
+        "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2"
+    );
+    let ami_regions: Vec<&str> = manifest["amis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["region"].as_str().unwrap())
+        .collect();
+    assert_eq!(ami_regions, ["us-east-1", "eu-west-1"]);
+    let key = manifest["export"]["object_key"].as_str().unwrap();
+    assert!(
+        key.starts_with("releases/golden-1.0.0-1/export-ami-") && key.ends_with(".vmdk"),
+        "{key}"
+    );
+    assert_eq!(manifest["export"]["format"], "VMDK");
+    assert!(manifest["export"]["url"].as_str().unwrap().ends_with(key));
+    let (object_key, size) = report
+        .export_object
+        .clone()
+        .expect("the exported object in S3");
+    assert_eq!(object_key, key);
+    assert_eq!(manifest["export"]["size_bytes"].as_i64(), Some(size));
+    let copies: Vec<&str> = manifest["appstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["region"].as_str().unwrap())
+        .collect();
+    assert_eq!(copies, ["ap-southeast-2", "eu-west-1"]);
+
+    assert_eq!(
+        report.invalidations,
+        vec![vec![format!("/releases/{id}/manifest.json")]],
+        "one invalidation of the manifest"
+    );
+    for (region, image) in &report.appstream {
+        let emulator::AppStreamView { state, tags } = image
+            .clone()
+            .unwrap_or_else(|| panic!("no AppStream copy in {region}"));
+        assert_eq!(state, "AVAILABLE", "{region}");
+        assert!(
+            tags.contains(&("team".to_owned(), "platform".to_owned())),
+            "source tags applied to the copy in {region}: {tags:?}"
+        );
+    }
+
+    let effects = &report.counts;
+    assert_eq!(effects.effect_count("pipeline-execution"), 1, "{why}");
+    assert_eq!(effects.effect_count("distribution"), 1, "{why}");
+    assert_eq!(effects.effect_count("export-task"), 1, "{why}");
+    for region in REGIONS {
+        assert_eq!(
+            effects.effect_count(&format!("appstream-copy:{region}")),
+            1,
+            "{region}: {why}"
+        );
+        let arn = format!("arn:aws:appstream:{region}:123456789012:image/{id}");
+        assert_eq!(
+            effects.effect_count(&format!("tag:{arn}")),
+            1,
+            "tags applied once in {region}: {why}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_is_requested_should_publish_a_complete_manifest_with_every_effect_once() {
+    assert_published_once(&release(scenario()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_event_is_delivered_twice_and_shuffled_should_publish_the_same_release_once() {
+    let mut s = scenario();
+    s.duplicate_events = true;
+    s.jitter = Some(Duration::from_millis(250));
+    s.seed = 42;
+    let report = release(s).await;
+    assert_published_once(&report);
+    // Every function really did receive duplicates.
+    let distributions = report
+        .invocations
+        .iter()
+        .filter(|i| i.function == "distribute-image" && i.trigger.ends_with("/1 AVAILABLE"))
+        .count();
+    assert!(distributions >= 2, "{}", explain(&report));
+}
+
+/// Every operation the functions call, each failing in turn.
+const OPERATIONS: [&str; 9] = [
+    "imagebuilder:StartImagePipelineExecution",
+    "imagebuilder:GetImage",
+    "imagebuilder:DistributeImage",
+    "ec2:ExportImage",
+    "ec2:DescribeExportImageTasks",
+    "appstream:DescribeImages",
+    "appstream:CopyImage",
+    "appstream:ListTagsForResource",
+    "appstream:TagResource",
+];
+
+async fn each_operation_failing(kind: FaultKind, count: u32) {
+    for operation in OPERATIONS {
+        let mut s = scenario();
+        s.faults = vec![(operation.to_owned(), Fault::errors(kind, count))];
+        let report = release(s).await;
+        assert_published_once(&report);
+        assert!(
+            report.counts.call_count(&format!("{operation}#fault")) >= 1,
+            "{operation}: the fault never fired\n{}",
+            explain(&report)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_each_operation_is_throttled_in_turn_should_still_publish_once() {
+    each_operation_failing(FaultKind::Throttle, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_each_operation_answers_5xx_in_turn_should_still_publish_once() {
+    each_operation_failing(FaultKind::ServerError, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_pipeline_fails_should_record_the_build_failure_with_its_reason() {
+    let mut s = scenario();
+    s.build_failure = Some("Image testing failed: reboot test timed out".into());
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "build");
+    assert!(reason.contains("reboot test timed out"), "{reason}");
+    assert_eq!(report.counts.effect_count("distribution"), 0);
+    assert!(report.manifest.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_export_task_is_deleted_should_fail_the_release_at_export() {
+    let mut s = scenario();
+    s.export_failure =
+        Some("ExportImage failed: the role vmimport cannot write to the bucket".into());
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "export");
+    assert!(reason.contains("cannot write to the bucket"), "{reason}");
+    assert!(report.invalidations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_destination_region_has_no_appstream_should_fail_naming_the_region() {
+    let mut s = scenario();
+    s.destination_regions = vec!["eu-west-1".into(), "xx-nowhere-1".into()];
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "appstream");
+    assert!(reason.contains("xx-nowhere-1"), "{reason}");
+}
+
+#[test]
+fn when_the_demo_command_fails_should_exit_non_zero_naming_the_step() {
+    let binary = runner::process::binaries_dir().join("local-release");
+    let out = std::process::Command::new(&binary)
+        .args([
+            "--step-ms",
+            "150",
+            "--timeout",
+            "60",
+            "--fail-build",
+            "Image testing failed: disk full",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("FAILED at step build") && stderr.contains("disk full"),
+        "{stderr}"
+    );
+}
