@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use template::{Template, Values};
 use tokio::sync::mpsc;
 
+pub use aws_sdk_cloudfront::Client as CloudFrontClient;
+pub use aws_sdk_imagebuilder::Client as ImageBuilderClient;
+
 pub const BUCKET: &str = "image-release-artifacts";
 pub const SOURCE_APPSTREAM_IMAGE: &str = "golden-1.0.0-1";
 
@@ -115,7 +118,7 @@ struct Running {
     matcher: Option<quamina::Quamina<String>>,
 }
 
-async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
@@ -131,7 +134,7 @@ async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// Creates the download distribution in moto; returns (id, domain).
-async fn create_distribution(
+pub async fn create_distribution(
     cloudfront: &aws_sdk_cloudfront::Client,
 ) -> anyhow::Result<(String, String)> {
     use aws_sdk_cloudfront::types::*;
@@ -337,24 +340,13 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     }
 
     // 3. The functions, wired by template.yaml.
-    let mut values = Values::local();
-    values
-        .set("PipelineArn", &pipeline_arn)
-        .set("DistributionConfigurationArn", &distribution_arn)
-        .set(
-            "DistributionExecutionRoleArn",
-            "arn:aws:iam::123456789012:role/ImageBuilderDistribution",
-        )
-        .set(
-            "AppStreamDestinationRegions",
-            scenario.destination_regions.join(","),
-        )
-        .set("DownloadDistribution", &distribution_id)
-        .set("DownloadDistribution.DomainName", &domain)
-        .set(
-            "DistributionLogs",
-            "/aws/imagebuilder/image-release-distribution",
-        );
+    let mut values = local_values(
+        &pipeline_arn,
+        &distribution_arn,
+        &scenario.destination_regions,
+        &distribution_id,
+        &domain,
+    );
     for (k, v) in &scenario.parameters {
         values.set(k, v);
     }
@@ -649,6 +641,33 @@ pub fn workspace_root() -> PathBuf {
         .nth(2)
         .map(Path::to_path_buf)
         .unwrap_or(manifest)
+}
+
+/// The template values of the local account: the emulator's pipeline and distribution
+/// configuration, the destination regions, and moto's distribution.
+pub fn local_values(
+    pipeline_arn: &str,
+    distribution_arn: &str,
+    regions: &[String],
+    distribution_id: &str,
+    domain: &str,
+) -> Values {
+    let mut values = Values::local();
+    values
+        .set("PipelineArn", pipeline_arn)
+        .set("DistributionConfigurationArn", distribution_arn)
+        .set(
+            "DistributionExecutionRoleArn",
+            "arn:aws:iam::123456789012:role/ImageBuilderDistribution",
+        )
+        .set("AppStreamDestinationRegions", regions.join(","))
+        .set("DownloadDistribution", distribution_id)
+        .set("DownloadDistribution.DomainName", domain)
+        .set(
+            "DistributionLogs",
+            "/aws/imagebuilder/image-release-distribution",
+        );
+    values
 }
 
 /// A map view of counts for printing.

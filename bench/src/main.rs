@@ -1,0 +1,471 @@
+//! `bench`: builds every function and a bare `lambda_runtime` hello-world with the release
+//! profile, then measures, against a local Lambda Runtime API and local AWS endpoints:
+//! * cold start: process spawn → first `GET /runtime/invocation/next` (init), and spawn → the
+//!   response to the first invocation with the function's sample event (real SDK calls to the
+//!   emulator and moto), N times each;
+//! * peak RSS (VmHWM of the function's own pid, read after the first invocation);
+//! * stripped binary size, and the arm64 zip size when `cargo lambda build --arm64` or
+//!   `sam build` output exists;
+//! * fan-out: copy-appstream-image to 10 regions against 1 region, with latency injected into
+//!   every AppStream call.
+//!
+//! Prints a table with min/median/max and the ratio to the baseline of the same run, and writes
+//! the same figures to `<target>/bench/results.json`.
+
+use clap::Parser;
+use emulator::{Emulator, Fault};
+use runner::process::{FunctionProcess, Moto, lambda_environment};
+use runner::runtime_api::{Outcome, RuntimeApi};
+use runner::template::{self, Template};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Cold start, memory, size and fan-out benchmark of the release functions")]
+struct Args {
+    /// Cold starts per binary.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Skip `cargo build --release` (use the binaries already there).
+    #[arg(long)]
+    no_build: bool,
+    /// Latency injected into each AppStream call for the fan-out measurement, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    latency_ms: u64,
+}
+
+const FUNCTIONS: [(&str, &str); 5] = [
+    ("start-pipeline", "release-requested.json"),
+    ("distribute-image", "image-available-pipeline.json"),
+    ("export-image", "image-available-distributed.json"),
+    ("copy-appstream-image", "image-available-distributed.json"),
+    ("publish-release", "scheduled-event.json"),
+];
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+fn build(root: &Path) -> anyhow::Result<()> {
+    // One package per build, so each function is linked with only the SDK features it enables.
+    for package in std::iter::once("bench-hello").chain(FUNCTIONS.iter().map(|(f, _)| *f)) {
+        eprintln!("building {package} (release)…");
+        let status = std::process::Command::new("cargo")
+            .args(["build", "--release", "--quiet", "-p", package])
+            .current_dir(root)
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "cargo build --release -p {package} failed"
+        );
+        // Keep this build's binary: the next package's build may relink it with other features.
+        let dir = target_dir(root).join("release");
+        std::fs::copy(dir.join(package), dir.join(format!("{package}.bench")))?;
+    }
+    Ok(())
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    init: Vec<f64>,
+    first: Vec<f64>,
+    rss_kb: Vec<u64>,
+    outcome: String,
+}
+
+struct Local {
+    _moto: Moto,
+    emulator: Emulator,
+    moto_endpoint: String,
+    env: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Result<Local> {
+    let moto_exe = std::env::var_os("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/image-release/venv-moto/bin/moto_server")
+        });
+    let moto = Moto::start(&moto_exe, &log_dir.join("moto.log")).await?;
+    let aws = runner::sdk_config(&moto.endpoint).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(runner::BUCKET)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+    let (distribution_id, domain) =
+        runner::create_distribution(&runner::CloudFrontClient::new(&aws)).await?;
+    let mut config = emulator::Config::demo();
+    config.step = Duration::from_millis(20);
+    config.s3_endpoint = Some(moto.endpoint.clone());
+    config.appstream_regions.extend(regions.iter().cloned());
+    config.appstream_images.push((
+        "us-east-1".into(),
+        runner::SOURCE_APPSTREAM_IMAGE.into(),
+        vec![("team".into(), "platform".into())],
+    ));
+    let values = runner::local_values(
+        &config.pipeline_arn("golden"),
+        &config.distribution_arn("golden"),
+        regions,
+        &distribution_id,
+        &domain,
+    );
+    let (emulator, mut events) = Emulator::start(config, 0).await?;
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let template = Template::load(&root.join("template.yaml"), values)?;
+    let env = template::functions(&template.resolved())
+        .into_iter()
+        .map(|f| (f.binary, f.environment))
+        .collect();
+    Ok(Local {
+        moto_endpoint: moto.endpoint.clone(),
+        _moto: moto,
+        emulator,
+        env,
+    })
+}
+
+/// One cold start: spawn, wait for the first poll, invoke once, read VmHWM, stop.
+async fn cold_start(
+    binary: &Path,
+    env: &BTreeMap<String, String>,
+    event: &Value,
+    log: &Path,
+) -> anyhow::Result<(f64, f64, u64, String)> {
+    let api = RuntimeApi::start("bench").await?;
+    let mut environment = env.clone();
+    environment.insert("AWS_LAMBDA_RUNTIME_API".into(), api.address());
+    let spawned = Instant::now();
+    let mut process = FunctionProcess::spawn(binary, &environment, log)?;
+    let pid = process.id().unwrap_or_default();
+    let invoked = api.invoke(event.clone(), Duration::from_secs(30));
+    let first_poll = api.first_poll();
+    let (outcome, polled) = tokio::join!(invoked, first_poll);
+    let first = spawned.elapsed().as_secs_f64() * 1000.0;
+    let init = polled.duration_since(spawned).as_secs_f64() * 1000.0;
+    let rss = vm_hwm_kb(pid).unwrap_or_default();
+    if let Some(status) = process.exited() {
+        anyhow::bail!(
+            "{} exited early ({status}); see {}",
+            binary.display(),
+            log.display()
+        );
+    }
+    let kind = match outcome {
+        Outcome::Response(_) => "ok".to_owned(),
+        Outcome::Error { error_type, .. } => error_type,
+    };
+    Ok((init, first, rss, kind))
+}
+
+fn stats(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+fn zip_size(file: &Path) -> Option<u64> {
+    let zip = std::env::temp_dir().join(format!("bench-{}.zip", std::process::id()));
+    let dir = file.parent()?;
+    let ok = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg(file.file_name()?)
+        .current_dir(dir)
+        .status()
+        .ok()?
+        .success();
+    let size = ok
+        .then(|| std::fs::metadata(&zip).ok().map(|m| m.len()))
+        .flatten();
+    let _ = std::fs::remove_file(&zip);
+    size
+}
+
+/// Fan-out: copy-appstream-image's invocation time for `regions`, with latency on every AppStream call.
+async fn fan_out(
+    root: &Path,
+    binary: &Path,
+    regions: &[String],
+    latency: Duration,
+    log_dir: &Path,
+) -> anyhow::Result<f64> {
+    let local = local(root, log_dir, regions).await?;
+    // A distributed image carrying the release tag, made through the emulator itself.
+    let aws = runner::sdk_config(&local.emulator.endpoint()).await;
+    let ib = runner::ImageBuilderClient::new(&aws);
+    let pipeline = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
+    let source = ib
+        .start_image_pipeline_execution()
+        .image_pipeline_arn(pipeline)
+        .client_token("bench")
+        .send()
+        .await?
+        .image_build_version_arn
+        .unwrap_or_default();
+    wait_available(&ib, &source).await?;
+    let distributed = ib
+        .distribute_image()
+        .source_image(&source)
+        .distribution_configuration_arn(
+            "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        )
+        .execution_role("arn:aws:iam::123456789012:role/Dist")
+        .tags("image-release:release-id", "golden-1.0.0-1")
+        .client_token("bench-d")
+        .send()
+        .await?
+        .image_build_version_arn
+        .unwrap_or_default();
+    wait_available(&ib, &distributed).await?;
+    for op in ["appstream:DescribeImages", "appstream:CopyImage"] {
+        local.emulator.inject(op, Fault::latency(latency));
+    }
+    let mut env = lambda_environment(
+        "copy-appstream-image",
+        "",
+        &local.emulator.endpoint(),
+        &local.moto_endpoint,
+    );
+    env.extend(
+        local
+            .env
+            .get("copy-appstream-image")
+            .cloned()
+            .unwrap_or_default(),
+    );
+    env.insert("APPSTREAM_DESTINATION_REGIONS".into(), regions.join(","));
+    let event = json!({
+        "version": "0", "id": "bench", "detail-type": "EC2 Image Builder Image State Change", "source": "aws.imagebuilder",
+        "account": "123456789012", "time": "2026-11-20T10:00:00Z", "region": "us-east-1", "resources": [distributed],
+        "detail": { "state": { "status": "AVAILABLE" } }
+    });
+    let api = RuntimeApi::start("bench").await?;
+    env.insert("AWS_LAMBDA_RUNTIME_API".into(), api.address());
+    let _process = FunctionProcess::spawn(
+        binary,
+        &env,
+        &log_dir.join(format!("fanout-{}.log", regions.len())),
+    )?;
+    api.first_poll().await;
+    let started = Instant::now();
+    let outcome = api.invoke(event, Duration::from_secs(60)).await;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(
+        matches!(outcome, Outcome::Response(_)),
+        "fan-out invocation failed: {outcome:?}"
+    );
+    let copies = regions
+        .iter()
+        .filter(|r| {
+            local
+                .emulator
+                .appstream_image(r, runner::SOURCE_APPSTREAM_IMAGE)
+                .is_some()
+        })
+        .count();
+    anyhow::ensure!(
+        copies == regions.len(),
+        "only {copies} of {} copies were made",
+        regions.len()
+    );
+    Ok(elapsed)
+}
+
+async fn wait_available(ib: &runner::ImageBuilderClient, arn: &str) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        let image = ib
+            .get_image()
+            .image_build_version_arn(arn)
+            .send()
+            .await?
+            .image;
+        if image
+            .and_then(|i| i.state)
+            .and_then(|s| s.status)
+            .is_some_and(|s| s.as_str() == "AVAILABLE")
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("{arn} never became AVAILABLE")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let root = runner::workspace_root();
+    if !args.no_build {
+        build(&root)?;
+    }
+    let release = target_dir(&root).join("release");
+    let out_dir = target_dir(&root).join("bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let log_dir = out_dir.join("logs");
+    std::fs::create_dir_all(&log_dir)?;
+    let regions: Vec<String> = ["eu-west-1", "ap-southeast-2"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let local = local(&root, &log_dir, &regions).await?;
+
+    let mut rows: Vec<(String, Sample, u64, Option<u64>)> = Vec::new();
+    let all = std::iter::once(("bench-hello", "scheduled-event.json")).chain(FUNCTIONS);
+    for (name, event_file) in all {
+        let binary = release.join(format!("{name}.bench"));
+        let binary = if binary.exists() {
+            binary
+        } else {
+            release.join(name)
+        };
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(
+            root.join("events").join(event_file),
+        )?)?;
+        let mut env =
+            lambda_environment(name, "", &local.emulator.endpoint(), &local.moto_endpoint);
+        env.extend(local.env.get(name).cloned().unwrap_or_default());
+        let mut sample = Sample::default();
+        for run in 0..args.runs {
+            let (init, first, rss, outcome) = cold_start(
+                &binary,
+                &env,
+                &event,
+                &log_dir.join(format!("{name}-{run}.log")),
+            )
+            .await?;
+            sample.init.push(init);
+            sample.first.push(first);
+            sample.rss_kb.push(rss);
+            sample.outcome = outcome;
+        }
+        let size = std::fs::metadata(&binary)
+            .map(|m| m.len())
+            .unwrap_or_default();
+        let arm64 = [
+            root.join("target/lambda").join(name).join("bootstrap"),
+            target_dir(&root)
+                .join("lambda")
+                .join(name)
+                .join("bootstrap"),
+        ]
+        .into_iter()
+        .chain(
+            std::fs::read_dir(root.join(".aws-sam/build"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().join("bootstrap"))
+                .filter(|p| {
+                    p.parent()
+                        .and_then(|d| d.file_name())
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| {
+                            n.eq_ignore_ascii_case(&format!("{}Function", name.replace('-', "")))
+                        })
+                }),
+        )
+        .find(|p| p.exists())
+        .and_then(|p| zip_size(&p));
+        eprintln!("measured {name}");
+        rows.push((name.to_owned(), sample, size, arm64));
+    }
+
+    let copy = release.join("copy-appstream-image.bench");
+    let copy = if copy.exists() {
+        copy
+    } else {
+        release.join("copy-appstream-image")
+    };
+    let latency = Duration::from_millis(args.latency_ms);
+    let one = fan_out(&root, &copy, &["eu-west-1".to_owned()], latency, &log_dir).await?;
+    let ten: Vec<String> = [
+        "eu-west-1",
+        "eu-west-2",
+        "eu-central-1",
+        "eu-north-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "ap-south-1",
+        "ca-central-1",
+        "sa-east-1",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let many = fan_out(&root, &copy, &ten, latency, &log_dir).await?;
+
+    // The table and the JSON.
+    let base = &rows[0].1;
+    let (_, base_init, _) = stats(&base.init);
+    let (_, base_first, _) = stats(&base.first);
+    println!(
+        "\nCold start over {} runs each (ms: min / median / max), ratio of medians to the bare hello-world of this run",
+        args.runs
+    );
+    println!(
+        "{:<22} {:>22} {:>6} {:>22} {:>6} {:>9} {:>10} {:>10}  first outcome",
+        "binary", "init", "×", "init + 1st invocation", "×", "peak RSS", "stripped", "arm64 zip"
+    );
+    let mut json_rows = Vec::new();
+    for (name, s, size, zip) in &rows {
+        let (i0, i1, i2) = stats(&s.init);
+        let (f0, f1, f2) = stats(&s.first);
+        let rss = s.rss_kb.iter().copied().max().unwrap_or_default();
+        println!(
+            "{name:<22} {:>22} {:>6.2} {:>22} {:>6.2} {:>7.1}MB {:>8.1}MB {:>10}  {}",
+            format!("{i0:.1} / {i1:.1} / {i2:.1}"),
+            i1 / base_init,
+            format!("{f0:.1} / {f1:.1} / {f2:.1}"),
+            f1 / base_first,
+            rss as f64 / 1024.0,
+            *size as f64 / 1_048_576.0,
+            zip.map_or_else(
+                || "-".to_owned(),
+                |z| format!("{:.1}MB", z as f64 / 1_048_576.0)
+            ),
+            s.outcome
+        );
+        json_rows.push(json!({
+            "binary": name, "runs": s.init.len(),
+            "init_ms": { "min": i0, "median": i1, "max": i2, "ratio_to_baseline": i1 / base_init },
+            "init_and_first_invocation_ms": { "min": f0, "median": f1, "max": f2, "ratio_to_baseline": f1 / base_first },
+            "peak_rss_kb": rss, "stripped_bytes": size, "arm64_zip_bytes": zip, "first_outcome": s.outcome,
+        }));
+    }
+    println!(
+        "\nFan-out of copy-appstream-image with {} ms on every AppStream call: 1 region {one:.0} ms, 10 regions {many:.0} ms, ratio {:.2}",
+        args.latency_ms,
+        many / one
+    );
+    let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
+    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one } });
+    let path = out_dir.join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+    println!("\nwritten to {}", path.display());
+    Ok(())
+}
