@@ -154,18 +154,7 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
     else {
         return Err(not_found(format!("pipeline {arn} does not exist")));
     };
-    let build = {
-        let counter = world
-            .builds
-            .entry((pipeline.name.clone(), pipeline.version.clone()))
-            .or_default();
-        *counter += 1;
-        *counter
-    };
-    let image_arn = format!(
-        "arn:aws:imagebuilder:{}:{}:image/{}/{}/{build}",
-        world.config.home_region, world.config.account, pipeline.name, pipeline.version
-    );
+    let image_arn = world.next_build_arn(&pipeline.name, &pipeline.version);
     let plan = match &pipeline.failure {
         Some(_) => vec![(0, "BUILDING"), (1, "TESTING"), (2, "FAILED")],
         None => vec![
@@ -285,18 +274,7 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
             source_image.status
         )));
     }
-    let build = {
-        let counter = world
-            .builds
-            .entry((source_image.name.clone(), source_image.version.clone()))
-            .or_default();
-        *counter += 1;
-        *counter
-    };
-    let arn = format!(
-        "arn:aws:imagebuilder:{}:{}:image/{}/{}/{build}",
-        world.config.home_region, world.config.account, source_image.name, source_image.version
-    );
+    let arn = world.next_build_arn(&source_image.name, &source_image.version);
     world.add_image(Image {
         arn: arn.clone(),
         name: source_image.name.clone(),

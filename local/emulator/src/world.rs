@@ -196,6 +196,19 @@ impl World {
         hex[..len].to_owned()
     }
 
+    /// The ARN of the next build of an image version (`…:image/<name>/<version>/<n>`).
+    pub fn next_build_arn(&mut self, name: &str, version: &str) -> String {
+        let counter = self
+            .builds
+            .entry((name.to_owned(), version.to_owned()))
+            .or_default();
+        *counter += 1;
+        format!(
+            "arn:aws:imagebuilder:{}:{}:image/{name}/{version}/{counter}",
+            self.config.home_region, self.config.account
+        )
+    }
+
     pub fn appstream_arn(&self, region: &str, name: &str) -> String {
         format!(
             "arn:aws:appstream:{region}:{}:image/{name}",

@@ -86,6 +86,22 @@ async fn available_image(c: &Clients) -> String {
     arn
 }
 
+/// The AMI of the home region of an image.
+async fn first_ami(c: &Clients, image: &str) -> String {
+    let image =
+        c.ib.get_image()
+            .image_build_version_arn(image)
+            .send()
+            .await
+            .unwrap()
+            .image
+            .unwrap();
+    image.output_resources.unwrap().amis.unwrap()[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn when_pipeline_starts_should_build_to_available_with_an_ami_and_emit_each_state() {
     let mut c = start(fast()).await;
@@ -237,18 +253,7 @@ async fn when_distributing_should_create_a_tagged_image_with_amis_in_every_regio
 async fn when_exporting_should_dry_run_then_run_to_completion_with_progress() {
     let c = start(fast()).await;
     let source = available_image(&c).await;
-    let image =
-        c.ib.get_image()
-            .image_build_version_arn(&source)
-            .send()
-            .await
-            .unwrap()
-            .image
-            .unwrap();
-    let ami = image.output_resources.unwrap().amis.unwrap()[0]
-        .image
-        .clone()
-        .unwrap();
+    let ami = first_ami(&c, &source).await;
     let location = aws_sdk_ec2::types::ExportTaskS3LocationRequest::builder()
         .s3_bucket("artifacts")
         .s3_prefix("releases/x/")
@@ -425,18 +430,7 @@ async fn when_copying_appstream_images_should_follow_the_documented_errors_and_l
 async fn when_importing_should_need_an_ami_of_the_region_and_become_available() {
     let c = start(fast()).await;
     let source = available_image(&c).await;
-    let image =
-        c.ib.get_image()
-            .image_build_version_arn(&source)
-            .send()
-            .await
-            .unwrap()
-            .image
-            .unwrap();
-    let ami = image.output_resources.unwrap().amis.unwrap()[0]
-        .image
-        .clone()
-        .unwrap();
+    let ami = first_ami(&c, &source).await;
     let import = || {
         c.appstream
             .create_imported_image()
