@@ -19,13 +19,46 @@ pub mod imagebuilder;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+/// The root CAs of Amazon Trust Services, which sign every AWS service endpoint (Amazon Root CA
+/// 1-4 and their cross-signer Starfield Services Root CA G2), from the Mozilla bundle.
+pub const AMAZON_TRUST_SERVICES_PEM: &[u8] =
+    include_bytes!("../../certs/amazon-trust-services.pem");
+
 /// Loads the shared SDK configuration once, at init. Credentials and region come from the
 /// Lambda environment; endpoints can be redirected with the SDK's standard
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables (the local emulator uses them).
+///
+/// TLS trusts the five Amazon Trust Services roots, embedded. The SDK's default parses the
+/// whole system store at init (~144 roots, plus every file of the certificate directory), which
+/// `bench` measured as most of a function's cold start: init 5.7 ms with the system store,
+/// 2.2 ms with five roots, against 1.0 ms for a bare runtime. Setting `SSL_CERT_FILE` or
+/// `SSL_CERT_DIR` (for a proxy or a private endpoint with another CA) restores the SDK default,
+/// which honours both.
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
+        return loader.load().await;
+    }
+    loader
+        .http_client(amazon_trust_services_client())
         .load()
         .await
+}
+
+/// The SDK's HTTPS client (rustls with aws-lc), trusting only the Amazon Trust Services roots.
+fn amazon_trust_services_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM);
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// Turns an SDK error into a [`ServiceError`], classifying service error codes with `table`.
@@ -72,4 +105,19 @@ pub(crate) fn missing(operation: &'static str, field: &str) -> ServiceError {
         "IncompleteResponse",
         format!("the response has no {field}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+
+    #[test]
+    fn when_trust_store_is_embedded_should_hold_the_five_amazon_roots_as_valid_pem() {
+        // The SDK expects valid PEM when it builds its root store: a bad file would panic there.
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_PEM)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), 5);
+    }
 }
