@@ -72,7 +72,7 @@ macro_rules! string_type {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let raw = String::deserialize(d)?;
-                $name::parse(stringify!($name), &raw).map_err(serde::de::Error::custom)
+                $name::parse(stringify!($name), &raw).map_err(|e| serde::de::Error::custom(e.detail()))
             }
         }
     };
@@ -148,7 +148,7 @@ impl fmt::Display for ImageBuildVersionArn {
 impl<'de> Deserialize<'de> for ImageBuildVersionArn {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        Self::parse("imageBuildVersionArn", &raw).map_err(serde::de::Error::custom)
+        Self::parse("imageBuildVersionArn", &raw).map_err(|e| serde::de::Error::custom(e.detail()))
     }
 }
 

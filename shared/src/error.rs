@@ -10,7 +10,7 @@ use std::fmt;
 
 /// A value that does not satisfy a documented AWS constraint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {rule} (got {shown})")]
+#[error("{field}: {}", self.detail())]
 pub struct ValidationError {
     pub field: String,
     pub rule: String,
@@ -27,7 +27,20 @@ impl ValidationError {
         Self {
             field: field.into(),
             rule: rule.into(),
-            shown: format!("{shown:?}"),
+            shown: if value.is_empty() {
+                String::new()
+            } else {
+                format!("{shown:?}")
+            },
+        }
+    }
+
+    /// The rule and, when there is one, the offending value: `must match … (got "x")`.
+    pub fn detail(&self) -> String {
+        if self.shown.is_empty() {
+            self.rule.clone()
+        } else {
+            format!("{} (got {})", self.rule, self.shown)
         }
     }
 

@@ -332,6 +332,8 @@ mod tests {
         let event = json!({"id": "1", "source": "image-release", "detail-type": "Release Requested", "detail": {"pipelineArn": "arn:nope"}});
         let err = ReleaseRequest::parse(&event).unwrap_err();
         assert_eq!(err.field, "detail.pipelineArn");
+        assert_eq!(err.to_string().matches("(got").count(), 1, "{err}");
+        assert!(!err.to_string().contains("ImagePipelineArn"), "{err}");
     }
 
     #[test]
