@@ -86,6 +86,15 @@ async fn available_image(c: &Clients) -> String {
     arn
 }
 
+/// Waits until DescribeImages in the client's region shows `name` AVAILABLE.
+async fn appstream_available(client: &aws_sdk_appstream::Client, name: &str) {
+    until(&format!("{name} AVAILABLE"), || async {
+        let images = client.describe_images().names(name).send().await.unwrap();
+        images.images()[0].state().map(|s| s.as_str()) == Some("AVAILABLE")
+    })
+    .await;
+}
+
 /// The AMI of the home region of an image.
 async fn first_ami(c: &Clients, image: &str) -> String {
     let image =
@@ -380,17 +389,7 @@ async fn when_copying_appstream_images_should_follow_the_documented_errors_and_l
         Some("ResourceNotFoundException")
     );
 
-    until("copy AVAILABLE", || async {
-        let images = c
-            .appstream_eu
-            .describe_images()
-            .names("golden-1.0.0-1")
-            .send()
-            .await
-            .unwrap();
-        images.images()[0].state().map(|s| s.as_str()) == Some("AVAILABLE")
-    })
-    .await;
+    appstream_available(&c.appstream_eu, "golden-1.0.0-1").await;
     let copy_arn = "arn:aws:appstream:eu-west-1:123456789012:image/golden-1.0.0-1";
     let tags = c
         .appstream_eu
@@ -448,17 +447,7 @@ async fn when_importing_should_need_an_ami_of_the_region_and_become_available() 
         aws_sdk_appstream::error::ProvideErrorMetadata::code(&err),
         Some("ResourceAlreadyExistsException")
     );
-    until("import AVAILABLE", || async {
-        let images = c
-            .appstream
-            .describe_images()
-            .names("golden-imported")
-            .send()
-            .await
-            .unwrap();
-        images.images()[0].state().map(|s| s.as_str()) == Some("AVAILABLE")
-    })
-    .await;
+    appstream_available(&c.appstream, "golden-imported").await;
 }
 
 #[tokio::test]
