@@ -122,11 +122,6 @@ pub fn parse_pairs(
         .collect()
 }
 
-/// A plain string parser for `Env::required` and friends.
-pub fn text(_field: &str, value: &str) -> Result<String, ValidationError> {
-    Ok(value.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +138,9 @@ mod tests {
 
     #[test]
     fn when_required_var_is_missing_should_name_it() {
-        let err = env(&[]).required("PIPELINE_ARN", text).unwrap_err();
+        let err = env(&[])
+            .required("PIPELINE_ARN", |_, v| Ok(v.to_owned()))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "environment variable PIPELINE_ARN is required but not set"

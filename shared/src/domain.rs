@@ -343,10 +343,6 @@ impl ImageTags {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
-    }
 }
 
 const APPSTREAM_NAME: &str = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$";

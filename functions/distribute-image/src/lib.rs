@@ -164,8 +164,8 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
     }
 
     let release = change.image.release_id().clone();
-    mark_pending(deps, &release).await?;
     if change.status == "FAILED" {
+        // record_failure marks the release pending itself, so publish-release reports it.
         let reason = failure_reason(&change, &info, "image build failed");
         record_failure(deps, &release, Step::Build, &reason).await?;
         return Ok(Outcome::RecordedFailure {
@@ -174,6 +174,7 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
             reason,
         });
     }
+    mark_pending(deps, &release).await?;
 
     // The marker tags are the contract with export-image and copy-appstream-image.
     let marker = BTreeMap::from([

@@ -12,7 +12,6 @@ use process::{FunctionProcess, Moto};
 use rand::{Rng, SeedableRng};
 use runtime_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -668,9 +667,4 @@ pub fn local_values(
             "/aws/imagebuilder/image-release-distribution",
         );
     values
-}
-
-/// A map view of counts for printing.
-pub fn effects(report: &Report) -> BTreeMap<String, u32> {
-    report.counts.effects.clone()
 }
