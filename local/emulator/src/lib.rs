@@ -316,6 +316,7 @@ fn fault_response(service: &str, kind: FaultKind) -> Response {
 async fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
     // Static local credentials: the emulator must never look for real ones (IMDS, profiles).
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::aws::https_client())
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(aws_credential_types::Credentials::new(
             "AKIDLOCAL",

@@ -21,6 +21,7 @@ struct Clients {
 
 async fn sdk(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::aws::https_client())
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(Credentials::new("AKIDLOCAL", "secret", None, None, "test"))
         .endpoint_url(endpoint)

@@ -28,35 +28,58 @@ pub const AMAZON_TRUST_SERVICES_PEM: &[u8] =
 /// Lambda environment; endpoints can be redirected with the SDK's standard
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables (the local emulator uses them).
 ///
-/// TLS trusts the five Amazon Trust Services roots, embedded. The SDK's default parses the
-/// whole system store at init (~144 roots, plus every file of the certificate directory), which
-/// `bench` measured as most of a function's cold start: init 5.7 ms with the system store,
-/// 2.2 ms with five roots, against 1.0 ms for a bare runtime. Setting `SSL_CERT_FILE` or
-/// `SSL_CERT_DIR` (for a proxy or a private endpoint with another CA) restores the SDK default,
-/// which honours both.
+/// When the environment holds credentials, as Lambda's always does, they are used directly: the
+/// SDK's default chain would pick the same ones first, but building it at init also builds the
+/// providers behind them (an STS client for web identity, with its own endpoint resolver and TLS
+/// set-up), which `bench` measured as about a quarter of a function's init instructions.
+/// Without them (a profile, SSO on a workstation, a container role) the default chain applies.
 pub async fn load_config() -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
-        return loader.load().await;
-    }
-    loader
-        .http_client(amazon_trust_services_client())
-        .load()
-        .await
+    let loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
+    let loader = if environment_has_credentials(|name| std::env::var_os(name).is_some()) {
+        loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+    } else {
+        loader
+    };
+    loader.load().await
 }
 
-/// The SDK's HTTPS client (rustls with aws-lc), trusting only the Amazon Trust Services roots.
-fn amazon_trust_services_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// Whether the environment-variable credentials provider can answer (the two variables it
+/// requires; the session token is optional).
+fn environment_has_credentials(is_set: impl Fn(&str) -> bool) -> bool {
+    is_set("AWS_ACCESS_KEY_ID") && is_set("AWS_SECRET_ACCESS_KEY")
+}
+
+/// The one HTTPS client of every SDK client here (also plain HTTP, for local endpoints): rustls
+/// with ring, trusting the five Amazon Trust Services roots, embedded.
+///
+/// Both choices are `bench` findings. The SDK's default parses the whole system store at init
+/// (~144 roots, plus every file of the certificate directory): init 5.7 ms with the system
+/// store, 2.2 ms with five roots, against 1.0 ms for a bare runtime. And its default crypto,
+/// aws-lc, links ~1.5 MB of C into every function where ring links a fraction of it; the SDK
+/// features that would pull aws-lc in (`default-https-client`) are off in the workspace.
+///
+/// Setting `SSL_CERT_FILE` or `SSL_CERT_DIR` (for a proxy or a private endpoint with another
+/// CA) trusts the system store instead, which honours both.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let trust = TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM);
+    let custom_ca =
+        std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+    let trust = if custom_ca {
+        TrustStore::default()
+    } else {
+        TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM)
+    };
     let context = TlsContext::builder()
         .with_trust_store(trust)
         .build()
         .unwrap_or_default();
     aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
         .build_https()
 }
@@ -111,6 +134,20 @@ pub(crate) fn missing(operation: &'static str, field: &str) -> ServiceError {
 mod tests {
     use super::*;
     use rustls_pki_types::{CertificateDer, pem::PemObject};
+
+    #[test]
+    fn when_environment_lacks_either_key_should_leave_credentials_to_the_default_chain() {
+        let with = |set: &'static [&'static str]| move |name: &str| set.contains(&name);
+        assert!(environment_has_credentials(with(&[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY"
+        ])));
+        assert!(!environment_has_credentials(with(&["AWS_ACCESS_KEY_ID"])));
+        assert!(!environment_has_credentials(with(&[
+            "AWS_SECRET_ACCESS_KEY"
+        ])));
+        assert!(!environment_has_credentials(with(&[])));
+    }
 
     #[test]
     fn when_trust_store_is_embedded_should_hold_the_five_amazon_roots_as_valid_pem() {
