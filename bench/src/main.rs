@@ -2,7 +2,7 @@
 //! profile, then measures, against a local Lambda Runtime API and local AWS endpoints:
 //! * cold start: process spawn → first `GET /runtime/invocation/next` (init), and spawn → the
 //!   response to the first invocation with the function's sample event (real SDK calls to the
-//!   emulator and moto), N times each;
+//!   emulator, to an in-memory S3 stub and, for CloudFront, to moto), N times each;
 //! * peak RSS (VmHWM of the function's own pid, read after the first invocation);
 //! * stripped binary size, and the arm64 zip size when `cargo lambda build --arm64` or
 //!   `sam build` output exists;
@@ -11,6 +11,8 @@
 //!
 //! Prints a table with min/median/max and the ratio to the baseline of the same run, and writes
 //! the same figures to `<target>/bench/results.json`.
+
+mod s3_stub;
 
 use clap::Parser;
 use emulator::{Emulator, Fault};
@@ -90,7 +92,18 @@ struct Local {
     _moto: Moto,
     emulator: Emulator,
     moto_endpoint: String,
+    s3: s3_stub::S3Stub,
     env: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Local {
+    /// The environment of `name` as Lambda would give it, with its endpoints on the local services.
+    fn environment(&self, name: &str) -> BTreeMap<String, String> {
+        let mut env = lambda_environment(name, "", &self.emulator.endpoint(), &self.moto_endpoint);
+        env.insert("AWS_ENDPOINT_URL_S3".into(), self.s3.endpoint.clone());
+        env.extend(self.env.get(name).cloned().unwrap_or_default());
+        env
+    }
 }
 
 async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Result<Local> {
@@ -102,8 +115,10 @@ async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Resul
         });
     let moto = Moto::start(&moto_exe, &log_dir.join("moto.log")).await?;
     let aws = runner::sdk_config(&moto.endpoint).await;
+    let stub = s3_stub::S3Stub::start().await?;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&aws)
+            .endpoint_url(&stub.endpoint)
             .force_path_style(true)
             .build(),
     );
@@ -116,7 +131,7 @@ async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Resul
         runner::create_distribution(&runner::CloudFrontClient::new(&aws)).await?;
     let mut config = emulator::Config::demo();
     config.step = Duration::from_millis(20);
-    config.s3_endpoint = Some(moto.endpoint.clone());
+    config.s3_endpoint = Some(stub.endpoint.clone());
     config.appstream_regions.extend(regions.iter().cloned());
     config.appstream_images.push((
         "us-east-1".into(),
@@ -141,6 +156,7 @@ async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Resul
         moto_endpoint: moto.endpoint.clone(),
         _moto: moto,
         emulator,
+        s3: stub,
         env,
     })
 }
@@ -244,19 +260,7 @@ async fn fan_out(
     for op in ["appstream:DescribeImages", "appstream:CopyImage"] {
         local.emulator.inject(op, Fault::latency(latency));
     }
-    let mut env = lambda_environment(
-        "copy-appstream-image",
-        "",
-        &local.emulator.endpoint(),
-        &local.moto_endpoint,
-    );
-    env.extend(
-        local
-            .env
-            .get("copy-appstream-image")
-            .cloned()
-            .unwrap_or_default(),
-    );
+    let mut env = local.environment("copy-appstream-image");
     env.insert("APPSTREAM_DESTINATION_REGIONS".into(), regions.join(","));
     let event = json!({
         "version": "0", "id": "bench", "detail-type": "EC2 Image Builder Image State Change", "source": "aws.imagebuilder",
@@ -345,9 +349,7 @@ async fn main() -> anyhow::Result<()> {
         let event: Value = serde_json::from_str(&std::fs::read_to_string(
             root.join("events").join(event_file),
         )?)?;
-        let mut env =
-            lambda_environment(name, "", &local.emulator.endpoint(), &local.moto_endpoint);
-        env.extend(local.env.get(name).cloned().unwrap_or_default());
+        let env = local.environment(name);
         let mut sample = Sample::default();
         for run in 0..args.runs {
             let (init, first, rss, outcome) = cold_start(
@@ -424,7 +426,7 @@ async fn main() -> anyhow::Result<()> {
     let (_, base_init, _) = stats(&base.init);
     let (_, base_first, _) = stats(&base.first);
     println!(
-        "\nCold start over {} runs each (ms: min / median / max), ratio of medians to the bare hello-world of this run",
+        "\nCold start over {} runs each (ms: min / median / max), ratio of medians to the bare hello-world of this run; MB = 10^6 bytes",
         args.runs
     );
     println!(
@@ -437,17 +439,14 @@ async fn main() -> anyhow::Result<()> {
         let (f0, f1, f2) = stats(&s.first);
         let rss = s.rss_kb.iter().copied().max().unwrap_or_default();
         println!(
-            "{name:<22} {:>22} {:>6.2} {:>22} {:>6.2} {:>7.1}MB {:>8.1}MB {:>10}  {}",
+            "{name:<22} {:>22} {:>6.2} {:>22} {:>6.2} {:>7.2}MB {:>8.2}MB {:>10}  {}",
             format!("{i0:.1} / {i1:.1} / {i2:.1}"),
             i1 / base_init,
             format!("{f0:.1} / {f1:.1} / {f2:.1}"),
             f1 / base_first,
-            rss as f64 / 1024.0,
-            *size as f64 / 1_048_576.0,
-            zip.map_or_else(
-                || "-".to_owned(),
-                |z| format!("{:.1}MB", z as f64 / 1_048_576.0)
-            ),
+            rss as f64 * 1024.0 / 1e6,
+            *size as f64 / 1e6,
+            zip.map_or_else(|| "-".to_owned(), |z| format!("{:.2}MB", z as f64 / 1e6)),
             s.outcome
         );
         json_rows.push(json!({

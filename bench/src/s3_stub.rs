@@ -1,0 +1,179 @@
+//! An in-memory S3 for the benchmark: the handful of operations the functions and the emulator's
+//! export use, answered in microseconds, so that "init + first invocation" measures the function
+//! rather than moto's Python server (moto stays the S3 of the end-to-end tests). Path-style only,
+//! which is what the SDK uses for an IP endpoint.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+type Objects = Arc<Mutex<BTreeMap<(String, String), Bytes>>>;
+
+/// A running stub on 127.0.0.1; stops when dropped.
+pub struct S3Stub {
+    pub endpoint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Stub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl S3Stub {
+    pub async fn start() -> anyhow::Result<Self> {
+        let objects = Objects::default();
+        let app = Router::new()
+            .route("/{bucket}", axum::routing::any(bucket))
+            .route("/{bucket}/", axum::routing::any(bucket))
+            .route("/{bucket}/{*key}", axum::routing::any(object))
+            .with_state(objects);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { endpoint, task })
+    }
+}
+
+fn error(status: StatusCode, code: &str) -> Response {
+    let body = format!("<Error><Code>{code}</Code><Message>{code}</Message></Error>");
+    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+fn etag(body: &[u8]) -> String {
+    format!("\"{:016x}\"", body.len())
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// CreateBucket (PUT) and ListObjectsV2 (GET `?list-type=2&prefix=`); one page is enough here.
+async fn bucket(
+    State(objects): State<Objects>,
+    method: Method,
+    Path(bucket): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if method == Method::PUT {
+        return StatusCode::OK.into_response();
+    }
+    let prefix = query.get("prefix").cloned().unwrap_or_default();
+    let objects = objects.lock().expect("stub lock");
+    let contents: String = objects
+        .iter()
+        .filter(|((b, k), _)| *b == bucket && k.starts_with(&prefix))
+        .map(|((_, k), v)| {
+            format!(
+                "<Contents><Key>{}</Key><Size>{}</Size><ETag>{}</ETag><LastModified>2026-11-20T10:00:00.000Z</LastModified><StorageClass>STANDARD</StorageClass></Contents>",
+                escape(k),
+                v.len(),
+                escape(&etag(v))
+            )
+        })
+        .collect();
+    let count = contents.matches("<Contents>").count();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><KeyCount>{count}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
+        escape(&bucket),
+        escape(&prefix)
+    );
+    ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+/// GetObject, HeadObject, PutObject (with `If-None-Match: *`) and DeleteObject.
+async fn object(
+    State(objects): State<Objects>,
+    method: Method,
+    Path((bucket, key)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = (bucket, key);
+    let mut objects = objects.lock().expect("stub lock");
+    match method {
+        Method::PUT => {
+            if headers.get(header::IF_NONE_MATCH).is_some() && objects.contains_key(&id) {
+                return error(StatusCode::PRECONDITION_FAILED, "PreconditionFailed");
+            }
+            let body = if is_aws_chunked(&headers) {
+                decode_aws_chunked(&body)
+            } else {
+                body
+            };
+            let tag = etag(&body);
+            objects.insert(id, body);
+            (StatusCode::OK, [(header::ETAG, tag)]).into_response()
+        }
+        Method::GET | Method::HEAD => match objects.get(&id) {
+            Some(body) => {
+                let headers = [
+                    (header::ETAG, etag(body)),
+                    (header::CONTENT_LENGTH, body.len().to_string()),
+                    (
+                        header::LAST_MODIFIED,
+                        "Fri, 20 Nov 2026 10:00:00 GMT".to_owned(),
+                    ),
+                ];
+                if method == Method::HEAD {
+                    (StatusCode::OK, headers).into_response()
+                } else {
+                    (StatusCode::OK, headers, body.clone()).into_response()
+                }
+            }
+            None if method == Method::HEAD => StatusCode::NOT_FOUND.into_response(),
+            None => error(StatusCode::NOT_FOUND, "NoSuchKey"),
+        },
+        Method::DELETE => {
+            objects.remove(&id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+    }
+}
+
+fn is_aws_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("aws-chunked"))
+}
+
+/// The body of an `aws-chunked` upload (the SDK sends its checksum as a trailer this way):
+/// `<hex size>[;…]\r\n<data>\r\n` … `0\r\n<trailers>\r\n`.
+fn decode_aws_chunked(raw: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let line = String::from_utf8_lossy(&rest[..end]);
+        let size =
+            usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        rest = &rest[end + 2..];
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = rest.get(size + 2..).unwrap_or_default();
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_body_is_aws_chunked_should_keep_only_the_data() {
+        let raw = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+        assert_eq!(&decode_aws_chunked(raw)[..], b"hello world");
+    }
+}
