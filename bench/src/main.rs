@@ -94,6 +94,9 @@ struct Local {
     moto_endpoint: String,
     s3: s3_stub::S3Stub,
     env: BTreeMap<String, BTreeMap<String, String>>,
+    /// The pipeline and distribution configuration the template is resolved with.
+    pipeline_arn: String,
+    distribution_arn: String,
 }
 
 impl Local {
@@ -138,9 +141,11 @@ async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Resul
         runner::SOURCE_APPSTREAM_IMAGE.into(),
         vec![("team".into(), "platform".into())],
     ));
+    let pipeline_arn = config.pipeline_arn("golden");
+    let distribution_arn = config.distribution_arn("golden");
     let values = runner::local_values(
-        &config.pipeline_arn("golden"),
-        &config.distribution_arn("golden"),
+        &pipeline_arn,
+        &distribution_arn,
         regions,
         &distribution_id,
         &domain,
@@ -158,6 +163,8 @@ async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Resul
         emulator,
         s3: stub,
         env,
+        pipeline_arn,
+        distribution_arn,
     })
 }
 
@@ -233,10 +240,9 @@ async fn fan_out(
     // A distributed image carrying the release tag, made through the emulator itself.
     let aws = runner::sdk_config(&local.emulator.endpoint()).await;
     let ib = runner::ImageBuilderClient::new(&aws);
-    let pipeline = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
     let source = ib
         .start_image_pipeline_execution()
-        .image_pipeline_arn(pipeline)
+        .image_pipeline_arn(&local.pipeline_arn)
         .client_token("bench")
         .send()
         .await?
@@ -246,9 +252,7 @@ async fn fan_out(
     let distributed = ib
         .distribute_image()
         .source_image(&source)
-        .distribution_configuration_arn(
-            "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
-        )
+        .distribution_configuration_arn(&local.distribution_arn)
         .execution_role("arn:aws:iam::123456789012:role/Dist")
         .tags("image-release:release-id", "golden-1.0.0-1")
         .client_token("bench-d")

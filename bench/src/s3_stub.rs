@@ -69,7 +69,7 @@ async fn bucket(
     }
     let prefix = query.get("prefix").cloned().unwrap_or_default();
     let objects = objects.lock().expect("stub lock");
-    let contents: String = objects
+    let entries: Vec<String> = objects
         .iter()
         .filter(|((b, k), _)| *b == bucket && k.starts_with(&prefix))
         .map(|((_, k), v)| {
@@ -81,7 +81,8 @@ async fn bucket(
             )
         })
         .collect();
-    let count = contents.matches("<Contents>").count();
+    let count = entries.len();
+    let contents = entries.concat();
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><KeyCount>{count}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
         escape(&bucket),
