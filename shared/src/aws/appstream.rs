@@ -1,7 +1,7 @@
 //! AppStream 2.0 adapter (Smithy RPC v2 CBOR). AppStream is regional: one client per region,
 //! all built at init from the shared configuration.
 
-use super::classify;
+use super::errors::classify;
 use crate::domain::{AppStreamImageName, RegionName};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{AppStreamImage, AppStreamImages, CopyImage, ImportImage, Result};

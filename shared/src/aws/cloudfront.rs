@@ -1,6 +1,6 @@
 //! CloudFront adapter: invalidations of the published manifest.
 
-use super::{classify, missing};
+use super::errors::{classify, missing};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{Cdn, Result};
 use aws_sdk_cloudfront::Client;

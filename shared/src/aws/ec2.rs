@@ -1,6 +1,6 @@
 //! EC2 adapter (EC2 query protocol): ExportImage and DescribeExportImageTasks.
 
-use super::{classify, missing};
+use super::errors::{classify, missing};
 use crate::error::ErrorClass;
 use crate::ports::{ExportImage, ExportStarted, ExportTask, ImageExports, Result};
 use aws_sdk_ec2::Client;

@@ -1,6 +1,6 @@
 //! EC2 Image Builder adapter (restJson1).
 
-use super::{classify, missing};
+use super::errors::{classify, missing};
 use crate::domain::ImageBuildVersionArn;
 use crate::error::ErrorClass;
 use crate::ports::{

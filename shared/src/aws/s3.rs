@@ -1,6 +1,6 @@
 //! S3 adapter: release state records and artifact sizes.
 
-use super::classify;
+use super::errors::classify;
 use crate::domain::BucketName;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{ArtifactStore, PutOutcome, Result};

@@ -1,0 +1,54 @@
+//! What every adapter does with an SDK error: one classification of SDK errors, and the error for
+//! an answer that lacks a documented field.
+
+use crate::error::{ErrorClass, ServiceError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Turns an SDK error into a [`ServiceError`], classifying service error codes with `table`.
+/// Network failures and timeouts are transient; an unknown code falls back on the HTTP status.
+pub(crate) fn classify<E>(
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+    table: fn(&str) -> ErrorClass,
+) -> ServiceError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let message = DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown").to_owned();
+            let status = service.raw().status().as_u16();
+            let class = match table(&code) {
+                ErrorClass::Other if status == 429 => ErrorClass::Throttled,
+                ErrorClass::Other if status >= 500 => ErrorClass::Transient,
+                class => class,
+            };
+            let text = service.err().message().map_or(message, str::to_owned);
+            ServiceError::new(operation, class, code, text)
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ServiceError::new(operation, ErrorClass::Transient, "NetworkError", message)
+        }
+        SdkError::ConstructionFailure(_) => ServiceError::new(
+            operation,
+            ErrorClass::Invalid,
+            "ConstructionFailure",
+            message,
+        ),
+        _ => ServiceError::new(operation, ErrorClass::Other, "Unknown", message),
+    }
+}
+
+/// An answer that lacks a field the API documents as always present.
+pub(crate) fn missing(operation: &'static str, field: &str) -> ServiceError {
+    ServiceError::new(
+        operation,
+        ErrorClass::Transient,
+        "IncompleteResponse",
+        format!("the response has no {field}"),
+    )
+}
