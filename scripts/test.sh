@@ -6,6 +6,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/image-release/target}"
 # moto's server for the end-to-end tests (S3, CloudFront), from PyPI into a venv.
 MOTO_SERVER=$(bash scripts/install-moto.sh)
 export MOTO_SERVER
+# boto3 and the AWS CLI (pinned, from PyPI): they drive the emulator in
+# local/emulator/tests/clients.rs, and botocore's endpoint data is the source of the AppStream
+# region list, checked here against the committed copy.
+AWS_CLIENTS_BIN=$(bash scripts/install-aws-clients.sh)
+export AWS_CLIENTS_BIN
+"$AWS_CLIENTS_BIN/python" scripts/appstream-regions.py --check
 # The function binaries the end-to-end tests run, built with the same features as the tests
 # (--tests) so the SDKs are compiled once.
 cargo build --workspace --bins --tests

@@ -239,7 +239,10 @@ impl RoleName {
     }
 }
 
-const LOG_GROUP: &str = r"^[\.\-_/#A-Za-z0-9]+$";
+/// `loggingConfiguration.logGroupName` of DistributeImage, as Image Builder's model gives it
+/// (`LogGroupName`: 1–512, `^[a-zA-Z0-9\-_/\.]{1,512}$`). CloudWatch Logs itself also allows `#`,
+/// but Image Builder rejects it, so it is rejected here.
+const LOG_GROUP: &str = r"^[a-zA-Z0-9\-_/\.]{1,512}$";
 static LOG_GROUP_RE: LazyLock<Regex> = LazyLock::new(|| regex(LOG_GROUP));
 
 string_type!(
@@ -281,11 +284,16 @@ impl<const MAX: usize> fmt::Display for ClientToken<MAX> {
     }
 }
 
-const TAG_KEY: &str = r"^[a-zA-Z+-=._:/]+$";
+/// The tag key pattern of DistributeImage and StartImagePipelineExecution (seed document
+/// `DistributeImage`, and Image Builder's model `TagKey`): `^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$`.
+/// regex-lite has no look-ahead, so the `aws:` prefix is checked on its own; `\s` is ASCII
+/// whitespace as in Java's regex, which the service uses.
+const TAG_KEY: &str = r"^[a-zA-Z0-9\s_.:/=+\-@]*$";
+const TAG_KEY_DOCUMENTED: &str = r"^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$";
 static TAG_KEY_RE: LazyLock<Regex> = LazyLock::new(|| regex(TAG_KEY));
 
-/// Image Builder tags: at most 50; keys 1–128 characters matching `^(?!aws:)[a-zA-Z+-=._:/]+$`;
-/// values at most 256 characters.
+/// Image Builder tags: at most 50; keys 1–128 characters matching
+/// `^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$`; values at most 256 characters (lengths in characters).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(transparent)]
 pub struct ImageTags(BTreeMap<String, String>);
@@ -311,7 +319,7 @@ impl ImageTags {
                     key,
                 ));
             }
-            check_pattern(&key_field, key, &TAG_KEY_RE, r"^(?!aws:)[a-zA-Z+-=._:/]+$")?;
+            check_pattern(&key_field, key, &TAG_KEY_RE, TAG_KEY_DOCUMENTED)?;
             check_len(&key_field, value, 0, 256)?;
         }
         Ok(Self(tags))
@@ -395,6 +403,24 @@ impl ImageDescription {
     }
 }
 
+const IMPORT_DESCRIPTION: &str = r"^[a-zA-Z0-9_.() -]+$";
+static IMPORT_DESCRIPTION_RE: LazyLock<Regex> = LazyLock::new(|| regex(IMPORT_DESCRIPTION));
+
+string_type!(
+    /// `Description` of AppStream CreateImportedImage. The model's `ImageImportDescription` is
+    /// stricter than CopyImage's description: at most 256 characters matching
+    /// `^[a-zA-Z0-9_.() -]+$` (botocore `appstream` 2016-12-01).
+    ImportDescription
+);
+
+impl ImportDescription {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 256)?;
+        check_pattern(field, value, &IMPORT_DESCRIPTION_RE, IMPORT_DESCRIPTION)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
 const REGION: &str = r"^[a-z]{2}(?:-[a-z]+)+-[0-9]+$";
 static REGION_RE: LazyLock<Regex> = LazyLock::new(|| regex(REGION));
 
@@ -408,6 +434,46 @@ impl RegionName {
         check_len(field, value, 1, 32)?;
         check_pattern(field, value, &REGION_RE, REGION)?;
         Ok(Self(value.to_owned()))
+    }
+}
+
+/// The regions that offer AppStream 2.0, generated from botocore's endpoint data by
+/// `scripts/appstream-regions.py` (checked in CI against the pinned botocore).
+pub const APPSTREAM_REGIONS_FILE: &str = include_str!("../data/appstream-regions.txt");
+
+/// Every region of [`APPSTREAM_REGIONS_FILE`].
+pub fn appstream_regions() -> impl Iterator<Item = &'static str> {
+    APPSTREAM_REGIONS_FILE
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+}
+
+impl RegionName {
+    /// Whether AppStream 2.0 is offered in this region (botocore's endpoint data).
+    pub fn offers_appstream(&self) -> bool {
+        appstream_regions().any(|r| r == self.0)
+    }
+
+    /// This region, if AppStream 2.0 is offered there; otherwise an error naming the field.
+    pub fn with_appstream(self, field: &str) -> Result<Self, ValidationError> {
+        if self.offers_appstream() {
+            Ok(self)
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!(
+                    "must be a region that offers AppStream 2.0 ({}; from botocore's endpoint data)",
+                    appstream_regions().collect::<Vec<_>>().join(", ")
+                ),
+                &self.0,
+            ))
+        }
+    }
+
+    /// Parses a region that offers AppStream 2.0.
+    pub fn parse_appstream(field: &str, value: &str) -> Result<Self, ValidationError> {
+        Self::parse(field, value)?.with_appstream(field)
     }
 }
 
@@ -615,10 +681,67 @@ mod tests {
         let one = |k: String| BTreeMap::from([(k, "v".to_owned())]);
         assert!(ImageTags::parse("tags", one("k".repeat(128))).is_ok());
         assert!(ImageTags::parse("tags", one("k".repeat(129))).is_err());
-        assert!(ImageTags::parse("tags", one("bad key".to_owned())).is_err());
+        assert!(ImageTags::parse("tags", one("bad<key".to_owned())).is_err());
         assert!(
             ImageTags::parse("tags", BTreeMap::from([("k".to_owned(), "v".repeat(257))])).is_err()
         );
+    }
+
+    #[test]
+    fn when_tag_keys_follow_the_documented_pattern_should_pass_and_others_fail() {
+        let one =
+            |k: &str| ImageTags::parse("tags", BTreeMap::from([(k.to_owned(), "x".to_owned())]));
+        // ^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$: digits, spaces, '@', '=', '+', '-' are allowed…
+        for ok in [
+            "owner@team",
+            "cost center",
+            "1st",
+            "a=b",
+            "a+b-c",
+            "team/x:y_z.w",
+            "tab\tkey",
+        ] {
+            assert!(one(ok).is_ok(), "{ok:?} should pass");
+        }
+        // …while ',', ';', '<' fell inside the old `+-=` range and are not allowed.
+        for bad in ["a<b", "a;b", "a,b", "a*b", "ключ", ""] {
+            let err = one(bad).unwrap_err();
+            assert!(err.field.starts_with("tags."), "{bad:?}: {err}");
+        }
+        assert!(one("aws:x").unwrap_err().rule.contains("aws:"));
+        assert!(
+            one("AWS:x").is_ok(),
+            "only the lowercase prefix is reserved"
+        );
+    }
+
+    #[test]
+    fn when_tag_lengths_are_counted_should_count_characters_not_bytes() {
+        let value = |v: String| ImageTags::parse("tags", BTreeMap::from([("k".to_owned(), v)]));
+        assert!(value("é".repeat(256)).is_ok(), "256 characters, 512 bytes");
+        assert!(value("é".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn when_log_group_follows_image_builders_pattern_should_pass_and_others_fail() {
+        assert!(LogGroupName::parse("l", "/aws/imagebuilder/golden-1.0_x").is_ok());
+        assert!(LogGroupName::parse("l", &"a".repeat(512)).is_ok());
+        assert!(LogGroupName::parse("l", &"a".repeat(513)).is_err());
+        let err = LogGroupName::parse("l", "/aws/group#1").unwrap_err();
+        assert!(err.rule.contains(r"^[a-zA-Z0-9\-_/\.]{1,512}$"), "{err}");
+        assert!(LogGroupName::parse("l", "").is_err());
+    }
+
+    #[test]
+    fn when_import_description_breaks_the_import_pattern_should_fail() {
+        assert!(ImportDescription::parse("d", "Released by image-release (v1.2_3)").is_ok());
+        assert!(ImportDescription::parse("d", &"x".repeat(256)).is_ok());
+        assert!(ImportDescription::parse("d", &"x".repeat(257)).is_err());
+        for bad in ["a,b", "a:b", "x/y", "é", ""] {
+            assert!(ImportDescription::parse("d", bad).is_err(), "{bad:?}");
+        }
+        // CopyImage's description has only the length limit.
+        assert!(ImageDescription::parse("d", "a,b: x/y").is_ok());
     }
 
     #[test]
@@ -661,6 +784,21 @@ mod tests {
         assert!(RegionName::parse("r", &r32).is_ok());
         assert!(RegionName::parse("r", &format!("us-{}-1", "a".repeat(28))).is_err());
         assert!(RegionName::parse("r", "mars-1").is_err());
+    }
+
+    #[test]
+    fn when_region_does_not_offer_appstream_should_fail_naming_the_regions_that_do() {
+        assert!(RegionName::parse_appstream("r", "eu-west-1").is_ok());
+        assert!(RegionName::parse_appstream("r", "us-gov-west-1").is_ok());
+        // us-west-1 is a real region without AppStream 2.0.
+        let err = RegionName::parse_appstream("APPSTREAM_DESTINATION_REGIONS[0]", "us-west-1")
+            .unwrap_err();
+        assert_eq!(err.field, "APPSTREAM_DESTINATION_REGIONS[0]");
+        assert!(err.to_string().contains("offers AppStream 2.0"), "{err}");
+        assert!(err.to_string().contains("eu-central-1"), "{err}");
+        assert!(err.to_string().contains("(got \"us-west-1\")"), "{err}");
+        assert!(appstream_regions().count() >= 18);
+        assert!(appstream_regions().all(|r| RegionName::parse("r", r).is_ok()));
     }
 
     #[test]

@@ -21,3 +21,4 @@ pub mod copy;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 pub mod retry;
+pub mod runtime;

@@ -4,7 +4,8 @@
 use crate::domain::{
     AmiId, AppStreamImageName, BucketName, ClientToken, DiskImageFormat,
     DistributionConfigurationArn, IamRoleArn, ImageBuildVersionArn, ImageDescription,
-    ImagePipelineArn, ImageTags, LogGroupName, RegionName, RoleName, RoleNameOrArn,
+    ImagePipelineArn, ImageTags, ImportDescription, LogGroupName, RegionName, RoleName,
+    RoleNameOrArn,
 };
 use crate::error::ServiceError;
 use serde::Serialize;
@@ -138,7 +139,7 @@ pub struct ImportImage {
     pub name: AppStreamImageName,
     pub source_ami: AmiId,
     pub role: IamRoleArn,
-    pub description: Option<ImageDescription>,
+    pub description: Option<ImportDescription>,
     pub tags: BTreeMap<String, String>,
 }
 

@@ -674,7 +674,7 @@ mod remaining_operations {
                 name: AppStreamImageName::parse("n", "golden-1.0.0-1").unwrap(),
                 source_ami: AmiId::parse("a", "ami-0abcdef1234567890").unwrap(),
                 role: IamRoleArn::parse("r", "arn:aws:iam::123456789012:role/Import").unwrap(),
-                description: Some(ImageDescription::parse("d", "Golden").unwrap()),
+                description: Some(ImportDescription::parse("d", "Golden").unwrap()),
                 tags: BTreeMap::from([(
                     "image-release:release-id".into(),
                     "golden-1.0.0-1".into(),

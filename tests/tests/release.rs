@@ -212,14 +212,24 @@ async fn when_the_export_task_is_deleted_should_fail_the_release_at_export() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_destination_region_has_no_appstream_should_fail_naming_the_region() {
+async fn when_a_destination_region_has_no_appstream_should_fail_init_naming_the_variable_and_region()
+ {
+    // us-west-1 is a real region that does not offer AppStream 2.0 (botocore's endpoint data).
     let mut s = scenario();
-    s.destination_regions = vec!["eu-west-1".into(), "xx-nowhere-1".into()];
+    s.destination_regions = vec!["eu-west-1".into(), "us-west-1".into()];
     let report = release(s).await;
-    assert_eq!(report.state, "failed", "{}", explain(&report));
-    let (step, reason) = report.failure().unwrap();
-    assert_eq!(step, "appstream");
-    assert!(reason.contains("xx-nowhere-1"), "{reason}");
+    assert_eq!(report.state, "init-failed", "{}", explain(&report));
+    let functions: Vec<&str> = report.init_errors.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(functions.contains(&"copy-appstream-image"), "{functions:?}");
+    for (function, error) in &report.init_errors {
+        assert!(
+            error.starts_with(
+                "InvalidConfiguration: environment variable APPSTREAM_DESTINATION_REGIONS"
+            ) && error.contains("offers AppStream 2.0")
+                && error.contains("us-west-1"),
+            "{function}: {error}"
+        );
+    }
 }
 
 #[test]

@@ -222,3 +222,27 @@ fn when_parameters_mirror_api_limits_should_reject_bad_values() {
         !pipeline.is_match("arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/Golden")
     );
 }
+
+#[test]
+fn when_destination_regions_are_given_should_accept_exactly_the_appstream_regions() {
+    let template = template();
+    let pattern = template["Parameters"]["AppStreamDestinationRegions"]["AllowedPattern"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let regions: Vec<&str> = shared::domain::appstream_regions().collect();
+    let alternatives = regions.join("|");
+    assert_eq!(
+        pattern,
+        format!("^({alternatives})(,({alternatives}))*$"),
+        "regenerate the pattern from shared/data/appstream-regions.txt"
+    );
+    let re = regex_lite::Regex::new(&pattern).unwrap();
+    assert!(re.is_match("eu-west-1,ap-southeast-2"));
+    assert!(re.is_match("us-west-2,ca-central-1,ap-northeast-1,ap-south-1,sa-east-1,eu-west-2"));
+    assert!(
+        !re.is_match("eu-west-1,us-west-1"),
+        "us-west-1 has no AppStream 2.0"
+    );
+    assert!(!re.is_match("xx-nowhere-1"));
+}

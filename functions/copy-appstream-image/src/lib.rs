@@ -14,8 +14,8 @@ use serde_json::Value;
 use shared::config::Env;
 use shared::copy::ensure_copy;
 use shared::domain::{
-    AmiId, AppStreamImageName, BucketName, IamRoleArn, ImageDescription, NameTemplate, RegionName,
-    ReleaseId,
+    AmiId, AppStreamImageName, BucketName, IamRoleArn, ImageDescription, ImportDescription,
+    NameTemplate, RegionName, ReleaseId,
 };
 use shared::events::ImageStateChange;
 use shared::ports::{
@@ -46,13 +46,18 @@ pub struct Config {
     pub import_role: Option<IamRoleArn>,
     /// `APPSTREAM_IMAGE_DESCRIPTION`: description of the copies (at most 256 characters).
     pub description: Option<ImageDescription>,
+    /// The same description for CreateImportedImage, whose pattern is stricter (`import` mode only).
+    pub import_description: Option<ImportDescription>,
 }
 
 impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(get);
-        let region = env.required("AWS_REGION", RegionName::parse)?;
-        let destinations = env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse)?;
+        // CopyImage runs in the home region and copies to each destination: all must offer
+        // AppStream 2.0 (botocore's endpoint data; AWS documents no answer for other regions).
+        let region = env.required("AWS_REGION", RegionName::parse_appstream)?;
+        let destinations =
+            env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse_appstream)?;
         if destinations.is_empty() {
             return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
         }
@@ -76,8 +81,17 @@ impl Config {
         if mode == AppStreamSourceMode::Import && import_role.is_none() {
             return Err(ConfigError::Missing("APPSTREAM_IMPORT_ROLE_ARN"));
         }
+        // In import mode the description also goes to CreateImportedImage, whose pattern is
+        // stricter than CopyImage's: check it now rather than when the first release imports.
+        let import_description = match mode {
+            AppStreamSourceMode::Import => {
+                env.optional("APPSTREAM_IMAGE_DESCRIPTION", ImportDescription::parse)?
+            }
+            AppStreamSourceMode::Existing => None,
+        };
         Ok(Self {
             region,
+            import_description,
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
             destinations,
             mode,
@@ -250,7 +264,7 @@ async fn source_image<P, A: AppStreamImages, S>(
         name: name.clone(),
         source_ami: AmiId::parse("outputResources.amis[].image", &ami.image)?,
         role: role.clone(),
-        description: config.description.clone(),
+        description: config.import_description.clone(),
         tags: BTreeMap::from([(TAG_RELEASE_ID.to_owned(), release.to_string())]),
     };
     match with_backoff(deps.retry, || {

@@ -1,15 +1,19 @@
 //! Lambda entry point: wiring only. The decision logic is in `lib.rs`.
 
 use distribute_image::{Config, Deps, handle};
-use lambda_runtime::{Error, run, service_fn};
+use lambda_runtime::{run, service_fn};
 use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::s3::S3Adapter;
+use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
     shared::init_tracing();
-    let config = Config::from_lookup(shared::config::process_env)
-        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let config = match Config::from_lookup(shared::config::process_env) {
+        Ok(config) => config,
+        // Reported to the Runtime API's init/error, as Lambda shows init failures.
+        Err(error) => return shared::runtime::init_failed(&error).await,
+    };
     let sdk = shared::aws::load_config().await;
     let deps = Deps {
         pipelines: ImageBuilderAdapter::new(&sdk),
@@ -17,5 +21,5 @@ async fn main() -> Result<(), Error> {
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
     };
-    run(service_fn(|event| handle(&deps, event))).await
+    shared::runtime::exit_code(run(service_fn(|event| handle(&deps, event))).await)
 }

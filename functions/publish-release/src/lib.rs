@@ -87,7 +87,8 @@ impl Config {
                 ))
             }
         })?;
-        let destinations = env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse)?;
+        let destinations =
+            env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse_appstream)?;
         if steps.1 && destinations.is_empty() {
             return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
         }

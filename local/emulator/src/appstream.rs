@@ -1,5 +1,10 @@
-//! AppStream 2.0 over Smithy RPC v2 CBOR: `POST /service/PhotonAdminProxyService/operation/<Op>`
-//! with a CBOR map; answers are CBOR maps, errors carry `__type` and `message`.
+//! AppStream 2.0 in both of its protocols, as the real service accepts both:
+//! * Smithy RPC v2 CBOR (`aws-sdk-appstream`, boto3 1.44): `POST /service/PhotonAdminProxyService/operation/<Op>`
+//!   with a CBOR map; answers are CBOR maps, errors carry `__type` and `message`;
+//! * awsJson1_1 (the AWS CLI, older botocore): `POST /` with `X-Amz-Target: PhotonAdminProxyService.<Op>`
+//!   and `application/x-amz-json-1.1`; errors carry `__type` and `message` in JSON.
+//!
+//! The operations work on JSON values; only decoding and encoding differ per protocol.
 
 use crate::world::{AppStreamImage, World};
 use axum::http::{StatusCode, header};
@@ -9,51 +14,92 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-fn cbor(status: StatusCode, value: &Value) -> Response {
-    let mut body = Vec::new();
-    if ciborium::into_writer(value, &mut body).is_err() {
-        body.clear();
+/// How a request reached the emulator, and so how it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    RpcV2Cbor,
+    AwsJson11,
+}
+
+impl Protocol {
+    fn decode(self, body: &[u8]) -> Option<Value> {
+        if body.is_empty() {
+            return Some(json!({}));
+        }
+        match self {
+            Protocol::RpcV2Cbor => ciborium::from_reader(body).ok(),
+            Protocol::AwsJson11 => serde_json::from_slice(body).ok(),
+        }
     }
-    (
-        status,
-        [
-            (header::CONTENT_TYPE.as_str(), "application/cbor"),
-            ("smithy-protocol", "rpc-v2-cbor"),
-        ],
-        body,
-    )
-        .into_response()
+
+    fn encode(self, status: StatusCode, value: &Value) -> Response {
+        match self {
+            Protocol::RpcV2Cbor => {
+                let mut body = Vec::new();
+                if ciborium::into_writer(value, &mut body).is_err() {
+                    body.clear();
+                }
+                (
+                    status,
+                    [
+                        (header::CONTENT_TYPE.as_str(), "application/cbor"),
+                        ("smithy-protocol", "rpc-v2-cbor"),
+                    ],
+                    body,
+                )
+                    .into_response()
+            }
+            Protocol::AwsJson11 => (
+                status,
+                [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+                value.to_string(),
+            )
+                .into_response(),
+        }
+    }
 }
 
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    cbor(
-        status,
-        &json!({ "__type": format!("com.amazonaws.appstream#{code}"), "message": message }),
-    )
+/// An error answer: HTTP status, the service's error code, its message.
+pub(crate) struct Failure(StatusCode, &'static str, String);
+
+type Answer = Result<Value, Failure>;
+
+pub(crate) fn error(protocol: Protocol, status: StatusCode, code: &str, message: &str) -> Response {
+    // RPC v2 CBOR names the shape with its namespace; awsJson1_1 accepts either form.
+    let kind = match protocol {
+        Protocol::RpcV2Cbor => format!("com.amazonaws.appstream#{code}"),
+        Protocol::AwsJson11 => code.to_owned(),
+    };
+    protocol.encode(status, &json!({ "__type": kind, "message": message }))
 }
 
-fn bad(code: &str, message: String) -> Response {
-    error(StatusCode::BAD_REQUEST, code, &message)
+fn bad(code: &'static str, message: String) -> Failure {
+    Failure(StatusCode::BAD_REQUEST, code, message)
 }
 
 const NAME: &str = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$";
+/// `ImageImportDescription` of the AppStream model (CreateImportedImage `Description`).
+const IMPORT_DESCRIPTION: &str = r"^[a-zA-Z0-9_.() -]+$";
 
 fn valid_name(name: &str) -> bool {
     Regex::new(NAME).is_ok_and(|re| re.is_match(name))
 }
 
-pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u8]) -> Response {
-    let input: Value = if body.is_empty() {
-        json!({})
-    } else {
-        ciborium::from_reader(body).unwrap_or(Value::Null)
-    };
-    if !input.is_object() {
-        return bad(
+pub(crate) fn handle(
+    world: &mut World,
+    protocol: Protocol,
+    region: &str,
+    operation: &str,
+    body: &[u8],
+) -> Response {
+    let Some(input) = protocol.decode(body).filter(Value::is_object) else {
+        return error(
+            protocol,
+            StatusCode::BAD_REQUEST,
             "SerializationException",
-            "the body is not a CBOR map".into(),
+            "the body is not a map",
         );
-    }
+    };
     let result = match operation {
         "DescribeImages" => describe_images(world, region, &input),
         "CreateImportedImage" => create_imported_image(world, region, &input),
@@ -65,10 +111,13 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
             format!("operation {other} is not emulated"),
         )),
     };
-    result.unwrap_or_else(|response| response)
+    match result {
+        Ok(value) => protocol.encode(StatusCode::OK, &value),
+        Err(Failure(status, code, message)) => error(protocol, status, code, &message),
+    }
 }
 
-fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, Response> {
+fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, Failure> {
     input
         .get(name)
         .and_then(Value::as_str)
@@ -89,7 +138,7 @@ fn image_json(image: &AppStreamImage) -> Value {
     out
 }
 
-fn describe_images(world: &World, region: &str, input: &Value) -> Result<Response, Response> {
+fn describe_images(world: &World, region: &str, input: &Value) -> Answer {
     let names: Vec<&str> = input
         .get("Names")
         .and_then(Value::as_array)
@@ -126,14 +175,10 @@ fn describe_images(world: &World, region: &str, input: &Value) -> Result<Respons
                 .map(image_json),
         );
     }
-    Ok(cbor(StatusCode::OK, &json!({ "Images": images })))
+    Ok(json!({ "Images": images }))
 }
 
-fn create_imported_image(
-    world: &mut World,
-    region: &str,
-    input: &Value,
-) -> Result<Response, Response> {
+fn create_imported_image(world: &mut World, region: &str, input: &Value) -> Answer {
     let name = field(input, "Name")?;
     let ami = field(input, "SourceAmiId")?;
     let role = field(input, "IamRoleArn")?;
@@ -141,6 +186,15 @@ fn create_imported_image(
         return Err(bad(
             "ValidationException",
             format!("Name must match {NAME}"),
+        ));
+    }
+    if let Some(description) = input.get("Description").and_then(Value::as_str)
+        && (description.chars().count() > 256
+            || !Regex::new(IMPORT_DESCRIPTION).is_ok_and(|re| re.is_match(description)))
+    {
+        return Err(bad(
+            "ValidationException",
+            format!("Description must be at most 256 characters matching {IMPORT_DESCRIPTION}"),
         ));
     }
     if !role.starts_with("arn:aws") || !role.contains(":role/") {
@@ -189,10 +243,10 @@ fn create_imported_image(
     let answer = json!({ "Image": image_json(&image) });
     world.appstream.insert(key, image);
     world.counts.effect("appstream-import");
-    Ok(cbor(StatusCode::OK, &answer))
+    Ok(answer)
 }
 
-fn copy_image(world: &mut World, region: &str, input: &Value) -> Result<Response, Response> {
+fn copy_image(world: &mut World, region: &str, input: &Value) -> Answer {
     let source = field(input, "SourceImageName")?;
     let destination = field(input, "DestinationImageName")?;
     let destination_region = field(input, "DestinationRegion")?;
@@ -269,17 +323,14 @@ fn copy_image(world: &mut World, region: &str, input: &Value) -> Result<Response
     world
         .counts
         .effect(&format!("appstream-copy:{destination_region}"));
-    Ok(cbor(
-        StatusCode::OK,
-        &json!({ "DestinationImageName": destination }),
-    ))
+    Ok(json!({ "DestinationImageName": destination }))
 }
 
 fn known_arn(world: &World, arn: &str) -> bool {
     world.appstream.values().any(|i| i.arn == arn)
 }
 
-fn tag_resource(world: &mut World, input: &Value) -> Result<Response, Response> {
+fn tag_resource(world: &mut World, input: &Value) -> Answer {
     let arn = field(input, "ResourceArn")?.to_owned();
     if !known_arn(world, &arn) {
         return Err(bad(
@@ -309,10 +360,10 @@ fn tag_resource(world: &mut World, input: &Value) -> Result<Response, Response> 
         entry.insert(k, v.as_str().unwrap_or_default().to_owned());
     }
     world.counts.effect(&format!("tag:{arn}"));
-    Ok(cbor(StatusCode::OK, &json!({})))
+    Ok(json!({}))
 }
 
-fn list_tags(world: &World, input: &Value) -> Result<Response, Response> {
+fn list_tags(world: &World, input: &Value) -> Answer {
     let arn = field(input, "ResourceArn")?;
     if !known_arn(world, arn) {
         return Err(bad(
@@ -320,8 +371,5 @@ fn list_tags(world: &World, input: &Value) -> Result<Response, Response> {
             format!("{arn} does not exist"),
         ));
     }
-    Ok(cbor(
-        StatusCode::OK,
-        &json!({ "Tags": world.tags.get(arn).cloned().unwrap_or_default() }),
-    ))
+    Ok(json!({ "Tags": world.tags.get(arn).cloned().unwrap_or_default() }))
 }

@@ -51,7 +51,11 @@ const PIPELINE_ARN: &str =
 const DISTRIBUTION_ARN: &str =
     r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration/[a-z0-9-_]+$";
 const IMAGE_ARN: &str = r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/[a-z0-9-_]+/[0-9]+\.[0-9]+\.[0-9]+(?:/[0-9]+)?$";
-const TAG_KEY: &str = r"^[a-zA-Z+-=._:/]+$";
+/// `TagKey` of Image Builder's model: `^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$`, 1–128 characters
+/// (regex-lite has no look-ahead: the `aws:` prefix is checked on its own).
+const TAG_KEY: &str = r"^[a-zA-Z0-9\s_.:/=+\-@]*$";
+/// `LogGroupName` of Image Builder's model.
+const LOG_GROUP: &str = r"^[a-zA-Z0-9\-_/\.]{1,512}$";
 
 fn matches(pattern: &str, value: &str) -> bool {
     Regex::new(pattern).is_ok_and(|re| re.is_match(value))
@@ -83,11 +87,12 @@ fn tags(body: &Value) -> Result<BTreeMap<String, String>, Response> {
     let mut out = BTreeMap::new();
     for (key, value) in map {
         let value = value.as_str().unwrap_or_default();
+        // Lengths are in characters, as the model's min/max are.
         if key.is_empty()
-            || key.len() > 128
+            || key.chars().count() > 128
             || key.starts_with("aws:")
             || !matches(TAG_KEY, key)
-            || value.len() > 256
+            || value.chars().count() > 256
         {
             return Err(invalid(format!(
                 "tag key {key:?} or its value breaks the tag rules"
@@ -239,7 +244,7 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
             "distributionConfigurationArn must match {DISTRIBUTION_ARN}"
         )));
     }
-    if role.is_empty() || role.len() > 2048 {
+    if role.is_empty() || role.chars().count() > 2048 {
         return Err(invalid("executionRole must be 1 to 2048 characters".into()));
     }
     let token = token(body, 64)?;
@@ -248,6 +253,13 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
         .pointer("/loggingConfiguration/logGroupName")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if body.pointer("/loggingConfiguration/logGroupName").is_some()
+        && !matches(LOG_GROUP, log_group)
+    {
+        return Err(invalid(format!(
+            "loggingConfiguration.logGroupName must match {LOG_GROUP}"
+        )));
+    }
     let fingerprint = format!("{source}|{distribution}|{role}|{log_group}|{tags:?}");
     match world.idempotent("DistributeImage", &token, &fingerprint) {
         Ok(Some(first)) => return Ok(ok(first)),

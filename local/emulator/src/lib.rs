@@ -4,8 +4,10 @@
 //! clients pointed at it with `AWS_ENDPOINT_URL_<SERVICE>`.
 //!
 //! * One HTTP server on 127.0.0.1 serves all three; the protocol is told apart by the request
-//!   (`/service/PhotonAdminProxyService/operation/<Op>` for AppStream, a form body with `Action=`
-//!   for EC2, the REST path for Image Builder), the region by the SigV4 credential scope.
+//!   (`/service/PhotonAdminProxyService/operation/<Op>` for AppStream in RPC v2 CBOR, an
+//!   `X-Amz-Target: PhotonAdminProxyService.<Op>` header for AppStream in awsJson1_1, a form body
+//!   with `Action=` for EC2, the REST path for Image Builder), the region by the SigV4
+//!   credential scope. boto3 and the AWS CLI drive it as well as the Rust SDKs do.
 //! * Lifecycles move on a scaled clock (`step`): a pipeline image goes BUILDING → TESTING →
 //!   DISTRIBUTING → AVAILABLE, a distributed image DISTRIBUTING → AVAILABLE, an export task
 //!   active (progress rising) → completed and then writes `<S3Prefix><task-id>.<format>` into S3
@@ -45,7 +47,8 @@ pub struct Config {
     pub pipelines: Vec<Pipeline>,
     /// Distribution configurations: name → regions DistributeImage creates AMIs in.
     pub distribution_configurations: Vec<(String, Vec<String>)>,
-    /// Regions where AppStream 2.0 is offered; CopyImage elsewhere fails with IncompatibleImageException.
+    /// Regions where AppStream 2.0 is offered. AWS documents no answer for a CopyImage to any
+    /// other region; the emulator's `IncompatibleImageException` there is a stand-in.
     pub appstream_regions: Vec<String>,
     /// AppStream images that exist at start.
     pub appstream_images: Vec<SeedImage>,
@@ -75,7 +78,7 @@ pub struct Pipeline {
 
 impl Config {
     /// A small account: pipeline `golden` 1.0.0, distribution configuration `golden` to two
-    /// regions, AppStream in four regions.
+    /// regions, AppStream where botocore says it is offered.
     pub fn demo() -> Self {
         Self {
             account: "123456789012".into(),
@@ -90,12 +93,10 @@ impl Config {
                 "golden".into(),
                 vec!["us-east-1".into(), "eu-west-1".into()],
             )],
-            appstream_regions: vec![
-                "us-east-1".into(),
-                "eu-west-1".into(),
-                "ap-southeast-2".into(),
-                "eu-central-1".into(),
-            ],
+            // The regions botocore's endpoint data lists for AppStream 2.0 (shared/data).
+            appstream_regions: shared::domain::appstream_regions()
+                .map(str::to_owned)
+                .collect(),
             appstream_images: Vec::new(),
             s3_endpoint: None,
             export_failure: None,
@@ -234,18 +235,27 @@ async fn route(
     let region =
         region_of(&headers).unwrap_or_else(|| world::lock(world).config.home_region.clone());
     let path = uri.path().to_owned();
-    let (service, operation) =
-        if let Some(op) = path.strip_prefix("/service/PhotonAdminProxyService/operation/") {
-            ("appstream", op.to_owned())
-        } else if method == Method::POST && path == "/" {
-            let action = form_urlencoded::parse(&body)
-                .find(|(k, _)| k == "Action")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            ("ec2", action)
-        } else {
-            ("imagebuilder", path.trim_start_matches('/').to_owned())
-        };
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("PhotonAdminProxyService."))
+        .map(str::to_owned);
+    let mut protocol = appstream::Protocol::RpcV2Cbor;
+    let (service, operation) = if let Some(op) = target {
+        // awsJson1_1, as the AWS CLI sends it (POST / with X-Amz-Target).
+        protocol = appstream::Protocol::AwsJson11;
+        ("appstream", op)
+    } else if let Some(op) = path.strip_prefix("/service/PhotonAdminProxyService/operation/") {
+        ("appstream", op.to_owned())
+    } else if method == Method::POST && path == "/" {
+        let action = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        ("ec2", action)
+    } else {
+        ("imagebuilder", path.trim_start_matches('/').to_owned())
+    };
     let key = format!("{service}:{operation}");
 
     // Faults: latency outside the lock, then the scripted error if one is due.
@@ -254,12 +264,12 @@ async fn route(
         tokio::time::sleep(latency).await;
     }
     if let Some(kind) = error {
-        return fault_response(service, kind);
+        return fault_response(service, protocol, kind);
     }
     let mut world = world::lock(world);
     world.counts.call(&key);
     match service {
-        "appstream" => appstream::handle(&mut world, &region, &operation, &body),
+        "appstream" => appstream::handle(&mut world, protocol, &region, &operation, &body),
         "ec2" => ec2::handle(&mut world, &region, &operation, &body),
         _ => imagebuilder::handle(
             &mut world,
@@ -278,7 +288,7 @@ fn region_of(headers: &HeaderMap) -> Option<String> {
     credential.split('/').nth(2).map(str::to_owned)
 }
 
-fn fault_response(service: &str, kind: FaultKind) -> Response {
+fn fault_response(service: &str, protocol: appstream::Protocol, kind: FaultKind) -> Response {
     match (service, kind) {
         ("imagebuilder", FaultKind::Throttle) => imagebuilder::error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -301,11 +311,13 @@ fn fault_response(service: &str, kind: FaultKind) -> Response {
             "An internal error has occurred",
         ),
         (_, FaultKind::Throttle) => appstream::error(
+            protocol,
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
             "Rate exceeded",
         ),
         (_, FaultKind::ServerError) => appstream::error(
+            protocol,
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServiceError",
             "Internal failure",

@@ -82,8 +82,10 @@ pub struct Invocation {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub release_id: Option<String>,
-    /// `published`, `failed` or `timed-out`.
+    /// `published`, `failed`, `init-failed` (a function rejected its configuration) or `timed-out`.
     pub state: String,
+    /// (function, `errorType: message`) of each function that reported an init error.
+    pub init_errors: Vec<(String, String)>,
     pub status: Option<Value>,
     pub manifest: Option<Value>,
     pub manifest_url: Option<String>,
@@ -529,8 +531,19 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     let deadline = start + scenario.timeout;
     let mut state = "timed-out".to_owned();
     let mut status = None;
+    let init_errors = || -> Vec<(String, String)> {
+        running
+            .iter()
+            .filter_map(|f| f.api.init_error().map(|e| (f.name.clone(), e)))
+            .collect()
+    };
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        // A function that rejected its configuration can never take part: stop at once.
+        if !init_errors().is_empty() {
+            state = "init-failed".to_owned();
+            break;
+        }
         let id = release_id
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -562,6 +575,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     let mut report = Report {
         release_id: release_id.clone(),
         state,
+        init_errors: init_errors(),
         status,
         manifest: None,
         manifest_url: None,

@@ -81,6 +81,13 @@ async fn main() -> ExitCode {
             eprintln!("function logs: {}", report.log_dir.display());
             ExitCode::FAILURE
         }
+        "init-failed" => {
+            for (function, error) in &report.init_errors {
+                eprintln!("{function} could not start: {error}");
+            }
+            eprintln!("function logs: {}", report.log_dir.display());
+            ExitCode::FAILURE
+        }
         other => {
             eprintln!(
                 "release {} did not finish: {other} (function logs: {})",

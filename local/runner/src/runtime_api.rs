@@ -114,6 +114,11 @@ impl RuntimeApi {
         }
     }
 
+    /// What the function reported to `/runtime/init/error`, if it did.
+    pub fn init_error(&self) -> Option<String> {
+        self.init_error.borrow().clone()
+    }
+
     /// When the function first asked for an invocation (the end of its init).
     pub async fn first_poll(&self) -> Instant {
         let mut rx = self.first_poll.clone();

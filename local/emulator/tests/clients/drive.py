@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Drives every operation the emulator serves with clients nobody in this project wrote: boto3
+(Image Builder restJson1, EC2 query, AppStream Smithy RPC v2 CBOR) and the AWS CLI (AppStream
+awsJson1_1, and one call of each other service). Prints one line per check; exits 1 on the
+first failure.
+
+    drive.py ENDPOINT AWS_CLI
+
+The emulator must hold pipeline `golden`, distribution configuration `golden` and the AppStream
+image `golden-1.0.0-1` in us-east-1 (local/emulator/tests/clients.rs starts it so).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+
+ENDPOINT, AWS_CLI = sys.argv[1], sys.argv[2]
+ACCOUNT = "123456789012"
+PIPELINE = f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:image-pipeline/golden"
+DISTRIBUTION = f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:distribution-configuration/golden"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/ImageBuilderDistribution"
+CREDENTIALS = {"aws_access_key_id": "AKIDLOCAL", "aws_secret_access_key": "local-secret"}
+CONFIG = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+def client(service, region="us-east-1"):
+    return boto3.client(service, region_name=region, endpoint_url=ENDPOINT, config=CONFIG, **CREDENTIALS)
+
+
+def check(what, condition, detail=""):
+    if not condition:
+        print(f"FAIL {what} {detail}")
+        sys.exit(1)
+    print(f"ok   {what}")
+
+
+def error_code(call):
+    try:
+        call()
+    except ClientError as err:
+        return err.response["Error"]["Code"]
+    return None
+
+
+def cli(*args, region="us-east-1"):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDLOCAL", AWS_SECRET_ACCESS_KEY="local-secret",
+               AWS_DEFAULT_REGION=region, AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
+    out = subprocess.run([AWS_CLI, *args, "--endpoint-url", ENDPOINT, "--region", region, "--output", "json"],
+                         capture_output=True, text=True, env=env)
+    return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
+
+
+def wait_available(ib, arn, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        image = ib.get_image(imageBuildVersionArn=arn)["image"]
+        if image["state"]["status"] in ("AVAILABLE", "FAILED"):
+            return image
+        time.sleep(0.05)
+    raise SystemExit(f"FAIL {arn} never became AVAILABLE")
+
+
+# ---------------------------------------------------------------- Image Builder (boto3, restJson1)
+ib = client("imagebuilder")
+started = ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="boto3-start-1",
+                                            tags={"owner@team": "x", "cost center": "y"})
+image_arn = started["imageBuildVersionArn"]
+check("imagebuilder StartImagePipelineExecution", image_arn.startswith(f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:image/golden/1.0.0/"))
+again = ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="boto3-start-1",
+                                          tags={"owner@team": "x", "cost center": "y"})
+check("imagebuilder StartImagePipelineExecution idempotent", again["imageBuildVersionArn"] == image_arn)
+check("imagebuilder StartImagePipelineExecution token mismatch",
+      error_code(lambda: ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="boto3-start-1"))
+      == "IdempotentParameterMismatchException")
+check("imagebuilder StartImagePipelineExecution bad tag key",
+      error_code(lambda: ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="boto3-start-2",
+                                                           tags={"a<b": "x"})) == "InvalidRequestException")
+check("imagebuilder StartImagePipelineExecution unknown pipeline",
+      error_code(lambda: ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE + "x", clientToken="boto3-start-3"))
+      == "ResourceNotFoundException")
+image = wait_available(ib, image_arn)
+check("imagebuilder GetImage", image["state"]["status"] == "AVAILABLE" and image["sourcePipelineArn"] == PIPELINE
+      and image["tags"].get("owner@team") == "x")
+check("imagebuilder GetImage not found",
+      error_code(lambda: ib.get_image(imageBuildVersionArn=f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:image/nope/1.0.0/1"))
+      == "ResourceNotFoundException")
+distributed = ib.distribute_image(sourceImage=image_arn, distributionConfigurationArn=DISTRIBUTION, executionRole=ROLE,
+                                  clientToken="boto3-distribute-1", tags={"image-release:release-id": "golden-1.0.0-1"},
+                                  loggingConfiguration={"logGroupName": "/aws/imagebuilder/golden"})
+check("imagebuilder DistributeImage", distributed["imageBuildVersionArn"] != image_arn)
+check("imagebuilder DistributeImage bad log group",
+      error_code(lambda: ib.distribute_image(sourceImage=image_arn, distributionConfigurationArn=DISTRIBUTION,
+                                             executionRole=ROLE, clientToken="boto3-distribute-2",
+                                             loggingConfiguration={"logGroupName": "/aws/group#1"}))
+      == "InvalidRequestException")
+out = wait_available(ib, distributed["imageBuildVersionArn"])
+amis = {a["region"]: a["image"] for a in out["outputResources"]["amis"]}
+check("imagebuilder distributed image has AMIs per region", set(amis) == {"us-east-1", "eu-west-1"}, str(amis))
+home_ami = amis["us-east-1"]
+
+# ---------------------------------------------------------------- EC2 (boto3, query protocol)
+ec2 = client("ec2")
+described = ec2.describe_images(ImageIds=[home_ami])["Images"]
+check("ec2 DescribeImages", len(described) == 1 and described[0]["ImageId"] == home_ami)
+check("ec2 DescribeImages not found", error_code(lambda: ec2.describe_images(ImageIds=["ami-0000000000000000f"])) == "InvalidAMIID.NotFound")
+check("ec2 ExportImage DryRun",
+      error_code(lambda: ec2.export_image(ImageId=home_ami, DiskImageFormat="VMDK", DryRun=True,
+                                          S3ExportLocation={"S3Bucket": "image-release-artifacts", "S3Prefix": "releases/x/"}))
+      == "DryRunOperation")
+task = ec2.export_image(ImageId=home_ami, DiskImageFormat="VHD", ClientToken="boto3-export-1", RoleName="vmimport",
+                        S3ExportLocation={"S3Bucket": "image-release-artifacts", "S3Prefix": "releases/x/"},
+                        TagSpecifications=[{"ResourceType": "export-image-task", "Tags": [{"Key": "k", "Value": "v"}]}])
+check("ec2 ExportImage", task["ExportImageTaskId"].startswith("export-ami-") and task["DiskImageFormat"] == "vhd")
+tasks = ec2.describe_export_image_tasks(ExportImageTaskIds=[task["ExportImageTaskId"]])["ExportImageTasks"]
+check("ec2 DescribeExportImageTasks", tasks[0]["ExportImageTaskId"] == task["ExportImageTaskId"]
+      and tasks[0]["S3ExportLocation"]["S3Prefix"] == "releases/x/")
+check("ec2 DescribeExportImageTasks not found",
+      error_code(lambda: ec2.describe_export_image_tasks(ExportImageTaskIds=["export-ami-0123456789abcdef0"]))
+      == "InvalidExportImageTaskId.NotFound")
+ec2.create_tags(Resources=[home_ami], Tags=[{"Key": "release", "Value": "golden-1.0.0-1"}])
+tags = ec2.describe_images(ImageIds=[home_ami])["Images"][0].get("Tags", [])
+check("ec2 CreateTags", {"Key": "release", "Value": "golden-1.0.0-1"} in tags, str(tags))
+
+# ---------------------------------------------------------------- AppStream (boto3: RPC v2 CBOR)
+appstream = client("appstream")
+check("appstream protocol of boto3", appstream.meta.service_model.protocol == "smithy-rpc-v2-cbor",
+      appstream.meta.service_model.protocol)
+source = appstream.describe_images(Names=["golden-1.0.0-1"])["Images"][0]
+check("appstream DescribeImages (cbor)", source["State"] == "AVAILABLE")
+check("appstream DescribeImages not found (cbor)",
+      error_code(lambda: appstream.describe_images(Names=["nope"])) == "ResourceNotFoundException")
+appstream.copy_image(SourceImageName="golden-1.0.0-1", DestinationImageName="golden-1.0.0-1",
+                     DestinationRegion="eu-west-1", DestinationImageDescription="copy, with: any text")
+check("appstream CopyImage (cbor)", True)
+check("appstream CopyImage again (cbor)",
+      error_code(lambda: appstream.copy_image(SourceImageName="golden-1.0.0-1", DestinationImageName="golden-1.0.0-1",
+                                              DestinationRegion="eu-west-1")) == "ResourceAlreadyExistsException")
+imported = appstream.create_imported_image(Name="imported-1", SourceAmiId=home_ami,
+                                           IamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/AppStreamImport",
+                                           Description="Released by image-release (1.0.0)", Tags={"team": "platform"})
+check("appstream CreateImportedImage (cbor)", imported["Image"]["Name"] == "imported-1")
+check("appstream CreateImportedImage bad description (cbor)",
+      error_code(lambda: appstream.create_imported_image(Name="imported-2", SourceAmiId=home_ami,
+                                                         IamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/AppStreamImport",
+                                                         Description="a, b")) == "ValidationException")
+appstream.tag_resource(ResourceArn=source["Arn"], Tags={"stage": "released"})
+check("appstream TagResource (cbor)", True)
+listed = appstream.list_tags_for_resource(ResourceArn=source["Arn"])["Tags"]
+check("appstream ListTagsForResource (cbor)", listed.get("stage") == "released", str(listed))
+
+# ---------------------------------------------------------------- the AWS CLI (AppStream: awsJson1_1)
+rc, out, err = cli("appstream", "describe-images", "--names", "golden-1.0.0-1", "--debug")
+check("cli appstream DescribeImages (json)", rc == 0 and out["Images"][0]["State"] == "AVAILABLE", err[-400:])
+check("cli speaks awsJson1_1 to AppStream", "x-amz-json-1.1" in err and "PhotonAdminProxyService.DescribeImages" in err)
+rc, out, err = cli("appstream", "describe-images", "--names", "nope")
+check("cli appstream DescribeImages not found (json)", rc != 0 and "ResourceNotFoundException" in err, err[-300:])
+rc, out, err = cli("appstream", "copy-image", "--source-image-name", "golden-1.0.0-1", "--destination-image-name",
+                   "golden-1.0.0-1", "--destination-region", "ap-southeast-2")
+check("cli appstream CopyImage (json)", rc == 0 and out["DestinationImageName"] == "golden-1.0.0-1", err[-300:])
+rc, out, err = cli("appstream", "copy-image", "--source-image-name", "golden-1.0.0-1", "--destination-image-name",
+                   "golden-1.0.0-1", "--destination-region", "ap-southeast-2")
+check("cli appstream CopyImage again (json)", rc != 0 and "ResourceAlreadyExistsException" in err, err[-300:])
+rc, out, err = cli("appstream", "create-imported-image", "--name", "imported-cli", "--source-ami-id", home_ami,
+                   "--iam-role-arn", f"arn:aws:iam::{ACCOUNT}:role/AppStreamImport")
+check("cli appstream CreateImportedImage (json)", rc == 0 and out["Image"]["Name"] == "imported-cli", err[-300:])
+rc, out, err = cli("appstream", "tag-resource", "--resource-arn", source["Arn"], "--tags", "cli=yes")
+check("cli appstream TagResource (json)", rc == 0, err[-300:])
+rc, out, err = cli("appstream", "list-tags-for-resource", "--resource-arn", source["Arn"])
+check("cli appstream ListTagsForResource (json)", rc == 0 and out["Tags"].get("cli") == "yes", err[-300:])
+time.sleep(0.5)
+rc, out, err = cli("appstream", "describe-images", "--names", "golden-1.0.0-1", region="ap-southeast-2")
+check("cli appstream copy is regional (json)", rc == 0 and out["Images"][0]["Name"] == "golden-1.0.0-1", err[-300:])
+rc, out, err = cli("imagebuilder", "get-image", "--image-build-version-arn", image_arn)
+check("cli imagebuilder GetImage", rc == 0 and out["image"]["arn"] == image_arn, err[-300:])
+rc, out, err = cli("ec2", "describe-export-image-tasks", "--export-image-task-ids", task["ExportImageTaskId"])
+check("cli ec2 DescribeExportImageTasks", rc == 0 and len(out["ExportImageTasks"]) == 1, err[-300:])
+print("all checks passed")
