@@ -106,8 +106,17 @@ impl ImagePipelines for FakeImageBuilder {
         self.script.enter("DistributeImage")?;
         lock(&self.distributed).push(request.clone());
         Ok(Distributed {
-            image_build_version_arn: Some(format!("{}-distributed", request.source_image)),
+            // The next build of the same version, as Image Builder names the new image.
+            image_build_version_arn: Some(next_build(request.source_image.as_str())),
         })
+    }
+}
+
+/// `…/<version>/<n>` → `…/<version>/<n+1>`.
+fn next_build(arn: &str) -> String {
+    match arn.rsplit_once('/') {
+        Some((head, n)) => format!("{head}/{}", n.parse::<u64>().unwrap_or(0) + 1),
+        None => format!("{arn}/1"),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod lineage;
 pub mod ports;
 pub mod release;
 pub mod token;

@@ -6,6 +6,7 @@
 //! | key | written by |
 //! |---|---|
 //! | `pending/<release-id>.json` | distribute-image (created), publish-release (deleted when final) |
+//! | `distributed/<name>-<version>-<build>.json` | distribute-image: every image DistributeImage created, keyed by that image's ARN |
 //! | `releases/<id>/distribution.json` | distribute-image |
 //! | `releases/<id>/export.json` | export-image |
 //! | `releases/<id>/appstream.json` | copy-appstream-image |
@@ -31,6 +32,11 @@ pub mod keys {
         format!("{}{}.json", PENDING_PREFIX, id)
     }
     pub const PENDING_PREFIX: &str = "pending/";
+    pub const DISTRIBUTED_PREFIX: &str = "distributed/";
+    /// The output record of an image DistributeImage created, found from that image's ARN alone.
+    pub fn distributed(image: &crate::domain::ImageBuildVersionArn) -> String {
+        format!("{DISTRIBUTED_PREFIX}{}.json", image.release_id())
+    }
     pub fn distribution(id: &ReleaseId) -> String {
         format!("{}distribution.json", id.prefix())
     }
@@ -98,6 +104,18 @@ pub struct DistributionRecord {
     pub distributed_image_arn: Option<String>,
     pub client_token: String,
     pub requested_at: String,
+}
+
+/// `distributed/<…>.json`: an image that DistributeImage created for a release. The loop guard's
+/// first signal: AWS documents neither whether DistributeImage's tags reach the Image Builder
+/// resource (or only the AMIs) nor whether the new resource keeps `sourcePipelineArn`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistributionOutput {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub source_image_arn: String,
+    pub distributed_image_arn: String,
+    pub recorded_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -148,6 +148,30 @@ async fn when_every_event_is_delivered_twice_and_shuffled_should_publish_the_sam
     assert!(distributions >= 2, "{}", explain(&report));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_distributeimage_tags_or_pipeline_arn_behave_either_way_should_distribute_once() {
+    // AWS documents neither where DistributeImage's tags land nor whether the new image keeps
+    // sourcePipelineArn: the loop guard must hold in every combination (the default one is
+    // covered by the test above).
+    for (tags_on_amis_only, keeps_pipeline_arn) in [(true, false), (false, true), (true, true)] {
+        let mut s = scenario();
+        s.distribution_tags_on_amis_only = tags_on_amis_only;
+        s.distribution_keeps_pipeline_arn = keeps_pipeline_arn;
+        let report = release(s).await;
+        let skipped_by_record = report.invocations.iter().any(|i| {
+            i.function == "distribute-image"
+                && matches!(&i.outcome, runner::runtime_api::Outcome::Response(v)
+                    if v["reason"].as_str().is_some_and(|r| r.contains("distribution output record")))
+        });
+        assert!(
+            skipped_by_record,
+            "tags on AMIs only {tags_on_amis_only}, pipeline ARN kept {keeps_pipeline_arn}\n{}",
+            explain(&report)
+        );
+        assert_published_once(&report);
+    }
+}
+
 /// Every operation the functions call, each failing in turn.
 const OPERATIONS: [&str; 9] = [
     "imagebuilder:StartImagePipelineExecution",

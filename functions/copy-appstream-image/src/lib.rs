@@ -18,6 +18,7 @@ use shared::domain::{
     NameTemplate, RegionName, ReleaseId,
 };
 use shared::events::ImageStateChange;
+use shared::lineage;
 use shared::ports::{
     AppStreamImage, AppStreamImages, ArtifactStore, ImageInfo, ImagePipelines, ImportImage,
 };
@@ -147,16 +148,19 @@ pub async fn handle<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore>(
     let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
         .await
         .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
-    let Some(release) = info.tags.get(TAG_RELEASE_ID) else {
+    // Only images our DistributeImage created belong to a release: its output record, or its tag.
+    let Some((release, signal)) =
+        lineage::distributed_release(&deps.store, &change.image, &info).await?
+    else {
         info!(
             image,
-            "skipped: no release tag, not an image our DistributeImage created"
+            "skipped: no distribution output record and no release tag, not an image our DistributeImage created"
         );
         return Ok(Outcome::Skipped {
-            reason: format!("image has no {TAG_RELEASE_ID} tag"),
+            reason: format!("image has no {TAG_RELEASE_ID} tag and no distribution output record"),
         });
     };
-    let release = ReleaseId::parse(TAG_RELEASE_ID, release)?;
+    info!(image, release = %release, signal = signal.as_str(), "image of a release");
     let config = &deps.config;
     let name = config.name.render("APPSTREAM_IMAGE_NAME", &release)?;
 

@@ -10,19 +10,20 @@ use serde::Serialize;
 use serde_json::Value;
 use shared::config::{Env, parse_pairs};
 use shared::domain::{
-    BucketName, ClientToken, DistributionConfigurationArn, ImagePipelineArn, ImageTags,
-    LogGroupName, ReleaseId, RoleNameOrArn,
+    BucketName, ClientToken, DistributionConfigurationArn, ImageBuildVersionArn, ImagePipelineArn,
+    ImageTags, LogGroupName, ReleaseId, RoleNameOrArn,
 };
 use shared::events::ImageStateChange;
+use shared::lineage;
 use shared::ports::{ArtifactStore, Distribute, ImageInfo, ImagePipelines};
 use shared::release::{
-    self, DistributionRecord, FailureRecord, PendingMarker, SCHEMA_VERSION, Step, TAG_RELEASE_ID,
-    TAG_SOURCE_IMAGE, keys,
+    self, DistributionOutput, DistributionRecord, FailureRecord, PendingMarker, SCHEMA_VERSION,
+    Step, TAG_RELEASE_ID, TAG_SOURCE_IMAGE, keys,
 };
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::{ConfigError, ErrorClass, HandlerError, ServiceError, ValidationError, token};
 use std::collections::BTreeMap;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -131,9 +132,10 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
         .await
         .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
 
-    if let Some(release) = info.tags.get(TAG_RELEASE_ID) {
-        // Loop guard: this image was created by our DistributeImage.
-        let release = ReleaseId::parse(TAG_RELEASE_ID, release)?;
+    if let Some((release, signal)) =
+        lineage::distributed_release(&deps.store, &change.image, &info).await?
+    {
+        // Loop guard: this image was created by our DistributeImage (output record, then tags).
         if change.status == "FAILED" {
             let reason = failure_reason(&change, &info, "distribution failed");
             record_failure(deps, &release, Step::Distribution, &reason).await?;
@@ -145,7 +147,10 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
         }
         return Ok(skipped(
             image,
-            format!("image was created by DistributeImage for release {release} (loop guard)"),
+            format!(
+                "image was created by DistributeImage for release {release} (loop guard: {})",
+                signal.as_str()
+            ),
         ));
     }
 
@@ -203,6 +208,34 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
             Ok(distributed) => distributed,
             Err(err) => return Err(fail_call(deps, &release, &client_token, err).await),
         };
+
+    // The output record, keyed by the new image's ARN: the loop guard's first signal, and how
+    // export-image and copy-appstream-image find the release when the tags are not on the image.
+    match distributed
+        .image_build_version_arn
+        .as_deref()
+        .map(|arn| ImageBuildVersionArn::parse("imageBuildVersionArn", arn))
+    {
+        Some(Ok(output_arn)) => {
+            let output = DistributionOutput {
+                schema_version: SCHEMA_VERSION,
+                release_id: release.clone(),
+                source_image_arn: image.to_owned(),
+                distributed_image_arn: output_arn.to_string(),
+                recorded_at: release::now(),
+            };
+            deps.store
+                .put_json_if_absent(&keys::distributed(&output_arn), &output)
+                .await
+                .map_err(|e| HandlerError::from_service("recording the distribution output", e))?;
+        }
+        Some(Err(err)) => {
+            warn!(release = %release, error = %err, "DistributeImage answered an ARN that cannot key an output record; the tags are the only loop guard");
+        }
+        None => {
+            warn!(release = %release, "DistributeImage answered no imageBuildVersionArn; the tags are the only loop guard");
+        }
+    }
 
     let record = DistributionRecord {
         schema_version: SCHEMA_VERSION,
@@ -422,6 +455,39 @@ mod tests {
             "{outcome:?}"
         );
         assert!(deps.pipelines.distributed().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_distributing_should_record_the_output_keyed_by_the_new_images_arn() {
+        let deps = deps(vec![image(IMAGE, Some(PIPELINE), &[])]);
+        handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
+        let output = deps
+            .store
+            .json("distributed/golden-1.0.0-2.json")
+            .expect("output record of …/golden/1.0.0/2");
+        assert_eq!(output["release_id"], "golden-1.0.0-1");
+        assert_eq!(output["source_image_arn"], IMAGE);
+        assert_eq!(output["distributed_image_arn"], DISTRIBUTED);
+    }
+
+    #[tokio::test]
+    async fn when_distributed_image_has_no_tags_and_keeps_the_pipeline_arn_should_skip_it_by_its_output_record()
+     {
+        // GIVEN the undocumented worst case: DistributeImage's tags only on the AMIs, and the
+        // new image still naming the pipeline as its source.
+        let deps = deps(vec![
+            image(IMAGE, Some(PIPELINE), &[]),
+            image(DISTRIBUTED, Some(PIPELINE), &[]),
+        ]);
+        handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
+        // WHEN the new image's AVAILABLE event arrives
+        let outcome = handle(&deps, event(DISTRIBUTED_EVENT)).await.unwrap();
+        // THEN it is not distributed again
+        assert!(
+            matches!(outcome, Outcome::Skipped { ref reason } if reason.contains("loop guard: distribution output record")),
+            "{outcome:?}"
+        );
+        assert_eq!(deps.pipelines.distributed().len(), 1);
     }
 
     #[tokio::test]

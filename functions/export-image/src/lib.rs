@@ -10,6 +10,7 @@ use shared::domain::{
     AmiId, BucketName, ClientToken, DiskImageFormat, RegionName, ReleaseId, RoleName,
 };
 use shared::events::ImageStateChange;
+use shared::lineage;
 use shared::ports::{ArtifactStore, ExportImage, ExportStarted, ImageExports, ImagePipelines};
 use shared::release::{
     self, AmiRecord, ExportRecord, FailureRecord, SCHEMA_VERSION, Step, TAG_RELEASE_ID, keys,
@@ -93,16 +94,19 @@ pub async fn handle<P: ImagePipelines, E: ImageExports, S: ArtifactStore>(
     let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
         .await
         .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
-    let Some(release) = info.tags.get(TAG_RELEASE_ID) else {
+    // Only images our DistributeImage created belong to a release: its output record, or its tag.
+    let Some((release, signal)) =
+        lineage::distributed_release(&deps.store, &change.image, &info).await?
+    else {
         info!(
             image,
-            "skipped: no release tag, not an image our DistributeImage created"
+            "skipped: no distribution output record and no release tag, not an image our DistributeImage created"
         );
         return Ok(Outcome::Skipped {
-            reason: format!("image has no {TAG_RELEASE_ID} tag"),
+            reason: format!("image has no {TAG_RELEASE_ID} tag and no distribution output record"),
         });
     };
-    let release = ReleaseId::parse(TAG_RELEASE_ID, release)?;
+    info!(image, release = %release, signal = signal.as_str(), "image of a release");
 
     // The AMI of the home region.
     let region = deps.config.region.as_str();
@@ -334,6 +338,29 @@ mod tests {
             Outcome::Skipped { .. }
         ));
         assert_eq!(deps.exports.script.count("ExportImage"), 0);
+    }
+
+    #[tokio::test]
+    async fn when_distributed_image_has_no_tags_should_find_its_release_by_the_output_record() {
+        let mut image = distributed(TWO_REGIONS);
+        image.tags.clear();
+        let deps = deps(image, &[]);
+        deps.store.put_value(
+            "distributed/golden-1.0.0-2.json",
+            &shared::release::DistributionOutput {
+                schema_version: SCHEMA_VERSION,
+                release_id: ReleaseId::parse("r", "golden-1.0.0-1").unwrap(),
+                source_image_arn:
+                    "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1".into(),
+                distributed_image_arn: DISTRIBUTED.into(),
+                recorded_at: "t".into(),
+            },
+        );
+        assert!(matches!(
+            handle(&deps, event(EVENT)).await.unwrap(),
+            Outcome::ExportStarted { ref release_id, .. } if release_id == "golden-1.0.0-1"
+        ));
+        assert_eq!(deps.exports.exports()[0].prefix, "releases/golden-1.0.0-1/");
     }
 
     #[tokio::test]

@@ -178,6 +178,7 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
         pipeline_arn: Some(arn.to_owned()),
         distribution_arn: None,
         tags,
+        ami_tags: BTreeMap::new(),
         amis: Vec::new(),
         regions: vec![world.config.home_region.clone()],
         plan,
@@ -287,15 +288,27 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
         )));
     }
     let arn = world.next_build_arn(&source_image.name, &source_image.version);
+    // The two behaviours AWS does not document, as the scenario asks.
+    let (image_tags, ami_tags) = if world.config.distribution_tags_on_amis_only {
+        (BTreeMap::new(), tags.clone())
+    } else {
+        (tags.clone(), BTreeMap::new())
+    };
+    let pipeline_arn = if world.config.distribution_keeps_pipeline_arn {
+        source_image.pipeline_arn.clone()
+    } else {
+        None
+    };
     world.add_image(Image {
         arn: arn.clone(),
         name: source_image.name.clone(),
         version: source_image.version.clone(),
         status: "DISTRIBUTING",
         reason: None,
-        pipeline_arn: None,
+        pipeline_arn,
         distribution_arn: Some(distribution),
-        tags,
+        tags: image_tags,
+        ami_tags,
         amis: Vec::new(),
         regions,
         plan: vec![(0, "DISTRIBUTING"), (2, "AVAILABLE")],

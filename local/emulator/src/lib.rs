@@ -56,6 +56,12 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     /// Export tasks end `deleted` with this status message instead of completing.
     pub export_failure: Option<String>,
+    /// AWS does not document where DistributeImage's `tags` land. `false`: on the new Image
+    /// Builder image (what GetImage shows); `true`: only on the AMIs it creates.
+    pub distribution_tags_on_amis_only: bool,
+    /// AWS does not document whether the image DistributeImage creates keeps the source's
+    /// `sourcePipelineArn`. `false`: it has none; `true`: it names the source's pipeline.
+    pub distribution_keeps_pipeline_arn: bool,
 }
 
 /// The state and tags of an AppStream image.
@@ -100,6 +106,8 @@ impl Config {
             appstream_images: Vec::new(),
             s3_endpoint: None,
             export_failure: None,
+            distribution_tags_on_amis_only: false,
+            distribution_keeps_pipeline_arn: false,
         }
     }
 

@@ -82,6 +82,8 @@ pub(crate) struct Image {
     pub pipeline_arn: Option<String>,
     pub distribution_arn: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Tags given to each AMI this image creates.
+    pub ami_tags: BTreeMap<String, String>,
     pub amis: Vec<(String, String)>,
     /// Regions that get an AMI when the image becomes AVAILABLE.
     pub regions: Vec<String>,
@@ -344,8 +346,16 @@ impl World {
                 .into_iter()
                 .map(|region| (region, format!("ami-{}", self.next_hex(17))))
                 .collect();
+            let ami_tags = self
+                .images
+                .get(&arn)
+                .map(|i| i.ami_tags.clone())
+                .unwrap_or_default();
             for (region, ami) in &amis {
                 self.amis.insert(ami.clone(), region.clone());
+                if !ami_tags.is_empty() {
+                    self.tags.insert(ami.clone(), ami_tags.clone());
+                }
             }
             if let Some(image) = self.images.get_mut(&arn) {
                 image.amis.extend(amis);

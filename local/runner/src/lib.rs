@@ -39,6 +39,9 @@ pub struct Scenario {
     pub jitter: Option<Duration>,
     pub seed: u64,
     pub faults: Vec<(String, Fault)>,
+    /// The emulator's switches for what AWS does not document about DistributeImage's new image.
+    pub distribution_tags_on_amis_only: bool,
+    pub distribution_keeps_pipeline_arn: bool,
     pub build_failure: Option<String>,
     pub export_failure: Option<String>,
     pub destination_regions: Vec<String>,
@@ -60,6 +63,8 @@ impl Scenario {
             jitter: None,
             seed: 7,
             faults: Vec::new(),
+            distribution_tags_on_amis_only: false,
+            distribution_keeps_pipeline_arn: false,
             build_failure: None,
             export_failure: None,
             destination_regions: vec!["eu-west-1".into(), "ap-southeast-2".into()],
@@ -323,6 +328,8 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     config.step = scenario.step;
     config.s3_endpoint = Some(moto.endpoint.clone());
     config.export_failure = scenario.export_failure.clone();
+    config.distribution_tags_on_amis_only = scenario.distribution_tags_on_amis_only;
+    config.distribution_keeps_pipeline_arn = scenario.distribution_keeps_pipeline_arn;
     if let Some(pipeline) = config.pipelines.first_mut() {
         pipeline.failure = scenario.build_failure.clone();
     }
