@@ -127,11 +127,17 @@ pub struct FakeEc2 {
     pub script: Script,
     pub exports: Mutex<Vec<ExportImage>>,
     pub tasks: Mutex<HashMap<String, ExportTask>>,
+    /// AMIs DescribeImages knows; any other AMI is a plain, exportable one.
+    pub amis: Mutex<HashMap<String, Option<AmiFacts>>>,
 }
 
 impl FakeEc2 {
     pub fn exports(&self) -> Vec<ExportImage> {
         lock(&self.exports).clone()
+    }
+    /// What DescribeImages answers for `ami` (`None`: it does not exist).
+    pub fn set_ami(&self, ami: &str, facts: Option<AmiFacts>) {
+        lock(&self.amis).insert(ami.to_owned(), facts);
     }
     pub fn set_task(&self, task: ExportTask) {
         lock(&self.tasks).insert(task.export_task_id.clone(), task);
@@ -139,6 +145,14 @@ impl FakeEc2 {
 }
 
 impl ImageExports for FakeEc2 {
+    async fn describe_ami(&self, ami: &crate::domain::AmiId) -> Result<Option<AmiFacts>> {
+        self.script.enter("DescribeImages")?;
+        Ok(lock(&self.amis)
+            .get(ami.as_str())
+            .cloned()
+            .unwrap_or_else(|| Some(AmiFacts::default())))
+    }
+
     async fn export_image(&self, request: &ExportImage) -> Result<ExportStarted> {
         self.script.enter("ExportImage")?;
         if request.dry_run {

@@ -111,7 +111,59 @@ pub enum ExportStarted {
     DryRunOk,
 }
 
+/// What EC2 DescribeImages tells about an AMI that decides whether VM Export can export it
+/// (VM Import/Export user guide, "Considerations for image export").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AmiFacts {
+    /// Device names whose EBS snapshot is encrypted.
+    pub encrypted_devices: Vec<String>,
+    /// `platform` is `windows`.
+    pub windows: bool,
+    /// `platformDetails`, e.g. `Linux/UNIX`, `Windows with SQL Server Standard`.
+    pub platform_details: Option<String>,
+    /// Product codes of type `marketplace` (an image derived from an AWS Marketplace AMI).
+    pub marketplace_codes: Vec<String>,
+}
+
+impl AmiFacts {
+    /// Why VM Export cannot export this AMI, each with its fix; empty when it can.
+    pub fn export_blockers(&self, ami: &AmiId, region: &str) -> Vec<String> {
+        let mut blockers = Vec::new();
+        if !self.encrypted_devices.is_empty() {
+            blockers.push(format!(
+                "AMI {ami} has encrypted EBS snapshots ({}), which VM Export cannot export; fix: give the \
+                 distribution configuration no kmsKeyId (and no encrypted launch template) for {region}, \
+                 or set RequiredSteps/REQUIRED_STEPS without export",
+                self.encrypted_devices.join(", ")
+            ));
+        }
+        let details = self.platform_details.as_deref().unwrap_or("");
+        if self.windows || details.contains("Windows") || details.contains("SQL Server") {
+            blockers.push(format!(
+                "AMI {ami} contains AWS-provided third-party software ({}), which VM Export cannot \
+                 export; fix: set RequiredSteps/REQUIRED_STEPS without export for this pipeline",
+                if details.is_empty() {
+                    "Windows"
+                } else {
+                    details
+                }
+            ));
+        }
+        if !self.marketplace_codes.is_empty() {
+            blockers.push(format!(
+                "AMI {ami} is derived from an AWS Marketplace AMI (product code {}), which VM Export \
+                 cannot export; fix: build from a base image that is not from the Marketplace, or set \
+                 RequiredSteps/REQUIRED_STEPS without export",
+                self.marketplace_codes.join(", ")
+            ));
+        }
+        blockers
+    }
+}
+
 pub trait ImageExports: Send + Sync {
+    /// What DescribeImages tells about `ami` (in the home region), or `None` when it does not exist.
+    fn describe_ami(&self, ami: &AmiId) -> impl Future<Output = Result<Option<AmiFacts>>> + Send;
     fn export_image(
         &self,
         request: &ExportImage,

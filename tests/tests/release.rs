@@ -256,6 +256,44 @@ async fn when_a_destination_region_has_no_appstream_should_fail_init_naming_the_
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_ami_cannot_be_exported_should_fail_at_export_at_once_naming_the_fix() {
+    for (encrypted, windows, cause, fix) in [
+        (true, false, "encrypted EBS snapshots", "kmsKeyId"),
+        (
+            false,
+            true,
+            "third-party software (Windows)",
+            "without export",
+        ),
+    ] {
+        let mut s = scenario();
+        s.amis_encrypted = encrypted;
+        s.amis_windows = windows;
+        let report = release(s).await;
+        assert_eq!(report.state, "failed", "{}", explain(&report));
+        let (step, reason) = report.failure().unwrap();
+        assert_eq!(step, "export");
+        assert!(reason.contains(cause) && reason.contains(fix), "{reason}");
+        assert_eq!(
+            report.counts.effect_count("export-task"),
+            0,
+            "checked before ExportImage"
+        );
+        let export_attempts = report
+            .invocations
+            .iter()
+            .filter(|i| i.function == "export-image" && i.trigger.ends_with("/2 AVAILABLE"))
+            .count();
+        assert_eq!(
+            export_attempts,
+            1,
+            "failed in one invocation\n{}",
+            explain(&report)
+        );
+    }
+}
+
 #[test]
 fn when_the_demo_command_fails_should_exit_non_zero_naming_the_step() {
     let binary = runner::process::binaries_dir().join("local-release");

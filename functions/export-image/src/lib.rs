@@ -118,6 +118,23 @@ pub async fn handle<P: ImagePipelines, E: ImageExports, S: ArtifactStore>(
     };
     let ami = AmiId::parse("outputResources.amis[].image", &home_ami.image)?;
 
+    // VM Export's documented limits, checked before a call that would fail after hours: no
+    // encrypted snapshots, no AWS-provided third-party software, nothing from the Marketplace.
+    let facts = with_backoff(deps.retry, || deps.exports.describe_ami(&ami))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("describing AMI {ami}"), e))?;
+    let blockers = match facts {
+        None => vec![format!(
+            "AMI {ami} of release {release} does not exist in {region}"
+        )],
+        Some(facts) => facts.export_blockers(&ami, region),
+    };
+    if !blockers.is_empty() {
+        let reason = blockers.join("; ");
+        record_failure(deps, &release, &reason).await;
+        return Err(HandlerError::Failed(reason));
+    }
+
     let config = &deps.config;
     let prefix = release.prefix();
     let client_token = ClientToken::<64>::parse(
@@ -388,6 +405,59 @@ mod tests {
                 .unwrap()
                 .contains("home region us-east-1")
         );
+    }
+
+    #[tokio::test]
+    async fn when_ami_has_encrypted_snapshots_should_fail_at_once_naming_the_fix() {
+        let deps = deps(distributed(TWO_REGIONS), &[]);
+        deps.exports.set_ami(
+            "ami-0abcdef1234567890",
+            Some(shared::ports::AmiFacts {
+                encrypted_devices: vec!["/dev/xvda".into()],
+                ..Default::default()
+            }),
+        );
+        let err = handle(&deps, event(EVENT)).await.unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        assert_eq!(
+            deps.exports.script.count("ExportImage"),
+            0,
+            "no export task"
+        );
+        let record = deps
+            .store
+            .json("releases/golden-1.0.0-1/failure-export.json")
+            .unwrap();
+        let reason = record["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("encrypted")
+                && reason.contains("/dev/xvda")
+                && reason.contains("kmsKeyId"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_ami_is_windows_or_from_the_marketplace_should_fail_naming_each_cause() {
+        let deps = deps(distributed(TWO_REGIONS), &[]);
+        deps.exports.set_ami(
+            "ami-0abcdef1234567890",
+            Some(shared::ports::AmiFacts {
+                windows: true,
+                platform_details: Some("Windows with SQL Server Standard".into()),
+                marketplace_codes: vec!["abc123".into()],
+                ..Default::default()
+            }),
+        );
+        let err = handle(&deps, event(EVENT)).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("SQL Server")
+                && text.contains("Marketplace")
+                && text.contains("REQUIRED_STEPS"),
+            "{text}"
+        );
+        assert_eq!(deps.exports.script.count("ExportImage"), 0);
     }
 
     #[tokio::test]

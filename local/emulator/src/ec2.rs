@@ -142,6 +142,22 @@ fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, Strin
             format!("The image id '[{image_id}]' does not exist"),
         );
     }
+    // VM Export's documented limits ("Considerations for image export"). The exact code AWS
+    // answers with is not documented: `InvalidParameter` with AWS-like messages is a stand-in.
+    if world.config.amis_encrypted {
+        return invalid(
+            "InvalidParameter",
+            format!("The image {image_id} has encrypted EBS snapshots and cannot be exported."),
+        );
+    }
+    if world.config.amis_windows {
+        return invalid(
+            "InvalidParameter",
+            format!(
+                "The image {image_id} contains AWS-provided third-party software (Windows) and cannot be exported."
+            ),
+        );
+    }
     if params.get("DryRun").is_some_and(|v| v == "true") {
         return error(
             StatusCode::PRECONDITION_FAILED,
@@ -262,6 +278,11 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
             );
         }
     }
+    let platform = if world.config.amis_windows {
+        "<platform>windows</platform><platformDetails>Windows</platformDetails>"
+    } else {
+        "<platformDetails>Linux/UNIX</platformDetails>"
+    };
     for (ami, ami_region) in world
         .amis
         .iter()
@@ -279,8 +300,11 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
         }
         let _ = write!(
             items,
-            "<item><imageId>{ami}</imageId><imageState>available</imageState><imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{ami}-{ami_region}</name><tagSet>{tag_xml}</tagSet></item>",
-            world.config.account
+            "<item><imageId>{ami}</imageId><imageState>available</imageState><imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{ami}-{ami_region}</name>{platform}<rootDeviceName>/dev/xvda</rootDeviceName><rootDeviceType>ebs</rootDeviceType>\
+             <blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>snap-{}</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination><volumeType>gp3</volumeType><encrypted>{}</encrypted></ebs></item></blockDeviceMapping><tagSet>{tag_xml}</tagSet></item>",
+            world.config.account,
+            &ami[4..],
+            world.config.amis_encrypted,
         );
     }
     ok("DescribeImages", &format!("<imagesSet>{items}</imagesSet>"))

@@ -62,6 +62,10 @@ pub struct Config {
     /// AWS does not document whether the image DistributeImage creates keeps the source's
     /// `sourcePipelineArn`. `false`: it has none; `true`: it names the source's pipeline.
     pub distribution_keeps_pipeline_arn: bool,
+    /// Every AMI has an encrypted root snapshot (a distribution configuration with a kmsKeyId).
+    pub amis_encrypted: bool,
+    /// Every AMI is a Windows image (AWS-provided third-party software).
+    pub amis_windows: bool,
 }
 
 /// The state and tags of an AppStream image.
@@ -108,6 +112,8 @@ impl Config {
             export_failure: None,
             distribution_tags_on_amis_only: false,
             distribution_keeps_pipeline_arn: false,
+            amis_encrypted: false,
+            amis_windows: false,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct Scenario {
     /// The emulator's switches for what AWS does not document about DistributeImage's new image.
     pub distribution_tags_on_amis_only: bool,
     pub distribution_keeps_pipeline_arn: bool,
+    /// The emulator's AMIs are encrypted / Windows images (VM Export refuses both).
+    pub amis_encrypted: bool,
+    pub amis_windows: bool,
     pub build_failure: Option<String>,
     pub export_failure: Option<String>,
     pub destination_regions: Vec<String>,
@@ -65,6 +68,8 @@ impl Scenario {
             faults: Vec::new(),
             distribution_tags_on_amis_only: false,
             distribution_keeps_pipeline_arn: false,
+            amis_encrypted: false,
+            amis_windows: false,
             build_failure: None,
             export_failure: None,
             destination_regions: vec!["eu-west-1".into(), "ap-southeast-2".into()],
@@ -330,6 +335,8 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     config.export_failure = scenario.export_failure.clone();
     config.distribution_tags_on_amis_only = scenario.distribution_tags_on_amis_only;
     config.distribution_keeps_pipeline_arn = scenario.distribution_keeps_pipeline_arn;
+    config.amis_encrypted = scenario.amis_encrypted;
+    config.amis_windows = scenario.amis_windows;
     if let Some(pipeline) = config.pipelines.first_mut() {
         pipeline.failure = scenario.build_failure.clone();
     }

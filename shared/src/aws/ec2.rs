@@ -1,8 +1,9 @@
 //! EC2 adapter (EC2 query protocol): ExportImage and DescribeExportImageTasks.
 
 use super::errors::{classify, missing};
+use crate::domain::AmiId;
 use crate::error::ErrorClass;
-use crate::ports::{ExportImage, ExportStarted, ExportTask, ImageExports, Result};
+use crate::ports::{AmiFacts, ExportImage, ExportStarted, ExportTask, ImageExports, Result};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
     DiskImageFormat, ExportTaskS3LocationRequest, ResourceType, Tag, TagSpecification,
@@ -69,6 +70,55 @@ fn to_task(
 }
 
 impl ImageExports for Ec2Adapter {
+    async fn describe_ami(&self, ami: &AmiId) -> Result<Option<AmiFacts>> {
+        const OP: &str = "DescribeImages";
+        let out = match self
+            .client
+            .describe_images()
+            .image_ids(ami.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) => {
+                let err = classify(OP, err, error_class);
+                return if err.is(ErrorClass::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let Some(image) = out
+            .images
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| i.image_id.as_deref() == Some(ami.as_str()))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(AmiFacts {
+            encrypted_devices: image
+                .block_device_mappings
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.ebs.as_ref().and_then(|e| e.encrypted) == Some(true))
+                .map(|m| m.device_name.unwrap_or_default())
+                .collect(),
+            windows: image.platform == Some(aws_sdk_ec2::types::PlatformValues::Windows),
+            platform_details: image.platform_details,
+            marketplace_codes: image
+                .product_codes
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| {
+                    c.product_code_type == Some(aws_sdk_ec2::types::ProductCodeValues::Marketplace)
+                })
+                .filter_map(|c| c.product_code_id)
+                .collect(),
+        }))
+    }
+
     async fn export_image(&self, request: &ExportImage) -> Result<ExportStarted> {
         const OP: &str = "ExportImage";
         let tags = TagSpecification::builder()
