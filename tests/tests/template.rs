@@ -246,3 +246,13 @@ fn when_destination_regions_are_given_should_accept_exactly_the_appstream_region
     );
     assert!(!re.is_match("xx-nowhere-1"));
 }
+
+#[test]
+fn when_import_mode_is_chosen_should_require_appstream_only() {
+    // Import needs Windows; VM Export refuses Windows: the template rejects the combination.
+    let template = template();
+    let rule = &template["Rules"]["ImportModeCannotRequireExport"];
+    assert!(rule["RuleCondition"].is_object() || rule["RuleCondition"].is_string());
+    let assertion = rule["Assertions"][0]["AssertDescription"].as_str().unwrap();
+    assert!(assertion.contains("RequiredSteps to appstream"), "{assertion}");
+}
