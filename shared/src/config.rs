@@ -106,6 +106,52 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// `REQUIRED_STEPS`: the steps a release needs before it is published. export-image and
+/// copy-appstream-image skip a step that is not required; publish-release waits only for those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequiredSteps {
+    pub export: bool,
+    pub appstream: bool,
+}
+
+impl RequiredSteps {
+    pub const VAR: &'static str = "REQUIRED_STEPS";
+    pub const DEFAULT: &'static str = "export,appstream";
+
+    /// A comma-separated list of steps among `export` and `appstream`.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .try_fold(
+                Self {
+                    export: false,
+                    appstream: false,
+                },
+                |steps, step| match step {
+                    "export" => Ok(Self {
+                        export: true,
+                        ..steps
+                    }),
+                    "appstream" => Ok(Self {
+                        appstream: true,
+                        ..steps
+                    }),
+                    other => Err(ValidationError::new(
+                        field,
+                        "must list steps among export, appstream",
+                        other,
+                    )),
+                },
+            )
+    }
+
+    /// `REQUIRED_STEPS` from `env` (default: both).
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        env.or_default(Self::VAR, Self::DEFAULT, Self::parse)
+    }
+}
+
 /// Parses `KEY=VALUE,KEY=VALUE` (tags in configuration).
 pub fn parse_pairs(
     field: &str,

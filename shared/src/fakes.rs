@@ -144,7 +144,7 @@ impl FakeEc2 {
     }
 }
 
-impl ImageExports for FakeEc2 {
+impl AmiCatalog for FakeEc2 {
     async fn describe_ami(&self, ami: &crate::domain::AmiId) -> Result<Option<AmiFacts>> {
         self.script.enter("DescribeImages")?;
         Ok(lock(&self.amis)
@@ -152,7 +152,9 @@ impl ImageExports for FakeEc2 {
             .cloned()
             .unwrap_or_else(|| Some(AmiFacts::default())))
     }
+}
 
+impl ImageExports for FakeEc2 {
     async fn export_image(&self, request: &ExportImage) -> Result<ExportStarted> {
         self.script.enter("ExportImage")?;
         if request.dry_run {

@@ -123,6 +123,16 @@ pub struct AmiFacts {
     pub platform_details: Option<String>,
     /// Product codes of type `marketplace` (an image derived from an AWS Marketplace AMI).
     pub marketplace_codes: Vec<String>,
+    /// `architecture`, e.g. `x86_64`, `arm64`.
+    pub architecture: Option<String>,
+    /// `bootMode`, e.g. `uefi`, `legacy-bios`, `uefi-preferred`.
+    pub boot_mode: Option<String>,
+    /// `tpmSupport`, e.g. `v2.0`.
+    pub tpm_support: Option<String>,
+    /// `enaSupport`.
+    pub ena_support: Option<bool>,
+    /// Every EBS volume of the block device mappings: device name and size in GiB.
+    pub ebs_volumes: Vec<(String, Option<i32>)>,
 }
 
 impl AmiFacts {
@@ -159,11 +169,66 @@ impl AmiFacts {
         }
         blockers
     }
+
+    /// Why AppStream's CreateImportedImage would refuse this AMI (AppStream 2.0 developer guide,
+    /// importing an image: Windows Server 2022, x86_64, UEFI with TPM 2.0, ENA, one root volume of
+    /// at most 500 GB); empty when it would not. The Windows version is not in DescribeImages:
+    /// AppStream's own validation judges it, and a failed import is recorded with its reason.
+    pub fn import_blockers(&self, ami: &AmiId) -> Vec<String> {
+        let mut wrong = Vec::new();
+        let details = self.platform_details.as_deref().unwrap_or("");
+        if !self.windows && !details.contains("Windows") {
+            wrong.push(format!(
+                "it is not a Windows image (platform details {details:?})"
+            ));
+        }
+        if self.architecture.as_deref() != Some("x86_64") {
+            wrong.push(format!(
+                "its architecture is {:?}, not x86_64",
+                self.architecture
+            ));
+        }
+        if self.boot_mode.as_deref() != Some("uefi") {
+            wrong.push(format!("its boot mode is {:?}, not uefi", self.boot_mode));
+        }
+        if self.tpm_support.as_deref() != Some("v2.0") {
+            wrong.push(format!(
+                "its TPM support is {:?}, not v2.0",
+                self.tpm_support
+            ));
+        }
+        if self.ena_support != Some(true) {
+            wrong.push("ENA is not enabled".to_owned());
+        }
+        match self.ebs_volumes.as_slice() {
+            [(_, Some(size))] if *size > 500 => {
+                wrong.push(format!("its root volume is {size} GB, more than 500 GB"));
+            }
+            [_] => {}
+            volumes => wrong.push(format!(
+                "it has {} EBS volumes, not exactly one root volume",
+                volumes.len()
+            )),
+        }
+        if wrong.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "AMI {ami} cannot be imported into AppStream 2.0 (it needs Windows Server 2022, x86_64, \
+             UEFI with TPM 2.0, ENA and one root volume of at most 500 GB): {}; fix: build the \
+             pipeline's image to those requirements, or use APPSTREAM_SOURCE_MODE=existing",
+            wrong.join(", ")
+        )]
+    }
+}
+
+/// EC2's description of AMIs, for the checks made before a long-running call.
+pub trait AmiCatalog: Send + Sync {
+    /// What DescribeImages tells about `ami` (in the home region), or `None` when it does not exist.
+    fn describe_ami(&self, ami: &AmiId) -> impl Future<Output = Result<Option<AmiFacts>>> + Send;
 }
 
 pub trait ImageExports: Send + Sync {
-    /// What DescribeImages tells about `ami` (in the home region), or `None` when it does not exist.
-    fn describe_ami(&self, ami: &AmiId) -> impl Future<Output = Result<Option<AmiFacts>>> + Send;
     fn export_image(
         &self,
         request: &ExportImage,

@@ -294,6 +294,56 @@ async fn when_the_ami_cannot_be_exported_should_fail_at_export_at_once_naming_th
     }
 }
 
+fn import_mode(s: &mut Scenario) {
+    for (k, v) in [
+        ("AppStreamSourceMode", "import"),
+        (
+            "AppStreamImportRoleArn",
+            "arn:aws:iam::123456789012:role/AppStreamImport",
+        ),
+        ("RequiredSteps", "appstream"),
+        // The imported image is named after the release; the seeded source must not exist.
+        ("AppStreamImageName", "imported-{release}"),
+    ] {
+        s.parameters.push((k.to_owned(), v.to_owned()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_import_mode_gets_a_windows_ami_should_import_and_publish_appstream_only() {
+    let mut s = scenario();
+    import_mode(&mut s);
+    s.amis_windows = true;
+    let report = release(s).await;
+    assert_eq!(report.state, "published", "{}", explain(&report));
+    assert_eq!(
+        report.counts.effect_count("appstream-import"),
+        1,
+        "{}",
+        explain(&report)
+    );
+    assert_eq!(report.counts.effect_count("export-task"), 0);
+    let manifest = report.manifest.as_ref().unwrap();
+    assert!(manifest.get("export").is_none(), "{manifest}");
+    assert_eq!(manifest["appstream"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_import_mode_gets_an_ami_that_misses_the_requirements_should_fail_before_importing() {
+    let mut s = scenario();
+    import_mode(&mut s);
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "appstream");
+    assert!(
+        reason.contains("cannot be imported into AppStream 2.0")
+            && reason.contains("not a Windows image"),
+        "{reason}"
+    );
+    assert_eq!(report.counts.effect_count("appstream-import"), 0);
+}
+
 #[test]
 fn when_the_demo_command_fails_should_exit_non_zero_naming_the_step() {
     let binary = runner::process::binaries_dir().join("local-release");

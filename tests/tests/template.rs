@@ -254,5 +254,8 @@ fn when_import_mode_is_chosen_should_require_appstream_only() {
     let rule = &template["Rules"]["ImportModeCannotRequireExport"];
     assert!(rule["RuleCondition"].is_object() || rule["RuleCondition"].is_string());
     let assertion = rule["Assertions"][0]["AssertDescription"].as_str().unwrap();
-    assert!(assertion.contains("RequiredSteps to appstream"), "{assertion}");
+    assert!(
+        assertion.contains("RequiredSteps to appstream"),
+        "{assertion}"
+    );
 }

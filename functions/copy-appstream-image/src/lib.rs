@@ -11,7 +11,7 @@ use futures::future::join_all;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::Env;
+use shared::config::{Env, RequiredSteps};
 use shared::copy::ensure_copy;
 use shared::domain::{
     AmiId, AppStreamImageName, BucketName, IamRoleArn, ImageDescription, ImportDescription,
@@ -20,7 +20,8 @@ use shared::domain::{
 use shared::events::ImageStateChange;
 use shared::lineage;
 use shared::ports::{
-    AppStreamImage, AppStreamImages, ArtifactStore, ImageInfo, ImagePipelines, ImportImage,
+    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageInfo, ImagePipelines,
+    ImportImage,
 };
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, AppStreamSourceMode, CopyState, FailureRecord,
@@ -33,6 +34,8 @@ use tracing::{error, info};
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `REQUIRED_STEPS`: when it does not list `appstream`, this function skips every event.
+    pub required: bool,
     /// `AWS_REGION` (set by Lambda): where the source AppStream image lives.
     pub region: RegionName,
     /// `ARTIFACT_BUCKET`: where release state is recorded.
@@ -91,6 +94,7 @@ impl Config {
             AppStreamSourceMode::Existing => None,
         };
         Ok(Self {
+            required: RequiredSteps::from_env(&env)?.appstream,
             region,
             import_description,
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
@@ -107,11 +111,13 @@ impl Config {
     }
 }
 
-pub struct Deps<P, A, S> {
+pub struct Deps<P, A, S, M> {
     pub config: Config,
     pub pipelines: P,
     pub appstream: A,
     pub store: S,
+    /// EC2 DescribeImages: the AMI is checked against AppStream's import requirements first.
+    pub amis: M,
     pub retry: RetryPolicy,
 }
 
@@ -133,12 +139,18 @@ pub enum Outcome {
     },
 }
 
-pub async fn handle<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore>(
-    deps: &Deps<P, A, S>,
+pub async fn handle<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
+    deps: &Deps<P, A, S, M>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
     let change = ImageStateChange::parse(&event.payload)?;
     let image = change.image.as_str();
+    if !deps.config.required {
+        info!(image, "skipped: REQUIRED_STEPS does not include appstream");
+        return Ok(Outcome::Skipped {
+            reason: "REQUIRED_STEPS does not include appstream".into(),
+        });
+    }
     if !change.is_available() {
         info!(image, status = %change.status, "skipped: not AVAILABLE");
         return Ok(Outcome::Skipped {
@@ -233,8 +245,8 @@ pub async fn handle<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore>(
 }
 
 /// Finds the source image in the home region, importing it from the AMI in `import` mode.
-async fn source_image<P, A: AppStreamImages, S>(
-    deps: &Deps<P, A, S>,
+async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
+    deps: &Deps<P, A, S, M>,
     release: &ReleaseId,
     name: &AppStreamImageName,
     info: &ImageInfo,
@@ -264,9 +276,24 @@ async fn source_image<P, A: AppStreamImages, S>(
                 config.region
             ))
         })?;
+    let source_ami = AmiId::parse("outputResources.amis[].image", &ami.image)?;
+    // AppStream's documented import requirements, checked before an import that would fail
+    // only after it ran: a clear reason now instead of an IMAGE_IMPORT_FAILURE later.
+    let facts = with_backoff(deps.retry, || deps.amis.describe_ami(&source_ami))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("describing AMI {source_ami}"), e))?
+        .ok_or_else(|| {
+            HandlerError::Failed(format!(
+                "AMI {source_ami} does not exist in {} to import",
+                config.region
+            ))
+        })?;
+    if let Some(reason) = facts.import_blockers(&source_ami).into_iter().next() {
+        return Err(HandlerError::Failed(reason));
+    }
     let request = ImportImage {
         name: name.clone(),
-        source_ami: AmiId::parse("outputResources.amis[].image", &ami.image)?,
+        source_ami,
         role: role.clone(),
         description: config.import_description.clone(),
         tags: BTreeMap::from([(TAG_RELEASE_ID.to_owned(), release.to_string())]),
@@ -294,8 +321,8 @@ async fn source_image<P, A: AppStreamImages, S>(
     }
 }
 
-async fn record_failure<P, A, S: ArtifactStore>(
-    deps: &Deps<P, A, S>,
+async fn record_failure<P, A, S: ArtifactStore, M>(
+    deps: &Deps<P, A, S, M>,
     release: &ReleaseId,
     reason: &str,
 ) {
@@ -321,14 +348,14 @@ mod tests {
     use super::*;
     use lambda_runtime::Context;
     use shared::error::ErrorType;
-    use shared::fakes::{FakeAppStream, FakeImageBuilder, FakeStore};
+    use shared::fakes::{FakeAppStream, FakeEc2, FakeImageBuilder, FakeStore};
     use shared::ports::OutputAmi;
 
     const DISTRIBUTED: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
     const EVENT: &str = include_str!("../../../events/image-available-distributed.json");
     const NAME: &str = "golden-1.0.0-1";
 
-    fn deps(vars: &[(&str, &str)]) -> Deps<FakeImageBuilder, FakeAppStream, FakeStore> {
+    fn deps(vars: &[(&str, &str)]) -> Deps<FakeImageBuilder, FakeAppStream, FakeStore, FakeEc2> {
         let mut all = BTreeMap::from([
             ("AWS_REGION", "us-east-1"),
             ("ARTIFACT_BUCKET", "image-release-artifacts"),
@@ -350,6 +377,7 @@ mod tests {
             pipelines: FakeImageBuilder::default().with_image(image),
             appstream: FakeAppStream::default(),
             store: FakeStore::default(),
+            amis: FakeEc2::default(),
             retry: RetryPolicy::IMMEDIATE,
         }
     }
@@ -530,6 +558,8 @@ mod tests {
                 "arn:aws:iam::123456789012:role/AppStreamImport",
             ),
         ]);
+        deps.amis
+            .set_ami("ami-0abcdef1234567890", Some(importable()));
         handle(&deps, event()).await.unwrap();
         handle(&deps, event()).await.unwrap();
         let imports = deps.appstream.imports();
@@ -537,6 +567,50 @@ mod tests {
         assert_eq!(imports[0].source_ami.as_str(), "ami-0abcdef1234567890");
         assert_eq!(imports[0].name.as_str(), NAME);
         assert!(deps.appstream.copies().is_empty());
+    }
+
+    /// An AMI that meets AppStream's import requirements.
+    fn importable() -> shared::ports::AmiFacts {
+        shared::ports::AmiFacts {
+            windows: true,
+            platform_details: Some("Windows".into()),
+            architecture: Some("x86_64".into()),
+            boot_mode: Some("uefi".into()),
+            tpm_support: Some("v2.0".into()),
+            ena_support: Some(true),
+            ebs_volumes: vec![("/dev/sda1".into(), Some(100))],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn when_the_ami_misses_appstreams_import_requirements_should_fail_before_importing() {
+        let deps = deps(&[
+            ("APPSTREAM_SOURCE_MODE", "import"),
+            (
+                "APPSTREAM_IMPORT_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/AppStreamImport",
+            ),
+        ]);
+        let mut facts = importable();
+        facts.boot_mode = Some("legacy-bios".into());
+        facts.ebs_volumes = vec![("/dev/sda1".into(), Some(501))];
+        deps.amis.set_ami("ami-0abcdef1234567890", Some(facts));
+        let err = handle(&deps, event()).await.unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        let text = err.to_string();
+        assert!(
+            text.contains("not uefi")
+                && text.contains("501 GB")
+                && text.contains("APPSTREAM_SOURCE_MODE=existing"),
+            "{text}"
+        );
+        assert!(deps.appstream.imports().is_empty());
+        assert!(
+            deps.store
+                .json("releases/golden-1.0.0-1/failure-appstream.json")
+                .is_some()
+        );
     }
 
     #[tokio::test]

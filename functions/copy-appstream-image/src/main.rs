@@ -3,6 +3,7 @@
 use copy_appstream_image::{Config, Deps, handle};
 use lambda_runtime::{run, service_fn};
 use shared::aws::appstream::AppStreamAdapter;
+use shared::aws::ec2::Ec2Adapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::s3::S3Adapter;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ async fn main() -> ExitCode {
         pipelines: ImageBuilderAdapter::new(&sdk),
         appstream: AppStreamAdapter::new(&sdk, &config.region, &config.destinations),
         store: S3Adapter::new(&sdk, config.bucket.clone()),
+        amis: Ec2Adapter::new(&sdk),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
     };

@@ -5,13 +5,15 @@
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::Env;
+use shared::config::{Env, RequiredSteps};
 use shared::domain::{
     AmiId, BucketName, ClientToken, DiskImageFormat, RegionName, ReleaseId, RoleName,
 };
 use shared::events::ImageStateChange;
 use shared::lineage;
-use shared::ports::{ArtifactStore, ExportImage, ExportStarted, ImageExports, ImagePipelines};
+use shared::ports::{
+    AmiCatalog, ArtifactStore, ExportImage, ExportStarted, ImageExports, ImagePipelines,
+};
 use shared::release::{
     self, AmiRecord, ExportRecord, FailureRecord, SCHEMA_VERSION, Step, TAG_RELEASE_ID, keys,
 };
@@ -22,6 +24,8 @@ use tracing::{error, info};
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `REQUIRED_STEPS`: when it does not list `export`, this function skips every event.
+    pub required: bool,
     /// `AWS_REGION` (set by Lambda): the home region whose AMI is exported.
     pub region: RegionName,
     /// `ARTIFACT_BUCKET`: receives the exported disk and the release records.
@@ -38,6 +42,7 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(get);
         Ok(Self {
+            required: RequiredSteps::from_env(&env)?.export,
             region: env.required("AWS_REGION", RegionName::parse)?,
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
             format: env.or_default("EXPORT_DISK_FORMAT", "VMDK", DiskImageFormat::parse)?,
@@ -77,12 +82,18 @@ pub enum Outcome {
     },
 }
 
-pub async fn handle<P: ImagePipelines, E: ImageExports, S: ArtifactStore>(
+pub async fn handle<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
     deps: &Deps<P, E, S>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
     let change = ImageStateChange::parse(&event.payload)?;
     let image = change.image.as_str();
+    if !deps.config.required {
+        info!(image, "skipped: REQUIRED_STEPS does not include export");
+        return Ok(Outcome::Skipped {
+            reason: "REQUIRED_STEPS does not include export".into(),
+        });
+    }
     if !change.is_available() {
         info!(image, status = %change.status, "skipped: not AVAILABLE");
         return Ok(Outcome::Skipped {
@@ -458,6 +469,17 @@ mod tests {
             "{text}"
         );
         assert_eq!(deps.exports.script.count("ExportImage"), 0);
+    }
+
+    #[tokio::test]
+    async fn when_export_is_not_a_required_step_should_skip_without_any_call() {
+        let deps = deps(distributed(TWO_REGIONS), &[("REQUIRED_STEPS", "appstream")]);
+        assert!(matches!(
+            handle(&deps, event(EVENT)).await.unwrap(),
+            Outcome::Skipped { ref reason } if reason.contains("REQUIRED_STEPS")
+        ));
+        assert_eq!(deps.pipelines.script.count("GetImage"), 0);
+        assert!(deps.store.keys().is_empty());
     }
 
     #[tokio::test]

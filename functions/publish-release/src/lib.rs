@@ -10,7 +10,7 @@ use futures::future::join_all;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::Env;
+use shared::config::{Env, RequiredSteps};
 use shared::copy::ensure_copy;
 use shared::domain::{BucketName, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
@@ -44,20 +44,7 @@ pub struct Config {
 impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(get);
-        let steps = env.or_default("REQUIRED_STEPS", "export,appstream", |field, raw| {
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .try_fold((false, false), |(e, a), step| match step {
-                    "export" => Ok((true, a)),
-                    "appstream" => Ok((e, true)),
-                    other => Err(ValidationError::new(
-                        field,
-                        "must list steps among export, appstream",
-                        other,
-                    )),
-                })
-        })?;
+        let steps = RequiredSteps::from_env(&env)?;
         let distribution_id = env.required("CDN_DISTRIBUTION_ID", |field, v| {
             if v.len() <= 128
                 && v.chars()
@@ -89,7 +76,7 @@ impl Config {
         })?;
         let destinations =
             env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse_appstream)?;
-        if steps.1 && destinations.is_empty() {
+        if steps.appstream && destinations.is_empty() {
             return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
         }
         Ok(Self {
@@ -98,8 +85,8 @@ impl Config {
             distribution_id,
             cdn_domain,
             destinations,
-            export_required: steps.0,
-            appstream_required: steps.1,
+            export_required: steps.export,
+            appstream_required: steps.appstream,
         })
     }
 }

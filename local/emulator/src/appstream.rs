@@ -132,8 +132,8 @@ fn image_json(image: &AppStreamImage) -> Value {
     if let Some(description) = &image.description {
         out["Description"] = json!(description);
     }
-    if let Some(reason) = &image.reason {
-        out["StateChangeReason"] = json!({ "Code": "INTERNAL_ERROR", "Message": reason });
+    if let Some(reason) = image.reason.as_ref().filter(|_| image.state == "FAILED") {
+        out["StateChangeReason"] = json!({ "Code": image.reason_code, "Message": reason });
     }
     out
 }
@@ -227,17 +227,34 @@ fn create_imported_image(world: &mut World, region: &str, input: &Value) -> Answ
         })
         .unwrap_or_default();
     world.tags.insert(arn.clone(), tags);
+    // AppStream validates the AMI while it imports (Windows Server 2022, x86_64, UEFI with TPM
+    // 2.0, ENA, one root volume ≤ 500 GB); here only the emulator's Windows AMIs meet that.
+    let meets_requirements = world.config.amis_windows;
+    let (reason, plan) = if meets_requirements {
+        (
+            None,
+            vec![(0, "IMPORTING"), (1, "VALIDATING"), (3, "AVAILABLE")],
+        )
+    } else {
+        (
+            Some(format!(
+                "The AMI {ami} does not meet the image import requirements: Windows Server 2022, x86_64, UEFI with TPM 2.0, ENA, one root volume of at most 500 GB."
+            )),
+            vec![(0, "IMPORTING"), (1, "VALIDATING"), (2, "FAILED")],
+        )
+    };
     let image = AppStreamImage {
         name: name.to_owned(),
         arn,
         region: region.to_owned(),
         state: "IMPORTING".into(),
-        reason: None,
+        reason,
+        reason_code: "IMAGE_IMPORT_FAILURE",
         description: input
             .get("Description")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        plan: vec![(0, "IMPORTING"), (1, "VALIDATING"), (3, "AVAILABLE")],
+        plan,
         started: Instant::now(),
     };
     let answer = json!({ "Image": image_json(&image) });
@@ -315,6 +332,7 @@ fn copy_image(world: &mut World, region: &str, input: &Value) -> Answer {
             region: destination_region.to_owned(),
             state: "PENDING".into(),
             reason: None,
+            reason_code: "IMAGE_COPY_FAILURE",
             description: description.map(str::to_owned),
             plan: vec![(0, "PENDING"), (1, "COPYING"), (3, "AVAILABLE")],
             started: Instant::now(),

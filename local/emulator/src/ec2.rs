@@ -278,10 +278,12 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
             );
         }
     }
+    // A Windows AMI here meets AppStream's import requirements (UEFI, TPM 2.0, ENA, one root
+    // volume); a Linux one does not.
     let platform = if world.config.amis_windows {
-        "<platform>windows</platform><platformDetails>Windows</platformDetails>"
+        "<platform>windows</platform><platformDetails>Windows</platformDetails><bootMode>uefi</bootMode><tpmSupport>v2.0</tpmSupport><enaSupport>true</enaSupport>"
     } else {
-        "<platformDetails>Linux/UNIX</platformDetails>"
+        "<platformDetails>Linux/UNIX</platformDetails><bootMode>uefi-preferred</bootMode><enaSupport>true</enaSupport>"
     };
     for (ami, ami_region) in world
         .amis

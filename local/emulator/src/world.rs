@@ -115,6 +115,8 @@ pub(crate) struct AppStreamImage {
     pub region: String,
     pub state: String,
     pub reason: Option<String>,
+    /// `StateChangeReason.Code` when the image fails (`IMAGE_IMPORT_FAILURE`, `IMAGE_COPY_FAILURE`…).
+    pub reason_code: &'static str,
     pub description: Option<String>,
     pub plan: Plan,
     pub started: Instant,
@@ -181,6 +183,7 @@ impl World {
                     region,
                     state: "AVAILABLE".into(),
                     reason: None,
+                    reason_code: "INTERNAL_ERROR",
                     description: None,
                     plan: Vec::new(),
                     started: Instant::now(),

@@ -3,7 +3,9 @@
 use super::errors::{classify, missing};
 use crate::domain::AmiId;
 use crate::error::ErrorClass;
-use crate::ports::{AmiFacts, ExportImage, ExportStarted, ExportTask, ImageExports, Result};
+use crate::ports::{
+    AmiCatalog, AmiFacts, ExportImage, ExportStarted, ExportTask, ImageExports, Result,
+};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
     DiskImageFormat, ExportTaskS3LocationRequest, ResourceType, Tag, TagSpecification,
@@ -69,7 +71,7 @@ fn to_task(
     })
 }
 
-impl ImageExports for Ec2Adapter {
+impl AmiCatalog for Ec2Adapter {
     async fn describe_ami(&self, ami: &AmiId) -> Result<Option<AmiFacts>> {
         const OP: &str = "DescribeImages";
         let out = match self
@@ -100,6 +102,7 @@ impl ImageExports for Ec2Adapter {
         Ok(Some(AmiFacts {
             encrypted_devices: image
                 .block_device_mappings
+                .clone()
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|m| m.ebs.as_ref().and_then(|e| e.encrypted) == Some(true))
@@ -116,9 +119,22 @@ impl ImageExports for Ec2Adapter {
                 })
                 .filter_map(|c| c.product_code_id)
                 .collect(),
+            architecture: image.architecture.map(|a| a.as_str().to_owned()),
+            boot_mode: image.boot_mode.map(|b| b.as_str().to_owned()),
+            tpm_support: image.tpm_support.map(|t| t.as_str().to_owned()),
+            ena_support: image.ena_support,
+            ebs_volumes: image
+                .block_device_mappings
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| Some((m.device_name.unwrap_or_default(), m.ebs?.volume_size)))
+                .collect(),
         }))
     }
+}
 
+impl ImageExports for Ec2Adapter {
     async fn export_image(&self, request: &ExportImage) -> Result<ExportStarted> {
         const OP: &str = "ExportImage";
         let tags = TagSpecification::builder()

@@ -179,4 +179,7 @@ rc, out, err = cli("imagebuilder", "get-image", "--image-build-version-arn", ima
 check("cli imagebuilder GetImage", rc == 0 and out["image"]["arn"] == image_arn, err[-300:])
 rc, out, err = cli("ec2", "describe-export-image-tasks", "--export-image-task-ids", task["ExportImageTaskId"])
 check("cli ec2 DescribeExportImageTasks", rc == 0 and len(out["ExportImageTasks"]) == 1, err[-300:])
+failed = appstream.describe_images(Names=["imported-1"])["Images"][0]
+check("appstream import of an AMI that misses the requirements fails with IMAGE_IMPORT_FAILURE",
+      failed["State"] == "FAILED" and failed["StateChangeReason"]["Code"] == "IMAGE_IMPORT_FAILURE", str(failed))
 print("all checks passed")
