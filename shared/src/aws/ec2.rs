@@ -1,6 +1,6 @@
 //! EC2 adapter (EC2 query protocol): ExportImage and DescribeExportImageTasks.
 
-use super::errors::{classify, missing};
+use super::errors::{classify, found, missing};
 use crate::domain::AmiId;
 use crate::error::ErrorClass;
 use crate::ports::{
@@ -74,22 +74,17 @@ fn to_task(
 impl AmiCatalog for Ec2Adapter {
     async fn describe_ami(&self, ami: &AmiId) -> Result<Option<AmiFacts>> {
         const OP: &str = "DescribeImages";
-        let out = match self
-            .client
-            .describe_images()
-            .image_ids(ami.as_str())
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                return if err.is(ErrorClass::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                };
-            }
+        let Some(out) = found(
+            OP,
+            self.client
+                .describe_images()
+                .image_ids(ami.as_str())
+                .send()
+                .await,
+            error_class,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(image) = out
             .images
@@ -189,22 +184,17 @@ impl ImageExports for Ec2Adapter {
 
     async fn describe_export_task(&self, export_task_id: &str) -> Result<Option<ExportTask>> {
         const OP: &str = "DescribeExportImageTasks";
-        let out = match self
-            .client
-            .describe_export_image_tasks()
-            .export_image_task_ids(export_task_id)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                return if err.is(ErrorClass::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                };
-            }
+        let Some(out) = found(
+            OP,
+            self.client
+                .describe_export_image_tasks()
+                .export_image_task_ids(export_task_id)
+                .send()
+                .await,
+            error_class,
+        )?
+        else {
+            return Ok(None);
         };
         Ok(out
             .export_image_tasks

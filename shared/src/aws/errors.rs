@@ -52,3 +52,26 @@ pub(crate) fn missing(operation: &'static str, field: &str) -> ServiceError {
         format!("the response has no {field}"),
     )
 }
+
+/// The answer of a call whose `NotFound` class means "absent": `Some(answer)`, `None` when the
+/// service says the resource does not exist, or the classified error.
+pub(crate) fn found<T, E>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+    table: fn(&str) -> ErrorClass,
+) -> Result<Option<T>, ServiceError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(answer) => Ok(Some(answer)),
+        Err(err) => {
+            let err = classify(operation, err, table);
+            if err.is(ErrorClass::NotFound) {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! S3 adapter: release state records and artifact sizes.
 
-use super::errors::classify;
+use super::errors::{classify, found};
 use crate::domain::BucketName;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{ArtifactStore, PutOutcome, Result};
@@ -62,23 +62,18 @@ impl S3Adapter {
 impl ArtifactStore for S3Adapter {
     async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
         const OP: &str = "GetObject";
-        let out = match self
-            .client
-            .get_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                return if err.is(ErrorClass::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                };
-            }
+        let Some(out) = found(
+            OP,
+            self.client
+                .get_object()
+                .bucket(self.bucket.as_str())
+                .key(key)
+                .send()
+                .await,
+            error_class,
+        )?
+        else {
+            return Ok(None);
         };
         let bytes = out
             .body
