@@ -172,9 +172,10 @@ impl AmiFacts {
 
     /// Why AppStream's CreateImportedImage would refuse this AMI (AppStream 2.0 developer guide,
     /// importing an image: Windows Server 2022, x86_64, UEFI with TPM 2.0, ENA, one root volume of
-    /// at most 500 GB); empty when it would not. The Windows version is not in DescribeImages:
-    /// AppStream's own validation judges it, and a failed import is recorded with its reason.
-    pub fn import_blockers(&self, ami: &AmiId) -> Vec<String> {
+    /// at most 500 GB), naming every requirement it misses; `None` when it would not. The Windows
+    /// version is not in DescribeImages: AppStream's own validation judges it, and a failed
+    /// import is recorded with its reason.
+    pub fn import_blocker(&self, ami: &AmiId) -> Option<String> {
         let mut wrong = Vec::new();
         let details = self.platform_details.as_deref().unwrap_or("");
         if !self.windows && !details.contains("Windows") {
@@ -211,14 +212,14 @@ impl AmiFacts {
             )),
         }
         if wrong.is_empty() {
-            return Vec::new();
+            return None;
         }
-        vec![format!(
+        Some(format!(
             "AMI {ami} cannot be imported into AppStream 2.0 (it needs Windows Server 2022, x86_64, \
              UEFI with TPM 2.0, ENA and one root volume of at most 500 GB): {}; fix: build the \
              pipeline's image to those requirements, or use APPSTREAM_SOURCE_MODE=existing",
             wrong.join(", ")
-        )]
+        ))
     }
 }
 

@@ -288,7 +288,7 @@ async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
                 config.region
             ))
         })?;
-    if let Some(reason) = facts.import_blockers(&source_ami).into_iter().next() {
+    if let Some(reason) = facts.import_blocker(&source_ami) {
         return Err(HandlerError::Failed(reason));
     }
     let request = ImportImage {

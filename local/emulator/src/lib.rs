@@ -254,21 +254,21 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix("PhotonAdminProxyService."))
         .map(str::to_owned);
-    let mut protocol = appstream::Protocol::RpcV2Cbor;
-    let (service, operation) = if let Some(op) = target {
+    // The protocol only matters for AppStream, which speaks two; the others ignore it.
+    let (service, operation, protocol) = if let Some(op) = target {
         // awsJson1_1, as the AWS CLI sends it (POST / with X-Amz-Target).
-        protocol = appstream::Protocol::AwsJson11;
-        ("appstream", op)
+        ("appstream", op, appstream::Protocol::AwsJson11)
     } else if let Some(op) = path.strip_prefix("/service/PhotonAdminProxyService/operation/") {
-        ("appstream", op.to_owned())
+        ("appstream", op.to_owned(), appstream::Protocol::RpcV2Cbor)
     } else if method == Method::POST && path == "/" {
         let action = form_urlencoded::parse(&body)
             .find(|(k, _)| k == "Action")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        ("ec2", action)
+        ("ec2", action, appstream::Protocol::RpcV2Cbor)
     } else {
-        ("imagebuilder", path.trim_start_matches('/').to_owned())
+        let operation = path.trim_start_matches('/').to_owned();
+        ("imagebuilder", operation, appstream::Protocol::RpcV2Cbor)
     };
     let key = format!("{service}:{operation}");
 

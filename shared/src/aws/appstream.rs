@@ -1,7 +1,7 @@
 //! AppStream 2.0 adapter (Smithy RPC v2 CBOR). AppStream is regional: one client per region,
 //! all built at init from the shared configuration.
 
-use super::errors::classify;
+use super::errors::{classify, found};
 use crate::domain::{AppStreamImageName, RegionName};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{AppStreamImage, AppStreamImages, CopyImage, ImportImage, Result};
@@ -94,28 +94,19 @@ impl AppStreamImages for AppStreamAdapter {
         name: &AppStreamImageName,
     ) -> Result<Option<AppStreamImage>> {
         const OP: &str = "DescribeImages";
-        match self
+        let result = self
             .client(OP, region)?
             .describe_images()
             .names(name.as_str())
             .send()
-            .await
-        {
-            Ok(out) => Ok(out
-                .images
+            .await;
+        Ok(found(OP, result, error_class)?.and_then(|out| {
+            out.images
                 .unwrap_or_default()
                 .into_iter()
                 .map(to_image)
-                .find(|i| i.name == name.as_str())),
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                if err.is(ErrorClass::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+                .find(|i| i.name == name.as_str())
+        }))
     }
 
     async fn create_imported_image(&self, request: &ImportImage) -> Result<AppStreamImage> {

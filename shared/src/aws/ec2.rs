@@ -94,15 +94,19 @@ impl AmiCatalog for Ec2Adapter {
         else {
             return Ok(None);
         };
+        // One pass over the block device mappings: encrypted snapshots and EBS volume sizes.
+        let mut encrypted_devices = Vec::new();
+        let mut ebs_volumes = Vec::new();
+        for mapping in image.block_device_mappings.unwrap_or_default() {
+            let Some(ebs) = mapping.ebs else { continue };
+            let device = mapping.device_name.unwrap_or_default();
+            if ebs.encrypted == Some(true) {
+                encrypted_devices.push(device.clone());
+            }
+            ebs_volumes.push((device, ebs.volume_size));
+        }
         Ok(Some(AmiFacts {
-            encrypted_devices: image
-                .block_device_mappings
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|m| m.ebs.as_ref().and_then(|e| e.encrypted) == Some(true))
-                .map(|m| m.device_name.unwrap_or_default())
-                .collect(),
+            encrypted_devices,
             windows: image.platform == Some(aws_sdk_ec2::types::PlatformValues::Windows),
             platform_details: image.platform_details,
             marketplace_codes: image
@@ -118,13 +122,7 @@ impl AmiCatalog for Ec2Adapter {
             boot_mode: image.boot_mode.map(|b| b.as_str().to_owned()),
             tpm_support: image.tpm_support.map(|t| t.as_str().to_owned()),
             ena_support: image.ena_support,
-            ebs_volumes: image
-                .block_device_mappings
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|m| Some((m.device_name.unwrap_or_default(), m.ebs?.volume_size)))
-                .collect(),
+            ebs_volumes,
         }))
     }
 }

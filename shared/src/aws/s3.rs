@@ -172,25 +172,14 @@ impl ArtifactStore for S3Adapter {
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>> {
         const OP: &str = "HeadObject";
-        match self
+        let result = self
             .client
             .head_object()
             .bucket(self.bucket.as_str())
             .key(key)
             .send()
-            .await
-        {
-            Ok(out) => Ok(Some(
-                out.content_length.unwrap_or_default().max(0).unsigned_abs(),
-            )),
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                if err.is(ErrorClass::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .await;
+        Ok(found(OP, result, error_class)?
+            .map(|out| out.content_length.unwrap_or_default().max(0).unsigned_abs()))
     }
 }
