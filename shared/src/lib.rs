@@ -18,8 +18,8 @@ pub use error::{ConfigError, ErrorClass, HandlerError, ServiceError, ValidationE
 pub fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
 }
-pub mod copy;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 pub mod retry;
 pub mod runtime;
+pub mod steps;

@@ -92,6 +92,9 @@ pub struct PendingMarker {
     pub schema_version: u32,
     pub release_id: ReleaseId,
     pub since: String,
+    /// The pipeline's image the release is built as (absent in markers written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_image_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,6 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::config::{Env, RequiredSteps};
-use shared::copy::ensure_copy;
 use shared::domain::{BucketName, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports};
@@ -21,6 +20,7 @@ use shared::release::{
     PendingMarker, ReleaseState, SCHEMA_VERSION, StatusRecord, Step, StepStatus, keys,
 };
 use shared::retry::{RetryPolicy, with_backoff};
+use shared::steps::appstream_copy::ensure_copy;
 use shared::{ConfigError, HandlerError, ServiceError, ValidationError, token};
 use tracing::{error, info, warn};
 

@@ -1,0 +1,331 @@
+//! The AppStream step: when an image that our DistributeImage created becomes AVAILABLE, copy the
+//! release's AppStream image to every destination region (in parallel) with CopyImage
+//! (copy-appstream-image's event path, and the reconciler when that event never came).
+//!
+//! The source image is either an existing AppStream image named after the release
+//! (`APPSTREAM_SOURCE_MODE=existing`), or imported first from the distributed AMI with
+//! CreateImportedImage (`import`). When the source is not AVAILABLE yet, the destinations are
+//! recorded as waiting and publish-release issues the copies once it is. AWS does not copy tags:
+//! publish-release applies the source's tags to each copy once it exists.
+
+use super::appstream_copy::ensure_copy;
+use crate::config::{Env, RequiredSteps};
+use crate::domain::{
+    AmiId, AppStreamImageName, BucketName, IamRoleArn, ImageDescription, ImportDescription,
+    NameTemplate, RegionName, ReleaseId,
+};
+use crate::events::ImageStateChange;
+use crate::lineage;
+use crate::ports::{
+    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageInfo, ImagePipelines,
+    ImportImage,
+};
+use crate::release::{
+    self, AppStreamDestination, AppStreamRecord, AppStreamSourceMode, CopyState, SCHEMA_VERSION,
+    Step, TAG_RELEASE_ID, keys,
+};
+use crate::retry::{RetryPolicy, with_backoff};
+use crate::{ConfigError, ErrorClass, HandlerError, ValidationError};
+use futures::future::join_all;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tracing::{error, info};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `REQUIRED_STEPS`: when it does not list `appstream`, this function skips every event.
+    pub required: bool,
+    /// `AWS_REGION` (set by Lambda): where the source AppStream image lives.
+    pub region: RegionName,
+    /// `ARTIFACT_BUCKET`: where release state is recorded.
+    pub bucket: BucketName,
+    /// `APPSTREAM_DESTINATION_REGIONS`: comma-separated, at least one, not the home region.
+    pub destinations: Vec<RegionName>,
+    /// `APPSTREAM_SOURCE_MODE`: `existing` (default) or `import`.
+    pub mode: AppStreamSourceMode,
+    /// `APPSTREAM_IMAGE_NAME`: name of the source and of each copy; `{release}` is replaced (default `{release}`).
+    pub name: NameTemplate,
+    /// `APPSTREAM_IMPORT_ROLE_ARN`: the role CreateImportedImage uses (required in `import` mode).
+    pub import_role: Option<IamRoleArn>,
+    /// `APPSTREAM_IMAGE_DESCRIPTION`: description of the copies (at most 256 characters).
+    pub description: Option<ImageDescription>,
+    /// The same description for CreateImportedImage, whose pattern is stricter (`import` mode only).
+    pub import_description: Option<ImportDescription>,
+}
+
+impl Config {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(get);
+        // CopyImage runs in the home region and copies to each destination: all must offer
+        // AppStream 2.0 (botocore's endpoint data; AWS documents no answer for other regions).
+        let region = env.required("AWS_REGION", RegionName::parse_appstream)?;
+        let destinations =
+            env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse_appstream)?;
+        if destinations.is_empty() {
+            return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
+        }
+        if destinations.contains(&region) {
+            let source = ValidationError::new(
+                "APPSTREAM_DESTINATION_REGIONS",
+                "must not contain the home region (CopyImage copies to other regions)",
+                region.as_str(),
+            );
+            return Err(ConfigError::Invalid {
+                var: "APPSTREAM_DESTINATION_REGIONS",
+                source,
+            });
+        }
+        let mode = env.or_default("APPSTREAM_SOURCE_MODE", "existing", |field, v| match v {
+            "existing" => Ok(AppStreamSourceMode::Existing),
+            "import" => Ok(AppStreamSourceMode::Import),
+            _ => Err(ValidationError::new(field, "must be existing or import", v)),
+        })?;
+        let import_role = env.optional("APPSTREAM_IMPORT_ROLE_ARN", IamRoleArn::parse)?;
+        if mode == AppStreamSourceMode::Import && import_role.is_none() {
+            return Err(ConfigError::Missing("APPSTREAM_IMPORT_ROLE_ARN"));
+        }
+        // In import mode the description also goes to CreateImportedImage, whose pattern is
+        // stricter than CopyImage's: check it now rather than when the first release imports.
+        let import_description = match mode {
+            AppStreamSourceMode::Import => {
+                env.optional("APPSTREAM_IMAGE_DESCRIPTION", ImportDescription::parse)?
+            }
+            AppStreamSourceMode::Existing => None,
+        };
+        Ok(Self {
+            required: RequiredSteps::from_env(&env)?.appstream,
+            region,
+            import_description,
+            bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
+            destinations,
+            mode,
+            name: env.or_default(
+                "APPSTREAM_IMAGE_NAME",
+                NameTemplate::PLACEHOLDER,
+                NameTemplate::parse,
+            )?,
+            import_role,
+            description: env.optional("APPSTREAM_IMAGE_DESCRIPTION", ImageDescription::parse)?,
+        })
+    }
+}
+
+/// What the step needs, borrowed: from copy-appstream-image's `Deps`, or from the reconciler's.
+pub struct Deps<'a, P, A, S, M> {
+    pub config: &'a Config,
+    pub pipelines: &'a P,
+    pub appstream: &'a A,
+    pub store: &'a S,
+    /// EC2 DescribeImages: the AMI is checked against AppStream's import requirements first.
+    pub amis: &'a M,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "action"
+)]
+pub enum Outcome {
+    CopiesRequested {
+        release_id: String,
+        source_image_name: String,
+        source_state: String,
+        destinations: Vec<AppStreamDestination>,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Acts on one image state change (a real event, or one the reconciler read with GetImage).
+pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
+    deps: &Deps<'_, P, A, S, M>,
+    change: &ImageStateChange,
+) -> Result<Outcome, HandlerError> {
+    let image = change.image.as_str();
+    if !deps.config.required {
+        info!(image, "skipped: REQUIRED_STEPS does not include appstream");
+        return Ok(Outcome::Skipped {
+            reason: "REQUIRED_STEPS does not include appstream".into(),
+        });
+    }
+    if !change.is_available() {
+        info!(image, status = %change.status, "skipped: not AVAILABLE");
+        return Ok(Outcome::Skipped {
+            reason: format!("status {} is not AVAILABLE", change.status),
+        });
+    }
+    let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
+    // Only images our DistributeImage created belong to a release: its output record, or its tag.
+    let Some((release, signal)) =
+        lineage::distributed_release(deps.store, &change.image, &info).await?
+    else {
+        info!(
+            image,
+            "skipped: no distribution output record and no release tag, not an image our DistributeImage created"
+        );
+        return Ok(Outcome::Skipped {
+            reason: format!("image has no {TAG_RELEASE_ID} tag and no distribution output record"),
+        });
+    };
+    info!(image, release = %release, signal = signal.as_str(), "image of a release");
+    let config = &deps.config;
+    let name = config.name.render("APPSTREAM_IMAGE_NAME", &release)?;
+
+    // 1. The source image, in the home region (imported from the AMI first when so configured).
+    let source = match source_image(deps, &release, &name, &info).await {
+        Ok(source) => source,
+        Err(err) => {
+            if super::is_final(&err) {
+                super::record_failure_logged(
+                    deps.store,
+                    &release,
+                    Step::Appstream,
+                    &err.to_string(),
+                )
+                .await;
+            }
+            return Err(err);
+        }
+    };
+    if source.state == "FAILED" {
+        let reason = format!(
+            "source AppStream image {name} is FAILED: {}",
+            source.state_reason.as_deref().unwrap_or("no reason given")
+        );
+        super::record_failure_logged(deps.store, &release, Step::Appstream, &reason).await;
+        return Err(HandlerError::Failed(reason));
+    }
+
+    // 2. Every destination region in parallel; each copy is checked first (CopyImage has no token).
+    let (name_ref, source_ref) = (&name, &source);
+    let copies = config.destinations.iter().map(|region| async move {
+        let state = if source_ref.state == "AVAILABLE" {
+            ensure_copy(deps.appstream, deps.retry, name_ref, region, name_ref, config.description.as_ref()).await?
+        } else {
+            info!(region = %region, source = %name_ref, state = %source_ref.state, "source not AVAILABLE yet; copy deferred to publish-release");
+            CopyState::WaitingForSource
+        };
+        Ok::<_, crate::ServiceError>(AppStreamDestination { region: region.to_string(), image_name: name_ref.clone(), state })
+    });
+    let destinations = join_all(copies)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            HandlerError::from_service(format!("copying {name} of release {release}"), e)
+        })?;
+    for failed in destinations
+        .iter()
+        .filter(|d| matches!(d.state, CopyState::Failed { .. }))
+    {
+        error!(release = %release, region = %failed.region, state = ?failed.state, "AppStream copy failed");
+    }
+
+    // 3. The record publish-release follows.
+    let record = AppStreamRecord {
+        schema_version: SCHEMA_VERSION,
+        release_id: release.clone(),
+        mode: config.mode,
+        source_region: config.region.to_string(),
+        source_image_name: name.clone(),
+        description: config.description.as_ref().map(|d| d.to_string()),
+        destinations: destinations.clone(),
+        requested_at: release::now(),
+    };
+    super::put_record(
+        deps.store,
+        &keys::appstream(&release),
+        &record,
+        "the AppStream copies",
+    )
+    .await?;
+    info!(release = %release, source = %name, regions = destinations.len(), "AppStream copies handled");
+    Ok(Outcome::CopiesRequested {
+        release_id: release.to_string(),
+        source_image_name: name.to_string(),
+        source_state: source.state,
+        destinations,
+    })
+}
+
+/// Finds the source image in the home region, importing it from the AMI in `import` mode.
+async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
+    deps: &Deps<'_, P, A, S, M>,
+    release: &ReleaseId,
+    name: &AppStreamImageName,
+    info: &ImageInfo,
+) -> Result<AppStreamImage, HandlerError> {
+    let config = &deps.config;
+    let existing = with_backoff(deps.retry, || {
+        deps.appstream.describe_image(&config.region, name)
+    })
+    .await
+    .map_err(|e| HandlerError::from_service(format!("looking up AppStream image {name}"), e))?;
+    if let Some(image) = existing {
+        return Ok(image);
+    }
+    let (AppStreamSourceMode::Import, Some(role)) = (config.mode, &config.import_role) else {
+        return Err(HandlerError::Failed(format!(
+            "source AppStream image {name} does not exist in {} (APPSTREAM_SOURCE_MODE=existing)",
+            config.region
+        )));
+    };
+    let ami = info
+        .amis
+        .iter()
+        .find(|a| a.region == config.region.as_str())
+        .ok_or_else(|| {
+            HandlerError::Failed(format!(
+                "the distributed image has no AMI in {} to import",
+                config.region
+            ))
+        })?;
+    let source_ami = AmiId::parse("outputResources.amis[].image", &ami.image)?;
+    // AppStream's documented import requirements, checked before an import that would fail
+    // only after it ran: a clear reason now instead of an IMAGE_IMPORT_FAILURE later.
+    let facts = with_backoff(deps.retry, || deps.amis.describe_ami(&source_ami))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("describing AMI {source_ami}"), e))?
+        .ok_or_else(|| {
+            HandlerError::Failed(format!(
+                "AMI {source_ami} does not exist in {} to import",
+                config.region
+            ))
+        })?;
+    if let Some(reason) = facts.import_blocker(&source_ami) {
+        return Err(HandlerError::Failed(reason));
+    }
+    let request = ImportImage {
+        name: name.clone(),
+        source_ami,
+        role: role.clone(),
+        description: config.import_description.clone(),
+        tags: BTreeMap::from([(TAG_RELEASE_ID.to_owned(), release.to_string())]),
+    };
+    match with_backoff(deps.retry, || {
+        deps.appstream.create_imported_image(&request)
+    })
+    .await
+    {
+        Ok(image) => {
+            info!(release = %release, image = %name, ami = %ami.image, "AppStream import started");
+            Ok(image)
+        }
+        // A concurrent delivery imported it first: that one is ours too.
+        Err(err) if err.is(ErrorClass::AlreadyExists) => with_backoff(deps.retry, || {
+            deps.appstream.describe_image(&config.region, name)
+        })
+        .await
+        .map_err(|e| HandlerError::from_service(format!("looking up AppStream image {name}"), e))?
+        .ok_or(HandlerError::Retryable(err)),
+        Err(err) => Err(HandlerError::from_service(
+            format!("importing {} as AppStream image {name}", ami.image),
+            err,
+        )),
+    }
+}

@@ -1,0 +1,237 @@
+//! The export step: when an image that our DistributeImage created becomes AVAILABLE, export the
+//! AMI of the home region to S3 with EC2 ExportImage (VMDK, RAW or VHD) under the release's
+//! prefix, and record the export task (export-image's event path, and the reconciler when that
+//! event never came). publish-release follows the task to completion.
+
+use crate::config::{Env, RequiredSteps};
+use crate::domain::{AmiId, BucketName, ClientToken, DiskImageFormat, RegionName, RoleName};
+use crate::events::ImageStateChange;
+use crate::lineage;
+use crate::ports::{
+    AmiCatalog, ArtifactStore, ExportImage, ExportStarted, ImageExports, ImagePipelines,
+};
+use crate::release::{self, AmiRecord, ExportRecord, SCHEMA_VERSION, Step, TAG_RELEASE_ID, keys};
+use crate::retry::{RetryPolicy, with_backoff};
+use crate::{ConfigError, HandlerError, token};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tracing::info;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `REQUIRED_STEPS`: when it does not list `export`, this function skips every event.
+    pub required: bool,
+    /// `AWS_REGION` (set by Lambda): the home region whose AMI is exported.
+    pub region: RegionName,
+    /// `ARTIFACT_BUCKET`: receives the exported disk and the release records.
+    pub bucket: BucketName,
+    /// `EXPORT_DISK_FORMAT`: VMDK (default) | RAW | VHD.
+    pub format: DiskImageFormat,
+    /// `EXPORT_ROLE_NAME`: the service role EC2 uses to write to S3 (default `vmimport`).
+    pub role_name: RoleName,
+    /// `EXPORT_DRY_RUN`: only check permissions (EC2 DryRun), export nothing.
+    pub dry_run: bool,
+}
+
+impl Config {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(get);
+        Ok(Self {
+            required: RequiredSteps::from_env(&env)?.export,
+            region: env.required("AWS_REGION", RegionName::parse)?,
+            bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
+            format: env.or_default("EXPORT_DISK_FORMAT", "VMDK", DiskImageFormat::parse)?,
+            role_name: env.or_default("EXPORT_ROLE_NAME", "vmimport", RoleName::parse)?,
+            dry_run: env.flag("EXPORT_DRY_RUN", false)?,
+        })
+    }
+}
+
+/// What the step needs, borrowed: from export-image's `Deps`, or from the reconciler's.
+pub struct Deps<'a, P, E, S> {
+    pub config: &'a Config,
+    pub pipelines: &'a P,
+    pub exports: &'a E,
+    pub store: &'a S,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "action"
+)]
+pub enum Outcome {
+    ExportStarted {
+        release_id: String,
+        ami_id: String,
+        export_task_id: String,
+        object_key: String,
+    },
+    DryRunSucceeded {
+        release_id: String,
+        ami_id: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Acts on one image state change (a real event, or one the reconciler read with GetImage).
+pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
+    deps: &Deps<'_, P, E, S>,
+    change: &ImageStateChange,
+) -> Result<Outcome, HandlerError> {
+    let image = change.image.as_str();
+    if !deps.config.required {
+        info!(image, "skipped: REQUIRED_STEPS does not include export");
+        return Ok(Outcome::Skipped {
+            reason: "REQUIRED_STEPS does not include export".into(),
+        });
+    }
+    if !change.is_available() {
+        info!(image, status = %change.status, "skipped: not AVAILABLE");
+        return Ok(Outcome::Skipped {
+            reason: format!("status {} is not AVAILABLE", change.status),
+        });
+    }
+
+    // Only images that distribute-image created carry the release tag (the contract between the two).
+    let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
+    // Only images our DistributeImage created belong to a release: its output record, or its tag.
+    let Some((release, signal)) =
+        lineage::distributed_release(deps.store, &change.image, &info).await?
+    else {
+        info!(
+            image,
+            "skipped: no distribution output record and no release tag, not an image our DistributeImage created"
+        );
+        return Ok(Outcome::Skipped {
+            reason: format!("image has no {TAG_RELEASE_ID} tag and no distribution output record"),
+        });
+    };
+    info!(image, release = %release, signal = signal.as_str(), "image of a release");
+
+    // The AMI of the home region.
+    let region = deps.config.region.as_str();
+    let Some(home_ami) = info.amis.iter().find(|a| a.region == region) else {
+        let reason =
+            format!("the distributed image {image} has no AMI in the home region {region}");
+        super::record_failure_logged(deps.store, &release, Step::Export, &reason).await;
+        return Err(HandlerError::Failed(reason));
+    };
+    let ami = AmiId::parse("outputResources.amis[].image", &home_ami.image)?;
+
+    // VM Export's documented limits, checked before a call that would fail after hours: no
+    // encrypted snapshots, no AWS-provided third-party software, nothing from the Marketplace.
+    let facts = with_backoff(deps.retry, || deps.exports.describe_ami(&ami))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("describing AMI {ami}"), e))?;
+    let blockers = match facts {
+        None => vec![format!(
+            "AMI {ami} of release {release} does not exist in {region}"
+        )],
+        Some(facts) => facts.export_blockers(&ami, region),
+    };
+    if !blockers.is_empty() {
+        let reason = blockers.join("; ");
+        super::record_failure_logged(deps.store, &release, Step::Export, &reason).await;
+        return Err(HandlerError::Failed(reason));
+    }
+
+    let config = &deps.config;
+    let prefix = release.prefix();
+    let client_token = ClientToken::<64>::parse(
+        "ClientToken",
+        &token::derive(
+            "export-image",
+            &[
+                ami.as_str(),
+                config.format.as_str(),
+                config.bucket.as_str(),
+                &prefix,
+            ],
+        ),
+    )?;
+    let request = ExportImage {
+        image_id: ami.clone(),
+        format: config.format,
+        bucket: config.bucket.clone(),
+        prefix: prefix.clone(),
+        role_name: config.role_name.clone(),
+        client_token: client_token.clone(),
+        description: format!("image-release {release}"),
+        tags: BTreeMap::from([(TAG_RELEASE_ID.to_owned(), release.to_string())]),
+        dry_run: config.dry_run,
+    };
+
+    let task = match with_backoff(deps.retry, || deps.exports.export_image(&request)).await {
+        Ok(ExportStarted::Task(task)) => task,
+        Ok(ExportStarted::DryRunOk) => {
+            info!(release = %release, ami = %ami, "ExportImage dry run succeeded; nothing exported");
+            return Ok(Outcome::DryRunSucceeded {
+                release_id: release.to_string(),
+                ami_id: ami.to_string(),
+            });
+        }
+        Err(err) => {
+            let error = super::call_failed(
+                err,
+                Some(client_token.as_str()),
+                Some(format!("AMI {ami} of release {release} not found")),
+                format!("exporting {ami} of release {release}"),
+            );
+            if super::is_final(&error) {
+                super::record_failure_logged(
+                    deps.store,
+                    &release,
+                    Step::Export,
+                    &error.to_string(),
+                )
+                .await;
+            }
+            return Err(error);
+        }
+    };
+
+    let record = ExportRecord {
+        schema_version: SCHEMA_VERSION,
+        release_id: release.clone(),
+        distributed_image_arn: image.to_owned(),
+        region: region.to_owned(),
+        ami_id: ami.clone(),
+        amis: info
+            .amis
+            .iter()
+            .map(|a| AmiRecord {
+                region: a.region.clone(),
+                ami_id: a.image.clone(),
+                account_id: a.account_id.clone(),
+            })
+            .collect(),
+        export_task_id: task.export_task_id.clone(),
+        format: config.format,
+        bucket: config.bucket.to_string(),
+        prefix,
+        client_token: client_token.to_string(),
+        requested_at: release::now(),
+    };
+    super::put_record(
+        deps.store,
+        &keys::export(&release),
+        &record,
+        "the export task",
+    )
+    .await?;
+
+    info!(release = %release, ami = %ami, task = %task.export_task_id, format = %config.format, token = %client_token, "export started");
+    Ok(Outcome::ExportStarted {
+        release_id: release.to_string(),
+        ami_id: ami.to_string(),
+        export_task_id: task.export_task_id,
+        object_key: record.object_key(),
+    })
+}

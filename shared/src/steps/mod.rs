@@ -1,0 +1,129 @@
+//! The steps of a release, each written once and called from two places: the function the step's
+//! event wakes (the fast path) and publish-release's reconciler (when the event came late, twice,
+//! or never). Both paths derive the same client tokens and make the same check-first calls, so
+//! which one gets there first changes nothing.
+//!
+//! | module | step | AWS call |
+//! |---|---|---|
+//! | [`distribute`] | pipeline image AVAILABLE → distribution | Image Builder `DistributeImage` |
+//! | [`export`] | distributed image AVAILABLE → disk image in S3 | EC2 `ExportImage` |
+//! | [`appstream`] | distributed image AVAILABLE → AppStream copies | AppStream `CopyImage` (and `CreateImportedImage`) |
+//! | [`appstream_copy`] | one AppStream copy to one region | AppStream `CopyImage` |
+//!
+//! The failure path is here too, once: [`record_failure`] and [`call_failed`].
+
+pub mod appstream;
+pub mod appstream_copy;
+pub mod distribute;
+pub mod export;
+
+use crate::domain::ReleaseId;
+use crate::error::{ErrorClass, HandlerError, ServiceError};
+use crate::ports::{ArtifactStore, PutOutcome};
+use crate::release::{self, FailureRecord, PendingMarker, SCHEMA_VERSION, Step, keys};
+use serde::Serialize;
+
+/// Writes a record that has exactly one writer, once (`If-None-Match: *`): a repeated delivery
+/// finds it there and leaves it alone. `what` names the record in the error.
+pub async fn put_record<S: ArtifactStore, T: Serialize + Sync>(
+    store: &S,
+    key: &str,
+    value: &T,
+    what: &str,
+) -> Result<PutOutcome, HandlerError> {
+    store
+        .put_json_if_absent(key, value)
+        .await
+        .map_err(|e| HandlerError::from_service(format!("recording {what} at {key}"), e))
+}
+
+/// Puts the release on the pending list (once), so publish-release looks at it on every tick.
+/// `source_image` is the pipeline's image the release was built as, when known.
+pub async fn mark_pending<S: ArtifactStore>(
+    store: &S,
+    release: &ReleaseId,
+    source_image: Option<&str>,
+) -> Result<PutOutcome, HandlerError> {
+    let marker = PendingMarker {
+        schema_version: SCHEMA_VERSION,
+        release_id: release.clone(),
+        since: release::now(),
+        source_image_arn: source_image.map(str::to_owned),
+    };
+    put_record(
+        store,
+        &keys::pending(release),
+        &marker,
+        "the pending marker",
+    )
+    .await
+}
+
+/// Records that `step` of `release` failed for good, with its reason.
+///
+/// The one failure path of every step: the failure record (the first failure of a step wins)
+/// and the pending marker (so publish-release reports the failure on its next look, takes the
+/// release off the pending list, and the alarm fires). A failure to record is returned: the
+/// caller logs it and still reports the step's own error, which is what Lambda retries.
+pub async fn record_failure<S: ArtifactStore>(
+    store: &S,
+    release: &ReleaseId,
+    step: Step,
+    reason: &str,
+) -> Result<(), HandlerError> {
+    tracing::error!(release = %release, step = step.as_str(), reason, "release step failed");
+    mark_pending(store, release, None).await?;
+    let record = FailureRecord {
+        schema_version: SCHEMA_VERSION,
+        release_id: release.clone(),
+        step,
+        reason: reason.to_owned(),
+        at: release::now(),
+    };
+    put_record(store, &keys::failure(release, step), &record, "the failure").await?;
+    Ok(())
+}
+
+/// [`record_failure`] for a step whose own error is what the handler returns: a failure to
+/// record is logged, never hidden, and never replaces the step's error.
+pub async fn record_failure_logged<S: ArtifactStore>(
+    store: &S,
+    release: &ReleaseId,
+    step: Step,
+    reason: &str,
+) {
+    if let Err(err) = record_failure(store, release, step, reason).await {
+        tracing::error!(release = %release, step = step.as_str(), error = %err, "could not record the failure");
+    }
+}
+
+/// What a failed AWS call means for the handler, the same for every step:
+/// * `IdempotencyMismatch`: the same client token was used with other parameters, which only a
+///   token-derivation bug can cause: never retried;
+/// * `NotFound` of the call's subject (`not_found`, when given): not retried, with that reason;
+/// * anything else by its class ([`HandlerError::from_service`]).
+pub fn call_failed(
+    err: ServiceError,
+    token: Option<&str>,
+    not_found: Option<String>,
+    context: String,
+) -> HandlerError {
+    match (err.class, token, not_found) {
+        (ErrorClass::IdempotencyMismatch, Some(token), _) => HandlerError::NonRetryable {
+            context: format!(
+                "client token {token} was used before with other parameters (token derivation bug)"
+            ),
+            source: err,
+        },
+        (ErrorClass::NotFound, _, Some(reason)) => HandlerError::NonRetryable {
+            context: reason,
+            source: err,
+        },
+        _ => HandlerError::from_service(context, err),
+    }
+}
+
+/// Whether a step's error is final, so it must be recorded as the release's failure.
+pub fn is_final(err: &HandlerError) -> bool {
+    err.error_type() != crate::error::ErrorType::Retryable
+}
