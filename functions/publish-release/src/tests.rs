@@ -52,6 +52,7 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
             schema_version: 1,
             release_id: id.clone(),
             since: "t0".into(),
+            source_image_arn: None,
         },
     );
     store.put_value(
