@@ -5,7 +5,8 @@
 //!
 //! | key | written by |
 //! |---|---|
-//! | `pending/<release-id>.json` | distribute-image (created), publish-release (deleted when final) |
+//! | `pending/<release-id>.json` | whoever registers the build or records a failure (created), publish-release (deleted when final) |
+//! | `releases/<id>/build.json` | start-pipeline, distribute-image or publish-release's discovery: whoever sees the build first |
 //! | `distributed/<name>-<version>-<build>.json` | distribute-image: every image DistributeImage created, keyed by that image's ARN |
 //! | `releases/<id>/distribution.json` | distribute-image |
 //! | `releases/<id>/export.json` | export-image |
@@ -36,6 +37,9 @@ pub mod keys {
     /// The output record of an image DistributeImage created, found from that image's ARN alone.
     pub fn distributed(image: &crate::domain::ImageBuildVersionArn) -> String {
         format!("{DISTRIBUTED_PREFIX}{}.json", image.release_id())
+    }
+    pub fn build(id: &ReleaseId) -> String {
+        format!("{}build.json", id.prefix())
     }
     pub fn distribution(id: &ReleaseId) -> String {
         format!("{}distribution.json", id.prefix())
@@ -95,6 +99,31 @@ pub struct PendingMarker {
     /// The pipeline's image the release is built as (absent in markers written before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image_arn: Option<String>,
+}
+
+/// Who saw a build first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildOrigin {
+    /// start-pipeline started it (StartImagePipelineExecution answered its ARN).
+    StartPipeline,
+    /// Its state-change event reached distribute-image first.
+    Event,
+    /// publish-release found it with ListImagePipelineImages (a pipeline's own schedule, a
+    /// build started by hand, or a lost event).
+    Discovered,
+}
+
+/// `releases/<id>/build.json`: the release exists from its first moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub image_build_version_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_arn: Option<String>,
+    pub origin: BuildOrigin,
+    pub recorded_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

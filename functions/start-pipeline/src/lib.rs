@@ -1,17 +1,19 @@
 //! start-pipeline: a release request (custom event, rule schedule or Scheduler input) starts an
-//! Image Builder pipeline execution with StartImagePipelineExecution.
+//! Image Builder pipeline execution with StartImagePipelineExecution, and registers the build it
+//! started, so the release exists from its first moment even if no later event ever arrives.
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::config::{Env, parse_pairs};
-use shared::domain::{ClientToken, ImagePipelineArn, ImageTags};
+use shared::domain::{BucketName, ClientToken, ImageBuildVersionArn, ImagePipelineArn, ImageTags};
 use shared::events::ReleaseRequest;
-use shared::ports::{ImagePipelines, StartExecution};
+use shared::ports::{ArtifactStore, ImagePipelines, StartExecution};
+use shared::release::BuildOrigin;
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::{ConfigError, ErrorClass, HandlerError, token};
 use std::collections::BTreeMap;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Tag the requested release version is recorded under on the pipeline execution's image.
 pub const TAG_REQUESTED_VERSION: &str = "image-release:requested-version";
@@ -22,6 +24,8 @@ pub struct Config {
     pub pipeline: ImagePipelineArn,
     /// `RELEASE_TAGS`: `KEY=VALUE,…` added to the execution's image (at most 49: one is ours).
     pub tags: ImageTags,
+    /// `ARTIFACT_BUCKET`: where the started build is registered.
+    pub bucket: BucketName,
 }
 
 impl Config {
@@ -46,13 +50,18 @@ impl Config {
                 ),
             });
         }
-        Ok(Self { pipeline, tags })
+        Ok(Self {
+            pipeline,
+            tags,
+            bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
+        })
     }
 }
 
-pub struct Deps<P> {
+pub struct Deps<P, S> {
     pub config: Config,
     pub pipelines: P,
+    pub store: S,
     pub retry: RetryPolicy,
 }
 
@@ -63,10 +72,13 @@ pub struct Outcome {
     pub pipeline_arn: String,
     pub client_token: String,
     pub image_build_version_arn: Option<String>,
+    /// The release the build is (its image ARN names it), when Image Builder answered the ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
 }
 
-pub async fn handle<P: ImagePipelines>(
-    deps: &Deps<P>,
+pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
+    deps: &Deps<P, S>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
     // 1. The event: a malformed one is rejected before any AWS call.
@@ -104,11 +116,32 @@ pub async fn handle<P: ImagePipelines>(
     })?;
 
     info!(pipeline = %pipeline, token = %client_token, image = ?started.image_build_version_arn, dedup = %request.dedup_key, "pipeline execution started");
+
+    // 4. The release exists from now on: registered under the image ARN the call answered. A
+    //    repeated request finds it registered. Without an ARN, publish-release's discovery
+    //    (ListImagePipelineImages) finds the build instead.
+    let image = match started.image_build_version_arn.as_deref() {
+        Some(arn) => Some(ImageBuildVersionArn::parse("imageBuildVersionArn", arn)?),
+        None => {
+            warn!(pipeline = %pipeline, "StartImagePipelineExecution answered no imageBuildVersionArn; discovery will find the build");
+            None
+        }
+    };
+    if let Some(image) = &image {
+        shared::steps::build::register(
+            &deps.store,
+            image,
+            Some(&pipeline),
+            BuildOrigin::StartPipeline,
+        )
+        .await?;
+    }
     Ok(Outcome {
         action: "started",
         pipeline_arn: pipeline.to_string(),
         client_token: client_token.to_string(),
         image_build_version_arn: started.image_build_version_arn,
+        release_id: image.map(|i| i.release_id().to_string()),
     })
 }
 
@@ -117,16 +150,23 @@ mod tests {
     use super::*;
     use lambda_runtime::Context;
     use shared::error::ErrorType;
-    use shared::fakes::FakeImageBuilder;
+    use shared::fakes::{FakeImageBuilder, FakeStore};
 
     const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
 
-    fn deps() -> Deps<FakeImageBuilder> {
-        let config =
-            Config::from_lookup(|k| (k == "PIPELINE_ARN").then(|| PIPELINE.to_owned())).unwrap();
+    fn lookup(k: &str) -> Option<String> {
+        match k {
+            "PIPELINE_ARN" => Some(PIPELINE.to_owned()),
+            "ARTIFACT_BUCKET" => Some("image-release-artifacts".to_owned()),
+            _ => None,
+        }
+    }
+
+    fn deps() -> Deps<FakeImageBuilder, FakeStore> {
         Deps {
-            config,
+            config: Config::from_lookup(lookup).unwrap(),
             pipelines: FakeImageBuilder::default(),
+            store: FakeStore::default(),
             retry: RetryPolicy::IMMEDIATE,
         }
     }
@@ -263,11 +303,38 @@ mod tests {
             .collect::<Vec<_>>()
             .join(",");
         let err = Config::from_lookup(|k| match k {
-            "PIPELINE_ARN" => Some(PIPELINE.to_owned()),
             "RELEASE_TAGS" => Some(tags.clone()),
-            _ => None,
+            _ => lookup(k),
         })
         .unwrap_err();
         assert!(err.to_string().contains("at most 49"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn when_the_pipeline_answers_its_image_should_register_the_release_as_pending() {
+        let deps = deps();
+        *deps.pipelines.next_image.lock().unwrap() = Some(
+            "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/3".to_owned(),
+        );
+        let outcome = handle(&deps, event(REQUESTED)).await.unwrap();
+        assert_eq!(outcome.release_id.as_deref(), Some("golden-1.0.0-3"));
+        let build = deps.store.json("releases/golden-1.0.0-3/build.json").unwrap();
+        assert_eq!(build["origin"], "start-pipeline");
+        assert_eq!(build["pipeline_arn"], PIPELINE);
+        let pending = deps.store.json("pending/golden-1.0.0-3.json").unwrap();
+        assert_eq!(
+            pending["source_image_arn"],
+            "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/3"
+        );
+        // The same request again: the build is known, nothing is registered twice.
+        handle(&deps, event(REQUESTED)).await.unwrap();
+        assert_eq!(deps.store.keys().len(), 2);
+    }
+
+    #[test]
+    fn when_artifact_bucket_is_missing_should_name_the_variable() {
+        let err = Config::from_lookup(|k| (k == "PIPELINE_ARN").then(|| PIPELINE.to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("ARTIFACT_BUCKET"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 
 use lambda_runtime::{run, service_fn};
 use shared::aws::imagebuilder::ImageBuilderAdapter;
+use shared::aws::s3::S3Adapter;
 use start_pipeline::{Config, Deps, handle};
 use std::process::ExitCode;
 
@@ -15,8 +16,9 @@ async fn main() -> ExitCode {
     };
     let sdk = shared::aws::load_config().await;
     let deps = Deps {
-        config,
         pipelines: ImageBuilderAdapter::new(&sdk),
+        store: S3Adapter::new(&sdk, config.bucket.clone()),
+        config,
         retry: shared::retry::RetryPolicy::DEFAULT,
     };
     shared::runtime::exit_code(run(service_fn(|event| handle(&deps, event))).await)

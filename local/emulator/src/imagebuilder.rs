@@ -1,5 +1,5 @@
 //! EC2 Image Builder, restJson1: `PUT /StartImagePipelineExecution`, `GET /GetImage`,
-//! `PUT /DistributeImage`. Errors carry `x-amzn-errortype` and a JSON `message`.
+//! `PUT /DistributeImage`, `POST /ListImagePipelineImages`, `PUT /RetryImage`. Errors carry `x-amzn-errortype` and a JSON `message`.
 
 use crate::world::{Image, World, now};
 use axum::http::{Method, StatusCode, header};
@@ -126,6 +126,8 @@ pub(crate) fn handle(
         ("PUT", "StartImagePipelineExecution") => start(world, &parsed),
         ("GET", "GetImage") => get_image(world, query),
         ("PUT", "DistributeImage") => distribute(world, &parsed),
+        ("POST", "ListImagePipelineImages") => list_pipeline_images(world, &parsed),
+        ("PUT", "RetryImage") => retry(world, &parsed),
         _ => Err(error(
             StatusCode::BAD_REQUEST,
             "ClientException",
@@ -184,6 +186,8 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
         plan,
         started: Instant::now(),
         created: now(),
+        failure_context: None,
+        attempts: 0,
     });
     world.counts.effect("pipeline-execution");
     let answer = json!({ "requestId": uuid::Uuid::new_v4().to_string(), "clientToken": token, "imageBuildVersionArn": image_arn });
@@ -195,6 +199,14 @@ fn image_json(image: &Image, account: &str) -> Value {
     let mut state = json!({ "status": image.status });
     if let Some(reason) = image.reason.as_ref().filter(|_| image.status == "FAILED") {
         state["reason"] = json!(reason);
+    }
+    // Image Builder sets failureContext only when the image is FAILED.
+    if let Some(context) = image
+        .failure_context
+        .as_ref()
+        .filter(|_| image.status == "FAILED")
+    {
+        state["failureContext"] = context.clone();
     }
     let amis: Vec<Value> = image
         .amis
@@ -314,9 +326,99 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
         plan: vec![(0, "DISTRIBUTING"), (2, "AVAILABLE")],
         started: Instant::now(),
         created: now(),
+        failure_context: None,
+        attempts: 1,
     });
     world.counts.effect("distribution");
     let answer = json!({ "clientToken": token, "imageBuildVersionArn": arn });
     world.remember("DistributeImage", &token, fingerprint, &answer);
+    Ok(ok(answer))
+}
+
+/// ListImagePipelineImages: the images whose `sourcePipelineArn` is the pipeline, `maxResults`
+/// (1–100, default 25) per page. AWS answers an unknown pipeline with an empty list, not
+/// ResourceNotFoundException (the model's documentation says so).
+fn list_pipeline_images(world: &World, body: &Value) -> Result<Response, Response> {
+    let arn = string(body, "imagePipelineArn")?;
+    if !matches(PIPELINE_ARN, arn) {
+        return Err(invalid(format!(
+            "imagePipelineArn must match {PIPELINE_ARN}"
+        )));
+    }
+    let max = match body.get("maxResults") {
+        None => 25,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=100) => n as usize,
+            _ => return Err(invalid("maxResults must be 1 to 100".into())),
+        },
+    };
+    let start = match body.get("nextToken").and_then(Value::as_str) {
+        None => 0,
+        Some(token) => token
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidPaginationTokenException",
+                    "nextToken is not one this service issued",
+                )
+            })?,
+    };
+    let all: Vec<&Image> = world
+        .images
+        .values()
+        .filter(|i| i.pipeline_arn.as_deref() == Some(arn))
+        .collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|image| {
+            let full = image_json(image, &world.config.account);
+            json!({
+                "arn": full["arn"], "name": full["name"], "type": "AMI", "version": full["version"],
+                "platform": "Linux", "state": full["state"], "owner": world.config.account,
+                "dateCreated": full["dateCreated"], "outputResources": full["outputResources"],
+                "tags": full["tags"], "buildType": full["buildType"],
+            })
+        })
+        .collect();
+    let mut answer = json!({ "requestId": uuid::Uuid::new_v4().to_string(), "imageSummaryList": page });
+    if start + max < all.len() {
+        answer["nextToken"] = json!(format!("page-{}", start + max));
+    }
+    Ok(ok(answer))
+}
+
+/// RetryImage: "The image must be in the FAILED or CANCELLED state."
+fn retry(world: &mut World, body: &Value) -> Result<Response, Response> {
+    let arn = string(body, "imageBuildVersionArn")?.to_owned();
+    if !matches(IMAGE_ARN, &arn) {
+        return Err(invalid(format!(
+            "imageBuildVersionArn must match {IMAGE_ARN}"
+        )));
+    }
+    let token = token(body, 64)?;
+    let fingerprint = arn.clone();
+    match world.idempotent("RetryImage", &token, &fingerprint) {
+        Ok(Some(first)) => return Ok(ok(first)),
+        Err(()) => return Err(mismatch(&token)),
+        Ok(None) => {}
+    }
+    let image = world
+        .images
+        .get(&arn)
+        .ok_or_else(|| not_found(format!("image {arn} does not exist")))?;
+    if !matches!(image.status, "FAILED" | "CANCELLED") {
+        return Err(invalid(format!(
+            "image {arn} is {}; only a FAILED or CANCELLED image can be retried",
+            image.status
+        )));
+    }
+    world.retry_image(&arn);
+    world.counts.effect("retry-image");
+    let answer = json!({ "clientToken": token, "imageBuildVersionArn": arn });
+    world.remember("RetryImage", &token, fingerprint, &answer);
     Ok(ok(answer))
 }

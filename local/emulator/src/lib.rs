@@ -66,6 +66,28 @@ pub struct Config {
     pub amis_encrypted: bool,
     /// Every AMI is a Windows image (AWS-provided third-party software).
     pub amis_windows: bool,
+    /// Images DistributeImage creates emit state-change events. AWS documents no such events
+    /// (DistributeImage's output says to monitor the new image with GetImage): `false` withholds them.
+    pub distribution_events: bool,
+    /// Pipeline images emit state-change events (`false`: a bus that lost them all).
+    pub pipeline_events: bool,
+    /// Drop this fraction (0.0–1.0) of all events, chosen by a seeded hash: EventBridge
+    /// delivers Image Builder's events on a best-effort basis.
+    pub event_drop: f64,
+    pub event_seed: u64,
+    /// Distributions fail in one region (with a `failureContext`) this many times; each
+    /// RetryImage uses up one. See [`DistributionFailure`].
+    pub distribution_failure: Option<DistributionFailure>,
+}
+
+/// A distribution that fails in `region` with `message` and region status `status`
+/// (`FAILED` | `CANCELLED` | `TIMED_OUT`), for the first `times` attempts.
+#[derive(Debug, Clone)]
+pub struct DistributionFailure {
+    pub region: String,
+    pub status: String,
+    pub message: String,
+    pub times: u32,
 }
 
 /// The state and tags of an AppStream image.
@@ -114,6 +136,11 @@ impl Config {
             distribution_keeps_pipeline_arn: false,
             amis_encrypted: false,
             amis_windows: false,
+            distribution_events: true,
+            pipeline_events: true,
+            event_drop: 0.0,
+            event_seed: 7,
+            distribution_failure: None,
         }
     }
 

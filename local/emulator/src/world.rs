@@ -90,6 +90,10 @@ pub(crate) struct Image {
     pub plan: Plan,
     pub started: Instant,
     pub created: String,
+    /// `state.failureContext` while the image is FAILED.
+    pub failure_context: Option<Value>,
+    /// DistributeImage and RetryImage attempts of this image so far.
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +152,8 @@ pub(crate) struct World {
     pub faults: HashMap<String, Fault>,
     pub counts: CallCounts,
     serial: u64,
+    /// Events emitted so far (what the seeded drop decision hashes).
+    events_emitted: u64,
 }
 
 pub(crate) fn now() -> String {
@@ -171,6 +177,7 @@ impl World {
             faults: HashMap::new(),
             counts: CallCounts::default(),
             serial: 0,
+            events_emitted: 0,
         };
         for (region, name, tags) in world.config.appstream_images.clone() {
             let arn = world.appstream_arn(&region, &name);
@@ -258,8 +265,49 @@ impl World {
         );
     }
 
-    fn emit(&self, event: Value) {
+    fn emit(&mut self, event: Value) {
+        self.events_emitted += 1;
+        if self.config.event_drop > 0.0 {
+            // A seeded, deterministic choice: the same seed drops the same events.
+            let mixed = (self.events_emitted ^ self.config.event_seed)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29)
+                .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            if ((mixed >> 11) as f64) / ((1u64 << 53) as f64) < self.config.event_drop {
+                self.counts.effect("event-dropped");
+                return;
+            }
+        }
+        self.counts.effect("event-emitted");
         let _ = self.events.send(event);
+    }
+
+    /// Whether this image's state changes reach the bus at all (the withholding switches).
+    fn emits_events(&self, image: &Image) -> bool {
+        if image.distribution_arn.is_some() {
+            self.config.distribution_events
+        } else {
+            self.config.pipeline_events
+        }
+    }
+
+    /// The failure the distribution of `image` ends with on this attempt, if one is due.
+    fn distribution_failure_for(&self, image: &Image) -> Option<Value> {
+        let failure = self.config.distribution_failure.as_ref()?;
+        (image.distribution_arn.is_some() && image.attempts <= failure.times).then(|| {
+            json!({
+                "imageStatus": "DISTRIBUTING",
+                "distributionFailure": {
+                    "errorMessage": format!("Distribution failed in 1 of {} regions", image.regions.len()),
+                    "regionFailures": [{
+                        "region": failure.region,
+                        "status": failure.status,
+                        "errorMessage": failure.message,
+                        "targetAccountId": self.config.account,
+                    }]
+                }
+            })
+        })
     }
 
     fn image_event(&self, image: &Image, previous: &str) -> Value {
@@ -282,8 +330,23 @@ impl World {
 
     pub fn add_image(&mut self, image: Image) {
         let event = self.image_event(&image, "PENDING");
+        let emits = self.emits_events(&image);
         self.images.insert(image.arn.clone(), image);
-        self.emit(event);
+        if emits {
+            self.emit(event);
+        }
+    }
+
+    /// RetryImage: a FAILED distribution starts again from DISTRIBUTING.
+    pub fn retry_image(&mut self, arn: &str) {
+        if let Some(image) = self.images.get_mut(arn) {
+            image.attempts += 1;
+            image.status = "DISTRIBUTING";
+            image.failure_context = None;
+            image.reason = None;
+            image.plan = vec![(0, "DISTRIBUTING"), (2, "AVAILABLE")];
+            image.started = Instant::now();
+        }
     }
 
     pub fn object_created(&mut self, bucket: &str, key: &str, size: usize) {
@@ -337,6 +400,19 @@ impl World {
                 changed.push((image.arn.clone(), previous));
             }
         }
+        // A distribution due to fail ends FAILED with its failureContext instead of AVAILABLE.
+        for (arn, _) in &changed {
+            let failure = self
+                .images
+                .get(arn)
+                .filter(|i| i.status == "AVAILABLE")
+                .and_then(|i| self.distribution_failure_for(i));
+            if let (Some(failure), Some(image)) = (failure, self.images.get_mut(arn)) {
+                image.status = "FAILED";
+                image.reason = Some("Image distribution failed".into());
+                image.failure_context = Some(failure);
+            }
+        }
         for (arn, previous) in changed {
             let mut new_amis = Vec::new();
             if let Some(image) = self.images.get(&arn)
@@ -363,7 +439,9 @@ impl World {
             if let Some(image) = self.images.get_mut(&arn) {
                 image.amis.extend(amis);
             }
-            if let Some(image) = self.images.get(&arn) {
+            if let Some(image) = self.images.get(&arn)
+                && self.emits_events(image)
+            {
                 let event = self.image_event(image, previous);
                 self.emit(event);
             }

@@ -1,11 +1,11 @@
 //! EC2 Image Builder adapter (restJson1).
 
 use super::errors::{classify, missing};
-use crate::domain::ImageBuildVersionArn;
+use crate::domain::{ClientToken, ImageBuildVersionArn, ImagePipelineArn};
 use crate::error::ErrorClass;
 use crate::ports::{
-    Distribute, Distributed, ImageInfo, ImagePipelines, OutputAmi, Result, StartExecution,
-    StartedExecution,
+    Distribute, Distributed, ImageFailure, ImageInfo, ImagePipelines, OutputAmi, PipelineImage,
+    RegionFailure, Result, StartExecution, StartedExecution,
 };
 use aws_sdk_imagebuilder::Client;
 use aws_sdk_imagebuilder::types::ImageLoggingConfiguration;
@@ -99,6 +99,11 @@ impl ImagePipelines for ImageBuilderAdapter {
                 })
             })
             .collect();
+        let failure = image
+            .state
+            .as_ref()
+            .and_then(|s| s.failure_context.as_ref())
+            .map(failure_context);
         Ok(ImageInfo {
             arn: image.arn.unwrap_or_default(),
             status: image
@@ -107,6 +112,7 @@ impl ImagePipelines for ImageBuilderAdapter {
                 .and_then(|s| s.status.as_ref())
                 .map(|s| s.as_str().to_owned()),
             reason: image.state.and_then(|s| s.reason),
+            failure,
             source_pipeline_arn: image.source_pipeline_arn,
             tags: image.tags.unwrap_or_default().into_iter().collect(),
             amis,
@@ -135,5 +141,91 @@ impl ImagePipelines for ImageBuilderAdapter {
         Ok(Distributed {
             image_build_version_arn: out.image_build_version_arn,
         })
+    }
+
+    async fn list_pipeline_images(&self, pipeline: &ImagePipelineArn) -> Result<Vec<PipelineImage>> {
+        const OP: &str = "ListImagePipelineImages";
+        let mut images = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_image_pipeline_images()
+                .image_pipeline_arn(pipeline.as_str())
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| classify(OP, e, error_class))?;
+            images.extend(out.image_summary_list.unwrap_or_default().into_iter().map(
+                |summary| PipelineImage {
+                    arn: summary.arn.unwrap_or_default(),
+                    status: summary
+                        .state
+                        .and_then(|s| s.status)
+                        .map(|s| s.as_str().to_owned()),
+                    date_created: summary.date_created,
+                    tags: summary.tags.unwrap_or_default().into_iter().collect(),
+                },
+            ));
+            match out.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next = Some(token),
+                None => return Ok(images),
+            }
+        }
+    }
+
+    async fn retry_image(
+        &self,
+        image: &ImageBuildVersionArn,
+        client_token: &ClientToken<64>,
+    ) -> Result<()> {
+        const OP: &str = "RetryImage";
+        self.client
+            .retry_image()
+            .image_build_version_arn(image.as_str())
+            .client_token(client_token.as_str())
+            .send()
+            .await
+            .map_err(|e| classify(OP, e, error_class))?;
+        Ok(())
+    }
+}
+
+fn failure_context(context: &aws_sdk_imagebuilder::types::ImageFailureContext) -> ImageFailure {
+    let distribution = context.distribution_failure.as_ref();
+    ImageFailure {
+        stage: context.image_status.as_ref().map(|s| s.as_str().to_owned()),
+        failed_step: context.failed_step.clone(),
+        message: distribution
+            .and_then(|d| d.error_message.clone())
+            .or_else(|| {
+                context
+                    .component_failure
+                    .as_ref()
+                    .and_then(|c| c.error_message.clone())
+            }),
+        regions: distribution
+            .and_then(|d| d.region_failures.as_ref())
+            .map(|regions| {
+                regions
+                    .iter()
+                    .map(|r| RegionFailure {
+                        region: r.region.clone().unwrap_or_default(),
+                        status: r
+                            .status
+                            .as_ref()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        step: r
+                            .image_configuration_step
+                            .as_ref()
+                            .map(|s| s.as_str().to_owned()),
+                        message: r.error_message.clone(),
+                        account_id: r.target_account_id.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

@@ -180,7 +180,17 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
             reason,
         });
     }
-    super::mark_pending(deps.store, &release, Some(image)).await?;
+    let pipeline = info
+        .source_pipeline_arn
+        .as_deref()
+        .and_then(|p| ImagePipelineArn::parse("sourcePipelineArn", p).ok());
+    super::build::register(
+        deps.store,
+        &change.image,
+        pipeline.as_ref(),
+        release::BuildOrigin::Event,
+    )
+    .await?;
 
     // The marker tags are the contract with export-image and copy-appstream-image.
     let marker = BTreeMap::from([

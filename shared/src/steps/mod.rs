@@ -5,6 +5,7 @@
 //!
 //! | module | step | AWS call |
 //! |---|---|---|
+//! | [`build`] | a build started or found → the release is registered | Image Builder `StartImagePipelineExecution`, `ListImagePipelineImages` |
 //! | [`distribute`] | pipeline image AVAILABLE → distribution | Image Builder `DistributeImage` |
 //! | [`export`] | distributed image AVAILABLE → disk image in S3 | EC2 `ExportImage` |
 //! | [`appstream`] | distributed image AVAILABLE → AppStream copies | AppStream `CopyImage` (and `CreateImportedImage`) |
@@ -13,6 +14,7 @@
 //! The failure path is here too, once: [`record_failure`] and [`call_failed`].
 
 pub mod appstream;
+pub mod build;
 pub mod appstream_copy;
 pub mod distribute;
 pub mod export;
