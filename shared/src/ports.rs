@@ -119,8 +119,16 @@ impl ImageFailure {
             parts.push(message.clone());
         }
         for r in &self.regions {
-            let step = r.step.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-            let account = r.account_id.as_deref().map(|a| format!(" account {a}")).unwrap_or_default();
+            let step = r
+                .step
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            let account = r
+                .account_id
+                .as_deref()
+                .map(|a| format!(" account {a}"))
+                .unwrap_or_default();
             parts.push(format!(
                 "{}{account} {}{step}: {}",
                 r.region,

@@ -1,19 +1,34 @@
-//! publish-release: nothing emits an event when an export task or an AppStream copy finishes, so
-//! this function, woken by a rate schedule and by S3 `Object Created` events of exported disks,
-//! advances every pending release: it follows the export task (DescribeExportImageTasks), issues
-//! the AppStream copies still waiting for their source, applies the source image's tags to each
-//! finished copy, and when every step is done writes `releases/<id>/manifest.json` (once: a
-//! conditional write) and invalidates it in CloudFront. A failed step is recorded in
-//! `status.json` with its reason and the release leaves the pending list.
+//! publish-release: the reconciler and the publisher. Woken by a rate schedule (and by S3
+//! `Object Created` events of exported disks), it
+//! 1. registers builds that nothing registered (discovery with ListImagePipelineImages);
+//! 2. asks AWS where each pending release stands and performs any step that is due, through the
+//!    same code and tokens as the event path ([`reconcile`]), retrying a failed distribution
+//!    with RetryImage, and failing any step past its deadline;
+//! 3. follows the export task ([`export`]) and the AppStream copies ([`appstream`]);
+//! 4. when every step is done, writes `releases/<id>/manifest.json` once and invalidates it in
+//!    CloudFront ([`publish`]). A failed step ends the release with its reason in `status.json`.
+//!
+//! Nothing emits an event when an export task or an AppStream copy finishes, and Image Builder's
+//! events are best-effort: the schedule is what guarantees that no release stalls or vanishes.
 
-use futures::future::join_all;
+mod appstream;
+mod config;
+mod export;
+mod publish;
+mod reconcile;
+
+pub use config::{Config, Deadlines};
+
+use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::{Env, RequiredSteps};
-use shared::domain::{BucketName, RegionName, ReleaseId};
+use shared::clock::Clock;
+use shared::domain::{RegionName, ReleaseId};
 use shared::events::PublishTrigger;
-use shared::ports::{AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports};
+use shared::ports::{
+    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports, ImagePipelines,
+};
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, CopyState, DistributionRecord, ExportRecord,
     FailureRecord, Manifest, ManifestAppStreamImage, ManifestExport, ManifestTimestamps,
@@ -21,83 +36,20 @@ use shared::release::{
 };
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;
-use shared::{ConfigError, HandlerError, ServiceError, ValidationError, token};
+use shared::{HandlerError, ServiceError, token};
 use tracing::{error, info, warn};
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `AWS_REGION` (set by Lambda): the home region.
-    pub region: RegionName,
-    /// `ARTIFACT_BUCKET`
-    pub bucket: BucketName,
-    /// `CDN_DISTRIBUTION_ID`: the CloudFront distribution in front of the bucket.
-    pub distribution_id: String,
-    /// `CDN_DOMAIN`: the host name users download from (the distribution's domain or an alias).
-    pub cdn_domain: String,
-    /// `APPSTREAM_DESTINATION_REGIONS`: the regions copies are followed in.
-    pub destinations: Vec<RegionName>,
-    /// `REQUIRED_STEPS`: which steps a release needs before it is published (default `export,appstream`).
-    pub export_required: bool,
-    pub appstream_required: bool,
-}
-
-impl Config {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(get);
-        let steps = RequiredSteps::from_env(&env)?;
-        let distribution_id = env.required("CDN_DISTRIBUTION_ID", |field, v| {
-            if v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            {
-                Ok(v.to_owned())
-            } else {
-                Err(ValidationError::new(
-                    field,
-                    "must be a CloudFront distribution id (uppercase letters and digits)",
-                    v,
-                ))
-            }
-        })?;
-        let cdn_domain = env.required("CDN_DOMAIN", |field, v| {
-            let ok = !v.is_empty()
-                && v.len() <= 253
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
-            if ok {
-                Ok(v.to_owned())
-            } else {
-                Err(ValidationError::new(
-                    field,
-                    "must be a host name such as d111111abcdef8.cloudfront.net",
-                    v,
-                ))
-            }
-        })?;
-        let destinations =
-            env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse_appstream)?;
-        if steps.appstream && destinations.is_empty() {
-            return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
-        }
-        Ok(Self {
-            region: env.required("AWS_REGION", RegionName::parse)?,
-            bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
-            distribution_id,
-            cdn_domain,
-            destinations,
-            export_required: steps.export,
-            appstream_required: steps.appstream,
-        })
-    }
-}
-
-pub struct Deps<E, A, S, C> {
+pub struct Deps<P, E, A, S, C> {
     pub config: Config,
+    /// Image Builder: discovery, GetImage of the source and distributed images, RetryImage.
+    pub pipelines: P,
+    /// EC2: the export task, and DescribeImages before a re-driven export or import.
     pub exports: E,
     pub appstream: A,
     pub store: S,
     pub cdn: C,
     pub retry: RetryPolicy,
+    pub clock: Box<dyn Clock>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -106,6 +58,9 @@ pub struct Outcome {
     pub releases: Vec<ReleaseReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Builds registered by discovery on this tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<usize>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -125,13 +80,29 @@ enum Progress<T> {
     Failed(String),
 }
 
-pub async fn handle<E: ImageExports, A: AppStreamImages, S: ArtifactStore, C: Cdn>(
-    deps: &Deps<E, A, S, C>,
+pub async fn handle<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+>(
+    deps: &Deps<P, E, A, S, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
     let trigger = PublishTrigger::parse(&event.payload)?;
-    let (releases, single) = match trigger {
-        PublishTrigger::Schedule => (pending_releases(deps).await?, false),
+    let (releases, single, discovered) = match trigger {
+        PublishTrigger::Schedule => {
+            // Discovery's trouble (throttling, a pipeline gone) must not stop the tick.
+            let discovered = match deps.discover().await {
+                Ok(n) => Some(n),
+                Err(err) => {
+                    error!(error = %err, "discovery failed this tick");
+                    None
+                }
+            };
+            (pending_releases(&deps.store).await?, false, discovered)
+        }
         PublishTrigger::ObjectCreated { key, release, .. } => {
             if key.ends_with(".json") {
                 // Our own records: never a reason to run (and never a loop).
@@ -139,6 +110,7 @@ pub async fn handle<E: ImageExports, A: AppStreamImages, S: ArtifactStore, C: Cd
                 return Ok(Outcome {
                     releases: Vec::new(),
                     skipped: Some(format!("{key} is a release record")),
+                    discovered: None,
                 });
             }
             let marker: Option<PendingMarker> = deps
@@ -151,28 +123,36 @@ pub async fn handle<E: ImageExports, A: AppStreamImages, S: ArtifactStore, C: Cd
                 return Ok(Outcome {
                     releases: Vec::new(),
                     skipped: Some(format!("release {release} is not pending")),
+                    discovered: None,
                 });
             }
-            (vec![release], true)
+            (vec![release], true, None)
         }
     };
 
-    let mut reports = Vec::with_capacity(releases.len());
-    for release in releases {
-        match advance(deps, &release).await {
+    // Bounded concurrency; one release's error never holds up the others.
+    let mut results: Vec<(usize, ReleaseId, Result<ReleaseReport, HandlerError>)> =
+        futures::stream::iter(releases.into_iter().enumerate())
+            .map(|(i, release)| async move {
+                let result = deps.reconcile(&release).await;
+                (i, release, result)
+            })
+            .buffer_unordered(deps.config.concurrency)
+            .collect()
+            .await;
+    results.sort_by_key(|(i, _, _)| *i);
+    let mut reports = Vec::with_capacity(results.len());
+    for (_, release, result) in results {
+        match result {
             Ok(report) => reports.push(report),
             Err(err) if single => return Err(err),
             Err(err) => {
-                // One release's trouble must not hold up the others; the next tick retries it.
+                // The next tick retries it.
                 error!(release = %release, error = %err, error_type = %err.error_type(), "could not advance release");
                 reports.push(ReleaseReport {
                     release_id: release.to_string(),
                     state: ReleaseState::Pending,
-                    steps: vec![StepStatus {
-                        step: Step::Publish,
-                        state: "pending".into(),
-                        detail: err.to_string(),
-                    }],
+                    steps: vec![step(Step::Publish, "pending", err.to_string())],
                     manifest_url: None,
                 });
             }
@@ -181,14 +161,13 @@ pub async fn handle<E: ImageExports, A: AppStreamImages, S: ArtifactStore, C: Cd
     Ok(Outcome {
         releases: reports,
         skipped: None,
+        discovered,
     })
 }
 
-async fn pending_releases<E, A, S: ArtifactStore, C>(
-    deps: &Deps<E, A, S, C>,
-) -> Result<Vec<ReleaseId>, HandlerError> {
-    let keys = deps
-        .store
+/// Every release on the pending list (all pages of ListObjectsV2).
+async fn pending_releases<S: ArtifactStore>(store: &S) -> Result<Vec<ReleaseId>, HandlerError> {
+    let keys = store
         .list_keys(keys::PENDING_PREFIX)
         .await
         .map_err(|e| HandlerError::from_service("listing pending releases", e))?;
@@ -209,196 +188,6 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
     move |e| HandlerError::from_service(what.to_owned(), e)
 }
 
-/// Looks at one release and moves it as far as it can go.
-async fn advance<E: ImageExports, A: AppStreamImages, S: ArtifactStore, C: Cdn>(
-    deps: &Deps<E, A, S, C>,
-    release: &ReleaseId,
-) -> Result<ReleaseReport, HandlerError> {
-    let config = &deps.config;
-    let keys_now = deps
-        .store
-        .list_keys(&release.prefix())
-        .await
-        .map_err(store_err("listing release records"))?;
-    let manifest_key = keys::manifest(release);
-    let mut steps = Vec::new();
-
-    // A failure recorded by any step ends the release.
-    let mut failures = Vec::new();
-    for key in keys_now.iter().filter(|k| {
-        k.rsplit('/')
-            .next()
-            .is_some_and(|f| f.starts_with("failure-"))
-    }) {
-        if let Some(record) = deps
-            .store
-            .get_json::<FailureRecord>(key)
-            .await
-            .map_err(store_err("reading a failure record"))?
-        {
-            failures.push(record);
-        }
-    }
-
-    let distribution: Option<DistributionRecord> = deps
-        .store
-        .get_json(&keys::distribution(release))
-        .await
-        .map_err(store_err("reading the distribution record"))?;
-    steps.push(match &distribution {
-        Some(d) => step(
-            Step::Distribution,
-            "done",
-            format!("DistributeImage requested at {}", d.requested_at),
-        ),
-        None => step(
-            Step::Distribution,
-            "pending",
-            "waiting for distribute-image".into(),
-        ),
-    });
-
-    let export = if config.export_required {
-        Some(check_export(deps, release).await?)
-    } else {
-        None
-    };
-    let (export_record, export_done) = match export {
-        Some((record, Progress::Done(done))) => {
-            steps.push(step(
-                Step::Export,
-                "done",
-                format!("{} bytes at {}", done.size_bytes, done.object_key),
-            ));
-            (record, Some(done))
-        }
-        Some((record, Progress::Pending(why))) => {
-            steps.push(step(Step::Export, "pending", why));
-            (record, None)
-        }
-        Some((record, Progress::Failed(why))) => {
-            steps.push(step(Step::Export, "failed", why.clone()));
-            failures.push(failure(release, Step::Export, why));
-            (record, None)
-        }
-        None => (None, None),
-    };
-
-    let appstream = if config.appstream_required {
-        Some(check_appstream(deps, release).await?)
-    } else {
-        None
-    };
-    let (appstream_record, appstream_done) = match appstream {
-        Some((record, Progress::Done(images))) => {
-            steps.push(step(
-                Step::Appstream,
-                "done",
-                format!("{} regions available and tagged", images.len()),
-            ));
-            (record, Some(images))
-        }
-        Some((record, Progress::Pending(why))) => {
-            steps.push(step(Step::Appstream, "pending", why));
-            (record, None)
-        }
-        Some((record, Progress::Failed(why))) => {
-            steps.push(step(Step::Appstream, "failed", why.clone()));
-            failures.push(failure(release, Step::Appstream, why));
-            (record, None)
-        }
-        None => (None, Some(Vec::new())),
-    };
-
-    if let Some(first) = failures.first().cloned() {
-        error!(release = %release, step = first.step.as_str(), reason = %first.reason, "release failed");
-        steps.push(step(
-            Step::Publish,
-            "failed",
-            format!("{} step failed", first.step.as_str()),
-        ));
-        return finish(
-            deps,
-            release,
-            ReleaseState::Failed,
-            steps,
-            Some(first),
-            None,
-        )
-        .await;
-    }
-
-    let export_ready = !config.export_required || export_done.is_some();
-    let ready = distribution.is_some() && export_ready && appstream_done.is_some();
-    let already_published = keys_now.contains(&manifest_key);
-    if !ready && !already_published {
-        steps.push(step(
-            Step::Publish,
-            "pending",
-            "waiting for the steps above".into(),
-        ));
-        return finish(deps, release, ReleaseState::Pending, steps, None, None).await;
-    }
-
-    // Every step is done: the manifest, written once (the first publisher wins).
-    if let (Some(distribution), false) = (distribution, already_published) {
-        let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            release_id: release.clone(),
-            source_image_arn: distribution.source_image_arn.clone(),
-            distributed_image_arn: export_record
-                .as_ref()
-                .map(|r| r.distributed_image_arn.clone())
-                .or(distribution.distributed_image_arn.clone())
-                .unwrap_or_default(),
-            amis: export_record
-                .as_ref()
-                .map(|r| r.amis.clone())
-                .unwrap_or_default(),
-            export: export_done,
-            appstream: appstream_done.unwrap_or_default(),
-            timestamps: ManifestTimestamps {
-                distribution_requested_at: distribution.requested_at,
-                export_requested_at: export_record.map(|r| r.requested_at),
-                appstream_requested_at: appstream_record.map(|r| r.requested_at),
-                published_at: release::now(),
-            },
-        };
-        let outcome = deps
-            .store
-            .put_json_if_absent(&manifest_key, &manifest)
-            .await
-            .map_err(store_err("writing the manifest"))?;
-        info!(release = %release, key = %manifest_key, outcome = ?outcome, "manifest written");
-    }
-
-    // The invalidation: the same caller reference for the same release, so a repeat is a no-op.
-    let path = format!("/{manifest_key}");
-    let reference = token::derive("publish-release", &[release.as_str()]);
-    let invalidation = with_backoff(deps.retry, || {
-        deps.cdn
-            .create_invalidation(std::slice::from_ref(&path), &reference)
-    })
-    .await
-    .map_err(|e| HandlerError::from_service(format!("invalidating {path}"), e))?;
-    let url = format!("https://{}/{manifest_key}", config.cdn_domain);
-    steps.push(step(
-        Step::Publish,
-        "done",
-        format!("manifest at {url}, invalidation {invalidation}"),
-    ));
-    info!(release = %release, url = %url, invalidation = %invalidation, "release published");
-    finish(
-        deps,
-        release,
-        ReleaseState::Published,
-        steps,
-        None,
-        Some(url),
-    )
-    .await
-}
-
 fn step(step: Step, state: &str, detail: String) -> StepStatus {
     StepStatus {
         step,
@@ -407,276 +196,252 @@ fn step(step: Step, state: &str, detail: String) -> StepStatus {
     }
 }
 
-fn failure(release: &ReleaseId, step: Step, reason: String) -> FailureRecord {
-    FailureRecord {
-        schema_version: SCHEMA_VERSION,
-        release_id: release.clone(),
-        step,
-        reason,
-        at: release::now(),
-    }
-}
-
-/// Writes `status.json`; a final state also takes the release off the pending list.
-async fn finish<E, A, S: ArtifactStore, C>(
-    deps: &Deps<E, A, S, C>,
-    release: &ReleaseId,
-    state: ReleaseState,
-    steps: Vec<StepStatus>,
-    failure: Option<FailureRecord>,
-    manifest_url: Option<String>,
-) -> Result<ReleaseReport, HandlerError> {
-    let status = StatusRecord {
-        schema_version: SCHEMA_VERSION,
-        release_id: release.clone(),
-        state,
-        steps: steps.clone(),
-        failure,
-        updated_at: release::now(),
-    };
-    deps.store
-        .put_json(&keys::status(release), &status)
-        .await
-        .map_err(store_err("writing the status record"))?;
-    if state != ReleaseState::Pending {
-        deps.store
-            .delete(&keys::pending(release))
+impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
+    Deps<P, E, A, S, C>
+{
+    /// One release: drive the steps that are due, then follow and publish.
+    async fn reconcile(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
+        let failed = self
+            .store
+            .list_keys(&format!("{}failure-", release.prefix()))
             .await
-            .map_err(store_err("clearing the pending marker"))?;
-    }
-    Ok(ReleaseReport {
-        release_id: release.to_string(),
-        state,
-        steps,
-        manifest_url,
-    })
-}
-
-async fn check_export<E: ImageExports, A, S: ArtifactStore, C>(
-    deps: &Deps<E, A, S, C>,
-    release: &ReleaseId,
-) -> Result<(Option<ExportRecord>, Progress<ManifestExport>), HandlerError> {
-    let Some(record) = deps
-        .store
-        .get_json::<ExportRecord>(&keys::export(release))
-        .await
-        .map_err(store_err("reading the export record"))?
-    else {
-        return Ok((None, Progress::Pending("waiting for export-image".into())));
-    };
-    let id = record.export_task_id.clone();
-    let task = with_backoff(deps.retry, || deps.exports.describe_export_task(&id))
-        .await
-        .map_err(|e| HandlerError::from_service(format!("describing export task {id}"), e))?;
-    let progress = match task {
-        None => Progress::Failed(format!("export task {id} no longer exists")),
-        Some(task) => match task.status.as_str() {
-            "completed" => {
-                let key = record.object_key();
-                match deps
-                    .store
-                    .object_size(&key)
-                    .await
-                    .map_err(store_err("reading the exported object"))?
-                {
-                    Some(size) => Progress::Done(ManifestExport {
-                        url: format!("https://{}/{key}", deps.config.cdn_domain),
-                        object_key: key,
-                        size_bytes: size,
-                        format: record.format,
-                    }),
-                    None => Progress::Pending(format!(
-                        "export task {id} completed; waiting for s3://{}/{key}",
-                        record.bucket
-                    )),
-                }
-            }
-            "deleting" | "deleted" => Progress::Failed(format!(
-                "export task {id} is {}: {}",
-                task.status,
-                task.status_message
-                    .as_deref()
-                    .unwrap_or("no status message")
-            )),
-            status => Progress::Pending(format!(
-                "export task {id} {status}, {}% {}",
-                task.progress.as_deref().unwrap_or("0"),
-                task.status_message.as_deref().unwrap_or("")
-            )),
-        },
-    };
-    Ok((Some(record), progress))
-}
-
-async fn check_appstream<E, A: AppStreamImages, S: ArtifactStore, C>(
-    deps: &Deps<E, A, S, C>,
-    release: &ReleaseId,
-) -> Result<
-    (
-        Option<AppStreamRecord>,
-        Progress<Vec<ManifestAppStreamImage>>,
-    ),
-    HandlerError,
-> {
-    let Some(record) = deps
-        .store
-        .get_json::<AppStreamRecord>(&keys::appstream(release))
-        .await
-        .map_err(store_err("reading the AppStream record"))?
-    else {
-        return Ok((
-            None,
-            Progress::Pending("waiting for copy-appstream-image".into()),
-        ));
-    };
-    let source_region = RegionName::parse("source_region", &record.source_region)?;
-    let source = with_backoff(deps.retry, || {
-        deps.appstream
-            .describe_image(&source_region, &record.source_image_name)
-    })
-    .await
-    .map_err(|e| HandlerError::from_service("describing the source AppStream image", e))?;
-    let checks = record
-        .destinations
-        .iter()
-        .map(|d| check_destination(deps, &record, &source_region, source.as_ref(), d));
-    let mut done = Vec::new();
-    let mut pending = Vec::new();
-    let mut failed = Vec::new();
-    for result in join_all(checks).await {
-        match result.map_err(|e| {
-            HandlerError::from_service(format!("following the AppStream copies of {release}"), e)
-        })? {
-            Progress::Done(image) => done.push(image),
-            Progress::Pending(why) => pending.push(why),
-            Progress::Failed(why) => failed.push(why),
+            .map_err(store_err("listing failure records"))?;
+        if failed.is_empty()
+            && let reconcile::Driven::Waiting(waiting) = self.drive(release).await?
+        {
+            return self.pending(release, vec![waiting]).await;
         }
+        self.advance(release).await
     }
-    let progress = if !failed.is_empty() {
-        Progress::Failed(failed.join("; "))
-    } else if !pending.is_empty() {
-        Progress::Pending(pending.join("; "))
-    } else {
-        done.sort_by(|a, b| a.region.cmp(&b.region));
-        Progress::Done(done)
-    };
-    Ok((Some(record), progress))
-}
 
-async fn check_destination<E, A: AppStreamImages, S, C>(
-    deps: &Deps<E, A, S, C>,
-    record: &AppStreamRecord,
-    source_region: &RegionName,
-    source: Option<&AppStreamImage>,
-    destination: &AppStreamDestination,
-) -> Result<Progress<ManifestAppStreamImage>, ServiceError> {
-    let region = match RegionName::parse("region", &destination.region) {
-        Ok(region) => region,
-        Err(e) => return Ok(Progress::Failed(e.to_string())),
-    };
-    let name = &destination.image_name;
-    let mut state = destination.state.clone();
-    if state == CopyState::WaitingForSource {
-        state = match source {
-            None => CopyState::Failed {
-                reason: format!("source image {} is gone", record.source_image_name),
-            },
-            Some(s) if s.state == "FAILED" => CopyState::Failed {
-                reason: format!(
-                    "source image {} FAILED: {}",
-                    s.name,
-                    s.state_reason.as_deref().unwrap_or("no reason given")
-                ),
-            },
-            Some(s) if s.state == "AVAILABLE" => {
-                let description = record
-                    .description
-                    .as_deref()
-                    .map(|d| shared::domain::ImageDescription::parse("description", d))
-                    .transpose();
-                let description = description.unwrap_or(None);
-                ensure_copy(
-                    &deps.appstream,
-                    deps.retry,
-                    &record.source_image_name,
-                    &region,
-                    name,
-                    description.as_ref(),
-                )
-                .await?
-            }
-            Some(s) => {
-                return Ok(Progress::Pending(format!(
-                    "{region}: source image {}",
-                    s.state
-                )));
-            }
-        };
-    }
-    match state {
-        CopyState::Failed { reason } => Ok(Progress::Failed(format!("{region}: {reason}"))),
-        CopyState::WaitingForSource => Ok(Progress::Pending(format!(
-            "{region}: waiting for the source image"
-        ))),
-        CopyState::Requested => {
-            let Some(image) =
-                with_backoff(deps.retry, || deps.appstream.describe_image(&region, name)).await?
-            else {
-                return Ok(Progress::Pending(format!("{region}: copy not visible yet")));
+    /// Reports the release as pending, unless it has outlived `DEADLINE_RELEASE`.
+    async fn pending(
+        &self,
+        release: &ReleaseId,
+        mut steps: Vec<StepStatus>,
+    ) -> Result<ReleaseReport, HandlerError> {
+        let marker: Option<PendingMarker> = self
+            .store
+            .get_json(&keys::pending(release))
+            .await
+            .map_err(store_err("reading the pending marker"))?;
+        let waiting_on = steps
+            .iter()
+            .find(|s| s.state == "pending")
+            .map(|s| format!("{} ({})", s.step.as_str(), s.detail))
+            .unwrap_or_else(|| "the steps above".to_owned());
+        if let Some(reason) = marker.as_ref().and_then(|m| {
+            self.timed_out(Step::Publish, &m.since, &format!("waiting on {waiting_on}"))
+        }) {
+            let reason = reason.replacen("publish", "release", 1);
+            shared::steps::record_failure(&self.store, release, Step::Publish, &reason).await?;
+            let failure = FailureRecord {
+                schema_version: SCHEMA_VERSION,
+                release_id: release.clone(),
+                step: Step::Publish,
+                reason: reason.clone(),
+                at: release::now(),
             };
-            match image.state.as_str() {
-                "AVAILABLE" => {
-                    let Some(arn) = image.arn.clone() else {
-                        return Ok(Progress::Pending(format!("{region}: copy has no ARN yet")));
-                    };
-                    copy_tags(deps, source_region, source, &region, &arn).await?;
-                    Ok(Progress::Done(ManifestAppStreamImage {
-                        region: region.to_string(),
-                        image_name: name.to_string(),
-                        arn,
-                    }))
-                }
-                "FAILED" => Ok(Progress::Failed(format!(
-                    "{region}: copy FAILED: {}",
-                    image.state_reason.as_deref().unwrap_or("no reason given")
-                ))),
-                other => Ok(Progress::Pending(format!("{region}: {other}"))),
+            steps.push(step(Step::Publish, "failed", reason));
+            return self
+                .finish(release, ReleaseState::Failed, steps, Some(failure), None)
+                .await;
+        }
+        self.finish(release, ReleaseState::Pending, steps, None, None)
+            .await
+    }
+
+    /// Looks at one release and moves it as far as it can go.
+    pub(crate) async fn advance(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
+        let config = &self.config;
+        let keys_now = self
+            .store
+            .list_keys(&release.prefix())
+            .await
+            .map_err(store_err("listing release records"))?;
+        let manifest_key = keys::manifest(release);
+        let mut steps = Vec::new();
+
+        // A failure recorded by any step ends the release.
+        let mut failures = Vec::new();
+        for key in keys_now.iter().filter(|k| {
+            k.rsplit('/')
+                .next()
+                .is_some_and(|f| f.starts_with("failure-"))
+        }) {
+            if let Some(record) = self
+                .store
+                .get_json::<FailureRecord>(key)
+                .await
+                .map_err(store_err("reading a failure record"))?
+            {
+                failures.push(record);
             }
         }
-    }
-}
 
-/// AWS does not copy tags with CopyImage: apply the source's tags that the copy lacks.
-async fn copy_tags<E, A: AppStreamImages, S, C>(
-    deps: &Deps<E, A, S, C>,
-    source_region: &RegionName,
-    source: Option<&AppStreamImage>,
-    region: &RegionName,
-    arn: &str,
-) -> Result<(), ServiceError> {
-    let Some(source_arn) = source.and_then(|s| s.arn.as_deref()) else {
-        return Ok(());
-    };
-    let wanted = with_backoff(deps.retry, || {
-        deps.appstream.list_tags(source_region, source_arn)
-    })
-    .await?;
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let present = with_backoff(deps.retry, || deps.appstream.list_tags(region, arn)).await?;
-    let missing: std::collections::BTreeMap<String, String> = wanted
-        .into_iter()
-        .filter(|(k, v)| present.get(k) != Some(v))
-        .collect();
-    if !missing.is_empty() {
-        with_backoff(deps.retry, || {
-            deps.appstream.tag_resource(region, arn, &missing)
+        let distribution: Option<DistributionRecord> = self
+            .store
+            .get_json(&keys::distribution(release))
+            .await
+            .map_err(store_err("reading the distribution record"))?;
+        steps.push(match &distribution {
+            Some(d) => step(
+                Step::Distribution,
+                "done",
+                format!("DistributeImage requested at {}", d.requested_at),
+            ),
+            None => step(
+                Step::Distribution,
+                "pending",
+                "waiting for distribute-image".into(),
+            ),
+        });
+
+        let export = if config.required.export {
+            Some(self.check_export(release).await?)
+        } else {
+            None
+        };
+        let (export_record, export_done) = match export {
+            Some((record, Progress::Done(done))) => {
+                steps.push(step(
+                    Step::Export,
+                    "done",
+                    format!("{} bytes at {}", done.size_bytes, done.object_key),
+                ));
+                (record, Some(done))
+            }
+            Some((record, Progress::Pending(why))) => {
+                match record
+                    .as_ref()
+                    .and_then(|r| self.timed_out(Step::Export, &r.requested_at, &why))
+                {
+                    Some(reason) => {
+                        steps.push(step(Step::Export, "failed", reason.clone()));
+                        failures.push(publish::failure(release, Step::Export, reason));
+                    }
+                    None => steps.push(step(Step::Export, "pending", why)),
+                }
+                (record, None)
+            }
+            Some((record, Progress::Failed(why))) => {
+                steps.push(step(Step::Export, "failed", why.clone()));
+                failures.push(publish::failure(release, Step::Export, why));
+                (record, None)
+            }
+            None => (None, None),
+        };
+
+        let appstream = if config.required.appstream {
+            Some(self.check_appstream(release).await?)
+        } else {
+            None
+        };
+        let (appstream_record, appstream_done) = match appstream {
+            Some((record, Progress::Done(images))) => {
+                steps.push(step(
+                    Step::Appstream,
+                    "done",
+                    format!("{} regions available and tagged", images.len()),
+                ));
+                (record, Some(images))
+            }
+            Some((record, Progress::Pending(why))) => {
+                match record
+                    .as_ref()
+                    .and_then(|r| self.timed_out(Step::Appstream, &r.requested_at, &why))
+                {
+                    Some(reason) => {
+                        steps.push(step(Step::Appstream, "failed", reason.clone()));
+                        failures.push(publish::failure(release, Step::Appstream, reason));
+                    }
+                    None => steps.push(step(Step::Appstream, "pending", why)),
+                }
+                (record, None)
+            }
+            Some((record, Progress::Failed(why))) => {
+                steps.push(step(Step::Appstream, "failed", why.clone()));
+                failures.push(publish::failure(release, Step::Appstream, why));
+                (record, None)
+            }
+            None => (None, Some(Vec::new())),
+        };
+
+        if let Some(first) = failures.first().cloned() {
+            error!(release = %release, step = first.step.as_str(), reason = %first.reason, "release failed");
+            steps.push(step(
+                Step::Publish,
+                "failed",
+                format!("{} step failed", first.step.as_str()),
+            ));
+            return self
+                .finish(release, ReleaseState::Failed, steps, Some(first), None)
+                .await;
+        }
+
+        let export_ready = !config.required.export || export_done.is_some();
+        let ready = distribution.is_some() && export_ready && appstream_done.is_some();
+        let already_published = keys_now.contains(&manifest_key);
+        if !ready && !already_published {
+            steps.push(step(
+                Step::Publish,
+                "pending",
+                "waiting for the steps above".into(),
+            ));
+            return self.pending(release, steps).await;
+        }
+
+        // Every step is done: the manifest, written once (the first publisher wins).
+        if let (Some(distribution), false) = (distribution, already_published) {
+            let manifest = Manifest {
+                schema_version: SCHEMA_VERSION,
+                release_id: release.clone(),
+                source_image_arn: distribution.source_image_arn.clone(),
+                distributed_image_arn: export_record
+                    .as_ref()
+                    .map(|r| r.distributed_image_arn.clone())
+                    .or(distribution.distributed_image_arn.clone())
+                    .unwrap_or_default(),
+                amis: export_record
+                    .as_ref()
+                    .map(|r| r.amis.clone())
+                    .unwrap_or_default(),
+                export: export_done,
+                appstream: appstream_done.unwrap_or_default(),
+                timestamps: ManifestTimestamps {
+                    distribution_requested_at: distribution.requested_at,
+                    export_requested_at: export_record.map(|r| r.requested_at),
+                    appstream_requested_at: appstream_record.map(|r| r.requested_at),
+                    published_at: release::now(),
+                },
+            };
+            let outcome = self
+                .store
+                .put_json_if_absent(&manifest_key, &manifest)
+                .await
+                .map_err(store_err("writing the manifest"))?;
+            info!(release = %release, key = %manifest_key, outcome = ?outcome, "manifest written");
+        }
+
+        // The invalidation: the same caller reference for the same release, so a repeat is a no-op.
+        let path = format!("/{manifest_key}");
+        let reference = token::derive("publish-release", &[release.as_str()]);
+        let invalidation = with_backoff(self.retry, || {
+            self.cdn
+                .create_invalidation(std::slice::from_ref(&path), &reference)
         })
-        .await?;
-        info!(region = %region, arn, tags = missing.len(), "source tags applied to the copy");
+        .await
+        .map_err(|e| HandlerError::from_service(format!("invalidating {path}"), e))?;
+        let url = format!("https://{}/{manifest_key}", config.cdn_domain);
+        steps.push(step(
+            Step::Publish,
+            "done",
+            format!("manifest at {url}, invalidation {invalidation}"),
+        ));
+        info!(release = %release, url = %url, invalidation = %invalidation, "release published");
+        self.finish(release, ReleaseState::Published, steps, None, Some(url))
+            .await
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use publish_release::{Config, Deps, handle};
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::cloudfront::CloudFrontAdapter;
 use shared::aws::ec2::Ec2Adapter;
+use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::s3::S3Adapter;
 use std::process::ExitCode;
 
@@ -18,12 +19,14 @@ async fn main() -> ExitCode {
     };
     let sdk = shared::aws::load_config().await;
     let deps = Deps {
+        pipelines: ImageBuilderAdapter::new(&sdk),
         exports: Ec2Adapter::new(&sdk),
         appstream: AppStreamAdapter::new(&sdk, &config.region, &config.destinations),
         store: S3Adapter::new(&sdk, config.bucket.clone()),
         cdn: CloudFrontAdapter::new(&sdk, config.distribution_id.clone()),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
+        clock: Box::new(shared::clock::SystemClock),
     };
     shared::runtime::exit_code(run(service_fn(|event| handle(&deps, event))).await)
 }

@@ -2,18 +2,19 @@ use super::*;
 use lambda_runtime::Context;
 use shared::domain::{AmiId, AppStreamImageName, DiskImageFormat};
 use shared::error::{ErrorClass, ErrorType};
-use shared::fakes::{FakeAppStream, FakeCdn, FakeEc2, FakeStore};
+use shared::fakes::{FakeAppStream, FakeCdn, FakeEc2, FakeImageBuilder, FakeStore};
 use shared::ports::ExportTask;
 use shared::release::{AmiRecord, AppStreamSourceMode};
 use std::collections::BTreeMap;
 
 const ID: &str = "golden-1.0.0-1";
+const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
 const TASK: &str = "export-ami-0abcdef1234567890";
 const SCHEDULE: &str = include_str!("../../../events/scheduled-event.json");
 const OBJECT_CREATED: &str = include_str!("../../../events/s3-object-created.json");
 const MALFORMED: &str = include_str!("../../../events/malformed-s3-object-created.json");
 
-type TestDeps = Deps<FakeEc2, FakeAppStream, FakeStore, FakeCdn>;
+type TestDeps = Deps<FakeImageBuilder, FakeEc2, FakeAppStream, FakeStore, FakeCdn>;
 
 fn release() -> ReleaseId {
     ReleaseId::parse("r", ID).unwrap()
@@ -26,15 +27,26 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
         ("CDN_DISTRIBUTION_ID", "E2QWRUHEXAMPLE"),
         ("CDN_DOMAIN", "d111111abcdef8.cloudfront.net"),
         ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1,ap-southeast-2"),
+        ("PIPELINE_ARNS", PIPELINE),
+        (
+            "DISTRIBUTION_CONFIGURATION_ARN",
+            "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        ),
+        (
+            "DISTRIBUTION_EXECUTION_ROLE",
+            "arn:aws:iam::123456789012:role/ImageBuilderDistribution",
+        ),
     ]);
     all.extend(vars.iter().copied());
     Deps {
         config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
+        pipelines: FakeImageBuilder::default(),
         exports: FakeEc2::default(),
         appstream: FakeAppStream::default(),
         store: FakeStore::default(),
         cdn: FakeCdn::default(),
         retry: RetryPolicy::IMMEDIATE,
+        clock: Box::new(shared::clock::SystemClock),
     }
 }
 
@@ -414,6 +426,12 @@ fn when_config_is_invalid_should_name_the_variable() {
             ("CDN_DISTRIBUTION_ID", "E1"),
             ("CDN_DOMAIN", "d1.cloudfront.net"),
             ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1"),
+            ("PIPELINE_ARNS", PIPELINE),
+            (
+                "DISTRIBUTION_CONFIGURATION_ARN",
+                "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+            ),
+            ("DISTRIBUTION_EXECUTION_ROLE", "ImageBuilderDistribution"),
         ]);
         all.extend(extra.iter().copied());
         Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned()))
@@ -436,5 +454,301 @@ fn when_config_is_invalid_should_name_the_variable() {
             .unwrap_err()
             .to_string()
             .contains("CDN_DOMAIN")
+    );
+    for (var, bad) in [
+        ("DEADLINE_EXPORT", "12 hours"),
+        ("DISCOVERY_LOOKBACK", "2w"),
+        ("DISTRIBUTION_RETRIES", "11"),
+        ("RECONCILE_CONCURRENCY", "0"),
+    ] {
+        let err = base(&[(var, bad)]).unwrap_err().to_string();
+        assert!(err.contains(var), "{var}: {err}");
+    }
+    let err = base(&[("DISTRIBUTION_CONFIGURATION_ARN", "golden")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("DISTRIBUTION_CONFIGURATION_ARN"), "{err}");
+}
+
+// ---------------------------------------------------------------- the reconciler
+
+const SOURCE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1";
+const DISTRIBUTED: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
+
+fn image(arn: &str, status: &str) -> shared::ports::ImageInfo {
+    shared::ports::ImageInfo {
+        arn: arn.into(),
+        status: Some(status.into()),
+        source_pipeline_arn: Some(PIPELINE.into()),
+        amis: vec![shared::ports::OutputAmi {
+            region: "us-east-1".into(),
+            image: "ami-0abcdef1234567890".into(),
+            account_id: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// A build registered by start-pipeline, nothing after it.
+fn registered(deps: &TestDeps) {
+    let id = release();
+    deps.store.put_value(
+        &keys::pending(&id),
+        &PendingMarker {
+            schema_version: 1,
+            release_id: id.clone(),
+            since: release::now(),
+            source_image_arn: Some(SOURCE.into()),
+        },
+    );
+    deps.store.put_value(
+        &keys::build(&id),
+        &shared::release::BuildRecord {
+            schema_version: 1,
+            release_id: id,
+            image_build_version_arn: SOURCE.into(),
+            pipeline_arn: Some(PIPELINE.into()),
+            origin: shared::release::BuildOrigin::StartPipeline,
+            recorded_at: release::now(),
+        },
+    );
+}
+
+#[tokio::test]
+async fn when_the_pipeline_images_event_never_came_should_distribute_it_from_getimage() {
+    let deps = deps(&[]);
+    registered(&deps);
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    let distributed = deps.pipelines.distributed();
+    assert_eq!(distributed.len(), 1);
+    // The same token the event path derives, so a late event changes nothing.
+    assert_eq!(
+        distributed[0].client_token.as_str(),
+        token::derive(
+            "distribute-image",
+            &[
+                SOURCE,
+                "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden"
+            ]
+        )
+    );
+    assert!(
+        deps.store
+            .json(&format!("releases/{ID}/distribution.json"))
+            .is_some()
+    );
+    assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+}
+
+#[tokio::test]
+async fn when_the_distributed_images_event_never_came_should_start_export_and_copies() {
+    let deps = deps(&[]);
+    registered(&deps);
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+    deps.pipelines.put_image(image(DISTRIBUTED, "DISTRIBUTING"));
+    deps.appstream
+        .put_image("us-east-1", ID, "AVAILABLE", &[("team", "platform")]);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(deps.exports.exports().is_empty(), "not before AVAILABLE");
+    deps.pipelines.put_image(image(DISTRIBUTED, "AVAILABLE"));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(deps.exports.exports().len(), 1, "one export over two ticks");
+    assert_eq!(deps.appstream.copies().len(), 2, "one copy per region");
+    assert_eq!(deps.pipelines.distributed().len(), 1);
+}
+
+#[tokio::test]
+async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_once() {
+    let deps = deps(&[]);
+    let summary = |arn: &str, tags: &[(&str, &str)]| shared::ports::PipelineImage {
+        arn: arn.into(),
+        status: Some("AVAILABLE".into()),
+        date_created: Some(release::now()),
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+    };
+    deps.pipelines
+        .add_pipeline_image(PIPELINE, summary(SOURCE, &[]));
+    // Our own distributed image, listed under the pipeline: never a release of its own.
+    deps.pipelines.add_pipeline_image(
+        PIPELINE,
+        summary(DISTRIBUTED, &[(shared::release::TAG_RELEASE_ID, ID)]),
+    );
+    // Outside the look-back window: left alone.
+    let mut old = summary(
+        "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/0.9.0/1",
+        &[],
+    );
+    old.date_created = Some("2020-01-01T00:00:00Z".into());
+    deps.pipelines.add_pipeline_image(PIPELINE, old);
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.discovered, Some(1));
+    assert_eq!(
+        deps.store
+            .json(&format!("releases/{ID}/build.json"))
+            .unwrap()["origin"],
+        "discovered"
+    );
+    assert_eq!(deps.pipelines.distributed().len(), 1);
+    let again = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(again.discovered, Some(0));
+    assert_eq!(deps.pipelines.distributed().len(), 1);
+}
+
+fn failed_distribution(status: &str, step: Option<&str>) -> shared::ports::ImageInfo {
+    let mut info = image(DISTRIBUTED, "FAILED");
+    info.failure = Some(shared::ports::ImageFailure {
+        stage: Some("DISTRIBUTING".into()),
+        message: Some("Distribution failed in 1 of 2 regions".into()),
+        regions: vec![shared::ports::RegionFailure {
+            region: "eu-west-1".into(),
+            status: status.into(),
+            step: step.map(Into::into),
+            message: Some("copy timed out".into()),
+            account_id: Some("123456789012".into()),
+        }],
+        ..Default::default()
+    });
+    info
+}
+
+#[tokio::test]
+async fn when_a_distribution_timed_out_in_a_region_should_retry_it_n_times_then_fail_with_the_context()
+ {
+    let deps = deps(&[("DISTRIBUTION_RETRIES", "2")]);
+    registered(&deps);
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    for attempt in 1..=3 {
+        deps.pipelines
+            .put_image(failed_distribution("TIMED_OUT", None));
+        let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+        let retried = deps.pipelines.retried();
+        if attempt <= 2 {
+            assert_eq!(retried.len(), attempt);
+            assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+        } else {
+            assert_eq!(retried.len(), 2, "at most DISTRIBUTION_RETRIES");
+            assert_ne!(retried[0].1, retried[1].1, "each retry has its own token");
+            assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+            let status = deps
+                .store
+                .json(&format!("releases/{ID}/status.json"))
+                .unwrap();
+            let reason = status["failure"]["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("eu-west-1 account 123456789012 TIMED_OUT: copy timed out"),
+                "{reason}"
+            );
+            assert!(reason.contains("after 2 RetryImage"), "{reason}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_a_distribution_failed_for_good_should_record_it_without_retrying() {
+    let deps = deps(&[]);
+    registered(&deps);
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    deps.pipelines
+        .put_image(failed_distribution("FAILED", None));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(deps.pipelines.retried().is_empty());
+    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+}
+
+#[tokio::test]
+async fn when_the_build_outlives_its_deadline_should_fail_as_timed_out() {
+    let mut deps = deps(&[("DEADLINE_BUILD", "6h")]);
+    let clock = std::sync::Arc::new(shared::clock::ManualClock::new(std::time::SystemTime::now()));
+    struct Shared(std::sync::Arc<shared::clock::ManualClock>);
+    impl Clock for Shared {
+        fn now(&self) -> std::time::SystemTime {
+            self.0.now()
+        }
+    }
+    deps.clock = Box::new(Shared(clock.clone()));
+    registered(&deps);
+    deps.pipelines.put_image(image(SOURCE, "BUILDING"));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+    clock.advance(std::time::Duration::from_secs(6 * 3_600 + 60));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    let status = deps
+        .store
+        .json(&format!("releases/{ID}/status.json"))
+        .unwrap();
+    let reason = status["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("build timed out in BUILDING after 6h"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("(deadline 6h 0m)"), "{reason}");
+    assert!(
+        deps.store.json(&format!("pending/{ID}.json")).is_none(),
+        "off the pending list"
+    );
+}
+
+#[tokio::test]
+async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
+    let mut deps = deps(&[("DEADLINE_EXPORT", "0s")]);
+    deps.clock = Box::new(shared::clock::ManualClock::new(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(5),
+    ));
+    seed(&deps, CopyState::Requested);
+    let id = release();
+    let mut export: ExportRecord =
+        serde_json::from_value(deps.store.json(&keys::export(&id)).unwrap()).unwrap();
+    export.requested_at = release::now();
+    deps.store.put_value(&keys::export(&id), &export);
+    deps.exports.set_task(task("active", Some("converting")));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    let status = deps
+        .store
+        .json(&format!("releases/{ID}/status.json"))
+        .unwrap();
+    let reason = status["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("export timed out in export task"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn when_more_than_1000_releases_are_pending_should_look_at_every_one() {
+    let deps = deps(&[]);
+    for n in 1..=1_001 {
+        let id = ReleaseId::parse("r", &format!("golden-1.0.0-{n}")).unwrap();
+        deps.store.put_value(
+            &keys::pending(&id),
+            &PendingMarker {
+                schema_version: 1,
+                release_id: id,
+                since: release::now(),
+                source_image_arn: None,
+            },
+        );
+    }
+    // One release's trouble never blocks the others.
+    deps.store
+        .script
+        .fail("GetObject", ErrorClass::Throttled, "SlowDown", 3);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases.len(), 1_001);
+    assert!(
+        outcome
+            .releases
+            .iter()
+            .all(|r| r.state == ReleaseState::Pending)
     );
 }

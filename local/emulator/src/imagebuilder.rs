@@ -384,7 +384,8 @@ fn list_pipeline_images(world: &World, body: &Value) -> Result<Response, Respons
             })
         })
         .collect();
-    let mut answer = json!({ "requestId": uuid::Uuid::new_v4().to_string(), "imageSummaryList": page });
+    let mut answer =
+        json!({ "requestId": uuid::Uuid::new_v4().to_string(), "imageSummaryList": page });
     if start + max < all.len() {
         answer["nextToken"] = json!(format!("page-{}", start + max));
     }

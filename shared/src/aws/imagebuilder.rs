@@ -143,7 +143,10 @@ impl ImagePipelines for ImageBuilderAdapter {
         })
     }
 
-    async fn list_pipeline_images(&self, pipeline: &ImagePipelineArn) -> Result<Vec<PipelineImage>> {
+    async fn list_pipeline_images(
+        &self,
+        pipeline: &ImagePipelineArn,
+    ) -> Result<Vec<PipelineImage>> {
         const OP: &str = "ListImagePipelineImages";
         let mut images = Vec::new();
         let mut next: Option<String> = None;
@@ -157,17 +160,20 @@ impl ImagePipelines for ImageBuilderAdapter {
                 .send()
                 .await
                 .map_err(|e| classify(OP, e, error_class))?;
-            images.extend(out.image_summary_list.unwrap_or_default().into_iter().map(
-                |summary| PipelineImage {
-                    arn: summary.arn.unwrap_or_default(),
-                    status: summary
-                        .state
-                        .and_then(|s| s.status)
-                        .map(|s| s.as_str().to_owned()),
-                    date_created: summary.date_created,
-                    tags: summary.tags.unwrap_or_default().into_iter().collect(),
-                },
-            ));
+            images.extend(
+                out.image_summary_list
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|summary| PipelineImage {
+                        arn: summary.arn.unwrap_or_default(),
+                        status: summary
+                            .state
+                            .and_then(|s| s.status)
+                            .map(|s| s.as_str().to_owned()),
+                        date_created: summary.date_created,
+                        tags: summary.tags.unwrap_or_default().into_iter().collect(),
+                    }),
+            );
             match out.next_token.filter(|t| !t.is_empty()) {
                 Some(token) => next = Some(token),
                 None => return Ok(images),

@@ -138,13 +138,14 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     {
         // Loop guard: this image was created by our DistributeImage (output record, then tags).
         if change.status == "FAILED" {
-            let reason = failure_reason(change, &info, "distribution failed");
-            super::record_failure(deps.store, &release, Step::Distribution, &reason).await?;
-            return Ok(Outcome::RecordedFailure {
-                release_id: release.to_string(),
-                step: Step::Distribution,
-                reason,
-            });
+            // publish-release's reconciler reads GetImage's failureContext, retries the
+            // distribution with RetryImage when that can help, and records the failure when not.
+            return Ok(skipped(
+                image,
+                format!(
+                    "distribution for release {release} FAILED; publish-release retries or records it"
+                ),
+            ));
         }
         return Ok(skipped(
             image,

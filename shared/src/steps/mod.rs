@@ -14,8 +14,8 @@
 //! The failure path is here too, once: [`record_failure`] and [`call_failed`].
 
 pub mod appstream;
-pub mod build;
 pub mod appstream_copy;
+pub mod build;
 pub mod distribute;
 pub mod export;
 

@@ -1,0 +1,150 @@
+//! publish-release's configuration: its own variables, the deadlines, and the configuration of
+//! every step it re-drives as the reconciler (read with the same variables, by the same code, as
+//! the functions that run those steps on the event path).
+
+use shared::clock::parse_duration;
+use shared::config::{Env, RequiredSteps};
+use shared::domain::{BucketName, RegionName};
+use shared::release::Step;
+use shared::steps::{appstream, distribute, export};
+use shared::{ConfigError, ValidationError};
+use std::time::Duration;
+
+/// The longest a step may wait (`DEADLINE_<STEP>`), and the whole release (`DEADLINE_RELEASE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub build: Duration,
+    pub distribution: Duration,
+    pub export: Duration,
+    pub appstream: Duration,
+    pub release: Duration,
+}
+
+impl Deadlines {
+    pub fn of(&self, step: Step) -> Duration {
+        match step {
+            Step::Build => self.build,
+            Step::Distribution => self.distribution,
+            Step::Export => self.export,
+            Step::Appstream => self.appstream,
+            Step::Publish => self.release,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AWS_REGION` (set by Lambda): the home region.
+    pub region: RegionName,
+    /// `ARTIFACT_BUCKET`
+    pub bucket: BucketName,
+    /// `CDN_DISTRIBUTION_ID`: the CloudFront distribution in front of the bucket.
+    pub distribution_id: String,
+    /// `CDN_DOMAIN`: the host name users download from (the distribution's domain or an alias).
+    pub cdn_domain: String,
+    /// `APPSTREAM_DESTINATION_REGIONS`: the regions copies are followed in.
+    pub destinations: Vec<RegionName>,
+    /// `REQUIRED_STEPS`: which steps a release needs before it is published.
+    pub required: RequiredSteps,
+    /// `DEADLINE_BUILD`, `DEADLINE_DISTRIBUTION`, `DEADLINE_EXPORT`, `DEADLINE_APPSTREAM`,
+    /// `DEADLINE_RELEASE` (defaults 6h, 3h, 12h, 6h, 24h).
+    pub deadlines: Deadlines,
+    /// `DISCOVERY_LOOKBACK` (default 2d): images a pipeline built this recently are registered
+    /// as releases when nothing registered them (a pipeline's own schedule, a lost event).
+    pub lookback: Duration,
+    /// `DISTRIBUTION_RETRIES` (default 2, at most 10): RetryImage calls for a failed distribution.
+    pub distribution_retries: u32,
+    /// `RECONCILE_CONCURRENCY` (default 16, 1–64): releases looked at in parallel per tick.
+    pub concurrency: usize,
+    /// The distribution step (`PIPELINE_ARNS`, `DISTRIBUTION_*`, `RELEASE_TAGS`).
+    pub distribute: distribute::Config,
+    /// The export step, when `REQUIRED_STEPS` has it (`EXPORT_*`).
+    pub export: Option<export::Config>,
+    /// The AppStream step, when `REQUIRED_STEPS` has it (`APPSTREAM_*`).
+    pub appstream: Option<appstream::Config>,
+}
+
+fn cdn_distribution_id(field: &str, v: &str) -> Result<String, ValidationError> {
+    if v.len() <= 128
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        Ok(v.to_owned())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be a CloudFront distribution id (uppercase letters and digits)",
+            v,
+        ))
+    }
+}
+
+fn host_name(field: &str, v: &str) -> Result<String, ValidationError> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be a host name such as d111111abcdef8.cloudfront.net",
+            v,
+        ))
+    }
+}
+
+fn bounded<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+    min: T,
+    max: T,
+) -> impl Fn(&str, &str) -> Result<T, ValidationError> {
+    move |field, v| {
+        v.parse::<T>()
+            .ok()
+            .filter(|n| *n >= min && *n <= max)
+            .ok_or_else(|| {
+                ValidationError::new(field, format!("must be a whole number {min} to {max}"), v)
+            })
+    }
+}
+
+impl Config {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&get);
+        let required = RequiredSteps::from_env(&env)?;
+        let destinations =
+            env.list("APPSTREAM_DESTINATION_REGIONS", RegionName::parse_appstream)?;
+        if required.appstream && destinations.is_empty() {
+            return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
+        }
+        let deadlines = Deadlines {
+            build: env.or_default("DEADLINE_BUILD", "6h", parse_duration)?,
+            distribution: env.or_default("DEADLINE_DISTRIBUTION", "3h", parse_duration)?,
+            export: env.or_default("DEADLINE_EXPORT", "12h", parse_duration)?,
+            appstream: env.or_default("DEADLINE_APPSTREAM", "6h", parse_duration)?,
+            release: env.or_default("DEADLINE_RELEASE", "24h", parse_duration)?,
+        };
+        Ok(Self {
+            region: env.required("AWS_REGION", RegionName::parse)?,
+            bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
+            distribution_id: env.required("CDN_DISTRIBUTION_ID", cdn_distribution_id)?,
+            cdn_domain: env.required("CDN_DOMAIN", host_name)?,
+            destinations,
+            required,
+            deadlines,
+            lookback: env.or_default("DISCOVERY_LOOKBACK", "2d", parse_duration)?,
+            distribution_retries: env.or_default("DISTRIBUTION_RETRIES", "2", bounded(0, 10))?,
+            concurrency: env.or_default("RECONCILE_CONCURRENCY", "16", bounded(1, 64))?,
+            distribute: distribute::Config::from_lookup(&get)?,
+            export: match required.export {
+                true => Some(export::Config::from_lookup(&get)?),
+                false => None,
+            },
+            appstream: match required.appstream {
+                true => Some(appstream::Config::from_lookup(&get)?),
+                false => None,
+            },
+        })
+    }
+}

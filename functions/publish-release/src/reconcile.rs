@@ -1,0 +1,337 @@
+//! The reconciler: AWS's state is the truth, events are the fast path. On every tick it
+//! registers builds nothing registered (discovery), then asks AWS where each pending release
+//! stands and performs whatever step is due, through the same code ([`shared::steps`]), with the
+//! same client tokens and check-first calls as the functions on the event path: an event that
+//! arrives late, twice or never changes nothing.
+
+use super::*;
+use shared::clock::{age, display, parse_time};
+use shared::domain::{ClientToken, ImageBuildVersionArn};
+use shared::events::ImageStateChange;
+use shared::ports::{ImageInfo, ImageStatus};
+use shared::release::{BuildOrigin, BuildRecord, DistributionOutput, TAG_RELEASE_ID};
+use shared::steps::{self, appstream, build, distribute, export};
+
+/// What driving the early steps left to do.
+pub(crate) enum Driven {
+    /// Every step that starts from an image has started: follow them.
+    Started,
+    /// Still waiting on AWS: report this step as pending.
+    Waiting(StepStatus),
+}
+
+fn synthetic(image: &ImageBuildVersionArn, info: &ImageInfo, status: &str) -> ImageStateChange {
+    ImageStateChange {
+        event_id: None,
+        image: image.clone(),
+        status: status.to_owned(),
+        reason: info.reason.clone(),
+    }
+}
+
+impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
+    Deps<P, E, A, S, C>
+{
+    /// Registers every image a configured pipeline built within the look-back window that no
+    /// one registered yet, except the images our own DistributeImage created. Returns how many.
+    pub(crate) async fn discover(&self) -> Result<usize, HandlerError> {
+        let now = self.clock.now();
+        let mut registered = 0;
+        for pipeline in &self.config.distribute.pipelines {
+            let images = with_backoff(self.retry, || self.pipelines.list_pipeline_images(pipeline))
+                .await
+                .map_err(|e| {
+                    HandlerError::from_service(format!("listing the images of {pipeline}"), e)
+                })?;
+            for summary in images {
+                let Some(created) = summary.date_created.as_deref().and_then(parse_time) else {
+                    warn!(image = %summary.arn, "skipped in discovery: no readable dateCreated");
+                    continue;
+                };
+                if age(now, created) > self.config.lookback {
+                    continue;
+                }
+                let Ok(image) = ImageBuildVersionArn::parse("imageSummaryList[].arn", &summary.arn)
+                else {
+                    warn!(image = %summary.arn, "skipped in discovery: not an image build version ARN");
+                    continue;
+                };
+                // The loop guard, as on the event path: an image our DistributeImage created
+                // may be listed under the pipeline too (AWS does not document that it is not).
+                let output: Option<DistributionOutput> = self
+                    .store
+                    .get_json(&keys::distributed(&image))
+                    .await
+                    .map_err(store_err("reading the distribution output record"))?;
+                if output.is_some() || summary.tags.contains_key(TAG_RELEASE_ID) {
+                    continue;
+                }
+                if build::register(&self.store, &image, Some(pipeline), BuildOrigin::Discovered)
+                    .await?
+                {
+                    info!(image = %image, pipeline = %pipeline, "discovered a build nothing had registered");
+                    registered += 1;
+                }
+            }
+        }
+        Ok(registered)
+    }
+
+    /// Performs the steps that start from an image (distribution; export and AppStream copies)
+    /// when AWS says they are due and their record is missing.
+    pub(crate) async fn drive(&self, release: &ReleaseId) -> Result<Driven, HandlerError> {
+        let distribution: Option<DistributionRecord> = self
+            .store
+            .get_json(&keys::distribution(release))
+            .await
+            .map_err(store_err("reading the distribution record"))?;
+        let distribution = match distribution {
+            Some(d) => d,
+            None => match self.drive_build(release).await? {
+                Some(waiting) => return Ok(Driven::Waiting(waiting)),
+                None => match self
+                    .store
+                    .get_json(&keys::distribution(release))
+                    .await
+                    .map_err(store_err("reading the distribution record"))?
+                {
+                    Some(d) => d,
+                    // A failure was recorded (or DistributeImage is being retried): the
+                    // follow-up reports the release from its records.
+                    None => return Ok(Driven::Started),
+                },
+            },
+        };
+        let export_missing =
+            self.config.export.is_some() && !self.has_record(&keys::export(release)).await?;
+        let appstream_missing =
+            self.config.appstream.is_some() && !self.has_record(&keys::appstream(release)).await?;
+        if !export_missing && !appstream_missing {
+            return Ok(Driven::Started);
+        }
+        let Some(arn) = distribution.distributed_image_arn.as_deref() else {
+            return Ok(Driven::Waiting(step(
+                Step::Distribution,
+                "pending",
+                "DistributeImage answered no image ARN; waiting for its event".into(),
+            )));
+        };
+        let image = ImageBuildVersionArn::parse("distributed_image_arn", arn)?;
+        let info = with_backoff(self.retry, || self.pipelines.get_image(&image))
+            .await
+            .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
+        match info.image_status() {
+            ImageStatus::Available => {
+                let change = synthetic(&image, &info, "AVAILABLE");
+                // Each step records its own failure; an error here is retried on the next tick.
+                if let (true, Some(config)) = (export_missing, &self.config.export) {
+                    let step = export::Deps {
+                        config,
+                        pipelines: &self.pipelines,
+                        exports: &self.exports,
+                        store: &self.store,
+                        retry: self.retry,
+                    };
+                    if let Err(err) = export::on_image(&step, &change).await {
+                        warn!(release = %release, error = %err, "export step not started this tick");
+                    }
+                }
+                if let (true, Some(config)) = (appstream_missing, &self.config.appstream) {
+                    let step = appstream::Deps {
+                        config,
+                        pipelines: &self.pipelines,
+                        appstream: &self.appstream,
+                        store: &self.store,
+                        amis: &self.exports,
+                        retry: self.retry,
+                    };
+                    if let Err(err) = appstream::on_image(&step, &change).await {
+                        warn!(release = %release, error = %err, "AppStream step not started this tick");
+                    }
+                }
+                Ok(Driven::Started)
+            }
+            ImageStatus::Failed | ImageStatus::Cancelled => {
+                self.failed_distribution(release, &image, &info).await
+            }
+            status => {
+                let state = match status {
+                    ImageStatus::InProgress(s) | ImageStatus::Retired(s) => s,
+                    _ => "in an unknown state".to_owned(),
+                };
+                self.waiting_or_timed_out(
+                    release,
+                    Step::Distribution,
+                    &distribution.requested_at,
+                    &state,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn has_record(&self, key: &str) -> Result<bool, HandlerError> {
+        Ok(self
+            .store
+            .object_size(key)
+            .await
+            .map_err(store_err("looking for a release record"))?
+            .is_some())
+    }
+
+    /// The pipeline's image: distributes it once it is AVAILABLE. `None` when the distribution
+    /// was requested (or a failure recorded), else the step it waits on.
+    async fn drive_build(&self, release: &ReleaseId) -> Result<Option<StepStatus>, HandlerError> {
+        let marker: Option<PendingMarker> = self
+            .store
+            .get_json(&keys::pending(release))
+            .await
+            .map_err(store_err("reading the pending marker"))?;
+        let record: Option<BuildRecord> = self
+            .store
+            .get_json(&keys::build(release))
+            .await
+            .map_err(store_err("reading the build record"))?;
+        let source = record
+            .as_ref()
+            .map(|r| r.image_build_version_arn.clone())
+            .or_else(|| marker.as_ref().and_then(|m| m.source_image_arn.clone()));
+        let Some(source) = source else {
+            return Ok(Some(step(
+                Step::Distribution,
+                "pending",
+                "waiting for distribute-image (no source image recorded)".into(),
+            )));
+        };
+        let since = record
+            .map(|r| r.recorded_at)
+            .or(marker.map(|m| m.since))
+            .unwrap_or_default();
+        let image = ImageBuildVersionArn::parse("image_build_version_arn", &source)?;
+        let info = with_backoff(self.retry, || self.pipelines.get_image(&image))
+            .await
+            .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
+        let status = match info.image_status() {
+            ImageStatus::Available => "AVAILABLE",
+            ImageStatus::Failed | ImageStatus::Cancelled => "FAILED",
+            ImageStatus::InProgress(state) | ImageStatus::Retired(state) => {
+                return match self
+                    .waiting_or_timed_out(release, Step::Build, &since, &state)
+                    .await?
+                {
+                    Driven::Waiting(s) => Ok(Some(s)),
+                    Driven::Started => Ok(None),
+                };
+            }
+            ImageStatus::Unknown => {
+                return Ok(Some(step(
+                    Step::Build,
+                    "pending",
+                    format!("image {image} is in a state this version does not know"),
+                )));
+            }
+        };
+        let step_deps = distribute::Deps {
+            config: &self.config.distribute,
+            pipelines: &self.pipelines,
+            store: &self.store,
+            retry: self.retry,
+        };
+        let outcome = distribute::on_image(&step_deps, &synthetic(&image, &info, status)).await?;
+        info!(release = %release, outcome = ?outcome, "reconciler drove the distribution step");
+        Ok(None)
+    }
+
+    /// A FAILED distribution: RetryImage while the failure is one a retry can fix and retries
+    /// are left (each with its own token, counted in `retry-<n>.json`), else the failure.
+    async fn failed_distribution(
+        &self,
+        release: &ReleaseId,
+        image: &ImageBuildVersionArn,
+        info: &ImageInfo,
+    ) -> Result<Driven, HandlerError> {
+        let failure = info.failure.clone().unwrap_or_default();
+        let described = match failure.describe() {
+            d if d.is_empty() => info.reason.clone().unwrap_or("no reason given".into()),
+            d => d,
+        };
+        let keys_now = self
+            .store
+            .list_keys(&format!("{}retry-", release.prefix()))
+            .await
+            .map_err(store_err("listing distribution retries"))?;
+        let attempt = keys_now.len() as u32 + 1;
+        if failure.is_retryable() && attempt <= self.config.distribution_retries {
+            let marker = format!("{}retry-{attempt}.json", release.prefix());
+            let token = ClientToken::<64>::parse(
+                "clientToken",
+                &shared::token::derive("retry-image", &[image.as_str(), &attempt.to_string()]),
+            )?;
+            // The record first: a crash after it costs one retry, never an unbounded number.
+            if steps::put_record(&self.store, &marker, &described, "a distribution retry").await?
+                == shared::ports::PutOutcome::Written
+            {
+                with_backoff(self.retry, || self.pipelines.retry_image(image, &token))
+                    .await
+                    .map_err(|e| {
+                        steps::call_failed(
+                            e,
+                            Some(token.as_str()),
+                            None,
+                            format!("retrying the distribution of {release}"),
+                        )
+                    })?;
+                warn!(release = %release, attempt, reason = %described, "distribution failed; RetryImage");
+            }
+            return Ok(Driven::Waiting(step(
+                Step::Distribution,
+                "pending",
+                format!(
+                    "distribution failed ({described}); RetryImage {attempt} of {}",
+                    self.config.distribution_retries
+                ),
+            )));
+        }
+        let retries = attempt - 1;
+        let reason = format!(
+            "distribution failed: {described}{}",
+            match (failure.is_retryable(), retries) {
+                (false, 0) => " (not retried: a retry cannot fix it)".to_owned(),
+                (_, n) => format!(" (after {n} RetryImage)"),
+            }
+        );
+        steps::record_failure(&self.store, release, Step::Distribution, &reason).await?;
+        Ok(Driven::Started)
+    }
+
+    /// Pending while the step is younger than its deadline; past it, the step is recorded as
+    /// failed: "timed out in <AWS state> after <duration>".
+    pub(crate) async fn waiting_or_timed_out(
+        &self,
+        release: &ReleaseId,
+        which: Step,
+        since: &str,
+        state: &str,
+    ) -> Result<Driven, HandlerError> {
+        if let Some(reason) = self.timed_out(which, since, state) {
+            steps::record_failure(&self.store, release, which, &reason).await?;
+            return Ok(Driven::Started);
+        }
+        Ok(Driven::Waiting(step(which, "pending", state.to_owned())))
+    }
+
+    /// The timeout reason when `which`, started at `since`, has outlived its deadline.
+    pub(crate) fn timed_out(&self, which: Step, since: &str, state: &str) -> Option<String> {
+        let started = parse_time(since)?;
+        let waited = age(self.clock.now(), started);
+        let deadline = self.config.deadlines.of(which);
+        (waited > deadline).then(|| {
+            format!(
+                "{} timed out in {state} after {} (deadline {})",
+                which.as_str(),
+                display(waited),
+                display(deadline)
+            )
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! Time, passed in rather than read deep inside: the reconciler's deadlines are tested with a
+//! clock the test sets, never with real sleeps.
+
+use crate::error::ValidationError;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that stands still until told to move: for tests.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    pub fn new(at: SystemTime) -> Self {
+        Self(Mutex::new(at))
+    }
+    pub fn advance(&self, by: Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// An RFC 3339 / ISO 8601 timestamp as the records and Image Builder write them.
+pub fn parse_time(value: &str) -> Option<SystemTime> {
+    aws_smithy_types::DateTime::from_str(value, aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .and_then(|t| SystemTime::try_from(t).ok())
+}
+
+/// How long ago `since` was, at `now` (zero when `since` is in the future).
+pub fn age(now: SystemTime, since: SystemTime) -> Duration {
+    now.duration_since(since).unwrap_or_default()
+}
+
+/// `6h`, `90m`, `3600s`, `2d`: a whole number and one unit. `0s` is allowed (tests use it).
+pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationError> {
+    const RULE: &str = "must be a whole number followed by s, m, h or d (for example 6h)";
+    let (number, unit) = value.split_at(value.len().saturating_sub(1));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(ValidationError::new(field, RULE, value)),
+    };
+    let n: u64 = number
+        .parse()
+        .ok()
+        .filter(|_| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| ValidationError::new(field, RULE, value))?;
+    n.checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| ValidationError::new(field, "is too long", value))
+}
+
+/// `6h 0m`, `12m 5s`, `3s`: how long a step waited, for failure reasons.
+pub fn display(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3_600, (s % 3_600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_durations_are_parsed_should_accept_the_four_units_and_reject_the_rest() {
+        assert_eq!(
+            parse_duration("D", "6h").unwrap(),
+            Duration::from_secs(21_600)
+        );
+        assert_eq!(
+            parse_duration("D", "90m").unwrap(),
+            Duration::from_secs(5_400)
+        );
+        assert_eq!(
+            parse_duration("D", "2d").unwrap(),
+            Duration::from_secs(172_800)
+        );
+        assert_eq!(parse_duration("D", "0s").unwrap(), Duration::ZERO);
+        for bad in ["", "h", "6", "6 h", "-1h", "1.5h", "6w", "+6h"] {
+            let err = parse_duration("DEADLINE_BUILD", bad).unwrap_err();
+            assert!(
+                err.to_string().starts_with("DEADLINE_BUILD: must be"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn when_a_wait_is_displayed_should_show_hours_and_minutes() {
+        assert_eq!(display(Duration::from_secs(21_600)), "6h 0m");
+        assert_eq!(display(Duration::from_secs(725)), "12m 5s");
+        assert_eq!(display(Duration::from_secs(3)), "3s");
+    }
+
+    #[test]
+    fn when_a_record_timestamp_is_read_should_parse_what_release_now_writes() {
+        let now = crate::release::now();
+        let t = parse_time(&now).unwrap();
+        assert!(age(SystemTime::now(), t) < Duration::from_secs(5));
+        assert!(parse_time("t0").is_none());
+        assert!(parse_time("2026-11-23T10:00:00.123Z").is_some());
+    }
+}
