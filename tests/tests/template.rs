@@ -32,10 +32,29 @@ fn function(template: &Value, binary: &str) -> Value {
         .unwrap_or_else(|| panic!("no AWS::Serverless::Function builds the binary {binary}"))
 }
 
-/// Every variable a function's `Config::from_lookup` reads, found in its source.
+/// Every variable a function's `Config::from_lookup` reads, found in its source and in the
+/// source of each step of `shared::steps` it configures (`steps::distribute::Config`…).
 fn env_vars_read(name: &str) -> BTreeSet<String> {
-    let source =
-        std::fs::read_to_string(root().join("functions").join(name).join("src/lib.rs")).unwrap();
+    let dir = root().join("functions").join(name).join("src");
+    let mut source = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
+            source.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    let uses = regex_lite::Regex::new(r"steps::(?:\{([a-z_, ]+)\}|([a-z_]+))").unwrap();
+    let mut steps = BTreeSet::new();
+    for c in uses.captures_iter(&source) {
+        let list = c.get(1).or(c.get(2)).unwrap().as_str();
+        steps.extend(list.split(',').map(|s| s.trim().to_owned()));
+    }
+    for step in steps {
+        let path = root().join("shared/src/steps").join(format!("{step}.rs"));
+        if let Ok(text) = std::fs::read_to_string(path) {
+            source.push_str(&text);
+        }
+    }
     let re = regex_lite::Regex::new(
         r#"env\.(?:required|optional|or_default|list|flag)\(\s*"([A-Z0-9_]+)""#,
     )
@@ -86,6 +105,16 @@ fn when_a_function_reads_a_variable_should_be_set_by_the_template() {
             missing.is_empty(),
             "{name} reads {missing:?} but template.yaml does not set them"
         );
+    }
+    // The reconciler reads the steps' variables too: the scan must have followed shared::steps.
+    let reconciler = env_vars_read("publish-release");
+    for var in [
+        "DEADLINE_BUILD",
+        "PIPELINE_ARNS",
+        "EXPORT_DISK_FORMAT",
+        "APPSTREAM_IMAGE_NAME",
+    ] {
+        assert!(reconciler.contains(var), "publish-release: {var} not found");
     }
 }
 
