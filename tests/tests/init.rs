@@ -12,7 +12,10 @@ const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeli
 /// The variables each function needs, valid.
 fn valid(function: &str) -> BTreeMap<String, String> {
     let pairs: &[(&str, &str)] = match function {
-        "start-pipeline" => &[("PIPELINE_ARN", PIPELINE)],
+        "start-pipeline" => &[
+            ("PIPELINE_ARN", PIPELINE),
+            ("ARTIFACT_BUCKET", "image-release-artifacts"),
+        ],
         "distribute-image" => &[
             ("PIPELINE_ARNS", PIPELINE),
             (
@@ -35,6 +38,13 @@ fn valid(function: &str) -> BTreeMap<String, String> {
             ("CDN_DISTRIBUTION_ID", "E2QWRUHEXAMPLE"),
             ("CDN_DOMAIN", "d111111abcdef8.cloudfront.net"),
             ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1"),
+            // The reconciler configures the steps it re-drives.
+            ("PIPELINE_ARNS", PIPELINE),
+            (
+                "DISTRIBUTION_CONFIGURATION_ARN",
+                "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+            ),
+            ("DISTRIBUTION_EXECUTION_ROLE", "ImageBuilderDistribution"),
         ],
     };
     pairs

@@ -56,6 +56,8 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     /// Export tasks end `deleted` with this status message instead of completing.
     pub export_failure: Option<String>,
+    /// Export tasks stay `active` at 40% forever (a step that never finishes).
+    pub export_stalls: bool,
     /// AWS does not document where DistributeImage's `tags` land. `false`: on the new Image
     /// Builder image (what GetImage shows); `true`: only on the AMIs it creates.
     pub distribution_tags_on_amis_only: bool,
@@ -132,6 +134,7 @@ impl Config {
             appstream_images: Vec::new(),
             s3_endpoint: None,
             export_failure: None,
+            export_stalls: false,
             distribution_tags_on_amis_only: false,
             distribution_keeps_pipeline_arn: false,
             amis_encrypted: false,

@@ -450,8 +450,14 @@ impl World {
         // Export tasks.
         let failure = self.config.export_failure.clone();
         let mut uploads = Vec::new();
+        let stalls = self.config.export_stalls;
         for task in self.exports.values_mut().filter(|t| t.status == "active") {
             let elapsed = steps_since(task.started);
+            if stalls {
+                task.progress = 40;
+                task.message = Some("converting (40%)".into());
+                continue;
+            }
             match &failure {
                 Some(message) if elapsed >= 2 => {
                     task.status = "deleted";

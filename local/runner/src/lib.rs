@@ -47,6 +47,18 @@ pub struct Scenario {
     pub amis_windows: bool,
     pub build_failure: Option<String>,
     pub export_failure: Option<String>,
+    /// Export tasks never finish.
+    pub export_stalls: bool,
+    /// Image Builder's events: of distributed images, of pipeline images (withheld when false).
+    pub distribution_events: bool,
+    pub pipeline_events: bool,
+    /// A seeded fraction of all emulated events that the bus loses.
+    pub event_drop: f64,
+    /// The distribution fails in one region for its first attempts (RetryImage).
+    pub distribution_failure: Option<emulator::DistributionFailure>,
+    /// Start the pipeline directly (as its own schedule or a person would), not through
+    /// start-pipeline: only discovery can find the build.
+    pub start_outside: bool,
     pub destination_regions: Vec<String>,
     /// Template parameter overrides.
     pub parameters: Vec<(String, String)>,
@@ -72,6 +84,12 @@ impl Scenario {
             amis_windows: false,
             build_failure: None,
             export_failure: None,
+            export_stalls: false,
+            distribution_events: true,
+            pipeline_events: true,
+            event_drop: 0.0,
+            distribution_failure: None,
+            start_outside: false,
             destination_regions: vec!["eu-west-1".into(), "ap-southeast-2".into()],
             parameters: Vec::new(),
             log_dir: std::env::temp_dir().join(format!("image-release-{}", uuid::Uuid::new_v4())),
@@ -337,6 +355,12 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     config.distribution_keeps_pipeline_arn = scenario.distribution_keeps_pipeline_arn;
     config.amis_encrypted = scenario.amis_encrypted;
     config.amis_windows = scenario.amis_windows;
+    config.export_stalls = scenario.export_stalls;
+    config.distribution_events = scenario.distribution_events;
+    config.pipeline_events = scenario.pipeline_events;
+    config.event_drop = scenario.event_drop;
+    config.event_seed = scenario.seed;
+    config.distribution_failure = scenario.distribution_failure.clone();
     if let Some(pipeline) = config.pipelines.first_mut() {
         pipeline.failure = scenario.build_failure.clone();
     }
@@ -534,12 +558,24 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             scenario.log_dir.display()
         );
     }
-    let _ = bus.send(event(
-        "image-release",
-        "Release Requested",
-        Vec::new(),
-        json!({ "releaseVersion": "1.0.0" }),
-    ));
+    if scenario.start_outside {
+        // As the pipeline's own schedule or a person would: nothing of ours sees it start.
+        let imagebuilder = ImageBuilderClient::new(&sdk_config(&emulator.endpoint()).await);
+        imagebuilder
+            .start_image_pipeline_execution()
+            .image_pipeline_arn(&pipeline_arn)
+            .client_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("StartImagePipelineExecution: {e:?}"))?;
+    } else {
+        let _ = bus.send(event(
+            "image-release",
+            "Release Requested",
+            Vec::new(),
+            json!({ "releaseVersion": "1.0.0" }),
+        ));
+    }
 
     // 6. Wait for the release to end, as status.json tells.
     let deadline = start + scenario.timeout;
