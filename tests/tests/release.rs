@@ -365,3 +365,109 @@ fn when_the_demo_command_fails_should_exit_non_zero_naming_the_step() {
         "{stderr}"
     );
 }
+
+// ---------------------------------------------------------------- the reconciler, end to end
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_distributed_image_event_is_withheld_should_still_publish_once() {
+    // AWS documents no state-change events for the image DistributeImage creates.
+    let mut s = scenario();
+    s.distribution_events = false;
+    let report = release(s).await;
+    assert_published_once(&report);
+    assert!(
+        !report
+            .invocations
+            .iter()
+            .any(|i| i.trigger.contains("/1.0.0/2")),
+        "no event of the distributed image reached a function: the reconciler did its steps\n{}",
+        explain(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_pipeline_image_event_is_withheld_should_still_publish_once() {
+    let mut s = scenario();
+    s.pipeline_events = false;
+    let report = release(s).await;
+    assert_published_once(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_build_starts_outside_and_no_event_reaches_us_should_discover_and_publish_it() {
+    // As a pipeline's own schedule or a person would start it, with a bus that lost its events.
+    let mut s = scenario();
+    s.start_outside = true;
+    s.pipeline_events = false;
+    let report = release(s).await;
+    assert_published_once(&report);
+    assert_eq!(
+        report
+            .counts
+            .call_count("imagebuilder:StartImagePipelineExecution"),
+        1,
+        "{}",
+        explain(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_distribution_times_out_in_a_region_once_should_retry_it_and_publish() {
+    let mut s = scenario();
+    s.distribution_failure = Some(emulator::DistributionFailure {
+        region: "eu-west-1".into(),
+        status: "TIMED_OUT".into(),
+        message: "AMI copy to eu-west-1 timed out".into(),
+        times: 1,
+    });
+    let report = release(s).await;
+    assert_published_once(&report);
+    assert_eq!(
+        report.counts.effect_count("retry-image"),
+        1,
+        "{}",
+        explain(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_distribution_keeps_failing_should_fail_with_each_regions_reason_after_n_retries() {
+    let mut s = scenario();
+    s.distribution_failure = Some(emulator::DistributionFailure {
+        region: "eu-west-1".into(),
+        status: "TIMED_OUT".into(),
+        message: "AMI copy to eu-west-1 timed out".into(),
+        times: 10,
+    });
+    s.parameters = vec![("DistributionRetries".into(), "1".into())];
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "distribution");
+    assert!(
+        reason
+            .contains("eu-west-1 account 123456789012 TIMED_OUT: AMI copy to eu-west-1 timed out")
+            && reason.contains("after 1 RetryImage"),
+        "{reason}"
+    );
+    assert_eq!(report.counts.effect_count("retry-image"), 1);
+    assert_eq!(report.counts.effect_count("export-task"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_export_never_finishes_should_fail_as_timed_out_in_its_aws_state() {
+    let mut s = scenario();
+    s.export_stalls = true;
+    s.parameters = vec![("DeadlineExport".into(), "2s".into())];
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "export");
+    assert!(
+        reason.starts_with("export timed out in export task export-ami-")
+            && reason.contains("active, 40%")
+            && reason.contains("(deadline 2s)"),
+        "{reason}"
+    );
+    assert!(report.invalidations.is_empty());
+}
