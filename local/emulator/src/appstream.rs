@@ -138,7 +138,7 @@ fn image_json(image: &AppStreamImage) -> Value {
     out
 }
 
-fn describe_images(world: &World, region: &str, input: &Value) -> Answer {
+fn describe_images(world: &mut World, region: &str, input: &Value) -> Answer {
     let names: Vec<&str> = input
         .get("Names")
         .and_then(Value::as_array)
@@ -151,6 +151,9 @@ fn describe_images(world: &World, region: &str, input: &Value) -> Answer {
         .unwrap_or_default();
     let mut images = Vec::new();
     for name in &names {
+        if world.config.appstream_sources_on_demand && region == world.config.home_region {
+            world.seed_appstream_source(name);
+        }
         match world
             .appstream
             .get(&(region.to_owned(), (*name).to_owned()))

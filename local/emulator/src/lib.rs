@@ -58,6 +58,13 @@ pub struct Config {
     pub export_failure: Option<String>,
     /// Export tasks stay `active` at 40% forever (a step that never finishes).
     pub export_stalls: bool,
+    /// The home region has an AVAILABLE AppStream image (tagged `team=platform`) for every
+    /// name asked for, as if an AppStream image builder had made one per release: for runs of
+    /// many releases whose names are not known in advance.
+    pub appstream_sources_on_demand: bool,
+    /// This fraction (0.0–1.0) of all calls fails, chosen by a seeded hash, alternately
+    /// throttled and 5xx (on top of the per-operation faults).
+    pub fault_rate: f64,
     /// AWS does not document where DistributeImage's `tags` land. `false`: on the new Image
     /// Builder image (what GetImage shows); `true`: only on the AMIs it creates.
     pub distribution_tags_on_amis_only: bool,
@@ -135,6 +142,8 @@ impl Config {
             s3_endpoint: None,
             export_failure: None,
             export_stalls: false,
+            appstream_sources_on_demand: false,
+            fault_rate: 0.0,
             distribution_tags_on_amis_only: false,
             distribution_keeps_pipeline_arn: false,
             amis_encrypted: false,

@@ -154,6 +154,17 @@ pub(crate) struct World {
     serial: u64,
     /// Events emitted so far (what the seeded drop decision hashes).
     events_emitted: u64,
+    /// Calls answered so far (what the seeded fault decision hashes).
+    calls_seen: u64,
+}
+
+/// A seeded, deterministic draw in [0, 1) for the `n`-th occurrence.
+fn draw(n: u64, seed: u64) -> f64 {
+    let mixed = (n ^ seed)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(29)
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    ((mixed >> 11) as f64) / ((1u64 << 53) as f64)
 }
 
 pub(crate) fn now() -> String {
@@ -178,6 +189,7 @@ impl World {
             counts: CallCounts::default(),
             serial: 0,
             events_emitted: 0,
+            calls_seen: 0,
         };
         for (region, name, tags) in world.config.appstream_images.clone() {
             let arn = world.appstream_arn(&region, &name);
@@ -230,6 +242,18 @@ impl World {
 
     /// The latency to add, and the error to answer with if one is due.
     pub fn fault_for(&mut self, op: &str) -> (Duration, Option<FaultKind>) {
+        self.calls_seen += 1;
+        let n = self.calls_seen;
+        if draw(n, self.config.event_seed.rotate_left(7)) < self.config.fault_rate {
+            self.counts.call(&format!("{op}#fault"));
+            self.counts.effect("fault");
+            let kind = if n % 2 == 0 {
+                FaultKind::Throttle
+            } else {
+                FaultKind::ServerError
+            };
+            return (Duration::ZERO, Some(kind));
+        }
         let Some(fault) = self.faults.get_mut(op) else {
             return (Duration::ZERO, None);
         };
@@ -267,16 +291,10 @@ impl World {
 
     fn emit(&mut self, event: Value) {
         self.events_emitted += 1;
-        if self.config.event_drop > 0.0 {
-            // A seeded, deterministic choice: the same seed drops the same events.
-            let mixed = (self.events_emitted ^ self.config.event_seed)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(29)
-                .wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            if ((mixed >> 11) as f64) / ((1u64 << 53) as f64) < self.config.event_drop {
-                self.counts.effect("event-dropped");
-                return;
-            }
+        // A seeded, deterministic choice: the same seed drops the same events.
+        if draw(self.events_emitted, self.config.event_seed) < self.config.event_drop {
+            self.counts.effect("event-dropped");
+            return;
         }
         self.counts.effect("event-emitted");
         let _ = self.events.send(event);
@@ -335,6 +353,34 @@ impl World {
         if emits {
             self.emit(event);
         }
+    }
+
+    /// An AVAILABLE AppStream image named `name` in the home region, if there is none yet.
+    pub fn seed_appstream_source(&mut self, name: &str) {
+        let region = self.config.home_region.clone();
+        let key = (region.clone(), name.to_owned());
+        if self.appstream.contains_key(&key) {
+            return;
+        }
+        let arn = self.appstream_arn(&region, name);
+        self.tags.insert(
+            arn.clone(),
+            BTreeMap::from([("team".to_owned(), "platform".to_owned())]),
+        );
+        self.appstream.insert(
+            key,
+            AppStreamImage {
+                name: name.to_owned(),
+                arn,
+                region,
+                state: "AVAILABLE".into(),
+                reason: None,
+                reason_code: "INTERNAL_ERROR",
+                description: None,
+                plan: Vec::new(),
+                started: Instant::now(),
+            },
+        );
     }
 
     /// RetryImage: a FAILED distribution starts again from DISTRIBUTING.

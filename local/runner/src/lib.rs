@@ -35,6 +35,13 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Deliver every event twice.
     pub duplicate_events: bool,
+    /// Deliver this fraction of events twice (seeded), when `duplicate_events` is off.
+    pub duplicate_fraction: f64,
+    /// One release request per entry, for the pipeline of that name (default: one, `golden`).
+    /// Several pipelines become the template's AdditionalPipelineArns.
+    pub releases: Vec<String>,
+    /// This fraction of all emulated calls fails (seeded), alternately throttled and 5xx.
+    pub fault_rate: f64,
     /// Delay each delivery by a random 0..jitter, so deliveries arrive shuffled.
     pub jitter: Option<Duration>,
     pub seed: u64,
@@ -75,6 +82,9 @@ impl Scenario {
             publish_interval: Duration::from_millis(500),
             timeout: Duration::from_secs(120),
             duplicate_events: false,
+            duplicate_fraction: 0.0,
+            releases: vec!["golden".into()],
+            fault_rate: 0.0,
             jitter: None,
             seed: 7,
             faults: Vec::new(),
@@ -110,6 +120,12 @@ pub struct Invocation {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub release_id: Option<String>,
+    /// Every release the run saw and how it ended (`published`, `failed`, `pending`).
+    pub releases: Vec<(String, String)>,
+    /// Events handed to functions (each delivery of each matched event), and how many of
+    /// those were duplicates.
+    pub deliveries: usize,
+    pub duplicates: usize,
     /// `published`, `failed`, `init-failed` (a function rejected its configuration) or `timed-out`.
     pub state: String,
     /// (function, `errorType: message`) of each function that reported an init error.
@@ -364,6 +380,22 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     if let Some(pipeline) = config.pipelines.first_mut() {
         pipeline.failure = scenario.build_failure.clone();
     }
+    config.fault_rate = scenario.fault_rate;
+    let mut names: Vec<String> = Vec::new();
+    for name in &scenario.releases {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    for name in names.iter().filter(|n| *n != "golden") {
+        config.pipelines.push(emulator::Pipeline {
+            name: name.clone(),
+            version: "1.0.0".into(),
+            failure: None,
+        });
+    }
+    let many = scenario.releases.len() > 1;
+    config.appstream_sources_on_demand = many;
     config.appstream_images.push((
         "us-east-1".into(),
         SOURCE_APPSTREAM_IMAGE.into(),
@@ -373,6 +405,16 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         ],
     ));
     let pipeline_arn = config.pipeline_arn("golden");
+    let additional: Vec<String> = names
+        .iter()
+        .filter(|n| *n != "golden")
+        .map(|n| config.pipeline_arn(n))
+        .collect();
+    let request_arns: Vec<String> = scenario
+        .releases
+        .iter()
+        .map(|n| config.pipeline_arn(n))
+        .collect();
     let distribution_arn = config.distribution_arn("golden");
     let (emulator, mut emulated_events) = Emulator::start(config, 0).await?;
     for (operation, fault) in &scenario.faults {
@@ -387,6 +429,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         &distribution_id,
         &domain,
     );
+    values.set("AdditionalPipelineArns", additional.join(","));
     for (k, v) in &scenario.parameters {
         values.set(k, v);
     }
@@ -433,17 +476,31 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     // 4. The bus: emulator events and our own, each to every function whose rule matches.
     let invocations = Arc::new(Mutex::new(Vec::<Invocation>::new()));
     let release_id = Arc::new(Mutex::new(None::<String>));
+    let release_ids = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
+    let deliveries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let duplicates = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (bus, mut bus_rx) = mpsc::unbounded_channel::<Value>();
     let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(scenario.seed)));
     let deliver = {
         let running = running.clone();
         let invocations = invocations.clone();
         let release_id = release_id.clone();
+        let release_ids = release_ids.clone();
+        let deliveries = deliveries.clone();
+        let duplicates = duplicates.clone();
         let progress = progress.clone();
         let rng = rng.clone();
         let scenario = scenario.clone();
         move |index: usize, event: Value| {
-            let copies = if scenario.duplicate_events { 2 } else { 1 };
+            let twice = scenario.duplicate_events
+                || (scenario.duplicate_fraction > 0.0
+                    && rng
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .random_bool(scenario.duplicate_fraction.min(1.0)));
+            let copies = if twice { 2 } else { 1 };
+            deliveries.fetch_add(copies, std::sync::atomic::Ordering::Relaxed);
+            duplicates.fetch_add(copies - 1, std::sync::atomic::Ordering::Relaxed);
             for _ in 0..copies {
                 let delay = scenario.jitter.map(|j| {
                     let mut rng = rng
@@ -454,6 +511,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
                 let running = running.clone();
                 let invocations = invocations.clone();
                 let release_id = release_id.clone();
+                let release_ids = release_ids.clone();
                 let progress = progress.clone();
                 let event = event.clone();
                 tokio::spawn(async move {
@@ -477,6 +535,13 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
                                     .lock()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                                     .get_or_insert_with(|| id.to_owned());
+                            }
+                            let mut ids = release_ids
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            ids.extend(value["releaseId"].as_str().map(str::to_owned));
+                            for r in value["releases"].as_array().into_iter().flatten() {
+                                ids.extend(r["releaseId"].as_str().map(str::to_owned));
                             }
                         }
                         progress.line(&function.name, &trigger, &describe_outcome(&outcome));
@@ -568,6 +633,15 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("StartImagePipelineExecution: {e:?}"))?;
+    } else if many {
+        for (i, arn) in request_arns.iter().enumerate() {
+            let _ = bus.send(event(
+                "image-release",
+                "Release Requested",
+                Vec::new(),
+                json!({ "releaseVersion": format!("1.0.{i}"), "pipelineArn": arn }),
+            ));
+        }
     } else {
         let _ = bus.send(event(
             "image-release",
@@ -593,6 +667,34 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         if !init_errors().is_empty() {
             state = "init-failed".to_owned();
             break;
+        }
+        if many {
+            let ids: Vec<String> = release_ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .cloned()
+                .collect();
+            if ids.len() < scenario.releases.len() {
+                continue;
+            }
+            let mut open = 0;
+            for id in &ids {
+                let value = get_json(&s3, &format!("releases/{id}/status.json")).await;
+                if value
+                    .as_ref()
+                    .and_then(|v| v["state"].as_str())
+                    .unwrap_or("pending")
+                    == "pending"
+                {
+                    open += 1;
+                }
+            }
+            if open == 0 {
+                state = "done".to_owned();
+                break;
+            }
+            continue;
         }
         let id = release_id
             .lock()
@@ -622,7 +724,26 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let ids: Vec<String> = release_ids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect();
+    let mut releases = Vec::new();
+    for id in ids {
+        let value = get_json(&s3, &format!("releases/{id}/status.json")).await;
+        let state = value
+            .as_ref()
+            .and_then(|v| v["state"].as_str())
+            .unwrap_or("pending")
+            .to_owned();
+        releases.push((id, state));
+    }
     let mut report = Report {
+        releases,
+        deliveries: deliveries.load(std::sync::atomic::Ordering::Relaxed),
+        duplicates: duplicates.load(std::sync::atomic::Ordering::Relaxed),
         release_id: release_id.clone(),
         state,
         init_errors: init_errors(),
@@ -660,17 +781,22 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
                 .push((region.clone(), emulator.appstream_image(region, id)));
         }
     }
-    if let Ok(list) = cloudfront
-        .list_invalidations()
-        .distribution_id(&distribution_id)
-        .send()
-        .await
-    {
-        for summary in list
-            .invalidation_list
-            .map(|l| l.items.unwrap_or_default())
-            .unwrap_or_default()
-        {
+    // Every page of ListInvalidations (MaxItems 100 per page).
+    let mut marker: Option<String> = None;
+    loop {
+        let Ok(list) = cloudfront
+            .list_invalidations()
+            .distribution_id(&distribution_id)
+            .set_marker(marker.take())
+            .send()
+            .await
+        else {
+            break;
+        };
+        let Some(page) = list.invalidation_list else {
+            break;
+        };
+        for summary in page.items.unwrap_or_default() {
             if let Ok(detail) = cloudfront
                 .get_invalidation()
                 .distribution_id(&distribution_id)
@@ -686,6 +812,10 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
                     .unwrap_or_default();
                 report.invalidations.push(paths);
             }
+        }
+        match page.next_marker.filter(|_| page.is_truncated) {
+            Some(next) => marker = Some(next),
+            None => break,
         }
     }
     Ok(report)
