@@ -247,7 +247,7 @@ impl World {
         if draw(n, self.config.event_seed.rotate_left(7)) < self.config.fault_rate {
             self.counts.call(&format!("{op}#fault"));
             self.counts.effect("fault");
-            let kind = if n % 2 == 0 {
+            let kind = if n.is_multiple_of(2) {
                 FaultKind::Throttle
             } else {
                 FaultKind::ServerError
