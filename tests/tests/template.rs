@@ -288,3 +288,23 @@ fn when_import_mode_is_chosen_should_require_appstream_only() {
         "{assertion}"
     );
 }
+
+#[test]
+fn when_a_release_fails_should_reach_the_alarm_topic_through_the_metric_filter() {
+    let template = template();
+    let resources = &template["Resources"];
+    let pattern = resources["ReleaseFailedMetric"]["Properties"]["FilterPattern"]
+        .as_str()
+        .unwrap();
+    // Lambda's JSON log format, as lambda_runtime writes it: the message under fields.
+    assert_eq!(
+        pattern,
+        format!(
+            "{{ $.fields.message = \"{}\" }}",
+            publish_release::RELEASE_FAILED
+        )
+    );
+    let alarm = &resources["ReleaseFailedAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"], "ReleasesFailed");
+    assert!(alarm["AlarmActions"].to_string().contains("AlarmTopic"));
+}

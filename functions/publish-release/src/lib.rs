@@ -14,10 +14,11 @@
 mod appstream;
 mod config;
 mod export;
-mod publish;
+pub mod publish;
 mod reconcile;
 
 pub use config::{Config, Deadlines};
+pub use publish::RELEASE_FAILED;
 
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
@@ -368,7 +369,6 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         };
 
         if let Some(first) = failures.first().cloned() {
-            error!(release = %release, step = first.step.as_str(), reason = %first.reason, "release failed");
             steps.push(step(
                 Step::Publish,
                 "failed",

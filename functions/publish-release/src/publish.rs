@@ -1,6 +1,11 @@
 //! The end of a release: `status.json` every time, and the pending marker cleared when final.
+//! A failed release is logged once, here, as [`RELEASE_FAILED`]: the template's metric filter
+//! counts that line and its alarm notifies the alarm topic.
 
 use super::*;
+
+/// The log message of a failed release; template.yaml's `ReleaseFailedMetric` matches it.
+pub const RELEASE_FAILED: &str = "release failed";
 
 pub(crate) fn failure(release: &ReleaseId, step: Step, reason: String) -> FailureRecord {
     FailureRecord {
@@ -24,6 +29,13 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         failure: Option<FailureRecord>,
         manifest_url: Option<String>,
     ) -> Result<ReleaseReport, HandlerError> {
+        if state == ReleaseState::Failed {
+            let (step, reason) = failure
+                .as_ref()
+                .map(|f| (f.step.as_str(), f.reason.as_str()))
+                .unwrap_or(("publish", "no reason recorded"));
+            error!(release = %release, step, reason, "{RELEASE_FAILED}");
+        }
         let status = StatusRecord {
             schema_version: SCHEMA_VERSION,
             release_id: release.clone(),
