@@ -28,6 +28,28 @@ struct Args {
     /// Make the export task end deleted with this message (failure path).
     #[arg(long)]
     fail_export: Option<String>,
+    /// Withhold every state-change event of these images (`distributed`, `pipeline`): the
+    /// reconciler must carry the release.
+    #[arg(long, value_delimiter = ',')]
+    withhold_events: Vec<Withheld>,
+    /// Lose this fraction (0.0–1.0) of all events, seeded.
+    #[arg(long, default_value_t = 0.0)]
+    drop_events: f64,
+    /// A template parameter override, `Name=Value` (repeatable), e.g. `DeadlineExport=2s`.
+    #[arg(long = "parameter", value_parser = parse_parameter)]
+    parameters: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Withheld {
+    Distributed,
+    Pipeline,
+}
+
+fn parse_parameter(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected Name=Value, got {raw:?}"))
 }
 
 #[tokio::main]
@@ -44,6 +66,10 @@ async fn main() -> ExitCode {
     scenario.destination_regions = args.regions;
     scenario.build_failure = args.fail_build;
     scenario.export_failure = args.fail_export;
+    scenario.distribution_events = !args.withhold_events.contains(&Withheld::Distributed);
+    scenario.pipeline_events = !args.withhold_events.contains(&Withheld::Pipeline);
+    scenario.event_drop = args.drop_events;
+    scenario.parameters = args.parameters;
     let report = match run(scenario).await {
         Ok(report) => report,
         Err(err) => {
