@@ -15,7 +15,6 @@ use crate::domain::{
     NameTemplate, RegionName, ReleaseId,
 };
 use crate::events::ImageStateChange;
-use crate::lineage;
 use crate::ports::{
     AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageInfo, ImagePipelines,
     ImportImage,
@@ -144,35 +143,19 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
     deps: &Deps<'_, P, A, S, M>,
     change: &ImageStateChange,
 ) -> Result<Outcome, HandlerError> {
-    let image = change.image.as_str();
-    if !deps.config.required {
-        info!(image, "skipped: REQUIRED_STEPS does not include appstream");
-        return Ok(Outcome::Skipped {
-            reason: "REQUIRED_STEPS does not include appstream".into(),
-        });
-    }
-    if !change.is_available() {
-        info!(image, status = %change.status, "skipped: not AVAILABLE");
-        return Ok(Outcome::Skipped {
-            reason: format!("status {} is not AVAILABLE", change.status),
-        });
-    }
-    let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
-        .await
-        .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
-    // Only images our DistributeImage created belong to a release: its output record, or its tag.
-    let Some((release, signal)) =
-        lineage::distributed_release(deps.store, &change.image, &info).await?
-    else {
-        info!(
-            image,
-            "skipped: no distribution output record and no release tag, not an image our DistributeImage created"
-        );
-        return Ok(Outcome::Skipped {
-            reason: format!("image has no {TAG_RELEASE_ID} tag and no distribution output record"),
-        });
+    let (release, info) = match super::distributed_release_of(
+        "appstream",
+        deps.config.required,
+        deps.pipelines,
+        deps.store,
+        deps.retry,
+        change,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(reason) => return Ok(Outcome::Skipped { reason }),
     };
-    info!(image, release = %release, signal = signal.as_str(), "image of a release");
     let config = &deps.config;
     let name = config.name.render("APPSTREAM_IMAGE_NAME", &release)?;
 

@@ -6,7 +6,6 @@
 use crate::config::{Env, RequiredSteps};
 use crate::domain::{AmiId, BucketName, ClientToken, DiskImageFormat, RegionName, RoleName};
 use crate::events::ImageStateChange;
-use crate::lineage;
 use crate::ports::{
     AmiCatalog, ArtifactStore, ExportImage, ExportStarted, ImageExports, ImagePipelines,
 };
@@ -84,36 +83,19 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
     change: &ImageStateChange,
 ) -> Result<Outcome, HandlerError> {
     let image = change.image.as_str();
-    if !deps.config.required {
-        info!(image, "skipped: REQUIRED_STEPS does not include export");
-        return Ok(Outcome::Skipped {
-            reason: "REQUIRED_STEPS does not include export".into(),
-        });
-    }
-    if !change.is_available() {
-        info!(image, status = %change.status, "skipped: not AVAILABLE");
-        return Ok(Outcome::Skipped {
-            reason: format!("status {} is not AVAILABLE", change.status),
-        });
-    }
-
-    // Only images that distribute-image created carry the release tag (the contract between the two).
-    let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
-        .await
-        .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
-    // Only images our DistributeImage created belong to a release: its output record, or its tag.
-    let Some((release, signal)) =
-        lineage::distributed_release(deps.store, &change.image, &info).await?
-    else {
-        info!(
-            image,
-            "skipped: no distribution output record and no release tag, not an image our DistributeImage created"
-        );
-        return Ok(Outcome::Skipped {
-            reason: format!("image has no {TAG_RELEASE_ID} tag and no distribution output record"),
-        });
+    let (release, info) = match super::distributed_release_of(
+        "export",
+        deps.config.required,
+        deps.pipelines,
+        deps.store,
+        deps.retry,
+        change,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(reason) => return Ok(Outcome::Skipped { reason }),
     };
-    info!(image, release = %release, signal = signal.as_str(), "image of a release");
 
     // The AMI of the home region.
     let region = deps.config.region.as_str();

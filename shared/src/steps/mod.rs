@@ -21,8 +21,10 @@ pub mod export;
 
 use crate::domain::ReleaseId;
 use crate::error::{ErrorClass, HandlerError, ServiceError};
-use crate::ports::{ArtifactStore, PutOutcome};
+use crate::events::ImageStateChange;
+use crate::ports::{ArtifactStore, ImageInfo, ImagePipelines, PutOutcome};
 use crate::release::{self, FailureRecord, PendingMarker, SCHEMA_VERSION, Step, keys};
+use crate::retry::{RetryPolicy, with_backoff};
 use serde::Serialize;
 
 /// Writes a record that has exactly one writer, once (`If-None-Match: *`): a repeated delivery
@@ -128,4 +130,42 @@ pub fn call_failed(
 /// Whether a step's error is final, so it must be recorded as the release's failure.
 pub fn is_final(err: &HandlerError) -> bool {
     err.error_type() != crate::error::ErrorType::Retryable
+}
+
+/// The release an AVAILABLE image that our DistributeImage created belongs to, with what GetImage
+/// tells about the image; or why a step that starts from such an image (export, AppStream) skips
+/// the event: the step is not required, the image is not AVAILABLE, or it is not one of ours.
+pub async fn distributed_release_of<P: ImagePipelines, S: ArtifactStore>(
+    step: &str,
+    required: bool,
+    pipelines: &P,
+    store: &S,
+    retry: RetryPolicy,
+    change: &ImageStateChange,
+) -> Result<Result<(ReleaseId, ImageInfo), String>, HandlerError> {
+    let image = change.image.as_str();
+    let skip = |reason: String| {
+        tracing::info!(image, reason = %reason, "skipped");
+        Ok(Err(reason))
+    };
+    if !required {
+        return skip(format!("REQUIRED_STEPS does not include {step}"));
+    }
+    if !change.is_available() {
+        return skip(format!("status {} is not AVAILABLE", change.status));
+    }
+    let info = with_backoff(retry, || pipelines.get_image(&change.image))
+        .await
+        .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
+    // Only images our DistributeImage created belong to a release: its output record, or its tag.
+    match crate::lineage::distributed_release(store, &change.image, &info).await? {
+        Some((release, signal)) => {
+            tracing::info!(image, release = %release, signal = signal.as_str(), "image of a release");
+            Ok(Ok((release, info)))
+        }
+        None => skip(format!(
+            "image has no {} tag and no distribution output record",
+            crate::release::TAG_RELEASE_ID
+        )),
+    }
 }
