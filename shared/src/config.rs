@@ -152,6 +152,33 @@ impl RequiredSteps {
     }
 }
 
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// `KEY=VALUE,…` tags for Image Builder, leaving room for the `reserved` tags a function adds
+    /// to each release (at most 50 in all, Image Builder's limit).
+    pub fn tags(
+        &self,
+        var: &'static str,
+        reserved: usize,
+    ) -> Result<crate::domain::ImageTags, ConfigError> {
+        use crate::domain::ImageTags;
+        let pairs = self.optional(var, parse_pairs)?.unwrap_or_default();
+        let tags =
+            ImageTags::parse(var, pairs).map_err(|source| ConfigError::Invalid { var, source })?;
+        let room = ImageTags::MAX_TAGS - reserved;
+        if tags.len() > room {
+            return Err(ConfigError::Invalid {
+                var,
+                source: ValidationError::new(
+                    var,
+                    format!("at most {room} tags ({reserved} more are added per release)"),
+                    "",
+                ),
+            });
+        }
+        Ok(tags)
+    }
+}
+
 /// Parses `KEY=VALUE,KEY=VALUE` (tags in configuration).
 pub fn parse_pairs(
     field: &str,

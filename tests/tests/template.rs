@@ -56,7 +56,7 @@ fn env_vars_read(name: &str) -> BTreeSet<String> {
         }
     }
     let re = regex_lite::Regex::new(
-        r#"env\.(?:required|optional|or_default|list|flag)\(\s*"([A-Z0-9_]+)""#,
+        r#"env\.(?:required|optional|or_default|list|flag|tags)\(\s*"([A-Z0-9_]+)""#,
     )
     .unwrap();
     re.captures_iter(&source).map(|c| c[1].to_owned()).collect()

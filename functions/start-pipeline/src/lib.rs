@@ -5,7 +5,7 @@
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::{Env, parse_pairs};
+use shared::config::Env;
 use shared::domain::{BucketName, ClientToken, ImageBuildVersionArn, ImagePipelineArn, ImageTags};
 use shared::events::ReleaseRequest;
 use shared::ports::{ArtifactStore, ImagePipelines, StartExecution};
@@ -32,24 +32,7 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(get);
         let pipeline = env.required("PIPELINE_ARN", ImagePipelineArn::parse)?;
-        let tags = env
-            .optional("RELEASE_TAGS", parse_pairs)?
-            .unwrap_or_default();
-        let tags =
-            ImageTags::parse("RELEASE_TAGS", tags).map_err(|source| ConfigError::Invalid {
-                var: "RELEASE_TAGS",
-                source,
-            })?;
-        if tags.len() >= ImageTags::MAX_TAGS {
-            return Err(ConfigError::Invalid {
-                var: "RELEASE_TAGS",
-                source: shared::ValidationError::new(
-                    "RELEASE_TAGS",
-                    "at most 49 tags (one more is added per release)",
-                    "",
-                ),
-            });
-        }
+        let tags = env.tags("RELEASE_TAGS", 1)?;
         Ok(Self {
             pipeline,
             tags,

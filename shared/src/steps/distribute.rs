@@ -7,7 +7,7 @@
 //! distributed again ([`crate::lineage`]). A FAILED build or distribution is recorded as the
 //! release's failure.
 
-use crate::config::{Env, parse_pairs};
+use crate::config::Env;
 use crate::domain::{
     BucketName, ClientToken, DistributionConfigurationArn, ImageBuildVersionArn, ImagePipelineArn,
     ImageTags, LogGroupName, ReleaseId, RoleNameOrArn,
@@ -20,7 +20,7 @@ use crate::release::{
     TAG_SOURCE_IMAGE, keys,
 };
 use crate::retry::{RetryPolicy, with_backoff};
-use crate::{ConfigError, HandlerError, ServiceError, ValidationError, token};
+use crate::{ConfigError, HandlerError, ServiceError, token};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
@@ -48,24 +48,7 @@ impl Config {
         if pipelines.is_empty() {
             return Err(ConfigError::Missing("PIPELINE_ARNS"));
         }
-        let tags = env
-            .optional("RELEASE_TAGS", parse_pairs)?
-            .unwrap_or_default();
-        let tags =
-            ImageTags::parse("RELEASE_TAGS", tags).map_err(|source| ConfigError::Invalid {
-                var: "RELEASE_TAGS",
-                source,
-            })?;
-        if tags.len() > ImageTags::MAX_TAGS - 2 {
-            return Err(ConfigError::Invalid {
-                var: "RELEASE_TAGS",
-                source: ValidationError::new(
-                    "RELEASE_TAGS",
-                    "at most 48 tags (two more are added per release)",
-                    "",
-                ),
-            });
-        }
+        let tags = env.tags("RELEASE_TAGS", 2)?;
         Ok(Self {
             pipelines,
             distribution: env.required(
