@@ -103,6 +103,29 @@ amis = {a["region"]: a["image"] for a in out["outputResources"]["amis"]}
 check("imagebuilder distributed image has AMIs per region", set(amis) == {"us-east-1", "eu-west-1"}, str(amis))
 home_ami = amis["us-east-1"]
 
+second = ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="boto3-start-3")["imageBuildVersionArn"]
+pages = list(ib.get_paginator("list_image_pipeline_images").paginate(imagePipelineArn=PIPELINE,
+                                                                    PaginationConfig={"PageSize": 1}))
+listed = [i["arn"] for page in pages for i in page["imageSummaryList"]]
+check("imagebuilder ListImagePipelineImages pages (boto3 paginator, maxResults 1)",
+      image_arn in listed and second in listed and len(pages) >= 2
+      and all(len(p["imageSummaryList"]) <= 1 for p in pages), str(listed))
+check("imagebuilder ListImagePipelineImages lists only the pipeline's images",
+      distributed["imageBuildVersionArn"] not in listed, str(listed))
+unknown = ib.list_image_pipeline_images(
+    imagePipelineArn=f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:image-pipeline/nope")
+check("imagebuilder ListImagePipelineImages unknown pipeline is an empty list", unknown["imageSummaryList"] == [])
+check("imagebuilder ListImagePipelineImages bad token",
+      error_code(lambda: ib.list_image_pipeline_images(imagePipelineArn=PIPELINE, nextToken="forged"))
+      == "InvalidPaginationTokenException")
+check("imagebuilder RetryImage of an AVAILABLE image",
+      error_code(lambda: ib.retry_image(imageBuildVersionArn=image_arn, clientToken="boto3-retry-1"))
+      == "InvalidRequestException")
+check("imagebuilder RetryImage unknown image",
+      error_code(lambda: ib.retry_image(
+          imageBuildVersionArn=f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:image/nope/1.0.0/1",
+          clientToken="boto3-retry-2")) == "ResourceNotFoundException")
+
 # ---------------------------------------------------------------- EC2 (boto3, query protocol)
 ec2 = client("ec2")
 described = ec2.describe_images(ImageIds=[home_ami])["Images"]
@@ -177,6 +200,9 @@ rc, out, err = cli("appstream", "describe-images", "--names", "golden-1.0.0-1", 
 check("cli appstream copy is regional (json)", rc == 0 and out["Images"][0]["Name"] == "golden-1.0.0-1", err[-300:])
 rc, out, err = cli("imagebuilder", "get-image", "--image-build-version-arn", image_arn)
 check("cli imagebuilder GetImage", rc == 0 and out["image"]["arn"] == image_arn, err[-300:])
+rc, out, err = cli("imagebuilder", "list-image-pipeline-images", "--image-pipeline-arn", PIPELINE)
+check("cli imagebuilder ListImagePipelineImages", rc == 0 and image_arn in [i["arn"] for i in out["imageSummaryList"]],
+      err[-300:])
 rc, out, err = cli("ec2", "describe-export-image-tasks", "--export-image-task-ids", task["ExportImageTaskId"])
 check("cli ec2 DescribeExportImageTasks", rc == 0 and len(out["ExportImageTasks"]) == 1, err[-300:])
 failed = appstream.describe_images(Names=["imported-1"])["Images"][0]
