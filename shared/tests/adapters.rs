@@ -222,6 +222,143 @@ mod imagebuilder {
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(rule_err.num_calls(), 1);
     }
+
+    #[tokio::test]
+    async fn when_listing_a_pipelines_images_should_page_with_100_per_request_until_no_token() {
+        use aws_sdk_imagebuilder::operation::list_image_pipeline_images::ListImagePipelineImagesOutput;
+        use aws_sdk_imagebuilder::types::ImageSummary;
+        let summary = |n: u32| {
+            ImageSummary::builder()
+                .arn(format!(
+                    "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/{n}"
+                ))
+                .state(ImageState::builder().status(ImageStatus::Available).build())
+                .date_created("2026-11-23T10:00:00.000Z")
+                .tags("team", "platform")
+                .build()
+        };
+        let first = mock!(aws_sdk_imagebuilder::Client::list_image_pipeline_images)
+            .match_requests(|r| {
+                r.image_pipeline_arn() == Some(PIPELINE)
+                    && r.max_results() == Some(100)
+                    && r.next_token().is_none()
+            })
+            .then_output(move || {
+                ListImagePipelineImagesOutput::builder()
+                    .image_summary_list(summary(1))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_imagebuilder::Client::list_image_pipeline_images)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(move || {
+                ListImagePipelineImagesOutput::builder()
+                    .image_summary_list(summary(2))
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_imagebuilder,
+            RuleMode::Sequential,
+            [&first, &second]
+        );
+        let images = ImageBuilderAdapter::from_client(client)
+            .list_pipeline_images(&ImagePipelineArn::parse("p", PIPELINE).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(images.len(), 2);
+        assert!(images[1].arn.ends_with("/2"));
+        assert_eq!(images[0].status.as_deref(), Some("AVAILABLE"));
+        assert_eq!(
+            images[0].date_created.as_deref(),
+            Some("2026-11-23T10:00:00.000Z")
+        );
+        assert_eq!(
+            images[0].tags.get("team").map(String::as_str),
+            Some("platform")
+        );
+    }
+
+    #[tokio::test]
+    async fn when_an_image_failed_should_read_its_failure_context_per_region() {
+        use aws_sdk_imagebuilder::types::{
+            DistributionFailureContext, ImageConfigurationStep, ImageFailureContext, RegionFailure,
+            RegionFailureStatus,
+        };
+        let rule = mock!(aws_sdk_imagebuilder::Client::get_image).then_output(|| {
+            GetImageOutput::builder()
+                .image(
+                    Image::builder()
+                        .arn(IMAGE)
+                        .state(
+                            ImageState::builder()
+                                .status(ImageStatus::Failed)
+                                .reason("Image distribution failed")
+                                .failure_context(
+                                    ImageFailureContext::builder()
+                                        .image_status(ImageStatus::Distributing)
+                                        .distribution_failure(
+                                            DistributionFailureContext::builder()
+                                                .error_message("1 of 2 regions failed")
+                                                .region_failures(
+                                                    RegionFailure::builder()
+                                                        .region("eu-west-1")
+                                                        .status(RegionFailureStatus::TimedOut)
+                                                        .image_configuration_step(
+                                                            ImageConfigurationStep::UpdateLaunchTemplates,
+                                                        )
+                                                        .error_message("timed out")
+                                                        .target_account_id("123456789012")
+                                                        .build(),
+                                                )
+                                                .build(),
+                                        )
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_imagebuilder, [&rule]);
+        let info = ImageBuilderAdapter::from_client(client)
+            .get_image(&ImageBuildVersionArn::parse("a", IMAGE).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(info.image_status(), shared::ports::ImageStatus::Failed);
+        let failure = info.failure.unwrap();
+        assert_eq!(failure.stage.as_deref(), Some("DISTRIBUTING"));
+        assert_eq!(failure.regions[0].status, "TIMED_OUT");
+        assert_eq!(
+            failure.regions[0].step.as_deref(),
+            Some("UPDATE_LAUNCH_TEMPLATES")
+        );
+        assert!(failure.is_retryable());
+        assert_eq!(
+            failure.describe(),
+            "failed while DISTRIBUTING; 1 of 2 regions failed; eu-west-1 account 123456789012 \
+             TIMED_OUT (UPDATE_LAUNCH_TEMPLATES): timed out"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_retrying_should_send_the_image_and_its_own_token() {
+        use aws_sdk_imagebuilder::operation::retry_image::RetryImageOutput;
+        let rule = mock!(aws_sdk_imagebuilder::Client::retry_image)
+            .match_requests(|r| {
+                r.image_build_version_arn() == Some(IMAGE) && r.client_token() == Some("retry-1")
+            })
+            .then_output(|| RetryImageOutput::builder().build());
+        let client = mock_client!(aws_sdk_imagebuilder, [&rule]);
+        ImageBuilderAdapter::from_client(client)
+            .retry_image(
+                &ImageBuildVersionArn::parse("a", IMAGE).unwrap(),
+                &ClientToken::parse("c", "retry-1").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
 }
 
 mod ec2 {
