@@ -1,0 +1,148 @@
+//! ARNs and the release id derived from an image build version ARN.
+
+use super::*;
+
+const PIPELINE_ARN: &str =
+    r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline/[a-z0-9-_]+$";
+static PIPELINE_ARN_RE: LazyLock<Regex> = LazyLock::new(|| regex(PIPELINE_ARN));
+
+string_type!(
+    /// `imagePipelineArn` of StartImagePipelineExecution.
+    ImagePipelineArn
+);
+
+impl ImagePipelineArn {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_pattern(field, value, &PIPELINE_ARN_RE, PIPELINE_ARN)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+const IMAGE_BUILD_ARN: &str = r"^arn:aws[^:]*:imagebuilder:([^:]+):(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/([a-z0-9-_]+)/([0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$";
+static IMAGE_BUILD_ARN_RE: LazyLock<Regex> = LazyLock::new(|| regex(IMAGE_BUILD_ARN));
+
+/// An Image Builder image *build version* ARN (`…:image/<name>/<x.y.z>/<build>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ImageBuildVersionArn {
+    arn: String,
+    #[serde(skip)]
+    region: String,
+    #[serde(skip)]
+    release: ReleaseId,
+}
+
+impl ImageBuildVersionArn {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        let caps = IMAGE_BUILD_ARN_RE.captures(value).ok_or_else(|| {
+            ValidationError::new(
+                field,
+                format!("must be an image build version ARN matching {IMAGE_BUILD_ARN}"),
+                value,
+            )
+        })?;
+        let part = |i| caps.get(i).map_or("", |m| m.as_str());
+        Ok(Self {
+            arn: value.to_owned(),
+            region: part(1).to_owned(),
+            release: ReleaseId(format!("{}-{}-{}", part(2), part(3), part(4))),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The release this image build belongs to: `<name>-<x.y.z>-<build>`.
+    pub fn release_id(&self) -> &ReleaseId {
+        &self.release
+    }
+}
+
+impl fmt::Display for ImageBuildVersionArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn)
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageBuildVersionArn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse("imageBuildVersionArn", &raw).map_err(|e| serde::de::Error::custom(e.detail()))
+    }
+}
+
+const RELEASE_ID: &str = r"^[a-z0-9-_]+-[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$";
+static RELEASE_ID_RE: LazyLock<Regex> = LazyLock::new(|| regex(RELEASE_ID));
+
+string_type!(
+    /// The identity of a release, derived from the image build version ARN: `<name>-<x.y.z>-<build>`.
+    /// Every state record, S3 key and AppStream image name derives from it.
+    ReleaseId
+);
+
+impl ReleaseId {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 128)?;
+        check_pattern(field, value, &RELEASE_ID_RE, RELEASE_ID)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The S3 prefix under which every record and artifact of this release lives (ends with `/`).
+    pub fn prefix(&self) -> String {
+        format!("releases/{}/", self.0)
+    }
+}
+
+const DISTRIBUTION_ARN: &str =
+    r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration/[a-z0-9-_]+$";
+static DISTRIBUTION_ARN_RE: LazyLock<Regex> = LazyLock::new(|| regex(DISTRIBUTION_ARN));
+
+string_type!(
+    /// `distributionConfigurationArn` of DistributeImage.
+    DistributionConfigurationArn
+);
+
+impl DistributionConfigurationArn {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_pattern(field, value, &DISTRIBUTION_ARN_RE, DISTRIBUTION_ARN)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+const ROLE_NAME_OR_ARN: &str =
+    r"^(?:arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/)?[a-zA-Z_0-9+=,.@\-_/]+$";
+static ROLE_NAME_OR_ARN_RE: LazyLock<Regex> = LazyLock::new(|| regex(ROLE_NAME_OR_ARN));
+
+string_type!(
+    /// An IAM role name or ARN (`executionRole` of DistributeImage): 1–2048 characters.
+    RoleNameOrArn
+);
+
+impl RoleNameOrArn {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 2048)?;
+        check_pattern(field, value, &ROLE_NAME_OR_ARN_RE, ROLE_NAME_OR_ARN)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+const IAM_ROLE_ARN: &str = r"^arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/[a-zA-Z_0-9+=,.@\-_/]+$";
+static IAM_ROLE_ARN_RE: LazyLock<Regex> = LazyLock::new(|| regex(IAM_ROLE_ARN));
+
+string_type!(
+    /// An IAM role ARN (`IamRoleArn` of AppStream CreateImportedImage).
+    IamRoleArn
+);
+
+impl IamRoleArn {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 2048)?;
+        check_pattern(field, value, &IAM_ROLE_ARN_RE, IAM_ROLE_ARN)?;
+        Ok(Self(value.to_owned()))
+    }
+}
