@@ -1,7 +1,6 @@
 use super::*;
 
-const BUILD_ARN: &str =
-    "arn:aws:imagebuilder:us-east-1:123456789012:image/golden-linux/1.2.3/4";
+const BUILD_ARN: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden-linux/1.2.3/4";
 
 #[test]
 fn when_build_arn_is_valid_should_derive_release_id_and_region() {
@@ -100,15 +99,12 @@ fn when_tag_key_is_128_chars_should_pass_and_129_should_fail() {
     assert!(ImageTags::parse("tags", one("k".repeat(128))).is_ok());
     assert!(ImageTags::parse("tags", one("k".repeat(129))).is_err());
     assert!(ImageTags::parse("tags", one("bad<key".to_owned())).is_err());
-    assert!(
-        ImageTags::parse("tags", BTreeMap::from([("k".to_owned(), "v".repeat(257))])).is_err()
-    );
+    assert!(ImageTags::parse("tags", BTreeMap::from([("k".to_owned(), "v".repeat(257))])).is_err());
 }
 
 #[test]
 fn when_tag_keys_follow_the_documented_pattern_should_pass_and_others_fail() {
-    let one =
-        |k: &str| ImageTags::parse("tags", BTreeMap::from([(k.to_owned(), "x".to_owned())]));
+    let one = |k: &str| ImageTags::parse("tags", BTreeMap::from([(k.to_owned(), "x".to_owned())]));
     // ^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$: digits, spaces, '@', '=', '+', '-' are allowed…
     for ok in [
         "owner@team",
@@ -165,12 +161,10 @@ fn when_import_description_breaks_the_import_pattern_should_fail() {
 #[test]
 fn when_appstream_name_is_101_chars_should_pass_and_102_should_fail() {
     assert!(
-        AppStreamImageName::parse("DestinationImageName", &format!("a{}", "b".repeat(100)))
-            .is_ok()
+        AppStreamImageName::parse("DestinationImageName", &format!("a{}", "b".repeat(100))).is_ok()
     );
-    let err =
-        AppStreamImageName::parse("DestinationImageName", &format!("a{}", "b".repeat(101)))
-            .unwrap_err();
+    let err = AppStreamImageName::parse("DestinationImageName", &format!("a{}", "b".repeat(101)))
+        .unwrap_err();
     assert_eq!(err.field, "DestinationImageName");
     assert!(AppStreamImageName::parse("n", "-leading-dash").is_err());
     assert!(AppStreamImageName::parse("n", "golden_1.2-3").is_ok());
@@ -209,8 +203,8 @@ fn when_region_does_not_offer_appstream_should_fail_naming_the_regions_that_do()
     assert!(RegionName::parse_appstream("r", "eu-west-1").is_ok());
     assert!(RegionName::parse_appstream("r", "us-gov-west-1").is_ok());
     // us-west-1 is a real region without AppStream 2.0.
-    let err = RegionName::parse_appstream("APPSTREAM_DESTINATION_REGIONS[0]", "us-west-1")
-        .unwrap_err();
+    let err =
+        RegionName::parse_appstream("APPSTREAM_DESTINATION_REGIONS[0]", "us-west-1").unwrap_err();
     assert_eq!(err.field, "APPSTREAM_DESTINATION_REGIONS[0]");
     assert!(err.to_string().contains("offers AppStream 2.0"), "{err}");
     assert!(err.to_string().contains("eu-central-1"), "{err}");
