@@ -76,6 +76,8 @@ pub enum ErrorClass {
     AccessDenied,
     /// A conditional write lost (S3 `PreconditionFailed`): someone else wrote first.
     PreconditionFailed,
+    /// One of our own release records could not be read as its type (the message names the key).
+    CorruptRecord,
     /// Anything undocumented.
     Other,
 }
@@ -126,6 +128,8 @@ pub enum ErrorType {
     InvalidEvent,
     Retryable,
     NonRetryable,
+    /// A release record in the bucket is corrupt: an operator must look at that key.
+    CorruptRecord,
 }
 
 impl fmt::Display for ErrorType {
@@ -134,6 +138,7 @@ impl fmt::Display for ErrorType {
             ErrorType::InvalidEvent => "InvalidEvent",
             ErrorType::Retryable => "Retryable",
             ErrorType::NonRetryable => "NonRetryable",
+            ErrorType::CorruptRecord => "CorruptRecord",
         })
     }
 }
@@ -156,6 +161,10 @@ pub enum HandlerError {
     /// The release cannot go on for a reason that is not an AWS error (e.g. the AMI of the home region is missing).
     #[error("{0}")]
     Failed(String),
+    /// A release record could not be read as its type; the message names the key. Not retried:
+    /// the record must be repaired (or removed) first.
+    #[error("corrupt release record {}", .0.message)]
+    CorruptRecord(ServiceError),
 }
 
 impl HandlerError {
@@ -164,13 +173,16 @@ impl HandlerError {
             HandlerError::InvalidEvent(_) => ErrorType::InvalidEvent,
             HandlerError::Retryable(_) => ErrorType::Retryable,
             HandlerError::NonRetryable { .. } | HandlerError::Failed(_) => ErrorType::NonRetryable,
+            HandlerError::CorruptRecord(_) => ErrorType::CorruptRecord,
         }
     }
 
     /// Classifies a service error by its class alone: retryable classes retry, everything else fails
     /// with `context` as the reason. Handlers that give a class another meaning match on it first.
     pub fn from_service(context: impl Into<String>, error: ServiceError) -> Self {
-        if error.class.is_retryable() {
+        if error.class == ErrorClass::CorruptRecord {
+            HandlerError::CorruptRecord(error)
+        } else if error.class.is_retryable() {
             HandlerError::Retryable(error)
         } else {
             HandlerError::NonRetryable {

@@ -390,9 +390,9 @@ impl ArtifactStore for FakeStore {
             Some(bytes) => serde_json::from_slice(bytes).map(Some).map_err(|e| {
                 ServiceError::new(
                     "GetObject",
-                    ErrorClass::Invalid,
+                    ErrorClass::CorruptRecord,
                     "CorruptRecord",
-                    e.to_string(),
+                    format!("s3://fake/{key}: {e}"),
                 )
             }),
         }

@@ -236,6 +236,27 @@ pub struct ExportTask {
     pub prefix: Option<String>,
 }
 
+/// An export task's `Status`, converted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportTaskState {
+    Active,
+    Completed,
+    /// `deleting` or `deleted`: the task was cancelled or failed.
+    Deleted,
+    Unknown,
+}
+
+impl ExportTask {
+    pub fn state(&self) -> ExportTaskState {
+        match self.status.as_str() {
+            "active" => ExportTaskState::Active,
+            "completed" => ExportTaskState::Completed,
+            "deleting" | "deleted" => ExportTaskState::Deleted,
+            _ => ExportTaskState::Unknown,
+        }
+    }
+}
+
 /// The result of an ExportImage call: a started task, or a dry run that AWS says would have succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportStarted {
@@ -382,6 +403,27 @@ pub struct AppStreamImage {
     /// `PENDING` | `AVAILABLE` | `FAILED` | `COPYING` | `DELETING` | `CREATING` | `IMPORTING` | `VALIDATING`.
     pub state: String,
     pub state_reason: Option<String>,
+}
+
+/// An AppStream image's `State`, converted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppStreamImageState {
+    Available,
+    Failed,
+    /// PENDING, COPYING, CREATING, IMPORTING, VALIDATING: still under way.
+    InProgress,
+    Deleting,
+}
+
+impl AppStreamImage {
+    pub fn image_state(&self) -> AppStreamImageState {
+        match self.state.as_str() {
+            "AVAILABLE" => AppStreamImageState::Available,
+            "FAILED" => AppStreamImageState::Failed,
+            "DELETING" => AppStreamImageState::Deleting,
+            _ => AppStreamImageState::InProgress,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -223,7 +223,8 @@ pub struct AppStreamRecord {
     pub mode: AppStreamSourceMode,
     pub source_region: String,
     pub source_image_name: AppStreamImageName,
-    pub description: Option<String>,
+    /// Validated when read: a record that breaks CopyImage's limit fails to load, naming its key.
+    pub description: Option<crate::domain::ImageDescription>,
     pub destinations: Vec<AppStreamDestination>,
     pub requested_at: String,
 }
@@ -245,11 +246,19 @@ pub enum ReleaseState {
     Failed,
 }
 
+/// Where one step of a release stands, as `status.json` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    Pending,
+    Done,
+    Failed,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepStatus {
     pub step: Step,
-    /// `pending`, `done` or `failed`.
-    pub state: String,
+    pub state: StepState,
     pub detail: String,
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use futures::future::join_all;
+use shared::ports::AppStreamImageState;
 
 impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
     Deps<P, E, A, S, C>
@@ -83,27 +84,21 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 None => CopyState::Failed {
                     reason: format!("source image {} is gone", record.source_image_name),
                 },
-                Some(s) if s.state == "FAILED" => CopyState::Failed {
+                Some(s) if s.image_state() == AppStreamImageState::Failed => CopyState::Failed {
                     reason: format!(
                         "source image {} FAILED: {}",
                         s.name,
                         s.state_reason.as_deref().unwrap_or("no reason given")
                     ),
                 },
-                Some(s) if s.state == "AVAILABLE" => {
-                    let description = record
-                        .description
-                        .as_deref()
-                        .map(|d| shared::domain::ImageDescription::parse("description", d))
-                        .transpose();
-                    let description = description.unwrap_or(None);
+                Some(s) if s.image_state() == AppStreamImageState::Available => {
                     ensure_copy(
                         &self.appstream,
                         self.retry,
                         &record.source_image_name,
                         &region,
                         name,
-                        description.as_ref(),
+                        record.description.as_ref(),
                     )
                     .await?
                 }
@@ -127,8 +122,8 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 else {
                     return Ok(Progress::Pending(format!("{region}: copy not visible yet")));
                 };
-                match image.state.as_str() {
-                    "AVAILABLE" => {
+                match image.image_state() {
+                    AppStreamImageState::Available => {
                         let Some(arn) = image.arn.clone() else {
                             return Ok(Progress::Pending(format!("{region}: copy has no ARN yet")));
                         };
@@ -139,11 +134,11 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                             arn,
                         }))
                     }
-                    "FAILED" => Ok(Progress::Failed(format!(
+                    AppStreamImageState::Failed => Ok(Progress::Failed(format!(
                         "{region}: copy FAILED: {}",
                         image.state_reason.as_deref().unwrap_or("no reason given")
                     ))),
-                    other => Ok(Progress::Pending(format!("{region}: {other}"))),
+                    _ => Ok(Progress::Pending(format!("{region}: {}", image.state))),
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Following the export task (DescribeExportImageTasks) until the disk is in S3.
 
 use super::*;
+use shared::ports::ExportTaskState;
 
 impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
     Deps<P, E, A, S, C>
@@ -23,8 +24,8 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             .map_err(|e| HandlerError::from_service(format!("describing export task {id}"), e))?;
         let progress = match task {
             None => Progress::Failed(format!("export task {id} no longer exists")),
-            Some(task) => match task.status.as_str() {
-                "completed" => {
+            Some(task) => match task.state() {
+                ExportTaskState::Completed => {
                     let key = record.object_key();
                     match self
                         .store
@@ -44,15 +45,16 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                         )),
                     }
                 }
-                "deleting" | "deleted" => Progress::Failed(format!(
+                ExportTaskState::Deleted => Progress::Failed(format!(
                     "export task {id} is {}: {}",
                     task.status,
                     task.status_message
                         .as_deref()
                         .unwrap_or("no status message")
                 )),
-                status => Progress::Pending(format!(
-                    "export task {id} {status}, {}% {}",
+                ExportTaskState::Active | ExportTaskState::Unknown => Progress::Pending(format!(
+                    "export task {id} {}, {}% {}",
+                    task.status,
                     task.progress.as_deref().unwrap_or("0"),
                     task.status_message.as_deref().unwrap_or("")
                 )),

@@ -33,7 +33,7 @@ use shared::ports::{
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, CopyState, DistributionRecord, ExportRecord,
     FailureRecord, Manifest, ManifestAppStreamImage, ManifestExport, ManifestTimestamps,
-    PendingMarker, ReleaseState, SCHEMA_VERSION, StatusRecord, Step, StepStatus, keys,
+    PendingMarker, ReleaseState, SCHEMA_VERSION, StatusRecord, Step, StepState, StepStatus, keys,
 };
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;
@@ -153,7 +153,7 @@ pub async fn handle<
                 reports.push(ReleaseReport {
                     release_id: release.to_string(),
                     state: ReleaseState::Pending,
-                    steps: vec![step(Step::Publish, "pending", err.to_string())],
+                    steps: vec![step(Step::Publish, StepState::Pending, err.to_string())],
                     manifest_url: None,
                 });
             }
@@ -189,10 +189,10 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
     move |e| HandlerError::from_service(what.to_owned(), e)
 }
 
-fn step(step: Step, state: &str, detail: String) -> StepStatus {
+fn step(step: Step, state: StepState, detail: String) -> StepStatus {
     StepStatus {
         step,
-        state: state.to_owned(),
+        state,
         detail,
     }
 }
@@ -228,7 +228,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             .map_err(store_err("reading the pending marker"))?;
         let waiting_on = steps
             .iter()
-            .find(|s| s.state == "pending")
+            .find(|s| s.state == StepState::Pending)
             .map(|s| format!("{} ({})", s.step.as_str(), s.detail))
             .unwrap_or_else(|| "the steps above".to_owned());
         if let Some(reason) = marker.as_ref().and_then(|m| {
@@ -243,7 +243,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 reason: reason.clone(),
                 at: release::now(),
             };
-            steps.push(step(Step::Publish, "failed", reason));
+            steps.push(step(Step::Publish, StepState::Failed, reason));
             return self
                 .finish(release, ReleaseState::Failed, steps, Some(failure), None)
                 .await;
@@ -288,12 +288,12 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         steps.push(match &distribution {
             Some(d) => step(
                 Step::Distribution,
-                "done",
+                StepState::Done,
                 format!("DistributeImage requested at {}", d.requested_at),
             ),
             None => step(
                 Step::Distribution,
-                "pending",
+                StepState::Pending,
                 "waiting for distribute-image".into(),
             ),
         });
@@ -307,7 +307,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             Some((record, Progress::Done(done))) => {
                 steps.push(step(
                     Step::Export,
-                    "done",
+                    StepState::Done,
                     format!("{} bytes at {}", done.size_bytes, done.object_key),
                 ));
                 (record, Some(done))
@@ -318,15 +318,15 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                     .and_then(|r| self.timed_out(Step::Export, &r.requested_at, &why))
                 {
                     Some(reason) => {
-                        steps.push(step(Step::Export, "failed", reason.clone()));
+                        steps.push(step(Step::Export, StepState::Failed, reason.clone()));
                         failures.push(publish::failure(release, Step::Export, reason));
                     }
-                    None => steps.push(step(Step::Export, "pending", why)),
+                    None => steps.push(step(Step::Export, StepState::Pending, why)),
                 }
                 (record, None)
             }
             Some((record, Progress::Failed(why))) => {
-                steps.push(step(Step::Export, "failed", why.clone()));
+                steps.push(step(Step::Export, StepState::Failed, why.clone()));
                 failures.push(publish::failure(release, Step::Export, why));
                 (record, None)
             }
@@ -342,7 +342,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             Some((record, Progress::Done(images))) => {
                 steps.push(step(
                     Step::Appstream,
-                    "done",
+                    StepState::Done,
                     format!("{} regions available and tagged", images.len()),
                 ));
                 (record, Some(images))
@@ -353,15 +353,15 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                     .and_then(|r| self.timed_out(Step::Appstream, &r.requested_at, &why))
                 {
                     Some(reason) => {
-                        steps.push(step(Step::Appstream, "failed", reason.clone()));
+                        steps.push(step(Step::Appstream, StepState::Failed, reason.clone()));
                         failures.push(publish::failure(release, Step::Appstream, reason));
                     }
-                    None => steps.push(step(Step::Appstream, "pending", why)),
+                    None => steps.push(step(Step::Appstream, StepState::Pending, why)),
                 }
                 (record, None)
             }
             Some((record, Progress::Failed(why))) => {
-                steps.push(step(Step::Appstream, "failed", why.clone()));
+                steps.push(step(Step::Appstream, StepState::Failed, why.clone()));
                 failures.push(publish::failure(release, Step::Appstream, why));
                 (record, None)
             }
@@ -371,7 +371,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         if let Some(first) = failures.first().cloned() {
             steps.push(step(
                 Step::Publish,
-                "failed",
+                StepState::Failed,
                 format!("{} step failed", first.step.as_str()),
             ));
             return self
@@ -385,7 +385,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         if !ready && !already_published {
             steps.push(step(
                 Step::Publish,
-                "pending",
+                StepState::Pending,
                 "waiting for the steps above".into(),
             ));
             return self.pending(release, steps).await;
@@ -435,7 +435,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         let url = format!("https://{}/{manifest_key}", config.cdn_domain);
         steps.push(step(
             Step::Publish,
-            "done",
+            StepState::Done,
             format!("manifest at {url}, invalidation {invalidation}"),
         ));
         info!(release = %release, url = %url, invalidation = %invalidation, "release published");

@@ -112,7 +112,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         let Some(arn) = distribution.distributed_image_arn.as_deref() else {
             return Ok(Driven::Waiting(step(
                 Step::Distribution,
-                "pending",
+                StepState::Pending,
                 "DistributeImage answered no image ARN; waiting for its event".into(),
             )));
         };
@@ -199,7 +199,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         let Some(source) = source else {
             return Ok(Some(step(
                 Step::Distribution,
-                "pending",
+                StepState::Pending,
                 "waiting for distribute-image (no source image recorded)".into(),
             )));
         };
@@ -226,7 +226,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             ImageStatus::Unknown => {
                 return Ok(Some(step(
                     Step::Build,
-                    "pending",
+                    StepState::Pending,
                     format!("image {image} is in a state this version does not know"),
                 )));
             }
@@ -285,7 +285,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             }
             return Ok(Driven::Waiting(step(
                 Step::Distribution,
-                "pending",
+                StepState::Pending,
                 format!(
                     "distribution failed ({described}); RetryImage {attempt} of {}",
                     self.config.distribution_retries
@@ -317,7 +317,11 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             steps::record_failure(&self.store, release, which, &reason).await?;
             return Ok(Driven::Started);
         }
-        Ok(Driven::Waiting(step(which, "pending", state.to_owned())))
+        Ok(Driven::Waiting(step(
+            which,
+            StepState::Pending,
+            state.to_owned(),
+        )))
     }
 
     /// The timeout reason when `which`, started at `since`, has outlived its deadline.

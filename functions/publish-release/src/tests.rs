@@ -752,3 +752,16 @@ async fn when_more_than_1000_releases_are_pending_should_look_at_every_one() {
             .all(|r| r.state == ReleaseState::Pending)
     );
 }
+
+#[tokio::test]
+async fn when_a_record_is_corrupt_should_report_it_as_corrupt_naming_the_key() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    let key = keys::appstream(&release());
+    let mut record = deps.store.json(&key).unwrap();
+    record["description"] = serde_json::json!("x".repeat(257));
+    deps.store.put_value(&key, &record);
+    let err = handle(&deps, event(OBJECT_CREATED)).await.unwrap_err();
+    assert_eq!(err.error_type(), ErrorType::CorruptRecord);
+    assert!(err.to_string().contains(&key), "{err}");
+}

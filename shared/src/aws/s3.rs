@@ -86,7 +86,7 @@ impl ArtifactStore for S3Adapter {
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             ServiceError::new(
                 OP,
-                ErrorClass::Invalid,
+                ErrorClass::CorruptRecord,
                 "CorruptRecord",
                 format!("s3://{}/{key}: {e}", self.bucket),
             )

@@ -16,8 +16,8 @@ use crate::domain::{
 };
 use crate::events::ImageStateChange;
 use crate::ports::{
-    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageInfo, ImagePipelines,
-    ImportImage,
+    AmiCatalog, AppStreamImage, AppStreamImageState, AppStreamImages, ArtifactStore, ImageInfo,
+    ImagePipelines, ImportImage,
 };
 use crate::release::{
     self, AppStreamDestination, AppStreamRecord, AppStreamSourceMode, CopyState, SCHEMA_VERSION,
@@ -175,7 +175,7 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
             return Err(err);
         }
     };
-    if source.state == "FAILED" {
+    if source.image_state() == AppStreamImageState::Failed {
         let reason = format!(
             "source AppStream image {name} is FAILED: {}",
             source.state_reason.as_deref().unwrap_or("no reason given")
@@ -187,7 +187,7 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
     // 2. Every destination region in parallel; each copy is checked first (CopyImage has no token).
     let (name_ref, source_ref) = (&name, &source);
     let copies = config.destinations.iter().map(|region| async move {
-        let state = if source_ref.state == "AVAILABLE" {
+        let state = if source_ref.image_state() == AppStreamImageState::Available {
             ensure_copy(deps.appstream, deps.retry, name_ref, region, name_ref, config.description.as_ref()).await?
         } else {
             info!(region = %region, source = %name_ref, state = %source_ref.state, "source not AVAILABLE yet; copy deferred to publish-release");
@@ -216,7 +216,7 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
         mode: config.mode,
         source_region: config.region.to_string(),
         source_image_name: name.clone(),
-        description: config.description.as_ref().map(|d| d.to_string()),
+        description: config.description.clone(),
         destinations: destinations.clone(),
         requested_at: release::now(),
     };
