@@ -200,7 +200,9 @@ fn step(step: Step, state: StepState, detail: String) -> StepStatus {
 impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
     Deps<P, E, A, S, C>
 {
-    /// One release: drive the steps that are due, then follow and publish.
+    /// One release: drive the steps that are due, then follow and publish. Every log line
+    /// inside carries the release id (its span).
+    #[tracing::instrument(skip_all, fields(release = %release))]
     async fn reconcile(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
         let failed = self
             .store
@@ -391,56 +393,16 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             return self.pending(release, steps).await;
         }
 
-        // Every step is done: the manifest, written once (the first publisher wins).
-        if let (Some(distribution), false) = (distribution, already_published) {
-            let manifest = Manifest {
-                schema_version: SCHEMA_VERSION,
-                release_id: release.clone(),
-                source_image_arn: distribution.source_image_arn.clone(),
-                distributed_image_arn: export_record
-                    .as_ref()
-                    .map(|r| r.distributed_image_arn.clone())
-                    .or(distribution.distributed_image_arn.clone())
-                    .unwrap_or_default(),
-                amis: export_record
-                    .as_ref()
-                    .map(|r| r.amis.clone())
-                    .unwrap_or_default(),
-                export: export_done,
-                appstream: appstream_done.unwrap_or_default(),
-                timestamps: ManifestTimestamps {
-                    distribution_requested_at: distribution.requested_at,
-                    export_requested_at: export_record.map(|r| r.requested_at),
-                    appstream_requested_at: appstream_record.map(|r| r.requested_at),
-                    published_at: release::now(),
-                },
-            };
-            let outcome = self
-                .store
-                .put_json_if_absent(&manifest_key, &manifest)
-                .await
-                .map_err(store_err("writing the manifest"))?;
-            info!(release = %release, key = %manifest_key, outcome = ?outcome, "manifest written");
-        }
-
-        // The invalidation: the same caller reference for the same release, so a repeat is a no-op.
-        let path = format!("/{manifest_key}");
-        let reference = token::derive("publish-release", &[release.as_str()]);
-        let invalidation = with_backoff(self.retry, || {
-            self.cdn
-                .create_invalidation(std::slice::from_ref(&path), &reference)
-        })
-        .await
-        .map_err(|e| HandlerError::from_service(format!("invalidating {path}"), e))?;
-        let url = format!("https://{}/{manifest_key}", config.cdn_domain);
-        steps.push(step(
-            Step::Publish,
-            StepState::Done,
-            format!("manifest at {url}, invalidation {invalidation}"),
-        ));
-        info!(release = %release, url = %url, invalidation = %invalidation, "release published");
-        self.finish(release, ReleaseState::Published, steps, None, Some(url))
-            .await
+        // Every step is done.
+        let parts = publish::Parts {
+            distribution,
+            export_record,
+            export_done,
+            appstream_record,
+            appstream_done,
+            already_published,
+        };
+        self.publish(release, parts, steps).await
     }
 }
 

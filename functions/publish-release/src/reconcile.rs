@@ -133,7 +133,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                         retry: self.retry,
                     };
                     if let Err(err) = export::on_image(&step, &change).await {
-                        warn!(release = %release, error = %err, "export step not started this tick");
+                        warn!(error = %err, "export step not started this tick");
                     }
                 }
                 if let (true, Some(config)) = (appstream_missing, &self.config.appstream) {
@@ -146,7 +146,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                         retry: self.retry,
                     };
                     if let Err(err) = appstream::on_image(&step, &change).await {
-                        warn!(release = %release, error = %err, "AppStream step not started this tick");
+                        warn!(error = %err, "AppStream step not started this tick");
                     }
                 }
                 Ok(Driven::Started)
@@ -238,7 +238,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             retry: self.retry,
         };
         let outcome = distribute::on_image(&step_deps, &synthetic(&image, &info, status)).await?;
-        info!(release = %release, outcome = ?outcome, "reconciler drove the distribution step");
+        info!(outcome = ?outcome, "reconciler drove the distribution step");
         Ok(None)
     }
 
@@ -281,7 +281,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                             format!("retrying the distribution of {release}"),
                         )
                     })?;
-                warn!(release = %release, attempt, reason = %described, "distribution failed; RetryImage");
+                warn!(attempt, reason = %described, "distribution failed; RetryImage");
             }
             return Ok(Driven::Waiting(step(
                 Step::Distribution,
