@@ -254,6 +254,38 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             .await
     }
 
+    /// One step's progress as its status line, and as a failure when it failed or outlived its
+    /// deadline (counted from `since`); what the step produced when it is done.
+    #[allow(clippy::too_many_arguments)]
+    fn account<T>(
+        &self,
+        release: &ReleaseId,
+        which: Step,
+        since: Option<&str>,
+        progress: Progress<T>,
+        steps: &mut Vec<StepStatus>,
+        failures: &mut Vec<FailureRecord>,
+        done: impl FnOnce(&T) -> String,
+    ) -> Option<T> {
+        let reason = match progress {
+            Progress::Done(value) => {
+                steps.push(step(which, StepState::Done, done(&value)));
+                return Some(value);
+            }
+            Progress::Pending(why) => match since.and_then(|s| self.timed_out(which, s, &why)) {
+                None => {
+                    steps.push(step(which, StepState::Pending, why));
+                    return None;
+                }
+                Some(timed_out) => timed_out,
+            },
+            Progress::Failed(why) => why,
+        };
+        steps.push(step(which, StepState::Failed, reason.clone()));
+        failures.push(publish::failure(release, which, reason));
+        None
+    }
+
     /// Looks at one release and moves it as far as it can go.
     pub(crate) async fn advance(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
         let config = &self.config;
@@ -306,31 +338,18 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             None
         };
         let (export_record, export_done) = match export {
-            Some((record, Progress::Done(done))) => {
-                steps.push(step(
+            Some((record, progress)) => {
+                let since = record.as_ref().map(|r| r.requested_at.as_str());
+                let done = self.account(
+                    release,
                     Step::Export,
-                    StepState::Done,
-                    format!("{} bytes at {}", done.size_bytes, done.object_key),
-                ));
-                (record, Some(done))
-            }
-            Some((record, Progress::Pending(why))) => {
-                match record
-                    .as_ref()
-                    .and_then(|r| self.timed_out(Step::Export, &r.requested_at, &why))
-                {
-                    Some(reason) => {
-                        steps.push(step(Step::Export, StepState::Failed, reason.clone()));
-                        failures.push(publish::failure(release, Step::Export, reason));
-                    }
-                    None => steps.push(step(Step::Export, StepState::Pending, why)),
-                }
-                (record, None)
-            }
-            Some((record, Progress::Failed(why))) => {
-                steps.push(step(Step::Export, StepState::Failed, why.clone()));
-                failures.push(publish::failure(release, Step::Export, why));
-                (record, None)
+                    since,
+                    progress,
+                    &mut steps,
+                    &mut failures,
+                    |d| format!("{} bytes at {}", d.size_bytes, d.object_key),
+                );
+                (record, done)
             }
             None => (None, None),
         };
@@ -341,31 +360,18 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             None
         };
         let (appstream_record, appstream_done) = match appstream {
-            Some((record, Progress::Done(images))) => {
-                steps.push(step(
+            Some((record, progress)) => {
+                let since = record.as_ref().map(|r| r.requested_at.as_str());
+                let done = self.account(
+                    release,
                     Step::Appstream,
-                    StepState::Done,
-                    format!("{} regions available and tagged", images.len()),
-                ));
-                (record, Some(images))
-            }
-            Some((record, Progress::Pending(why))) => {
-                match record
-                    .as_ref()
-                    .and_then(|r| self.timed_out(Step::Appstream, &r.requested_at, &why))
-                {
-                    Some(reason) => {
-                        steps.push(step(Step::Appstream, StepState::Failed, reason.clone()));
-                        failures.push(publish::failure(release, Step::Appstream, reason));
-                    }
-                    None => steps.push(step(Step::Appstream, StepState::Pending, why)),
-                }
-                (record, None)
-            }
-            Some((record, Progress::Failed(why))) => {
-                steps.push(step(Step::Appstream, StepState::Failed, why.clone()));
-                failures.push(publish::failure(release, Step::Appstream, why));
-                (record, None)
+                    since,
+                    progress,
+                    &mut steps,
+                    &mut failures,
+                    |images| format!("{} regions available and tagged", images.len()),
+                );
+                (record, done)
             }
             None => (None, Some(Vec::new())),
         };

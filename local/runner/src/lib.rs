@@ -669,12 +669,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             break;
         }
         if many {
-            let ids: Vec<String> = release_ids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-                .cloned()
-                .collect();
+            let ids = snapshot(&release_ids);
             if ids.len() < scenario.releases.len() {
                 continue;
             }
@@ -724,12 +719,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let ids: Vec<String> = release_ids
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .cloned()
-        .collect();
+    let ids = snapshot(&release_ids);
     let mut releases = Vec::new();
     for id in ids {
         let value = get_json(&s3, &format!("releases/{id}/status.json")).await;
@@ -819,6 +809,15 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// The release ids seen so far.
+fn snapshot(ids: &Mutex<std::collections::BTreeSet<String>>) -> Vec<String> {
+    ids.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect()
 }
 
 async fn get_json(s3: &aws_sdk_s3::Client, key: &str) -> Option<Value> {
