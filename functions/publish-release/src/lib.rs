@@ -53,15 +53,41 @@ pub struct Deps<P, E, A, S, C> {
     pub clock: Box<dyn Clock>,
 }
 
+/// What one invocation did, tagged by `action` like the other functions' outcomes.
 #[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Outcome {
-    pub releases: Vec<ReleaseReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-    /// Builds registered by discovery on this tick.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub discovered: Option<usize>,
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "action"
+)]
+pub enum Outcome {
+    /// The releases looked at (every pending one on the schedule, one for an S3 event).
+    Reconciled {
+        releases: Vec<ReleaseReport>,
+        /// Builds registered by discovery on this tick (none for an S3 event).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        discovered: Option<usize>,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The releases looked at; none when skipped.
+    pub fn releases(&self) -> &[ReleaseReport] {
+        match self {
+            Outcome::Reconciled { releases, .. } => releases,
+            Outcome::Skipped { .. } => &[],
+        }
+    }
+
+    pub fn discovered(&self) -> Option<usize> {
+        match self {
+            Outcome::Reconciled { discovered, .. } => *discovered,
+            Outcome::Skipped { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -108,10 +134,8 @@ pub async fn handle<
             if key.ends_with(".json") {
                 // Our own records: never a reason to run (and never a loop).
                 info!(key, "skipped: a release record, not an exported artifact");
-                return Ok(Outcome {
-                    releases: Vec::new(),
-                    skipped: Some(format!("{key} is a release record")),
-                    discovered: None,
+                return Ok(Outcome::Skipped {
+                    reason: format!("{key} is a release record"),
                 });
             }
             let marker: Option<PendingMarker> = deps
@@ -121,10 +145,8 @@ pub async fn handle<
                 .map_err(|e| HandlerError::from_service("reading the pending marker", e))?;
             if marker.is_none() {
                 info!(key, release = %release, "skipped: release is not pending");
-                return Ok(Outcome {
-                    releases: Vec::new(),
-                    skipped: Some(format!("release {release} is not pending")),
-                    discovered: None,
+                return Ok(Outcome::Skipped {
+                    reason: format!("release {release} is not pending"),
                 });
             }
             (vec![release], true, None)
@@ -159,9 +181,8 @@ pub async fn handle<
             }
         }
     }
-    Ok(Outcome {
+    Ok(Outcome::Reconciled {
         releases: reports,
-        skipped: None,
         discovered,
     })
 }

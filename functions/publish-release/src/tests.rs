@@ -171,7 +171,7 @@ async fn when_export_is_still_active_should_stay_pending_and_write_status() {
     seed(&deps, CopyState::Requested);
     deps.exports.set_task(task("active", None));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
     let status = deps
         .store
         .json(&format!("releases/{ID}/status.json"))
@@ -192,7 +192,7 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    let report = &outcome.releases[0];
+    let report = &outcome.releases()[0];
     assert_eq!(report.state, ReleaseState::Published);
     assert_eq!(
         report.manifest_url.as_deref(),
@@ -252,7 +252,7 @@ async fn when_run_twice_concurrently_should_write_one_manifest_and_one_invalidat
     assert_eq!(deps.cdn.invalidations().len(), 1);
     // Tags are applied once per copy: the second look finds them present.
     let again = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert!(again.releases.is_empty());
+    assert!(again.releases().is_empty());
     assert!(deps.appstream.tag_calls().len() <= 4);
 }
 
@@ -265,7 +265,7 @@ async fn when_export_task_was_deleted_should_fail_the_release_with_the_reason() 
         Some("The role vmimport cannot write to the bucket"),
     ));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
     let status = deps
         .store
         .json(&format!("releases/{ID}/status.json"))
@@ -297,7 +297,7 @@ async fn when_a_step_recorded_a_failure_should_fail_the_release() {
         },
     );
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
     assert_eq!(
         deps.store
             .json(&format!("releases/{ID}/status.json"))
@@ -313,7 +313,7 @@ async fn when_a_copy_failed_should_fail_the_release_naming_the_region() {
     complete_everything(&deps);
     deps.appstream.set_state("ap-southeast-2", ID, "FAILED");
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
     let status = deps
         .store
         .json(&format!("releases/{ID}/status.json"))
@@ -342,7 +342,7 @@ async fn when_copies_waited_for_the_source_should_issue_them_once_it_is_availabl
         deps.appstream.set_state(region, ID, "AVAILABLE");
     }
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Published);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
 }
 
 #[tokio::test]
@@ -353,7 +353,7 @@ async fn when_object_created_is_for_a_record_should_skip_without_reading() {
     let outcome = handle(&deps, LambdaEvent::new(raw, Context::default()))
         .await
         .unwrap();
-    assert!(outcome.skipped.is_some());
+    assert!(matches!(outcome, Outcome::Skipped { .. }));
     assert_eq!(deps.store.script.count("GetObject"), 0);
 }
 
@@ -363,8 +363,8 @@ async fn when_object_created_for_the_export_should_advance_that_release() {
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
     let outcome = handle(&deps, event(OBJECT_CREATED)).await.unwrap();
-    assert_eq!(outcome.releases.len(), 1);
-    assert_eq!(outcome.releases[0].state, ReleaseState::Published);
+    assert_eq!(outcome.releases().len(), 1);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
 }
 
 #[tokio::test]
@@ -386,7 +386,7 @@ async fn when_invalidation_is_throttled_persistently_should_fail_retryable_and_r
     );
     // The manifest is there already; the next run only invalidates and finishes.
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Published);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
     assert_eq!(deps.cdn.invalidations().len(), 1);
 }
 
@@ -407,7 +407,7 @@ async fn when_export_is_not_required_should_publish_without_it() {
         deps.appstream.put_image(region, ID, "AVAILABLE", &[]);
     }
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Published);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
     assert!(
         deps.store
             .json(&format!("releases/{ID}/manifest.json"))
@@ -538,7 +538,7 @@ async fn when_the_pipeline_images_event_never_came_should_distribute_it_from_get
             .json(&format!("releases/{ID}/distribution.json"))
             .is_some()
     );
-    assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
 }
 
 #[tokio::test]
@@ -588,7 +588,7 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
 
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.discovered, Some(1));
+    assert_eq!(outcome.discovered(), Some(1));
     assert_eq!(
         deps.store
             .json(&format!("releases/{ID}/build.json"))
@@ -597,7 +597,7 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     );
     assert_eq!(deps.pipelines.distributed().len(), 1);
     let again = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(again.discovered, Some(0));
+    assert_eq!(again.discovered(), Some(0));
     assert_eq!(deps.pipelines.distributed().len(), 1);
 }
 
@@ -632,11 +632,11 @@ async fn when_a_distribution_timed_out_in_a_region_should_retry_it_n_times_then_
         let retried = deps.pipelines.retried();
         if attempt <= 2 {
             assert_eq!(retried.len(), attempt);
-            assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+            assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
         } else {
             assert_eq!(retried.len(), 2, "at most DISTRIBUTION_RETRIES");
             assert_ne!(retried[0].1, retried[1].1, "each retry has its own token");
-            assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+            assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
             let status = deps
                 .store
                 .json(&format!("releases/{ID}/status.json"))
@@ -661,7 +661,7 @@ async fn when_a_distribution_failed_for_good_should_record_it_without_retrying()
         .put_image(failed_distribution("FAILED", None));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert!(deps.pipelines.retried().is_empty());
-    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
 }
 
 #[tokio::test]
@@ -678,10 +678,10 @@ async fn when_the_build_outlives_its_deadline_should_fail_as_timed_out() {
     registered(&deps);
     deps.pipelines.put_image(image(SOURCE, "BUILDING"));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Pending);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
     clock.advance(std::time::Duration::from_secs(6 * 3_600 + 60));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
     let status = deps
         .store
         .json(&format!("releases/{ID}/status.json"))
@@ -712,7 +712,7 @@ async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
     deps.store.put_value(&keys::export(&id), &export);
     deps.exports.set_task(task("active", Some("converting")));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases[0].state, ReleaseState::Failed);
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
     let status = deps
         .store
         .json(&format!("releases/{ID}/status.json"))
@@ -744,10 +744,10 @@ async fn when_more_than_1000_releases_are_pending_should_look_at_every_one() {
         .script
         .fail("GetObject", ErrorClass::Throttled, "SlowDown", 3);
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases.len(), 1_001);
+    assert_eq!(outcome.releases().len(), 1_001);
     assert!(
         outcome
-            .releases
+            .releases()
             .iter()
             .all(|r| r.state == ReleaseState::Pending)
     );

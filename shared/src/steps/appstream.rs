@@ -139,8 +139,6 @@ pub enum Outcome {
 }
 
 /// Acts on one image state change (a real event, or one the reconciler read with GetImage).
-/// Every log line inside carries the image and the step (its span).
-#[tracing::instrument(skip_all, fields(step = "appstream", image = %change.image))]
 pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
     deps: &Deps<'_, P, A, S, M>,
     change: &ImageStateChange,

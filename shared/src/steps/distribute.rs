@@ -99,8 +99,6 @@ fn skipped(image: &str, reason: String) -> Outcome {
 }
 
 /// Acts on one image state change (a real event, or one the reconciler read with GetImage).
-/// Every log line inside carries the image and the step (its span).
-#[tracing::instrument(skip_all, fields(step = "distribute", image = %change.image))]
 pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     deps: &Deps<'_, P, S>,
     change: &ImageStateChange,

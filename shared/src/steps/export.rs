@@ -78,8 +78,6 @@ pub enum Outcome {
 }
 
 /// Acts on one image state change (a real event, or one the reconciler read with GetImage).
-/// Every log line inside carries the image and the step (its span).
-#[tracing::instrument(skip_all, fields(step = "export", image = %change.image))]
 pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
     deps: &Deps<'_, P, E, S>,
     change: &ImageStateChange,
