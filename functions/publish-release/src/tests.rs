@@ -599,6 +599,18 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     let again = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(again.discovered(), Some(0));
     assert_eq!(deps.pipelines.distributed().len(), 1);
+
+    // A release that ended under an older version (a status, no build record) stays ended.
+    let ended = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/7";
+    deps.pipelines
+        .add_pipeline_image(PIPELINE, summary(ended, &[]));
+    deps.store.put_raw(
+        "releases/golden-1.0.0-7/status.json",
+        br#"{"state":"failed"}"#,
+    );
+    let third = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(third.discovered(), Some(0));
+    assert!(deps.store.json("pending/golden-1.0.0-7.json").is_none());
 }
 
 fn failed_distribution(status: &str, step: Option<&str>) -> shared::ports::ImageInfo {

@@ -30,6 +30,17 @@ pub async fn register<S: ArtifactStore>(
     if known.is_some() {
         return Ok(false);
     }
+    // A release that ended before build records existed (an older version) has its status:
+    // never put it back on the pending list (its failure would alarm again).
+    let status = keys::status(release);
+    if store
+        .object_size(&status)
+        .await
+        .map_err(|e| HandlerError::from_service(format!("looking for {status}"), e))?
+        .is_some()
+    {
+        return Ok(false);
+    }
     mark_pending(store, release, Some(image.as_str())).await?;
     let record = BuildRecord {
         schema_version: SCHEMA_VERSION,
