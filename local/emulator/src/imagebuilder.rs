@@ -392,7 +392,8 @@ fn list_pipeline_images(world: &World, body: &Value) -> Result<Response, Respons
     Ok(ok(answer))
 }
 
-/// RetryImage: "The image must be in the FAILED or CANCELLED state."
+/// RetryImage: "The image must be in the FAILED or CANCELLED state." AWS does not document the
+/// error for another state: `InvalidRequestException` here is a stand-in.
 fn retry(world: &mut World, body: &Value) -> Result<Response, Response> {
     let arn = string(body, "imageBuildVersionArn")?.to_owned();
     if !matches(IMAGE_ARN, &arn) {
