@@ -192,22 +192,7 @@ impl World {
             calls_seen: 0,
         };
         for (region, name, tags) in world.config.appstream_images.clone() {
-            let arn = world.appstream_arn(&region, &name);
-            world.tags.insert(arn.clone(), tags.into_iter().collect());
-            world.appstream.insert(
-                (region.clone(), name.clone()),
-                AppStreamImage {
-                    name,
-                    arn,
-                    region,
-                    state: "AVAILABLE".into(),
-                    reason: None,
-                    reason_code: "INTERNAL_ERROR",
-                    description: None,
-                    plan: Vec::new(),
-                    started: Instant::now(),
-                },
-            );
+            world.add_available_appstream_image(region, name, tags.into_iter().collect());
         }
         world
     }
@@ -358,19 +343,28 @@ impl World {
     /// An AVAILABLE AppStream image named `name` in the home region, if there is none yet.
     pub fn seed_appstream_source(&mut self, name: &str) {
         let region = self.config.home_region.clone();
-        let key = (region.clone(), name.to_owned());
-        if self.appstream.contains_key(&key) {
-            return;
+        if !self
+            .appstream
+            .contains_key(&(region.clone(), name.to_owned()))
+        {
+            let tags = BTreeMap::from([("team".to_owned(), "platform".to_owned())]);
+            self.add_available_appstream_image(region, name.to_owned(), tags);
         }
-        let arn = self.appstream_arn(&region, name);
-        self.tags.insert(
-            arn.clone(),
-            BTreeMap::from([("team".to_owned(), "platform".to_owned())]),
-        );
+    }
+
+    /// An AppStream image that is AVAILABLE from the start, with its tags.
+    fn add_available_appstream_image(
+        &mut self,
+        region: String,
+        name: String,
+        tags: BTreeMap<String, String>,
+    ) {
+        let arn = self.appstream_arn(&region, &name);
+        self.tags.insert(arn.clone(), tags);
         self.appstream.insert(
-            key,
+            (region.clone(), name.clone()),
             AppStreamImage {
-                name: name.to_owned(),
+                name,
                 arn,
                 region,
                 state: "AVAILABLE".into(),
