@@ -170,7 +170,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 var,
                 source: ValidationError::new(
                     var,
-                    format!("at most {room} tags ({reserved} more are added per release)"),
+                    match reserved {
+                        1 => format!("at most {room} tags (one more is added per release)"),
+                        2 => format!("at most {room} tags (two more are added per release)"),
+                        n => format!("at most {room} tags ({n} more are added per release)"),
+                    },
                     "",
                 ),
             });
