@@ -210,6 +210,13 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
     move |e| HandlerError::from_service(what.to_owned(), e)
 }
 
+/// `releases/<id>/failure-<step>.json`, a step's recorded failure.
+fn is_failure_key(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(|f| f.starts_with("failure-"))
+}
+
 fn step(step: Step, state: StepState, detail: String) -> StepStatus {
     StepStatus {
         step,
@@ -225,13 +232,14 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
     /// inside carries the release id (its span).
     #[tracing::instrument(skip_all, fields(release = %release))]
     async fn reconcile(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
-        let failed = self
+        // One listing tells what is recorded: a failure, and which steps have started.
+        let records = self
             .store
-            .list_keys(&format!("{}failure-", release.prefix()))
+            .list_keys(&release.prefix())
             .await
-            .map_err(store_err("listing failure records"))?;
-        if failed.is_empty()
-            && let reconcile::Driven::Waiting(waiting) = self.drive(release).await?
+            .map_err(store_err("listing release records"))?;
+        if !records.iter().any(|k| is_failure_key(k))
+            && let reconcile::Driven::Waiting(waiting) = self.drive(release, &records).await?
         {
             return self.pending(release, vec![waiting]).await;
         }
@@ -320,11 +328,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
 
         // A failure recorded by any step ends the release.
         let mut failures = Vec::new();
-        for key in keys_now.iter().filter(|k| {
-            k.rsplit('/')
-                .next()
-                .is_some_and(|f| f.starts_with("failure-"))
-        }) {
+        for key in keys_now.iter().filter(|k| is_failure_key(k)) {
             if let Some(record) = self
                 .store
                 .get_json::<FailureRecord>(key)

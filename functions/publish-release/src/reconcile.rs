@@ -78,13 +78,21 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
     }
 
     /// Performs the steps that start from an image (distribution; export and AppStream copies)
-    /// when AWS says they are due and their record is missing.
-    pub(crate) async fn drive(&self, release: &ReleaseId) -> Result<Driven, HandlerError> {
-        let distribution: Option<DistributionRecord> = self
-            .store
-            .get_json(&keys::distribution(release))
-            .await
-            .map_err(store_err("reading the distribution record"))?;
+    /// when AWS says they are due and their record is missing from `records` (the release's keys).
+    pub(crate) async fn drive(
+        &self,
+        release: &ReleaseId,
+        records: &[String],
+    ) -> Result<Driven, HandlerError> {
+        let recorded = |key: String| records.contains(&key);
+        let distribution: Option<DistributionRecord> = if recorded(keys::distribution(release)) {
+            self.store
+                .get_json(&keys::distribution(release))
+                .await
+                .map_err(store_err("reading the distribution record"))?
+        } else {
+            None
+        };
         let distribution = match distribution {
             Some(d) => d,
             None => match self.drive_build(release).await? {
@@ -102,10 +110,9 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 },
             },
         };
-        let export_missing =
-            self.config.export.is_some() && !self.has_record(&keys::export(release)).await?;
+        let export_missing = self.config.export.is_some() && !recorded(keys::export(release));
         let appstream_missing =
-            self.config.appstream.is_some() && !self.has_record(&keys::appstream(release)).await?;
+            self.config.appstream.is_some() && !recorded(keys::appstream(release));
         if !export_missing && !appstream_missing {
             return Ok(Driven::Started);
         }
@@ -168,15 +175,6 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 .await
             }
         }
-    }
-
-    async fn has_record(&self, key: &str) -> Result<bool, HandlerError> {
-        Ok(self
-            .store
-            .object_size(key)
-            .await
-            .map_err(store_err("looking for a release record"))?
-            .is_some())
     }
 
     /// The pipeline's image: distributes it once it is AVAILABLE. `None` when the distribution
