@@ -9,6 +9,13 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
 }
 
+/// A clock shared with whoever moves it (a test keeps one handle, the code under test another).
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
 /// The system's clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

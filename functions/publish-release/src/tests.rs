@@ -472,6 +472,15 @@ fn when_config_is_invalid_should_name_the_variable() {
 
 // ---------------------------------------------------------------- the reconciler
 
+/// The failure reason `status.json` shows.
+fn failure_reason(deps: &TestDeps) -> String {
+    let status = deps
+        .store
+        .json(&format!("releases/{ID}/status.json"))
+        .unwrap();
+    status["failure"]["reason"].as_str().unwrap().to_owned()
+}
+
 const SOURCE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1";
 const DISTRIBUTED: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
 
@@ -649,11 +658,7 @@ async fn when_a_distribution_timed_out_in_a_region_should_retry_it_n_times_then_
             assert_eq!(retried.len(), 2, "at most DISTRIBUTION_RETRIES");
             assert_ne!(retried[0].1, retried[1].1, "each retry has its own token");
             assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
-            let status = deps
-                .store
-                .json(&format!("releases/{ID}/status.json"))
-                .unwrap();
-            let reason = status["failure"]["reason"].as_str().unwrap();
+            let reason = failure_reason(&deps);
             assert!(
                 reason.contains("eu-west-1 account 123456789012 TIMED_OUT: copy timed out"),
                 "{reason}"
@@ -680,13 +685,7 @@ async fn when_a_distribution_failed_for_good_should_record_it_without_retrying()
 async fn when_the_build_outlives_its_deadline_should_fail_as_timed_out() {
     let mut deps = deps(&[("DEADLINE_BUILD", "6h")]);
     let clock = std::sync::Arc::new(shared::clock::ManualClock::new(std::time::SystemTime::now()));
-    struct Shared(std::sync::Arc<shared::clock::ManualClock>);
-    impl Clock for Shared {
-        fn now(&self) -> std::time::SystemTime {
-            self.0.now()
-        }
-    }
-    deps.clock = Box::new(Shared(clock.clone()));
+    deps.clock = Box::new(clock.clone());
     registered(&deps);
     deps.pipelines.put_image(image(SOURCE, "BUILDING"));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
@@ -694,11 +693,7 @@ async fn when_the_build_outlives_its_deadline_should_fail_as_timed_out() {
     clock.advance(std::time::Duration::from_secs(6 * 3_600 + 60));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
-    let reason = status["failure"]["reason"].as_str().unwrap();
+    let reason = failure_reason(&deps);
     assert!(
         reason.starts_with("build timed out in BUILDING after 6h"),
         "{reason}"
@@ -725,11 +720,7 @@ async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
     deps.exports.set_task(task("active", Some("converting")));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
-    let reason = status["failure"]["reason"].as_str().unwrap();
+    let reason = failure_reason(&deps);
     assert!(
         reason.starts_with("export timed out in export task"),
         "{reason}"
