@@ -159,7 +159,8 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 Ok(Driven::Started)
             }
             ImageStatus::Failed | ImageStatus::Cancelled => {
-                self.failed_distribution(release, &image, &info).await
+                self.failed_distribution(release, &image, &info, records)
+                    .await
             }
             status => {
                 let state = match status {
@@ -247,18 +248,19 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         release: &ReleaseId,
         image: &ImageBuildVersionArn,
         info: &ImageInfo,
+        records: &[String],
     ) -> Result<Driven, HandlerError> {
         let failure = info.failure.clone().unwrap_or_default();
         let described = match failure.describe() {
             d if d.is_empty() => info.reason.clone().unwrap_or("no reason given".into()),
             d => d,
         };
-        let keys_now = self
-            .store
-            .list_keys(&format!("{}retry-", release.prefix()))
-            .await
-            .map_err(store_err("listing distribution retries"))?;
-        let attempt = keys_now.len() as u32 + 1;
+        let retry_prefix = format!("{}retry-", release.prefix());
+        let attempt = records
+            .iter()
+            .filter(|k| k.starts_with(&retry_prefix))
+            .count() as u32
+            + 1;
         if failure.is_retryable() && attempt <= self.config.distribution_retries {
             let marker = format!("{}retry-{attempt}.json", release.prefix());
             let token = ClientToken::<64>::parse(
