@@ -110,13 +110,7 @@ impl Local {
 }
 
 async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Result<Local> {
-    let moto_exe = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/image-release/venv-moto/bin/moto_server")
-        });
-    let moto = Moto::start(&moto_exe, &log_dir.join("moto.log")).await?;
+    let moto = Moto::start(&Moto::executable(), &log_dir.join("moto.log")).await?;
     let aws = runner::sdk_config(&moto.endpoint).await;
     let stub = s3_stub::S3Stub::start().await?;
     let s3 = aws_sdk_s3::Client::from_conf(

@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use runtime_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use template::{Template, Values};
@@ -154,13 +155,6 @@ impl Report {
             failure["reason"].as_str()?.to_owned(),
         ))
     }
-}
-
-struct Running {
-    name: String,
-    api: RuntimeApi,
-    _process: FunctionProcess,
-    matcher: Option<quamina::Quamina<String>>,
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
@@ -309,10 +303,7 @@ impl Progress {
             return;
         }
         if function == "publish-release" {
-            let mut last = self
-                .last_publish
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut last = lock(&self.last_publish);
             if *last == outcome {
                 return;
             }
@@ -325,6 +316,151 @@ impl Progress {
     }
 }
 
+struct Running {
+    name: String,
+    api: RuntimeApi,
+    _process: FunctionProcess,
+    matcher: Option<quamina::Quamina<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// moto: the bucket and the CloudFront distribution.
+struct Storage {
+    moto: Moto,
+    s3: aws_sdk_s3::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
+    distribution_id: String,
+    domain: String,
+}
+
+/// The emulated account: the pipelines the scenario's releases use.
+struct Account {
+    emulator: Emulator,
+    events: mpsc::UnboundedReceiver<Value>,
+    pipeline_arn: String,
+    distribution_arn: String,
+    additional_pipelines: Vec<String>,
+    /// The pipeline of each release request.
+    request_arns: Vec<String>,
+}
+
+/// What the deliveries saw, shared by every delivery task.
+#[derive(Default)]
+struct Seen {
+    invocations: Mutex<Vec<Invocation>>,
+    /// The first release a function named.
+    release_id: Mutex<Option<String>>,
+    release_ids: Mutex<std::collections::BTreeSet<String>>,
+    deliveries: AtomicUsize,
+    duplicates: AtomicUsize,
+}
+
+impl Seen {
+    fn note_releases(&self, value: &Value) {
+        let found = value["releaseId"]
+            .as_str()
+            .or_else(|| value["releases"][0]["releaseId"].as_str());
+        if let Some(id) = found {
+            lock(&self.release_id).get_or_insert_with(|| id.to_owned());
+        }
+        let mut ids = lock(&self.release_ids);
+        ids.extend(value["releaseId"].as_str().map(str::to_owned));
+        for r in value["releases"].as_array().into_iter().flatten() {
+            ids.extend(r["releaseId"].as_str().map(str::to_owned));
+        }
+    }
+
+    /// The release ids seen so far.
+    fn release_ids(&self) -> Vec<String> {
+        lock(&self.release_ids).iter().cloned().collect()
+    }
+}
+
+/// Delivers events to functions as EventBridge's asynchronous invocation does: possibly
+/// twice, possibly late, with up to two retries of a failed attempt.
+struct Bus {
+    running: Arc<Vec<Running>>,
+    seen: Arc<Seen>,
+    progress: Arc<Progress>,
+    rng: Mutex<rand::rngs::StdRng>,
+    duplicate_events: bool,
+    duplicate_fraction: f64,
+    jitter: Option<Duration>,
+}
+
+impl Bus {
+    fn deliver(self: &Arc<Self>, index: usize, event: Value) {
+        let twice = self.duplicate_events
+            || (self.duplicate_fraction > 0.0
+                && lock(&self.rng).random_bool(self.duplicate_fraction.min(1.0)));
+        let copies = if twice { 2 } else { 1 };
+        self.seen.deliveries.fetch_add(copies, Ordering::Relaxed);
+        self.seen
+            .duplicates
+            .fetch_add(copies - 1, Ordering::Relaxed);
+        for _ in 0..copies {
+            let delay = self.jitter.map(|j| {
+                Duration::from_millis(lock(&self.rng).random_range(0..=j.as_millis() as u64))
+            });
+            let bus = self.clone();
+            let event = event.clone();
+            tokio::spawn(async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                bus.invoke(index, event).await;
+            });
+        }
+    }
+
+    async fn invoke(&self, index: usize, event: Value) {
+        let function = &self.running[index];
+        let trigger = describe_event(&event);
+        for attempt in 1..=3 {
+            let outcome = function
+                .api
+                .invoke(event.clone(), Duration::from_secs(60))
+                .await;
+            if let Outcome::Response(value) = &outcome {
+                self.seen.note_releases(value);
+            }
+            self.progress
+                .line(&function.name, &trigger, &describe_outcome(&outcome));
+            let retry =
+                matches!(&outcome, Outcome::Error { error_type, .. } if error_type == "Retryable");
+            lock(&self.seen.invocations).push(Invocation {
+                function: function.name.clone(),
+                trigger: trigger.clone(),
+                attempt,
+                outcome,
+            });
+            if !retry {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+    }
+
+    /// Every function whose rule matches the event gets it.
+    fn route(self: &Arc<Self>, event: &Value) {
+        let bytes = event.to_string();
+        for (index, function) in self.running.iter().enumerate() {
+            let matched = function.matcher.as_ref().is_some_and(|q| {
+                q.matches_for_event(bytes.as_bytes())
+                    .is_ok_and(|m| !m.is_empty())
+            });
+            if matched {
+                self.deliver(index, event.clone());
+            }
+        }
+    }
+}
+
 /// Runs one complete release and reports how it ended.
 pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     let start = Instant::now();
@@ -334,15 +470,65 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         enabled: scenario.progress,
         last_publish: Mutex::new(String::new()),
     });
+    let storage = start_storage(&scenario).await?;
+    let mut account = start_account(&scenario, &storage).await?;
+    let (running, schedules) = start_functions(&scenario, &storage, &account).await?;
+    let seen = Arc::new(Seen::default());
+    let bus = Arc::new(Bus {
+        running: Arc::new(running),
+        seen: seen.clone(),
+        progress: progress.clone(),
+        rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(scenario.seed)),
+        duplicate_events: scenario.duplicate_events,
+        duplicate_fraction: scenario.duplicate_fraction,
+        jitter: scenario.jitter,
+    });
+    let (sender, tasks) = start_bus(&bus, &mut account, schedules, scenario.publish_interval);
+    if progress.enabled {
+        println!(
+            "[{:>6.1}s] local AWS ready: emulator {} · moto {} · {} functions (logs in {})",
+            start.elapsed().as_secs_f64(),
+            account.emulator.endpoint(),
+            storage.moto.endpoint,
+            bus.running.len(),
+            scenario.log_dir.display()
+        );
+    }
+    request_releases(&scenario, &account, &sender).await?;
+    let (state, status) = wait_for_end(&scenario, &storage.s3, &bus, start).await;
+    // Let late (duplicated, delayed, retried) deliveries land before counting side effects.
+    let settle = scenario.jitter.unwrap_or_default()
+        + scenario.publish_interval * 2
+        + Duration::from_millis(300);
+    tokio::time::sleep(settle).await;
+    for task in tasks {
+        task.abort();
+    }
+    let mut report = Report {
+        releases: Vec::new(),
+        deliveries: seen.deliveries.load(Ordering::Relaxed),
+        duplicates: seen.duplicates.load(Ordering::Relaxed),
+        release_id: lock(&seen.release_id).clone(),
+        state,
+        init_errors: init_errors(&bus.running),
+        status,
+        manifest: None,
+        manifest_url: None,
+        counts: account.emulator.counts(),
+        invalidations: Vec::new(),
+        appstream: Vec::new(),
+        export_object: None,
+        invocations: lock(&seen.invocations).clone(),
+        elapsed: start.elapsed(),
+        log_dir: scenario.log_dir.clone(),
+    };
+    observe(&scenario, &storage, &account, &seen, &mut report).await;
+    Ok(report)
+}
 
-    // 1. moto: the bucket and the CloudFront distribution.
-    let moto_exe = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/image-release/venv-moto/bin/moto_server")
-        });
-    let moto = Moto::start(&moto_exe, &scenario.log_dir.join("moto.log")).await?;
+/// Phase 1: moto, with the bucket and the download distribution.
+async fn start_storage(scenario: &Scenario) -> anyhow::Result<Storage> {
+    let moto = Moto::start(&Moto::executable(), &scenario.log_dir.join("moto.log")).await?;
     let aws = sdk_config(&moto.endpoint).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&aws)
@@ -361,11 +547,20 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             )
         })?;
     let (distribution_id, domain) = create_distribution(&cloudfront).await?;
+    Ok(Storage {
+        moto,
+        s3,
+        cloudfront,
+        distribution_id,
+        domain,
+    })
+}
 
-    // 2. The emulator, with the account the release needs.
+/// Phase 2: the emulator, with the account the releases need.
+async fn start_account(scenario: &Scenario, storage: &Storage) -> anyhow::Result<Account> {
     let mut config = emulator::Config::demo();
     config.step = scenario.step;
-    config.s3_endpoint = Some(moto.endpoint.clone());
+    config.s3_endpoint = Some(storage.moto.endpoint.clone());
     config.export_failure = scenario.export_failure.clone();
     config.distribution_tags_on_amis_only = scenario.distribution_tags_on_amis_only;
     config.distribution_keeps_pipeline_arn = scenario.distribution_keeps_pipeline_arn;
@@ -394,8 +589,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             failure: None,
         });
     }
-    let many = scenario.releases.len() > 1;
-    config.appstream_sources_on_demand = many;
+    config.appstream_sources_on_demand = scenario.releases.len() > 1;
     config.appstream_images.push((
         "us-east-1".into(),
         SOURCE_APPSTREAM_IMAGE.into(),
@@ -405,31 +599,49 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         ],
     ));
     let pipeline_arn = config.pipeline_arn("golden");
-    let additional: Vec<String> = names
+    let additional_pipelines = names
         .iter()
         .filter(|n| *n != "golden")
         .map(|n| config.pipeline_arn(n))
         .collect();
-    let request_arns: Vec<String> = scenario
+    let request_arns = scenario
         .releases
         .iter()
         .map(|n| config.pipeline_arn(n))
         .collect();
     let distribution_arn = config.distribution_arn("golden");
-    let (emulator, mut emulated_events) = Emulator::start(config, 0).await?;
+    let (emulator, events) = Emulator::start(config, 0).await?;
     for (operation, fault) in &scenario.faults {
         emulator.inject(operation, *fault);
     }
+    Ok(Account {
+        emulator,
+        events,
+        pipeline_arn,
+        distribution_arn,
+        additional_pipelines,
+        request_arns,
+    })
+}
 
-    // 3. The functions, wired by template.yaml.
+/// Phase 3: every function of template.yaml, with its rules and schedules; returns the
+/// running functions and (function index, schedule name) of each schedule.
+async fn start_functions(
+    scenario: &Scenario,
+    storage: &Storage,
+    account: &Account,
+) -> anyhow::Result<(Vec<Running>, Vec<(usize, String)>)> {
     let mut values = local_values(
-        &pipeline_arn,
-        &distribution_arn,
+        &account.pipeline_arn,
+        &account.distribution_arn,
         &scenario.destination_regions,
-        &distribution_id,
-        &domain,
+        &storage.distribution_id,
+        &storage.domain,
     );
-    values.set("AdditionalPipelineArns", additional.join(","));
+    values.set(
+        "AdditionalPipelineArns",
+        account.additional_pipelines.join(","),
+    );
     for (k, v) in &scenario.parameters {
         values.set(k, v);
     }
@@ -443,8 +655,8 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         let mut env = process::lambda_environment(
             &function.binary,
             &api.address(),
-            &emulator.endpoint(),
-            &moto.endpoint,
+            &account.emulator.endpoint(),
+            &storage.moto.endpoint,
         );
         env.extend(function.environment.clone());
         let process = FunctionProcess::spawn(
@@ -471,130 +683,44 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             matcher,
         });
     }
-    let running = Arc::new(running);
+    Ok((running, schedules))
+}
 
-    // 4. The bus: emulator events and our own, each to every function whose rule matches.
-    let invocations = Arc::new(Mutex::new(Vec::<Invocation>::new()));
-    let release_id = Arc::new(Mutex::new(None::<String>));
-    let release_ids = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
-    let deliveries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let duplicates = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (bus, mut bus_rx) = mpsc::unbounded_channel::<Value>();
-    let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(scenario.seed)));
-    let deliver = {
-        let running = running.clone();
-        let invocations = invocations.clone();
-        let release_id = release_id.clone();
-        let release_ids = release_ids.clone();
-        let deliveries = deliveries.clone();
-        let duplicates = duplicates.clone();
-        let progress = progress.clone();
-        let rng = rng.clone();
-        let scenario = scenario.clone();
-        move |index: usize, event: Value| {
-            let twice = scenario.duplicate_events
-                || (scenario.duplicate_fraction > 0.0
-                    && rng
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .random_bool(scenario.duplicate_fraction.min(1.0)));
-            let copies = if twice { 2 } else { 1 };
-            deliveries.fetch_add(copies, std::sync::atomic::Ordering::Relaxed);
-            duplicates.fetch_add(copies - 1, std::sync::atomic::Ordering::Relaxed);
-            for _ in 0..copies {
-                let delay = scenario.jitter.map(|j| {
-                    let mut rng = rng
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    Duration::from_millis(rng.random_range(0..=j.as_millis() as u64))
-                });
-                let running = running.clone();
-                let invocations = invocations.clone();
-                let release_id = release_id.clone();
-                let release_ids = release_ids.clone();
-                let progress = progress.clone();
-                let event = event.clone();
-                tokio::spawn(async move {
-                    if let Some(delay) = delay {
-                        tokio::time::sleep(delay).await;
-                    }
-                    let function = &running[index];
-                    let trigger = describe_event(&event);
-                    // Lambda's asynchronous invocation: up to two retries of a failed attempt.
-                    for attempt in 1..=3 {
-                        let outcome = function
-                            .api
-                            .invoke(event.clone(), Duration::from_secs(60))
-                            .await;
-                        if let Outcome::Response(value) = &outcome {
-                            let found = value["releaseId"]
-                                .as_str()
-                                .or_else(|| value["releases"][0]["releaseId"].as_str());
-                            if let Some(id) = found {
-                                release_id
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                    .get_or_insert_with(|| id.to_owned());
-                            }
-                            let mut ids = release_ids
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            ids.extend(value["releaseId"].as_str().map(str::to_owned));
-                            for r in value["releases"].as_array().into_iter().flatten() {
-                                ids.extend(r["releaseId"].as_str().map(str::to_owned));
-                            }
-                        }
-                        progress.line(&function.name, &trigger, &describe_outcome(&outcome));
-                        let retry = matches!(&outcome, Outcome::Error { error_type, .. } if error_type == "Retryable");
-                        invocations
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(Invocation {
-                                function: function.name.clone(),
-                                trigger: trigger.clone(),
-                                attempt,
-                                outcome,
-                            });
-                        if !retry {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                    }
-                });
-            }
-        }
-    };
+/// Phase 4: the bus routes the emulator's events and our own to every function whose rule
+/// matches, and the schedules tick on the accelerated clock. Returns the bus's sender and
+/// the tasks to stop.
+fn start_bus(
+    bus: &Arc<Bus>,
+    account: &mut Account,
+    schedules: Vec<(usize, String)>,
+    interval: Duration,
+) -> (
+    mpsc::UnboundedSender<Value>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<Value>();
     let router = {
-        let running = running.clone();
-        let deliver = deliver.clone();
+        let bus = bus.clone();
         tokio::spawn(async move {
-            while let Some(event) = bus_rx.recv().await {
-                let bytes = event.to_string();
-                for (index, function) in running.iter().enumerate() {
-                    let matched = function.matcher.as_ref().is_some_and(|q| {
-                        q.matches_for_event(bytes.as_bytes())
-                            .is_ok_and(|m| !m.is_empty())
-                    });
-                    if matched {
-                        deliver(index, event.clone());
-                    }
-                }
+            while let Some(event) = receiver.recv().await {
+                bus.route(&event);
             }
         })
     };
     let forward = {
-        let bus = bus.clone();
+        let sender = sender.clone();
+        let (_, closed) = mpsc::unbounded_channel();
+        let mut emulated = std::mem::replace(&mut account.events, closed);
         tokio::spawn(async move {
-            while let Some(event) = emulated_events.recv().await {
-                if bus.send(event).is_err() {
+            while let Some(event) = emulated.recv().await {
+                if sender.send(event).is_err() {
                     break;
                 }
             }
         })
     };
     let ticker = {
-        let deliver = deliver.clone();
-        let interval = scenario.publish_interval;
+        let bus = bus.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.tick().await;
@@ -603,7 +729,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
                 for (index, name) in &schedules {
                     let rule =
                         format!("arn:aws:events:us-east-1:123456789012:rule/image-release-{name}");
-                    deliver(
+                    bus.deliver(
                         *index,
                         event("aws.events", "Scheduled Event", vec![rule], json!({})),
                     );
@@ -611,30 +737,27 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             }
         })
     };
+    (sender, vec![router, forward, ticker])
+}
 
-    // 5. The release request.
-    if progress.enabled {
-        println!(
-            "[{:>6.1}s] local AWS ready: emulator {} · moto {} · {} functions (logs in {})",
-            start.elapsed().as_secs_f64(),
-            emulator.endpoint(),
-            moto.endpoint,
-            running.len(),
-            scenario.log_dir.display()
-        );
-    }
+/// Phase 5: the release requests (or the pipeline started outside the system).
+async fn request_releases(
+    scenario: &Scenario,
+    account: &Account,
+    bus: &mpsc::UnboundedSender<Value>,
+) -> anyhow::Result<()> {
     if scenario.start_outside {
         // As the pipeline's own schedule or a person would: nothing of ours sees it start.
-        let imagebuilder = ImageBuilderClient::new(&sdk_config(&emulator.endpoint()).await);
+        let imagebuilder = ImageBuilderClient::new(&sdk_config(&account.emulator.endpoint()).await);
         imagebuilder
             .start_image_pipeline_execution()
-            .image_pipeline_arn(&pipeline_arn)
+            .image_pipeline_arn(&account.pipeline_arn)
             .client_token(uuid::Uuid::new_v4().to_string())
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("StartImagePipelineExecution: {e:?}"))?;
-    } else if many {
-        for (i, arn) in request_arns.iter().enumerate() {
+    } else if scenario.releases.len() > 1 {
+        for (i, arn) in account.request_arns.iter().enumerate() {
             let _ = bus.send(event(
                 "image-release",
                 "Release Requested",
@@ -650,113 +773,91 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             json!({ "releaseVersion": "1.0.0" }),
         ));
     }
+    Ok(())
+}
 
-    // 6. Wait for the release to end, as status.json tells.
+fn init_errors(running: &[Running]) -> Vec<(String, String)> {
+    running
+        .iter()
+        .filter_map(|f| f.api.init_error().map(|e| (f.name.clone(), e)))
+        .collect()
+}
+
+/// Phase 6: waits until every release has ended, as its status.json tells, a function
+/// rejected its configuration, or the scenario's timeout. Returns the run's state and the
+/// (single) release's status.
+async fn wait_for_end(
+    scenario: &Scenario,
+    s3: &aws_sdk_s3::Client,
+    bus: &Bus,
+    start: Instant,
+) -> (String, Option<Value>) {
     let deadline = start + scenario.timeout;
-    let mut state = "timed-out".to_owned();
+    let many = scenario.releases.len() > 1;
     let mut status = None;
-    let init_errors = || -> Vec<(String, String)> {
-        running
-            .iter()
-            .filter_map(|f| f.api.init_error().map(|e| (f.name.clone(), e)))
-            .collect()
-    };
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         // A function that rejected its configuration can never take part: stop at once.
-        if !init_errors().is_empty() {
-            state = "init-failed".to_owned();
-            break;
+        if !init_errors(&bus.running).is_empty() {
+            return ("init-failed".to_owned(), status);
         }
         if many {
-            let ids = snapshot(&release_ids);
+            let ids = bus.seen.release_ids();
             if ids.len() < scenario.releases.len() {
                 continue;
             }
             let mut open = 0;
             for id in &ids {
-                let value = get_json(&s3, &format!("releases/{id}/status.json")).await;
-                if value
-                    .as_ref()
-                    .and_then(|v| v["state"].as_str())
-                    .unwrap_or("pending")
-                    == "pending"
-                {
+                if release_state(s3, id).await == "pending" {
                     open += 1;
                 }
             }
             if open == 0 {
-                state = "done".to_owned();
-                break;
+                return ("done".to_owned(), status);
             }
             continue;
         }
-        let id = release_id
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let id = lock(&bus.seen.release_id).clone();
         let Some(id) = id else { continue };
-        if let Some(value) = get_json(&s3, &format!("releases/{id}/status.json")).await {
+        if let Some(value) = get_json(s3, &format!("releases/{id}/status.json")).await {
             let current = value["state"].as_str().unwrap_or("pending").to_owned();
             status = Some(value);
             if current != "pending" {
-                state = current;
-                break;
+                return (current, status);
             }
         }
     }
-    // Let late (duplicated, delayed, retried) deliveries land before counting side effects.
-    let settle = scenario.jitter.unwrap_or_default()
-        + scenario.publish_interval * 2
-        + Duration::from_millis(300);
-    tokio::time::sleep(settle).await;
-    ticker.abort();
-    forward.abort();
-    router.abort();
+    ("timed-out".to_owned(), status)
+}
 
-    // 7. What every service saw.
-    let release_id = release_id
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    let ids = snapshot(&release_ids);
-    let mut releases = Vec::new();
-    for id in ids {
-        let value = get_json(&s3, &format!("releases/{id}/status.json")).await;
-        let state = value
-            .as_ref()
-            .and_then(|v| v["state"].as_str())
-            .unwrap_or("pending")
-            .to_owned();
-        releases.push((id, state));
+async fn release_state(s3: &aws_sdk_s3::Client, id: &str) -> String {
+    get_json(s3, &format!("releases/{id}/status.json"))
+        .await
+        .as_ref()
+        .and_then(|v| v["state"].as_str())
+        .unwrap_or("pending")
+        .to_owned()
+}
+
+/// Phase 7: what every service saw.
+async fn observe(
+    scenario: &Scenario,
+    storage: &Storage,
+    account: &Account,
+    seen: &Seen,
+    report: &mut Report,
+) {
+    let s3 = &storage.s3;
+    for id in seen.release_ids() {
+        let state = release_state(s3, &id).await;
+        report.releases.push((id, state));
     }
-    let mut report = Report {
-        releases,
-        deliveries: deliveries.load(std::sync::atomic::Ordering::Relaxed),
-        duplicates: duplicates.load(std::sync::atomic::Ordering::Relaxed),
-        release_id: release_id.clone(),
-        state,
-        init_errors: init_errors(),
-        status,
-        manifest: None,
-        manifest_url: None,
-        counts: emulator.counts(),
-        invalidations: Vec::new(),
-        appstream: Vec::new(),
-        export_object: None,
-        invocations: invocations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone(),
-        elapsed: start.elapsed(),
-        log_dir: scenario.log_dir.clone(),
-    };
-    if let Some(id) = &release_id {
-        report.manifest = get_json(&s3, &format!("releases/{id}/manifest.json")).await;
+    if let Some(id) = report.release_id.clone() {
+        report.manifest = get_json(s3, &format!("releases/{id}/manifest.json")).await;
         report.manifest_url = report
             .manifest
             .as_ref()
-            .map(|_| format!("https://{domain}/releases/{id}/manifest.json"));
+            .map(|_| format!("https://{}/releases/{id}/manifest.json", storage.domain));
         if let Some(key) = report
             .manifest
             .as_ref()
@@ -766,17 +867,26 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             report.export_object = Some((key.to_owned(), head.content_length.unwrap_or_default()));
         }
         for region in &scenario.destination_regions {
-            report
-                .appstream
-                .push((region.clone(), emulator.appstream_image(region, id)));
+            report.appstream.push((
+                region.clone(),
+                account.emulator.appstream_image(region, &id),
+            ));
         }
     }
-    // Every page of ListInvalidations (MaxItems 100 per page).
+    report.invalidations = invalidations(&storage.cloudfront, &storage.distribution_id).await;
+}
+
+/// The paths of every invalidation, over every page of ListInvalidations (MaxItems 100).
+async fn invalidations(
+    cloudfront: &aws_sdk_cloudfront::Client,
+    distribution_id: &str,
+) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let Ok(list) = cloudfront
             .list_invalidations()
-            .distribution_id(&distribution_id)
+            .distribution_id(distribution_id)
             .set_marker(marker.take())
             .send()
             .await
@@ -789,7 +899,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         for summary in page.items.unwrap_or_default() {
             if let Ok(detail) = cloudfront
                 .get_invalidation()
-                .distribution_id(&distribution_id)
+                .distribution_id(distribution_id)
                 .id(&summary.id)
                 .send()
                 .await
@@ -800,7 +910,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
                     .and_then(|b| b.paths)
                     .and_then(|p| p.items)
                     .unwrap_or_default();
-                report.invalidations.push(paths);
+                all.push(paths);
             }
         }
         match page.next_marker.filter(|_| page.is_truncated) {
@@ -808,16 +918,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             None => break,
         }
     }
-    Ok(report)
-}
-
-/// The release ids seen so far.
-fn snapshot(ids: &Mutex<std::collections::BTreeSet<String>>) -> Vec<String> {
-    ids.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .cloned()
-        .collect()
+    all
 }
 
 async fn get_json(s3: &aws_sdk_s3::Client, key: &str) -> Option<Value> {

@@ -20,6 +20,16 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// `MOTO_SERVER`, or where scripts/install-moto.sh puts it.
+    pub fn executable() -> PathBuf {
+        std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/image-release/venv-moto/bin/moto_server")
+            })
+    }
+
     /// Starts `moto_server` on 127.0.0.1 at a free port and waits until it answers.
     pub async fn start(executable: &Path, log: &Path) -> anyhow::Result<Self> {
         if !executable.exists() {
