@@ -61,9 +61,10 @@ pub mod keys {
     }
 }
 
-/// The current time as RFC 3339 (UTC, second precision).
-pub fn now() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+/// A record's timestamp: RFC 3339 (UTC, second precision). The time comes from the caller's
+/// [`crate::clock::Clock`], never read here.
+pub fn timestamp(at: std::time::SystemTime) -> String {
+    aws_smithy_types::DateTime::from(at)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
 }

@@ -19,6 +19,8 @@ pub struct Deps<P, A, S, M> {
     /// EC2 DescribeImages: the AMI is checked against AppStream's import requirements first.
     pub amis: M,
     pub retry: RetryPolicy,
+    /// What every record is stamped with.
+    pub clock: Box<dyn shared::clock::Clock>,
 }
 
 pub async fn handle<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
@@ -33,6 +35,7 @@ pub async fn handle<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M: 
         store: &deps.store,
         amis: &deps.amis,
         retry: deps.retry,
+        clock: deps.clock.as_ref(),
     };
     appstream::on_image(&step, &change).await
 }
@@ -78,6 +81,7 @@ mod tests {
             store: FakeStore::default(),
             amis: FakeEc2::default(),
             retry: RetryPolicy::IMMEDIATE,
+            clock: Box::new(shared::clock::SystemClock),
         }
     }
 

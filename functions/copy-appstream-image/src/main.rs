@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
         amis: Ec2Adapter::new(&sdk),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
+        clock: Box::new(shared::clock::SystemClock),
     };
     shared::runtime::exit_code(run(service_fn(|event| handle(&deps, event))).await)
 }

@@ -16,6 +16,8 @@ pub struct Deps<P, S> {
     pub pipelines: P,
     pub store: S,
     pub retry: RetryPolicy,
+    /// What every record is stamped with.
+    pub clock: Box<dyn shared::clock::Clock>,
 }
 
 pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
@@ -28,6 +30,7 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
         pipelines: &deps.pipelines,
         store: &deps.store,
         retry: deps.retry,
+        clock: deps.clock.as_ref(),
     };
     distribute::on_image(&step, &change).await
 }
@@ -97,6 +100,7 @@ mod tests {
             pipelines,
             store: FakeStore::default(),
             retry: RetryPolicy::IMMEDIATE,
+            clock: Box::new(shared::clock::SystemClock),
         }
     }
 
@@ -127,6 +131,23 @@ mod tests {
             .unwrap();
         assert_eq!(record["client_token"], call.client_token.as_str());
         assert!(deps.store.json("pending/golden-1.0.0-1.json").is_some());
+    }
+
+    #[tokio::test]
+    async fn when_a_step_records_should_stamp_the_time_of_its_clock() {
+        let mut deps = deps(vec![image(IMAGE, Some(PIPELINE), &[])]);
+        // 2026-11-23T10:00:00Z
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_428_000);
+        deps.clock = Box::new(shared::clock::ManualClock::new(at));
+        handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
+        for (key, field) in [
+            ("releases/golden-1.0.0-1/distribution.json", "requested_at"),
+            ("releases/golden-1.0.0-1/build.json", "recorded_at"),
+            ("pending/golden-1.0.0-1.json", "since"),
+        ] {
+            let record = deps.store.json(key).unwrap();
+            assert_eq!(record[field], "2026-11-23T10:00:00Z", "{key}");
+        }
     }
 
     #[tokio::test]

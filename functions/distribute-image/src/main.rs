@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
         store: S3Adapter::new(&sdk, config.bucket.clone()),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
+        clock: Box::new(shared::clock::SystemClock),
     };
     shared::runtime::exit_code(run(service_fn(|event| handle(&deps, event))).await)
 }

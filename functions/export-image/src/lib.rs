@@ -17,6 +17,8 @@ pub struct Deps<P, E, S> {
     pub exports: E,
     pub store: S,
     pub retry: RetryPolicy,
+    /// What every record is stamped with.
+    pub clock: Box<dyn shared::clock::Clock>,
 }
 
 pub async fn handle<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
@@ -30,6 +32,7 @@ pub async fn handle<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifact
         exports: &deps.exports,
         store: &deps.store,
         retry: deps.retry,
+        clock: deps.clock.as_ref(),
     };
     export::on_image(&step, &change).await
 }
@@ -80,6 +83,7 @@ mod tests {
             exports: FakeEc2::default(),
             store: FakeStore::default(),
             retry: RetryPolicy::IMMEDIATE,
+            clock: Box::new(shared::clock::SystemClock),
         }
     }
 

@@ -38,6 +38,7 @@ use shared::release::{
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;
 use shared::{HandlerError, ServiceError, token};
+use std::time::SystemTime;
 use tracing::{error, info, warn};
 
 pub struct Deps<P, E, A, S, C> {
@@ -266,13 +267,20 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             self.timed_out(Step::Publish, &m.since, &format!("waiting on {waiting_on}"))
         }) {
             let reason = reason.replacen("publish", "release", 1);
-            shared::steps::record_failure(&self.store, release, Step::Publish, &reason).await?;
+            shared::steps::record_failure(
+                &self.store,
+                self.clock.as_ref(),
+                release,
+                Step::Publish,
+                &reason,
+            )
+            .await?;
             let failure = FailureRecord {
                 schema_version: SCHEMA_VERSION,
                 release_id: release.clone(),
                 step: Step::Publish,
                 reason: reason.clone(),
-                at: release::now(),
+                at: release::timestamp(self.clock.now()),
             };
             steps.push(step(Step::Publish, StepState::Failed, reason));
             return self
@@ -311,7 +319,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             Progress::Failed(why) => why,
         };
         steps.push(step(which, StepState::Failed, reason.clone()));
-        failures.push(publish::failure(release, which, reason));
+        failures.push(publish::failure(release, which, reason, self.clock.now()));
         None
     }
 

@@ -7,13 +7,18 @@ use super::*;
 /// The log message of a failed release; template.yaml's `ReleaseFailedMetric` matches it.
 pub const RELEASE_FAILED: &str = "release failed";
 
-pub(crate) fn failure(release: &ReleaseId, step: Step, reason: String) -> FailureRecord {
+pub(crate) fn failure(
+    release: &ReleaseId,
+    step: Step,
+    reason: String,
+    at: SystemTime,
+) -> FailureRecord {
     FailureRecord {
         schema_version: SCHEMA_VERSION,
         release_id: release.clone(),
         step,
         reason,
-        at: release::now(),
+        at: release::timestamp(at),
     }
 }
 
@@ -52,7 +57,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             state,
             steps: steps.clone(),
             failure,
-            updated_at: release::now(),
+            updated_at: release::timestamp(self.clock.now()),
         };
         self.store
             .put_json(&keys::status(release), &status)
@@ -109,7 +114,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                     distribution_requested_at: distribution.requested_at,
                     export_requested_at: export_record.map(|r| r.requested_at),
                     appstream_requested_at: appstream_record.map(|r| r.requested_at),
-                    published_at: release::now(),
+                    published_at: release::timestamp(self.clock.now()),
                 },
             };
             let outcome = self

@@ -66,8 +66,14 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 if output.is_some() || summary.tags.contains_key(TAG_RELEASE_ID) {
                     continue;
                 }
-                if build::register(&self.store, &image, Some(pipeline), BuildOrigin::Discovered)
-                    .await?
+                if build::register(
+                    &self.store,
+                    self.clock.as_ref(),
+                    &image,
+                    Some(pipeline),
+                    BuildOrigin::Discovered,
+                )
+                .await?
                 {
                     info!(image = %image, pipeline = %pipeline, "discovered a build nothing had registered");
                     registered += 1;
@@ -138,6 +144,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                         exports: &self.exports,
                         store: &self.store,
                         retry: self.retry,
+                        clock: self.clock.as_ref(),
                     };
                     if let Err(err) = export::on_image(&step, &change).await {
                         warn!(error = %err, "export step not started this tick");
@@ -151,6 +158,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                         store: &self.store,
                         amis: &self.exports,
                         retry: self.retry,
+                        clock: self.clock.as_ref(),
                     };
                     if let Err(err) = appstream::on_image(&step, &change).await {
                         warn!(error = %err, "AppStream step not started this tick");
@@ -235,6 +243,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             pipelines: &self.pipelines,
             store: &self.store,
             retry: self.retry,
+            clock: self.clock.as_ref(),
         };
         let outcome = distribute::on_image(&step_deps, &synthetic(&image, &info, status)).await?;
         info!(outcome = ?outcome, "reconciler drove the distribution step");
@@ -300,7 +309,14 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 (_, n) => format!(" (after {n} RetryImage)"),
             }
         );
-        steps::record_failure(&self.store, release, Step::Distribution, &reason).await?;
+        steps::record_failure(
+            &self.store,
+            self.clock.as_ref(),
+            release,
+            Step::Distribution,
+            &reason,
+        )
+        .await?;
         Ok(Driven::Started)
     }
 
@@ -314,7 +330,8 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         state: &str,
     ) -> Result<Driven, HandlerError> {
         if let Some(reason) = self.timed_out(which, since, state) {
-            steps::record_failure(&self.store, release, which, &reason).await?;
+            steps::record_failure(&self.store, self.clock.as_ref(), release, which, &reason)
+                .await?;
             return Ok(Driven::Started);
         }
         Ok(Driven::Waiting(step(

@@ -506,7 +506,7 @@ fn registered(deps: &TestDeps) {
         &PendingMarker {
             schema_version: 1,
             release_id: id.clone(),
-            since: release::now(),
+            since: release::timestamp(std::time::SystemTime::now()),
             source_image_arn: Some(SOURCE.into()),
         },
     );
@@ -518,7 +518,7 @@ fn registered(deps: &TestDeps) {
             image_build_version_arn: SOURCE.into(),
             pipeline_arn: Some(PIPELINE.into()),
             origin: shared::release::BuildOrigin::StartPipeline,
-            recorded_at: release::now(),
+            recorded_at: release::timestamp(std::time::SystemTime::now()),
         },
     );
 }
@@ -574,7 +574,7 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     let summary = |arn: &str, tags: &[(&str, &str)]| shared::ports::PipelineImage {
         arn: arn.into(),
         status: Some("AVAILABLE".into()),
-        date_created: Some(release::now()),
+        date_created: Some(release::timestamp(std::time::SystemTime::now())),
         tags: tags
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -715,7 +715,7 @@ async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
     let id = release();
     let mut export: ExportRecord =
         serde_json::from_value(deps.store.json(&keys::export(&id)).unwrap()).unwrap();
-    export.requested_at = release::now();
+    export.requested_at = release::timestamp(std::time::SystemTime::now());
     deps.store.put_value(&keys::export(&id), &export);
     deps.exports.set_task(task("active", Some("converting")));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
@@ -737,7 +737,7 @@ async fn when_more_than_1000_releases_are_pending_should_look_at_every_one() {
             &PendingMarker {
                 schema_version: 1,
                 release_id: id,
-                since: release::now(),
+                since: release::timestamp(std::time::SystemTime::now()),
                 source_image_arn: None,
             },
         );

@@ -46,6 +46,8 @@ pub struct Deps<P, S> {
     pub pipelines: P,
     pub store: S,
     pub retry: RetryPolicy,
+    /// What every record is stamped with.
+    pub clock: Box<dyn shared::clock::Clock>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -113,6 +115,7 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
     if let Some(image) = &image {
         shared::steps::build::register(
             &deps.store,
+            deps.clock.as_ref(),
             image,
             Some(&pipeline),
             BuildOrigin::StartPipeline,
@@ -151,6 +154,7 @@ mod tests {
             pipelines: FakeImageBuilder::default(),
             store: FakeStore::default(),
             retry: RetryPolicy::IMMEDIATE,
+            clock: Box::new(shared::clock::SystemClock),
         }
     }
 

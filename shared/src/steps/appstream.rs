@@ -9,6 +9,7 @@
 //! publish-release applies the source's tags to each copy once it exists.
 
 use super::appstream_copy::ensure_copy;
+use crate::clock::Clock;
 use crate::config::{Env, RequiredSteps};
 use crate::domain::{
     AmiId, AppStreamImageName, BucketName, IamRoleArn, ImageDescription, ImportDescription,
@@ -112,6 +113,8 @@ impl Config {
 /// What the step needs, borrowed: from copy-appstream-image's `Deps`, or from the reconciler's.
 pub struct Deps<'a, P, A, S, M> {
     pub config: &'a Config,
+    /// The time every record of the step is stamped with.
+    pub clock: &'a dyn Clock,
     pub pipelines: &'a P,
     pub appstream: &'a A,
     pub store: &'a S,
@@ -166,6 +169,7 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
             if super::is_final(&err) {
                 super::record_failure_logged(
                     deps.store,
+                    deps.clock,
                     &release,
                     Step::Appstream,
                     &err.to_string(),
@@ -180,7 +184,8 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
             "source AppStream image {name} is FAILED: {}",
             source.state_reason.as_deref().unwrap_or("no reason given")
         );
-        super::record_failure_logged(deps.store, &release, Step::Appstream, &reason).await;
+        super::record_failure_logged(deps.store, deps.clock, &release, Step::Appstream, &reason)
+            .await;
         return Err(HandlerError::Failed(reason));
     }
 
@@ -218,7 +223,7 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
         source_image_name: name.clone(),
         description: config.description.clone(),
         destinations: destinations.clone(),
-        requested_at: release::now(),
+        requested_at: release::timestamp(deps.clock.now()),
     };
     super::put_record(
         deps.store,

@@ -4,6 +4,7 @@
 //! schedule, a build started by hand, or an event the bus lost).
 
 use super::{mark_pending, put_record};
+use crate::clock::Clock;
 use crate::domain::{ImageBuildVersionArn, ImagePipelineArn};
 use crate::error::HandlerError;
 use crate::ports::{ArtifactStore, PutOutcome};
@@ -17,6 +18,7 @@ use crate::release::{self, BuildOrigin, BuildRecord, SCHEMA_VERSION, keys};
 /// the two writes leaves a marker without a record, which the next call completes.
 pub async fn register<S: ArtifactStore>(
     store: &S,
+    clock: &dyn Clock,
     image: &ImageBuildVersionArn,
     pipeline: Option<&ImagePipelineArn>,
     origin: BuildOrigin,
@@ -41,14 +43,14 @@ pub async fn register<S: ArtifactStore>(
     {
         return Ok(false);
     }
-    mark_pending(store, release, Some(image.as_str())).await?;
+    mark_pending(store, clock, release, Some(image.as_str())).await?;
     let record = BuildRecord {
         schema_version: SCHEMA_VERSION,
         release_id: release.clone(),
         image_build_version_arn: image.to_string(),
         pipeline_arn: pipeline.map(ToString::to_string),
         origin,
-        recorded_at: release::now(),
+        recorded_at: release::timestamp(clock.now()),
     };
     let written = put_record(store, &key, &record, "the build").await?;
     tracing::info!(release = %release, image = %image, origin = ?origin, "release registered");

@@ -7,6 +7,7 @@
 //! distributed again ([`crate::lineage`]). A FAILED build or distribution is recorded as the
 //! release's failure.
 
+use crate::clock::Clock;
 use crate::config::Env;
 use crate::domain::{
     BucketName, ClientToken, DistributionConfigurationArn, ImageBuildVersionArn, ImagePipelineArn,
@@ -66,6 +67,8 @@ impl Config {
 /// What the step needs, borrowed: from distribute-image's `Deps`, or from the reconciler's.
 pub struct Deps<'a, P, S> {
     pub config: &'a Config,
+    /// The time every record of the step is stamped with.
+    pub clock: &'a dyn Clock,
     pub pipelines: &'a P,
     pub store: &'a S,
     pub retry: RetryPolicy,
@@ -157,7 +160,7 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     if change.status == "FAILED" {
         // record_failure marks the release pending itself, so publish-release reports it.
         let reason = failure_reason(change, &info, "image build failed");
-        super::record_failure(deps.store, &release, Step::Build, &reason).await?;
+        super::record_failure(deps.store, deps.clock, &release, Step::Build, &reason).await?;
         return Ok(Outcome::RecordedFailure {
             release_id: release.to_string(),
             step: Step::Build,
@@ -170,6 +173,7 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
         .and_then(|p| ImagePipelineArn::parse("sourcePipelineArn", p).ok());
     super::build::register(
         deps.store,
+        deps.clock,
         &change.image,
         pipeline.as_ref(),
         release::BuildOrigin::Event,
@@ -217,7 +221,7 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
                 release_id: release.clone(),
                 source_image_arn: image.to_owned(),
                 distributed_image_arn: output_arn.to_string(),
-                recorded_at: release::now(),
+                recorded_at: release::timestamp(deps.clock.now()),
             };
             super::put_record(
                 deps.store,
@@ -242,7 +246,7 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
         distribution_configuration_arn: deps.config.distribution.to_string(),
         distributed_image_arn: distributed.image_build_version_arn.clone(),
         client_token: client_token.to_string(),
-        requested_at: release::now(),
+        requested_at: release::timestamp(deps.clock.now()),
     };
     super::put_record(
         deps.store,
@@ -283,8 +287,14 @@ async fn fail_call<P, S: ArtifactStore>(
         format!("distributing release {release}"),
     );
     if super::is_final(&error) {
-        super::record_failure_logged(deps.store, release, Step::Distribution, &error.to_string())
-            .await;
+        super::record_failure_logged(
+            deps.store,
+            deps.clock,
+            release,
+            Step::Distribution,
+            &error.to_string(),
+        )
+        .await;
     }
     error
 }

@@ -3,6 +3,7 @@
 //! prefix, and record the export task (export-image's event path, and the reconciler when that
 //! event never came). publish-release follows the task to completion.
 
+use crate::clock::Clock;
 use crate::config::{Env, RequiredSteps};
 use crate::domain::{AmiId, BucketName, ClientToken, DiskImageFormat, RegionName, RoleName};
 use crate::events::ImageStateChange;
@@ -49,6 +50,8 @@ impl Config {
 /// What the step needs, borrowed: from export-image's `Deps`, or from the reconciler's.
 pub struct Deps<'a, P, E, S> {
     pub config: &'a Config,
+    /// The time every record of the step is stamped with.
+    pub clock: &'a dyn Clock,
     pub pipelines: &'a P,
     pub exports: &'a E,
     pub store: &'a S,
@@ -102,7 +105,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
     let Some(home_ami) = info.amis.iter().find(|a| a.region == region) else {
         let reason =
             format!("the distributed image {image} has no AMI in the home region {region}");
-        super::record_failure_logged(deps.store, &release, Step::Export, &reason).await;
+        super::record_failure_logged(deps.store, deps.clock, &release, Step::Export, &reason).await;
         return Err(HandlerError::Failed(reason));
     };
     let ami = AmiId::parse("outputResources.amis[].image", &home_ami.image)?;
@@ -120,7 +123,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
     };
     if !blockers.is_empty() {
         let reason = blockers.join("; ");
-        super::record_failure_logged(deps.store, &release, Step::Export, &reason).await;
+        super::record_failure_logged(deps.store, deps.clock, &release, Step::Export, &reason).await;
         return Err(HandlerError::Failed(reason));
     }
 
@@ -169,6 +172,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
             if super::is_final(&error) {
                 super::record_failure_logged(
                     deps.store,
+                    deps.clock,
                     &release,
                     Step::Export,
                     &error.to_string(),
@@ -199,7 +203,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
         bucket: config.bucket.to_string(),
         prefix,
         client_token: client_token.to_string(),
-        requested_at: release::now(),
+        requested_at: release::timestamp(deps.clock.now()),
     };
     super::put_record(
         deps.store,

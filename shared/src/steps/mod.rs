@@ -19,6 +19,7 @@ pub mod build;
 pub mod distribute;
 pub mod export;
 
+use crate::clock::Clock;
 use crate::domain::ReleaseId;
 use crate::error::{ErrorClass, HandlerError, ServiceError};
 use crate::events::ImageStateChange;
@@ -45,13 +46,14 @@ pub async fn put_record<S: ArtifactStore, T: Serialize + Sync>(
 /// `source_image` is the pipeline's image the release was built as, when known.
 pub async fn mark_pending<S: ArtifactStore>(
     store: &S,
+    clock: &dyn Clock,
     release: &ReleaseId,
     source_image: Option<&str>,
 ) -> Result<PutOutcome, HandlerError> {
     let marker = PendingMarker {
         schema_version: SCHEMA_VERSION,
         release_id: release.clone(),
-        since: release::now(),
+        since: release::timestamp(clock.now()),
         source_image_arn: source_image.map(str::to_owned),
     };
     put_record(
@@ -71,18 +73,19 @@ pub async fn mark_pending<S: ArtifactStore>(
 /// caller logs it and still reports the step's own error, which is what Lambda retries.
 pub async fn record_failure<S: ArtifactStore>(
     store: &S,
+    clock: &dyn Clock,
     release: &ReleaseId,
     step: Step,
     reason: &str,
 ) -> Result<(), HandlerError> {
     tracing::error!(release = %release, step = step.as_str(), reason, "release step failed");
-    mark_pending(store, release, None).await?;
+    mark_pending(store, clock, release, None).await?;
     let record = FailureRecord {
         schema_version: SCHEMA_VERSION,
         release_id: release.clone(),
         step,
         reason: reason.to_owned(),
-        at: release::now(),
+        at: release::timestamp(clock.now()),
     };
     put_record(store, &keys::failure(release, step), &record, "the failure").await?;
     Ok(())
@@ -92,11 +95,12 @@ pub async fn record_failure<S: ArtifactStore>(
 /// record is logged, never hidden, and never replaces the step's error.
 pub async fn record_failure_logged<S: ArtifactStore>(
     store: &S,
+    clock: &dyn Clock,
     release: &ReleaseId,
     step: Step,
     reason: &str,
 ) {
-    if let Err(err) = record_failure(store, release, step, reason).await {
+    if let Err(err) = record_failure(store, clock, release, step, reason).await {
         tracing::error!(release = %release, step = step.as_str(), error = %err, "could not record the failure");
     }
 }
