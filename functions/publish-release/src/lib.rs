@@ -13,6 +13,7 @@
 
 mod appstream;
 mod config;
+mod decide;
 mod export;
 pub mod publish;
 mod reconcile;
@@ -20,6 +21,7 @@ mod reconcile;
 pub use config::{Config, Deadlines};
 pub use publish::RELEASE_FAILED;
 
+use decide::step;
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -38,7 +40,6 @@ use shared::release::{
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;
 use shared::{HandlerError, ServiceError, token};
-use std::time::SystemTime;
 use tracing::{error, info, warn};
 
 pub struct Deps<P, E, A, S, C> {
@@ -218,14 +219,6 @@ fn is_failure_key(key: &str) -> bool {
         .is_some_and(|f| f.starts_with("failure-"))
 }
 
-fn step(step: Step, state: StepState, detail: String) -> StepStatus {
-    StepStatus {
-        step,
-        state,
-        detail,
-    }
-}
-
 impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
     Deps<P, E, A, S, C>
 {
@@ -275,13 +268,7 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 &reason,
             )
             .await?;
-            let failure = FailureRecord {
-                schema_version: SCHEMA_VERSION,
-                release_id: release.clone(),
-                step: Step::Publish,
-                reason: reason.clone(),
-                at: release::timestamp(self.clock.now()),
-            };
+            let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
             steps.push(step(Step::Publish, StepState::Failed, reason));
             return self
                 .finish(release, ReleaseState::Failed, steps, Some(failure), None)
@@ -291,39 +278,8 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             .await
     }
 
-    /// One step's progress as its status line, and as a failure when it failed or outlived its
-    /// deadline (counted from `since`); what the step produced when it is done.
-    #[allow(clippy::too_many_arguments)]
-    fn account<T>(
-        &self,
-        release: &ReleaseId,
-        which: Step,
-        since: Option<&str>,
-        progress: Progress<T>,
-        steps: &mut Vec<StepStatus>,
-        failures: &mut Vec<FailureRecord>,
-        done: impl FnOnce(&T) -> String,
-    ) -> Option<T> {
-        let reason = match progress {
-            Progress::Done(value) => {
-                steps.push(step(which, StepState::Done, done(&value)));
-                return Some(value);
-            }
-            Progress::Pending(why) => match since.and_then(|s| self.timed_out(which, s, &why)) {
-                None => {
-                    steps.push(step(which, StepState::Pending, why));
-                    return None;
-                }
-                Some(timed_out) => timed_out,
-            },
-            Progress::Failed(why) => why,
-        };
-        steps.push(step(which, StepState::Failed, reason.clone()));
-        failures.push(publish::failure(release, which, reason, self.clock.now()));
-        None
-    }
-
-    /// Looks at one release and moves it as far as it can go.
+    /// Looks at one release and moves it as far as it can go: gathers what the records and
+    /// AWS say ([`decide::Observed`]), judges it ([`decide::decide`]), and acts on the decision.
     pub(crate) async fn advance(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
         let config = &self.config;
         let keys_now = self
@@ -331,10 +287,6 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             .list_keys(&release.prefix())
             .await
             .map_err(store_err("listing release records"))?;
-        let manifest_key = keys::manifest(release);
-        let mut steps = Vec::new();
-
-        // A failure recorded by any step ends the release.
         let mut failures = Vec::new();
         for key in keys_now.iter().filter(|k| is_failure_key(k)) {
             if let Some(record) = self
@@ -346,102 +298,55 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                 failures.push(record);
             }
         }
-
         let distribution: Option<DistributionRecord> = self
             .store
             .get_json(&keys::distribution(release))
             .await
             .map_err(store_err("reading the distribution record"))?;
-        steps.push(match &distribution {
-            Some(d) => step(
-                Step::Distribution,
-                StepState::Done,
-                format!("DistributeImage requested at {}", d.requested_at),
-            ),
-            None => step(
-                Step::Distribution,
-                StepState::Pending,
-                "waiting for distribute-image".into(),
-            ),
-        });
-
-        let export = if config.required.export {
-            Some(self.check_export(release).await?)
+        let (export_record, export) = if config.required.export {
+            let (record, progress) = self.check_export(release).await?;
+            let since = record.as_ref().map(|r| r.requested_at.clone());
+            (record, Some(decide::StepObservation { since, progress }))
         } else {
-            None
+            (None, None)
         };
-        let (export_record, export_done) = match export {
-            Some((record, progress)) => {
-                let since = record.as_ref().map(|r| r.requested_at.as_str());
-                let done = self.account(
-                    release,
-                    Step::Export,
-                    since,
-                    progress,
-                    &mut steps,
-                    &mut failures,
-                    |d| format!("{} bytes at {}", d.size_bytes, d.object_key),
-                );
-                (record, done)
-            }
-            None => (None, None),
-        };
-
-        let appstream = if config.required.appstream {
-            Some(self.check_appstream(release).await?)
+        let (appstream_record, appstream) = if config.required.appstream {
+            let (record, progress) = self.check_appstream(release).await?;
+            let since = record.as_ref().map(|r| r.requested_at.clone());
+            (record, Some(decide::StepObservation { since, progress }))
         } else {
-            None
+            (None, None)
         };
-        let (appstream_record, appstream_done) = match appstream {
-            Some((record, progress)) => {
-                let since = record.as_ref().map(|r| r.requested_at.as_str());
-                let done = self.account(
-                    release,
-                    Step::Appstream,
-                    since,
-                    progress,
-                    &mut steps,
-                    &mut failures,
-                    |images| format!("{} regions available and tagged", images.len()),
-                );
-                (record, done)
-            }
-            None => (None, Some(Vec::new())),
-        };
-
-        if let Some(first) = failures.first().cloned() {
-            steps.push(step(
-                Step::Publish,
-                StepState::Failed,
-                format!("{} step failed", first.step.as_str()),
-            ));
-            return self
-                .finish(release, ReleaseState::Failed, steps, Some(first), None)
-                .await;
-        }
-
-        let export_ready = !config.required.export || export_done.is_some();
-        let ready = distribution.is_some() && export_ready && appstream_done.is_some();
-        let already_published = keys_now.contains(&manifest_key);
-        if !ready && !already_published {
-            steps.push(step(
-                Step::Publish,
-                StepState::Pending,
-                "waiting for the steps above".into(),
-            ));
-            return self.pending(release, steps).await;
-        }
-
-        // Every step is done.
-        let parts = publish::Parts {
-            distribution,
-            export_record,
-            export_done,
-            appstream_record,
-            appstream_done,
+        let already_published = keys_now.contains(&keys::manifest(release));
+        let observed = decide::Observed {
+            failures,
+            distribution_requested_at: distribution.as_ref().map(|d| d.requested_at.clone()),
+            export,
+            appstream,
             already_published,
         };
-        self.publish(release, parts, steps).await
+        match decide::decide(release, observed, &config.deadlines, self.clock.now()) {
+            decide::Decision::Failed { steps, failure } => {
+                self.finish(release, ReleaseState::Failed, steps, Some(failure), None)
+                    .await
+            }
+            decide::Decision::Pending { steps } => self.pending(release, steps).await,
+            decide::Decision::Publish {
+                steps,
+                export,
+                appstream,
+            } => {
+                let parts = publish::Parts {
+                    distribution,
+                    export_record,
+                    export_done: export,
+                    appstream_record,
+                    appstream_done: appstream,
+                    already_published,
+                };
+                self.publish(release, parts, steps).await
+            }
+        }
     }
 }
 

@@ -7,21 +7,6 @@ use super::*;
 /// The log message of a failed release; template.yaml's `ReleaseFailedMetric` matches it.
 pub const RELEASE_FAILED: &str = "release failed";
 
-pub(crate) fn failure(
-    release: &ReleaseId,
-    step: Step,
-    reason: String,
-    at: SystemTime,
-) -> FailureRecord {
-    FailureRecord {
-        schema_version: SCHEMA_VERSION,
-        release_id: release.clone(),
-        step,
-        reason,
-        at: release::timestamp(at),
-    }
-}
-
 /// What the steps left for the manifest.
 pub(crate) struct Parts {
     pub distribution: Option<DistributionRecord>,

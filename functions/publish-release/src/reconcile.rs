@@ -5,7 +5,7 @@
 //! arrives late, twice or never changes nothing.
 
 use super::*;
-use shared::clock::{age, display, parse_time};
+use shared::clock::{age, parse_time};
 use shared::domain::{ClientToken, ImageBuildVersionArn};
 use shared::events::ImageStateChange;
 use shared::ports::{ImageInfo, ImageStatus};
@@ -343,16 +343,12 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
 
     /// The timeout reason when `which`, started at `since`, has outlived its deadline.
     pub(crate) fn timed_out(&self, which: Step, since: &str, state: &str) -> Option<String> {
-        let started = parse_time(since)?;
-        let waited = age(self.clock.now(), started);
-        let deadline = self.config.deadlines.of(which);
-        (waited > deadline).then(|| {
-            format!(
-                "{} timed out in {state} after {} (deadline {})",
-                which.as_str(),
-                display(waited),
-                display(deadline)
-            )
-        })
+        crate::decide::timed_out(
+            &self.config.deadlines,
+            self.clock.now(),
+            which,
+            since,
+            state,
+        )
     }
 }
