@@ -1,0 +1,65 @@
+//! The EC2 fake (AMI facts and export tasks).
+
+use super::{Script, lock};
+use crate::ports::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct FakeEc2 {
+    pub script: Script,
+    pub exports: Mutex<Vec<ExportImage>>,
+    pub tasks: Mutex<HashMap<String, ExportTask>>,
+    /// AMIs DescribeImages knows; any other AMI is a plain, exportable one.
+    pub amis: Mutex<HashMap<String, Option<AmiFacts>>>,
+}
+
+impl FakeEc2 {
+    pub fn exports(&self) -> Vec<ExportImage> {
+        lock(&self.exports).clone()
+    }
+    /// What DescribeImages answers for `ami` (`None`: it does not exist).
+    pub fn set_ami(&self, ami: &str, facts: Option<AmiFacts>) {
+        lock(&self.amis).insert(ami.to_owned(), facts);
+    }
+    pub fn set_task(&self, task: ExportTask) {
+        lock(&self.tasks).insert(task.export_task_id.clone(), task);
+    }
+}
+
+impl AmiCatalog for FakeEc2 {
+    async fn describe_ami(&self, ami: &crate::domain::AmiId) -> Result<Option<AmiFacts>> {
+        self.script.enter("DescribeImages")?;
+        Ok(lock(&self.amis)
+            .get(ami.as_str())
+            .cloned()
+            .unwrap_or_else(|| Some(AmiFacts::default())))
+    }
+}
+
+impl ImageExports for FakeEc2 {
+    async fn export_image(&self, request: &ExportImage) -> Result<ExportStarted> {
+        self.script.enter("ExportImage")?;
+        if request.dry_run {
+            return Ok(ExportStarted::DryRunOk);
+        }
+        lock(&self.exports).push(request.clone());
+        let task = ExportTask {
+            export_task_id: format!("export-{}", request.image_id),
+            status: "active".into(),
+            progress: Some("0".into()),
+            status_message: None,
+            bucket: Some(request.bucket.to_string()),
+            prefix: Some(request.prefix.clone()),
+        };
+        lock(&self.tasks)
+            .entry(task.export_task_id.clone())
+            .or_insert_with(|| task.clone());
+        Ok(ExportStarted::Task(task))
+    }
+
+    async fn describe_export_task(&self, export_task_id: &str) -> Result<Option<ExportTask>> {
+        self.script.enter("DescribeExportImageTasks")?;
+        Ok(lock(&self.tasks).get(export_task_id).cloned())
+    }
+}

@@ -1,0 +1,64 @@
+//! In-memory fakes of every port, for handler tests (feature `fakes`, dev-dependencies only).
+//! Each records the requests it received and can be scripted to fail an operation N times.
+
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::Result;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+mod appstream;
+mod cdn;
+mod ec2;
+mod imagebuilder;
+mod store;
+
+pub use appstream::FakeAppStream;
+pub use cdn::FakeCdn;
+pub use ec2::FakeEc2;
+pub use imagebuilder::FakeImageBuilder;
+pub use store::FakeStore;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Scripted failures: `fail(op, error, times)` makes the next `times` calls of `op` fail.
+#[derive(Debug, Default)]
+pub struct Script {
+    errors: Mutex<HashMap<&'static str, VecDeque<ServiceError>>>,
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl Script {
+    pub fn fail(&self, operation: &'static str, class: ErrorClass, code: &str, times: usize) {
+        let mut errors = lock(&self.errors);
+        let queue = errors.entry(operation).or_default();
+        for _ in 0..times {
+            queue.push_back(ServiceError::new(
+                operation,
+                class,
+                code,
+                format!("scripted {code}"),
+            ));
+        }
+    }
+
+    fn enter(&self, operation: &'static str) -> Result<()> {
+        lock(&self.calls).push(operation);
+        match lock(&self.errors)
+            .get_mut(operation)
+            .and_then(VecDeque::pop_front)
+        {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// How many times `operation` was called (failed calls included).
+    pub fn count(&self, operation: &str) -> usize {
+        lock(&self.calls)
+            .iter()
+            .filter(|op| **op == operation)
+            .count()
+    }
+}

@@ -1,0 +1,89 @@
+//! The S3 fake (the artifact store).
+
+use super::{Script, lock};
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct FakeStore {
+    pub script: Script,
+    pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl FakeStore {
+    pub fn json(&self, key: &str) -> Option<serde_json::Value> {
+        lock(&self.objects)
+            .get(key)
+            .and_then(|b| serde_json::from_slice(b).ok())
+    }
+    pub fn put_raw(&self, key: &str, bytes: &[u8]) {
+        lock(&self.objects).insert(key.into(), bytes.to_vec());
+    }
+    pub fn put_value<T: Serialize>(&self, key: &str, value: &T) {
+        self.put_raw(key, &serde_json::to_vec(value).unwrap_or_default());
+    }
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.objects).keys().cloned().collect()
+    }
+}
+
+impl ArtifactStore for FakeStore {
+    async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
+        self.script.enter("GetObject")?;
+        match lock(&self.objects).get(key) {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(bytes).map(Some).map_err(|e| {
+                ServiceError::new(
+                    "GetObject",
+                    ErrorClass::CorruptRecord,
+                    "CorruptRecord",
+                    format!("s3://fake/{key}: {e}"),
+                )
+            }),
+        }
+    }
+
+    async fn put_json<T: Serialize + Sync>(&self, key: &str, value: &T) -> Result<()> {
+        self.script.enter("PutObject")?;
+        self.put_value(key, value);
+        Ok(())
+    }
+
+    async fn put_json_if_absent<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<PutOutcome> {
+        self.script.enter("PutObject")?;
+        let mut objects = lock(&self.objects);
+        if objects.contains_key(key) {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        objects.insert(key.into(), serde_json::to_vec(value).unwrap_or_default());
+        Ok(PutOutcome::Written)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.script.enter("DeleteObject")?;
+        lock(&self.objects).remove(key);
+        Ok(())
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        self.script.enter("ListObjectsV2")?;
+        Ok(lock(&self.objects)
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>> {
+        self.script.enter("HeadObject")?;
+        Ok(lock(&self.objects).get(key).map(|b| b.len() as u64))
+    }
+}
