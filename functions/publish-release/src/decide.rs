@@ -267,6 +267,19 @@ mod tests {
         }
     }
 
+    /// The export task still active `hours` after it was requested; everything else done.
+    fn exporting_at(hours: u64) -> Decision {
+        decide(
+            &release(),
+            observed(
+                Some(Progress::Pending("export task active".into())),
+                Some(Progress::Done(Vec::new())),
+            ),
+            &deadlines(),
+            at(hours),
+        )
+    }
+
     fn states(steps: &[StepStatus]) -> Vec<(Step, StepState)> {
         steps.iter().map(|s| (s.step, s.state)).collect()
     }
@@ -318,15 +331,7 @@ mod tests {
 
     #[test]
     fn when_a_step_is_under_way_within_its_deadline_should_stay_pending() {
-        let decision = decide(
-            &release(),
-            observed(
-                Some(Progress::Pending("export task active".into())),
-                Some(Progress::Done(Vec::new())),
-            ),
-            &deadlines(),
-            at(11),
-        );
+        let decision = exporting_at(11);
         let Decision::Pending { steps } = decision else {
             panic!("{decision:?}");
         };
@@ -336,15 +341,7 @@ mod tests {
 
     #[test]
     fn when_a_step_outlives_its_deadline_should_fail_as_timed_out_in_its_state() {
-        let decision = decide(
-            &release(),
-            observed(
-                Some(Progress::Pending("export task active".into())),
-                Some(Progress::Done(Vec::new())),
-            ),
-            &deadlines(),
-            at(13),
-        );
+        let decision = exporting_at(13);
         let Decision::Failed { failure, steps } = decision else {
             panic!("{decision:?}");
         };
