@@ -3,6 +3,7 @@
 //! over, and one AWS SDK adapter per service (each behind its cargo feature).
 
 pub mod aws;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -18,8 +18,11 @@
 use crate::domain::{AmiId, AppStreamImageName, DiskImageFormat, ReleaseId};
 use serde::{Deserialize, Serialize};
 
-/// The version of the record and manifest schemas below. Bump on any incompatible change.
+/// The version of the record schemas below. Bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the public manifest (`manifest.json`): 2 added artifacts with SHA-256, the
+/// version and build, the pipeline, AMI names and step times; every v1 field is still there.
+pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 
 /// Tag keys that distribute-image writes on the image DistributeImage creates. They are the
 /// contract between distribute-image and the functions after it (export, AppStream copy).
@@ -50,6 +53,21 @@ pub mod keys {
     pub fn appstream(id: &ReleaseId) -> String {
         format!("{}appstream.json", id.prefix())
     }
+    /// The SHA-256 of an artifact, once computed: `releases/<id>/sha256-<file name>.json`.
+    pub fn checksum(id: &ReleaseId, object_key: &str) -> String {
+        let file = object_key.rsplit('/').next().unwrap_or(object_key);
+        format!("{}sha256-{file}.json", id.prefix())
+    }
+    /// `releases/<id>/SHA256SUMS`, in the format `sha256sum -c` reads.
+    pub fn sha256sums(id: &ReleaseId) -> String {
+        format!("{}SHA256SUMS", id.prefix())
+    }
+    /// Every published release, newest first.
+    pub const INDEX: &str = "releases/index.json";
+    /// The newest published release of each pipeline.
+    pub const LATEST: &str = "releases/latest.json";
+    /// The downloads page (the distribution's default root object).
+    pub const DOWNLOADS_PAGE: &str = "index.html";
     pub fn failure(id: &ReleaseId, step: super::Step) -> String {
         format!("{}failure-{}.json", id.prefix(), step.as_str())
     }
@@ -157,6 +175,8 @@ pub struct AmiRecord {
     pub ami_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,29 +295,128 @@ pub struct StatusRecord {
     pub updated_at: String,
 }
 
-/// `releases/<id>/manifest.json`: the public description of a published release.
+/// `releases/<id>/sha256-<file>.json`: an artifact's digest, computed once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct ChecksumRecord {
     pub schema_version: u32,
     pub release_id: ReleaseId,
-    pub source_image_arn: String,
-    pub distributed_image_arn: String,
-    pub amis: Vec<AmiRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export: Option<ManifestExport>,
-    pub appstream: Vec<ManifestAppStreamImage>,
-    pub timestamps: ManifestTimestamps,
+    pub object_key: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub recorded_at: String,
 }
 
+/// `releases/<id>/manifest.json`: the public description of a published release (schema v2,
+/// `schemas/manifest-v2.schema.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(title = "image-release manifest", deny_unknown_fields)
+)]
+pub struct Manifest {
+    /// 2 for this schema; v1 manifests have 1 and lack the fields marked "v2".
+    pub schema_version: u32,
+    /// `<image name>-<version>-<build>`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "String", regex(pattern = r"^[A-Za-z0-9-]+-\d+\.\d+\.\d+-\d+$"))
+    )]
+    pub release_id: ReleaseId,
+    /// v2: the image's semantic version (`major.minor.patch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// v2: the build number of that version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<u32>,
+    /// v2: the pipeline that built it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_arn: Option<String>,
+    pub source_image_arn: String,
+    pub distributed_image_arn: String,
+    /// AMIs per region and account (v2: with their names).
+    pub amis: Vec<ManifestAmi>,
+    /// v1: the exported disk. In v2, the first of `artifacts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ManifestExport>,
+    /// v2: every downloadable artifact, with its size and SHA-256.
+    #[serde(default)]
+    pub artifacts: Vec<ManifestExport>,
+    /// v2: the URL of `SHA256SUMS` (`sha256sum -c` format) when there are artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksums_url: Option<String>,
+    pub appstream: Vec<ManifestAppStreamImage>,
+    pub timestamps: ManifestTimestamps,
+    /// v2: when each step started and ended (RFC 3339).
+    #[serde(default)]
+    pub steps: Vec<StepTimes>,
+}
+
+/// An AMI in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct ManifestAmi {
+    pub region: String,
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$")))]
+    pub ami_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^\d{12}$")))]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl From<AmiRecord> for ManifestAmi {
+    fn from(r: AmiRecord) -> Self {
+        Self {
+            region: r.region,
+            ami_id: r.ami_id,
+            account_id: r.account_id,
+            name: r.name,
+        }
+    }
+}
+
+/// A downloadable artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ManifestExport {
     pub object_key: String,
     pub size_bytes: u64,
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "String", regex(pattern = "^(VMDK|RAW|VHD)$"))
+    )]
     pub format: DiskImageFormat,
     pub url: String,
+    /// v2: lower-case hex SHA-256 of the object, as `sha256sum` prints it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = "^[0-9a-f]{64}$")))]
+    pub sha256: String,
+}
+
+/// When a step started and ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct StepTimes {
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            with = "String",
+            regex(pattern = "^(build|distribution|export|appstream|publish)$")
+        )
+    )]
+    pub step: Step,
+    pub started_at: String,
+    pub ended_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ManifestAppStreamImage {
     pub region: String,
     pub image_name: String,
@@ -305,6 +424,8 @@ pub struct ManifestAppStreamImage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ManifestTimestamps {
     pub distribution_requested_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -68,6 +68,7 @@ mod tests {
             arn: DISTRIBUTED.into(),
             tags: BTreeMap::from([(TAG_RELEASE_ID.into(), NAME.into())]),
             amis: vec![OutputAmi {
+                name: None,
                 region: "us-east-1".into(),
                 image: "ami-0abcdef1234567890".into(),
                 account_id: None,

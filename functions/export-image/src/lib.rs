@@ -62,6 +62,7 @@ mod tests {
             amis: amis
                 .iter()
                 .map(|(r, i)| OutputAmi {
+                    name: None,
                     region: (*r).into(),
                     image: (*i).into(),
                     account_id: None,

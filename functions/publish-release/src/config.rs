@@ -54,6 +54,9 @@ pub struct Config {
     pub lookback: Duration,
     /// `DISTRIBUTION_RETRIES` (default 2, at most 10): RetryImage calls for a failed distribution.
     pub distribution_retries: u32,
+    /// `CHECKSUM_MAX_GIB` (default 40, 1–1024): the largest exported disk one invocation
+    /// hashes. Larger exports fail the export step with this limit in the reason.
+    pub checksum_max_bytes: u64,
     /// `RECONCILE_CONCURRENCY` (default 16, 1–64): releases looked at in parallel per tick.
     pub concurrency: usize,
     /// The distribution step (`PIPELINE_ARNS`, `DISTRIBUTION_*`, `RELEASE_TAGS`).
@@ -136,6 +139,8 @@ impl Config {
             lookback: env.or_default("DISCOVERY_LOOKBACK", "2d", parse_duration)?,
             distribution_retries: env.or_default("DISTRIBUTION_RETRIES", "2", bounded(0, 10))?,
             concurrency: env.or_default("RECONCILE_CONCURRENCY", "16", bounded(1, 64))?,
+            checksum_max_bytes: env.or_default("CHECKSUM_MAX_GIB", "40", bounded(1u64, 1024))?
+                << 30,
             distribute: distribute::Config::from_lookup(&get)?,
             export: match required.export {
                 true => Some(export::Config::from_lookup(&get)?),

@@ -242,6 +242,7 @@ mod tests {
             format: shared::domain::DiskImageFormat::Vmdk,
             object_key: "exports/golden-1.0.0-1/export-ami-1.vmdk".into(),
             size_bytes: 1_048_576,
+            sha256: "0".repeat(64),
             url: "https://d111111abcdef8.cloudfront.net/exports/golden-1.0.0-1/export-ami-1.vmdk"
                 .into(),
         }

@@ -33,12 +33,29 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
                         .await
                         .map_err(store_err("reading the exported object"))?
                     {
-                        Some(size) => Progress::Done(ManifestExport {
-                            url: format!("https://{}/{key}", self.config.cdn_domain),
-                            object_key: key,
-                            size_bytes: size,
-                            format: record.format,
-                        }),
+                        Some(size) if size > self.config.checksum_max_bytes => {
+                            Progress::Failed(format!(
+                                "export s3://{}/{key} is {size} bytes, more than CHECKSUM_MAX_GIB ({} GiB) one invocation hashes within Lambda's 15 minutes; raise it only with a longer function timeout",
+                                record.bucket,
+                                self.config.checksum_max_bytes >> 30
+                            ))
+                        }
+                        Some(_) => {
+                            let digest = self.checksum(release, &key).await?;
+                            match digest {
+                                Some(digest) => Progress::Done(ManifestExport {
+                                    url: format!("https://{}/{key}", self.config.cdn_domain),
+                                    object_key: key,
+                                    size_bytes: digest.size_bytes,
+                                    format: record.format,
+                                    sha256: digest.sha256,
+                                }),
+                                None => Progress::Pending(format!(
+                                    "export task {id} completed; waiting for s3://{}/{key}",
+                                    record.bucket
+                                )),
+                            }
+                        }
                         None => Progress::Pending(format!(
                             "export task {id} completed; waiting for s3://{}/{key}",
                             record.bucket
@@ -61,5 +78,51 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             },
         };
         Ok((Some(record), progress))
+    }
+
+    /// The artifact's size and SHA-256: its checksum record, or the object streamed from S3
+    /// (once; the record is written before the manifest, so a later tick never hashes again).
+    async fn checksum(
+        &self,
+        release: &ReleaseId,
+        key: &str,
+    ) -> Result<Option<ChecksumRecord>, HandlerError> {
+        let record_key = keys::checksum(release, key);
+        if let Some(known) = self
+            .store
+            .get_json::<ChecksumRecord>(&record_key)
+            .await
+            .map_err(store_err("reading the checksum record"))?
+        {
+            return Ok(Some(known));
+        }
+        let started = std::time::Instant::now();
+        let Some(digest) = self
+            .store
+            .sha256(key)
+            .await
+            .map_err(|e| HandlerError::from_service(format!("hashing s3 object {key}"), e))?
+        else {
+            return Ok(None);
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        info!(
+            key,
+            size = digest.size,
+            sha256 = %digest.sha256,
+            seconds,
+            mb_per_s = digest.size as f64 / 1e6 / seconds.max(1e-9),
+            "artifact hashed"
+        );
+        let record = ChecksumRecord {
+            schema_version: SCHEMA_VERSION,
+            release_id: release.clone(),
+            object_key: key.to_owned(),
+            size_bytes: digest.size,
+            sha256: digest.sha256,
+            recorded_at: release::timestamp(self.clock.now()),
+        };
+        shared::steps::put_record(&self.store, &record_key, &record, "the checksum").await?;
+        Ok(Some(record))
     }
 }

@@ -12,6 +12,7 @@
 //! events are best-effort: the schedule is what guarantees that no release stalls or vanishes.
 
 mod appstream;
+mod catalog;
 mod config;
 mod decide;
 mod export;
@@ -31,11 +32,13 @@ use shared::domain::{RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
     AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports, ImagePipelines,
+    PutOutcome,
 };
 use shared::release::{
-    self, AppStreamDestination, AppStreamRecord, CopyState, DistributionRecord, ExportRecord,
-    FailureRecord, Manifest, ManifestAppStreamImage, ManifestExport, ManifestTimestamps,
-    PendingMarker, ReleaseState, SCHEMA_VERSION, StatusRecord, Step, StepState, StepStatus, keys,
+    self, AppStreamDestination, AppStreamRecord, BuildRecord, ChecksumRecord, CopyState,
+    DistributionRecord, ExportRecord, FailureRecord, MANIFEST_SCHEMA_VERSION, Manifest,
+    ManifestAmi, ManifestAppStreamImage, ManifestExport, ManifestTimestamps, PendingMarker,
+    ReleaseState, SCHEMA_VERSION, StatusRecord, Step, StepState, StepStatus, StepTimes, keys,
 };
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;

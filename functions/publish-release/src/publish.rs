@@ -62,64 +62,72 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         })
     }
 
-    /// Writes the manifest once (the first publisher wins), invalidates it, and ends the release.
+    /// Writes `SHA256SUMS` and the manifest once (the first publisher wins), then the catalog
+    /// (index, latest pointer, downloads page), invalidates what changed, and ends the release.
     pub(crate) async fn publish(
         &self,
         release: &ReleaseId,
         parts: Parts,
         mut steps: Vec<StepStatus>,
     ) -> Result<ReleaseReport, HandlerError> {
-        let Parts {
-            distribution,
-            export_record,
-            export_done,
-            appstream_record,
-            appstream_done,
-            already_published,
-        } = parts;
         let config = &self.config;
         let manifest_key = keys::manifest(release);
-        if let (Some(distribution), false) = (distribution, already_published) {
-            let manifest = Manifest {
-                schema_version: SCHEMA_VERSION,
-                release_id: release.clone(),
-                source_image_arn: distribution.source_image_arn.clone(),
-                distributed_image_arn: export_record
-                    .as_ref()
-                    .map(|r| r.distributed_image_arn.clone())
-                    .or(distribution.distributed_image_arn.clone())
-                    .unwrap_or_default(),
-                amis: export_record
-                    .as_ref()
-                    .map(|r| r.amis.clone())
-                    .unwrap_or_default(),
-                export: export_done,
-                appstream: appstream_done.unwrap_or_default(),
-                timestamps: ManifestTimestamps {
-                    distribution_requested_at: distribution.requested_at,
-                    export_requested_at: export_record.map(|r| r.requested_at),
-                    appstream_requested_at: appstream_record.map(|r| r.requested_at),
-                    published_at: release::timestamp(self.clock.now()),
-                },
-            };
-            let outcome = self
+        let url = format!("https://{}/{manifest_key}", config.cdn_domain);
+        let manifest = match (&parts.distribution, parts.already_published) {
+            (Some(_), false) => {
+                let manifest = self.manifest(release, parts).await?;
+                if !manifest.artifacts.is_empty() {
+                    let sums = manifest
+                        .artifacts
+                        .iter()
+                        .map(|a| {
+                            let file = a.object_key.rsplit('/').next().unwrap_or(&a.object_key);
+                            format!("{}  {file}\n", a.sha256)
+                        })
+                        .collect::<String>();
+                    self.store
+                        .put_text(
+                            &keys::sha256sums(release),
+                            sums,
+                            "text/plain; charset=utf-8",
+                        )
+                        .await
+                        .map_err(store_err("writing SHA256SUMS"))?;
+                }
+                let outcome = self
+                    .store
+                    .put_json_if_absent(&manifest_key, &manifest)
+                    .await
+                    .map_err(store_err("writing the manifest"))?;
+                info!(key = %manifest_key, outcome = ?outcome, "manifest written");
+                match outcome {
+                    PutOutcome::Written => Some(manifest),
+                    PutOutcome::AlreadyExists => self
+                        .store
+                        .get_json::<Manifest>(&manifest_key)
+                        .await
+                        .map_err(store_err("reading the manifest"))?,
+                }
+            }
+            _ => self
                 .store
-                .put_json_if_absent(&manifest_key, &manifest)
+                .get_json::<Manifest>(&manifest_key)
                 .await
-                .map_err(store_err("writing the manifest"))?;
-            info!(key = %manifest_key, outcome = ?outcome, "manifest written");
+                .map_err(store_err("reading the manifest"))?,
+        };
+        // The catalog only ever lists a release whose manifest is written.
+        let mut paths = vec![format!("/{manifest_key}")];
+        if let Some(manifest) = &manifest {
+            paths.extend(self.update_catalog(manifest, url.clone()).await?);
         }
 
         // The invalidation: the same caller reference for the same release, so a repeat is a no-op.
-        let path = format!("/{manifest_key}");
         let reference = token::derive("publish-release", &[release.as_str()]);
         let invalidation = with_backoff(self.retry, || {
-            self.cdn
-                .create_invalidation(std::slice::from_ref(&path), &reference)
+            self.cdn.create_invalidation(&paths, &reference)
         })
         .await
-        .map_err(|e| HandlerError::from_service(format!("invalidating {path}"), e))?;
-        let url = format!("https://{}/{manifest_key}", config.cdn_domain);
+        .map_err(|e| HandlerError::from_service(format!("invalidating {}", paths.join(" ")), e))?;
         steps.push(step(
             Step::Publish,
             StepState::Done,
@@ -129,4 +137,116 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         self.finish(release, ReleaseState::Published, steps, None, Some(url))
             .await
     }
+
+    /// The v2 manifest of a release whose steps are all done.
+    async fn manifest(&self, release: &ReleaseId, parts: Parts) -> Result<Manifest, HandlerError> {
+        let Parts {
+            distribution,
+            export_record,
+            export_done,
+            appstream_record,
+            appstream_done,
+            ..
+        } = parts;
+        let distribution = distribution.ok_or_else(|| {
+            HandlerError::Failed(format!("{release}: no distribution record to publish"))
+        })?;
+        let build: Option<BuildRecord> = self
+            .store
+            .get_json(&keys::build(release))
+            .await
+            .map_err(store_err("reading the build record"))?;
+        let published_at = release::timestamp(self.clock.now());
+        let artifacts: Vec<ManifestExport> = export_done.into_iter().collect();
+        let (version, number) = version_and_build(&distribution.source_image_arn);
+        let export_started = export_record.as_ref().map(|r| r.requested_at.clone());
+        let appstream_started = appstream_record.as_ref().map(|r| r.requested_at.clone());
+        let checksummed_at = match artifacts.first() {
+            Some(a) => self
+                .store
+                .get_json::<ChecksumRecord>(&keys::checksum(release, &a.object_key))
+                .await
+                .map_err(store_err("reading the checksum record"))?
+                .map(|c| c.recorded_at),
+            None => None,
+        };
+        let mut step_times = Vec::new();
+        let mut times = |step: Step, started: Option<String>, ended: Option<String>| {
+            if let (Some(started_at), Some(ended_at)) = (started, ended) {
+                step_times.push(StepTimes {
+                    step,
+                    started_at,
+                    ended_at,
+                });
+            }
+        };
+        // A step ends when the reconciler or the next step saw it done.
+        let distribution_ended = [export_started.clone(), appstream_started.clone()]
+            .into_iter()
+            .flatten()
+            .min()
+            .or(Some(published_at.clone()));
+        times(
+            Step::Build,
+            build.as_ref().map(|b| b.recorded_at.clone()),
+            Some(distribution.requested_at.clone()),
+        );
+        times(
+            Step::Distribution,
+            Some(distribution.requested_at.clone()),
+            distribution_ended,
+        );
+        times(
+            Step::Export,
+            export_started.clone(),
+            checksummed_at.or(Some(published_at.clone())),
+        );
+        times(
+            Step::Appstream,
+            appstream_started.clone(),
+            Some(published_at.clone()),
+        );
+        Ok(Manifest {
+            schema_version: MANIFEST_SCHEMA_VERSION,
+            release_id: release.clone(),
+            version,
+            build: number,
+            pipeline_arn: build.and_then(|b| b.pipeline_arn),
+            source_image_arn: distribution.source_image_arn.clone(),
+            distributed_image_arn: export_record
+                .as_ref()
+                .map(|r| r.distributed_image_arn.clone())
+                .or(distribution.distributed_image_arn.clone())
+                .unwrap_or_default(),
+            amis: export_record
+                .as_ref()
+                .map(|r| r.amis.iter().cloned().map(ManifestAmi::from).collect())
+                .unwrap_or_default(),
+            export: artifacts.first().cloned(),
+            checksums_url: (!artifacts.is_empty()).then(|| {
+                format!(
+                    "https://{}/{}",
+                    self.config.cdn_domain,
+                    keys::sha256sums(release)
+                )
+            }),
+            artifacts,
+            appstream: appstream_done.unwrap_or_default(),
+            timestamps: ManifestTimestamps {
+                distribution_requested_at: distribution.requested_at,
+                export_requested_at: export_started,
+                appstream_requested_at: appstream_started,
+                published_at,
+            },
+            steps: step_times,
+        })
+    }
+}
+
+/// `…:image/<name>/<version>/<build>` → (version, build).
+fn version_and_build(image_arn: &str) -> (Option<String>, Option<u32>) {
+    let mut parts = image_arn.rsplit('/');
+    let build = parts.next().and_then(|b| b.parse().ok());
+    let version = parts.next().map(str::to_owned);
+    (version, build)
 }

@@ -95,11 +95,13 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
             ami_id: AmiId::parse("a", "ami-0abcdef1234567890").unwrap(),
             amis: vec![
                 AmiRecord {
+                    name: None,
                     region: "us-east-1".into(),
                     ami_id: "ami-0abcdef1234567890".into(),
                     account_id: None,
                 },
                 AmiRecord {
+                    name: None,
                     region: "eu-west-1".into(),
                     ami_id: "ami-0fedcba9876543210".into(),
                     account_id: None,
@@ -203,7 +205,25 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
         .store
         .json(&format!("releases/{ID}/manifest.json"))
         .unwrap();
-    assert_eq!(manifest["schema_version"], 1);
+    assert_eq!(manifest["schema_version"], 2);
+    assert_eq!(manifest["version"], "1.0.0");
+    assert_eq!(manifest["build"], 1);
+    // sha256sum of 1,024 zero bytes.
+    let zeros = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+    assert_eq!(manifest["export"]["sha256"], zeros);
+    assert_eq!(manifest["artifacts"][0], manifest["export"]);
+    assert_eq!(
+        String::from_utf8(
+            deps.store.objects.lock().unwrap()[&format!("releases/{ID}/SHA256SUMS")].clone()
+        )
+        .unwrap(),
+        format!("{zeros}  {TASK}.vmdk\n")
+    );
+    let index = deps.store.json("releases/index.json").unwrap();
+    assert_eq!(index["releases"][0]["release_id"], ID);
+    let latest = deps.store.json("releases/latest.json").unwrap();
+    assert_eq!(latest["images"]["golden"]["release_id"], ID);
+    assert!(deps.store.keys().contains(&"index.html".to_owned()));
     assert_eq!(
         manifest["export"]["object_key"],
         format!("releases/{ID}/{TASK}.vmdk")
@@ -222,7 +242,13 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
     assert_eq!(invalidations.len(), 1);
     assert_eq!(
         invalidations[0].1,
-        vec![format!("/releases/{ID}/manifest.json")]
+        vec![
+            format!("/releases/{ID}/manifest.json"),
+            "/releases/index.json".to_owned(),
+            "/releases/latest.json".to_owned(),
+            "/index.html".to_owned(),
+            "/".to_owned()
+        ]
     );
     for region in ["eu-west-1", "ap-southeast-2"] {
         let tags = deps.appstream.tags_of(&FakeAppStream::arn(region, ID));
@@ -490,6 +516,7 @@ fn image(arn: &str, status: &str) -> shared::ports::ImageInfo {
         status: Some(status.into()),
         source_pipeline_arn: Some(PIPELINE.into()),
         amis: vec![shared::ports::OutputAmi {
+            name: None,
             region: "us-east-1".into(),
             image: "ami-0abcdef1234567890".into(),
             account_id: None,

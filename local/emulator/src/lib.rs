@@ -52,6 +52,9 @@ pub struct Config {
     pub appstream_regions: Vec<String>,
     /// AppStream images that exist at start.
     pub appstream_images: Vec<SeedImage>,
+    /// The size of each exported disk, in bytes (deterministic content, see [`export_content`]);
+    /// `None` writes a one-line stand-in.
+    pub export_size: Option<usize>,
     /// Where exported disks are written (moto's S3 endpoint), if anywhere.
     pub s3_endpoint: Option<String>,
     /// Export tasks end `deleted` with this status message instead of completing.
@@ -139,6 +142,7 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
             appstream_images: Vec::new(),
+            export_size: None,
             s3_endpoint: None,
             export_failure: None,
             export_stalls: false,
@@ -190,6 +194,7 @@ impl Emulator {
             None => None,
         };
         let step = config.step;
+        let export_size = config.export_size;
         let world = Arc::new(Mutex::new(World::new(config, events)));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -213,7 +218,7 @@ impl Emulator {
                     let uploads = world::lock(&ticker_world).tick();
                     for upload in uploads {
                         if let Some(s3) = &s3 {
-                            upload_export(s3, &ticker_world, upload).await;
+                            upload_export(s3, &ticker_world, upload, export_size).await;
                         }
                     }
                 }
@@ -400,13 +405,36 @@ async fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
     )
 }
 
+/// The content of an exported disk of `size` bytes: lines naming the export task and their
+/// offset, so every export has its own, reproducible bytes (tests hash them independently).
+pub fn export_content(task_id: &str, size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size + 64);
+    let mut line = 0u64;
+    while body.len() < size {
+        body.extend_from_slice(
+            format!("{task_id} line {line:010} of an emulated disk\n").as_bytes(),
+        );
+        line += 1;
+    }
+    body.truncate(size);
+    body
+}
+
 /// Writes a finished export into S3 and emits the `Object Created` event S3 would send.
-async fn upload_export(s3: &aws_sdk_s3::Client, world: &Arc<Mutex<World>>, upload: world::Upload) {
-    let body = format!(
-        "emulated {} disk of {} (export task {})\n",
-        upload.format, upload.image_id, upload.task_id
-    )
-    .into_bytes();
+async fn upload_export(
+    s3: &aws_sdk_s3::Client,
+    world: &Arc<Mutex<World>>,
+    upload: world::Upload,
+    size: Option<usize>,
+) {
+    let body = match size {
+        Some(size) => export_content(&upload.task_id, size),
+        None => format!(
+            "emulated {} disk of {} (export task {})\n",
+            upload.format, upload.image_id, upload.task_id
+        )
+        .into_bytes(),
+    };
     let size = body.len();
     match s3
         .put_object()

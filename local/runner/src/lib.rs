@@ -55,6 +55,8 @@ pub struct Scenario {
     pub amis_windows: bool,
     pub build_failure: Option<String>,
     pub export_failure: Option<String>,
+    /// The size of each exported disk in bytes (deterministic content); `None`: a one-line stand-in.
+    pub export_size: Option<usize>,
     /// Export tasks never finish.
     pub export_stalls: bool,
     /// Image Builder's events: of distributed images, of pipeline images (withheld when false).
@@ -95,6 +97,7 @@ impl Scenario {
             amis_windows: false,
             build_failure: None,
             export_failure: None,
+            export_size: None,
             export_stalls: false,
             distribution_events: true,
             pipeline_events: true,
@@ -567,6 +570,7 @@ async fn start_account(scenario: &Scenario, storage: &Storage) -> anyhow::Result
     config.amis_encrypted = scenario.amis_encrypted;
     config.amis_windows = scenario.amis_windows;
     config.export_stalls = scenario.export_stalls;
+    config.export_size = scenario.export_size;
     config.distribution_events = scenario.distribution_events;
     config.pipeline_events = scenario.pipeline_events;
     config.event_drop = scenario.event_drop;

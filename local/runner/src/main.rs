@@ -35,6 +35,9 @@ struct Args {
     /// Lose this fraction (0.0–1.0) of all events, seeded.
     #[arg(long, default_value_t = 0.0)]
     drop_events: f64,
+    /// The size of the exported disk in bytes (deterministic content, hashed by publish-release).
+    #[arg(long, default_value_t = 3 * 1024 * 1024)]
+    export_size: usize,
     /// A template parameter override, `Name=Value` (repeatable), e.g. `DeadlineExport=2s`.
     #[arg(long = "parameter", value_parser = parse_parameter)]
     parameters: Vec<(String, String)>,
@@ -70,6 +73,7 @@ async fn main() -> ExitCode {
     scenario.pipeline_events = !args.withhold_events.contains(&Withheld::Pipeline);
     scenario.event_drop = args.drop_events;
     scenario.parameters = args.parameters;
+    scenario.export_size = Some(args.export_size);
     let report = match run(scenario).await {
         Ok(report) => report,
         Err(err) => {

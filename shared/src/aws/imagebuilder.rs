@@ -96,6 +96,7 @@ impl ImagePipelines for ImageBuilderAdapter {
                     region: ami.region?,
                     image: ami.image?,
                     account_id: ami.account_id,
+                    name: ami.name,
                 })
             })
             .collect();

@@ -86,4 +86,60 @@ impl ArtifactStore for FakeStore {
         self.script.enter("HeadObject")?;
         Ok(lock(&self.objects).get(key).map(|b| b.len() as u64))
     }
+
+    async fn sha256(&self, key: &str) -> Result<Option<ObjectDigest>> {
+        self.script.enter("GetObject")?;
+        Ok(lock(&self.objects).get(key).map(|b| ObjectDigest {
+            size: b.len() as u64,
+            sha256: sha256_hex(b),
+        }))
+    }
+
+    async fn put_text(&self, key: &str, body: String, _content_type: &str) -> Result<()> {
+        self.script.enter("PutObject")?;
+        lock(&self.objects).insert(key.into(), body.into_bytes());
+        Ok(())
+    }
+
+    async fn get_json_versioned<T: DeserializeOwned + Send>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Versioned<T>>> {
+        self.script.enter("GetObject")?;
+        let objects = lock(&self.objects);
+        let Some(bytes) = objects.get(key) else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(bytes).map_err(|e| {
+            ServiceError::new(
+                "GetObject",
+                ErrorClass::CorruptRecord,
+                "CorruptRecord",
+                e.to_string(),
+            )
+        })?;
+        Ok(Some(Versioned {
+            value,
+            etag: sha256_hex(bytes),
+        }))
+    }
+
+    async fn put_json_if_match<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+        etag: Option<&str>,
+    ) -> Result<PutOutcome> {
+        self.script.enter("PutObject")?;
+        let mut objects = lock(&self.objects);
+        let current = objects.get(key).map(|b| sha256_hex(b));
+        if current.as_deref() != etag {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        objects.insert(
+            key.into(),
+            serde_json::to_vec_pretty(value).unwrap_or_default(),
+        );
+        Ok(PutOutcome::Written)
+    }
 }

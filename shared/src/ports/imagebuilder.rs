@@ -35,6 +35,8 @@ pub struct OutputAmi {
     pub region: String,
     pub image: String,
     pub account_id: Option<String>,
+    /// The AMI's name (`outputResources.amis[].name`).
+    pub name: Option<String>,
 }
 
 /// An image's `state.status` (Image Builder `ImageStatus`), converted once in the adapter.

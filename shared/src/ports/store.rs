@@ -9,6 +9,37 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// An object's size and SHA-256 (lower-case hex), read back from the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectDigest {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A JSON document and the ETag it was read with, for a conditional update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub etag: String,
+}
+
+/// SHA-256 of bytes as lower-case hex (what `sha256sum` prints).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 pub trait ArtifactStore: Send + Sync {
     /// The JSON document at `key`, or `None`.
     fn get_json<T: DeserializeOwned + Send>(
@@ -31,4 +62,28 @@ pub trait ArtifactStore: Send + Sync {
     fn list_keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// The size of the object at `key`, or `None`.
     fn object_size(&self, key: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
+    /// Size and SHA-256 of the object at `key`, streamed (memory does not grow with the size),
+    /// or `None` when there is no object.
+    fn sha256(&self, key: &str) -> impl Future<Output = Result<Option<ObjectDigest>>> + Send;
+    /// Writes a text object (`SHA256SUMS`, `index.html`).
+    fn put_text(
+        &self,
+        key: &str,
+        body: String,
+        content_type: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The JSON document at `key` with its ETag, or `None`.
+    fn get_json_versioned<T: DeserializeOwned + Send>(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<T>>>> + Send;
+    /// Writes only if the object is still the one read with `etag` (`If-Match`), or, for
+    /// `None`, if there is none yet (`If-None-Match: *`). `AlreadyExists` means someone else
+    /// wrote in between: read again and retry.
+    fn put_json_if_match<T: Serialize + Sync>(
+        &self,
+        key: &str,
+        value: &T,
+        etag: Option<&str>,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send;
 }

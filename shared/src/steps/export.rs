@@ -196,6 +196,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
                 region: a.region.clone(),
                 ami_id: a.image.clone(),
                 account_id: a.account_id.clone(),
+                name: a.name.clone(),
             })
             .collect(),
         export_task_id: task.export_task_id.clone(),
