@@ -12,6 +12,9 @@ export MOTO_SERVER
 AWS_CLIENTS_BIN=$(bash scripts/install-aws-clients.sh)
 export AWS_CLIENTS_BIN
 "$AWS_CLIENTS_BIN/python" scripts/appstream-regions.py --check
+# Headless Chromium (Debian) for the downloads-page test in tests/tests/downloads_page.rs.
+CHROMIUM=$(bash scripts/install-chromium.sh)
+export CHROMIUM
 # The function binaries the end-to-end tests run, built with the same features as the tests
 # (--tests) so the SDKs are compiled once.
 cargo build --workspace --bins --tests

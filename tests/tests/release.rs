@@ -15,7 +15,24 @@ fn scenario() -> Scenario {
     s.publish_interval = Duration::from_millis(200);
     s.timeout = Duration::from_secs(60);
     s.progress = false;
+    // Two ranged GETs of 8 MiB for the hash.
+    s.export_size = Some(9 * 1024 * 1024 + 123);
     s
+}
+
+/// `sha256sum` (coreutils), not our code, on the downloaded files.
+fn sha256sum(args: &[&str], dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("sha256sum");
+    assert!(
+        out.status.success(),
+        "sha256sum {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn release(s: Scenario) -> Report {
@@ -53,7 +70,32 @@ fn assert_published_once(report: &Report) {
     assert_eq!(id, "golden-1.0.0-1");
 
     let manifest = report.manifest.as_ref().expect("manifest.json");
-    assert_eq!(manifest["schema_version"], 1);
+    assert_eq!(manifest["schema_version"], 2);
+    assert_eq!(
+        release_tests::manifest_violations(manifest),
+        Vec::<String>::new()
+    );
+    assert_eq!(manifest["version"], "1.0.0");
+    assert_eq!(manifest["build"], 1);
+    // The SHA-256 is what sha256sum computes from the downloaded bytes, and SHA256SUMS checks.
+    let file = report.downloaded[0].file_name().unwrap().to_str().unwrap();
+    let independent = sha256sum(&[file], &report.log_dir);
+    assert_eq!(
+        independent.split_whitespace().next(),
+        manifest["export"]["sha256"].as_str(),
+        "{why}"
+    );
+    assert_eq!(
+        sha256sum(&["-c", "SHA256SUMS"], &report.log_dir).trim(),
+        format!("{file}: OK")
+    );
+    assert_eq!(manifest["artifacts"][0], manifest["export"]);
+    let index = report.index.as_ref().expect("releases/index.json");
+    assert_eq!(index["releases"][0]["release_id"], id);
+    let latest = report.latest.as_ref().expect("releases/latest.json");
+    assert_eq!(latest["images"]["golden"]["release_id"], id);
+    let page = report.downloads_page.as_deref().expect("index.html");
+    assert!(page.contains(manifest["export"]["sha256"].as_str().unwrap()));
     assert_eq!(manifest["release_id"], id);
     assert_eq!(
         manifest["source_image_arn"],
@@ -93,8 +135,14 @@ fn assert_published_once(report: &Report) {
 
     assert_eq!(
         report.invalidations,
-        vec![vec![format!("/releases/{id}/manifest.json")]],
-        "one invalidation of the manifest"
+        vec![vec![
+            format!("/releases/{id}/manifest.json"),
+            "/releases/index.json".to_owned(),
+            "/releases/latest.json".to_owned(),
+            "/index.html".to_owned(),
+            "/".to_owned()
+        ]],
+        "one invalidation: the manifest and the catalog"
     );
     for (region, image) in &report.appstream {
         let emulator::AppStreamView { state, tags } = image

@@ -104,6 +104,38 @@ async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_
         );
     }
     assert_eq!(report.invalidations.len(), RELEASES, "{why}");
+    // Publishers racing on the catalog: every release is in the index exactly once, and each
+    // image's latest pointer names its newest build.
+    let index = report.index.as_ref().expect("releases/index.json");
+    let mut listed: Vec<&str> = index["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["release_id"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> = report.releases.iter().map(|(id, _)| id.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "index.json lists every release once");
+    let latest = report.latest.as_ref().expect("releases/latest.json");
+    for (image, entry) in latest["images"].as_object().unwrap() {
+        let newest = index["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["image"] == image.as_str())
+            .max_by_key(|e| e["build"].as_u64())
+            .unwrap();
+        assert_eq!(
+            entry["release_id"], newest["release_id"],
+            "latest of {image}"
+        );
+    }
+    println!(
+        "soak: index.json lists {} releases; latest.json points {} images at their newest build",
+        listed.len(),
+        latest["images"].as_object().unwrap().len()
+    );
     assert!(
         emitted + dropped >= 1_000,
         "{} events\n{why}",

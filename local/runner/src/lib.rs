@@ -144,12 +144,43 @@ pub struct Report {
     pub appstream: Vec<(String, Option<emulator::AppStreamView>)>,
     /// (key, size) of the exported disk in S3.
     pub export_object: Option<(String, i64)>,
+    /// The exported disk and the release's `SHA256SUMS`, downloaded into `log_dir`.
+    pub downloaded: Vec<PathBuf>,
+    /// `releases/index.json`, `releases/latest.json` and the downloads page `index.html`.
+    pub index: Option<Value>,
+    pub latest: Option<Value>,
+    pub downloads_page: Option<String>,
+    /// moto's S3, kept running as long as the report lives: the bucket is served at
+    /// `<endpoint>/image-release-artifacts/<key>` (the downloads page, for a browser).
+    pub moto: Arc<Moto>,
     pub invocations: Vec<Invocation>,
     pub elapsed: Duration,
     pub log_dir: PathBuf,
 }
 
 impl Report {
+    /// A presigned GET URL (1 hour) of an object in the local bucket, for a client without AWS
+    /// credentials such as a browser: as CloudFront's origin access signs its requests, since the
+    /// bucket is private.
+    pub async fn object_url(&self, key: &str) -> anyhow::Result<String> {
+        let aws = sdk_config(&self.moto.endpoint).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&aws)
+                .force_path_style(true)
+                .build(),
+        );
+        let presigning =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(3_600))?;
+        let request = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .presigned(presigning)
+            .await
+            .map_err(|e| anyhow::anyhow!("presigning {key}: {e}"))?;
+        Ok(request.uri().to_owned())
+    }
+
     /// The failed step and its reason, from `status.json`.
     pub fn failure(&self) -> Option<(String, String)> {
         let failure = self.status.as_ref()?.get("failure")?;
@@ -334,7 +365,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// moto: the bucket and the CloudFront distribution.
 struct Storage {
-    moto: Moto,
+    moto: Arc<Moto>,
     s3: aws_sdk_s3::Client,
     cloudfront: aws_sdk_cloudfront::Client,
     distribution_id: String,
@@ -521,6 +552,11 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         invalidations: Vec::new(),
         appstream: Vec::new(),
         export_object: None,
+        downloaded: Vec::new(),
+        index: None,
+        latest: None,
+        downloads_page: None,
+        moto: storage.moto.clone(),
         invocations: lock(&seen.invocations).clone(),
         elapsed: start.elapsed(),
         log_dir: scenario.log_dir.clone(),
@@ -551,7 +587,7 @@ async fn start_storage(scenario: &Scenario) -> anyhow::Result<Storage> {
         })?;
     let (distribution_id, domain) = create_distribution(&cloudfront).await?;
     Ok(Storage {
-        moto,
+        moto: Arc::new(moto),
         s3,
         cloudfront,
         distribution_id,
@@ -869,6 +905,16 @@ async fn observe(
             && let Ok(head) = s3.head_object().bucket(BUCKET).key(key).send().await
         {
             report.export_object = Some((key.to_owned(), head.content_length.unwrap_or_default()));
+            let sums = format!("releases/{id}/SHA256SUMS");
+            for key in [key, sums.as_str()] {
+                if let Some(bytes) = get_bytes(s3, key).await {
+                    let file = key.rsplit('/').next().unwrap_or(key);
+                    let path = scenario.log_dir.join(file);
+                    if std::fs::write(&path, bytes).is_ok() {
+                        report.downloaded.push(path);
+                    }
+                }
+            }
         }
         for region in &scenario.destination_regions {
             report.appstream.push((
@@ -877,6 +923,11 @@ async fn observe(
             ));
         }
     }
+    report.index = get_json(s3, "releases/index.json").await;
+    report.latest = get_json(s3, "releases/latest.json").await;
+    report.downloads_page = get_bytes(s3, "index.html")
+        .await
+        .and_then(|b| String::from_utf8(b).ok());
     report.invalidations = invalidations(&storage.cloudfront, &storage.distribution_id).await;
 }
 
@@ -925,10 +976,13 @@ async fn invalidations(
     all
 }
 
-async fn get_json(s3: &aws_sdk_s3::Client, key: &str) -> Option<Value> {
+async fn get_bytes(s3: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
     let object = s3.get_object().bucket(BUCKET).key(key).send().await.ok()?;
-    let bytes = object.body.collect().await.ok()?.into_bytes();
-    serde_json::from_slice(&bytes).ok()
+    Some(object.body.collect().await.ok()?.into_bytes().to_vec())
+}
+
+async fn get_json(s3: &aws_sdk_s3::Client, key: &str) -> Option<Value> {
+    serde_json::from_slice(&get_bytes(s3, key).await?).ok()
 }
 
 /// The workspace root, for the binaries and tests that live in it.

@@ -14,6 +14,7 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+#[derive(Debug)]
 pub struct Moto {
     _child: Child,
     pub endpoint: String,

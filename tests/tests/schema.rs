@@ -1,0 +1,68 @@
+//! The manifest's JSON Schema is generated from the Rust types and checked in, so the two cannot
+//! drift: `UPDATE_SCHEMA=1 cargo nextest run -p release-tests --test schema` rewrites it.
+
+use release_tests::{MANIFEST_SCHEMA, manifest_schema, manifest_violations, root};
+use serde_json::json;
+
+#[test]
+fn when_the_manifest_types_change_should_the_checked_in_schema_change_with_them() {
+    let generated = serde_json::to_string_pretty(&manifest_schema()).unwrap() + "\n";
+    let path = root().join(MANIFEST_SCHEMA);
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{MANIFEST_SCHEMA} is not what the Rust types generate: run UPDATE_SCHEMA=1 cargo nextest run -p release-tests --test schema"
+    );
+}
+
+fn v2() -> serde_json::Value {
+    json!({
+        "schema_version": 2,
+        "release_id": "golden-1.0.0-1",
+        "version": "1.0.0",
+        "build": 1,
+        "source_image_arn": "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1",
+        "distributed_image_arn": "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2",
+        "amis": [{ "region": "us-east-1", "ami_id": "ami-0123456789abcdef0", "account_id": "123456789012", "name": "golden 1.0.0" }],
+        "artifacts": [{
+            "object_key": "releases/golden-1.0.0-1/export-ami-1.vmdk",
+            "size_bytes": 1024,
+            "format": "VMDK",
+            "url": "https://d111111abcdef8.cloudfront.net/releases/golden-1.0.0-1/export-ami-1.vmdk",
+            "sha256": "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+        }],
+        "appstream": [],
+        "timestamps": { "distribution_requested_at": "2026-11-23T10:00:00Z", "published_at": "2026-11-23T11:00:00Z" },
+        "steps": [{ "step": "export", "started_at": "2026-11-23T10:10:00Z", "ended_at": "2026-11-23T10:50:00Z" }]
+    })
+}
+
+#[test]
+fn when_a_v2_manifest_is_well_formed_should_validate() {
+    assert_eq!(manifest_violations(&v2()), Vec::<String>::new());
+}
+
+#[test]
+fn when_a_manifest_breaks_the_schema_should_name_the_field() {
+    for (pointer, bad) in [
+        ("/artifacts/0/sha256", json!("not-a-digest")),
+        ("/artifacts/0/format", json!("qcow2")),
+        ("/amis/0/ami_id", json!("i-123")),
+        ("/release_id", json!("no version")),
+    ] {
+        let mut manifest = v2();
+        *manifest.pointer_mut(pointer).unwrap() = bad;
+        let violations = manifest_violations(&manifest);
+        assert!(
+            violations.iter().any(|v| v.starts_with(pointer)),
+            "{pointer}: {violations:?}"
+        );
+    }
+    let mut extra = v2();
+    extra["surprise"] = json!(1);
+    assert!(!manifest_violations(&extra).is_empty());
+}
