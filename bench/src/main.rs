@@ -12,6 +12,7 @@
 //! Prints a table with min/median/max and the ratio to the baseline of the same run, and writes
 //! the same figures to `<target>/bench/results.json`.
 
+mod checksum;
 mod s3_stub;
 
 use clap::Parser;
@@ -36,6 +37,12 @@ struct Args {
     /// Latency injected into each AppStream call for the fan-out measurement, in milliseconds.
     #[arg(long, default_value_t = 100)]
     latency_ms: u64,
+    /// Size of the object the checksum measurement hashes, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    checksum_mib: usize,
+    /// Measure only the checksum (SHA-256 of an S3 object against `sha256sum`).
+    #[arg(long)]
+    only_checksum: bool,
 }
 
 const FUNCTIONS: [(&str, &str); 5] = [
@@ -50,9 +57,14 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-fn build(root: &Path) -> anyhow::Result<()> {
+fn build(root: &Path, only_checksum: bool) -> anyhow::Result<()> {
     // One package per build, so each function is linked with only the SDK features it enables.
-    for package in std::iter::once("bench-hello").chain(FUNCTIONS.iter().map(|(f, _)| *f)) {
+    let functions = FUNCTIONS.iter().map(|(f, _)| *f).filter(|_| !only_checksum);
+    let packages = ["bench-hash"]
+        .into_iter()
+        .chain(std::iter::once("bench-hello").filter(|_| !only_checksum))
+        .chain(functions);
+    for package in packages {
         eprintln!("building {package} (release)…");
         let status = std::process::Command::new("cargo")
             .args(["build", "--release", "--quiet", "-p", package])
@@ -322,13 +334,20 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let root = runner::workspace_root();
     if !args.no_build {
-        build(&root)?;
+        build(&root, args.only_checksum)?;
     }
     let release = target_dir(&root).join("release");
     let out_dir = target_dir(&root).join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let log_dir = out_dir.join("logs");
     std::fs::create_dir_all(&log_dir)?;
+    let checksum = checksum::measure(&release, args.checksum_mib, &log_dir).await?;
+    if args.only_checksum {
+        let path = out_dir.join("checksum.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&checksum)?)?;
+        println!("\nwritten to {}", path.display());
+        return Ok(());
+    }
     let regions: Vec<String> = ["eu-west-1", "ap-southeast-2"]
         .iter()
         .map(|s| (*s).to_owned())
@@ -460,7 +479,7 @@ async fn main() -> anyhow::Result<()> {
         many / one
     );
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one } });
+    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum });
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
     println!("\nwritten to {}", path.display());

@@ -16,6 +16,7 @@ type Objects = Arc<Mutex<BTreeMap<(String, String), Bytes>>>;
 /// A running stub on 127.0.0.1; stops when dropped.
 pub struct S3Stub {
     pub endpoint: String,
+    objects: Objects,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -28,6 +29,7 @@ impl Drop for S3Stub {
 impl S3Stub {
     pub async fn start() -> anyhow::Result<Self> {
         let objects = Objects::default();
+        let objects_handle = objects.clone();
         let app = Router::new()
             .route("/{bucket}", axum::routing::any(bucket))
             .route("/{bucket}/", axum::routing::any(bucket))
@@ -38,7 +40,19 @@ impl S3Stub {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { endpoint, task })
+        Ok(Self {
+            endpoint,
+            objects: objects_handle,
+            task,
+        })
+    }
+
+    /// Puts an object directly (no upload): the hashing bench serves a large one.
+    pub fn insert(&self, bucket: &str, key: &str, body: Bytes) {
+        self.objects
+            .lock()
+            .expect("stub lock")
+            .insert((bucket.to_owned(), key.to_owned()), body);
     }
 }
 
@@ -91,7 +105,20 @@ async fn bucket(
     ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }
 
-/// GetObject, HeadObject, PutObject (with `If-None-Match: *`) and DeleteObject.
+/// `Range: bytes=<first>-<last>` of an object of `len` bytes, as S3 reads it.
+fn range(headers: &HeaderMap, len: usize) -> Option<(usize, usize)> {
+    let spec = headers
+        .get(header::RANGE)?
+        .to_str()
+        .ok()?
+        .strip_prefix("bytes=")?;
+    let (first, last) = spec.split_once('-')?;
+    let first: usize = first.parse().ok()?;
+    let last: usize = last.parse::<usize>().ok()?.min(len.checked_sub(1)?);
+    (first <= last).then_some((first, last))
+}
+
+/// GetObject (with `Range`), HeadObject, PutObject (with `If-None-Match: *`) and DeleteObject.
 async fn object(
     State(objects): State<Objects>,
     method: Method,
@@ -99,6 +126,7 @@ async fn object(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let headers_in = headers.clone();
     let id = (bucket, key);
     let mut objects = objects.lock().expect("stub lock");
     match method {
@@ -127,6 +155,21 @@ async fn object(
                 ];
                 if method == Method::HEAD {
                     (StatusCode::OK, headers).into_response()
+                } else if let Some((first, last)) = range(&headers_in, body.len()) {
+                    let part = body.slice(first..=last);
+                    (
+                        StatusCode::PARTIAL_CONTENT,
+                        [
+                            (header::ETAG, etag(body)),
+                            (header::CONTENT_LENGTH, part.len().to_string()),
+                            (
+                                header::CONTENT_RANGE,
+                                format!("bytes {first}-{last}/{}", body.len()),
+                            ),
+                        ],
+                        part,
+                    )
+                        .into_response()
                 } else {
                     (StatusCode::OK, headers, body.clone()).into_response()
                 }

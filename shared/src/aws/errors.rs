@@ -44,6 +44,7 @@ where
 }
 
 /// An answer that lacks a field the API documents as always present.
+#[cfg(any(feature = "imagebuilder", feature = "ec2", feature = "cloudfront"))]
 pub(crate) fn missing(operation: &'static str, field: &str) -> ServiceError {
     ServiceError::new(
         operation,
