@@ -58,7 +58,7 @@ impl Entry {
 }
 
 /// `<image>-<major>.<minor>.<patch>-<build>` → (image, version, build).
-fn split_release_id(id: &str) -> (String, String, u32) {
+pub fn split_release_id(id: &str) -> (String, String, u32) {
     let mut parts = id.rsplitn(3, '-');
     let build = parts.next().and_then(|b| b.parse().ok()).unwrap_or(0);
     let version = parts.next().unwrap_or("0.0.0").to_owned();

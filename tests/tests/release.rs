@@ -94,6 +94,24 @@ fn assert_published_once(report: &Report) {
     assert_eq!(index["releases"][0]["release_id"], id);
     let latest = report.latest.as_ref().expect("releases/latest.json");
     assert_eq!(latest["images"]["golden"]["release_id"], id);
+    // Release Published on the bus (at least once), never Release Failed.
+    let published: Vec<_> = report
+        .release_events
+        .iter()
+        .filter(|e| e["detail-type"] == "Release Published")
+        .collect();
+    assert!(!published.is_empty(), "{why}");
+    assert_eq!(published[0]["detail"]["releaseId"], id);
+    assert_eq!(
+        published[0]["detail"]["manifestUrl"].as_str(),
+        report.manifest_url.as_deref()
+    );
+    assert!(
+        report
+            .release_events
+            .iter()
+            .all(|e| e["detail-type"] != "Release Failed")
+    );
     let page = report.downloads_page.as_deref().expect("index.html");
     assert!(page.contains(manifest["export"]["sha256"].as_str().unwrap()));
     assert_eq!(manifest["release_id"], id);
@@ -281,6 +299,20 @@ async fn when_the_export_task_is_deleted_should_fail_the_release_at_export() {
     assert_eq!(step, "export");
     assert!(reason.contains("cannot write to the bucket"), "{reason}");
     assert!(report.invalidations.is_empty());
+    // Other teams' automation hears of it on the bus.
+    let failed: Vec<_> = report
+        .release_events
+        .iter()
+        .filter(|e| e["detail-type"] == "Release Failed")
+        .collect();
+    assert!(
+        !failed.is_empty(),
+        "a Release Failed event: {:?}",
+        report.release_events
+    );
+    assert_eq!(failed[0]["source"], "image-release");
+    assert_eq!(failed[0]["detail"]["releaseId"], "golden-1.0.0-1");
+    assert_eq!(failed[0]["detail"]["failedStep"], "export");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

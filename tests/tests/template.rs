@@ -161,6 +161,9 @@ fn when_a_sample_event_is_published_should_reach_exactly_the_functions_meant_for
         "image-failed.json",
         "s3-object-created.json",
         "malformed-image-state-change.json",
+        // publish-release's own events: no function of ours may wake on them (no loop).
+        "release-published.json",
+        "release-failed.json",
     ];
     for (name, expected) in EXPECTED {
         let f = function(&template, name);
@@ -307,4 +310,39 @@ fn when_a_release_fails_should_reach_the_alarm_topic_through_the_metric_filter()
     let alarm = &resources["ReleaseFailedAlarm"]["Properties"];
     assert_eq!(alarm["MetricName"], "ReleasesFailed");
     assert!(alarm["AlarmActions"].to_string().contains("AlarmTopic"));
+}
+
+#[test]
+fn when_a_release_is_published_or_fails_should_the_email_rule_match_its_event() {
+    let template = template();
+    let rule = &template["Resources"]["ReleaseEventsRule"];
+    let pattern = serde_json::to_string(&rule["Properties"]["EventPattern"]).unwrap();
+    let mut q = quamina::Quamina::<u8>::new();
+    q.add_pattern(1, &pattern).unwrap();
+    for sample in ["release-published.json", "release-failed.json"] {
+        assert!(
+            !q.matches_for_event(event(sample).as_bytes())
+                .unwrap()
+                .is_empty(),
+            "{sample}"
+        );
+    }
+    for sample in ["release-requested.json", "image-failed.json"] {
+        assert!(
+            q.matches_for_event(event(sample).as_bytes())
+                .unwrap()
+                .is_empty(),
+            "{sample}"
+        );
+    }
+    let policy =
+        &template["Resources"]["PublishReleaseFunction"]["Properties"]["Policies"][0]["Statement"];
+    assert!(
+        policy
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["Action"] == "events:PutEvents"),
+        "publish-release may put the events"
+    );
 }

@@ -5,8 +5,14 @@ use super::*;
 use futures::future::join_all;
 use shared::ports::AppStreamImageState;
 
-impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
-    Deps<P, E, A, S, C>
+impl<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+    V: ReleaseEvents,
+> Deps<P, E, A, S, C, V>
 {
     pub(crate) async fn check_appstream(
         &self,

@@ -12,8 +12,14 @@ const ATTEMPTS: u32 = 8;
 /// The downloads page's title.
 const PAGE_TITLE: &str = "Image releases";
 
-impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
-    Deps<P, E, A, S, C>
+impl<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+    V: ReleaseEvents,
+> Deps<P, E, A, S, C, V>
 {
     /// Adds the release to the index, moves the latest pointer when it is newer, and renders
     /// the downloads page from the index. Returns the CloudFront paths that changed.

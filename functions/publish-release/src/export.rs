@@ -3,8 +3,14 @@
 use super::*;
 use shared::ports::ExportTaskState;
 
-impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
-    Deps<P, E, A, S, C>
+impl<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+    V: ReleaseEvents,
+> Deps<P, E, A, S, C, V>
 {
     pub(crate) async fn check_export(
         &self,

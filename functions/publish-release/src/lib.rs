@@ -32,7 +32,7 @@ use shared::domain::{RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
     AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports, ImagePipelines,
-    PutOutcome,
+    PutOutcome, ReleaseEvents,
 };
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, BuildRecord, ChecksumRecord, CopyState,
@@ -45,7 +45,7 @@ use shared::steps::appstream_copy::ensure_copy;
 use shared::{HandlerError, ServiceError, token};
 use tracing::{error, info, warn};
 
-pub struct Deps<P, E, A, S, C> {
+pub struct Deps<P, E, A, S, C, V> {
     pub config: Config,
     /// Image Builder: discovery, GetImage of the source and distributed images, RetryImage.
     pub pipelines: P,
@@ -54,6 +54,8 @@ pub struct Deps<P, E, A, S, C> {
     pub appstream: A,
     pub store: S,
     pub cdn: C,
+    /// EventBridge: `Release Published` and `Release Failed` on the default bus.
+    pub events: V,
     pub retry: RetryPolicy,
     pub clock: Box<dyn Clock>,
 }
@@ -118,8 +120,9 @@ pub async fn handle<
     A: AppStreamImages,
     S: ArtifactStore,
     C: Cdn,
+    V: ReleaseEvents,
 >(
-    deps: &Deps<P, E, A, S, C>,
+    deps: &Deps<P, E, A, S, C, V>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
     let trigger = PublishTrigger::parse(&event.payload)?;
@@ -222,8 +225,14 @@ fn is_failure_key(key: &str) -> bool {
         .is_some_and(|f| f.starts_with("failure-"))
 }
 
-impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
-    Deps<P, E, A, S, C>
+impl<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+    V: ReleaseEvents,
+> Deps<P, E, A, S, C, V>
 {
     /// One release: drive the steps that are due, then follow and publish. Every log line
     /// inside carries the release id (its span).

@@ -5,6 +5,7 @@ use publish_release::{Config, Deps, handle};
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::cloudfront::CloudFrontAdapter;
 use shared::aws::ec2::Ec2Adapter;
+use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::s3::S3Adapter;
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ async fn main() -> ExitCode {
         appstream: AppStreamAdapter::new(&sdk, &config.region, &config.destinations),
         store: S3Adapter::new(&sdk, config.bucket.clone()),
         cdn: CloudFrontAdapter::new(&sdk, config.distribution_id.clone()),
+        events: EventBridgeAdapter::new(&sdk),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
         clock: Box::new(shared::clock::SystemClock),

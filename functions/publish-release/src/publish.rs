@@ -6,6 +6,9 @@ use super::*;
 
 /// The log message of a failed release; template.yaml's `ReleaseFailedMetric` matches it.
 pub const RELEASE_FAILED: &str = "release failed";
+/// The release events' detail types (source `image-release`, default bus).
+pub const RELEASE_PUBLISHED_EVENT: &str = "Release Published";
+pub const RELEASE_FAILED_EVENT: &str = "Release Failed";
 
 /// What the steps left for the manifest.
 pub(crate) struct Parts {
@@ -18,8 +21,14 @@ pub(crate) struct Parts {
 }
 
 /// Writes `status.json`; a final state also takes the release off the pending list.
-impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
-    Deps<P, E, A, S, C>
+impl<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+    V: ReleaseEvents,
+> Deps<P, E, A, S, C, V>
 {
     pub(crate) async fn finish(
         &self,
@@ -49,6 +58,15 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
             .await
             .map_err(store_err("writing the status record"))?;
         if state != ReleaseState::Pending {
+            // Before the marker goes: a failed put keeps the release pending, and the next
+            // tick puts the event again (at least once; consumers key on the release id).
+            self.announce(
+                release,
+                state,
+                status.failure.as_ref(),
+                manifest_url.as_deref(),
+            )
+            .await?;
             self.store
                 .delete(&keys::pending(release))
                 .await
@@ -136,6 +154,41 @@ impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: Art
         info!(url = %url, invalidation = %invalidation, "release published");
         self.finish(release, ReleaseState::Published, steps, None, Some(url))
             .await
+    }
+
+    /// `Release Published` or `Release Failed` on the default bus, source `image-release`.
+    async fn announce(
+        &self,
+        release: &ReleaseId,
+        state: ReleaseState,
+        failure: Option<&FailureRecord>,
+        manifest_url: Option<&str>,
+    ) -> Result<(), HandlerError> {
+        let (image, version, build) = shared::catalog::split_release_id(release.as_str());
+        let mut detail = serde_json::json!({
+            "releaseId": release.as_str(),
+            "image": image,
+            "version": version,
+            "build": build,
+            "state": state,
+        });
+        let detail_type = match state {
+            ReleaseState::Published => {
+                detail["manifestUrl"] = manifest_url.into();
+                detail["downloadsUrl"] = format!("https://{}/", self.config.cdn_domain).into();
+                RELEASE_PUBLISHED_EVENT
+            }
+            _ => {
+                detail["failedStep"] = failure.map(|f| f.step.as_str()).into();
+                detail["reason"] = failure.map(|f| f.reason.as_str()).into();
+                RELEASE_FAILED_EVENT
+            }
+        };
+        with_backoff(self.retry, || self.events.put(detail_type, &[], &detail))
+            .await
+            .map_err(|e| HandlerError::from_service(format!("putting {detail_type}"), e))?;
+        info!(detail_type, "release event put");
+        Ok(())
     }
 
     /// The v2 manifest of a release whose steps are all done.

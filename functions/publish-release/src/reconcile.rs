@@ -29,8 +29,14 @@ fn synthetic(image: &ImageBuildVersionArn, info: &ImageInfo, status: &str) -> Im
     }
 }
 
-impl<P: ImagePipelines, E: ImageExports + AmiCatalog, A: AppStreamImages, S: ArtifactStore, C: Cdn>
-    Deps<P, E, A, S, C>
+impl<
+    P: ImagePipelines,
+    E: ImageExports + AmiCatalog,
+    A: AppStreamImages,
+    S: ArtifactStore,
+    C: Cdn,
+    V: ReleaseEvents,
+> Deps<P, E, A, S, C, V>
 {
     /// Registers every image a configured pipeline built within the look-back window that no
     /// one registered yet, except the images our own DistributeImage created. Returns how many.

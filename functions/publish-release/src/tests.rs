@@ -2,7 +2,7 @@ use super::*;
 use lambda_runtime::Context;
 use shared::domain::{AmiId, AppStreamImageName, DiskImageFormat};
 use shared::error::{ErrorClass, ErrorType};
-use shared::fakes::{FakeAppStream, FakeCdn, FakeEc2, FakeImageBuilder, FakeStore};
+use shared::fakes::{FakeAppStream, FakeCdn, FakeEc2, FakeEvents, FakeImageBuilder, FakeStore};
 use shared::ports::ExportTask;
 use shared::release::{AmiRecord, AppStreamSourceMode};
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ const SCHEDULE: &str = include_str!("../../../events/scheduled-event.json");
 const OBJECT_CREATED: &str = include_str!("../../../events/s3-object-created.json");
 const MALFORMED: &str = include_str!("../../../events/malformed-s3-object-created.json");
 
-type TestDeps = Deps<FakeImageBuilder, FakeEc2, FakeAppStream, FakeStore, FakeCdn>;
+type TestDeps = Deps<FakeImageBuilder, FakeEc2, FakeAppStream, FakeStore, FakeCdn, FakeEvents>;
 
 fn release() -> ReleaseId {
     ReleaseId::parse("r", ID).unwrap()
@@ -45,6 +45,7 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
         appstream: FakeAppStream::default(),
         store: FakeStore::default(),
         cdn: FakeCdn::default(),
+        events: FakeEvents::default(),
         retry: RetryPolicy::IMMEDIATE,
         clock: Box::new(shared::clock::SystemClock),
     }
@@ -238,6 +239,17 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
     assert_eq!(manifest["appstream"][0]["region"], "ap-southeast-2");
     assert_eq!(manifest["appstream"][1]["region"], "eu-west-1");
 
+    let events = deps.events.events();
+    assert_eq!(events.len(), 1, "one Release Published");
+    let (detail_type, _, detail) = &events[0];
+    assert_eq!(detail_type, "Release Published");
+    assert_eq!(detail["releaseId"], ID);
+    assert_eq!(detail["version"], "1.0.0");
+    assert_eq!(
+        detail["manifestUrl"],
+        format!("https://d111111abcdef8.cloudfront.net/releases/{ID}/manifest.json")
+    );
+
     let invalidations = deps.cdn.invalidations();
     assert_eq!(invalidations.len(), 1);
     assert_eq!(
@@ -306,6 +318,33 @@ async fn when_export_task_was_deleted_should_fail_the_release_with_the_reason() 
     );
     assert!(deps.store.json(&format!("pending/{ID}.json")).is_none());
     assert!(deps.cdn.invalidations().is_empty());
+    let events = deps.events.events();
+    assert_eq!(events.len(), 1);
+    let (detail_type, _, detail) = &events[0];
+    assert_eq!(detail_type, "Release Failed");
+    assert_eq!(detail["releaseId"], ID);
+    assert_eq!(detail["failedStep"], "export");
+    assert!(detail["reason"].as_str().unwrap().contains("cannot write"));
+}
+
+#[tokio::test]
+async fn when_the_release_event_cannot_be_put_should_stay_pending_and_put_it_next_tick() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    deps.events.script.fail(
+        "PutEvents",
+        ErrorClass::AccessDenied,
+        "AccessDeniedException",
+        1,
+    );
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    assert!(deps.store.json(&format!("pending/{ID}.json")).is_some());
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    assert_eq!(deps.events.events().len(), 1);
+    assert_eq!(deps.events.events()[0].0, "Release Published");
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@
 
 mod appstream;
 mod ec2;
+mod eventbridge;
 mod imagebuilder;
 mod world;
 
@@ -293,13 +294,18 @@ async fn route(
     let region =
         region_of(&headers).unwrap_or_else(|| world::lock(world).config.home_region.clone());
     let path = uri.path().to_owned();
-    let target = headers
+    let amz_target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix("PhotonAdminProxyService."))
+        .unwrap_or_default()
+        .to_owned();
+    let target = amz_target
+        .strip_prefix("PhotonAdminProxyService.")
         .map(str::to_owned);
     // The protocol only matters for AppStream, which speaks two; the others ignore it.
-    let (service, operation, protocol) = if let Some(op) = target {
+    let (service, operation, protocol) = if let Some(op) = amz_target.strip_prefix("AWSEvents.") {
+        ("events", op.to_owned(), appstream::Protocol::AwsJson11)
+    } else if let Some(op) = target {
         // awsJson1_1, as the AWS CLI sends it (POST / with X-Amz-Target).
         ("appstream", op, appstream::Protocol::AwsJson11)
     } else if let Some(op) = path.strip_prefix("/service/PhotonAdminProxyService/operation/") {
@@ -329,6 +335,7 @@ async fn route(
     match service {
         "appstream" => appstream::handle(&mut world, protocol, &region, &operation, &body),
         "ec2" => ec2::handle(&mut world, &region, &operation, &body),
+        "events" => eventbridge::handle(&mut world, &region, &operation, &body),
         _ => imagebuilder::handle(
             &mut world,
             &method,
@@ -356,6 +363,16 @@ fn fault_response(service: &str, protocol: appstream::Protocol, kind: FaultKind)
         ("imagebuilder", FaultKind::ServerError) => imagebuilder::error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ServiceException",
+            "Internal failure",
+        ),
+        ("events", FaultKind::Throttle) => eventbridge::error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        ("events", FaultKind::ServerError) => eventbridge::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalException",
             "Internal failure",
         ),
         ("ec2", FaultKind::Throttle) => ec2::error(

@@ -274,6 +274,11 @@ impl World {
         );
     }
 
+    /// An event put on the bus by a client (EventBridge PutEvents): delivered, never dropped.
+    pub(crate) fn publish(&mut self, event: Value) {
+        let _ = self.events.send(event);
+    }
+
     fn emit(&mut self, event: Value) {
         self.events_emitted += 1;
         // A seeded, deterministic choice: the same seed drops the same events.

@@ -67,6 +67,7 @@ async fn when_boto3_and_the_aws_cli_drive_every_operation_should_answer_as_aws_d
         "appstream:CopyImage",
         "appstream:TagResource",
         "appstream:ListTagsForResource",
+        "events:PutEvents",
     ] {
         assert!(
             counts.call_count(operation) >= 1,

@@ -146,6 +146,8 @@ pub struct Report {
     pub export_object: Option<(String, i64)>,
     /// The exported disk and the release's `SHA256SUMS`, downloaded into `log_dir`.
     pub downloaded: Vec<PathBuf>,
+    /// The release events put on the bus (`Release Published`, `Release Failed`), as delivered.
+    pub release_events: Vec<Value>,
     /// `releases/index.json`, `releases/latest.json` and the downloads page `index.html`.
     pub index: Option<Value>,
     pub latest: Option<Value>,
@@ -390,6 +392,8 @@ struct Seen {
     /// The first release a function named.
     release_id: Mutex<Option<String>>,
     release_ids: Mutex<std::collections::BTreeSet<String>>,
+    /// The release events (`Release Published`, `Release Failed`) put on the bus.
+    release_events: Mutex<Vec<Value>>,
     deliveries: AtomicUsize,
     duplicates: AtomicUsize,
 }
@@ -482,6 +486,21 @@ impl Bus {
 
     /// Every function whose rule matches the event gets it.
     fn route(self: &Arc<Self>, event: &Value) {
+        if event["source"] == "image-release" && event["detail-type"] != "Release Requested" {
+            self.progress.line(
+                "(bus)",
+                &format!(
+                    "{} {}",
+                    event["detail-type"].as_str().unwrap_or("?"),
+                    event["detail"]["releaseId"].as_str().unwrap_or("?")
+                ),
+                event["detail"]["manifestUrl"]
+                    .as_str()
+                    .or(event["detail"]["reason"].as_str())
+                    .unwrap_or(""),
+            );
+            lock(&self.seen.release_events).push(event.clone());
+        }
         let bytes = event.to_string();
         for (index, function) in self.running.iter().enumerate() {
             let matched = function.matcher.as_ref().is_some_and(|q| {
@@ -553,6 +572,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         appstream: Vec::new(),
         export_object: None,
         downloaded: Vec::new(),
+        release_events: lock(&seen.release_events).clone(),
         index: None,
         latest: None,
         downloads_page: None,

@@ -145,6 +145,8 @@ pub fn lambda_environment(
         ("AWS_ENDPOINT_URL_IMAGEBUILDER", emulator),
         ("AWS_ENDPOINT_URL_EC2", emulator),
         ("AWS_ENDPOINT_URL_APPSTREAM", emulator),
+        // The emulator's PutEvents puts release events on the local bus.
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", emulator),
         ("AWS_ENDPOINT_URL_S3", moto),
         ("AWS_ENDPOINT_URL_CLOUDFRONT", moto),
     ] {

@@ -7,6 +7,7 @@
     feature = "appstream",
     feature = "cloudfront",
     feature = "ec2",
+    feature = "eventbridge",
     feature = "imagebuilder",
     feature = "s3"
 ))]
@@ -18,6 +19,8 @@ pub mod appstream;
 pub mod cloudfront;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "eventbridge")]
+pub mod eventbridge;
 #[cfg(feature = "imagebuilder")]
 pub mod imagebuilder;
 #[cfg(feature = "s3")]

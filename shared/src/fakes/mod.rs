@@ -9,12 +9,14 @@ use std::sync::Mutex;
 mod appstream;
 mod cdn;
 mod ec2;
+mod events;
 mod imagebuilder;
 mod store;
 
 pub use appstream::FakeAppStream;
 pub use cdn::FakeCdn;
 pub use ec2::FakeEc2;
+pub use events::FakeEvents;
 pub use imagebuilder::FakeImageBuilder;
 pub use store::FakeStore;
 

@@ -18,11 +18,13 @@ pub type Result<T> = std::result::Result<T, ServiceError>;
 mod appstream;
 mod cdn;
 mod ec2;
+mod events;
 mod imagebuilder;
 mod store;
 
 pub use appstream::*;
 pub use cdn::*;
 pub use ec2::*;
+pub use events::*;
 pub use imagebuilder::*;
 pub use store::*;

@@ -208,4 +208,20 @@ check("cli ec2 DescribeExportImageTasks", rc == 0 and len(out["ExportImageTasks"
 failed = appstream.describe_images(Names=["imported-1"])["Images"][0]
 check("appstream import of an AMI that misses the requirements fails with IMAGE_IMPORT_FAILURE",
       failed["State"] == "FAILED" and failed["StateChangeReason"]["Code"] == "IMAGE_IMPORT_FAILURE", str(failed))
+# ---------------------------------------------------------------- EventBridge (boto3 and the CLI, awsJson1_1)
+events = client("events")
+detail = json.dumps({"releaseId": "golden-1.0.0-1", "state": "published"})
+out = events.put_events(Entries=[{"Source": "image-release", "DetailType": "Release Published", "Detail": detail}])
+check("events PutEvents", out["FailedEntryCount"] == 0 and "EventId" in out["Entries"][0], str(out))
+out = events.put_events(Entries=[{"Source": "image-release", "DetailType": "Release Failed", "Detail": "not json"},
+                                 {"Source": "image-release", "DetailType": "Release Failed", "Detail": detail}])
+check("events PutEvents fails only the malformed entry",
+      out["FailedEntryCount"] == 1 and out["Entries"][0]["ErrorCode"] == "MalformedDetail"
+      and "EventId" in out["Entries"][1], str(out))
+check("events PutEvents with 11 entries is a ValidationException",
+      error_code(lambda: events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}] * 11))
+      == "ValidationException")
+rc, out, err = cli("events", "put-events", "--entries",
+                   json.dumps([{"Source": "image-release", "DetailType": "Release Published", "Detail": detail}]))
+check("cli events PutEvents", rc == 0 and out["FailedEntryCount"] == 0, err[-300:])
 print("all checks passed")
