@@ -346,3 +346,43 @@ fn when_a_release_is_published_or_fails_should_the_email_rule_match_its_event() 
         "publish-release may put the events"
     );
 }
+
+#[test]
+fn when_a_signing_key_is_given_should_only_the_disks_require_signed_urls() {
+    let resolve = |key: &str| {
+        let mut values = runner::template::Values::local();
+        values.set("DownloadSigningPublicKey", key);
+        runner::template::Template::load(&root().join("template.yaml"), values)
+            .unwrap()
+            .resolved()
+    };
+    let public_key = "-----BEGIN PUBLIC KEY-----\nMIIB…\n-----END PUBLIC KEY-----";
+    for (key, restricted) in [("", false), (public_key, true)] {
+        let template = resolve(key);
+        let config =
+            &template["Resources"]["DownloadDistribution"]["Properties"]["DistributionConfig"];
+        assert_eq!(config["DefaultRootObject"], "index.html");
+        assert!(
+            config["DefaultCacheBehavior"]
+                .get("TrustedKeyGroups")
+                .is_none(),
+            "the page, manifests and index stay public"
+        );
+        let behaviors = config["CacheBehaviors"].as_array().unwrap();
+        let patterns: Vec<&str> = behaviors
+            .iter()
+            .map(|b| b["PathPattern"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            patterns,
+            ["releases/*.vmdk", "releases/*.raw", "releases/*.vhd"]
+        );
+        for behavior in behaviors {
+            assert_eq!(
+                behavior.get("TrustedKeyGroups").is_some(),
+                restricted,
+                "{behavior}"
+            );
+        }
+    }
+}
