@@ -9,7 +9,7 @@
 //! | `releases/<id>/build.json` | start-pipeline, distribute-image or publish-release's discovery: whoever sees the build first |
 //! | `distributed/<name>-<version>-<build>.json` | distribute-image: every image DistributeImage created, keyed by that image's ARN |
 //! | `releases/<id>/distribution.json` | distribute-image |
-//! | `releases/<id>/export.json` | export-image |
+//! | `releases/<id>/export-<format>.json` | export-image (one per format of `EXPORT_FORMATS`) |
 //! | `releases/<id>/appstream.json` | copy-appstream-image |
 //! | `releases/<id>/failure-<step>.json` | the function whose step failed |
 //! | `releases/<id>/status.json` | publish-release |
@@ -47,8 +47,9 @@ pub mod keys {
     pub fn distribution(id: &ReleaseId) -> String {
         format!("{}distribution.json", id.prefix())
     }
-    pub fn export(id: &ReleaseId) -> String {
-        format!("{}export.json", id.prefix())
+    /// One export task per format: `releases/<id>/export-<vmdk|raw|vhd>.json`.
+    pub fn export(id: &ReleaseId, format: crate::domain::DiskImageFormat) -> String {
+        format!("{}export-{}.json", id.prefix(), format.extension())
     }
     pub fn appstream(id: &ReleaseId) -> String {
         format!("{}appstream.json", id.prefix())

@@ -99,7 +99,7 @@ async fn when_a_variable_breaks_its_rule_should_report_init_error_naming_variabl
         ),
         (
             "export-image",
-            "EXPORT_DISK_FORMAT",
+            "EXPORT_FORMATS",
             "QCOW2",
             "VMDK | RAW | VHD",
         ),

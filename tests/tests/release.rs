@@ -551,3 +551,49 @@ async fn when_the_export_never_finishes_should_fail_as_timed_out_in_its_aws_stat
     );
     assert!(report.invalidations.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_several_export_formats_are_configured_should_publish_each_with_its_sha256() {
+    let mut s = scenario();
+    s.parameters
+        .push(("ExportFormats".into(), "VMDK,VHD".into()));
+    let report = release(s).await;
+    let why = explain(&report);
+    assert_eq!(report.state, "published", "{why}");
+    assert_eq!(report.counts.effect_count("export-task"), 2, "{why}");
+    let manifest = report.manifest.as_ref().unwrap();
+    assert_eq!(
+        release_tests::manifest_violations(manifest),
+        Vec::<String>::new()
+    );
+    let artifacts = manifest["artifacts"].as_array().unwrap();
+    let formats: Vec<&str> = artifacts
+        .iter()
+        .map(|a| a["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["VMDK", "VHD"]);
+    assert_eq!(
+        manifest["export"], artifacts[0],
+        "v1 readers see the first format"
+    );
+    for artifact in artifacts {
+        let file = artifact["object_key"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
+        let independent = sha256sum(&[file], &report.log_dir);
+        assert_eq!(
+            independent.split_whitespace().next(),
+            artifact["sha256"].as_str(),
+            "{file}"
+        );
+    }
+    let checked = sha256sum(&["-c", "SHA256SUMS"], &report.log_dir);
+    assert_eq!(
+        checked.lines().filter(|l| l.ends_with(": OK")).count(),
+        2,
+        "{checked}"
+    );
+}

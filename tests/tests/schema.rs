@@ -4,15 +4,41 @@
 use release_tests::{MANIFEST_SCHEMA, manifest_schema, manifest_violations, root};
 use serde_json::json;
 
+/// JSON with every object's keys sorted, whatever order serde_json keeps (its `preserve_order`
+/// feature may be on in a workspace build and off in a package build).
+struct Sorted<'a>(&'a serde_json::Value);
+
+impl serde::Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    out.serialize_entry(k, &Sorted(v))?;
+                }
+                out.end()
+            }
+            serde_json::Value::Array(items) => serializer.collect_seq(items.iter().map(Sorted)),
+            other => other.serialize(serializer),
+        }
+    }
+}
+
 #[test]
 fn when_the_manifest_types_change_should_the_checked_in_schema_change_with_them() {
-    let generated = serde_json::to_string_pretty(&manifest_schema()).unwrap() + "\n";
+    let generated = manifest_schema();
     let path = root().join(MANIFEST_SCHEMA);
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &generated).unwrap();
+        let text = serde_json::to_string_pretty(&Sorted(&generated)).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
     }
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    let checked_in: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or_default();
     assert!(
         checked_in == generated,
         "{MANIFEST_SCHEMA} is not what the Rust types generate: run UPDATE_SCHEMA=1 cargo nextest run -p release-tests --test schema"

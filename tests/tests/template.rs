@@ -111,7 +111,7 @@ fn when_a_function_reads_a_variable_should_be_set_by_the_template() {
     for var in [
         "DEADLINE_BUILD",
         "PIPELINE_ARNS",
-        "EXPORT_DISK_FORMAT",
+        "EXPORT_FORMATS",
         "APPSTREAM_IMAGE_NAME",
     ] {
         assert!(reconciler.contains(var), "publish-release: {var} not found");
@@ -237,10 +237,22 @@ fn when_image_comes_from_another_account_or_region_should_not_match() {
 fn when_parameters_mirror_api_limits_should_reject_bad_values() {
     let template = template();
     let params = &template["Parameters"];
-    assert_eq!(
-        params["ExportDiskFormat"]["AllowedValues"],
-        serde_json::json!(["VMDK", "RAW", "VHD"])
-    );
+    let formats =
+        regex_lite::Regex::new(params["ExportFormats"]["AllowedPattern"].as_str().unwrap())
+            .unwrap();
+    for good in ["VMDK", "VMDK,VHD", "RAW,VHD,VMDK"] {
+        assert!(formats.is_match(good), "{good}");
+    }
+    for bad in [
+        "",
+        "vmdk",
+        "QCOW2",
+        "VMDK,",
+        "VMDK;VHD",
+        "VMDK,VHD,RAW,VMDK",
+    ] {
+        assert!(!formats.is_match(bad), "{bad}");
+    }
     let pipeline = regex_lite::Regex::new(
         params["PipelineArn"]["AllowedPattern"]
             .as_str()

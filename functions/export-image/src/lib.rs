@@ -100,7 +100,7 @@ mod tests {
     #[tokio::test]
     async fn when_distributed_image_is_available_should_export_the_home_ami_under_the_release_prefix()
      {
-        let deps = deps(distributed(TWO_REGIONS), &[("EXPORT_DISK_FORMAT", "VHD")]);
+        let deps = deps(distributed(TWO_REGIONS), &[("EXPORT_FORMATS", "VHD")]);
         let outcome = handle(&deps, event(EVENT)).await.unwrap();
         let exports = deps.exports.exports();
         assert_eq!(exports.len(), 1);
@@ -117,12 +117,54 @@ mod tests {
         assert!(!call.dry_run);
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/export.json")
+            .json("releases/golden-1.0.0-1/export-vhd.json")
             .unwrap();
         assert_eq!(record["export_task_id"], "export-ami-0abcdef1234567890");
         assert_eq!(record["amis"].as_array().unwrap().len(), 2);
         assert!(
             matches!(outcome, Outcome::ExportStarted { ref object_key, .. } if object_key == "releases/golden-1.0.0-1/export-ami-0abcdef1234567890.vhd")
+        );
+    }
+
+    #[tokio::test]
+    async fn when_several_formats_are_configured_should_start_one_task_each_with_its_own_token() {
+        let deps = deps(distributed(TWO_REGIONS), &[("EXPORT_FORMATS", "VMDK,VHD")]);
+        let outcome = handle(&deps, event(EVENT)).await.unwrap();
+        let exports = deps.exports.exports();
+        let formats: Vec<_> = exports.iter().map(|e| e.format).collect();
+        assert_eq!(formats, [DiskImageFormat::Vmdk, DiskImageFormat::Vhd]);
+        assert_ne!(exports[0].client_token, exports[1].client_token);
+        for format in ["vmdk", "vhd"] {
+            let record = deps
+                .store
+                .json(&format!("releases/golden-1.0.0-1/export-{format}.json"))
+                .unwrap();
+            assert_eq!(record["format"], format.to_uppercase());
+        }
+        let Outcome::ExportStarted { other_formats, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(other_formats.len(), 1);
+        assert_eq!(other_formats[0].format, DiskImageFormat::Vhd);
+        // A repeated event repeats the same two calls (the same tokens).
+        handle(&deps, event(EVENT)).await.unwrap();
+        let again = deps.exports.exports();
+        assert_eq!(again[2].client_token, exports[0].client_token);
+        assert_eq!(again[3].client_token, exports[1].client_token);
+    }
+
+    #[test]
+    fn when_a_format_is_listed_twice_should_fail_config_naming_the_rule() {
+        let err = Config::from_lookup(|k| match k {
+            "AWS_REGION" => Some("us-east-1".into()),
+            "ARTIFACT_BUCKET" => Some("image-release-artifacts".into()),
+            "EXPORT_FORMATS" => Some("VMDK,VHD,VMDK".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("EXPORT_FORMATS") && err.to_string().contains("at most once"),
+            "{err}"
         );
     }
 
@@ -311,12 +353,12 @@ mod tests {
         let err = Config::from_lookup(|k| match k {
             "AWS_REGION" => Some("us-east-1".into()),
             "ARTIFACT_BUCKET" => Some("b-1".into()),
-            "EXPORT_DISK_FORMAT" => Some("QCOW2".into()),
+            "EXPORT_FORMATS" => Some("QCOW2".into()),
             _ => None,
         })
         .unwrap_err();
         assert!(
-            err.to_string().contains("EXPORT_DISK_FORMAT")
+            err.to_string().contains("EXPORT_FORMATS")
                 && err.to_string().contains("VMDK | RAW | VHD"),
             "{err}"
         );

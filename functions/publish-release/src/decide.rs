@@ -26,8 +26,9 @@ pub(crate) struct Observed {
     pub failures: Vec<FailureRecord>,
     /// When DistributeImage was requested, once the distribution record exists.
     pub distribution_requested_at: Option<String>,
-    /// The export step; `None` when `REQUIRED_STEPS` leaves it out.
-    pub export: Option<StepObservation<ManifestExport>>,
+    /// The export step (every format of `EXPORT_FORMATS`); `None` when `REQUIRED_STEPS`
+    /// leaves it out.
+    pub export: Option<StepObservation<Vec<ManifestExport>>>,
     /// The AppStream step; `None` when `REQUIRED_STEPS` leaves it out.
     pub appstream: Option<StepObservation<Vec<ManifestAppStreamImage>>>,
     /// `manifest.json` exists: the release was published before (the status write was lost).
@@ -47,7 +48,7 @@ pub(crate) enum Decision {
     /// Every required step is done (or the manifest exists already): publish.
     Publish {
         steps: Vec<StepStatus>,
-        export: Option<ManifestExport>,
+        export: Option<Vec<ManifestExport>>,
         appstream: Option<Vec<ManifestAppStreamImage>>,
     },
 }
@@ -128,8 +129,12 @@ pub(crate) fn decide(
     };
     let export_required = observed.export.is_some();
     let export = observed.export.and_then(|o| {
-        judge.account(Step::Export, o, |d| {
-            format!("{} bytes at {}", d.size_bytes, d.object_key)
+        judge.account(Step::Export, o, |artifacts| {
+            artifacts
+                .iter()
+                .map(|d| format!("{} bytes at {}", d.size_bytes, d.object_key))
+                .collect::<Vec<_>>()
+                .join(", ")
         })
     });
     let appstream = match observed.appstream {
@@ -249,7 +254,7 @@ mod tests {
     }
 
     fn observed(
-        export: Option<Progress<ManifestExport>>,
+        export: Option<Progress<Vec<ManifestExport>>>,
         appstream: Option<Progress<Vec<ManifestAppStreamImage>>>,
     ) -> Observed {
         let since = Some(release::timestamp(at(0)));
@@ -290,7 +295,7 @@ mod tests {
         let decision = decide(
             &release(),
             observed(
-                Some(Progress::Done(export_done())),
+                Some(Progress::Done(vec![export_done()])),
                 Some(Progress::Done(Vec::new())),
             ),
             &deadlines(),
@@ -304,7 +309,7 @@ mod tests {
         else {
             panic!("{decision:?}");
         };
-        assert_eq!(export, Some(export_done()));
+        assert_eq!(export, Some(vec![export_done()]));
         assert_eq!(appstream, Some(Vec::new()));
         assert_eq!(
             states(&steps),
@@ -358,7 +363,7 @@ mod tests {
     #[test]
     fn when_a_failure_is_recorded_should_fail_with_the_first_even_if_the_rest_is_done() {
         let mut observed = observed(
-            Some(Progress::Done(export_done())),
+            Some(Progress::Done(vec![export_done()])),
             Some(Progress::Failed("copy to eu-west-1 failed".into())),
         );
         observed.failures.push(FailureRecord {

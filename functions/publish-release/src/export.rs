@@ -1,6 +1,8 @@
-//! Following the export task (DescribeExportImageTasks) until the disk is in S3.
+//! Following the export tasks (DescribeExportImageTasks, one per format of `EXPORT_FORMATS`)
+//! until each disk is in S3, then its SHA-256.
 
 use super::*;
+use shared::domain::DiskImageFormat;
 use shared::ports::ExportTaskState;
 
 impl<
@@ -12,13 +14,48 @@ impl<
     V: ReleaseEvents,
 > Deps<P, E, A, S, C, V>
 {
+    /// The export records found, and the step's progress over every configured format: done
+    /// when every disk is in S3 and hashed (in `EXPORT_FORMATS` order), failed when any task
+    /// failed, else pending on the first one not done.
     pub(crate) async fn check_export(
         &self,
         release: &ReleaseId,
+    ) -> Result<(Vec<ExportRecord>, Progress<Vec<ManifestExport>>), HandlerError> {
+        let formats = self
+            .config
+            .export
+            .as_ref()
+            .map(|c| c.formats.clone())
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        let mut done = Vec::new();
+        let mut pending = None;
+        for format in formats {
+            let (record, progress) = self.check_one_export(release, format).await?;
+            records.extend(record);
+            match progress {
+                Progress::Done(artifact) => done.push(artifact),
+                Progress::Failed(why) => return Ok((records, Progress::Failed(why))),
+                Progress::Pending(why) => {
+                    pending.get_or_insert(why);
+                }
+            }
+        }
+        let progress = match pending {
+            Some(why) => Progress::Pending(why),
+            None => Progress::Done(done),
+        };
+        Ok((records, progress))
+    }
+
+    async fn check_one_export(
+        &self,
+        release: &ReleaseId,
+        format: DiskImageFormat,
     ) -> Result<(Option<ExportRecord>, Progress<ManifestExport>), HandlerError> {
         let Some(record) = self
             .store
-            .get_json::<ExportRecord>(&keys::export(release))
+            .get_json::<ExportRecord>(&keys::export(release, format))
             .await
             .map_err(store_err("reading the export record"))?
         else {
@@ -46,22 +83,19 @@ impl<
                                 self.config.checksum_max_bytes >> 30
                             ))
                         }
-                        Some(_) => {
-                            let digest = self.checksum(release, &key).await?;
-                            match digest {
-                                Some(digest) => Progress::Done(ManifestExport {
-                                    url: format!("https://{}/{key}", self.config.cdn_domain),
-                                    object_key: key,
-                                    size_bytes: digest.size_bytes,
-                                    format: record.format,
-                                    sha256: digest.sha256,
-                                }),
-                                None => Progress::Pending(format!(
-                                    "export task {id} completed; waiting for s3://{}/{key}",
-                                    record.bucket
-                                )),
-                            }
-                        }
+                        Some(_) => match self.checksum(release, &key).await? {
+                            Some(digest) => Progress::Done(ManifestExport {
+                                url: format!("https://{}/{key}", self.config.cdn_domain),
+                                object_key: key,
+                                size_bytes: digest.size_bytes,
+                                format: record.format,
+                                sha256: digest.sha256,
+                            }),
+                            None => Progress::Pending(format!(
+                                "export task {id} completed; waiting for s3://{}/{key}",
+                                record.bucket
+                            )),
+                        },
                         None => Progress::Pending(format!(
                             "export task {id} completed; waiting for s3://{}/{key}",
                             record.bucket
@@ -85,7 +119,6 @@ impl<
         };
         Ok((Some(record), progress))
     }
-
     /// The artifact's size and SHA-256: its checksum record, or the object streamed from S3
     /// (once; the record is written before the manifest, so a later tick never hashes again).
     async fn checksum(

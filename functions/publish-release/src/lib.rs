@@ -315,12 +315,13 @@ impl<
             .get_json(&keys::distribution(release))
             .await
             .map_err(store_err("reading the distribution record"))?;
-        let (export_record, export) = if config.required.export {
-            let (record, progress) = self.check_export(release).await?;
-            let since = record.as_ref().map(|r| r.requested_at.clone());
-            (record, Some(decide::StepObservation { since, progress }))
+        let (export_records, export) = if config.required.export {
+            let (records, progress) = self.check_export(release).await?;
+            // The step's deadline counts from its first export task.
+            let since = records.iter().map(|r| r.requested_at.clone()).min();
+            (records, Some(decide::StepObservation { since, progress }))
         } else {
-            (None, None)
+            (Vec::new(), None)
         };
         let (appstream_record, appstream) = if config.required.appstream {
             let (record, progress) = self.check_appstream(release).await?;
@@ -350,7 +351,7 @@ impl<
             } => {
                 let parts = publish::Parts {
                     distribution,
-                    export_record,
+                    export_records,
                     export_done: export,
                     appstream_record,
                     appstream_done: appstream,

@@ -13,8 +13,9 @@ pub const RELEASE_FAILED_EVENT: &str = "Release Failed";
 /// What the steps left for the manifest.
 pub(crate) struct Parts {
     pub distribution: Option<DistributionRecord>,
-    pub export_record: Option<ExportRecord>,
-    pub export_done: Option<ManifestExport>,
+    /// One per format of `EXPORT_FORMATS`, in that order.
+    pub export_records: Vec<ExportRecord>,
+    pub export_done: Option<Vec<ManifestExport>>,
     pub appstream_record: Option<AppStreamRecord>,
     pub appstream_done: Option<Vec<ManifestAppStreamImage>>,
     pub already_published: bool,
@@ -195,7 +196,7 @@ impl<
     async fn manifest(&self, release: &ReleaseId, parts: Parts) -> Result<Manifest, HandlerError> {
         let Parts {
             distribution,
-            export_record,
+            export_records,
             export_done,
             appstream_record,
             appstream_done,
@@ -210,19 +211,22 @@ impl<
             .await
             .map_err(store_err("reading the build record"))?;
         let published_at = release::timestamp(self.clock.now());
-        let artifacts: Vec<ManifestExport> = export_done.into_iter().collect();
+        let artifacts: Vec<ManifestExport> = export_done.unwrap_or_default();
+        let export_record = export_records.first();
         let (version, number) = version_and_build(&distribution.source_image_arn);
-        let export_started = export_record.as_ref().map(|r| r.requested_at.clone());
+        let export_started = export_records.iter().map(|r| r.requested_at.clone()).min();
         let appstream_started = appstream_record.as_ref().map(|r| r.requested_at.clone());
-        let checksummed_at = match artifacts.first() {
-            Some(a) => self
+        // The export ends when the last of its artifacts was hashed.
+        let mut checksummed_at: Option<String> = None;
+        for artifact in &artifacts {
+            let recorded = self
                 .store
-                .get_json::<ChecksumRecord>(&keys::checksum(release, &a.object_key))
+                .get_json::<ChecksumRecord>(&keys::checksum(release, &artifact.object_key))
                 .await
                 .map_err(store_err("reading the checksum record"))?
-                .map(|c| c.recorded_at),
-            None => None,
-        };
+                .map(|c| c.recorded_at);
+            checksummed_at = checksummed_at.max(recorded);
+        }
         let mut step_times = Vec::new();
         let mut times = |step: Step, started: Option<String>, ended: Option<String>| {
             if let (Some(started_at), Some(ended_at)) = (started, ended) {

@@ -122,7 +122,12 @@ impl<
                 },
             },
         };
-        let export_missing = self.config.export.is_some() && !recorded(keys::export(release));
+        let export_missing = self.config.export.as_ref().is_some_and(|export| {
+            export
+                .formats
+                .iter()
+                .any(|f| !recorded(keys::export(release, *f)))
+        });
         let appstream_missing =
             self.config.appstream.is_some() && !recorded(keys::appstream(release));
         if !export_missing && !appstream_missing {

@@ -86,7 +86,7 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
         },
     );
     store.put_value(
-        &keys::export(&id),
+        &keys::export(&id, DiskImageFormat::Vmdk),
         &ExportRecord {
             schema_version: 1,
             release_id: id.clone(),
@@ -779,10 +779,15 @@ async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
     ));
     seed(&deps, CopyState::Requested);
     let id = release();
-    let mut export: ExportRecord =
-        serde_json::from_value(deps.store.json(&keys::export(&id)).unwrap()).unwrap();
+    let mut export: ExportRecord = serde_json::from_value(
+        deps.store
+            .json(&keys::export(&id, DiskImageFormat::Vmdk))
+            .unwrap(),
+    )
+    .unwrap();
     export.requested_at = release::timestamp(std::time::SystemTime::now());
-    deps.store.put_value(&keys::export(&id), &export);
+    deps.store
+        .put_value(&keys::export(&id, DiskImageFormat::Vmdk), &export);
     deps.exports.set_task(task("active", Some("converting")));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);

@@ -144,7 +144,7 @@ pub struct Report {
     pub appstream: Vec<(String, Option<emulator::AppStreamView>)>,
     /// (key, size) of the exported disk in S3.
     pub export_object: Option<(String, i64)>,
-    /// The exported disk and the release's `SHA256SUMS`, downloaded into `log_dir`.
+    /// Every artifact of the manifest and the release's `SHA256SUMS`, downloaded into `log_dir`.
     pub downloaded: Vec<PathBuf>,
     /// The release events put on the bus (`Release Published`, `Release Failed`), as delivered.
     pub release_events: Vec<Value>,
@@ -925,8 +925,16 @@ async fn observe(
             && let Ok(head) = s3.head_object().bucket(BUCKET).key(key).send().await
         {
             report.export_object = Some((key.to_owned(), head.content_length.unwrap_or_default()));
-            let sums = format!("releases/{id}/SHA256SUMS");
-            for key in [key, sums.as_str()] {
+            let mut keys: Vec<String> = report.manifest.as_ref().map_or_else(Vec::new, |m| {
+                m["artifacts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a["object_key"].as_str().map(str::to_owned))
+                    .collect()
+            });
+            keys.push(format!("releases/{id}/SHA256SUMS"));
+            for key in &keys {
                 if let Some(bytes) = get_bytes(s3, key).await {
                     let file = key.rsplit('/').next().unwrap_or(key);
                     let path = scenario.log_dir.join(file);

@@ -225,7 +225,7 @@ fn when_format_is_not_documented_should_fail_naming_the_allowed_values() {
         DiskImageFormat::parse("f", "VHD").unwrap(),
         DiskImageFormat::Vhd
     );
-    let err = DiskImageFormat::parse("EXPORT_DISK_FORMAT", "qcow2").unwrap_err();
+    let err = DiskImageFormat::parse("EXPORT_FORMATS", "qcow2").unwrap_err();
     assert!(err.to_string().contains("VMDK | RAW | VHD"));
 }
 

@@ -25,8 +25,9 @@ pub struct Config {
     pub region: RegionName,
     /// `ARTIFACT_BUCKET`: receives the exported disk and the release records.
     pub bucket: BucketName,
-    /// `EXPORT_DISK_FORMAT`: VMDK (default) | RAW | VHD.
-    pub format: DiskImageFormat,
+    /// `EXPORT_FORMATS`: one export task per format, comma-separated, each VMDK | RAW | VHD
+    /// at most once (default `VMDK`).
+    pub formats: Vec<DiskImageFormat>,
     /// `EXPORT_ROLE_NAME`: the service role EC2 uses to write to S3 (default `vmimport`).
     pub role_name: RoleName,
     /// `EXPORT_DRY_RUN`: only check permissions (EC2 DryRun), export nothing.
@@ -40,11 +41,34 @@ impl Config {
             required: RequiredSteps::from_env(&env)?.export,
             region: env.required("AWS_REGION", RegionName::parse)?,
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
-            format: env.or_default("EXPORT_DISK_FORMAT", "VMDK", DiskImageFormat::parse)?,
+            formats: formats(&env)?,
             role_name: env.or_default("EXPORT_ROLE_NAME", "vmimport", RoleName::parse)?,
             dry_run: env.flag("EXPORT_DRY_RUN", false)?,
         })
     }
+}
+
+fn formats<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Vec<DiskImageFormat>, ConfigError> {
+    const VAR: &str = "EXPORT_FORMATS";
+    let formats = env.list("EXPORT_FORMATS", DiskImageFormat::parse)?;
+    if formats.is_empty() {
+        return Ok(vec![DiskImageFormat::Vmdk]);
+    }
+    for (i, format) in formats.iter().enumerate() {
+        if formats[..i].contains(format) {
+            return Err(ConfigError::Invalid {
+                var: VAR,
+                source: crate::ValidationError::new(
+                    VAR,
+                    "must name each format (VMDK, RAW, VHD) at most once",
+                    &env.raw(VAR).unwrap_or_default(),
+                ),
+            });
+        }
+    }
+    Ok(formats)
 }
 
 /// What the step needs, borrowed: from export-image's `Deps`, or from the reconciler's.
@@ -65,11 +89,14 @@ pub struct Deps<'a, P, E, S> {
     tag = "action"
 )]
 pub enum Outcome {
+    /// The export task of the first format of `EXPORT_FORMATS`, and those of the others.
     ExportStarted {
         release_id: String,
         ami_id: String,
         export_task_id: String,
         object_key: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        other_formats: Vec<StartedExport>,
     },
     DryRunSucceeded {
         release_id: String,
@@ -78,6 +105,15 @@ pub enum Outcome {
     Skipped {
         reason: String,
     },
+}
+
+/// One export task started.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedExport {
+    pub format: DiskImageFormat,
+    pub export_task_id: String,
+    pub object_key: String,
 }
 
 /// Acts on one image state change (a real event, or one the reconciler read with GetImage).
@@ -127,7 +163,46 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
         return Err(HandlerError::Failed(reason));
     }
 
+    let mut started = Vec::new();
+    for &format in &deps.config.formats {
+        match export_one(deps, &release, image, &ami, &info.amis, format).await? {
+            Some(one) => started.push(one),
+            None => {
+                info!(release = %release, ami = %ami, "ExportImage dry run succeeded; nothing exported");
+                return Ok(Outcome::DryRunSucceeded {
+                    release_id: release.to_string(),
+                    ami_id: ami.to_string(),
+                });
+            }
+        }
+    }
+    let mut started = started.into_iter();
+    let Some(first) = started.next() else {
+        return Ok(Outcome::Skipped {
+            reason: "EXPORT_FORMATS lists no format".into(),
+        });
+    };
+    Ok(Outcome::ExportStarted {
+        release_id: release.to_string(),
+        ami_id: ami.to_string(),
+        export_task_id: first.export_task_id,
+        object_key: first.object_key,
+        other_formats: started.collect(),
+    })
+}
+
+/// One export task of the release, in `format`, with its own token and record. `None` for a
+/// successful dry run.
+async fn export_one<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
+    deps: &Deps<'_, P, E, S>,
+    release: &crate::domain::ReleaseId,
+    image: &str,
+    ami: &AmiId,
+    amis: &[crate::ports::OutputAmi],
+    format: DiskImageFormat,
+) -> Result<Option<StartedExport>, HandlerError> {
     let config = &deps.config;
+    let region = config.region.as_str();
     let prefix = release.prefix();
     let client_token = ClientToken::<64>::parse(
         "ClientToken",
@@ -135,7 +210,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
             "export-image",
             &[
                 ami.as_str(),
-                config.format.as_str(),
+                format.as_str(),
                 config.bucket.as_str(),
                 &prefix,
             ],
@@ -143,7 +218,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
     )?;
     let request = ExportImage {
         image_id: ami.clone(),
-        format: config.format,
+        format,
         bucket: config.bucket.clone(),
         prefix: prefix.clone(),
         role_name: config.role_name.clone(),
@@ -155,25 +230,19 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
 
     let task = match with_backoff(deps.retry, || deps.exports.export_image(&request)).await {
         Ok(ExportStarted::Task(task)) => task,
-        Ok(ExportStarted::DryRunOk) => {
-            info!(release = %release, ami = %ami, "ExportImage dry run succeeded; nothing exported");
-            return Ok(Outcome::DryRunSucceeded {
-                release_id: release.to_string(),
-                ami_id: ami.to_string(),
-            });
-        }
+        Ok(ExportStarted::DryRunOk) => return Ok(None),
         Err(err) => {
             let error = super::call_failed(
                 err,
                 Some(client_token.as_str()),
                 Some(format!("AMI {ami} of release {release} not found")),
-                format!("exporting {ami} of release {release}"),
+                format!("exporting {ami} of release {release} as {format}"),
             );
             if super::is_final(&error) {
                 super::record_failure_logged(
                     deps.store,
                     deps.clock,
-                    &release,
+                    release,
                     Step::Export,
                     &error.to_string(),
                 )
@@ -189,8 +258,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
         distributed_image_arn: image.to_owned(),
         region: region.to_owned(),
         ami_id: ami.clone(),
-        amis: info
-            .amis
+        amis: amis
             .iter()
             .map(|a| AmiRecord {
                 region: a.region.clone(),
@@ -200,7 +268,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
             })
             .collect(),
         export_task_id: task.export_task_id.clone(),
-        format: config.format,
+        format,
         bucket: config.bucket.to_string(),
         prefix,
         client_token: client_token.to_string(),
@@ -208,17 +276,15 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
     };
     super::put_record(
         deps.store,
-        &keys::export(&release),
+        &keys::export(release, format),
         &record,
         "the export task",
     )
     .await?;
-
-    info!(release = %release, ami = %ami, task = %task.export_task_id, format = %config.format, token = %client_token, "export started");
-    Ok(Outcome::ExportStarted {
-        release_id: release.to_string(),
-        ami_id: ami.to_string(),
+    info!(release = %release, ami = %ami, task = %task.export_task_id, format = %format, token = %client_token, "export started");
+    Ok(Some(StartedExport {
+        format,
         export_task_id: task.export_task_id,
         object_key: record.object_key(),
-    })
+    }))
 }

@@ -25,6 +25,7 @@ const IMAGE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.
 
 mod appstream;
 mod ec2;
+mod eventbridge;
 mod imagebuilder;
 mod remaining_operations;
 mod s3_and_cloudfront;
