@@ -5,15 +5,7 @@ use super::*;
 use futures::future::join_all;
 use shared::ports::AppStreamImageState;
 
-impl<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
-> Deps<P, E, A, S, C, V>
-{
+impl<T: Ports> Deps<T> {
     pub(crate) async fn check_appstream(
         &self,
         release: &ReleaseId,

@@ -12,15 +12,7 @@ const ATTEMPTS: u32 = 8;
 /// The downloads page's title.
 const PAGE_TITLE: &str = "Image releases";
 
-impl<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
-> Deps<P, E, A, S, C, V>
-{
+impl<T: Ports> Deps<T> {
     /// Adds the release to the index, moves the latest pointer when it is newer, and renders
     /// the downloads page from the index. Returns the CloudFront paths that changed.
     pub(crate) async fn update_catalog(
@@ -58,23 +50,23 @@ impl<
 
     /// Reads `key`, applies `change`, and writes it back only if nobody wrote in between;
     /// otherwise reads again. Returns the document as written and whether it changed.
-    async fn update<T>(
+    async fn update<D>(
         &self,
         key: &str,
-        change: impl Fn(&mut T) -> bool,
-    ) -> Result<(T, bool), HandlerError>
+        change: impl Fn(&mut D) -> bool,
+    ) -> Result<(D, bool), HandlerError>
     where
-        T: Default + Serialize + serde::de::DeserializeOwned + Send + Sync,
+        D: Default + Serialize + serde::de::DeserializeOwned + Send + Sync,
     {
         for attempt in 1..=ATTEMPTS {
-            let current: Option<Versioned<T>> = self
+            let current: Option<Versioned<D>> = self
                 .store
                 .get_json_versioned(key)
                 .await
                 .map_err(store_err("reading the catalog"))?;
             let (mut value, etag) = match current {
                 Some(v) => (v.value, Some(v.etag)),
-                None => (T::default(), None),
+                None => (D::default(), None),
             };
             if !change(&mut value) {
                 return Ok((value, false));

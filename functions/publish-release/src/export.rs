@@ -5,15 +5,7 @@ use super::*;
 use shared::domain::DiskImageFormat;
 use shared::ports::ExportTaskState;
 
-impl<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
-> Deps<P, E, A, S, C, V>
-{
+impl<T: Ports> Deps<T> {
     /// The export records found, and the step's progress over every configured format: done
     /// when every disk is in S3 and hashed (in `EXPORT_FORMATS` order), failed when any task
     /// failed, else pending on the first one not done.

@@ -45,17 +45,28 @@ use shared::steps::appstream_copy::ensure_copy;
 use shared::{HandlerError, ServiceError, token};
 use tracing::{error, info, warn};
 
-pub struct Deps<P, E, A, S, C, V> {
-    pub config: Config,
+/// The ports publish-release uses, named once: the AWS adapters in `main.rs`, the fakes in the
+/// tests. Every `impl` on [`Deps`] is `impl<T: Ports> Deps<T>`.
+pub trait Ports {
     /// Image Builder: discovery, GetImage of the source and distributed images, RetryImage.
-    pub pipelines: P,
-    /// EC2: the export task, and DescribeImages before a re-driven export or import.
-    pub exports: E,
-    pub appstream: A,
-    pub store: S,
-    pub cdn: C,
+    type Pipelines: ImagePipelines;
+    /// EC2: the export tasks, and DescribeImages before a re-driven export or import.
+    type Exports: ImageExports + AmiCatalog;
+    type AppStream: AppStreamImages;
+    type Store: ArtifactStore;
+    type Cdn: Cdn;
     /// EventBridge: `Release Published` and `Release Failed` on the default bus.
-    pub events: V,
+    type Events: ReleaseEvents;
+}
+
+pub struct Deps<T: Ports> {
+    pub config: Config,
+    pub pipelines: T::Pipelines,
+    pub exports: T::Exports,
+    pub appstream: T::AppStream,
+    pub store: T::Store,
+    pub cdn: T::Cdn,
+    pub events: T::Events,
     pub retry: RetryPolicy,
     pub clock: Box<dyn Clock>,
 }
@@ -114,15 +125,8 @@ enum Progress<T> {
     Failed(String),
 }
 
-pub async fn handle<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
->(
-    deps: &Deps<P, E, A, S, C, V>,
+pub async fn handle<T: Ports>(
+    deps: &Deps<T>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
     let trigger = PublishTrigger::parse(&event.payload)?;
@@ -225,15 +229,7 @@ fn is_failure_key(key: &str) -> bool {
         .is_some_and(|f| f.starts_with("failure-"))
 }
 
-impl<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
-> Deps<P, E, A, S, C, V>
-{
+impl<T: Ports> Deps<T> {
     /// One release: drive the steps that are due, then follow and publish. Every log line
     /// inside carries the release id (its span).
     #[tracing::instrument(skip_all, fields(release = %release))]

@@ -1,7 +1,7 @@
 //! Lambda entry point: wiring only. The decision logic is in `lib.rs`.
 
 use lambda_runtime::{run, service_fn};
-use publish_release::{Config, Deps, handle};
+use publish_release::{Config, Deps, Ports, handle};
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::cloudfront::CloudFrontAdapter;
 use shared::aws::ec2::Ec2Adapter;
@@ -9,6 +9,18 @@ use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::s3::S3Adapter;
 use std::process::ExitCode;
+
+/// The AWS SDK adapters.
+struct Aws;
+
+impl Ports for Aws {
+    type Pipelines = ImageBuilderAdapter;
+    type Exports = Ec2Adapter;
+    type AppStream = AppStreamAdapter;
+    type Store = S3Adapter;
+    type Cdn = CloudFrontAdapter;
+    type Events = EventBridgeAdapter;
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -19,7 +31,7 @@ async fn main() -> ExitCode {
         Err(error) => return shared::runtime::init_failed(&error).await,
     };
     let sdk = shared::aws::load_config().await;
-    let deps = Deps {
+    let deps = Deps::<Aws> {
         pipelines: ImageBuilderAdapter::new(&sdk),
         exports: Ec2Adapter::new(&sdk),
         appstream: AppStreamAdapter::new(&sdk, &config.region, &config.destinations),

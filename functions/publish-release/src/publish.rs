@@ -22,15 +22,7 @@ pub(crate) struct Parts {
 }
 
 /// Writes `status.json`; a final state also takes the release off the pending list.
-impl<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
-> Deps<P, E, A, S, C, V>
-{
+impl<T: Ports> Deps<T> {
     pub(crate) async fn finish(
         &self,
         release: &ReleaseId,

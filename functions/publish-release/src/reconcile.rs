@@ -29,15 +29,7 @@ fn synthetic(image: &ImageBuildVersionArn, info: &ImageInfo, status: &str) -> Im
     }
 }
 
-impl<
-    P: ImagePipelines,
-    E: ImageExports + AmiCatalog,
-    A: AppStreamImages,
-    S: ArtifactStore,
-    C: Cdn,
-    V: ReleaseEvents,
-> Deps<P, E, A, S, C, V>
-{
+impl<T: Ports> Deps<T> {
     /// Registers every image a configured pipeline built within the look-back window that no
     /// one registered yet, except the images our own DistributeImage created. Returns how many.
     pub(crate) async fn discover(&self) -> Result<usize, HandlerError> {

@@ -14,7 +14,19 @@ const SCHEDULE: &str = include_str!("../../../events/scheduled-event.json");
 const OBJECT_CREATED: &str = include_str!("../../../events/s3-object-created.json");
 const MALFORMED: &str = include_str!("../../../events/malformed-s3-object-created.json");
 
-type TestDeps = Deps<FakeImageBuilder, FakeEc2, FakeAppStream, FakeStore, FakeCdn, FakeEvents>;
+/// publish-release against the in-memory fakes.
+struct Fakes;
+
+impl Ports for Fakes {
+    type Pipelines = FakeImageBuilder;
+    type Exports = FakeEc2;
+    type AppStream = FakeAppStream;
+    type Store = FakeStore;
+    type Cdn = FakeCdn;
+    type Events = FakeEvents;
+}
+
+type TestDeps = Deps<Fakes>;
 
 fn release() -> ReleaseId {
     ReleaseId::parse("r", ID).unwrap()
