@@ -5,6 +5,7 @@ use crate::domain::BucketName;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{ArtifactStore, ObjectDigest, PutOutcome, Result, Versioned, hex};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use serde::Serialize;
@@ -66,22 +67,18 @@ impl S3Adapter {
                 )
             })
     }
-}
 
-impl ArtifactStore for S3Adapter {
-    async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
+    /// GetObject of a whole (small) object: its bytes and ETag, or `None`.
+    async fn get_bytes(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
         const OP: &str = "GetObject";
-        let Some(out) = found(
-            OP,
-            self.client
-                .get_object()
-                .bucket(self.bucket.as_str())
-                .key(key)
-                .send()
-                .await,
-            error_class,
-        )?
-        else {
+        let result = self
+            .client
+            .get_object()
+            .bucket(self.bucket.as_str())
+            .key(key)
+            .send()
+            .await;
+        let Some(out) = found(OP, result, error_class)? else {
             return Ok(None);
         };
         let bytes = out
@@ -92,9 +89,14 @@ impl ArtifactStore for S3Adapter {
                 ServiceError::new(OP, ErrorClass::Transient, "BodyReadError", e.to_string())
             })?
             .into_bytes();
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Ok(Some((bytes.to_vec(), out.e_tag)))
+    }
+
+    /// One of our records, parsed; a record that is not its type names its key.
+    fn parse<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| {
             ServiceError::new(
-                OP,
+                "GetObject",
                 ErrorClass::CorruptRecord,
                 "CorruptRecord",
                 format!("s3://{}/{key}: {e}", self.bucket),
@@ -102,18 +104,98 @@ impl ArtifactStore for S3Adapter {
         })
     }
 
-    async fn put_json<T: Serialize + Sync>(&self, key: &str, value: &T) -> Result<()> {
+    /// PutObject, unconditional or conditional; `conflicts` are the error classes that mean
+    /// "someone else wrote first" (answered as [`PutOutcome::AlreadyExists`]).
+    async fn put(
+        &self,
+        key: &str,
+        body: ByteStream,
+        content_type: &str,
+        condition: Condition<'_>,
+    ) -> Result<PutOutcome> {
         const OP: &str = "PutObject";
-        self.client
+        let request = self
+            .client
             .put_object()
             .bucket(self.bucket.as_str())
             .key(key)
-            .content_type("application/json")
-            .body(Self::body(OP, value)?)
+            .content_type(content_type)
+            .body(body);
+        let (request, conflicts): (_, &[ErrorClass]) = match condition {
+            Condition::None => (request, &[]),
+            Condition::Absent => (
+                request.if_none_match("*"),
+                &[ErrorClass::PreconditionFailed],
+            ),
+            // In a read-change-write loop, 412 (changed), 404 (If-Match on a key deleted
+            // meanwhile) and 409 (a concurrent conditional write) all mean "someone else wrote":
+            // the caller reads again and retries.
+            Condition::Update(etag) => (
+                match etag {
+                    Some(etag) => request.if_match(etag),
+                    None => request.if_none_match("*"),
+                },
+                &[
+                    ErrorClass::PreconditionFailed,
+                    ErrorClass::NotFound,
+                    ErrorClass::InUse,
+                ],
+            ),
+        };
+        match request.send().await {
+            Ok(_) => Ok(PutOutcome::Written),
+            Err(err) => {
+                let err = classify(OP, err, error_class);
+                if conflicts.iter().any(|c| err.is(*c)) {
+                    Ok(PutOutcome::AlreadyExists)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<HeadObjectOutput>> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(self.bucket.as_str())
+            .key(key)
             .send()
+            .await;
+        found("HeadObject", result, error_class)
+    }
+}
+
+/// The precondition of a PutObject.
+enum Condition<'a> {
+    None,
+    /// `If-None-Match: *`, for a record with one writer: the first write wins.
+    Absent,
+    /// `If-Match: <etag>` of the version read, or `If-None-Match: *` when there was none.
+    Update(Option<&'a str>),
+}
+
+fn size_of(head: &HeadObjectOutput) -> u64 {
+    head.content_length
+        .unwrap_or_default()
+        .max(0)
+        .unsigned_abs()
+}
+
+impl ArtifactStore for S3Adapter {
+    async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
+        match self.get_bytes(key).await? {
+            Some((bytes, _)) => self.parse(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_json<T: Serialize + Sync>(&self, key: &str, value: &T) -> Result<()> {
+        let body = Self::body("PutObject", value)?;
+        self.put(key, body, "application/json", Condition::None)
             .await
-            .map_err(|e| classify(OP, e, error_class))?;
-        Ok(())
+            .map(|_| ())
     }
 
     async fn put_json_if_absent<T: Serialize + Sync>(
@@ -121,28 +203,9 @@ impl ArtifactStore for S3Adapter {
         key: &str,
         value: &T,
     ) -> Result<PutOutcome> {
-        const OP: &str = "PutObject";
-        let result = self
-            .client
-            .put_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .content_type("application/json")
-            .if_none_match("*")
-            .body(Self::body(OP, value)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(PutOutcome::Written),
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                if err.is(ErrorClass::PreconditionFailed) {
-                    Ok(PutOutcome::AlreadyExists)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let body = Self::body("PutObject", value)?;
+        self.put(key, body, "application/json", Condition::Absent)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -180,35 +243,15 @@ impl ArtifactStore for S3Adapter {
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>> {
-        const OP: &str = "HeadObject";
-        let result = self
-            .client
-            .head_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .send()
-            .await;
-        Ok(found(OP, result, error_class)?
-            .map(|out| out.content_length.unwrap_or_default().max(0).unsigned_abs()))
+        Ok(self.head(key).await?.as_ref().map(size_of))
     }
 
     async fn sha256(&self, key: &str) -> Result<Option<ObjectDigest>> {
         const OP: &str = "GetObject";
-        let head = self
-            .client
-            .head_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .send()
-            .await;
-        let Some(head) = found("HeadObject", head, error_class)? else {
+        let Some(head) = self.head(key).await? else {
             return Ok(None);
         };
-        let size = head
-            .content_length
-            .unwrap_or_default()
-            .max(0)
-            .unsigned_abs();
+        let size = size_of(&head);
         // Every range must come from the same object: a replaced object fails with 412 and the
         // caller hashes again.
         let etag = head.e_tag;
@@ -255,52 +298,23 @@ impl ArtifactStore for S3Adapter {
     }
 
     async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {
-        const OP: &str = "PutObject";
-        self.client
-            .put_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body.into_bytes()))
-            .send()
+        let body = ByteStream::from(body.into_bytes());
+        self.put(key, body, content_type, Condition::None)
             .await
-            .map_err(|e| classify(OP, e, error_class))?;
-        Ok(())
+            .map(|_| ())
     }
 
     async fn get_json_versioned<T: DeserializeOwned + Send>(
         &self,
         key: &str,
     ) -> Result<Option<Versioned<T>>> {
-        const OP: &str = "GetObject";
-        let result = self
-            .client
-            .get_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .send()
-            .await;
-        let Some(out) = found(OP, result, error_class)? else {
+        let Some((bytes, etag)) = self.get_bytes(key).await? else {
             return Ok(None);
         };
-        let etag = out.e_tag.clone().unwrap_or_default();
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| {
-                ServiceError::new(OP, ErrorClass::Transient, "BodyReadError", e.to_string())
-            })?
-            .into_bytes();
-        let value = serde_json::from_slice(&bytes).map_err(|e| {
-            ServiceError::new(
-                OP,
-                ErrorClass::CorruptRecord,
-                "CorruptRecord",
-                format!("s3://{}/{key}: {e}", self.bucket),
-            )
-        })?;
-        Ok(Some(Versioned { value, etag }))
+        Ok(Some(Versioned {
+            value: self.parse(key, &bytes)?,
+            etag: etag.unwrap_or_default(),
+        }))
     }
 
     async fn put_json_if_match<T: Serialize + Sync>(
@@ -309,35 +323,8 @@ impl ArtifactStore for S3Adapter {
         value: &T,
         etag: Option<&str>,
     ) -> Result<PutOutcome> {
-        const OP: &str = "PutObject";
-        let request = self
-            .client
-            .put_object()
-            .bucket(self.bucket.as_str())
-            .key(key)
-            .content_type("application/json")
-            .body(Self::body(OP, value)?);
-        let request = match etag {
-            Some(etag) => request.if_match(etag),
-            None => request.if_none_match("*"),
-        };
-        // 412 (changed), 404 (If-Match on a key deleted meanwhile) and 409 (a concurrent
-        // conditional write) all mean "someone else wrote": read again and retry.
-        match request.send().await {
-            Ok(_) => Ok(PutOutcome::Written),
-            Err(err) => {
-                let err = classify(OP, err, error_class);
-                let conflict = [
-                    ErrorClass::PreconditionFailed,
-                    ErrorClass::NotFound,
-                    ErrorClass::InUse,
-                ];
-                if conflict.iter().any(|c| err.is(*c)) {
-                    Ok(PutOutcome::AlreadyExists)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let body = Self::body("PutObject", value)?;
+        self.put(key, body, "application/json", Condition::Update(etag))
+            .await
     }
 }

@@ -79,3 +79,95 @@ async fn when_invalidating_should_send_paths_quantity_and_caller_reference() {
     );
     assert_eq!(rule.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn when_hashing_an_object_should_read_it_in_ranges_of_the_same_etag() {
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    const RANGE: usize = shared::aws::s3::HASH_RANGE_BYTES as usize;
+    let size = RANGE + 5;
+    let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let head = mock!(aws_sdk_s3::Client::head_object)
+        .match_requests(|r| r.key() == Some("releases/x/disk.vmdk"))
+        .then_output(move || {
+            HeadObjectOutput::builder()
+                .content_length(size as i64)
+                .e_tag("\"abc\"")
+                .build()
+        });
+    let first_bytes = content[..RANGE].to_vec();
+    let first = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(move |r| {
+            r.range() == Some(&format!("bytes=0-{}", RANGE - 1)) && r.if_match() == Some("\"abc\"")
+        })
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .body(ByteStream::from(first_bytes.clone()))
+                .build()
+        });
+    let rest_bytes = content[RANGE..].to_vec();
+    let rest = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(move |r| {
+            r.range() == Some(&format!("bytes={RANGE}-{}", size - 1))
+                && r.if_match() == Some("\"abc\"")
+        })
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .body(ByteStream::from(rest_bytes.clone()))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_s3, [&head, &first, &rest]);
+    let store = S3Adapter::from_client(
+        client,
+        BucketName::parse("b", "image-release-artifacts").unwrap(),
+    );
+    let digest = store.sha256("releases/x/disk.vmdk").await.unwrap().unwrap();
+    assert_eq!(digest.size, size as u64);
+    assert_eq!(digest.sha256, sha256_hex(&content));
+    assert_eq!((first.num_calls(), rest.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn when_updating_a_catalog_should_send_if_match_and_answer_a_conflict_as_already_exists() {
+    let matched = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.if_match() == Some("\"v1\"") && r.if_none_match().is_none())
+        .then_output(|| PutObjectOutput::builder().build());
+    let created = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.if_none_match() == Some("*") && r.if_match().is_none())
+        .then_output(|| PutObjectOutput::builder().build());
+    let changed = mock!(aws_sdk_s3::Client::put_object)
+        .then_error(|| PutObjectError::generic(meta("PreconditionFailed")));
+    let racing = mock!(aws_sdk_s3::Client::put_object)
+        .then_error(|| PutObjectError::generic(meta("ConditionalRequestConflict")));
+    let client = mock_client!(
+        aws_sdk_s3,
+        RuleMode::Sequential,
+        [&matched, &created, &changed, &racing]
+    );
+    let store = S3Adapter::from_client(
+        client,
+        BucketName::parse("b", "image-release-artifacts").unwrap(),
+    );
+    let key = "releases/index.json";
+    assert_eq!(
+        store
+            .put_json_if_match(key, &1, Some("\"v1\""))
+            .await
+            .unwrap(),
+        PutOutcome::Written
+    );
+    assert_eq!(
+        store.put_json_if_match(key, &1, None).await.unwrap(),
+        PutOutcome::Written
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            store
+                .put_json_if_match(key, &1, Some("\"v1\""))
+                .await
+                .unwrap(),
+            PutOutcome::AlreadyExists
+        );
+    }
+}
