@@ -1,0 +1,439 @@
+//! `image-release`: see, check and drive releases from one command line, against real AWS (the
+//! standard credential chain: `--profile`, `--region`, environment) or the local stack (the SDK's
+//! `AWS_ENDPOINT_URL_<SERVICE>` variables). Tables for people, `--json` for scripts.
+//!
+//! Exit codes: 0 ok; 1 a problem was found (a failed or missing release, a missing artifact);
+//! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
+
+pub mod sign;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use shared::aws::eventbridge::EventBridgeAdapter;
+use shared::aws::s3::S3Adapter;
+use shared::clock::{age, display, parse_duration, parse_time};
+use shared::domain::{BucketName, ImagePipelineArn, ReleaseId, ReleaseVersion};
+use shared::ports::{ArtifactStore, ReleaseEvents};
+use shared::release::{Manifest, PendingMarker, ReleaseState, StatusRecord, StepState, keys};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "image-release",
+    version,
+    about = "See, check and drive image releases"
+)]
+pub struct Cli {
+    /// The artifact bucket (stack output ArtifactBucketName).
+    #[arg(long, env = "IMAGE_RELEASE_BUCKET", global = true)]
+    pub bucket: Option<String>,
+    /// AWS profile (default: the standard credential chain).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (default: the profile's or AWS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Every release with its state, age and the step it waits on; or one release's steps.
+    Status {
+        /// A release id such as golden-1.0.0-1.
+        release: Option<String>,
+    },
+    /// The download URL of a release's artifact; a CloudFront signed URL with a key.
+    Url {
+        release: String,
+        /// VMDK, RAW or VHD (default: the manifest's first artifact).
+        #[arg(long)]
+        format: Option<String>,
+        /// How long a signed URL is valid: a whole number and s, m, h or d.
+        #[arg(long, default_value = "7d")]
+        expires: String,
+        /// An exact expiry (RFC 3339, e.g. 2026-12-31T00:00:00Z) instead of --expires.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// The CloudFront public key id (stack output DownloadSigningKeyId).
+        #[arg(long, requires = "private_key")]
+        key_pair_id: Option<String>,
+        /// The matching RSA private key (PEM file).
+        #[arg(long, requires = "key_pair_id")]
+        private_key: Option<std::path::PathBuf>,
+    },
+    /// Puts a "Release Requested" event on the default bus (start-pipeline takes it).
+    Request {
+        /// The pipeline to run (default: the stack's PipelineArn).
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// The release version the request is for (its idempotency key).
+        #[arg(long)]
+        version: Option<String>,
+    },
+}
+
+/// How a command ended: the exit code, and what to print.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 1: the command worked and found a problem.
+    Problem(String),
+    /// Exit 2: the command could not run as asked.
+    Usage(String),
+}
+
+type Outcome = Result<Option<String>, Failure>;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Status { release } => status(&cli, release.as_deref()).await,
+        Command::Url {
+            release,
+            format,
+            expires,
+            expires_at,
+            key_pair_id,
+            private_key,
+        } => {
+            url(
+                &cli,
+                release,
+                format.as_deref(),
+                expires,
+                expires_at.as_deref(),
+                key_pair_id.as_deref().zip(private_key.as_deref()),
+            )
+            .await
+        }
+        Command::Request { pipeline, version } => {
+            request(&cli, pipeline.as_deref(), version.as_deref()).await
+        }
+    };
+    match result {
+        Ok(Some(problem)) => {
+            eprintln!("{problem}");
+            ExitCode::from(1)
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(Failure::Problem(message)) => {
+            eprintln!("image-release: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("image-release: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn sdk(cli: &Cli) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::aws::https_client());
+    if let Some(profile) = &cli.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &cli.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader.load().await
+}
+
+async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {
+    let bucket = cli.bucket.as_deref().ok_or_else(|| {
+        Failure::Usage("no bucket: pass --bucket or set IMAGE_RELEASE_BUCKET (stack output ArtifactBucketName)".into())
+    })?;
+    let bucket =
+        BucketName::parse("--bucket", bucket).map_err(|e| Failure::Usage(e.to_string()))?;
+    Ok(S3Adapter::new(&sdk(cli).await, bucket))
+}
+
+fn release_id(value: &str) -> Result<ReleaseId, Failure> {
+    ReleaseId::parse("RELEASE", value).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+fn aws(what: &str) -> impl Fn(shared::ServiceError) -> Failure + '_ {
+    move |e| Failure::Problem(format!("{what}: {e}"))
+}
+
+fn ago(timestamp: &str) -> String {
+    parse_time(timestamp)
+        .map(|t| display(age(SystemTime::now(), t)))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One release as `status` lists it.
+fn summary(status: &StatusRecord) -> Value {
+    let waiting = status
+        .steps
+        .iter()
+        .find(|s| s.state != StepState::Done)
+        .map(|s| format!("{}: {}", s.step.as_str(), s.detail));
+    json!({
+        "release": status.release_id.as_str(),
+        "state": status.state,
+        "updated": status.updated_at,
+        "age": ago(&status.updated_at),
+        "waiting_on": match status.state {
+            ReleaseState::Pending => waiting,
+            ReleaseState::Failed => status.failure.as_ref().map(|f| format!("{} failed: {}", f.step.as_str(), f.reason)),
+            ReleaseState::Published => None,
+        },
+    })
+}
+
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(headers.iter().map(|h| (*h).to_owned()).collect())];
+    out.extend(rows.iter().cloned().map(line));
+    out.join("\n")
+}
+
+async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
+    let store = store(cli).await?;
+    let Some(release) = release else {
+        return status_all(cli, &store).await;
+    };
+    let id = release_id(release)?;
+    let status: Option<StatusRecord> = store
+        .get_json(&keys::status(&id))
+        .await
+        .map_err(aws("reading the status"))?;
+    let Some(status) = status else {
+        let marker: Option<PendingMarker> = store
+            .get_json(&keys::pending(&id))
+            .await
+            .map_err(aws("reading the pending marker"))?;
+        return match marker {
+            Some(m) => {
+                println!(
+                    "{id}: registered {} ago, not looked at by publish-release yet",
+                    ago(&m.since)
+                );
+                Ok(None)
+            }
+            None => Err(Failure::Problem(format!("no release {id} in the bucket"))),
+        };
+    };
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{id}: {} (updated {} ago)",
+            serde_json::to_value(status.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            ago(&status.updated_at)
+        );
+        let rows: Vec<Vec<String>> = status
+            .steps
+            .iter()
+            .map(|s| {
+                vec![
+                    s.step.as_str().to_owned(),
+                    serde_json::to_value(s.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    s.detail.clone(),
+                ]
+            })
+            .collect();
+        println!("{}", table(&["STEP", "STATE", "DETAIL"], &rows));
+        if let Some(failure) = &status.failure {
+            println!("failed at {}: {}", failure.step.as_str(), failure.reason);
+        }
+    }
+    Ok(match status.state {
+        ReleaseState::Failed => Some(format!("release {id} failed")),
+        _ => None,
+    })
+}
+
+async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
+    let mut ids: Vec<String> = store
+        .list_keys("releases/")
+        .await
+        .map_err(aws("listing releases"))?
+        .iter()
+        .filter_map(|k| k.strip_prefix("releases/")?.strip_suffix("/status.json"))
+        .map(str::to_owned)
+        .collect();
+    let pending: Vec<String> = store
+        .list_keys(keys::PENDING_PREFIX)
+        .await
+        .map_err(aws("listing pending releases"))?
+        .iter()
+        .filter_map(|k| k.strip_prefix(keys::PENDING_PREFIX)?.strip_suffix(".json"))
+        .map(str::to_owned)
+        .collect();
+    for id in pending {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for id in &ids {
+        let id = release_id(id)?;
+        let status: Option<StatusRecord> = store
+            .get_json(&keys::status(&id))
+            .await
+            .map_err(aws("reading a status"))?;
+        let row = match status {
+            Some(status) => {
+                failed += usize::from(status.state == ReleaseState::Failed);
+                summary(&status)
+            }
+            None => {
+                json!({ "release": id.as_str(), "state": "pending", "waiting_on": "registered; publish-release has not looked yet" })
+            }
+        };
+        rows.push(row);
+    }
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                ["release", "state", "age", "waiting_on"]
+                    .iter()
+                    .map(|k| r[*k].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .collect();
+        println!(
+            "{}",
+            table(
+                &["RELEASE", "STATE", "UPDATED AGO", "WAITING ON / FAILURE"],
+                &cells
+            )
+        );
+    }
+    Ok((failed > 0).then(|| format!("{failed} of {} releases failed", rows.len())))
+}
+
+async fn url(
+    cli: &Cli,
+    release: &str,
+    format: Option<&str>,
+    expires: &str,
+    expires_at: Option<&str>,
+    key: Option<(&str, &std::path::Path)>,
+) -> Outcome {
+    let id = release_id(release)?;
+    let expires = match expires_at {
+        Some(at) => parse_time(at)
+            .ok_or_else(|| Failure::Usage(format!("--expires-at: not an RFC 3339 time: {at:?}")))?,
+        None => {
+            SystemTime::now()
+                + parse_duration("--expires", expires).map_err(|e| Failure::Usage(e.to_string()))?
+        }
+    };
+    let expires = expires
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let key = match key {
+        Some((id, path)) => {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("--private-key {}: {e}", path.display())))?;
+            let key = sign::private_key(&pem)
+                .map_err(|e| Failure::Usage(format!("--private-key {}: {e}", path.display())))?;
+            Some((id.to_owned(), key))
+        }
+        None => None,
+    };
+    let store = store(cli).await?;
+    let manifest: Manifest = store
+        .get_json(&keys::manifest(&id))
+        .await
+        .map_err(aws("reading the manifest"))?
+        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))?;
+    let artifacts = if manifest.artifacts.is_empty() {
+        manifest.export.into_iter().collect()
+    } else {
+        manifest.artifacts
+    };
+    let artifact = match format {
+        Some(f) => artifacts
+            .iter()
+            .find(|a| a.format.as_str().eq_ignore_ascii_case(f)),
+        None => artifacts.first(),
+    }
+    .ok_or_else(|| {
+        Failure::Problem(format!(
+            "release {id} has no {} artifact",
+            format.unwrap_or("downloadable")
+        ))
+    })?;
+    let url = match &key {
+        Some((key_pair_id, key)) => sign::signed_url(&artifact.url, key_pair_id, key, expires),
+        None => artifact.url.clone(),
+    };
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "url": url, "format": artifact.format, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes, "expires": key.as_ref().map(|_| expires) })
+        );
+    } else {
+        println!("{url}");
+    }
+    Ok(None)
+}
+
+async fn request(cli: &Cli, pipeline: Option<&str>, version: Option<&str>) -> Outcome {
+    let mut detail = json!({});
+    if let Some(p) = pipeline {
+        let arn =
+            ImagePipelineArn::parse("--pipeline", p).map_err(|e| Failure::Usage(e.to_string()))?;
+        detail["pipelineArn"] = arn.as_str().into();
+    }
+    if let Some(v) = version {
+        let version =
+            ReleaseVersion::parse("--version", v).map_err(|e| Failure::Usage(e.to_string()))?;
+        detail["releaseVersion"] = version.as_str().into();
+    }
+    let events = EventBridgeAdapter::new(&sdk(cli).await);
+    events
+        .put("Release Requested", &[], &detail)
+        .await
+        .map_err(aws("putting Release Requested"))?;
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "put": "Release Requested", "detail": detail })
+        );
+    } else {
+        println!("Release Requested put on the default bus: {detail}");
+    }
+    Ok(None)
+}

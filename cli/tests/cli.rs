@@ -1,0 +1,225 @@
+//! The CLI end to end: its real binary against a local release (moto's S3, the emulator's
+//! EventBridge), through the SDK's standard endpoint variables. The signed URL is checked
+//! against the AWS CLI's `aws cloudfront sign` (botocore's signer: an implementation nobody here
+//! wrote) with the same key and expiry; RSA PKCS#1 v1.5 signatures are deterministic.
+//! `tests/data/test-signing-key.pem` is a throw-away key made for this test only.
+
+use runner::{Report, Scenario, run};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const ID: &str = "golden-1.0.0-1";
+
+fn scenario() -> Scenario {
+    let mut s = Scenario::new(&runner::workspace_root());
+    s.step = Duration::from_millis(150);
+    s.publish_interval = Duration::from_millis(200);
+    s.timeout = Duration::from_secs(60);
+    s.progress = false;
+    s.export_size = Some(1024 * 1024);
+    s
+}
+
+/// The CLI with the local stack's endpoints and credentials.
+fn cli(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_image-release"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+        .env("AWS_SECRET_ACCESS_KEY", "local-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_S3", endpoint)
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", endpoint)
+        .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
+        .output()
+        .expect("image-release")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn published() -> Report {
+    let report = run(scenario()).await.expect("local release");
+    assert_eq!(
+        report.state,
+        "published",
+        "logs {}",
+        report.log_dir.display()
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_is_published_should_status_and_url_show_it() {
+    let report = published().await;
+    let s3 = report.moto.endpoint.clone();
+
+    let out = cli(&s3, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("RELEASE") && stdout.contains(ID) && stdout.contains("published"),
+        "{stdout}"
+    );
+
+    let out = cli(&s3, &["status", ID, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["state"], "published");
+
+    let manifest = report.manifest.as_ref().unwrap();
+    let artifact_url = manifest["artifacts"][0]["url"].as_str().unwrap();
+    let out = cli(&s3, &["url", ID]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), artifact_url);
+
+    let out = cli(&s3, &["url", ID, "--format", "RAW"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no RAW artifact: {}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_signed_url_is_asked_should_match_the_aws_clis_cloudfront_sign() {
+    let report = published().await;
+    let s3 = report.moto.endpoint.clone();
+    let key = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/test-signing-key.pem");
+    let key = key.to_str().unwrap();
+    let out = cli(
+        &s3,
+        &[
+            "url",
+            ID,
+            "--key-pair-id",
+            "K2JCJMDEHXQW5F",
+            "--private-key",
+            key,
+            "--expires-at",
+            "2026-12-31T00:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ours = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    let aws = PathBuf::from(std::env::var_os("AWS_CLIENTS_BIN").unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/image-release/venv-awscli/bin")
+            .into_os_string()
+    }))
+    .join("aws");
+    let url = report.manifest.as_ref().unwrap()["artifacts"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = Command::new(aws)
+        .args([
+            "cloudfront",
+            "sign",
+            "--url",
+            &url,
+            "--key-pair-id",
+            "K2JCJMDEHXQW5F",
+            "--private-key",
+            &format!("file://{key}"),
+            "--date-less-than",
+            "2026-12-31",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("aws cloudfront sign (scripts/install-aws-clients.sh)");
+    assert!(theirs.status.success(), "{}", text(&theirs));
+    assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout).trim());
+    assert!(
+        ours.starts_with(&format!("{url}?Expires=1798675200&Signature=")),
+        "{ours}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_failed_or_is_unknown_should_exit_1_naming_it() {
+    let mut s = scenario();
+    s.export_failure = Some("the role vmimport cannot write to the bucket".into());
+    let report = run(s).await.expect("local release");
+    assert_eq!(report.state, "failed");
+    let s3 = report.moto.endpoint.clone();
+
+    let out = cli(&s3, &["status", ID]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("failed at export") && stdout.contains("cannot write"),
+        "{stdout}"
+    );
+
+    let out = cli(&s3, &["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let out = cli(&s3, &["status", "nothing-9.9.9-9"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no release nothing-9.9.9-9"));
+
+    let out = cli(&s3, &["url", ID]);
+    assert_eq!(out.status.code(), Some(1), "not published: {}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_usage_or_configuration_is_wrong_should_exit_2_naming_it() {
+    let out = cli("http://127.0.0.1:9", &["status", "Not A Release"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RELEASE"));
+    let out = cli("http://127.0.0.1:9", &["request", "--pipeline", "arn:nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pipeline"));
+    let out = cli("http://127.0.0.1:9", &["url", ID, "--key-pair-id", "K1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--private-key is required with it: {}",
+        text(&out)
+    );
+    let mut no_bucket = Command::new(env!("CARGO_BIN_EXE_image-release"));
+    let out = no_bucket
+        .args(["status"])
+        .env_remove("IMAGE_RELEASE_BUCKET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bucket"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_is_requested_should_put_the_event_start_pipeline_takes() {
+    let (emulator, mut events) = emulator::Emulator::start(emulator::Config::demo(), 0)
+        .await
+        .unwrap();
+    let pipeline = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
+    let out = cli(
+        &emulator.endpoint(),
+        &["request", "--pipeline", pipeline, "--version", "2.0.0"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event["source"], "image-release");
+    assert_eq!(event["detail-type"], "Release Requested");
+    assert_eq!(event["detail"]["releaseVersion"], "2.0.0");
+    assert_eq!(event["detail"]["pipelineArn"], pipeline);
+    // start-pipeline's own parser accepts it.
+    shared::events::ReleaseRequest::parse(&event).expect("a valid release request");
+}
