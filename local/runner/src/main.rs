@@ -38,6 +38,10 @@ struct Args {
     /// The size of the exported disk in bytes (deterministic content, hashed by publish-release).
     #[arg(long, default_value_t = 3 * 1024 * 1024)]
     export_size: usize,
+    /// Keep the local S3 (moto) up after the release, until Ctrl-C, so that the printed
+    /// `image-release` commands can inspect it.
+    #[arg(long)]
+    keep: bool,
     /// A template parameter override, `Name=Value` (repeatable), e.g. `DeadlineExport=2s`.
     #[arg(long = "parameter", value_parser = parse_parameter)]
     parameters: Vec<(String, String)>,
@@ -73,6 +77,7 @@ async fn main() -> ExitCode {
     scenario.pipeline_events = !args.withhold_events.contains(&Withheld::Pipeline);
     scenario.event_drop = args.drop_events;
     scenario.parameters = args.parameters;
+    let keep = args.keep;
     scenario.export_size = Some(args.export_size);
     let report = match run(scenario).await {
         Ok(report) => report,
@@ -82,6 +87,42 @@ async fn main() -> ExitCode {
         }
     };
     println!();
+    let code = outcome(&report);
+    inspect(&report, keep).await;
+    code
+}
+
+/// The commands that inspect what the release just did (the operator CLI, `cli/`).
+async fn inspect(report: &runner::Report, keep: bool) {
+    let Some(id) = report.release_id.as_deref() else {
+        return;
+    };
+    let env = format!(
+        "AWS_ENDPOINT_URL_S3={} AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 IMAGE_RELEASE_BUCKET={}",
+        report.moto.endpoint,
+        runner::BUCKET
+    );
+    println!(
+        "\ninspect it with the operator CLI{}:",
+        if keep {
+            ""
+        } else {
+            " (run with --keep to keep the local S3 up for them)"
+        }
+    );
+    println!("  export {env}");
+    println!("  cargo run -q -p image-release -- status");
+    println!("  cargo run -q -p image-release -- status {id}");
+    if report.state == "published" {
+        println!("  cargo run -q -p image-release -- url {id}");
+    }
+    if keep {
+        println!("\nthe local S3 stays up until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn outcome(report: &runner::Report) -> ExitCode {
     match report.state.as_str() {
         "published" => {
             let manifest = report
