@@ -13,7 +13,10 @@
 //! | `releases/<id>/appstream.json` | copy-appstream-image |
 //! | `releases/<id>/failure-<step>.json` | the function whose step failed |
 //! | `releases/<id>/status.json` | publish-release |
+//! | `releases/<id>/sha256-<file>.json` | publish-release: an artifact's digest, once |
+//! | `releases/<id>/SHA256SUMS` | publish-release, before the manifest |
 //! | `releases/<id>/manifest.json` | publish-release (conditional write: first one wins) |
+//! | `releases/index.json`, `releases/latest.json`, `index.html` | publish-release, after a manifest (`If-Match` read-change-write; see [`crate::catalog`]) |
 
 use crate::domain::{AmiId, AppStreamImageName, DiskImageFormat, ReleaseId};
 use serde::{Deserialize, Serialize};
