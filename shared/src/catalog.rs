@@ -227,7 +227,7 @@ a:focus, a:hover {{ outline: 2px solid #0550ae; }}
         if !entry.artifacts.is_empty() {
             html.push_str("<h3>Downloads</h3>\n<table>\n<thead><tr><th scope=\"col\">Format</th><th scope=\"col\">File</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>\n<tbody>\n");
             for a in &entry.artifacts {
-                let file = a.object_key.rsplit('/').next().unwrap_or(&a.object_key);
+                let file = crate::release::keys::file_name(&a.object_key);
                 html.push_str(&format!(
                     "<tr><td>{format}</td><td><a href=\"{url}\" download>{file}</a></td><td>{size} <span class=\"meta\">({bytes} bytes)</span></td><td><code>{sha}</code></td></tr>\n",
                     format = a.format.as_str().to_uppercase(),

@@ -59,8 +59,11 @@ pub mod keys {
     }
     /// The SHA-256 of an artifact, once computed: `releases/<id>/sha256-<file name>.json`.
     pub fn checksum(id: &ReleaseId, object_key: &str) -> String {
-        let file = object_key.rsplit('/').next().unwrap_or(object_key);
-        format!("{}sha256-{file}.json", id.prefix())
+        format!("{}sha256-{}.json", id.prefix(), file_name(object_key))
+    }
+    /// The last segment of a key: what a download is saved as, and what `SHA256SUMS` names.
+    pub fn file_name(key: &str) -> &str {
+        key.rsplit('/').next().unwrap_or(key)
     }
     /// `releases/<id>/SHA256SUMS`, in the format `sha256sum -c` reads.
     pub fn sha256sums(id: &ReleaseId) -> String {

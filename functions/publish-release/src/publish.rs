@@ -84,43 +84,14 @@ impl<T: Ports> Deps<T> {
         let config = &self.config;
         let manifest_key = keys::manifest(release);
         let url = format!("https://{}/{manifest_key}", config.cdn_domain);
-        let manifest = match (&parts.distribution, parts.already_published) {
-            (Some(_), false) => {
-                let manifest = self.manifest(release, parts).await?;
-                if !manifest.artifacts.is_empty() {
-                    let sums = manifest
-                        .artifacts
-                        .iter()
-                        .map(|a| {
-                            let file = a.object_key.rsplit('/').next().unwrap_or(&a.object_key);
-                            format!("{}  {file}\n", a.sha256)
-                        })
-                        .collect::<String>();
-                    self.store
-                        .put_text(
-                            &keys::sha256sums(release),
-                            sums,
-                            "text/plain; charset=utf-8",
-                        )
-                        .await
-                        .map_err(store_err("writing SHA256SUMS"))?;
-                }
-                let outcome = self
-                    .store
-                    .put_json_if_absent(&manifest_key, &manifest)
-                    .await
-                    .map_err(store_err("writing the manifest"))?;
-                info!(key = %manifest_key, outcome = ?outcome, "manifest written");
-                match outcome {
-                    PutOutcome::Written => Some(manifest),
-                    PutOutcome::AlreadyExists => self
-                        .store
-                        .get_json::<Manifest>(&manifest_key)
-                        .await
-                        .map_err(store_err("reading the manifest"))?,
-                }
-            }
-            _ => self
+        let written = match (&parts.distribution, parts.already_published) {
+            (Some(_), false) => self.write_manifest(release, parts).await?,
+            _ => None,
+        };
+        // Published before (by another invocation, or before a lost status write): read it.
+        let manifest = match written {
+            Some(manifest) => Some(manifest),
+            None => self
                 .store
                 .get_json::<Manifest>(&manifest_key)
                 .await
@@ -184,6 +155,39 @@ impl<T: Ports> Deps<T> {
         Ok(())
     }
 
+    /// Writes `SHA256SUMS`, then the manifest once (`If-None-Match: *`). Returns the manifest
+    /// when this call wrote it, `None` when another publisher did first.
+    async fn write_manifest(
+        &self,
+        release: &ReleaseId,
+        parts: Parts,
+    ) -> Result<Option<Manifest>, HandlerError> {
+        let manifest = self.manifest(release, parts).await?;
+        if !manifest.artifacts.is_empty() {
+            let sums = manifest
+                .artifacts
+                .iter()
+                .map(|a| format!("{}  {}\n", a.sha256, keys::file_name(&a.object_key)))
+                .collect::<String>();
+            self.store
+                .put_text(
+                    &keys::sha256sums(release),
+                    sums,
+                    "text/plain; charset=utf-8",
+                )
+                .await
+                .map_err(store_err("writing SHA256SUMS"))?;
+        }
+        let key = keys::manifest(release);
+        let outcome = self
+            .store
+            .put_json_if_absent(&key, &manifest)
+            .await
+            .map_err(store_err("writing the manifest"))?;
+        info!(key = %key, outcome = ?outcome, "manifest written");
+        Ok((outcome == PutOutcome::Written).then_some(manifest))
+    }
+
     /// The v2 manifest of a release whose steps are all done.
     async fn manifest(&self, release: &ReleaseId, parts: Parts) -> Result<Manifest, HandlerError> {
         let Parts {
@@ -205,7 +209,7 @@ impl<T: Ports> Deps<T> {
         let published_at = release::timestamp(self.clock.now());
         let artifacts: Vec<ManifestExport> = export_done.unwrap_or_default();
         let export_record = export_records.first();
-        let (version, number) = version_and_build(&distribution.source_image_arn);
+        let (_, version, number) = shared::catalog::split_release_id(release.as_str());
         let export_started = export_records.iter().map(|r| r.requested_at.clone()).min();
         let appstream_started = appstream_record.as_ref().map(|r| r.requested_at.clone());
         // The export ends when the last of its artifacts was hashed.
@@ -258,8 +262,8 @@ impl<T: Ports> Deps<T> {
         Ok(Manifest {
             schema_version: MANIFEST_SCHEMA_VERSION,
             release_id: release.clone(),
-            version,
-            build: number,
+            version: Some(version),
+            build: Some(number),
             pipeline_arn: build.and_then(|b| b.pipeline_arn),
             source_image_arn: distribution.source_image_arn.clone(),
             distributed_image_arn: export_record
@@ -290,12 +294,4 @@ impl<T: Ports> Deps<T> {
             steps: step_times,
         })
     }
-}
-
-/// `…:image/<name>/<version>/<build>` → (version, build).
-fn version_and_build(image_arn: &str) -> (Option<String>, Option<u32>) {
-    let mut parts = image_arn.rsplit('/');
-    let build = parts.next().and_then(|b| b.parse().ok());
-    let version = parts.next().map(str::to_owned);
-    (version, build)
 }

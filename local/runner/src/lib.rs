@@ -936,7 +936,7 @@ async fn observe(
             keys.push(format!("releases/{id}/SHA256SUMS"));
             for key in &keys {
                 if let Some(bytes) = get_bytes(s3, key).await {
-                    let file = key.rsplit('/').next().unwrap_or(key);
+                    let file = shared::release::keys::file_name(key);
                     let path = scenario.log_dir.join(file);
                     if std::fs::write(&path, bytes).is_ok() {
                         report.downloaded.push(path);
