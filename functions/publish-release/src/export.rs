@@ -5,29 +5,41 @@ use super::*;
 use shared::domain::DiskImageFormat;
 use shared::ports::ExportTaskState;
 
+/// What following the export tasks found.
+pub(crate) struct Exports {
+    /// One per format whose task was started, in `EXPORT_FORMATS` order.
+    pub records: Vec<ExportRecord>,
+    /// When the last artifact hashed so far was hashed (its checksum record).
+    pub hashed_at: Option<String>,
+    pub progress: Progress<Vec<ManifestExport>>,
+}
+
 impl<T: Ports> Deps<T> {
-    /// The export records found, and the step's progress over every configured format: done
-    /// when every disk is in S3 and hashed (in `EXPORT_FORMATS` order), failed when any task
-    /// failed, else pending on the first one not done.
-    pub(crate) async fn check_export(
-        &self,
-        release: &ReleaseId,
-    ) -> Result<(Vec<ExportRecord>, Progress<Vec<ManifestExport>>), HandlerError> {
-        let formats = self
-            .config
-            .export
-            .as_ref()
-            .map(|c| c.formats.clone())
-            .unwrap_or_default();
+    /// The export records found, when the last artifact was hashed, and the step's progress
+    /// over every configured format: done when every disk is in S3 and hashed (in
+    /// `EXPORT_FORMATS` order), failed when any task failed, else pending on the first one not
+    /// done.
+    pub(crate) async fn check_export(&self, release: &ReleaseId) -> Result<Exports, HandlerError> {
+        let formats = self.config.export.as_ref().map_or(&[][..], |c| &c.formats);
         let mut records = Vec::new();
         let mut done = Vec::new();
+        let mut hashed_at = None;
         let mut pending = None;
-        for format in formats {
+        for &format in formats {
             let (record, progress) = self.check_one_export(release, format).await?;
             records.extend(record);
             match progress {
-                Progress::Done(artifact) => done.push(artifact),
-                Progress::Failed(why) => return Ok((records, Progress::Failed(why))),
+                Progress::Done((artifact, at)) => {
+                    done.push(artifact);
+                    hashed_at = hashed_at.max(Some(at));
+                }
+                Progress::Failed(why) => {
+                    return Ok(Exports {
+                        records,
+                        hashed_at,
+                        progress: Progress::Failed(why),
+                    });
+                }
                 Progress::Pending(why) => {
                     pending.get_or_insert(why);
                 }
@@ -37,14 +49,18 @@ impl<T: Ports> Deps<T> {
             Some(why) => Progress::Pending(why),
             None => Progress::Done(done),
         };
-        Ok((records, progress))
+        Ok(Exports {
+            records,
+            hashed_at,
+            progress,
+        })
     }
 
     async fn check_one_export(
         &self,
         release: &ReleaseId,
         format: DiskImageFormat,
-    ) -> Result<(Option<ExportRecord>, Progress<ManifestExport>), HandlerError> {
+    ) -> Result<(Option<ExportRecord>, Progress<(ManifestExport, String)>), HandlerError> {
         let Some(record) = self
             .store
             .get_json::<ExportRecord>(&keys::export(release, format))
@@ -60,40 +76,7 @@ impl<T: Ports> Deps<T> {
         let progress = match task {
             None => Progress::Failed(format!("export task {id} no longer exists")),
             Some(task) => match task.state() {
-                ExportTaskState::Completed => {
-                    let key = record.object_key();
-                    match self
-                        .store
-                        .object_size(&key)
-                        .await
-                        .map_err(store_err("reading the exported object"))?
-                    {
-                        Some(size) if size > self.config.checksum_max_bytes => {
-                            Progress::Failed(format!(
-                                "export s3://{}/{key} is {size} bytes, more than CHECKSUM_MAX_GIB ({} GiB) one invocation hashes within Lambda's 15 minutes; raise it only with a longer function timeout",
-                                record.bucket,
-                                self.config.checksum_max_bytes >> 30
-                            ))
-                        }
-                        Some(_) => match self.checksum(release, &key).await? {
-                            Some(digest) => Progress::Done(ManifestExport {
-                                url: format!("https://{}/{key}", self.config.cdn_domain),
-                                object_key: key,
-                                size_bytes: digest.size_bytes,
-                                format: record.format,
-                                sha256: digest.sha256,
-                            }),
-                            None => Progress::Pending(format!(
-                                "export task {id} completed; waiting for s3://{}/{key}",
-                                record.bucket
-                            )),
-                        },
-                        None => Progress::Pending(format!(
-                            "export task {id} completed; waiting for s3://{}/{key}",
-                            record.bucket
-                        )),
-                    }
-                }
+                ExportTaskState::Completed => self.exported(release, &record).await?,
                 ExportTaskState::Deleted => Progress::Failed(format!(
                     "export task {id} is {}: {}",
                     task.status,
@@ -111,6 +94,47 @@ impl<T: Ports> Deps<T> {
         };
         Ok((Some(record), progress))
     }
+    /// A completed export task: its disk in S3, hashed (once), or why not yet.
+    async fn exported(
+        &self,
+        release: &ReleaseId,
+        record: &ExportRecord,
+    ) -> Result<Progress<(ManifestExport, String)>, HandlerError> {
+        let key = record.object_key();
+        let size = self
+            .store
+            .object_size(&key)
+            .await
+            .map_err(store_err("reading the exported object"))?;
+        let digest = match size {
+            Some(size) if size > self.config.checksum_max_bytes => {
+                return Ok(Progress::Failed(format!(
+                    "export s3://{}/{key} is {size} bytes, more than CHECKSUM_MAX_GIB ({} GiB) one invocation hashes within Lambda's 15 minutes; raise it only with a longer function timeout",
+                    record.bucket,
+                    self.config.checksum_max_bytes >> 30
+                )));
+            }
+            Some(_) => self.checksum(release, &key).await?,
+            None => None,
+        };
+        Ok(match digest {
+            Some(digest) => Progress::Done((
+                ManifestExport {
+                    url: format!("https://{}/{key}", self.config.cdn_domain),
+                    object_key: key,
+                    size_bytes: digest.size_bytes,
+                    format: record.format,
+                    sha256: digest.sha256,
+                },
+                digest.recorded_at,
+            )),
+            None => Progress::Pending(format!(
+                "export task {} completed; waiting for s3://{}/{key}",
+                record.export_task_id, record.bucket
+            )),
+        })
+    }
+
     /// The artifact's size and SHA-256: its checksum record, or the object streamed from S3
     /// (once; the record is written before the manifest, so a later tick never hashes again).
     async fn checksum(

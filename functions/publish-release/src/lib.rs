@@ -311,13 +311,15 @@ impl<T: Ports> Deps<T> {
             .get_json(&keys::distribution(release))
             .await
             .map_err(store_err("reading the distribution record"))?;
-        let (export_records, export) = if config.required.export {
-            let (records, progress) = self.check_export(release).await?;
+        let (export_records, export_hashed_at, export) = if config.required.export {
+            let exports = self.check_export(release).await?;
             // The step's deadline counts from its first export task.
-            let since = records.iter().map(|r| r.requested_at.clone()).min();
-            (records, Some(decide::StepObservation { since, progress }))
+            let since = exports.records.iter().map(|r| r.requested_at.clone()).min();
+            let progress = exports.progress;
+            let observed = decide::StepObservation { since, progress };
+            (exports.records, exports.hashed_at, Some(observed))
         } else {
-            (Vec::new(), None)
+            (Vec::new(), None, None)
         };
         let (appstream_record, appstream) = if config.required.appstream {
             let (record, progress) = self.check_appstream(release).await?;
@@ -348,6 +350,7 @@ impl<T: Ports> Deps<T> {
                 let parts = publish::Parts {
                     distribution,
                     export_records,
+                    export_hashed_at,
                     export_done: export,
                     appstream_record,
                     appstream_done: appstream,

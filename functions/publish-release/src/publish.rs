@@ -15,6 +15,8 @@ pub(crate) struct Parts {
     pub distribution: Option<DistributionRecord>,
     /// One per format of `EXPORT_FORMATS`, in that order.
     pub export_records: Vec<ExportRecord>,
+    /// When the last artifact was hashed: the export step's end.
+    pub export_hashed_at: Option<String>,
     pub export_done: Option<Vec<ManifestExport>>,
     pub appstream_record: Option<AppStreamRecord>,
     pub appstream_done: Option<Vec<ManifestAppStreamImage>>,
@@ -193,6 +195,7 @@ impl<T: Ports> Deps<T> {
         let Parts {
             distribution,
             export_records,
+            export_hashed_at,
             export_done,
             appstream_record,
             appstream_done,
@@ -212,17 +215,6 @@ impl<T: Ports> Deps<T> {
         let (_, version, number) = shared::catalog::split_release_id(release.as_str());
         let export_started = export_records.iter().map(|r| r.requested_at.clone()).min();
         let appstream_started = appstream_record.as_ref().map(|r| r.requested_at.clone());
-        // The export ends when the last of its artifacts was hashed.
-        let mut checksummed_at: Option<String> = None;
-        for artifact in &artifacts {
-            let recorded = self
-                .store
-                .get_json::<ChecksumRecord>(&keys::checksum(release, &artifact.object_key))
-                .await
-                .map_err(store_err("reading the checksum record"))?
-                .map(|c| c.recorded_at);
-            checksummed_at = checksummed_at.max(recorded);
-        }
         let mut step_times = Vec::new();
         let mut times = |step: Step, started: Option<String>, ended: Option<String>| {
             if let (Some(started_at), Some(ended_at)) = (started, ended) {
@@ -252,7 +244,8 @@ impl<T: Ports> Deps<T> {
         times(
             Step::Export,
             export_started.clone(),
-            checksummed_at.or(Some(published_at.clone())),
+            // The export ends when the last of its artifacts was hashed.
+            export_hashed_at.or(Some(published_at.clone())),
         );
         times(
             Step::Appstream,
