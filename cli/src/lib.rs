@@ -160,6 +160,14 @@ fn aws(what: &str) -> impl Fn(shared::ServiceError) -> Failure + '_ {
     move |e| Failure::Problem(format!("{what}: {e}"))
 }
 
+/// A state as the records spell it (`published`, `pending`, `done`, …).
+fn name(state: impl serde::Serialize) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn ago(timestamp: &str) -> String {
     parse_time(timestamp)
         .map(|t| display(age(SystemTime::now(), t)))
@@ -242,25 +250,13 @@ async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
     } else {
         println!(
             "{id}: {} (updated {} ago)",
-            serde_json::to_value(status.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            name(status.state),
             ago(&status.updated_at)
         );
         let rows: Vec<Vec<String>> = status
             .steps
             .iter()
-            .map(|s| {
-                vec![
-                    s.step.as_str().to_owned(),
-                    serde_json::to_value(s.state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    s.detail.clone(),
-                ]
-            })
+            .map(|s| vec![s.step.as_str().to_owned(), name(s.state), s.detail.clone()])
             .collect();
         println!("{}", table(&["STEP", "STATE", "DETAIL"], &rows));
         if let Some(failure) = &status.failure {
