@@ -52,6 +52,8 @@ fn formats<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<Vec<DiskImageFormat>, ConfigError> {
     const VAR: &str = "EXPORT_FORMATS";
+    // The name is spelt out in the call: the template test finds the variables a function reads
+    // by scanning for `env.<reader>("NAME"`.
     let formats = env.list("EXPORT_FORMATS", DiskImageFormat::parse)?;
     if formats.is_empty() {
         return Ok(vec![DiskImageFormat::Vmdk]);
