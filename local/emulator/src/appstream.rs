@@ -106,6 +106,7 @@ pub(crate) fn handle(
         "CopyImage" => copy_image(world, region, &input),
         "TagResource" => tag_resource(world, &input),
         "ListTagsForResource" => list_tags(world, &input),
+        "DeleteImage" => delete_image(world, region, &input),
         other => Err(bad(
             "UnknownOperationException",
             format!("operation {other} is not emulated"),
@@ -345,6 +346,23 @@ fn copy_image(world: &mut World, region: &str, input: &Value) -> Answer {
         .counts
         .effect(&format!("appstream-copy:{destination_region}"));
     Ok(json!({ "DestinationImageName": destination }))
+}
+
+/// An operator (or a test) deleting an image: it answers with the image, then it is gone.
+fn delete_image(world: &mut World, region: &str, input: &Value) -> Answer {
+    let name = field(input, "Name")?;
+    let Some(mut image) = world
+        .appstream
+        .remove(&(region.to_owned(), name.to_owned()))
+    else {
+        return Err(bad(
+            "ResourceNotFoundException",
+            format!("The image {name} does not exist in {region}."),
+        ));
+    };
+    world.tags.remove(&image.arn);
+    image.state = "DELETING".into();
+    Ok(json!({ "Image": image_json(&image) }))
 }
 
 fn known_arn(world: &World, arn: &str) -> bool {

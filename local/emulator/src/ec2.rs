@@ -1,5 +1,5 @@
 //! EC2 query protocol (form-encoded `Action=…&Version=2016-11-15`, XML answers): ExportImage,
-//! DescribeExportImageTasks, DescribeImages, CreateTags.
+//! DescribeExportImageTasks, DescribeImages, CreateTags, DeregisterImage.
 
 use crate::world::{ExportTask, World};
 use axum::http::{StatusCode, header};
@@ -64,6 +64,7 @@ pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8])
         "DescribeExportImageTasks" => describe_tasks(world, &params),
         "DescribeImages" => describe_images(world, region, &params),
         "CreateTags" => create_tags(world, &params),
+        "DeregisterImage" => deregister_image(world, region, &params),
         other => invalid(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -300,16 +301,46 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
                 esc(&v)
             );
         }
+        // The name Image Builder gave it (GetImage's outputResources say the same).
+        let name = world
+            .images
+            .values()
+            .find(|i| i.amis.iter().any(|(_, a)| a == ami))
+            .map_or_else(|| format!("{ami}-{ami_region}"), |i| i.ami_name());
         let _ = write!(
             items,
-            "<item><imageId>{ami}</imageId><imageState>available</imageState><imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{ami}-{ami_region}</name>{platform}<rootDeviceName>/dev/xvda</rootDeviceName><rootDeviceType>ebs</rootDeviceType>\
+            "<item><imageId>{ami}</imageId><imageState>available</imageState><imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{}</name>{platform}<rootDeviceName>/dev/xvda</rootDeviceName><rootDeviceType>ebs</rootDeviceType>\
              <blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>snap-{}</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination><volumeType>gp3</volumeType><encrypted>{}</encrypted></ebs></item></blockDeviceMapping><tagSet>{tag_xml}</tagSet></item>",
             world.config.account,
+            esc(&name),
             &ami[4..],
             world.config.amis_encrypted,
         );
     }
     ok("DescribeImages", &format!("<imagesSet>{items}</imagesSet>"))
+}
+
+/// An operator (or a test) removing an AMI: it no longer appears in DescribeImages.
+fn deregister_image(
+    world: &mut World,
+    region: &str,
+    params: &BTreeMap<String, String>,
+) -> Response {
+    let Some(id) = params.get("ImageId") else {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameter ImageId".into(),
+        );
+    };
+    if world.amis.get(id).is_none_or(|r| r != region) {
+        return invalid(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        );
+    }
+    world.amis.remove(id);
+    world.tags.remove(id);
+    ok("DeregisterImage", "<return>true</return>")
 }
 
 fn create_tags(world: &mut World, params: &BTreeMap<String, String>) -> Response {

@@ -211,7 +211,7 @@ fn image_json(image: &Image, account: &str) -> Value {
     let amis: Vec<Value> = image
         .amis
         .iter()
-        .map(|(region, ami)| json!({ "region": region, "image": ami, "name": format!("{} {}", image.name, image.version), "accountId": account, "state": { "status": "AVAILABLE" } }))
+        .map(|(region, ami)| json!({ "region": region, "image": ami, "name": image.ami_name(), "accountId": account, "state": { "status": "AVAILABLE" } }))
         .collect();
     let mut out = json!({
         "arn": image.arn, "name": image.name, "version": image.version, "platform": "Linux", "type": "AMI",

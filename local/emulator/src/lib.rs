@@ -183,6 +183,14 @@ pub struct Emulator {
     stop: Option<oneshot::Sender<()>>,
 }
 
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
 impl Emulator {
     /// Starts on 127.0.0.1:`port` (0: a free port). Events come out of the returned receiver.
     pub async fn start(

@@ -96,6 +96,18 @@ pub(crate) struct Image {
     pub attempts: u32,
 }
 
+impl Image {
+    /// The name of the AMIs this image creates (one per image, as the distribution names them).
+    pub fn ami_name(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.name,
+            self.version,
+            self.arn.rsplit('/').next().unwrap_or("1")
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ExportTask {
     pub id: String,
@@ -470,16 +482,18 @@ impl World {
                 .into_iter()
                 .map(|region| (region, format!("ami-{}", self.next_hex(17))))
                 .collect();
-            let ami_tags = self
+            // Image Builder tags every output AMI with `CreatedBy` and `Ec2ImageBuilderArn` (user
+            // guide, "Tag Image Builder output resources"), besides the distribution's own tags.
+            let mut ami_tags = self
                 .images
                 .get(&arn)
                 .map(|i| i.ami_tags.clone())
                 .unwrap_or_default();
+            ami_tags.insert("CreatedBy".into(), "EC2 Image Builder".into());
+            ami_tags.insert("Ec2ImageBuilderArn".into(), arn.clone());
             for (region, ami) in &amis {
                 self.amis.insert(ami.clone(), region.clone());
-                if !ami_tags.is_empty() {
-                    self.tags.insert(ami.clone(), ami_tags.clone());
-                }
+                self.tags.insert(ami.clone(), ami_tags.clone());
             }
             if let Some(image) = self.images.get_mut(&arn) {
                 image.amis.extend(amis);

@@ -155,6 +155,9 @@ pub struct Report {
     /// moto's S3, kept running as long as the report lives: the bucket is served at
     /// `<endpoint>/image-release-artifacts/<key>` (the downloads page, for a browser).
     pub moto: Arc<Moto>,
+    /// The emulated account (Image Builder, EC2, AppStream, EventBridge), kept running as long as
+    /// the report lives, for the operator CLI's tests.
+    pub emulator: Arc<Emulator>,
     pub invocations: Vec<Invocation>,
     pub elapsed: Duration,
     pub log_dir: PathBuf,
@@ -376,7 +379,7 @@ struct Storage {
 
 /// The emulated account: the pipelines the scenario's releases use.
 struct Account {
-    emulator: Emulator,
+    emulator: Arc<Emulator>,
     events: mpsc::UnboundedReceiver<Value>,
     pipeline_arn: String,
     distribution_arn: String,
@@ -577,6 +580,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         latest: None,
         downloads_page: None,
         moto: storage.moto.clone(),
+        emulator: account.emulator.clone(),
         invocations: lock(&seen.invocations).clone(),
         elapsed: start.elapsed(),
         log_dir: scenario.log_dir.clone(),
@@ -675,7 +679,7 @@ async fn start_account(scenario: &Scenario, storage: &Storage) -> anyhow::Result
         emulator.inject(operation, *fault);
     }
     Ok(Account {
-        emulator,
+        emulator: Arc::new(emulator),
         events,
         pipeline_arn,
         distribution_arn,

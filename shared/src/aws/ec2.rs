@@ -123,6 +123,15 @@ impl AmiCatalog for Ec2Adapter {
             tpm_support: image.tpm_support.map(|t| t.as_str().to_owned()),
             ena_support: image.ena_support,
             ebs_volumes,
+            state: image.state.map(|s| s.as_str().to_owned()),
+            owner_id: image.owner_id,
+            name: image.name,
+            tags: image
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+                .collect(),
         }))
     }
 }

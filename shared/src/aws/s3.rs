@@ -183,6 +183,66 @@ fn size_of(head: &HeadObjectOutput) -> u64 {
         .unsigned_abs()
 }
 
+impl S3Adapter {
+    /// [`ArtifactStore::sha256`], calling `progress(bytes hashed, size)` after every chunk (the
+    /// operator CLI's progress bar).
+    pub async fn sha256_with_progress(
+        &self,
+        key: &str,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Option<ObjectDigest>> {
+        const OP: &str = "GetObject";
+        let Some(head) = self.head(key).await? else {
+            return Ok(None);
+        };
+        let size = size_of(&head);
+        // Every range must come from the same object: a replaced object fails with 412 and the
+        // caller hashes again.
+        let etag = head.e_tag;
+        let ranges = (0..size.div_ceil(HASH_RANGE_BYTES)).map(|i| {
+            let start = i * HASH_RANGE_BYTES;
+            let end = (start + HASH_RANGE_BYTES).min(size) - 1;
+            format!("bytes={start}-{end}")
+        });
+        let mut responses = futures::stream::iter(ranges)
+            .map(|range| {
+                self.client
+                    .get_object()
+                    .bucket(self.bucket.as_str())
+                    .key(key)
+                    .range(range)
+                    .set_if_match(etag.clone())
+                    .send()
+            })
+            .buffered(HASH_AHEAD + 1);
+        let mut hasher = sha2::Sha256::new();
+        let mut read = 0u64;
+        let body_error = |e: aws_sdk_s3::primitives::ByteStreamError| {
+            ServiceError::new(OP, ErrorClass::Transient, "BodyReadError", e.to_string())
+        };
+        while let Some(response) = responses.next().await {
+            let mut body = response.map_err(|e| classify(OP, e, error_class))?.body;
+            while let Some(chunk) = body.try_next().await.map_err(body_error)? {
+                hasher.update(&chunk);
+                read += chunk.len() as u64;
+                progress(read, size);
+            }
+        }
+        if read != size {
+            return Err(ServiceError::new(
+                OP,
+                ErrorClass::Transient,
+                "IncompleteBody",
+                format!("s3://{}/{key}: read {read} of {size} bytes", self.bucket),
+            ));
+        }
+        Ok(Some(ObjectDigest {
+            size,
+            sha256: hex(&hasher.finalize()),
+        }))
+    }
+}
+
 impl ArtifactStore for S3Adapter {
     async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
         match self.get_bytes(key).await? {
@@ -247,54 +307,7 @@ impl ArtifactStore for S3Adapter {
     }
 
     async fn sha256(&self, key: &str) -> Result<Option<ObjectDigest>> {
-        const OP: &str = "GetObject";
-        let Some(head) = self.head(key).await? else {
-            return Ok(None);
-        };
-        let size = size_of(&head);
-        // Every range must come from the same object: a replaced object fails with 412 and the
-        // caller hashes again.
-        let etag = head.e_tag;
-        let ranges = (0..size.div_ceil(HASH_RANGE_BYTES)).map(|i| {
-            let start = i * HASH_RANGE_BYTES;
-            let end = (start + HASH_RANGE_BYTES).min(size) - 1;
-            format!("bytes={start}-{end}")
-        });
-        let mut responses = futures::stream::iter(ranges)
-            .map(|range| {
-                self.client
-                    .get_object()
-                    .bucket(self.bucket.as_str())
-                    .key(key)
-                    .range(range)
-                    .set_if_match(etag.clone())
-                    .send()
-            })
-            .buffered(HASH_AHEAD + 1);
-        let mut hasher = sha2::Sha256::new();
-        let mut read = 0u64;
-        let body_error = |e: aws_sdk_s3::primitives::ByteStreamError| {
-            ServiceError::new(OP, ErrorClass::Transient, "BodyReadError", e.to_string())
-        };
-        while let Some(response) = responses.next().await {
-            let mut body = response.map_err(|e| classify(OP, e, error_class))?.body;
-            while let Some(chunk) = body.try_next().await.map_err(body_error)? {
-                hasher.update(&chunk);
-                read += chunk.len() as u64;
-            }
-        }
-        if read != size {
-            return Err(ServiceError::new(
-                OP,
-                ErrorClass::Transient,
-                "IncompleteBody",
-                format!("s3://{}/{key}: read {read} of {size} bytes", self.bucket),
-            ));
-        }
-        Ok(Some(ObjectDigest {
-            size,
-            sha256: hex(&hasher.finalize()),
-        }))
+        self.sha256_with_progress(key, &|_, _| {}).await
     }
 
     async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {

@@ -76,6 +76,14 @@ pub struct AmiFacts {
     pub ena_support: Option<bool>,
     /// Every EBS volume of the block device mappings: device name and size in GiB.
     pub ebs_volumes: Vec<(String, Option<i32>)>,
+    /// `imageState`, e.g. `available`, `pending`, `failed`, `deregistered`.
+    pub state: Option<String>,
+    /// `imageOwnerId`: the account that owns the AMI.
+    pub owner_id: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `tagSet`: Image Builder adds `CreatedBy` and `Ec2ImageBuilderArn` to every AMI it makes.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl AmiFacts {
@@ -168,7 +176,8 @@ impl AmiFacts {
 
 /// EC2's description of AMIs, for the checks made before a long-running call.
 pub trait AmiCatalog: Send + Sync {
-    /// What DescribeImages tells about `ami` (in the home region), or `None` when it does not exist.
+    /// What DescribeImages tells about `ami` (in the client's region, the home region in the
+    /// functions), or `None` when it does not exist.
     fn describe_ami(&self, ami: &AmiId) -> impl Future<Output = Result<Option<AmiFacts>>> + Send;
 }
 
