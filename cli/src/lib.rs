@@ -6,6 +6,7 @@
 //! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
 
 pub mod sign;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -67,6 +68,20 @@ pub enum Command {
         #[arg(long, requires = "key_pair_id")]
         private_key: Option<std::path::PathBuf>,
     },
+    /// Checks a published release against AWS: AMIs, artifacts (size and SHA-256), AppStream
+    /// images, CloudFront URLs. Prints every mismatch; exit 1 if there is any.
+    Verify {
+        release: String,
+        /// Do not request the CloudFront URLs (e.g. against the local stack).
+        #[arg(long)]
+        skip_urls: bool,
+        /// The CloudFront public key id, when the disks need signed URLs.
+        #[arg(long, requires = "private_key")]
+        key_pair_id: Option<String>,
+        /// The matching RSA private key (PEM file).
+        #[arg(long, requires = "key_pair_id")]
+        private_key: Option<std::path::PathBuf>,
+    },
     /// Puts a "Release Requested" event on the default bus (start-pipeline takes it).
     Request {
         /// The pipeline to run (default: the stack's PipelineArn).
@@ -110,6 +125,21 @@ pub async fn run(cli: Cli) -> ExitCode {
             )
             .await
         }
+        Command::Verify {
+            release,
+            skip_urls,
+            key_pair_id,
+            private_key,
+        } => match signing_key(key_pair_id.as_deref().zip(private_key.as_deref())) {
+            Ok(key) => {
+                let options = verify::Options {
+                    skip_urls: *skip_urls,
+                    key,
+                };
+                verify::verify(&cli, release, options).await
+            }
+            Err(e) => Err(e),
+        },
         Command::Request { pipeline, version } => {
             request(&cli, pipeline.as_deref(), version.as_deref()).await
         }
@@ -337,6 +367,20 @@ async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
     Ok((failed > 0).then(|| format!("{failed} of {} releases failed", rows.len())))
 }
 
+/// The key pair of `--key-pair-id` and `--private-key`, read and parsed.
+fn signing_key(
+    key: Option<(&str, &std::path::Path)>,
+) -> Result<Option<(String, rsa::RsaPrivateKey)>, Failure> {
+    let Some((id, path)) = key else {
+        return Ok(None);
+    };
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("--private-key {}: {e}", path.display())))?;
+    let key = sign::private_key(&pem)
+        .map_err(|e| Failure::Usage(format!("--private-key {}: {e}", path.display())))?;
+    Ok(Some((id.to_owned(), key)))
+}
+
 async fn url(
     cli: &Cli,
     release: &str,
@@ -358,16 +402,7 @@ async fn url(
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs();
-    let key = match key {
-        Some((id, path)) => {
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| Failure::Usage(format!("--private-key {}: {e}", path.display())))?;
-            let key = sign::private_key(&pem)
-                .map_err(|e| Failure::Usage(format!("--private-key {}: {e}", path.display())))?;
-            Some((id.to_owned(), key))
-        }
-        None => None,
-    };
+    let key = signing_key(key)?;
     let store = store(cli).await?;
     let manifest: Manifest = store
         .get_json(&keys::manifest(&id))

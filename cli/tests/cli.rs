@@ -21,8 +21,17 @@ fn scenario() -> Scenario {
     s
 }
 
-/// The CLI with the local stack's endpoints and credentials.
+/// The CLI with one local endpoint for S3 and EventBridge, and local credentials.
 fn cli(endpoint: &str, args: &[&str]) -> Output {
+    cli_with(endpoint, endpoint, args)
+}
+
+/// The CLI against a local release: moto's S3, the emulator for everything else.
+fn local(report: &Report, args: &[&str]) -> Output {
+    cli_with(&report.moto.endpoint, &report.emulator.endpoint(), args)
+}
+
+fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_image-release"))
         .args(args)
         .env_clear()
@@ -31,8 +40,11 @@ fn cli(endpoint: &str, args: &[&str]) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "local-secret")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_S3", endpoint)
-        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", endpoint)
+        .env("AWS_ENDPOINT_URL_S3", s3)
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", emulator)
+        .env("AWS_ENDPOINT_URL_EC2", emulator)
+        .env("AWS_ENDPOINT_URL_APPSTREAM", emulator)
+        .env("AWS_ENDPOINT_URL_IMAGEBUILDER", emulator)
         .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
         .output()
         .expect("image-release")
@@ -45,6 +57,29 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// The AWS CLI (scripts/install-aws-clients.sh): a client nobody here wrote.
+fn aws_cli() -> PathBuf {
+    PathBuf::from(std::env::var_os("AWS_CLIENTS_BIN").unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/image-release/venv-awscli/bin")
+            .into_os_string()
+    }))
+    .join("aws")
+}
+
+/// `aws <args> --endpoint-url <endpoint>` with local credentials; panics unless it succeeds.
+fn aws(endpoint: &str, args: &[&str]) {
+    let out = Command::new(aws_cli())
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+        .env("AWS_SECRET_ACCESS_KEY", "local-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("the AWS CLI (scripts/install-aws-clients.sh)");
+    assert!(out.status.success(), "aws {args:?}: {}", text(&out));
 }
 
 async fn published() -> Report {
@@ -113,12 +148,7 @@ async fn when_a_signed_url_is_asked_should_match_the_aws_clis_cloudfront_sign() 
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let ours = String::from_utf8_lossy(&out.stdout).trim().to_owned();
 
-    let aws = PathBuf::from(std::env::var_os("AWS_CLIENTS_BIN").unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".cache/image-release/venv-awscli/bin")
-            .into_os_string()
-    }))
-    .join("aws");
+    let aws = aws_cli();
     let url = report.manifest.as_ref().unwrap()["artifacts"][0]["url"]
         .as_str()
         .unwrap()
@@ -222,4 +252,110 @@ async fn when_a_release_is_requested_should_put_the_event_start_pipeline_takes()
     assert_eq!(event["detail"]["pipelineArn"], pipeline);
     // start-pipeline's own parser accepts it.
     shared::events::ReleaseRequest::parse(&event).expect("a valid release request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_published_release_is_tampered_with_should_verify_name_every_mismatch() {
+    let report = published().await;
+    let out = local(&report, &["verify", ID, "--skip-urls"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    for check in ["AMI", "artifact", "AppStream"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(check) && l.ends_with("ok")),
+            "{check}: {stdout}"
+        );
+    }
+
+    // Tamper with what was published, with the AWS CLI: an artifact rewritten (same size), an
+    // AMI deregistered, an AppStream copy deleted.
+    let manifest = report.manifest.clone().unwrap();
+    let artifact = &manifest["artifacts"][0];
+    let key = artifact["object_key"].as_str().unwrap();
+    let size = artifact["size_bytes"].as_u64().unwrap();
+    let forged = report.log_dir.join("forged.vmdk");
+    std::fs::write(&forged, vec![b'x'; size as usize]).unwrap();
+    aws(
+        &report.moto.endpoint,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            runner::BUCKET,
+            "--key",
+            key,
+            "--body",
+            forged.to_str().unwrap(),
+        ],
+    );
+    let ami = manifest["amis"].as_array().unwrap().last().unwrap();
+    let (ami_id, ami_region) = (
+        ami["ami_id"].as_str().unwrap(),
+        ami["region"].as_str().unwrap(),
+    );
+    let emulator = report.emulator.endpoint();
+    aws(
+        &emulator,
+        &[
+            "ec2",
+            "deregister-image",
+            "--image-id",
+            ami_id,
+            "--region",
+            ami_region,
+        ],
+    );
+    let copy = &manifest["appstream"][0];
+    let (copy_name, copy_region) = (
+        copy["image_name"].as_str().unwrap(),
+        copy["region"].as_str().unwrap(),
+    );
+    aws(
+        &emulator,
+        &[
+            "appstream",
+            "delete-image",
+            "--name",
+            copy_name,
+            "--region",
+            copy_region,
+        ],
+    );
+
+    let out = local(&report, &["verify", ID, "--skip-urls"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = |needle: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}: {stdout}"))
+            .to_owned()
+    };
+    assert!(line(ami_id).contains("does not exist"), "{stdout}");
+    assert!(line(key).contains("SHA-256 is"), "{stdout}");
+    assert!(
+        line(&format!("{copy_region} {copy_name}")).contains("does not exist"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 of"),
+        "{}",
+        text(&out)
+    );
+
+    let out = local(&report, &["verify", ID, "--skip-urls", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| !f["problem"].is_null())
+            .count(),
+        3
+    );
 }
