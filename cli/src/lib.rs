@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok; 1 a problem was found (a failed or missing release, a missing artifact);
 //! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
 
+pub mod retry;
 pub mod sign;
 pub mod verify;
 
@@ -82,6 +83,14 @@ pub enum Command {
         #[arg(long, requires = "key_pair_id")]
         private_key: Option<std::path::PathBuf>,
     },
+    /// Shows what failed; on confirmation (or --yes) clears the failure and puts the release back
+    /// on publish-release's pending list, which re-drives it with the same idempotent tokens.
+    Retry {
+        release: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Puts a "Release Requested" event on the default bus (start-pipeline takes it).
     Request {
         /// The pipeline to run (default: the stack's PipelineArn).
@@ -140,6 +149,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             Err(e) => Err(e),
         },
+        Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
         Command::Request { pipeline, version } => {
             request(&cli, pipeline.as_deref(), version.as_deref()).await
         }

@@ -4,9 +4,10 @@
 //! wrote) with the same key and expiry; RSA PKCS#1 v1.5 signatures are deterministic.
 //! `tests/data/test-signing-key.pem` is a throw-away key made for this test only.
 
-use runner::{Report, Scenario, run};
+use runner::{OnFailure, Report, Scenario, run};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const ID: &str = "golden-1.0.0-1";
@@ -358,4 +359,59 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
             .count(),
         3
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publish_doing_nothing_twice()
+ {
+    let mut s = scenario();
+    s.export_stalls = true;
+    s.parameters = vec![("DeadlineExport".into(), "3s".into())];
+    let outputs = Arc::new(Mutex::new(Vec::new()));
+    let seen = outputs.clone();
+    s.on_failure = Some(OnFailure(Arc::new(move |s3, emulator| {
+        let endpoint = emulator.endpoint();
+        // Not confirmed (no answer on stdin): nothing changes.
+        let declined = cli_with(&s3, &endpoint, &["retry", ID]);
+        let status = cli_with(&s3, &endpoint, &["status", ID]);
+        // The cause goes away; the operator retries.
+        emulator.set_export_stalls(false);
+        let retried = cli_with(&s3, &endpoint, &["retry", ID, "--yes"]);
+        seen.lock().unwrap().extend([declined, status, retried]);
+    })));
+    let report = run(s).await.expect("local release");
+    let outputs = outputs.lock().unwrap();
+    let [declined, status, retried] = outputs.as_slice() else {
+        panic!("the failure hook did not run: state {}", report.state);
+    };
+    assert_eq!(declined.status.code(), Some(1), "{}", text(declined));
+    let shown = String::from_utf8_lossy(&declined.stdout);
+    assert!(
+        shown.contains("export failed at") && shown.contains("timed out"),
+        "{shown}"
+    );
+    assert!(String::from_utf8_lossy(&declined.stderr).contains("not retried"));
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "still failed: {}",
+        text(status)
+    );
+    assert_eq!(retried.status.code(), Some(0), "{}", text(retried));
+    assert!(String::from_utf8_lossy(&retried.stdout).contains("retried golden-1.0.0-1"));
+
+    assert_eq!(
+        report.state,
+        "published",
+        "logs {}",
+        report.log_dir.display()
+    );
+    // The same export task was followed to its end: nothing was done twice.
+    assert_eq!(report.counts.effect_count("export-task"), 1);
+    assert_eq!(report.counts.effect_count("pipeline-execution"), 1);
+    let out = local(&report, &["verify", ID, "--skip-urls"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = local(&report, &["retry", ID, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "published: {}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to retry"));
 }

@@ -78,6 +78,16 @@ pub mod keys {
     pub fn failure(id: &ReleaseId, step: super::Step) -> String {
         format!("{}failure-{}.json", id.prefix(), step.as_str())
     }
+    /// Whether `key` is a failure record ([`failure`]) of some release.
+    pub fn is_failure(key: &str) -> bool {
+        key.rsplit('/')
+            .next()
+            .is_some_and(|f| f.starts_with("failure-") && f.ends_with(".json"))
+    }
+    /// The operator's retries of a failed release (`image-release retry`).
+    pub fn retry(id: &ReleaseId) -> String {
+        format!("{}retry.json", id.prefix())
+    }
     pub fn status(id: &ReleaseId) -> String {
         format!("{}status.json", id.prefix())
     }
@@ -264,6 +274,29 @@ pub struct FailureRecord {
     pub step: Step,
     pub reason: String,
     pub at: String,
+}
+
+/// `retry.json`: every time an operator retried the release (`image-release retry`), with the
+/// failures that retry cleared. The deadlines of the export and AppStream steps count from the
+/// latest retry; the failures stay on record here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub attempts: Vec<RetryAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryAttempt {
+    pub at: String,
+    pub cleared: Vec<FailureRecord>,
+}
+
+impl RetryRecord {
+    /// When the release was last retried.
+    pub fn latest(&self) -> Option<&str> {
+        self.attempts.last().map(|a| a.at.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,6 +75,19 @@ pub(crate) fn timed_out(
     })
 }
 
+/// The start a step's deadline counts from: its own start, or the operator's latest retry
+/// when that is later (`image-release retry` re-drives the step and restarts its clock).
+pub(crate) fn restarted(since: Option<String>, retried_at: Option<&str>) -> Option<String> {
+    let Some(retried) = retried_at.filter(|r| parse_time(r).is_some()) else {
+        return since;
+    };
+    match since.as_deref().and_then(parse_time) {
+        Some(started) if parse_time(retried).is_some_and(|r| r <= started) => since,
+        Some(_) => Some(retried.to_owned()),
+        None => since,
+    }
+}
+
 /// The failure record of `step`, at `at`.
 pub(crate) fn failure(
     release: &ReleaseId,
@@ -332,6 +345,28 @@ mod tests {
         assert!(
             matches!(decision, Decision::Publish { export: None, .. }),
             "{decision:?}"
+        );
+    }
+
+    #[test]
+    fn when_a_release_was_retried_should_count_the_deadline_from_the_retry() {
+        let started = release::timestamp(at(0));
+        let retried = release::timestamp(at(13));
+        assert_eq!(
+            restarted(Some(started.clone()), Some(&retried)),
+            Some(retried.clone())
+        );
+        assert_eq!(
+            restarted(Some(retried.clone()), Some(&started)),
+            Some(retried),
+            "an older retry does not move the start back"
+        );
+        assert_eq!(restarted(Some(started.clone()), None), Some(started));
+        assert_eq!(restarted(None, Some("garbage")), None);
+        assert_eq!(
+            restarted(None, Some(&release::timestamp(at(1)))),
+            None,
+            "a step not started has no deadline yet"
         );
     }
 

@@ -38,7 +38,8 @@ use shared::release::{
     self, AppStreamDestination, AppStreamRecord, BuildRecord, ChecksumRecord, CopyState,
     DistributionRecord, ExportRecord, FailureRecord, MANIFEST_SCHEMA_VERSION, Manifest,
     ManifestAmi, ManifestAppStreamImage, ManifestExport, ManifestTimestamps, PendingMarker,
-    ReleaseState, SCHEMA_VERSION, StatusRecord, Step, StepState, StepStatus, StepTimes, keys,
+    ReleaseState, RetryRecord, SCHEMA_VERSION, StatusRecord, Step, StepState, StepStatus,
+    StepTimes, keys,
 };
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;
@@ -223,12 +224,6 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
 }
 
 /// `releases/<id>/failure-<step>.json`, a step's recorded failure.
-fn is_failure_key(key: &str) -> bool {
-    key.rsplit('/')
-        .next()
-        .is_some_and(|f| f.starts_with("failure-"))
-}
-
 impl<T: Ports> Deps<T> {
     /// One release: drive the steps that are due, then follow and publish. Every log line
     /// inside carries the release id (its span).
@@ -240,7 +235,7 @@ impl<T: Ports> Deps<T> {
             .list_keys(&release.prefix())
             .await
             .map_err(store_err("listing release records"))?;
-        if !records.iter().any(|k| is_failure_key(k))
+        if !records.iter().any(|k| keys::is_failure(k))
             && let reconcile::Driven::Waiting(waiting) = self.drive(release, &records).await?
         {
             return self.pending(release, vec![waiting]).await;
@@ -296,7 +291,7 @@ impl<T: Ports> Deps<T> {
             .await
             .map_err(store_err("listing release records"))?;
         let mut failures = Vec::new();
-        for key in keys_now.iter().filter(|k| is_failure_key(k)) {
+        for key in keys_now.iter().filter(|k| keys::is_failure(k)) {
             if let Some(record) = self
                 .store
                 .get_json::<FailureRecord>(key)
@@ -306,6 +301,17 @@ impl<T: Ports> Deps<T> {
                 failures.push(record);
             }
         }
+        // An operator's retry restarts the deadlines of the steps it re-drives.
+        let retried_at = if keys_now.contains(&keys::retry(release)) {
+            self.store
+                .get_json::<RetryRecord>(&keys::retry(release))
+                .await
+                .map_err(store_err("reading the retry record"))?
+                .and_then(|r| r.latest().map(str::to_owned))
+        } else {
+            None
+        };
+        let retried_at = retried_at.as_deref();
         let distribution: Option<DistributionRecord> = self
             .store
             .get_json(&keys::distribution(release))
@@ -313,8 +319,9 @@ impl<T: Ports> Deps<T> {
             .map_err(store_err("reading the distribution record"))?;
         let (export_records, export_hashed_at, export) = if config.required.export {
             let exports = self.check_export(release).await?;
-            // The step's deadline counts from its first export task.
+            // The step's deadline counts from its first export task (or the latest retry).
             let since = exports.records.iter().map(|r| r.requested_at.clone()).min();
+            let since = decide::restarted(since, retried_at);
             let progress = exports.progress;
             let observed = decide::StepObservation { since, progress };
             (exports.records, exports.hashed_at, Some(observed))
@@ -324,6 +331,7 @@ impl<T: Ports> Deps<T> {
         let (appstream_record, appstream) = if config.required.appstream {
             let (record, progress) = self.check_appstream(release).await?;
             let since = record.as_ref().map(|r| r.requested_at.clone());
+            let since = decide::restarted(since, retried_at);
             (record, Some(decide::StepObservation { since, progress }))
         } else {
             (None, None)

@@ -263,6 +263,11 @@ impl Emulator {
             .insert(operation.to_owned(), fault);
     }
 
+    /// Export tasks stall at 40% (or, switched off, carry on from where they are).
+    pub fn set_export_stalls(&self, stalls: bool) {
+        world::lock(&self.world).config.export_stalls = stalls;
+    }
+
     /// How many times each operation was called, and how many side effects each caused.
     pub fn counts(&self) -> CallCounts {
         world::lock(&self.world).counts.clone()

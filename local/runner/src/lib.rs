@@ -25,6 +25,16 @@ pub use aws_sdk_imagebuilder::Client as ImageBuilderClient;
 pub const BUCKET: &str = "image-release-artifacts";
 pub const SOURCE_APPSTREAM_IMAGE: &str = "golden-1.0.0-1";
 
+/// A blocking action on the running stack: `(moto's endpoint, the emulator)`.
+#[derive(Clone)]
+pub struct OnFailure(pub Arc<dyn Fn(String, Arc<Emulator>) + Send + Sync>);
+
+impl std::fmt::Debug for OnFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnFailure(..)")
+    }
+}
+
 /// What to run, and how hostile the world is.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -57,6 +67,10 @@ pub struct Scenario {
     pub export_failure: Option<String>,
     /// The size of each exported disk in bytes (deterministic content); `None`: a one-line stand-in.
     pub export_size: Option<usize>,
+    /// Called once, the first time the release fails, with the running stack (moto's endpoint
+    /// and the emulator); the runner then waits for the release's end again. The operator CLI's
+    /// `retry` test removes the cause and retries here.
+    pub on_failure: Option<OnFailure>,
     /// Export tasks never finish.
     pub export_stalls: bool,
     /// Image Builder's events: of distributed images, of pipeline images (withheld when false).
@@ -99,6 +113,7 @@ impl Scenario {
             export_failure: None,
             export_size: None,
             export_stalls: false,
+            on_failure: None,
             distribution_events: true,
             pipeline_events: true,
             event_drop: 0.0,
@@ -551,7 +566,17 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         );
     }
     request_releases(&scenario, &account, &sender).await?;
-    let (state, status) = wait_for_end(&scenario, &storage.s3, &bus, start).await;
+    let mut ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
+    if let (Some(hook), "failed") = (&scenario.on_failure, ended.0.as_str()) {
+        let (hook, s3, emulator) = (
+            hook.0.clone(),
+            storage.moto.endpoint.clone(),
+            account.emulator.clone(),
+        );
+        tokio::task::spawn_blocking(move || hook(s3, emulator)).await?;
+        ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
+    }
+    let (state, status) = ended;
     // Let late (duplicated, delayed, retried) deliveries land before counting side effects.
     let settle = scenario.jitter.unwrap_or_default()
         + scenario.publish_interval * 2
