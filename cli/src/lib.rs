@@ -7,16 +7,17 @@
 
 pub mod retry;
 pub mod sign;
+pub mod status;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::s3::S3Adapter;
 use shared::clock::{age, display, parse_duration, parse_time};
 use shared::domain::{BucketName, ImagePipelineArn, ReleaseId, ReleaseVersion};
 use shared::ports::{ArtifactStore, ReleaseEvents};
-use shared::release::{Manifest, PendingMarker, ReleaseState, StatusRecord, StepState, keys};
+use shared::release::{Manifest, keys};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -83,6 +84,16 @@ pub enum Command {
         #[arg(long, requires = "key_pair_id")]
         private_key: Option<std::path::PathBuf>,
     },
+    /// Follows a release, one progress bar per step, until it is published (exit 0) or fails (exit 1).
+    Watch {
+        release: String,
+        /// How often to look: a whole number and s, m, h or d.
+        #[arg(long, default_value = "10s")]
+        interval: String,
+        /// Give up (exit 1) after this long.
+        #[arg(long)]
+        timeout: Option<String>,
+    },
     /// Shows what failed; on confirmation (or --yes) clears the failure and puts the release back
     /// on publish-release's pending list, which re-drives it with the same idempotent tokens.
     Retry {
@@ -115,7 +126,7 @@ type Outcome = Result<Option<String>, Failure>;
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
-        Command::Status { release } => status(&cli, release.as_deref()).await,
+        Command::Status { release } => status::status(&cli, release.as_deref()).await,
         Command::Url {
             release,
             format,
@@ -148,6 +159,20 @@ pub async fn run(cli: Cli) -> ExitCode {
                 verify::verify(&cli, release, options).await
             }
             Err(e) => Err(e),
+        },
+        Command::Watch {
+            release,
+            interval,
+            timeout,
+        } => match (
+            parse_duration("--interval", interval),
+            timeout
+                .as_deref()
+                .map(|t| parse_duration("--timeout", t))
+                .transpose(),
+        ) {
+            (Ok(interval), Ok(timeout)) => status::watch(&cli, release, interval, timeout).await,
+            (Err(e), _) | (_, Err(e)) => Err(Failure::Usage(e.to_string())),
         },
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
         Command::Request { pipeline, version } => {
@@ -214,26 +239,6 @@ fn ago(timestamp: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// One release as `status` lists it.
-fn summary(status: &StatusRecord) -> Value {
-    let waiting = status
-        .steps
-        .iter()
-        .find(|s| s.state != StepState::Done)
-        .map(|s| format!("{}: {}", s.step.as_str(), s.detail));
-    json!({
-        "release": status.release_id.as_str(),
-        "state": status.state,
-        "updated": status.updated_at,
-        "age": ago(&status.updated_at),
-        "waiting_on": match status.state {
-            ReleaseState::Pending => waiting,
-            ReleaseState::Failed => status.failure.as_ref().map(|f| format!("{} failed: {}", f.step.as_str(), f.reason)),
-            ReleaseState::Published => None,
-        },
-    })
-}
-
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
@@ -254,127 +259,6 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = vec![line(headers.iter().map(|h| (*h).to_owned()).collect())];
     out.extend(rows.iter().cloned().map(line));
     out.join("\n")
-}
-
-async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
-    let store = store(cli).await?;
-    let Some(release) = release else {
-        return status_all(cli, &store).await;
-    };
-    let id = release_id(release)?;
-    let status: Option<StatusRecord> = store
-        .get_json(&keys::status(&id))
-        .await
-        .map_err(aws("reading the status"))?;
-    let Some(status) = status else {
-        let marker: Option<PendingMarker> = store
-            .get_json(&keys::pending(&id))
-            .await
-            .map_err(aws("reading the pending marker"))?;
-        return match marker {
-            Some(m) => {
-                println!(
-                    "{id}: registered {} ago, not looked at by publish-release yet",
-                    ago(&m.since)
-                );
-                Ok(None)
-            }
-            None => Err(Failure::Problem(format!("no release {id} in the bucket"))),
-        };
-    };
-    if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
-    } else {
-        println!(
-            "{id}: {} (updated {} ago)",
-            name(status.state),
-            ago(&status.updated_at)
-        );
-        let rows: Vec<Vec<String>> = status
-            .steps
-            .iter()
-            .map(|s| vec![s.step.as_str().to_owned(), name(s.state), s.detail.clone()])
-            .collect();
-        println!("{}", table(&["STEP", "STATE", "DETAIL"], &rows));
-        if let Some(failure) = &status.failure {
-            println!("failed at {}: {}", failure.step.as_str(), failure.reason);
-        }
-    }
-    Ok(match status.state {
-        ReleaseState::Failed => Some(format!("release {id} failed")),
-        _ => None,
-    })
-}
-
-async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
-    let mut ids: Vec<String> = store
-        .list_keys("releases/")
-        .await
-        .map_err(aws("listing releases"))?
-        .iter()
-        .filter_map(|k| k.strip_prefix("releases/")?.strip_suffix("/status.json"))
-        .map(str::to_owned)
-        .collect();
-    let pending: Vec<String> = store
-        .list_keys(keys::PENDING_PREFIX)
-        .await
-        .map_err(aws("listing pending releases"))?
-        .iter()
-        .filter_map(|k| k.strip_prefix(keys::PENDING_PREFIX)?.strip_suffix(".json"))
-        .map(str::to_owned)
-        .collect();
-    for id in pending {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids.sort();
-    let mut rows = Vec::new();
-    let mut failed = 0;
-    for id in &ids {
-        let id = release_id(id)?;
-        let status: Option<StatusRecord> = store
-            .get_json(&keys::status(&id))
-            .await
-            .map_err(aws("reading a status"))?;
-        let row = match status {
-            Some(status) => {
-                failed += usize::from(status.state == ReleaseState::Failed);
-                summary(&status)
-            }
-            None => {
-                json!({ "release": id.as_str(), "state": "pending", "waiting_on": "registered; publish-release has not looked yet" })
-            }
-        };
-        rows.push(row);
-    }
-    if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-    } else {
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                ["release", "state", "age", "waiting_on"]
-                    .iter()
-                    .map(|k| r[*k].as_str().unwrap_or("").to_owned())
-                    .collect()
-            })
-            .collect();
-        println!(
-            "{}",
-            table(
-                &["RELEASE", "STATE", "UPDATED AGO", "WAITING ON / FAILURE"],
-                &cells
-            )
-        );
-    }
-    Ok((failed > 0).then(|| format!("{failed} of {} releases failed", rows.len())))
 }
 
 /// The key pair of `--key-pair-id` and `--private-key`, read and parsed.

@@ -205,6 +205,14 @@ async fn when_a_release_failed_or_is_unknown_should_exit_1_naming_it() {
 
     let out = cli(&s3, &["url", ID]);
     assert_eq!(out.status.code(), Some(1), "not published: {}", text(&out));
+
+    let out = cli(&s3, &["watch", ID, "--interval", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed: export failed"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,11 +385,19 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
         // The cause goes away; the operator retries.
         emulator.set_export_stalls(false);
         let retried = cli_with(&s3, &endpoint, &["retry", ID, "--yes"]);
-        seen.lock().unwrap().extend([declined, status, retried]);
+        // Followed until it ends (stderr is not a terminal here: one line per change).
+        let watched = cli_with(
+            &s3,
+            &endpoint,
+            &["watch", ID, "--interval", "1s", "--timeout", "60s"],
+        );
+        seen.lock()
+            .unwrap()
+            .extend([declined, status, retried, watched]);
     })));
     let report = run(s).await.expect("local release");
     let outputs = outputs.lock().unwrap();
-    let [declined, status, retried] = outputs.as_slice() else {
+    let [declined, status, retried, watched] = outputs.as_slice() else {
         panic!("the failure hook did not run: state {}", report.state);
     };
     assert_eq!(declined.status.code(), Some(1), "{}", text(declined));
@@ -399,6 +415,15 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
     );
     assert_eq!(retried.status.code(), Some(0), "{}", text(retried));
     assert!(String::from_utf8_lossy(&retried.stdout).contains("retried golden-1.0.0-1"));
+    assert_eq!(watched.status.code(), Some(0), "{}", text(watched));
+    let lines = String::from_utf8_lossy(&watched.stdout);
+    assert!(
+        lines
+            .lines()
+            .any(|l| l.contains("export") && l.contains("done"))
+            && lines.trim_end().ends_with("golden-1.0.0-1: published"),
+        "{lines}"
+    );
 
     assert_eq!(
         report.state,

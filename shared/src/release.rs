@@ -321,6 +321,9 @@ pub struct StepStatus {
     pub step: Step,
     pub state: StepState,
     pub detail: String,
+    /// While the step is pending: when it times out (RFC 3339), from its start and its deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
 }
 
 /// Written by publish-release every time it looks at a release: what is done, what waits, what failed.

@@ -109,6 +109,22 @@ pub(crate) fn step(step: Step, state: StepState, detail: String) -> StepStatus {
         step,
         state,
         detail,
+        deadline: None,
+    }
+}
+
+/// A pending step's status line with the time it times out: `since` plus its deadline.
+pub(crate) fn waiting(
+    deadlines: &Deadlines,
+    which: Step,
+    since: Option<&str>,
+    detail: String,
+) -> StepStatus {
+    StepStatus {
+        deadline: since
+            .and_then(parse_time)
+            .map(|started| release::timestamp(started + deadlines.of(which))),
+        ..step(which, StepState::Pending, detail)
     }
 }
 
@@ -214,7 +230,8 @@ impl Judge<'_> {
                 .and_then(|s| timed_out(self.deadlines, self.now, which, s, &why))
             {
                 None => {
-                    self.steps.push(step(which, StepState::Pending, why));
+                    let since = observed.since.as_deref();
+                    self.steps.push(waiting(self.deadlines, which, since, why));
                     return None;
                 }
                 Some(timed_out) => timed_out,
@@ -378,6 +395,9 @@ mod tests {
         };
         assert_eq!(steps[1].detail, "export task active");
         assert_eq!(steps.last().unwrap().state, StepState::Pending);
+        // The export deadline (12h in these tests) from the task's request: what `status` shows.
+        assert_eq!(steps[1].deadline, Some(release::timestamp(at(12))));
+        assert_eq!(steps[0].deadline, None, "a done step has no deadline");
     }
 
     #[test]

@@ -337,9 +337,10 @@ impl<T: Ports> Deps<T> {
                 .await?;
             return Ok(Driven::Started);
         }
-        Ok(Driven::Waiting(step(
+        Ok(Driven::Waiting(crate::decide::waiting(
+            &self.config.deadlines,
             which,
-            StepState::Pending,
+            Some(since),
             state.to_owned(),
         )))
     }

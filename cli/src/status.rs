@@ -1,0 +1,344 @@
+//! `status [RELEASE]` and `watch RELEASE`: what the bucket's records say about releases.
+
+use crate::{Cli, Failure, Outcome, ago, aws, name, release_id, store, table};
+use serde_json::{Value, json};
+use shared::aws::s3::S3Adapter;
+use shared::clock::{display, parse_time};
+use shared::ports::ArtifactStore;
+use shared::release::{PendingMarker, ReleaseState, StatusRecord, StepState, StepStatus, keys};
+use std::time::SystemTime;
+
+/// One release as `status` lists it.
+fn summary(status: &StatusRecord) -> Value {
+    let waiting = status
+        .steps
+        .iter()
+        .find(|s| s.state != StepState::Done)
+        .map(|s| format!("{}: {}", s.step.as_str(), s.detail));
+    json!({
+        "release": status.release_id.as_str(),
+        "state": status.state,
+        "updated": status.updated_at,
+        "age": ago(&status.updated_at),
+        "waiting_on": match status.state {
+            ReleaseState::Pending => waiting,
+            ReleaseState::Failed => status.failure.as_ref().map(|f| format!("{} failed: {}", f.step.as_str(), f.reason)),
+            ReleaseState::Published => None,
+        },
+    })
+}
+
+/// When a pending step times out, as people read it: `in 2h 5m`, `passed 3m ago`.
+pub fn deadline(step: &StepStatus, now: SystemTime) -> String {
+    let Some(at) = step.deadline.as_deref().and_then(parse_time) else {
+        return String::new();
+    };
+    match at.duration_since(now) {
+        Ok(left) => format!("in {}", display(left)),
+        Err(e) => format!("passed {} ago", display(e.duration())),
+    }
+}
+
+pub(crate) async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
+    let store = store(cli).await?;
+    let Some(release) = release else {
+        return status_all(cli, &store).await;
+    };
+    let id = release_id(release)?;
+    let status: Option<StatusRecord> = store
+        .get_json(&keys::status(&id))
+        .await
+        .map_err(aws("reading the status"))?;
+    let Some(status) = status else {
+        let marker: Option<PendingMarker> = store
+            .get_json(&keys::pending(&id))
+            .await
+            .map_err(aws("reading the pending marker"))?;
+        return match marker {
+            Some(m) => {
+                println!(
+                    "{id}: registered {} ago, not looked at by publish-release yet",
+                    ago(&m.since)
+                );
+                Ok(None)
+            }
+            None => Err(Failure::Problem(format!("no release {id} in the bucket"))),
+        };
+    };
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{id}: {} (updated {} ago)",
+            name(status.state),
+            ago(&status.updated_at)
+        );
+        let rows: Vec<Vec<String>> = status
+            .steps
+            .iter()
+            .map(|s| {
+                vec![
+                    s.step.as_str().to_owned(),
+                    name(s.state),
+                    deadline(s, SystemTime::now()),
+                    s.detail.clone(),
+                ]
+            })
+            .collect();
+        println!("{}", table(&["STEP", "STATE", "DEADLINE", "DETAIL"], &rows));
+        if let Some(failure) = &status.failure {
+            println!("failed at {}: {}", failure.step.as_str(), failure.reason);
+        }
+    }
+    Ok(match status.state {
+        ReleaseState::Failed => Some(format!("release {id} failed")),
+        _ => None,
+    })
+}
+
+pub(crate) async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
+    let mut ids: Vec<String> = store
+        .list_keys("releases/")
+        .await
+        .map_err(aws("listing releases"))?
+        .iter()
+        .filter_map(|k| k.strip_prefix("releases/")?.strip_suffix("/status.json"))
+        .map(str::to_owned)
+        .collect();
+    let pending: Vec<String> = store
+        .list_keys(keys::PENDING_PREFIX)
+        .await
+        .map_err(aws("listing pending releases"))?
+        .iter()
+        .filter_map(|k| k.strip_prefix(keys::PENDING_PREFIX)?.strip_suffix(".json"))
+        .map(str::to_owned)
+        .collect();
+    for id in pending {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for id in &ids {
+        let id = release_id(id)?;
+        let status: Option<StatusRecord> = store
+            .get_json(&keys::status(&id))
+            .await
+            .map_err(aws("reading a status"))?;
+        let row = match status {
+            Some(status) => {
+                failed += usize::from(status.state == ReleaseState::Failed);
+                summary(&status)
+            }
+            None => {
+                json!({ "release": id.as_str(), "state": "pending", "waiting_on": "registered; publish-release has not looked yet" })
+            }
+        };
+        rows.push(row);
+    }
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                ["release", "state", "age", "waiting_on"]
+                    .iter()
+                    .map(|k| r[*k].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .collect();
+        println!(
+            "{}",
+            table(
+                &["RELEASE", "STATE", "UPDATED AGO", "WAITING ON / FAILURE"],
+                &cells
+            )
+        );
+    }
+    Ok((failed > 0).then(|| format!("{failed} of {} releases failed", rows.len())))
+}
+
+/// The first whole percentage in a step's detail (`export task active, 40% converting`).
+pub fn percent(detail: &str) -> Option<u64> {
+    let end = detail.find('%')?;
+    let digits: String = detail[..end]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits.parse().ok().filter(|p| *p <= 100)
+}
+
+/// `watch RELEASE`: one progress bar per step (plain lines when stderr is not a terminal, JSON
+/// lines with `--json`) until the release is published (exit 0) or fails (exit 1).
+pub(crate) async fn watch(
+    cli: &Cli,
+    release: &str,
+    interval: std::time::Duration,
+    timeout: Option<std::time::Duration>,
+) -> Outcome {
+    use std::io::IsTerminal;
+    let id = release_id(release)?;
+    let store = store(cli).await?;
+    let interval = interval.max(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let bars = (!cli.json && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
+    let mut shown: Vec<(String, indicatif::ProgressBar)> = Vec::new();
+    let mut last: Option<Value> = None;
+    loop {
+        let status: Option<StatusRecord> = store
+            .get_json(&keys::status(&id))
+            .await
+            .map_err(aws("reading the status"))?;
+        let now = json!(match &status {
+            Some(s) => serde_json::to_value(s).unwrap_or_default(),
+            None => {
+                let marker: Option<PendingMarker> = store
+                    .get_json(&keys::pending(&id))
+                    .await
+                    .map_err(aws("reading the pending marker"))?;
+                if marker.is_none() {
+                    return Err(Failure::Problem(format!("no release {id} in the bucket")));
+                }
+                json!({ "release_id": id.as_str(), "state": "pending", "steps": [] })
+            }
+        });
+        if last.as_ref().map(|l| (&l["state"], &l["steps"])) != Some((&now["state"], &now["steps"]))
+        {
+            let at = started.elapsed().as_secs();
+            let steps = status.as_ref().map(|s| s.steps.clone()).unwrap_or_default();
+            if cli.json {
+                println!("{now}");
+            } else if let Some(bars) = &bars {
+                for step in &steps {
+                    let key = step.step.as_str().to_owned();
+                    let bar = match shown.iter().find(|(k, _)| *k == key) {
+                        Some((_, bar)) => bar.clone(),
+                        None => {
+                            let bar = bars.add(indicatif::ProgressBar::new(100));
+                            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                                "{prefix:<12} [{bar:20}] {msg}",
+                            ) {
+                                bar.set_style(style.progress_chars("=> "));
+                            }
+                            bar.set_prefix(key.clone());
+                            shown.push((key, bar.clone()));
+                            bar
+                        }
+                    };
+                    let position = match step.state {
+                        StepState::Done => 100,
+                        _ => percent(&step.detail).unwrap_or(0),
+                    };
+                    bar.set_position(position);
+                    bar.set_message(format!(
+                        "{} {} {}",
+                        name(step.state),
+                        deadline(step, SystemTime::now()),
+                        step.detail
+                    ));
+                }
+            } else {
+                for step in &steps {
+                    let before = last.as_ref().and_then(|l| {
+                        l["steps"]
+                            .as_array()?
+                            .iter()
+                            .find(|s| s["step"] == step.step.as_str())
+                            .cloned()
+                    });
+                    let changed = before.is_none_or(|b| {
+                        b["state"] != json!(step.state) || b["detail"] != step.detail.as_str()
+                    });
+                    if changed {
+                        println!(
+                            "[{at:>4}s] {:<12} {:<9} {}",
+                            step.step.as_str(),
+                            name(step.state),
+                            step.detail
+                        );
+                    }
+                }
+            }
+            last = Some(now);
+        }
+        match status.as_ref().map(|s| s.state) {
+            Some(ReleaseState::Published) => {
+                shown.iter().for_each(|(_, bar)| bar.finish());
+                if !cli.json {
+                    println!("{id}: published");
+                }
+                return Ok(None);
+            }
+            Some(ReleaseState::Failed) => {
+                shown.iter().for_each(|(_, bar)| bar.abandon());
+                let why = status
+                    .as_ref()
+                    .and_then(|s| s.failure.as_ref())
+                    .map(|f| format!("{} failed: {}", f.step.as_str(), f.reason))
+                    .unwrap_or_else(|| "no reason recorded".into());
+                return Ok(Some(format!("release {id} failed: {why}")));
+            }
+            _ => {}
+        }
+        if let Some(limit) = timeout
+            && started.elapsed() >= limit
+        {
+            shown.iter().for_each(|(_, bar)| bar.abandon());
+            return Ok(Some(format!(
+                "release {id} still pending after {}",
+                display(limit)
+            )));
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::release::Step;
+
+    #[test]
+    fn when_a_detail_has_a_percentage_should_read_it() {
+        assert_eq!(
+            percent("export task export-ami-1 active, 40% converting (40%)"),
+            Some(40)
+        );
+        assert_eq!(percent("waiting"), None);
+        assert_eq!(percent("%"), None);
+        assert_eq!(percent("700%"), None);
+    }
+
+    #[test]
+    fn when_a_step_has_a_deadline_should_show_the_time_left_or_since_passed() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_428_000);
+        let mut step = StepStatus {
+            step: Step::Export,
+            state: StepState::Pending,
+            detail: String::new(),
+            deadline: Some(shared::release::timestamp(
+                now + std::time::Duration::from_secs(7_500),
+            )),
+        };
+        assert_eq!(deadline(&step, now), "in 2h 5m");
+        step.deadline = Some(shared::release::timestamp(
+            now - std::time::Duration::from_secs(180),
+        ));
+        assert_eq!(deadline(&step, now), "passed 3m 0s ago");
+        step.deadline = None;
+        assert_eq!(deadline(&step, now), "");
+    }
+}
