@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok; 1 a problem was found (a failed or missing release, a missing artifact);
 //! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
 
+pub mod doctor;
 pub mod retry;
 pub mod sign;
 pub mod status;
@@ -102,6 +103,9 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Checks a deployment's configuration against AWS (from --stack or flags): one line per
+    /// finding with its fix; exit 1 if any fails.
+    Doctor(doctor::Settings),
     /// Puts a "Release Requested" event on the default bus (start-pipeline takes it).
     Request {
         /// The pipeline to run (default: the stack's PipelineArn).
@@ -174,6 +178,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             (Ok(interval), Ok(timeout)) => status::watch(&cli, release, interval, timeout).await,
             (Err(e), _) | (_, Err(e)) => Err(Failure::Usage(e.to_string())),
         },
+        Command::Doctor(settings) => doctor::doctor(&cli, settings).await,
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
         Command::Request { pipeline, version } => {
             request(&cli, pipeline.as_deref(), version.as_deref()).await

@@ -42,6 +42,10 @@ fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL_S3", s3)
+        .env("AWS_ENDPOINT_URL_IAM", s3)
+        .env("AWS_ENDPOINT_URL_STS", s3)
+        .env("AWS_ENDPOINT_URL_SNS", s3)
+        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", s3)
         .env("AWS_ENDPOINT_URL_EVENTBRIDGE", emulator)
         .env("AWS_ENDPOINT_URL_EC2", emulator)
         .env("AWS_ENDPOINT_URL_APPSTREAM", emulator)
@@ -439,4 +443,137 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
     let out = local(&report, &["retry", ID, "--yes"]);
     assert_eq!(out.status.code(), Some(1), "published: {}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to retry"));
+}
+
+/// A stand-in for the deployed stack in moto's CloudFormation: the parameters and outputs
+/// `doctor --stack` reads (the real template's resources are not needed for that).
+const STACK_TEMPLATE: &str = r#"{
+  "Parameters": {
+    "PipelineArn": { "Type": "String" },
+    "AppStreamDestinationRegions": { "Type": "String" },
+    "VmImportRoleName": { "Type": "String", "Default": "vmimport" }
+  },
+  "Resources": { "AlarmTopic": { "Type": "AWS::SNS::Topic" } },
+  "Outputs": {
+    "AlarmTopicArn": { "Value": { "Ref": "AlarmTopic" } },
+    "ArtifactBucketName": { "Value": "image-release-artifacts" }
+  }
+}"#;
+
+/// The trust policy of the VM Import/Export user guide's "Required service role".
+const VMIMPORT_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"vmie.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:Externalid":"vmimport"}}}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_deployment_is_checked_should_doctor_name_each_problem_with_its_fix() {
+    let dir = std::env::temp_dir().join(format!("image-release-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let moto =
+        runner::process::Moto::start(&runner::process::Moto::executable(), &dir.join("moto.log"))
+            .await
+            .expect("moto");
+    let (emulator, _events) = emulator::Emulator::start(emulator::Config::demo(), 0)
+        .await
+        .unwrap();
+    let pipeline = emulator::Config::demo().pipeline_arn("golden");
+    aws(
+        &moto.endpoint,
+        &[
+            "cloudformation",
+            "create-stack",
+            "--stack-name",
+            "image-release",
+            "--template-body",
+            STACK_TEMPLATE,
+            "--parameters",
+            &format!("ParameterKey=PipelineArn,ParameterValue={pipeline}"),
+            "ParameterKey=AppStreamDestinationRegions,ParameterValue=eu-west-1\\,mars-north-1",
+        ],
+    );
+    let doctor = |extra: &[&str]| {
+        let mut args = vec!["doctor", "--stack", "image-release"];
+        args.extend_from_slice(extra);
+        let out = cli_with(&moto.endpoint, &emulator.endpoint(), &args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        (out, stdout)
+    };
+
+    // The stack as deployed into an empty account: each problem named with its fix.
+    let (out, stdout) = doctor(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for line in [
+        "ok    pipeline",
+        "ok    distribution",
+        "ok    export region",
+        "FAIL  VM Import role    vmimport cannot be read",
+        "FAIL  bucket            image-release-artifacts is not a bucket of account",
+        "FAIL  AppStream region  AppStream 2.0 is not offered in mars-north-1",
+        "FAIL  alarm topic",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "{line}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("fix: deploy with CreateVmImportRole=true"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("has no subscription"), "{stdout}");
+
+    // The operator fixes each with the AWS CLI; a flag overrides the stack's regions.
+    aws(
+        &moto.endpoint,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "vmimport",
+            "--assume-role-policy-document",
+            VMIMPORT_TRUST,
+        ],
+    );
+    aws(
+        &moto.endpoint,
+        &["s3api", "create-bucket", "--bucket", runner::BUCKET],
+    );
+    let topic = "arn:aws:sns:us-east-1:123456789012:".to_owned();
+    let (_, stdout) = doctor(&["--json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let topic = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| {
+            let p = f["problem"].as_str()?;
+            p.split_whitespace()
+                .find(|w| w.starts_with(&topic))
+                .map(str::to_owned)
+        })
+        .expect("the alarm topic is named");
+    aws(
+        &moto.endpoint,
+        &[
+            "sns",
+            "subscribe",
+            "--topic-arn",
+            &topic,
+            "--protocol",
+            "email",
+            "--notification-endpoint",
+            "ops@example.com",
+        ],
+    );
+    let (out, stdout) = doctor(&["--appstream-regions", "eu-west-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.lines().all(|l| l.starts_with("ok")), "{stdout}");
+    assert!(
+        stdout.contains("vmimport exists and trusts vmie.amazonaws.com"),
+        "{stdout}"
+    );
+
+    // Without a pipeline there is nothing to check: a usage error.
+    let out = cli_with(&moto.endpoint, &emulator.endpoint(), &["doctor"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    drop(moto);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -125,6 +125,8 @@ pub(crate) fn handle(
     let result = match (method.as_str(), operation) {
         ("PUT", "StartImagePipelineExecution") => start(world, &parsed),
         ("GET", "GetImage") => get_image(world, query),
+        ("GET", "GetImagePipeline") => get_pipeline(world, query),
+        ("GET", "GetDistributionConfiguration") => get_distribution(world, query),
         ("PUT", "DistributeImage") => distribute(world, &parsed),
         ("POST", "ListImagePipelineImages") => list_pipeline_images(world, &parsed),
         ("PUT", "RetryImage") => retry(world, &parsed),
@@ -225,6 +227,67 @@ fn image_json(image: &Image, account: &str) -> Value {
         out["distributionConfiguration"] = json!({ "arn": distribution });
     }
     out
+}
+
+fn query_arn(query: &str, name: &str) -> Result<String, Response> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| invalid(format!("{name} is required")))
+}
+
+/// The pipeline with its distribution configuration (the one of its own name, else the first).
+fn get_pipeline(world: &World, query: &str) -> Result<Response, Response> {
+    let arn = query_arn(query, "imagePipelineArn")?;
+    let config = &world.config;
+    let pipeline = config
+        .pipelines
+        .iter()
+        .find(|p| config.pipeline_arn(&p.name) == arn)
+        .ok_or_else(|| not_found(format!("image pipeline {arn} does not exist")))?;
+    let distribution = config
+        .distribution_configurations
+        .iter()
+        .find(|(name, _)| *name == pipeline.name)
+        .or(config.distribution_configurations.first())
+        .map(|(name, _)| config.distribution_arn(name));
+    Ok(ok(json!({
+        "requestId": uuid::Uuid::new_v4().to_string(),
+        "imagePipeline": {
+            "arn": arn, "name": pipeline.name, "platform": "Linux", "status": "ENABLED",
+            "distributionConfigurationArn": distribution,
+        }
+    })))
+}
+
+/// Each region of the configuration, with a KMS key when the emulator's AMIs are encrypted.
+fn get_distribution(world: &World, query: &str) -> Result<Response, Response> {
+    let arn = query_arn(query, "distributionConfigurationArn")?;
+    let config = &world.config;
+    let (name, regions) = config
+        .distribution_configurations
+        .iter()
+        .find(|(name, _)| config.distribution_arn(name) == arn)
+        .ok_or_else(|| not_found(format!("distribution configuration {arn} does not exist")))?;
+    let distributions: Vec<Value> = regions
+        .iter()
+        .map(|region| {
+            let mut ami = json!({ "name": format!("{name} {{{{imagebuilder:buildDate}}}}") });
+            if config.amis_encrypted {
+                ami["kmsKeyId"] = json!(format!(
+                    "arn:aws:kms:{region}:{}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                    config.account
+                ));
+            }
+            json!({ "region": region, "amiDistributionConfiguration": ami })
+        })
+        .collect();
+    Ok(ok(json!({
+        "requestId": uuid::Uuid::new_v4().to_string(),
+        "distributionConfiguration": {
+            "arn": arn, "name": name, "timeoutMinutes": 720, "distributions": distributions,
+        }
+    })))
 }
 
 fn get_image(world: &World, query: &str) -> Result<Response, Response> {

@@ -1,0 +1,630 @@
+//! `doctor`: a preflight check of a deployment's configuration against AWS. The configuration
+//! comes from the stack (`--stack`: its parameters and outputs) or from flags, flags winning.
+//! Each finding is one line naming the problem and its fix; the judgements are pure functions
+//! of what AWS answered, unit-tested without AWS.
+
+use crate::{Cli, Failure, Outcome, sdk};
+use serde::Serialize;
+use serde_json::Value;
+use shared::domain::{ImagePipelineArn, RegionName};
+use std::collections::BTreeMap;
+
+/// The service principal VM Import/Export assumes the role as (VM Import/Export user guide,
+/// "Required service role").
+pub const VM_IMPORT_PRINCIPAL: &str = "vmie.amazonaws.com";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    /// `None` when the check passed; else the problem and its fix.
+    pub problem: Option<String>,
+    pub detail: String,
+}
+
+fn ok(check: &'static str, detail: impl Into<String>) -> Finding {
+    Finding {
+        check,
+        problem: None,
+        detail: detail.into(),
+    }
+}
+
+fn bad(check: &'static str, problem: impl Into<String>) -> Finding {
+    Finding {
+        check,
+        problem: Some(problem.into()),
+        detail: String::new(),
+    }
+}
+
+/// What `doctor` checks, from the stack and the flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Settings {
+    /// Read the configuration from this CloudFormation stack's parameters and outputs.
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// The pipeline (stack parameter PipelineArn).
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// The distribution configuration (stack parameter DistributionConfigurationArn; default:
+    /// the pipeline's).
+    #[arg(long)]
+    pub distribution: Option<String>,
+    /// The VM Import service role (stack parameter VmImportRoleName).
+    #[arg(long)]
+    pub vm_import_role: Option<String>,
+    /// export,appstream | export | appstream (stack parameter RequiredSteps).
+    #[arg(long)]
+    pub required_steps: Option<String>,
+    /// Comma-separated AppStream destination regions (stack parameter AppStreamDestinationRegions).
+    #[arg(long)]
+    pub appstream_regions: Option<String>,
+    /// existing | import (stack parameter AppStreamSourceMode).
+    #[arg(long)]
+    pub appstream_source_mode: Option<String>,
+    /// The AppStream image name template (stack parameter AppStreamImageName).
+    #[arg(long)]
+    pub appstream_image: Option<String>,
+    /// A release id, to check the AppStream source image named after it.
+    #[arg(long)]
+    pub release: Option<String>,
+    /// The alarm topic (stack output AlarmTopicArn).
+    #[arg(long)]
+    pub alarm_topic: Option<String>,
+}
+
+impl Settings {
+    /// Fills what the flags left out from the stack's parameters and outputs.
+    fn merge(&mut self, stack: &BTreeMap<String, String>, bucket: &mut Option<String>) {
+        let take = |field: &mut Option<String>, key: &str| {
+            if field.is_none() {
+                *field = stack.get(key).filter(|v| !v.is_empty()).cloned();
+            }
+        };
+        take(&mut self.pipeline, "PipelineArn");
+        take(&mut self.distribution, "DistributionConfigurationArn");
+        take(&mut self.vm_import_role, "VmImportRoleName");
+        take(&mut self.required_steps, "RequiredSteps");
+        take(&mut self.appstream_regions, "AppStreamDestinationRegions");
+        take(&mut self.appstream_source_mode, "AppStreamSourceMode");
+        take(&mut self.appstream_image, "AppStreamImageName");
+        take(&mut self.alarm_topic, "AlarmTopicArn");
+        take(bucket, "ArtifactBucketName");
+    }
+}
+
+/// The distribution's regions against what the release needs: the export region (the stack's)
+/// must be one of them, and its AMIs unencrypted when export is required (VM Export cannot
+/// export encrypted snapshots).
+pub fn distribution_findings(
+    home: &str,
+    regions: &[(String, Option<String>)],
+    export_required: bool,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let listed: Vec<&str> = regions.iter().map(|(r, _)| r.as_str()).collect();
+    match regions.iter().find(|(r, _)| r == home) {
+        None => findings.push(bad(
+            "export region",
+            format!(
+                "{home} is not among the distribution's regions ({}); fix: add {home} to the \
+                 distribution configuration",
+                listed.join(", ")
+            ),
+        )),
+        Some((_, Some(kms))) if export_required => findings.push(bad(
+            "export region",
+            format!(
+                "the AMI in {home} is encrypted with {kms}, which VM Export cannot export; fix: \
+                 remove kmsKeyId from {home}'s amiDistributionConfiguration, or set RequiredSteps \
+                 without export"
+            ),
+        )),
+        Some(_) => findings.push(ok(
+            "export region",
+            format!(
+                "{home} is among the distribution's regions ({})",
+                listed.join(", ")
+            ),
+        )),
+    }
+    findings
+}
+
+/// Whether the role's trust policy lets VM Import/Export assume it.
+pub fn trust_problem(policy: &Value) -> Option<String> {
+    let statements = match &policy["Statement"] {
+        Value::Array(list) => list.clone(),
+        one @ Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let listed = |v: &Value, want: &str| match v {
+        Value::String(s) => s == want,
+        Value::Array(list) => list.iter().any(|s| s == want),
+        _ => false,
+    };
+    let trusted = statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && listed(&s["Principal"]["Service"], VM_IMPORT_PRINCIPAL)
+            && (listed(&s["Action"], "sts:AssumeRole") || listed(&s["Action"], "sts:*"))
+    });
+    (!trusted).then(|| {
+        format!(
+            "its trust policy does not allow {VM_IMPORT_PRINCIPAL} to sts:AssumeRole; fix: set \
+             the trust policy of the VM Import/Export user guide's \"Required service role\", or \
+             deploy with CreateVmImportRole=true"
+        )
+    })
+}
+
+/// The alarm topic's subscriptions (their ARNs; `PendingConfirmation` until confirmed).
+pub fn subscription_finding(topic: &str, subscriptions: &[String]) -> Finding {
+    let confirmed = subscriptions
+        .iter()
+        .filter(|s| s.starts_with("arn:"))
+        .count();
+    match (confirmed, subscriptions.len()) {
+        (0, 0) => bad(
+            "alarm topic",
+            format!(
+                "{topic} has no subscription: nobody hears a failed release; fix: deploy with \
+                 NotificationEmail, or aws sns subscribe --topic-arn {topic}"
+            ),
+        ),
+        (0, n) => bad(
+            "alarm topic",
+            format!(
+                "{topic} has {n} subscription(s), none confirmed; fix: confirm the subscription \
+                 (the e-mail AWS sent)"
+            ),
+        ),
+        (n, _) => ok(
+            "alarm topic",
+            format!("{topic} has {n} confirmed subscription(s)"),
+        ),
+    }
+}
+
+/// Each destination region offers AppStream 2.0 (botocore's endpoint data, as the functions
+/// check at start) and is not the home region.
+pub fn appstream_region_findings(home: &str, regions: &[String]) -> Vec<Finding> {
+    regions
+        .iter()
+        .map(|region| {
+            if region == home {
+                bad(
+                    "AppStream region",
+                    format!("{region} is the stack's own region; fix: list only other regions"),
+                )
+            } else if RegionName::parse("region", region).is_err()
+                || !shared::domain::appstream_regions().any(|r| r == region)
+            {
+                bad(
+                    "AppStream region",
+                    format!(
+                        "AppStream 2.0 is not offered in {region}; fix: remove it from \
+                         AppStreamDestinationRegions"
+                    ),
+                )
+            } else {
+                ok(
+                    "AppStream region",
+                    format!("AppStream 2.0 is offered in {region}"),
+                )
+            }
+        })
+        .collect()
+}
+
+pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
+    let config = sdk(cli).await;
+    let mut settings = settings.clone();
+    let mut bucket = cli.bucket.clone();
+    let mut findings = Vec::new();
+    if let Some(stack) = &settings.stack {
+        let cloudformation = aws_sdk_cloudformation::Client::new(&config);
+        let described = cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| Failure::Usage(format!("--stack {stack}: {}", sdk_error(&e))))?;
+        let mut values = BTreeMap::new();
+        for found in described.stacks() {
+            for p in found.parameters() {
+                if let (Some(k), Some(v)) = (p.parameter_key(), p.parameter_value()) {
+                    values.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            for o in found.outputs() {
+                if let (Some(k), Some(v)) = (o.output_key(), o.output_value()) {
+                    values.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        settings.merge(&values, &mut bucket);
+    }
+    let pipeline = settings
+        .pipeline
+        .as_deref()
+        .ok_or_else(|| Failure::Usage("no pipeline: pass --pipeline or --stack".into()))?;
+    let pipeline = ImagePipelineArn::parse("--pipeline", pipeline)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let home = pipeline
+        .as_str()
+        .split(':')
+        .nth(3)
+        .unwrap_or_default()
+        .to_owned();
+    let account = pipeline
+        .as_str()
+        .split(':')
+        .nth(4)
+        .unwrap_or_default()
+        .to_owned();
+    let steps = settings
+        .required_steps
+        .clone()
+        .unwrap_or_else(|| "export,appstream".into());
+    let export_required = steps.split(',').any(|s| s.trim() == "export");
+    let appstream_required = steps.split(',').any(|s| s.trim() == "appstream");
+    let regional = config
+        .to_builder()
+        .region(aws_config::Region::new(home.clone()))
+        .build();
+
+    // 1. The pipeline and its distribution configuration.
+    let imagebuilder = aws_sdk_imagebuilder::Client::new(&regional);
+    let mut distribution = settings.distribution.clone();
+    match imagebuilder
+        .get_image_pipeline()
+        .image_pipeline_arn(pipeline.as_str())
+        .send()
+        .await
+    {
+        Ok(out) => {
+            findings.push(ok("pipeline", format!("{pipeline} exists")));
+            if distribution.is_none() {
+                distribution = out
+                    .image_pipeline()
+                    .and_then(|p| p.distribution_configuration_arn())
+                    .map(str::to_owned);
+            }
+        }
+        Err(e) => findings.push(bad(
+            "pipeline",
+            format!(
+                "{pipeline} cannot be read ({}); fix: check PipelineArn and the stack's region",
+                sdk_error(&e)
+            ),
+        )),
+    }
+    match &distribution {
+        None => findings.push(bad(
+            "distribution",
+            "no distribution configuration; fix: set DistributionConfigurationArn",
+        )),
+        Some(arn) => match imagebuilder
+            .get_distribution_configuration()
+            .distribution_configuration_arn(arn)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                findings.push(ok("distribution", format!("{arn} exists")));
+                let regions: Vec<(String, Option<String>)> = out
+                    .distribution_configuration()
+                    .map(|d| d.distributions())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| {
+                        let kms = d
+                            .ami_distribution_configuration()
+                            .and_then(|a| a.kms_key_id())
+                            .map(str::to_owned);
+                        (d.region().to_owned(), kms)
+                    })
+                    .collect();
+                findings.extend(distribution_findings(&home, &regions, export_required));
+            }
+            Err(e) => findings.push(bad(
+                "distribution",
+                format!(
+                    "{arn} cannot be read ({}); fix: check DistributionConfigurationArn",
+                    sdk_error(&e)
+                ),
+            )),
+        },
+    }
+
+    // 2. The VM Import role, when the release exports.
+    if export_required {
+        let role = settings
+            .vm_import_role
+            .clone()
+            .unwrap_or_else(|| "vmimport".into());
+        let iam = aws_sdk_iam::Client::new(&config);
+        findings.push(match iam.get_role().role_name(&role).send().await {
+            Ok(out) => {
+                let document = out
+                    .role()
+                    .and_then(|r| r.assume_role_policy_document())
+                    .unwrap_or_default();
+                let decoded = percent_encoding::percent_decode_str(document).decode_utf8_lossy();
+                match serde_json::from_str::<Value>(&decoded) {
+                    Ok(policy) => match trust_problem(&policy) {
+                        None => ok(
+                            "VM Import role",
+                            format!("{role} exists and trusts {VM_IMPORT_PRINCIPAL}"),
+                        ),
+                        Some(problem) => bad("VM Import role", format!("{role}: {problem}")),
+                    },
+                    Err(e) => bad(
+                        "VM Import role",
+                        format!("{role}: its trust policy is not JSON ({e})"),
+                    ),
+                }
+            }
+            Err(e) => bad(
+                "VM Import role",
+                format!(
+                    "{role} cannot be read ({}); fix: deploy with CreateVmImportRole=true, or \
+                     create it as the VM Import/Export user guide says",
+                    sdk_error(&e)
+                ),
+            ),
+        });
+    }
+
+    // 3. The bucket belongs to the account of the stack.
+    let caller = aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.account().map(str::to_owned));
+    match &bucket {
+        None => findings.push(bad(
+            "bucket",
+            "no bucket; fix: pass --bucket, set IMAGE_RELEASE_BUCKET or use --stack",
+        )),
+        Some(name) => {
+            let owner = caller.clone().unwrap_or_else(|| account.clone());
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(std::env::var_os("AWS_ENDPOINT_URL_S3").is_some())
+                    .build(),
+            );
+            findings.push(
+                match s3
+                    .head_bucket()
+                    .bucket(name)
+                    .expected_bucket_owner(&owner)
+                    .send()
+                    .await
+                {
+                    Ok(_) => ok("bucket", format!("{name} belongs to {owner}")),
+                    Err(e) => bad(
+                        "bucket",
+                        format!(
+                            "{name} is not a bucket of account {owner} ({}); fix: use the stack's \
+                             ArtifactBucketName, in the pipeline's account",
+                            sdk_error(&e)
+                        ),
+                    ),
+                },
+            );
+        }
+    }
+    if let Some(caller) = caller.filter(|c| *c != account) {
+        findings.push(bad(
+            "account",
+            format!(
+                "these credentials are of account {caller}, the pipeline is in {account}; fix: \
+                 use a profile of {account}"
+            ),
+        ));
+    }
+
+    // 4. AppStream: the destinations offer it; the source image exists.
+    if appstream_required {
+        let regions: Vec<String> = settings
+            .appstream_regions
+            .clone()
+            .unwrap_or_default()
+            .split(',')
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect();
+        findings.extend(appstream_region_findings(&home, &regions));
+        let mode = settings
+            .appstream_source_mode
+            .clone()
+            .unwrap_or_else(|| "existing".into());
+        let template = settings
+            .appstream_image
+            .clone()
+            .unwrap_or_else(|| "{release}".into());
+        if mode == "existing" {
+            let name = match (&settings.release, template.contains("{release}")) {
+                (_, false) => Some(template.clone()),
+                (Some(release), true) => Some(template.replace("{release}", release)),
+                (None, true) => None,
+            };
+            findings.push(match name {
+                None => ok(
+                    "AppStream source",
+                    format!(
+                        "named {template} per release: pass --release ID to check one release's"
+                    ),
+                ),
+                Some(name) => appstream_source(&regional, &home, &name).await,
+            });
+        }
+    }
+
+    // 5. Someone hears a failure.
+    match &settings.alarm_topic {
+        None => findings.push(bad(
+            "alarm topic",
+            "no alarm topic; fix: pass --alarm-topic or --stack (output AlarmTopicArn)",
+        )),
+        Some(topic) => {
+            let regional_sns = aws_sdk_sns::Client::new(&regional);
+            findings.push(
+                match regional_sns
+                    .list_subscriptions_by_topic()
+                    .topic_arn(topic)
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        let arns: Vec<String> = out
+                            .subscriptions()
+                            .iter()
+                            .filter_map(|s| s.subscription_arn().map(str::to_owned))
+                            .collect();
+                        subscription_finding(topic, &arns)
+                    }
+                    Err(e) => bad(
+                        "alarm topic",
+                        format!(
+                            "{topic} cannot be read ({}); fix: check AlarmTopicArn",
+                            sdk_error(&e)
+                        ),
+                    ),
+                },
+            );
+        }
+    }
+
+    let problems = findings.iter().filter(|f| f.problem.is_some()).count();
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "ok": problems == 0, "findings": findings })
+            )
+            .unwrap_or_default()
+        );
+    } else {
+        for f in &findings {
+            match &f.problem {
+                None => println!("ok    {:<17} {}", f.check, f.detail),
+                Some(p) => println!("FAIL  {:<17} {p}", f.check),
+            }
+        }
+    }
+    Ok((problems > 0).then(|| format!("doctor: {problems} of {} checks failed", findings.len())))
+}
+
+async fn appstream_source(config: &aws_config::SdkConfig, home: &str, name: &str) -> Finding {
+    use shared::ports::AppStreamImages;
+    let (Ok(region), Ok(image)) = (
+        RegionName::parse("region", home),
+        shared::domain::AppStreamImageName::parse("AppStreamImageName", name),
+    ) else {
+        return bad(
+            "AppStream source",
+            format!("{name:?} is not a valid AppStream image name; fix: AppStreamImageName"),
+        );
+    };
+    let appstream = shared::aws::appstream::AppStreamAdapter::new(config, &region, &[]);
+    match appstream.describe_image(&region, &image).await {
+        Ok(Some(found)) => ok(
+            "AppStream source",
+            format!("{name} exists in {home} ({})", found.state),
+        ),
+        Ok(None) => bad(
+            "AppStream source",
+            format!(
+                "no AppStream image {name} in {home}; fix: create it, or use \
+                 AppStreamSourceMode=import"
+            ),
+        ),
+        Err(e) => bad("AppStream source", format!("{name} cannot be read: {e}")),
+    }
+}
+
+/// An SDK error as people read it: the service's code and message when there is one.
+fn sdk_error<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Display, R>(
+    e: &aws_sdk_sts::error::SdkError<E, R>,
+) -> String {
+    match e.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or_default()
+        ),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn when_the_export_region_is_missing_or_encrypted_should_name_the_fix() {
+        let regions = vec![("eu-west-1".to_owned(), None)];
+        let f = distribution_findings("us-east-1", &regions, true);
+        assert!(f[0].problem.as_deref().unwrap().contains("add us-east-1"));
+        let regions = vec![("us-east-1".to_owned(), Some("arn:aws:kms:key".to_owned()))];
+        let f = distribution_findings("us-east-1", &regions, true);
+        assert!(f[0].problem.as_deref().unwrap().contains("remove kmsKeyId"));
+        assert_eq!(
+            distribution_findings("us-east-1", &regions, false)[0].problem,
+            None
+        );
+    }
+
+    #[test]
+    fn when_the_trust_policy_names_vmie_should_pass() {
+        let documented = json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Principal": { "Service": "vmie.amazonaws.com" },
+                "Action": "sts:AssumeRole",
+                "Condition": { "StringEquals": { "sts:Externalid": "vmimport" } } }]
+        });
+        assert_eq!(trust_problem(&documented), None);
+        let ec2 = json!({ "Statement": { "Effect": "Allow",
+            "Principal": { "Service": ["ec2.amazonaws.com"] }, "Action": ["sts:AssumeRole"] } });
+        assert!(trust_problem(&ec2).unwrap().contains("vmie.amazonaws.com"));
+    }
+
+    #[test]
+    fn when_the_topic_has_no_confirmed_subscription_should_fail() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:alarms";
+        assert!(subscription_finding(topic, &[]).problem.is_some());
+        let pending = ["PendingConfirmation".to_owned()];
+        assert!(
+            subscription_finding(topic, &pending)
+                .problem
+                .unwrap()
+                .contains("confirm")
+        );
+        let confirmed = [format!("{topic}:0b3c")];
+        assert_eq!(subscription_finding(topic, &confirmed).problem, None);
+    }
+
+    #[test]
+    fn when_a_destination_offers_no_appstream_should_name_it() {
+        let f = appstream_region_findings(
+            "us-east-1",
+            &[
+                "eu-west-1".into(),
+                "us-east-1".into(),
+                "mars-north-1".into(),
+            ],
+        );
+        assert_eq!(f[0].problem, None);
+        assert!(f[1].problem.as_deref().unwrap().contains("own region"));
+        assert!(
+            f[2].problem
+                .as_deref()
+                .unwrap()
+                .contains("not offered in mars-north-1")
+        );
+    }
+}
