@@ -6,6 +6,7 @@
 //! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
 
 pub mod doctor;
+pub mod live;
 pub mod retry;
 pub mod sign;
 pub mod status;
@@ -51,6 +52,9 @@ pub enum Command {
     Status {
         /// A release id such as golden-1.0.0-1.
         release: Option<String>,
+        /// Also ask AWS for the state of every resource the records name.
+        #[arg(long, requires = "release")]
+        live: bool,
     },
     /// The download URL of a release's artifact; a CloudFront signed URL with a key.
     Url {
@@ -130,7 +134,7 @@ type Outcome = Result<Option<String>, Failure>;
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
-        Command::Status { release } => status::status(&cli, release.as_deref()).await,
+        Command::Status { release, live } => status::status(&cli, release.as_deref(), *live).await,
         Command::Url {
             release,
             format,

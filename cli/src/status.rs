@@ -39,7 +39,7 @@ pub fn deadline(step: &StepStatus, now: SystemTime) -> String {
     }
 }
 
-pub(crate) async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
+pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outcome {
     let store = store(cli).await?;
     let Some(release) = release else {
         return status_all(cli, &store).await;
@@ -65,11 +65,16 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
             None => Err(Failure::Problem(format!("no release {id} in the bucket"))),
         };
     };
+    let live = match live {
+        true => Some(crate::live::live(&crate::sdk(cli).await, &store, &id).await),
+        false => None,
+    };
     if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
+        let mut out = serde_json::to_value(&status).unwrap_or_default();
+        if let Some(live) = &live {
+            out["live"] = json!(live);
+        }
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         println!(
             "{id}: {} (updated {} ago)",
@@ -91,6 +96,13 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>) -> Outcome {
         println!("{}", table(&["STEP", "STATE", "DEADLINE", "DETAIL"], &rows));
         if let Some(failure) = &status.failure {
             println!("failed at {}: {}", failure.step.as_str(), failure.reason);
+        }
+        if let Some(live) = &live {
+            let rows: Vec<Vec<String>> = live
+                .iter()
+                .map(|l| vec![l.step.to_owned(), l.resource.clone(), l.state.clone()])
+                .collect();
+            println!("\n{}", table(&["STEP", "RESOURCE", "AWS STATE NOW"], &rows));
         }
     }
     Ok(match status.state {

@@ -111,10 +111,35 @@ async fn when_a_release_is_published_should_status_and_url_show_it() {
         "{stdout}"
     );
 
-    let out = cli(&s3, &["status", ID, "--json"]);
+    let out = local(&report, &["status", ID, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["state"], "published");
+
+    // What AWS says now about each resource the records name.
+    let out = local(&report, &["status", ID, "--live", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let live = status["live"].as_array().unwrap();
+    let state_of = |step: &str| {
+        live.iter()
+            .filter(|l| l["step"] == step)
+            .map(|l| l["state"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(state_of("build"), ["AVAILABLE"], "{live:?}");
+    assert_eq!(state_of("distribution"), ["AVAILABLE"], "{live:?}");
+    assert!(state_of("export")[0].starts_with("completed"), "{live:?}");
+    assert!(
+        !state_of("appstream").is_empty() && state_of("appstream").iter().all(|s| s == "AVAILABLE"),
+        "{live:?}"
+    );
+    let out = local(&report, &["status", ID, "--live"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("AWS STATE NOW"),
+        "{}",
+        text(&out)
+    );
 
     let manifest = report.manifest.as_ref().unwrap();
     let artifact_url = manifest["artifacts"][0]["url"].as_str().unwrap();
