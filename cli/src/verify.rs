@@ -242,7 +242,7 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
-                .map_err(|e| e.to_string());
+                .map_err(|e| causes(&e));
             let shown = url.split('?').next().unwrap_or(&url).to_owned();
             findings.push(Finding::new("URL", shown, url_problem(answer, signed)));
         }
@@ -278,6 +278,18 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
             findings.len()
         )
     }))
+}
+
+/// An error with its causes (reqwest's own message names only the URL).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn progress_bar(artifact: &ManifestExport) -> indicatif::ProgressBar {

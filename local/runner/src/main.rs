@@ -97,8 +97,11 @@ async fn inspect(report: &runner::Report, keep: bool) {
     let Some(id) = report.release_id.as_deref() else {
         return;
     };
+    let emulator = report.emulator.endpoint();
     let env = format!(
-        "AWS_ENDPOINT_URL_S3={} AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 IMAGE_RELEASE_BUCKET={}",
+        "AWS_ENDPOINT_URL_S3={} AWS_ENDPOINT_URL_EC2={emulator} AWS_ENDPOINT_URL_APPSTREAM={emulator} \
+         AWS_ENDPOINT_URL_IMAGEBUILDER={emulator} AWS_ENDPOINT_URL_EVENTBRIDGE={emulator} \
+         AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 IMAGE_RELEASE_BUCKET={}",
         report.moto.endpoint,
         runner::BUCKET
     );
@@ -107,17 +110,20 @@ async fn inspect(report: &runner::Report, keep: bool) {
         if keep {
             ""
         } else {
-            " (run with --keep to keep the local S3 up for them)"
+            " (run with --keep to keep the local stack up for them)"
         }
     );
     println!("  export {env}");
     println!("  cargo run -q -p image-release -- status");
-    println!("  cargo run -q -p image-release -- status {id}");
+    println!("  cargo run -q -p image-release -- status {id} --live");
     if report.state == "published" {
+        println!("  cargo run -q -p image-release -- verify {id} --skip-urls");
         println!("  cargo run -q -p image-release -- url {id}");
+    } else {
+        println!("  cargo run -q -p image-release -- retry {id}");
     }
     if keep {
-        println!("\nthe local S3 stays up until Ctrl-C");
+        println!("\nthe local stack (S3 and the emulator) stays up until Ctrl-C");
         let _ = tokio::signal::ctrl_c().await;
     }
 }
