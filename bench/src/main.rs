@@ -14,6 +14,7 @@
 
 mod checksum;
 mod s3_stub;
+mod tick;
 
 use clap::Parser;
 use emulator::{Emulator, Fault};
@@ -43,6 +44,15 @@ struct Args {
     /// Measure only the checksum (SHA-256 of an S3 object against `sha256sum`).
     #[arg(long)]
     only_checksum: bool,
+    /// Measure only the scale of one publish-release tick.
+    #[arg(long)]
+    only_tick: bool,
+    /// The numbers of pending releases of the tick measurement.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
+    tick_sizes: Vec<usize>,
+    /// Latency on every AWS and S3 call during the tick, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    tick_latency_ms: u64,
 }
 
 const FUNCTIONS: [(&str, &str); 5] = [
@@ -57,14 +67,8 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-fn build(root: &Path, only_checksum: bool) -> anyhow::Result<()> {
-    // One package per build, so each function is linked with only the SDK features it enables.
-    let functions = FUNCTIONS.iter().map(|(f, _)| *f).filter(|_| !only_checksum);
-    let packages = ["bench-hash"]
-        .into_iter()
-        .chain(std::iter::once("bench-hello").filter(|_| !only_checksum))
-        .chain(functions);
-    for package in packages {
+fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
+    for &package in packages {
         eprintln!("building {package} (release)…");
         let status = std::process::Command::new("cargo")
             .args(["build", "--release", "--quiet", "-p", package])
@@ -334,13 +338,47 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let root = runner::workspace_root();
     if !args.no_build {
-        build(&root, args.only_checksum)?;
+        // One package per build, so each function is linked with only the SDK features it enables.
+        let packages: Vec<&str> = if args.only_checksum {
+            vec!["bench-hash"]
+        } else if args.only_tick {
+            vec!["publish-release"]
+        } else {
+            ["bench-hash", "bench-hello"]
+                .into_iter()
+                .chain(FUNCTIONS.iter().map(|(f, _)| *f))
+                .collect()
+        };
+        build(&root, &packages)?;
     }
     let release = target_dir(&root).join("release");
     let out_dir = target_dir(&root).join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let log_dir = out_dir.join("logs");
     std::fs::create_dir_all(&log_dir)?;
+    let bench_binary = |name: &str| {
+        let kept = release.join(format!("{name}.bench"));
+        if kept.exists() {
+            kept
+        } else {
+            release.join(name)
+        }
+    };
+    let tick_latency = Duration::from_millis(args.tick_latency_ms);
+    if args.only_tick {
+        let ticks = tick::measure(
+            &root,
+            &bench_binary("publish-release"),
+            &args.tick_sizes,
+            tick_latency,
+            &log_dir,
+        )
+        .await?;
+        let path = out_dir.join("tick.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&ticks)?)?;
+        println!("\nwritten to {}", path.display());
+        return Ok(());
+    }
     let checksum = checksum::measure(&release, args.checksum_mib, &log_dir).await?;
     if args.only_checksum {
         let path = out_dir.join("checksum.json");
@@ -438,6 +476,15 @@ async fn main() -> anyhow::Result<()> {
     .collect();
     let many = fan_out(&root, &copy, &ten, latency, &log_dir).await?;
 
+    let ticks = tick::measure(
+        &root,
+        &bench_binary("publish-release"),
+        &args.tick_sizes,
+        tick_latency,
+        &log_dir,
+    )
+    .await?;
+
     // The table and the JSON.
     let base = &rows[0].1;
     let (_, base_init, _) = stats(&base.init);
@@ -479,7 +526,7 @@ async fn main() -> anyhow::Result<()> {
         many / one
     );
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum });
+    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks });
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
     println!("\nwritten to {}", path.display());

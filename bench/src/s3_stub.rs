@@ -13,10 +13,39 @@ use std::sync::{Arc, Mutex};
 
 type Objects = Arc<Mutex<BTreeMap<(String, String), Bytes>>>;
 
+/// Requests by operation, and the latency every request waits before it is answered.
+#[derive(Default)]
+pub struct Meter {
+    pub latency: Mutex<std::time::Duration>,
+    pub counts: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Meter {
+    async fn call(&self, operation: &str) {
+        *self
+            .counts
+            .lock()
+            .expect("stub lock")
+            .entry(operation.to_owned())
+            .or_default() += 1;
+        let latency = *self.latency.lock().expect("stub lock");
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Stub {
+    objects: Objects,
+    meter: Arc<Meter>,
+}
+
 /// A running stub on 127.0.0.1; stops when dropped.
 pub struct S3Stub {
     pub endpoint: String,
     objects: Objects,
+    pub meter: Arc<Meter>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -30,11 +59,15 @@ impl S3Stub {
     pub async fn start() -> anyhow::Result<Self> {
         let objects = Objects::default();
         let objects_handle = objects.clone();
+        let meter = Arc::new(Meter::default());
         let app = Router::new()
             .route("/{bucket}", axum::routing::any(bucket))
             .route("/{bucket}/", axum::routing::any(bucket))
             .route("/{bucket}/{*key}", axum::routing::any(object))
-            .with_state(objects);
+            .with_state(Stub {
+                objects,
+                meter: meter.clone(),
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let task = tokio::spawn(async move {
@@ -43,6 +76,7 @@ impl S3Stub {
         Ok(Self {
             endpoint,
             objects: objects_handle,
+            meter,
             task,
         })
     }
@@ -73,16 +107,18 @@ fn escape(text: &str) -> String {
 
 /// CreateBucket (PUT) and ListObjectsV2 (GET `?list-type=2&prefix=`); one page is enough here.
 async fn bucket(
-    State(objects): State<Objects>,
+    State(stub): State<Stub>,
     method: Method,
     Path(bucket): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if method == Method::PUT {
+        stub.meter.call("CreateBucket").await;
         return StatusCode::OK.into_response();
     }
+    stub.meter.call("ListObjectsV2").await;
     let prefix = query.get("prefix").cloned().unwrap_or_default();
-    let objects = objects.lock().expect("stub lock");
+    let objects = stub.objects.lock().expect("stub lock");
     let entries: Vec<String> = objects
         .iter()
         .filter(|((b, k), _)| *b == bucket && k.starts_with(&prefix))
@@ -120,15 +156,23 @@ fn range(headers: &HeaderMap, len: usize) -> Option<(usize, usize)> {
 
 /// GetObject (with `Range`), HeadObject, PutObject (with `If-None-Match: *`) and DeleteObject.
 async fn object(
-    State(objects): State<Objects>,
+    State(stub): State<Stub>,
     method: Method,
     Path((bucket, key)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let operation = match method {
+        Method::PUT => "PutObject",
+        Method::GET => "GetObject",
+        Method::HEAD => "HeadObject",
+        Method::DELETE => "DeleteObject",
+        _ => "other",
+    };
+    stub.meter.call(operation).await;
     let headers_in = headers.clone();
     let id = (bucket, key);
-    let mut objects = objects.lock().expect("stub lock");
+    let mut objects = stub.objects.lock().expect("stub lock");
     match method {
         Method::PUT => {
             if headers.get(header::IF_NONE_MATCH).is_some() && objects.contains_key(&id) {

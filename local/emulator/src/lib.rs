@@ -62,6 +62,8 @@ pub struct Config {
     pub export_failure: Option<String>,
     /// Export tasks stay `active` at 40% forever (a step that never finishes).
     pub export_stalls: bool,
+    /// Every call is answered after this long (see [`Emulator::set_latency`]).
+    pub latency: Duration,
     /// The home region has an AVAILABLE AppStream image (tagged `team=platform`) for every
     /// name asked for, as if an AppStream image builder had made one per release: for runs of
     /// many releases whose names are not known in advance.
@@ -147,6 +149,7 @@ impl Config {
             s3_endpoint: None,
             export_failure: None,
             export_stalls: false,
+            latency: Duration::ZERO,
             appstream_sources_on_demand: false,
             fault_rate: 0.0,
             distribution_tags_on_amis_only: false,
@@ -261,6 +264,41 @@ impl Emulator {
         world::lock(&self.world)
             .faults
             .insert(operation.to_owned(), fault);
+    }
+
+    /// Every call waits this long before it is answered (on top of any injected fault's own
+    /// latency): the round trip to AWS, for the tick-scale benchmark.
+    pub fn set_latency(&self, latency: Duration) {
+        world::lock(&self.world).config.latency = latency;
+    }
+
+    /// An Image Builder image that stays in `status` (no lifecycle), with its AMIs
+    /// `(region, ami)`, as the benchmark's seeded releases need it.
+    pub fn seed_image(
+        &self,
+        arn: &str,
+        status: &'static str,
+        pipeline_arn: Option<&str>,
+        amis: Vec<(String, String)>,
+    ) {
+        world::lock(&self.world).seed_image(arn, status, pipeline_arn, amis);
+    }
+
+    /// An export task that stays in `status` (`active` at 40%, or `completed`).
+    pub fn seed_export_task(
+        &self,
+        id: &str,
+        image_id: &str,
+        bucket: &str,
+        prefix: &str,
+        status: &'static str,
+    ) {
+        world::lock(&self.world).seed_export_task(id, image_id, bucket, prefix, status);
+    }
+
+    /// An AppStream image in `region` that stays in `state`.
+    pub fn seed_appstream_image(&self, region: &str, name: &str, state: &str) {
+        world::lock(&self.world).seed_appstream_image(region, name, state);
     }
 
     /// Export tasks stall at 40% (or, switched off, carry on from where they are).

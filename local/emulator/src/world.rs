@@ -251,8 +251,9 @@ impl World {
             };
             return (Duration::ZERO, Some(kind));
         }
+        let base = self.config.latency;
         let Some(fault) = self.faults.get_mut(op) else {
-            return (Duration::ZERO, None);
+            return (base, None);
         };
         let error = (fault.count > 0).then(|| {
             fault.count -= 1;
@@ -261,7 +262,7 @@ impl World {
         if error.is_some() {
             self.counts.call(&format!("{op}#fault"));
         }
-        (fault.latency, error)
+        (base + fault.latency, error)
     }
 
     /// Checks a client token: `Ok(Some(first answer))` for a repeat with the same parameters,
@@ -367,6 +368,90 @@ impl World {
             let tags = BTreeMap::from([("team".to_owned(), "platform".to_owned())]);
             self.add_available_appstream_image(region, name.to_owned(), tags);
         }
+    }
+
+    /// See [`crate::Emulator::seed_image`].
+    pub fn seed_image(
+        &mut self,
+        arn: &str,
+        status: &'static str,
+        pipeline_arn: Option<&str>,
+        amis: Vec<(String, String)>,
+    ) {
+        let mut parts = arn.rsplit('/');
+        let (_build, version, name) = (parts.next(), parts.next(), parts.next());
+        for (region, ami) in &amis {
+            self.amis.insert(ami.clone(), region.clone());
+        }
+        self.images.insert(
+            arn.to_owned(),
+            Image {
+                arn: arn.to_owned(),
+                name: name.unwrap_or("golden").to_owned(),
+                version: version.unwrap_or("1.0.0").to_owned(),
+                status,
+                reason: None,
+                pipeline_arn: pipeline_arn.map(str::to_owned),
+                distribution_arn: None,
+                tags: BTreeMap::new(),
+                ami_tags: BTreeMap::new(),
+                regions: amis.iter().map(|(r, _)| r.clone()).collect(),
+                amis,
+                plan: Vec::new(),
+                started: Instant::now(),
+                created: "2026-11-24T00:00:00.000Z".into(),
+                failure_context: None,
+                attempts: 1,
+            },
+        );
+    }
+
+    /// See [`crate::Emulator::seed_export_task`].
+    pub fn seed_export_task(
+        &mut self,
+        id: &str,
+        image_id: &str,
+        bucket: &str,
+        prefix: &str,
+        status: &'static str,
+    ) {
+        let done = status == "completed";
+        self.exports.insert(
+            id.to_owned(),
+            ExportTask {
+                id: id.to_owned(),
+                image_id: image_id.to_owned(),
+                format: "VMDK".into(),
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+                description: String::new(),
+                status,
+                progress: if done { 100 } else { 40 },
+                message: (!done).then(|| "converting (40%)".into()),
+                tags: Vec::new(),
+                started: Instant::now(),
+                uploaded: true,
+            },
+        );
+    }
+
+    /// See [`crate::Emulator::seed_appstream_image`].
+    pub fn seed_appstream_image(&mut self, region: &str, name: &str, state: &str) {
+        let arn = self.appstream_arn(region, name);
+        self.appstream.insert(
+            (region.to_owned(), name.to_owned()),
+            AppStreamImage {
+                name: name.to_owned(),
+                arn,
+                region: region.to_owned(),
+                state: state.to_owned(),
+                reason: None,
+                reason_code: "INTERNAL_ERROR",
+                description: None,
+                plan: Vec::new(),
+                started: Instant::now(),
+            },
+        );
     }
 
     /// An AppStream image that is AVAILABLE from the start, with its tags.
