@@ -133,15 +133,22 @@ pub async fn handle<T: Ports>(
     let trigger = PublishTrigger::parse(&event.payload)?;
     let (releases, single, discovered) = match trigger {
         PublishTrigger::Schedule => {
-            // Discovery's trouble (throttling, a pipeline gone) must not stop the tick.
-            let discovered = match deps.discover().await {
-                Ok(n) => Some(n),
+            let mut pending = pending_releases(&deps.store).await?;
+            // Discovery's trouble (throttling, a pipeline gone) must not stop the tick. What it
+            // registers is looked at in this same tick.
+            let known: std::collections::HashSet<ReleaseId> = pending.iter().cloned().collect();
+            let discovered = match deps.discover(&known).await {
+                Ok(found) => {
+                    let n = found.len();
+                    pending.extend(found);
+                    Some(n)
+                }
                 Err(err) => {
                     error!(error = %err, "discovery failed this tick");
                     None
                 }
             };
-            (pending_releases(&deps.store).await?, false, discovered)
+            (pending, false, discovered)
         }
         PublishTrigger::ObjectCreated { key, release, .. } => {
             if key.ends_with(".json") {

@@ -11,6 +11,7 @@ use shared::events::ImageStateChange;
 use shared::ports::{ImageInfo, ImageStatus};
 use shared::release::{BuildOrigin, BuildRecord, DistributionOutput, TAG_RELEASE_ID};
 use shared::steps::{self, appstream, build, distribute, export};
+use std::collections::HashSet;
 
 /// What driving the early steps left to do.
 pub(crate) enum Driven {
@@ -31,10 +32,15 @@ fn synthetic(image: &ImageBuildVersionArn, info: &ImageInfo, status: &str) -> Im
 
 impl<T: Ports> Deps<T> {
     /// Registers every image a configured pipeline built within the look-back window that no
-    /// one registered yet, except the images our own DistributeImage created. Returns how many.
-    pub(crate) async fn discover(&self) -> Result<usize, HandlerError> {
+    /// one registered yet, except the images our own DistributeImage created and the releases
+    /// already `pending` (no request for those). The checks run `RECONCILE_CONCURRENCY` at a
+    /// time. Returns the releases it registered.
+    pub(crate) async fn discover(
+        &self,
+        pending: &HashSet<ReleaseId>,
+    ) -> Result<Vec<ReleaseId>, HandlerError> {
         let now = self.clock.now();
-        let mut registered = 0;
+        let mut candidates = Vec::new();
         for pipeline in &self.config.distribute.pipelines {
             let images = with_backoff(self.retry, || self.pipelines.list_pipeline_images(pipeline))
                 .await
@@ -54,31 +60,61 @@ impl<T: Ports> Deps<T> {
                     warn!(image = %summary.arn, "skipped in discovery: not an image build version ARN");
                     continue;
                 };
-                // The loop guard, as on the event path: an image our DistributeImage created
-                // may be listed under the pipeline too (AWS does not document that it is not).
-                let output: Option<DistributionOutput> = self
-                    .store
-                    .get_json(&keys::distributed(&image))
-                    .await
-                    .map_err(store_err("reading the distribution output record"))?;
-                if output.is_some() || summary.tags.contains_key(TAG_RELEASE_ID) {
+                if pending.contains(image.release_id()) || summary.tags.contains_key(TAG_RELEASE_ID)
+                {
                     continue;
                 }
-                if build::register(
-                    &self.store,
-                    self.clock.as_ref(),
-                    &image,
-                    Some(pipeline),
-                    BuildOrigin::Discovered,
-                )
-                .await?
-                {
-                    info!(image = %image, pipeline = %pipeline, "discovered a build nothing had registered");
-                    registered += 1;
+                candidates.push((image, pipeline));
+            }
+        }
+        let checked: Vec<Result<Option<ReleaseId>, HandlerError>> =
+            futures::stream::iter(candidates)
+                .map(|(image, pipeline)| async move {
+                    // The loop guard, as on the event path: an image our DistributeImage created
+                    // may be listed under the pipeline too (AWS does not document that it is not).
+                    let output: Option<DistributionOutput> = self
+                        .store
+                        .get_json(&keys::distributed(&image))
+                        .await
+                        .map_err(store_err("reading the distribution output record"))?;
+                    if output.is_some() {
+                        return Ok(None);
+                    }
+                    let registered = build::register(
+                        &self.store,
+                        self.clock.as_ref(),
+                        &image,
+                        Some(pipeline),
+                        BuildOrigin::Discovered,
+                    )
+                    .await?;
+                    if registered {
+                        info!(image = %image, pipeline = %pipeline, "discovered a build nothing had registered");
+                    }
+                    Ok(registered.then(|| image.release_id().clone()))
+                })
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
+        let mut registered = Vec::new();
+        let mut first_error = None;
+        for result in checked {
+            match result {
+                Ok(Some(release)) => registered.push(release),
+                Ok(None) => {}
+                Err(err) => {
+                    first_error.get_or_insert(err);
                 }
             }
         }
-        Ok(registered)
+        match first_error {
+            Some(err) if registered.is_empty() => Err(err),
+            Some(err) => {
+                warn!(error = %err, registered = registered.len(), "discovery partly failed");
+                Ok(registered)
+            }
+            None => Ok(registered),
+        }
     }
 
     /// Performs the steps that start from an image (distribution; export and AppStream copies)
