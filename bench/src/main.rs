@@ -13,6 +13,7 @@
 //! the same figures to `<target>/bench/results.json`.
 
 mod checksum;
+mod cost;
 mod s3_stub;
 mod tick;
 
@@ -47,6 +48,9 @@ struct Args {
     /// Measure only the scale of one publish-release tick.
     #[arg(long)]
     only_tick: bool,
+    /// Measure only the cost of one release (the local release with the release binaries).
+    #[arg(long)]
+    only_cost: bool,
     /// The numbers of pending releases of the tick measurement.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
     tick_sizes: Vec<usize>,
@@ -343,6 +347,8 @@ async fn main() -> anyhow::Result<()> {
             vec!["bench-hash"]
         } else if args.only_tick {
             vec!["publish-release"]
+        } else if args.only_cost {
+            FUNCTIONS.iter().map(|(f, _)| *f).collect()
         } else {
             ["bench-hash", "bench-hello"]
                 .into_iter()
@@ -376,6 +382,13 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let path = out_dir.join("tick.json");
         std::fs::write(&path, serde_json::to_string_pretty(&ticks)?)?;
+        println!("\nwritten to {}", path.display());
+        return Ok(());
+    }
+    if args.only_cost {
+        let cost = cost::measure(&root, &release, &log_dir).await?;
+        let path = out_dir.join("cost.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&cost)?)?;
         println!("\nwritten to {}", path.display());
         return Ok(());
     }
@@ -485,6 +498,8 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
+    let cost = cost::measure(&root, &release, &log_dir).await?;
+
     // The table and the JSON.
     let base = &rows[0].1;
     let (_, base_init, _) = stats(&base.init);
@@ -526,7 +541,7 @@ async fn main() -> anyhow::Result<()> {
         many / one
     );
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks });
+    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks, "cost": cost });
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
     println!("\nwritten to {}", path.display());

@@ -71,6 +71,11 @@ pub struct Scenario {
     /// and the emulator); the runner then waits for the release's end again. The operator CLI's
     /// `retry` test removes the cause and retries here.
     pub on_failure: Option<OnFailure>,
+    /// Where the function binaries are (default: next to the running executable).
+    pub binaries: Option<PathBuf>,
+    /// Record every request moto serves into `<log_dir>/moto-recording.jsonl` (the cost bench
+    /// counts the functions' S3 and CloudFront requests from it).
+    pub record_moto: bool,
     /// Export tasks never finish.
     pub export_stalls: bool,
     /// Image Builder's events: of distributed images, of pipeline images (withheld when false).
@@ -114,6 +119,8 @@ impl Scenario {
             export_size: None,
             export_stalls: false,
             on_failure: None,
+            binaries: None,
+            record_moto: false,
             distribution_events: true,
             pipeline_events: true,
             event_drop: 0.0,
@@ -133,6 +140,8 @@ pub struct Invocation {
     pub trigger: String,
     pub attempt: u32,
     pub outcome: Outcome,
+    /// From the invocation's delivery to the function's response (what Lambda bills).
+    pub duration: Duration,
 }
 
 /// What the release ended as, and what every service saw.
@@ -216,7 +225,8 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .http_client(shared::aws::https_client())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDLOCAL",
+            // Not the functions' key: moto's recording tells the runner's requests from theirs.
+            "AKIDRUNNER",
             "local-secret",
             None,
             None,
@@ -478,10 +488,12 @@ impl Bus {
         let function = &self.running[index];
         let trigger = describe_event(&event);
         for attempt in 1..=3 {
+            let started = Instant::now();
             let outcome = function
                 .api
                 .invoke(event.clone(), Duration::from_secs(60))
                 .await;
+            let duration = started.elapsed();
             if let Outcome::Response(value) = &outcome {
                 self.seen.note_releases(value);
             }
@@ -494,6 +506,7 @@ impl Bus {
                 trigger: trigger.clone(),
                 attempt,
                 outcome,
+                duration,
             });
             if !retry {
                 break;
@@ -616,7 +629,15 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
 
 /// Phase 1: moto, with the bucket and the download distribution.
 async fn start_storage(scenario: &Scenario) -> anyhow::Result<Storage> {
-    let moto = Moto::start(&Moto::executable(), &scenario.log_dir.join("moto.log")).await?;
+    let recording = scenario
+        .record_moto
+        .then(|| scenario.log_dir.join("moto-recording.jsonl"));
+    let moto = Moto::start_recording(
+        &Moto::executable(),
+        &scenario.log_dir.join("moto.log"),
+        recording.as_deref(),
+    )
+    .await?;
     let aws = sdk_config(&moto.endpoint).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&aws)
@@ -736,7 +757,10 @@ async fn start_functions(
     }
     let template = Template::load(&scenario.template, values)?;
     let functions = template::functions(&template.resolved());
-    let binaries = process::binaries_dir();
+    let binaries = scenario
+        .binaries
+        .clone()
+        .unwrap_or_else(process::binaries_dir);
     let mut running = Vec::new();
     let mut schedules = Vec::new();
     for function in &functions {

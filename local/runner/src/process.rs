@@ -33,6 +33,16 @@ impl Moto {
 
     /// Starts `moto_server` on 127.0.0.1 at a free port and waits until it answers.
     pub async fn start(executable: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::start_recording(executable, log, None).await
+    }
+
+    /// [`Moto::start`], recording every request (moto's recorder: one JSON line per request,
+    /// headers included) into `recording` when given.
+    pub async fn start_recording(
+        executable: &Path,
+        log: &Path,
+        recording: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         if !executable.exists() {
             anyhow::bail!(
                 "{} not found: run scripts/install-moto.sh (or set MOTO_SERVER)",
@@ -41,7 +51,13 @@ impl Moto {
         }
         let port = free_port()?;
         let log_file = std::fs::File::create(log)?;
-        let child = Command::new(executable)
+        let mut command = Command::new(executable);
+        if let Some(file) = recording {
+            command
+                .env("MOTO_ENABLE_RECORDING", "true")
+                .env("MOTO_RECORDER_FILEPATH", file);
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file))
