@@ -14,6 +14,7 @@
 
 mod checksum;
 mod cost;
+mod latency;
 mod s3_stub;
 mod tick;
 
@@ -51,6 +52,12 @@ struct Args {
     /// Measure only the cost of one release (the local release with the release binaries).
     #[arg(long)]
     only_cost: bool,
+    /// Measure only the latency the automation adds (a soak-like local run).
+    #[arg(long)]
+    only_latency: bool,
+    /// Releases of the latency measurement.
+    #[arg(long, default_value_t = 40)]
+    latency_releases: usize,
     /// The numbers of pending releases of the tick measurement.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
     tick_sizes: Vec<usize>,
@@ -347,7 +354,7 @@ async fn main() -> anyhow::Result<()> {
             vec!["bench-hash"]
         } else if args.only_tick {
             vec!["publish-release"]
-        } else if args.only_cost {
+        } else if args.only_cost || args.only_latency {
             FUNCTIONS.iter().map(|(f, _)| *f).collect()
         } else {
             ["bench-hash", "bench-hello"]
@@ -382,6 +389,13 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let path = out_dir.join("tick.json");
         std::fs::write(&path, serde_json::to_string_pretty(&ticks)?)?;
+        println!("\nwritten to {}", path.display());
+        return Ok(());
+    }
+    if args.only_latency {
+        let latency = latency::measure(&root, &release, &log_dir, args.latency_releases).await?;
+        let path = out_dir.join("latency.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&latency)?)?;
         println!("\nwritten to {}", path.display());
         return Ok(());
     }
@@ -499,6 +513,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let cost = cost::measure(&root, &release, &log_dir).await?;
+    let added = latency::measure(&root, &release, &log_dir, args.latency_releases).await?;
 
     // The table and the JSON.
     let base = &rows[0].1;
@@ -541,7 +556,7 @@ async fn main() -> anyhow::Result<()> {
         many / one
     );
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks, "cost": cost });
+    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks, "cost": cost, "latency": added });
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
     println!("\nwritten to {}", path.display());

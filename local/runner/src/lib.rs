@@ -140,7 +140,8 @@ pub struct Invocation {
     pub trigger: String,
     pub attempt: u32,
     pub outcome: Outcome,
-    /// From the invocation's delivery to the function's response (what Lambda bills).
+    /// From handing the invocation to the function to its response (what Lambda bills; time
+    /// spent queued behind the function's other invocations is not in it).
     pub duration: Duration,
 }
 
@@ -488,12 +489,12 @@ impl Bus {
         let function = &self.running[index];
         let trigger = describe_event(&event);
         for attempt in 1..=3 {
-            let started = Instant::now();
-            let outcome = function
+            let delivered = Instant::now();
+            let (outcome, took) = function
                 .api
-                .invoke(event.clone(), Duration::from_secs(60))
+                .invoke_timed(event.clone(), Duration::from_secs(60))
                 .await;
-            let duration = started.elapsed();
+            let duration = took.unwrap_or_else(|| delivered.elapsed());
             if let Outcome::Response(value) = &outcome {
                 self.seen.note_releases(value);
             }

@@ -23,15 +23,19 @@ pub enum Outcome {
     Error { error_type: String, message: String },
 }
 
+/// Where a function's answer goes, with the time it took.
+type Reply = oneshot::Sender<(Outcome, Duration)>;
+
 struct Invocation {
     id: String,
     payload: Value,
-    reply: oneshot::Sender<Outcome>,
+    reply: Reply,
 }
 
 struct Shared {
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    /// Handed to the function: where its answer goes, and when it was handed over.
+    pending: Mutex<HashMap<String, (Reply, Instant)>>,
     function_arn: String,
     first_poll: watch::Sender<Option<Instant>>,
     init_error: watch::Sender<Option<String>>,
@@ -93,23 +97,35 @@ impl RuntimeApi {
 
     /// Queues an invocation and waits for its outcome (or `timeout`).
     pub async fn invoke(&self, payload: Value, timeout: Duration) -> Outcome {
+        self.invoke_timed(payload, timeout).await.0
+    }
+
+    /// [`RuntimeApi::invoke`], with the time the function itself took: from handing it the
+    /// invocation (`GET /next`) to its answer, without the time it queued behind others (what
+    /// Lambda bills). `None` when it never answered.
+    pub async fn invoke_timed(
+        &self,
+        payload: Value,
+        timeout: Duration,
+    ) -> (Outcome, Option<Duration>) {
         let (reply, answer) = oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
         if self.sender.send(Invocation { id, payload, reply }).is_err() {
-            return Outcome::Error {
+            let error = Outcome::Error {
                 error_type: "Runtime.Unavailable".into(),
                 message: "the runtime API stopped".into(),
             };
+            return (error, None);
         }
         let mut init_error = self.init_error.clone();
         tokio::select! {
             outcome = tokio::time::timeout(timeout, answer) => match outcome {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(_)) => Outcome::Error { error_type: "Runtime.Exited".into(), message: "the function exited without answering".into() },
-                Err(_) => Outcome::Error { error_type: "Sandbox.Timedout".into(), message: format!("no answer within {timeout:?}") },
+                Ok(Ok((outcome, took))) => (outcome, Some(took)),
+                Ok(Err(_)) => (Outcome::Error { error_type: "Runtime.Exited".into(), message: "the function exited without answering".into() }, None),
+                Err(_) => (Outcome::Error { error_type: "Sandbox.Timedout".into(), message: format!("no answer within {timeout:?}") }, None),
             },
             message = async { init_error.wait_for(Option::is_some).await.map(|m| m.clone().unwrap_or_default()).unwrap_or_default() } => {
-                Outcome::Error { error_type: "Runtime.InitError".into(), message }
+                (Outcome::Error { error_type: "Runtime.InitError".into(), message }, None)
             }
         }
     }
@@ -161,7 +177,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         .pending
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(invocation.id.clone(), invocation.reply);
+        .insert(invocation.id.clone(), (invocation.reply, Instant::now()));
     let mut headers = HeaderMap::new();
     let put = |headers: &mut HeaderMap, name: &'static str, value: String| {
         if let Ok(value) = value.parse() {
@@ -199,8 +215,8 @@ fn settle(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(id)
     {
-        Some(reply) => {
-            let _ = reply.send(outcome);
+        Some((reply, handed)) => {
+            let _ = reply.send((outcome, handed.elapsed()));
             StatusCode::ACCEPTED
         }
         None => StatusCode::BAD_REQUEST,
