@@ -377,41 +377,33 @@ async fn main() -> anyhow::Result<()> {
             release.join(name)
         }
     };
-    let tick_latency = Duration::from_millis(args.tick_latency_ms);
-    if args.only_tick {
-        let ticks = tick::measure(
-            &root,
-            &bench_binary("publish-release"),
-            &args.tick_sizes,
-            tick_latency,
-            &log_dir,
-        )
-        .await?;
-        let path = out_dir.join("tick.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&ticks)?)?;
+    let tick_binary = bench_binary("publish-release");
+    let ticks = || {
+        let latency = Duration::from_millis(args.tick_latency_ms);
+        tick::measure(&root, &tick_binary, &args.tick_sizes, latency, &log_dir)
+    };
+    let added = || latency::measure(&root, &release, &log_dir, args.latency_releases);
+    let write = |name: &str, value: &Value| -> anyhow::Result<()> {
+        let path = out_dir.join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(value)?)?;
         println!("\nwritten to {}", path.display());
-        return Ok(());
+        Ok(())
+    };
+    if args.only_tick {
+        return write("tick.json", &ticks().await?);
     }
     if args.only_latency {
-        let latency = latency::measure(&root, &release, &log_dir, args.latency_releases).await?;
-        let path = out_dir.join("latency.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&latency)?)?;
-        println!("\nwritten to {}", path.display());
-        return Ok(());
+        return write("latency.json", &added().await?);
     }
     if args.only_cost {
-        let cost = cost::measure(&root, &release, &log_dir).await?;
-        let path = out_dir.join("cost.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&cost)?)?;
-        println!("\nwritten to {}", path.display());
-        return Ok(());
+        return write(
+            "cost.json",
+            &cost::measure(&root, &release, &log_dir).await?,
+        );
     }
     let checksum = checksum::measure(&release, args.checksum_mib, &log_dir).await?;
     if args.only_checksum {
-        let path = out_dir.join("checksum.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&checksum)?)?;
-        println!("\nwritten to {}", path.display());
-        return Ok(());
+        return write("checksum.json", &checksum);
     }
     let regions: Vec<String> = ["eu-west-1", "ap-southeast-2"]
         .iter()
@@ -503,17 +495,9 @@ async fn main() -> anyhow::Result<()> {
     .collect();
     let many = fan_out(&root, &copy, &ten, latency, &log_dir).await?;
 
-    let ticks = tick::measure(
-        &root,
-        &bench_binary("publish-release"),
-        &args.tick_sizes,
-        tick_latency,
-        &log_dir,
-    )
-    .await?;
-
+    let ticks = ticks().await?;
     let cost = cost::measure(&root, &release, &log_dir).await?;
-    let added = latency::measure(&root, &release, &log_dir, args.latency_releases).await?;
+    let added = added().await?;
 
     // The table and the JSON.
     let base = &rows[0].1;
@@ -557,8 +541,5 @@ async fn main() -> anyhow::Result<()> {
     );
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
     let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks, "cost": cost, "latency": added });
-    let path = out_dir.join("results.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
-    println!("\nwritten to {}", path.display());
-    Ok(())
+    write("results.json", &results)
 }

@@ -270,6 +270,24 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
+/// The manifest of a published release (exit 1 when there is none).
+async fn published(store: &S3Adapter, id: &ReleaseId) -> Result<Manifest, Failure> {
+    store
+        .get_json(&keys::manifest(id))
+        .await
+        .map_err(aws("reading the manifest"))?
+        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))
+}
+
+/// Every downloadable artifact of a manifest (a v1 manifest has only `export`).
+fn artifacts(manifest: &Manifest) -> Vec<shared::release::ManifestExport> {
+    if manifest.artifacts.is_empty() {
+        manifest.export.iter().cloned().collect()
+    } else {
+        manifest.artifacts.clone()
+    }
+}
+
 /// The key pair of `--key-pair-id` and `--private-key`, read and parsed.
 fn signing_key(
     key: Option<(&str, &std::path::Path)>,
@@ -307,16 +325,8 @@ async fn url(
         .as_secs();
     let key = signing_key(key)?;
     let store = store(cli).await?;
-    let manifest: Manifest = store
-        .get_json(&keys::manifest(&id))
-        .await
-        .map_err(aws("reading the manifest"))?
-        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))?;
-    let artifacts = if manifest.artifacts.is_empty() {
-        manifest.export.into_iter().collect()
-    } else {
-        manifest.artifacts
-    };
+    let manifest = published(&store, &id).await?;
+    let artifacts = artifacts(&manifest);
     let artifact = match format {
         Some(f) => artifacts
             .iter()

@@ -2,7 +2,7 @@
 //! `pubsys validate-ami`). Every check is a [`Finding`]; the judgements are pure functions of
 //! what AWS answered, so they are unit-tested without AWS.
 
-use crate::{Cli, Failure, Outcome, aws, release_id, sdk, store, table};
+use crate::{Cli, Failure, Outcome, release_id, sdk, store, table};
 use serde::Serialize;
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::ec2::Ec2Adapter;
@@ -11,9 +11,7 @@ use shared::ports::{
     AmiCatalog, AmiFacts, AppStreamImage, AppStreamImageState, AppStreamImages, ArtifactStore,
     ObjectDigest,
 };
-use shared::release::{
-    AppStreamRecord, Manifest, ManifestAmi, ManifestAppStreamImage, ManifestExport, keys,
-};
+use shared::release::{AppStreamRecord, ManifestAmi, ManifestAppStreamImage, ManifestExport, keys};
 use std::collections::BTreeMap;
 
 /// The tag Image Builder puts on every AMI it creates: the ARN of the image that made it
@@ -161,11 +159,7 @@ pub struct Options {
 pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     let id = release_id(release)?;
     let store = store(cli).await?;
-    let manifest: Manifest = store
-        .get_json(&keys::manifest(&id))
-        .await
-        .map_err(aws("reading the manifest"))?
-        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))?;
+    let manifest = crate::published(&store, &id).await?;
     let config = sdk(cli).await;
     let mut findings = Vec::new();
 
@@ -187,11 +181,7 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
         findings.push(Finding::new("AMI", subject, problem));
     }
 
-    let artifacts = if manifest.artifacts.is_empty() {
-        manifest.export.iter().cloned().collect()
-    } else {
-        manifest.artifacts.clone()
-    };
+    let artifacts = crate::artifacts(&manifest);
     for artifact in &artifacts {
         let bar = progress_bar(artifact);
         let digest = store
