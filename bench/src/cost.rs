@@ -1,7 +1,7 @@
 //! Cost of one release, from the local release run with the release binaries: invocations and
 //! billed duration per function (Lambda bills arm64 per 1 ms, rounded up, at the function's
 //! MemorySize), AWS API calls by operation (the emulator's counts), S3 and CloudFront requests by
-//! operation (moto's recording of the functions' own requests: the runner signs with another key),
+//! operation (moto's recording of the functions' own requests: the runner signs with its own key),
 //! CloudFront invalidation paths and EventBridge events; turned into dollars with the price table
 //! printed beside them.
 
@@ -88,7 +88,11 @@ fn recorded(recording: &Path) -> BTreeMap<String, BTreeMap<String, u64>> {
             continue;
         };
         let parts: Vec<&str> = scope.split('/').collect();
-        if parts.first() != Some(&"AKIDLOCAL") {
+        // The runner signs with its own key; every function with `AKID<NAME>`.
+        if parts
+            .first()
+            .is_none_or(|k| *k == "AKIDRUNNER" || !k.starts_with("AKID"))
+        {
             continue;
         }
         let service = parts.get(3).copied().unwrap_or("?").to_owned();

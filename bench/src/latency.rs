@@ -1,7 +1,7 @@
 //! Latency the automation adds, from a soak-like local run (many releases over several pipelines,
 //! duplicated and shuffled deliveries, no faults) with the release binaries, warm:
-//! * event → the function's resulting API call: each event-path invocation's time from delivery
-//!   to response (the API calls it makes are inside it, so this bounds them from above);
+//! * event → the function's resulting API call: from handing the event to the function to the
+//!   first call signed with its key at the emulator (each function signs with its own key);
 //! * last step → manifest: each manifest's `published_at` against its latest step end, with
 //!   every step required (AppStream ends last: the tick that sees the last copy AVAILABLE
 //!   publishes) and with export only (the export's S3 event leads to the hash and the manifest).
@@ -80,6 +80,24 @@ async fn run(
         .filter(|i| !i.trigger.contains("Scheduled"))
         .map(|i| ms(i.duration))
         .collect();
+    // Event → the resulting AWS API call: from handing the event to the function to the first
+    // call its key signed at the emulator (Image Builder, EC2, AppStream, EventBridge) within
+    // that invocation; a function runs one invocation at a time, so the window is its own.
+    let arrivals = report.emulator.arrivals();
+    let first_call: Vec<f64> = report
+        .invocations
+        .iter()
+        .filter(|i| !i.trigger.contains("Scheduled"))
+        .filter_map(|i| {
+            let key = runner::process::access_key(&i.function);
+            let end = i.handed + i.duration;
+            arrivals
+                .iter()
+                .filter(|(k, at)| *k == key && *at >= i.handed && *at <= end)
+                .map(|(_, at)| ms(at.duration_since(i.handed)))
+                .min_by(f64::total_cmp)
+        })
+        .collect();
     // Last step → manifest, from every manifest: `published_at` against the latest step end.
     // Export ends with its last artifact hashed after the S3 event; AppStream ends when a tick
     // sees the last copy AVAILABLE (AWS sends no event for copies).
@@ -125,6 +143,7 @@ async fn run(
         }
     }
     let event = summary(event_path);
+    let call = summary(first_call);
     let export_last = summary(after_export);
     let appstream_last = summary(after_appstream);
     println!(
@@ -133,7 +152,10 @@ async fn run(
         required.unwrap_or("export,appstream")
     );
     println!(
-        "event → resulting API call (bounded by the invocation): p50 {:.1} ms, p99 {:.1} ms over {} event deliveries (target p99 ≤ 50 ms)",
+        "event → resulting AWS API call: p50 {:.1} ms, p99 {:.1} ms over {} invocations that made one (target p99 ≤ 50 ms); whole event-path invocations p50 {:.1} ms, p99 {:.1} ms over {}",
+        call["p50_ms"].as_f64().unwrap_or_default(),
+        call["p99_ms"].as_f64().unwrap_or_default(),
+        call["n"],
         event["p50_ms"].as_f64().unwrap_or_default(),
         event["p99_ms"].as_f64().unwrap_or_default(),
         event["n"]
@@ -149,7 +171,8 @@ async fn run(
     );
     Ok(json!({
         "releases": releases,
-        "event_to_call": event,
+        "event_to_call": call,
+        "event_path_invocations": event,
         "last_step_to_manifest": { "export_last": export_last, "appstream_last": appstream_last },
     }))
 }

@@ -34,7 +34,7 @@ use axum::response::Response;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use world::World;
 
@@ -306,6 +306,12 @@ impl Emulator {
         world::lock(&self.world).config.export_stalls = stalls;
     }
 
+    /// When each call arrived, with the access key that signed it (the latency benchmark ties
+    /// each function's first call to the invocation that made it).
+    pub fn arrivals(&self) -> Vec<(String, Instant)> {
+        world::lock(&self.world).arrivals.clone()
+    }
+
     /// How many times each operation was called, and how many side effects each caused.
     pub fn counts(&self) -> CallCounts {
         world::lock(&self.world).counts.clone()
@@ -342,8 +348,16 @@ async fn route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = Instant::now();
     let region =
         region_of(&headers).unwrap_or_else(|| world::lock(world).config.home_region.clone());
+    if let Some(key) = access_key_of(&headers) {
+        let mut world = world::lock(world);
+        // Bounded: a long-running emulator keeps the first million.
+        if world.arrivals.len() < 1_000_000 {
+            world.arrivals.push((key, arrived));
+        }
+    }
     let path = uri.path().to_owned();
     let amz_target = headers
         .get("x-amz-target")
@@ -398,6 +412,13 @@ async fn route(
 }
 
 /// The region of a SigV4-signed request: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+/// The signing access key (the local stack gives each function its own).
+fn access_key_of(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_owned)
+}
+
 fn region_of(headers: &HeaderMap) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let credential = auth.split("Credential=").nth(1)?;

@@ -162,6 +162,8 @@ pub(crate) struct World {
     /// resource ARN → tags
     pub tags: HashMap<String, BTreeMap<String, String>>,
     pub faults: HashMap<String, Fault>,
+    /// Every call's signing access key and arrival time.
+    pub arrivals: Vec<(String, Instant)>,
     pub counts: CallCounts,
     serial: u64,
     /// Events emitted so far (what the seeded drop decision hashes).
@@ -198,6 +200,7 @@ impl World {
             appstream: BTreeMap::new(),
             tags: HashMap::new(),
             faults: HashMap::new(),
+            arrivals: Vec::new(),
             counts: CallCounts::default(),
             serial: 0,
             events_emitted: 0,

@@ -140,6 +140,8 @@ pub struct Invocation {
     pub trigger: String,
     pub attempt: u32,
     pub outcome: Outcome,
+    /// When the function was handed the invocation (after any queueing behind its others).
+    pub handed: Instant,
     /// From handing the invocation to the function to its response (what Lambda bills; time
     /// spent queued behind the function's other invocations is not in it).
     pub duration: Duration,
@@ -494,7 +496,7 @@ impl Bus {
                 .api
                 .invoke_timed(event.clone(), Duration::from_secs(60))
                 .await;
-            let duration = took.unwrap_or_else(|| delivered.elapsed());
+            let (handed, duration) = took.unwrap_or_else(|| (delivered, delivered.elapsed()));
             if let Outcome::Response(value) = &outcome {
                 self.seen.note_releases(value);
             }
@@ -507,6 +509,7 @@ impl Bus {
                 trigger: trigger.clone(),
                 attempt,
                 outcome,
+                handed,
                 duration,
             });
             if !retry {

@@ -137,6 +137,11 @@ impl FunctionProcess {
 }
 
 /// The environment Lambda gives every function, plus the SDK endpoint overrides.
+/// The local access key of function `name`: `AKID` and its name in capitals without dashes.
+pub fn access_key(name: &str) -> String {
+    format!("AKID{}", name.replace('-', "").to_ascii_uppercase())
+}
+
 pub fn lambda_environment(
     name: &str,
     runtime_api: &str,
@@ -144,6 +149,8 @@ pub fn lambda_environment(
     moto: &str,
 ) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
+    // Each function signs with its own key, so the local services can tell whose call it is.
+    env.insert("AWS_ACCESS_KEY_ID".to_owned(), access_key(name));
     for (k, v) in [
         ("AWS_LAMBDA_RUNTIME_API", runtime_api),
         ("AWS_LAMBDA_FUNCTION_NAME", name),
@@ -154,7 +161,6 @@ pub fn lambda_environment(
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("AWS_REGION", "us-east-1"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "AKIDLOCAL"),
         ("AWS_SECRET_ACCESS_KEY", "local-secret"),
         ("AWS_SESSION_TOKEN", "local-session"),
         ("AWS_EC2_METADATA_DISABLED", "true"),

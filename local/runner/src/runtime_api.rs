@@ -24,7 +24,7 @@ pub enum Outcome {
 }
 
 /// Where a function's answer goes, with the time it took.
-type Reply = oneshot::Sender<(Outcome, Duration)>;
+type Reply = oneshot::Sender<(Outcome, Instant)>;
 
 struct Invocation {
     id: String,
@@ -100,14 +100,14 @@ impl RuntimeApi {
         self.invoke_timed(payload, timeout).await.0
     }
 
-    /// [`RuntimeApi::invoke`], with the time the function itself took: from handing it the
-    /// invocation (`GET /next`) to its answer, without the time it queued behind others (what
-    /// Lambda bills). `None` when it never answered.
+    /// [`RuntimeApi::invoke`], with when the function was handed the invocation (`GET /next`)
+    /// and how long it took from there to its answer, without the time it queued behind others
+    /// (what Lambda bills). `None` when it never answered.
     pub async fn invoke_timed(
         &self,
         payload: Value,
         timeout: Duration,
-    ) -> (Outcome, Option<Duration>) {
+    ) -> (Outcome, Option<(Instant, Duration)>) {
         let (reply, answer) = oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
         if self.sender.send(Invocation { id, payload, reply }).is_err() {
@@ -120,7 +120,7 @@ impl RuntimeApi {
         let mut init_error = self.init_error.clone();
         tokio::select! {
             outcome = tokio::time::timeout(timeout, answer) => match outcome {
-                Ok(Ok((outcome, took))) => (outcome, Some(took)),
+                Ok(Ok((outcome, handed))) => (outcome, Some((handed, handed.elapsed()))),
                 Ok(Err(_)) => (Outcome::Error { error_type: "Runtime.Exited".into(), message: "the function exited without answering".into() }, None),
                 Err(_) => (Outcome::Error { error_type: "Sandbox.Timedout".into(), message: format!("no answer within {timeout:?}") }, None),
             },
@@ -216,7 +216,7 @@ fn settle(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
         .remove(id)
     {
         Some((reply, handed)) => {
-            let _ = reply.send((outcome, handed.elapsed()));
+            let _ = reply.send((outcome, handed));
             StatusCode::ACCEPTED
         }
         None => StatusCode::BAD_REQUEST,
