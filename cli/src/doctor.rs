@@ -250,28 +250,15 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
         .ok_or_else(|| Failure::Usage("no pipeline: pass --pipeline or --stack".into()))?;
     let pipeline = ImagePipelineArn::parse("--pipeline", pipeline)
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let home = pipeline
-        .as_str()
-        .split(':')
-        .nth(3)
-        .unwrap_or_default()
-        .to_owned();
-    let account = pipeline
-        .as_str()
-        .split(':')
-        .nth(4)
-        .unwrap_or_default()
-        .to_owned();
+    let home = pipeline.region().to_owned();
+    let account = pipeline.account().to_owned();
     let steps = settings
         .required_steps
         .clone()
         .unwrap_or_else(|| "export,appstream".into());
     let export_required = steps.split(',').any(|s| s.trim() == "export");
     let appstream_required = steps.split(',').any(|s| s.trim() == "appstream");
-    let regional = config
-        .to_builder()
-        .region(aws_config::Region::new(home.clone()))
-        .build();
+    let regional = crate::regional(&config, &home);
 
     // 1. The pipeline and its distribution configuration.
     let imagebuilder = aws_sdk_imagebuilder::Client::new(&regional);

@@ -217,6 +217,14 @@ async fn sdk(cli: &Cli) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// `config` with another region: one client per region an AMI, task or image lives in.
+fn regional(config: &aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
+    config
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
+}
+
 async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {
     let bucket = cli.bucket.as_deref().ok_or_else(|| {
         Failure::Usage("no bucket: pass --bucket or set IMAGE_RELEASE_BUCKET (stack output ArtifactBucketName)".into())

@@ -1,6 +1,7 @@
 //! `status RELEASE --live`: what AWS says now about each resource the records name (the
 //! records say what was asked and last seen; AWS's state is the truth).
 
+use crate::regional;
 use serde::Serialize;
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::ec2::Ec2Adapter;
@@ -16,13 +17,6 @@ pub struct LiveState {
     pub step: &'static str,
     pub resource: String,
     pub state: String,
-}
-
-fn regional(config: &aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
-    config
-        .to_builder()
-        .region(aws_config::Region::new(region.to_owned()))
-        .build()
 }
 
 /// An Image Builder image's status (and reason), read in its own region.

@@ -10,7 +10,7 @@ use crate::{Cli, Failure, Outcome, aws, name, release_id, store};
 use shared::clock::SystemClock;
 use shared::ports::ArtifactStore;
 use shared::release::{
-    FailureRecord, ReleaseState, RetryAttempt, RetryRecord, SCHEMA_VERSION, StatusRecord, keys,
+    ReleaseState, RetryAttempt, RetryRecord, SCHEMA_VERSION, StatusRecord, keys,
 };
 use std::io::{BufRead, Write};
 
@@ -21,20 +21,13 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
         .get_json(&keys::status(&id))
         .await
         .map_err(aws("reading the status"))?;
-    let mut failures: Vec<FailureRecord> = Vec::new();
     let records = store
         .list_keys(&id.prefix())
         .await
         .map_err(aws("listing the release's records"))?;
-    for key in records.iter().filter(|k| keys::is_failure(k)) {
-        if let Some(record) = store
-            .get_json::<FailureRecord>(key)
-            .await
-            .map_err(aws("reading a failure record"))?
-        {
-            failures.push(record);
-        }
-    }
+    let mut failures = shared::steps::read_failures(&store, &records)
+        .await
+        .map_err(aws("reading a failure record"))?;
     match status.as_ref().map(|s| s.state) {
         Some(ReleaseState::Published) => {
             return Err(Failure::Problem(format!(

@@ -168,10 +168,7 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
         let problem = match AmiId::parse("ami_id", &ami.ami_id) {
             Err(e) => Some(e.to_string()),
             Ok(ami_id) => {
-                let regional = config
-                    .to_builder()
-                    .region(aws_config::Region::new(ami.region.clone()))
-                    .build();
+                let regional = crate::regional(&config, &ami.region);
                 match Ec2Adapter::new(&regional).describe_ami(&ami_id).await {
                     Ok(facts) => ami_problem(ami, facts.as_ref(), &manifest.distributed_image_arn),
                     Err(e) => Some(format!("DescribeImages failed: {e}")),

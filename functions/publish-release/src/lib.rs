@@ -297,17 +297,9 @@ impl<T: Ports> Deps<T> {
             .list_keys(&release.prefix())
             .await
             .map_err(store_err("listing release records"))?;
-        let mut failures = Vec::new();
-        for key in keys_now.iter().filter(|k| keys::is_failure(k)) {
-            if let Some(record) = self
-                .store
-                .get_json::<FailureRecord>(key)
-                .await
-                .map_err(store_err("reading a failure record"))?
-            {
-                failures.push(record);
-            }
-        }
+        let failures = shared::steps::read_failures(&self.store, &keys_now)
+            .await
+            .map_err(store_err("reading a failure record"))?;
         // An operator's retry restarts the deadlines of the steps it re-drives.
         let retried_at = if keys_now.contains(&keys::retry(release)) {
             self.store

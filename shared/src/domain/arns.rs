@@ -16,6 +16,16 @@ impl ImagePipelineArn {
         check_pattern(field, value, &PIPELINE_ARN_RE, PIPELINE_ARN)?;
         Ok(Self(value.to_owned()))
     }
+
+    /// The ARN's fourth field: the pipeline's region.
+    pub fn region(&self) -> &str {
+        self.0.split(':').nth(3).unwrap_or_default()
+    }
+
+    /// The ARN's fifth field: the account that owns the pipeline.
+    pub fn account(&self) -> &str {
+        self.0.split(':').nth(4).unwrap_or_default()
+    }
 }
 
 const IMAGE_BUILD_ARN: &str = r"^arn:aws[^:]*:imagebuilder:([^:]+):(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/([a-z0-9-_]+)/([0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$";

@@ -22,6 +22,17 @@ fn when_arn_is_an_image_version_without_build_should_be_rejected_naming_the_fiel
 }
 
 #[test]
+fn when_pipeline_arn_is_valid_should_name_its_region_and_account() {
+    let arn = ImagePipelineArn::parse(
+        "p",
+        "arn:aws:imagebuilder:eu-west-1:123456789012:image-pipeline/golden",
+    )
+    .unwrap();
+    assert_eq!(arn.region(), "eu-west-1");
+    assert_eq!(arn.account(), "123456789012");
+}
+
+#[test]
 fn when_pipeline_arn_has_uppercase_name_should_be_rejected() {
     assert!(
         ImagePipelineArn::parse(

@@ -91,6 +91,20 @@ pub async fn record_failure<S: ArtifactStore>(
     Ok(())
 }
 
+/// Every failure record among `keys` (a release's records, as listed), in key order.
+pub async fn read_failures<S: ArtifactStore>(
+    store: &S,
+    keys: &[String],
+) -> Result<Vec<FailureRecord>, ServiceError> {
+    let mut failures = Vec::new();
+    for key in keys.iter().filter(|k| keys::is_failure(k)) {
+        if let Some(record) = store.get_json::<FailureRecord>(key).await? {
+            failures.push(record);
+        }
+    }
+    Ok(failures)
+}
+
 /// [`record_failure`] for a step whose own error is what the handler returns: a failure to
 /// record is logged, never hidden, and never replaces the step's error.
 pub async fn record_failure_logged<S: ArtifactStore>(
