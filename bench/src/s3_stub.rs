@@ -16,11 +16,21 @@ type Objects = Arc<Mutex<BTreeMap<(String, String), Bytes>>>;
 /// Requests by operation, and the latency every request waits before it is answered.
 #[derive(Default)]
 pub struct Meter {
-    pub latency: Mutex<std::time::Duration>,
-    pub counts: Mutex<BTreeMap<String, u64>>,
+    latency: Mutex<std::time::Duration>,
+    counts: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Meter {
+    /// Every request from now on waits `latency` before it is answered.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        *self.latency.lock().expect("stub lock") = latency;
+    }
+
+    /// The requests by operation since the last call, and a fresh count.
+    pub fn take_counts(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.counts.lock().expect("stub lock"))
+    }
+
     async fn call(&self, operation: &str) {
         *self
             .counts

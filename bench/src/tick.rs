@@ -197,9 +197,9 @@ async fn one_tick(
     api.first_poll().await;
     // Latency and counters from here: the tick only.
     let calls_before = local.emulator.counts();
-    local.s3.meter.counts.lock().expect("stub lock").clear();
+    local.s3.meter.take_counts();
     local.emulator.set_latency(latency);
-    *local.s3.meter.latency.lock().expect("stub lock") = latency;
+    local.s3.meter.set_latency(latency);
     let event: Value = json!({
         "version": "0", "id": "bench-tick", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-11-24T10:00:00Z", "region": HOME,
@@ -210,7 +210,7 @@ async fn one_tick(
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     let rss_kb = vm_hwm_kb(pid).unwrap_or_default();
     local.emulator.set_latency(Duration::ZERO);
-    *local.s3.meter.latency.lock().expect("stub lock") = Duration::ZERO;
+    local.s3.meter.set_latency(Duration::ZERO);
     if let Some(status) = process.exited() {
         anyhow::bail!("publish-release exited ({status}); see {}", log.display());
     }
@@ -227,7 +227,7 @@ async fn one_tick(
         .map(|(op, n)| (op.clone(), u64::from(n - calls_before.call_count(op))))
         .filter(|(_, n)| *n > 0)
         .collect();
-    let s3 = local.s3.meter.counts.lock().expect("stub lock").clone();
+    let s3 = local.s3.meter.take_counts();
     let aws_total: u64 = aws.values().sum();
     let s3_total: u64 = s3.values().sum();
     Ok(json!({

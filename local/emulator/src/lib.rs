@@ -349,9 +349,9 @@ async fn route(
     body: Bytes,
 ) -> Response {
     let arrived = Instant::now();
-    let region =
-        region_of(&headers).unwrap_or_else(|| world::lock(world).config.home_region.clone());
-    if let Some(key) = access_key_of(&headers) {
+    let region = credential_field(&headers, 2)
+        .unwrap_or_else(|| world::lock(world).config.home_region.clone());
+    if let Some(key) = credential_field(&headers, 0) {
         let mut world = world::lock(world);
         // Bounded: a long-running emulator keeps the first million.
         if world.arrivals.len() < 1_000_000 {
@@ -412,17 +412,12 @@ async fn route(
 }
 
 /// The region of a SigV4-signed request: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
-/// The signing access key (the local stack gives each function its own).
-fn access_key_of(headers: &HeaderMap) -> Option<String> {
+/// Field `index` of the SigV4 credential scope `<access key>/<date>/<region>/<service>/aws4_request`:
+/// 0 is the signing access key (the local stack gives each function its own), 2 the region.
+fn credential_field(headers: &HeaderMap, index: usize) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let credential = auth.split("Credential=").nth(1)?;
-    credential.split('/').next().map(str::to_owned)
-}
-
-fn region_of(headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?;
-    credential.split('/').nth(2).map(str::to_owned)
+    credential.split('/').nth(index).map(str::to_owned)
 }
 
 fn fault_response(service: &str, protocol: appstream::Protocol, kind: FaultKind) -> Response {
