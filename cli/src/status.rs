@@ -193,6 +193,81 @@ pub fn percent(detail: &str) -> Option<u64> {
     digits.parse().ok().filter(|p| *p <= 100)
 }
 
+/// One progress bar per step, on a terminal.
+struct Bars {
+    multi: indicatif::MultiProgress,
+    shown: Vec<(String, indicatif::ProgressBar)>,
+}
+
+impl Bars {
+    fn new() -> Self {
+        Self {
+            multi: indicatif::MultiProgress::new(),
+            shown: Vec::new(),
+        }
+    }
+
+    /// Each step's bar: its percentage (100 when done) and its state, deadline and detail.
+    fn show(&mut self, steps: &[StepStatus]) {
+        for step in steps {
+            let key = step.step.as_str();
+            let bar = match self.shown.iter().find(|(k, _)| k == key) {
+                Some((_, bar)) => bar.clone(),
+                None => {
+                    let bar = self.multi.add(indicatif::ProgressBar::new(100));
+                    if let Ok(style) =
+                        indicatif::ProgressStyle::with_template("{prefix:<12} [{bar:20}] {msg}")
+                    {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    bar.set_prefix(key.to_owned());
+                    self.shown.push((key.to_owned(), bar.clone()));
+                    bar
+                }
+            };
+            bar.set_position(match step.state {
+                StepState::Done => 100,
+                _ => percent(&step.detail).unwrap_or(0),
+            });
+            bar.set_message(format!(
+                "{} {} {}",
+                name(step.state),
+                deadline(step, SystemTime::now()),
+                step.detail
+            ));
+        }
+    }
+
+    /// Leaves every bar drawn: finished when the release was published, abandoned otherwise.
+    fn end(&self, published: bool) {
+        for (_, bar) in &self.shown {
+            if published {
+                bar.finish();
+            } else {
+                bar.abandon();
+            }
+        }
+    }
+}
+
+/// Off a terminal: one line for each step whose state or detail changed since `before`.
+fn print_changes(before: &[StepStatus], steps: &[StepStatus], at: u64) {
+    for step in steps {
+        let changed = before
+            .iter()
+            .find(|b| b.step == step.step)
+            .is_none_or(|b| b.state != step.state || b.detail != step.detail);
+        if changed {
+            println!(
+                "[{at:>4}s] {:<12} {:<9} {}",
+                step.step.as_str(),
+                name(step.state),
+                step.detail
+            );
+        }
+    }
+}
+
 /// `watch RELEASE`: one progress bar per step (plain lines when stderr is not a terminal, JSON
 /// lines with `--json`) until the release is published (exit 0) or fails (exit 1).
 pub(crate) async fn watch(
@@ -206,96 +281,59 @@ pub(crate) async fn watch(
     let store = store(cli).await?;
     let interval = interval.max(std::time::Duration::from_millis(200));
     let started = std::time::Instant::now();
-    let bars = (!cli.json && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
-    let mut shown: Vec<(String, indicatif::ProgressBar)> = Vec::new();
-    let mut last: Option<Value> = None;
+    let mut bars = (!cli.json && std::io::stderr().is_terminal()).then(Bars::new);
+    // What was last shown: the release's state and its steps.
+    let mut last: Option<(String, Vec<StepStatus>)> = None;
     loop {
         let status: Option<StatusRecord> = store
             .get_json(&keys::status(&id))
             .await
             .map_err(aws("reading the status"))?;
-        let now = json!(match &status {
-            Some(s) => serde_json::to_value(s).unwrap_or_default(),
-            None => {
-                let marker: Option<PendingMarker> = store
-                    .get_json(&keys::pending(&id))
-                    .await
-                    .map_err(aws("reading the pending marker"))?;
-                if marker.is_none() {
-                    return Err(Failure::Problem(format!("no release {id} in the bucket")));
-                }
-                json!({ "release_id": id.as_str(), "state": "pending", "steps": [] })
+        if status.is_none() {
+            let marker: Option<PendingMarker> = store
+                .get_json(&keys::pending(&id))
+                .await
+                .map_err(aws("reading the pending marker"))?;
+            if marker.is_none() {
+                return Err(Failure::Problem(format!("no release {id} in the bucket")));
             }
-        });
-        if last.as_ref().map(|l| (&l["state"], &l["steps"])) != Some((&now["state"], &now["steps"]))
-        {
-            let at = started.elapsed().as_secs();
-            let steps = status.as_ref().map(|s| s.steps.clone()).unwrap_or_default();
+        }
+        let now = match &status {
+            Some(s) => (name(s.state), s.steps.clone()),
+            None => ("pending".to_owned(), Vec::new()),
+        };
+        if last.as_ref() != Some(&now) {
             if cli.json {
-                println!("{now}");
-            } else if let Some(bars) = &bars {
-                for step in &steps {
-                    let key = step.step.as_str().to_owned();
-                    let bar = match shown.iter().find(|(k, _)| *k == key) {
-                        Some((_, bar)) => bar.clone(),
-                        None => {
-                            let bar = bars.add(indicatif::ProgressBar::new(100));
-                            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                                "{prefix:<12} [{bar:20}] {msg}",
-                            ) {
-                                bar.set_style(style.progress_chars("=> "));
-                            }
-                            bar.set_prefix(key.clone());
-                            shown.push((key, bar.clone()));
-                            bar
-                        }
-                    };
-                    let position = match step.state {
-                        StepState::Done => 100,
-                        _ => percent(&step.detail).unwrap_or(0),
-                    };
-                    bar.set_position(position);
-                    bar.set_message(format!(
-                        "{} {} {}",
-                        name(step.state),
-                        deadline(step, SystemTime::now()),
-                        step.detail
-                    ));
+                match &status {
+                    Some(s) => println!("{}", json!(s)),
+                    None => println!(
+                        "{}",
+                        json!({ "release_id": id.as_str(), "state": "pending", "steps": [] })
+                    ),
                 }
+            } else if let Some(bars) = &mut bars {
+                bars.show(&now.1);
             } else {
-                for step in &steps {
-                    let before = last.as_ref().and_then(|l| {
-                        l["steps"]
-                            .as_array()?
-                            .iter()
-                            .find(|s| s["step"] == step.step.as_str())
-                            .cloned()
-                    });
-                    let changed = before.is_none_or(|b| {
-                        b["state"] != json!(step.state) || b["detail"] != step.detail.as_str()
-                    });
-                    if changed {
-                        println!(
-                            "[{at:>4}s] {:<12} {:<9} {}",
-                            step.step.as_str(),
-                            name(step.state),
-                            step.detail
-                        );
-                    }
-                }
+                let before = last.as_ref().map_or(&[][..], |(_, steps)| steps);
+                print_changes(before, &now.1, started.elapsed().as_secs());
             }
             last = Some(now);
         }
+        let end = |published: bool| {
+            if let Some(bars) = &bars {
+                bars.end(published);
+            }
+        };
         match status.as_ref().map(|s| s.state) {
             Some(ReleaseState::Published) => {
-                shown.iter().for_each(|(_, bar)| bar.finish());
+                end(true);
                 if !cli.json {
                     println!("{id}: published");
                 }
                 return Ok(None);
             }
             Some(ReleaseState::Failed) => {
-                shown.iter().for_each(|(_, bar)| bar.abandon());
+                end(false);
                 let why = status
                     .as_ref()
                     .and_then(|s| s.failure.as_ref())
@@ -308,7 +346,7 @@ pub(crate) async fn watch(
         if let Some(limit) = timeout
             && started.elapsed() >= limit
         {
-            shown.iter().for_each(|(_, bar)| bar.abandon());
+            end(false);
             return Ok(Some(format!(
                 "release {id} still pending after {}",
                 display(limit)
