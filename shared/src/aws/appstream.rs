@@ -1,6 +1,7 @@
 //! AppStream 2.0 adapter (Smithy RPC v2 CBOR). AppStream is regional: one client per region,
-//! all built at init from the shared configuration.
+//! each built from the shared configuration the first time that region is called.
 
+use super::LazyClient;
 use super::errors::{classify, found};
 use crate::domain::{AppStreamImageName, RegionName};
 use crate::error::{ErrorClass, ServiceError};
@@ -34,7 +35,7 @@ pub fn error_class(code: &str) -> ErrorClass {
 #[derive(Debug, Clone)]
 pub struct AppStreamAdapter {
     home: RegionName,
-    clients: HashMap<RegionName, Client>,
+    clients: HashMap<RegionName, LazyClient<Client>>,
 }
 
 impl AppStreamAdapter {
@@ -47,10 +48,11 @@ impl AppStreamAdapter {
         let clients = std::iter::once(home)
             .chain(destinations)
             .map(|region| {
-                let conf = aws_sdk_appstream::config::Builder::from(config)
+                let regional = config
+                    .to_builder()
                     .region(aws_config::Region::new(region.as_str().to_owned()))
                     .build();
-                (region.clone(), Client::from_conf(conf))
+                (region.clone(), LazyClient::new(&regional, Client::new))
             })
             .collect();
         Self {
@@ -60,11 +62,15 @@ impl AppStreamAdapter {
     }
 
     pub fn from_clients(home: RegionName, clients: HashMap<RegionName, Client>) -> Self {
+        let clients = clients
+            .into_iter()
+            .map(|(region, client)| (region, LazyClient::ready(client, Client::new)))
+            .collect();
         Self { home, clients }
     }
 
     fn client(&self, operation: &'static str, region: &RegionName) -> Result<&Client> {
-        self.clients.get(region).ok_or_else(|| {
+        self.clients.get(region).map(|c| &**c).ok_or_else(|| {
             ServiceError::new(
                 operation,
                 ErrorClass::Invalid,

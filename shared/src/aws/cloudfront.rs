@@ -1,5 +1,6 @@
 //! CloudFront adapter: invalidations of the published manifest.
 
+use super::LazyClient;
 use super::errors::{classify, missing};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{Cdn, Result};
@@ -22,21 +23,21 @@ pub fn error_class(code: &str) -> ErrorClass {
 
 #[derive(Debug, Clone)]
 pub struct CloudFrontAdapter {
-    client: Client,
+    client: LazyClient<Client>,
     distribution_id: String,
 }
 
 impl CloudFrontAdapter {
     pub fn new(config: &aws_config::SdkConfig, distribution_id: String) -> Self {
         Self {
-            client: Client::new(config),
+            client: LazyClient::new(config, Client::new),
             distribution_id,
         }
     }
 
     pub fn from_client(client: Client, distribution_id: String) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client, Client::new),
             distribution_id,
         }
     }

@@ -1,5 +1,6 @@
 //! EC2 adapter (EC2 query protocol): ExportImage and DescribeExportImageTasks.
 
+use super::LazyClient;
 use super::errors::{classify, found, missing};
 use crate::domain::AmiId;
 use crate::error::ErrorClass;
@@ -39,18 +40,20 @@ pub fn error_class(code: &str) -> ErrorClass {
 
 #[derive(Debug, Clone)]
 pub struct Ec2Adapter {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Ec2Adapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: LazyClient::new(config, Client::new),
         }
     }
 
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! EventBridge adapter: release events on the default bus.
 
+use super::LazyClient;
 use super::errors::classify;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{EVENT_SOURCE, ReleaseEvents, Result};
@@ -21,18 +22,20 @@ pub fn error_class(code: &str) -> ErrorClass {
 
 #[derive(Debug, Clone)]
 pub struct EventBridgeAdapter {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl EventBridgeAdapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: LazyClient::new(config, Client::new),
         }
     }
 
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 }
 

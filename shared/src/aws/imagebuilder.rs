@@ -1,5 +1,6 @@
 //! EC2 Image Builder adapter (restJson1).
 
+use super::LazyClient;
 use super::errors::{classify, missing};
 use crate::domain::{ClientToken, ImageBuildVersionArn, ImagePipelineArn};
 use crate::error::ErrorClass;
@@ -36,18 +37,20 @@ pub fn error_class(code: &str) -> ErrorClass {
 
 #[derive(Debug, Clone)]
 pub struct ImageBuilderAdapter {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl ImageBuilderAdapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: LazyClient::new(config, Client::new),
         }
     }
 
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 }
 

@@ -12,6 +12,8 @@
     feature = "s3"
 ))]
 mod errors;
+mod lazy;
+pub use lazy::LazyClient;
 
 #[cfg(feature = "appstream")]
 pub mod appstream;
@@ -25,6 +27,14 @@ pub mod eventbridge;
 pub mod imagebuilder;
 #[cfg(feature = "s3")]
 pub mod s3;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// The root CAs of Amazon Trust Services, which sign every AWS service endpoint (Amazon Root CA
 /// 1-4 and their cross-signer Starfield Services Root CA G2), from the Mozilla bundle.
@@ -70,7 +80,7 @@ fn environment_has_credentials(is_set: impl Fn(&str) -> bool) -> bool {
 ///
 /// Setting `SSL_CERT_FILE` or `SSL_CERT_DIR` (for a proxy or a private endpoint with another
 /// CA) trusts the system store instead, which honours both.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+pub fn https_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let custom_ca =
         std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
@@ -85,16 +95,51 @@ pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient 
         .with_trust_store(trust)
         .build()
         .unwrap_or_default();
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    SharedHttpClient::new(ConnectorOnFirstRequest(client))
+}
+
+/// The SDK's HTTPS client without the connector it builds, and throws away, for every SDK client
+/// at construction, only so that a native trust store fails at init rather than on the first
+/// request. Each of those builds decodes the PEM roots again (constant-time base64: `bench`
+/// counted ~220k instructions per build, a sixth of a function's init with two clients).
+/// The embedded roots are checked by a test instead, and the one connector the first request
+/// builds is shared by every client (the SDK caches it per timeout settings).
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
     use rustls_pki_types::{CertificateDer, pem::PemObject};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn when_environment_lacks_either_key_should_leave_credentials_to_the_default_chain() {
@@ -108,6 +153,52 @@ mod tests {
             "AWS_SECRET_ACCESS_KEY"
         ])));
         assert!(!environment_has_credentials(with(&[])));
+    }
+
+    /// An HTTP client that counts the SDK's construction-time checks of it.
+    #[derive(Debug)]
+    struct Counting(SharedHttpClient, Arc<AtomicUsize>);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            self.0.http_connector(settings, components)
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// How many times building two SDK clients on `client` checks it (building a connector).
+    fn checks_for_two_clients(client: impl Fn(SharedHttpClient) -> SharedHttpClient) -> usize {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let counted = SharedHttpClient::new(Counting(https_client(), Arc::clone(&checks)));
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .http_client(client(counted))
+            .build();
+        let _first = aws_sdk_s3::Client::from_conf(config.clone());
+        let _second = aws_sdk_s3::Client::from_conf(config);
+        checks.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn when_sdk_clients_are_built_should_leave_the_connector_to_the_first_request() {
+        // The SDK's own client builds (and drops) a connector per SDK client it is given to ...
+        assert_eq!(checks_for_two_clients(|client| client), 2);
+        // ... which ours skips: the first request builds the one connector all clients share.
+        let ours = |client| SharedHttpClient::new(ConnectorOnFirstRequest(client));
+        assert_eq!(checks_for_two_clients(ours), 0);
     }
 
     #[test]

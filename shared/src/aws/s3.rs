@@ -1,5 +1,6 @@
 //! S3 adapter: release state records and artifact sizes.
 
+use super::LazyClient;
 use super::errors::{classify, found};
 use crate::domain::BucketName;
 use crate::error::{ErrorClass, ServiceError};
@@ -39,20 +40,23 @@ pub const HASH_AHEAD: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct S3Adapter {
-    client: Client,
+    client: LazyClient<Client>,
     bucket: BucketName,
 }
 
 impl S3Adapter {
     pub fn new(config: &aws_config::SdkConfig, bucket: BucketName) -> Self {
         Self {
-            client: Client::new(config),
+            client: LazyClient::new(config, Client::new),
             bucket,
         }
     }
 
     pub fn from_client(client: Client, bucket: BucketName) -> Self {
-        Self { client, bucket }
+        Self {
+            client: LazyClient::ready(client, Client::new),
+            bucket,
+        }
     }
 
     fn body<T: Serialize>(operation: &'static str, value: &T) -> Result<ByteStream> {
