@@ -14,6 +14,7 @@
 
 mod checksum;
 mod cost;
+mod instructions;
 mod latency;
 mod s3_stub;
 mod tick;
@@ -52,6 +53,9 @@ struct Args {
     /// Measure only the cost of one release (the local release with the release binaries).
     #[arg(long)]
     only_cost: bool,
+    /// Measure only the cold starts (with instruction counts where valgrind is installed).
+    #[arg(long)]
+    only_cold_start: bool,
     /// Measure only the latency the automation adds (a soak-like local run).
     #[arg(long)]
     only_latency: bool,
@@ -113,6 +117,7 @@ struct Sample {
     first: Vec<f64>,
     rss_kb: Vec<u64>,
     outcome: String,
+    instructions: Option<instructions::Instructions>,
 }
 
 struct Local {
@@ -344,6 +349,88 @@ async fn wait_available(ib: &runner::ImageBuilderClient, arn: &str) -> anyhow::R
     anyhow::bail!("{arn} never became AVAILABLE")
 }
 
+/// The instruction counts of the cold starts, with their ratios to the hello-world's.
+fn print_instructions(rows: &[(String, Sample, u64, Option<u64>)]) {
+    let Some(base) = rows.first().and_then(|(_, s, _, _)| s.instructions) else {
+        return;
+    };
+    println!("\nInstructions (callgrind; millions, ratio to the hello-world)");
+    println!(
+        "{:<22} {:>14} {:>6} {:>24} {:>6}",
+        "binary", "init", "×", "init + 1st invocation", "×"
+    );
+    for (name, sample, _, _) in rows {
+        if let Some(i) = sample.instructions {
+            println!(
+                "{name:<22} {:>14.2} {:>6.2} {:>24.2} {:>6.2}",
+                i.init as f64 / 1e6,
+                i.init as f64 / base.init as f64,
+                i.first as f64 / 1e6,
+                i.first as f64 / base.first as f64,
+            );
+        }
+    }
+}
+
+/// What the full run measures besides cold starts: fan-out, tick scale, cost and added latency.
+struct Rest {
+    one: f64,
+    many: f64,
+    ticks: Value,
+    cost: Value,
+    added: Value,
+}
+
+async fn everything_else<T, A>(
+    args: &Args,
+    root: &Path,
+    release: &Path,
+    log_dir: &Path,
+    ticks: impl FnOnce() -> T,
+    added: impl FnOnce() -> A,
+) -> anyhow::Result<Rest>
+where
+    T: std::future::Future<Output = anyhow::Result<Value>>,
+    A: std::future::Future<Output = anyhow::Result<Value>>,
+{
+    let copy = release.join("copy-appstream-image.bench");
+    let copy = if copy.exists() {
+        copy
+    } else {
+        release.join("copy-appstream-image")
+    };
+    let latency = Duration::from_millis(args.latency_ms);
+    let one = fan_out(root, &copy, &["eu-west-1".to_owned()], latency, log_dir).await?;
+    let ten: Vec<String> = [
+        "eu-west-1",
+        "eu-west-2",
+        "eu-central-1",
+        "eu-north-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "ap-south-1",
+        "ca-central-1",
+        "sa-east-1",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let many = fan_out(root, &copy, &ten, latency, log_dir).await?;
+
+    let ticks = ticks().await?;
+    let cost = cost::measure(root, release, log_dir).await?;
+    let added = added().await?;
+
+    Ok(Rest {
+        one,
+        many,
+        ticks,
+        cost,
+        added,
+    })
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -356,6 +443,10 @@ async fn main() -> anyhow::Result<()> {
             vec!["publish-release"]
         } else if args.only_cost || args.only_latency {
             FUNCTIONS.iter().map(|(f, _)| *f).collect()
+        } else if args.only_cold_start {
+            std::iter::once("bench-hello")
+                .chain(FUNCTIONS.iter().map(|(f, _)| *f))
+                .collect()
         } else {
             ["bench-hash", "bench-hello"]
                 .into_iter()
@@ -401,7 +492,11 @@ async fn main() -> anyhow::Result<()> {
             &cost::measure(&root, &release, &log_dir).await?,
         );
     }
-    let checksum = checksum::measure(&release, args.checksum_mib, &log_dir).await?;
+    let checksum = if args.only_cold_start {
+        Value::Null
+    } else {
+        checksum::measure(&release, args.checksum_mib, &log_dir).await?
+    };
     if args.only_checksum {
         return write("checksum.json", &checksum);
     }
@@ -411,6 +506,10 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let local = local(&root, &log_dir, &regions).await?;
 
+    let callgrind = instructions::available();
+    if !callgrind {
+        eprintln!("valgrind not found: no instruction counts (apt-get install valgrind)");
+    }
     let mut rows: Vec<(String, Sample, u64, Option<u64>)> = Vec::new();
     let all = std::iter::once(("bench-hello", "scheduled-event.json")).chain(FUNCTIONS);
     for (name, event_file) in all {
@@ -437,6 +536,10 @@ async fn main() -> anyhow::Result<()> {
             sample.first.push(first);
             sample.rss_kb.push(rss);
             sample.outcome = outcome;
+        }
+        if callgrind {
+            sample.instructions =
+                Some(instructions::measure(&binary, &env, &event, &log_dir).await?);
         }
         let size = std::fs::metadata(&binary)
             .map(|m| m.len())
@@ -470,34 +573,11 @@ async fn main() -> anyhow::Result<()> {
         rows.push((name.to_owned(), sample, size, arm64));
     }
 
-    let copy = release.join("copy-appstream-image.bench");
-    let copy = if copy.exists() {
-        copy
+    let rest = if args.only_cold_start {
+        None
     } else {
-        release.join("copy-appstream-image")
+        Some(everything_else(&args, &root, &release, &log_dir, ticks, added).await?)
     };
-    let latency = Duration::from_millis(args.latency_ms);
-    let one = fan_out(&root, &copy, &["eu-west-1".to_owned()], latency, &log_dir).await?;
-    let ten: Vec<String> = [
-        "eu-west-1",
-        "eu-west-2",
-        "eu-central-1",
-        "eu-north-1",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "ap-northeast-1",
-        "ap-south-1",
-        "ca-central-1",
-        "sa-east-1",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    let many = fan_out(&root, &copy, &ten, latency, &log_dir).await?;
-
-    let ticks = ticks().await?;
-    let cost = cost::measure(&root, &release, &log_dir).await?;
-    let added = added().await?;
 
     // The table and the JSON.
     let base = &rows[0].1;
@@ -532,14 +612,38 @@ async fn main() -> anyhow::Result<()> {
             "init_ms": { "min": i0, "median": i1, "max": i2, "ratio_to_baseline": i1 / base_init },
             "init_and_first_invocation_ms": { "min": f0, "median": f1, "max": f2, "ratio_to_baseline": f1 / base_first },
             "peak_rss_kb": rss, "stripped_bytes": size, "arm64_zip_bytes": zip, "first_outcome": s.outcome,
+            "instructions": s.instructions.map(|i| json!({
+                "init": i.init, "init_and_first_invocation": i.first,
+            })),
         }));
     }
-    println!(
-        "\nFan-out of copy-appstream-image with {} ms on every AppStream call: 1 region {one:.0} ms, 10 regions {many:.0} ms, ratio {:.2}",
-        args.latency_ms,
-        many / one
-    );
+    print_instructions(&rows);
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "fan_out": { "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one }, "checksum": checksum, "tick": ticks, "cost": cost, "latency": added });
-    write("results.json", &results)
+    let mut results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "checksum": checksum });
+    if let Some(Rest {
+        one,
+        many,
+        ticks,
+        cost,
+        added,
+    }) = rest
+    {
+        println!(
+            "\nFan-out of copy-appstream-image with {} ms on every AppStream call: 1 region {one:.0} ms, 10 regions {many:.0} ms, ratio {:.2}",
+            args.latency_ms,
+            many / one
+        );
+        results["fan_out"] = json!({ "latency_ms": args.latency_ms, "one_region_ms": one, "ten_regions_ms": many, "ratio": many / one });
+        results["tick"] = ticks;
+        results["cost"] = cost;
+        results["latency"] = added;
+    }
+    write(
+        if args.only_cold_start {
+            "cold-start.json"
+        } else {
+            "results.json"
+        },
+        &results,
+    )
 }
