@@ -73,7 +73,7 @@ async fn count(
         .spawn()?;
     match event {
         None => {
-            api.first_poll().await;
+            crate::first_poll(&api, binary).await?;
         }
         Some(event) => {
             // Counted whatever the outcome: the cold-start table shows it.

@@ -194,6 +194,21 @@ async fn local(root: &Path, log_dir: &Path, regions: &[String]) -> anyhow::Resul
     })
 }
 
+/// When `binary` first polled `api` for an invocation; an error naming its init error (an
+/// invalid configuration, say) when it has not within 30 s, instead of waiting for ever.
+pub(crate) async fn first_poll(api: &RuntimeApi, binary: &Path) -> anyhow::Result<Instant> {
+    tokio::time::timeout(Duration::from_secs(30), api.first_poll())
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{} never polled for an invocation: {}",
+                binary.display(),
+                api.init_error()
+                    .unwrap_or_else(|| "no init error reported".to_owned())
+            )
+        })
+}
+
 /// One cold start: spawn, wait for the first poll, invoke once, read VmHWM, stop.
 async fn cold_start(
     binary: &Path,
@@ -208,8 +223,8 @@ async fn cold_start(
     let mut process = FunctionProcess::spawn(binary, &environment, log)?;
     let pid = process.id().unwrap_or_default();
     let invoked = api.invoke(event.clone(), Duration::from_secs(30));
-    let first_poll = api.first_poll();
-    let (outcome, polled) = tokio::join!(invoked, first_poll);
+    let (outcome, polled) = tokio::join!(invoked, first_poll(&api, binary));
+    let polled = polled?;
     let first = spawned.elapsed().as_secs_f64() * 1000.0;
     let init = polled.duration_since(spawned).as_secs_f64() * 1000.0;
     let rss = vm_hwm_kb(pid).unwrap_or_default();
@@ -304,7 +319,7 @@ async fn fan_out(
         &env,
         &log_dir.join(format!("fanout-{}.log", regions.len())),
     )?;
-    api.first_poll().await;
+    first_poll(&api, binary).await?;
     let started = Instant::now();
     let outcome = api.invoke(event, Duration::from_secs(60)).await;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
@@ -405,7 +420,7 @@ where
         "eu-west-1",
         "eu-west-2",
         "eu-central-1",
-        "eu-north-1",
+        "eu-west-3",
         "ap-southeast-1",
         "ap-southeast-2",
         "ap-northeast-1",

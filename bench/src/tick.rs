@@ -194,7 +194,7 @@ async fn one_tick(
     let log = log_dir.join(format!("tick-{pending}.log"));
     let mut process = FunctionProcess::spawn(binary, &env, &log)?;
     let pid = process.id().unwrap_or_default();
-    api.first_poll().await;
+    crate::first_poll(&api, binary).await?;
     // Latency and counters from here: the tick only.
     let calls_before = local.emulator.counts();
     local.s3.meter.take_counts();
