@@ -104,8 +104,9 @@ pub fn https_client() -> SharedHttpClient {
 
 /// The SDK's HTTPS client without the connector it builds, and throws away, for every SDK client
 /// at construction, only so that a native trust store fails at init rather than on the first
-/// request. Each of those builds decodes the PEM roots again (constant-time base64: `bench`
-/// counted ~220k instructions per build, a sixth of a function's init with two clients).
+/// request. Each of those builds decodes the PEM roots again (constant-time base64) and sets up
+/// rustls: `bench` counted ~246k instructions per build, a fifth of start-pipeline's init with
+/// its two clients.
 /// The embedded roots are checked by a test instead, and the one connector the first request
 /// builds is shared by every client (the SDK caches it per timeout settings).
 #[derive(Debug)]
