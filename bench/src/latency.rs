@@ -14,8 +14,6 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-const PIPELINES: [&str; 4] = ["golden", "base", "gpu", "minimal"];
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -73,16 +71,7 @@ async fn run(
     releases: usize,
     required: Option<&str>,
 ) -> anyhow::Result<Value> {
-    let mut s = runner::Scenario::new(root);
-    s.step = Duration::from_millis(150);
-    s.publish_interval = Duration::from_millis(400);
-    s.timeout = Duration::from_secs(240);
-    s.progress = false;
-    s.releases = (0..releases)
-        .map(|i| PIPELINES[i % PIPELINES.len()].to_owned())
-        .collect();
-    s.duplicate_fraction = 0.2;
-    s.jitter = Some(Duration::from_millis(300));
+    let mut s = runner::Scenario::many(root, releases);
     s.binaries = Some(release.to_path_buf());
     s.log_dir = log_dir.join(format!("latency-{}", required.unwrap_or("all")));
     if let Some(steps) = required {
@@ -172,7 +161,7 @@ async fn run(
     let appstream_last = summary(after_appstream);
     println!(
         "\nLatency the automation adds ({releases} releases over {} pipelines, RequiredSteps {}, warm, release binaries)",
-        PIPELINES.len(),
+        runner::MANY_PIPELINES.len(),
         required.unwrap_or("export,appstream")
     );
     println!(

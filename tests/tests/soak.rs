@@ -3,26 +3,15 @@
 //! with every side effect exactly once. Prints its figures (`--nocapture` to see them).
 
 use release_tests::root;
-use runner::{Scenario, run};
-use std::time::Duration;
+use runner::{MANY_PIPELINES, Scenario, run};
 
-const PIPELINES: [&str; 4] = ["golden", "silver", "bronze", "copper"];
 const RELEASES: usize = 150;
 const REGIONS: [&str; 2] = ["eu-west-1", "ap-southeast-2"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_each_exactly_once()
 {
-    let mut s = Scenario::new(&root());
-    s.step = Duration::from_millis(150);
-    s.publish_interval = Duration::from_millis(400);
-    s.timeout = Duration::from_secs(240);
-    s.progress = false;
-    s.releases = (0..RELEASES)
-        .map(|i| PIPELINES[i % PIPELINES.len()].to_owned())
-        .collect();
-    s.duplicate_fraction = 0.2;
-    s.jitter = Some(Duration::from_millis(300));
+    let mut s = Scenario::many(&root(), RELEASES);
     s.event_drop = 0.05;
     s.fault_rate = 0.10;
     s.seed = 2026;
@@ -47,7 +36,7 @@ async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_
         .count();
     println!(
         "soak: {RELEASES} releases across {} pipelines",
-        PIPELINES.len()
+        MANY_PIPELINES.len()
     );
     println!(
         "soak: events emitted {} (dropped {dropped} = {:.1}%), deliveries to functions {} ({} of {} delivered twice = {:.1}%, shuffled by up to 300 ms)",

@@ -96,7 +96,28 @@ pub struct Scenario {
     pub progress: bool,
 }
 
+/// The pipelines [`Scenario::many`] spreads its releases over, in turn.
+pub const MANY_PIPELINES: [&str; 4] = ["golden", "silver", "bronze", "copper"];
+
 impl Scenario {
+    /// `releases` releases spread over [`MANY_PIPELINES`] in turn, on a bus that duplicates a
+    /// fifth of its deliveries and shuffles them by up to 300 ms, at the soak test's pace (a step
+    /// every 150 ms, a publish tick every 400 ms, 240 s to finish), without progress lines. The
+    /// soak test adds lost events and faulty services to it; the latency benchmark runs it as is.
+    pub fn many(root: &Path, releases: usize) -> Self {
+        let mut s = Self::new(root);
+        s.step = Duration::from_millis(150);
+        s.publish_interval = Duration::from_millis(400);
+        s.timeout = Duration::from_secs(240);
+        s.progress = false;
+        s.releases = (0..releases)
+            .map(|i| MANY_PIPELINES[i % MANY_PIPELINES.len()].to_owned())
+            .collect();
+        s.duplicate_fraction = 0.2;
+        s.jitter = Some(Duration::from_millis(300));
+        s
+    }
+
     pub fn new(root: &Path) -> Self {
         Self {
             template: root.join("template.yaml"),
