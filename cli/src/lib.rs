@@ -15,6 +15,7 @@ pub mod verify;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use shared::aws::eventbridge::EventBridgeAdapter;
+use shared::aws::regional;
 use shared::aws::s3::S3Adapter;
 use shared::clock::{age, display, parse_duration, parse_time};
 use shared::domain::{BucketName, ImagePipelineArn, ReleaseId, ReleaseVersion};
@@ -215,14 +216,6 @@ async fn sdk(cli: &Cli) -> aws_config::SdkConfig {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     loader.load().await
-}
-
-/// `config` with another region: one client per region an AMI, task or image lives in.
-fn regional(config: &aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
-    config
-        .to_builder()
-        .region(aws_config::Region::new(region.to_owned()))
-        .build()
 }
 
 async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {

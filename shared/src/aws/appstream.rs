@@ -48,10 +48,7 @@ impl AppStreamAdapter {
         let clients = std::iter::once(home)
             .chain(destinations)
             .map(|region| {
-                let regional = config
-                    .to_builder()
-                    .region(aws_config::Region::new(region.as_str().to_owned()))
-                    .build();
+                let regional = super::regional(config, region.as_str());
                 (region.clone(), LazyClient::new(&regional, Client::new))
             })
             .collect();

@@ -63,6 +63,15 @@ pub async fn load_config() -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// `config` with another region, for a client of a regional service (AppStream's destinations;
+/// the operator CLI's look at an AMI, export task or image where it lives).
+pub fn regional(config: &aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
+    config
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
+}
+
 /// Whether the environment-variable credentials provider can answer (the two variables it
 /// requires; the session token is optional).
 fn environment_has_credentials(is_set: impl Fn(&str) -> bool) -> bool {
