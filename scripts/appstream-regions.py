@@ -4,7 +4,8 @@ botocore's endpoint data (service `appstream2`, every partition, FIPS and deprec
 left out), so the list is never typed by hand.
 
     python scripts/appstream-regions.py          # regenerate
-    python scripts/appstream-regions.py --check  # exit 1 if the checked-in list differs
+    python scripts/appstream-regions.py --check  # exit 1 if the checked-in regions differ
+                                                 # (the header, with botocore's version, is not compared)
 
 Run it with the python of scripts/install-aws-clients.sh (pinned botocore).
 """
@@ -43,21 +44,30 @@ def render():
     return "\n".join(lines + regions()) + "\n"
 
 
+def region_lines(text):
+    """The region lines of the list: every line but blank ones and `#` comments (the header,
+    which names the botocore version, is not compared)."""
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")}
+
+
 def main():
-    text = render()
     if "--check" in sys.argv:
         with open(OUT) as f:
-            current = f.read()
-        if current != text:
+            current = region_lines(f.read())
+        fresh = set(regions())
+        if current != fresh:
+            added = sorted(fresh - current)
+            removed = sorted(current - fresh)
             sys.stderr.write(
-                f"{OUT} differs from botocore {botocore.__version__}'s endpoint data: "
+                f"{OUT} differs from botocore {botocore.__version__}'s endpoint data "
+                f"(added: {', '.join(added) or 'none'}; removed: {', '.join(removed) or 'none'}): "
                 "run scripts/appstream-regions.py and commit the result\n"
             )
             return 1
-        print(f"appstream-regions.txt matches botocore {botocore.__version__}")
+        print(f"appstream-regions.txt matches botocore {botocore.__version__} ({len(fresh)} regions)")
         return 0
     with open(OUT, "w") as f:
-        f.write(text)
+        f.write(render())
     print(f"wrote {OUT}")
     return 0
 

@@ -5,20 +5,18 @@
 # plan for each are tracked in issue #5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${IMAGE_RELEASE_TOOLS:-$HOME/.cache/image-release}"
-mkdir -p "$tools"
-venv() { # venv DIR PACKAGE
-    [ -x "$1/bin/python" ] || python3 -m venv "$1"
-    "$1/bin/pip" install -q --disable-pip-version-check "$2"
-}
-venv "$tools/venv-lint" "cfn-lint==1.58.*"
-venv "$tools/venv-checkov" "checkov==3.*"
+# Both from hash-pinned locks: scripts/requirements/lint.txt and checkov.txt.
+source scripts/lib/venv.sh
+install_venv lint
+lint_venv="$VENV"
+install_venv checkov
+checkov_venv="$VENV"
 echo "== cfn-lint"
-"$tools/venv-lint/bin/cfn-lint" template.yaml
+"$lint_venv/bin/cfn-lint" template.yaml
 echo "cfn-lint: no errors, no warnings"
 echo "== sam validate --lint (offline; plain 'sam validate' needs AWS credentials and network)"
 deploy_bin=$(bash scripts/install-tools.sh)
 SAM_CLI_TELEMETRY=0 "$deploy_bin/sam" validate --lint --template template.yaml
 echo "== checkov"
-"$tools/venv-checkov/bin/checkov" -f template.yaml --framework cloudformation --skip-download --compact
+"$checkov_venv/bin/checkov" -f template.yaml --framework cloudformation --skip-download --compact
 echo "checkov: no failed checks"
