@@ -163,7 +163,10 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
     else {
         return Err(not_found(format!("pipeline {arn} does not exist")));
     };
-    let image_arn = world.next_build_arn(&pipeline.name, &pipeline.version);
+    // Image Builder names the image after its recipe, not the pipeline.
+    let image_arn = world.next_build_arn(pipeline.recipe(), &pipeline.version);
+    // The first call that needs Image Builder's service-linked role creates it.
+    world.config.service_linked_role = true;
     let plan = match &pipeline.failure {
         Some(_) => vec![(0, "BUILDING"), (1, "TESTING"), (2, "FAILED")],
         None => vec![
@@ -175,7 +178,7 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
     };
     world.add_image(Image {
         arn: image_arn.clone(),
-        name: pipeline.name.clone(),
+        name: pipeline.recipe().to_owned(),
         version: pipeline.version.clone(),
         status: "BUILDING",
         reason: pipeline.failure.clone(),
@@ -219,9 +222,9 @@ fn image_json(image: &Image, account: &str) -> Value {
         "arn": image.arn, "name": image.name, "version": image.version, "platform": "Linux", "type": "AMI",
         "state": state, "dateCreated": image.created, "tags": image.tags, "outputResources": { "amis": amis }, "buildType": "USER_INITIATED"
     });
+    // `sourcePipelineName` is not returned for new images (only the ARN is).
     if let Some(pipeline) = &image.pipeline_arn {
         out["sourcePipelineArn"] = json!(pipeline);
-        out["sourcePipelineName"] = json!(image.name);
     }
     if let Some(distribution) = &image.distribution_arn {
         out["distributionConfiguration"] = json!({ "arn": distribution });

@@ -21,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 mod appstream;
+mod authz;
 mod ec2;
 mod eventbridge;
 mod imagebuilder;
@@ -37,6 +38,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use world::World;
+
+/// The access key the emulator signs its S3 writes with: VM Export writes an exported disk as
+/// the account's VM Import service role (`vmimport`), so the local IAM authorizes the write
+/// against that role's policy.
+pub const VM_IMPORT_ACCESS_KEY: &str = "AKIDVMIMPORT";
 
 /// What the emulated account holds when it starts.
 #[derive(Debug, Clone)]
@@ -93,6 +99,12 @@ pub struct Config {
     /// Distributions fail in one region (with a `failureContext`) this many times; each
     /// RetryImage uses up one. See [`DistributionFailure`].
     pub distribution_failure: Option<DistributionFailure>,
+    /// The account's IAM: every call signed by a key it knows is evaluated against that
+    /// principal's policies; `None` allows everything (the emulator on its own).
+    pub iam: Option<std::sync::Arc<iam::Account>>,
+    /// Image Builder's service-linked role exists already (`false`: the first call that needs
+    /// it creates it, and needs `iam:CreateServiceLinkedRole`).
+    pub service_linked_role: bool,
 }
 
 /// A distribution that fails in `region` with `message` and region status `status`
@@ -118,9 +130,19 @@ pub type SeedImage = (String, String, Vec<(String, String)>);
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: String,
+    /// The image recipe the pipeline builds (`None`: a recipe of the pipeline's own name). Image
+    /// Builder names an image after its recipe: `…:image/<recipe>/<version>/<build>`, so two
+    /// pipelines of one recipe number their builds in one sequence.
+    pub recipe: Option<String>,
     pub version: String,
     /// The build fails in TESTING with this reason.
     pub failure: Option<String>,
+}
+
+impl Pipeline {
+    pub fn recipe(&self) -> &str {
+        self.recipe.as_deref().unwrap_or(&self.name)
+    }
 }
 
 impl Config {
@@ -133,6 +155,7 @@ impl Config {
             step: Duration::from_millis(300),
             pipelines: vec![Pipeline {
                 name: "golden".into(),
+                recipe: None,
                 version: "1.0.0".into(),
                 failure: None,
             }],
@@ -161,6 +184,8 @@ impl Config {
             event_drop: 0.0,
             event_seed: 7,
             distribution_failure: None,
+            iam: None,
+            service_linked_role: false,
         }
     }
 
@@ -397,6 +422,12 @@ async fn route(
     }
     let mut world = world::lock(world);
     world.counts.call(&key);
+    if let Some(denied) = authorize(
+        &world, &headers, service, &operation, &region, &uri, &body, protocol,
+    ) {
+        world.counts.call(&format!("{key}#denied"));
+        return denied;
+    }
     match service {
         "appstream" => appstream::handle(&mut world, protocol, &region, &operation, &body),
         "ec2" => ec2::handle(&mut world, &region, &operation, &body),
@@ -408,6 +439,97 @@ async fn route(
             uri.query().unwrap_or(""),
             &body,
         ),
+    }
+}
+
+/// IAM, as AWS would evaluate the call for the principal that signed it (the local account's
+/// roles, [`iam::Account`]): `Some(answer)` when it is denied, in the service's own error shape.
+#[allow(clippy::too_many_arguments)]
+fn authorize(
+    world: &World,
+    headers: &HeaderMap,
+    service: &str,
+    operation: &str,
+    region: &str,
+    uri: &Uri,
+    body: &[u8],
+    protocol: appstream::Protocol,
+) -> Option<Response> {
+    let account = world.config.iam.clone()?;
+    let key = credential_field(headers, 0)?;
+    let json: Value = match (service, protocol) {
+        ("ec2", _) => Value::Null,
+        ("appstream", appstream::Protocol::RpcV2Cbor) => {
+            ciborium::from_reader(body).unwrap_or(Value::Null)
+        }
+        _ => serde_json::from_slice(body).unwrap_or(Value::Null),
+    };
+    let form: std::collections::BTreeMap<String, String> = if service == "ec2" {
+        form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        Default::default()
+    };
+    let request = authz::Request {
+        region,
+        json: &json,
+        form: &form,
+        query: uri.query().unwrap_or(""),
+    };
+    let call = authz::call(world, service, operation, &request)?;
+    let denied = match account.authorize(&key, &call) {
+        Ok(Ok(())) => return None,
+        Ok(Err(denied)) => denied,
+        Err(mismatch) => {
+            // The emulator described a call the Service Authorization Reference does not
+            // allow: a bug here, never a silent allow.
+            tracing::error!(%mismatch, "the emulator's authorization of a call is wrong");
+            return Some(fault_like(
+                service,
+                protocol,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                &mismatch.to_string(),
+            ));
+        }
+    };
+    tracing::info!(key, action = %denied.action, resource = %denied.resource, "denied");
+    Some(match service {
+        "ec2" => ec2::error(
+            StatusCode::FORBIDDEN,
+            "UnauthorizedOperation",
+            &format!(
+                "You are not authorized to perform this operation. {}",
+                denied.message
+            ),
+        ),
+        "imagebuilder" => imagebuilder::error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            &denied.message,
+        ),
+        _ => fault_like(
+            service,
+            protocol,
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            &denied.message,
+        ),
+    })
+}
+
+/// An error answer in the shape of `service` (and of AppStream's `protocol`).
+fn fault_like(
+    service: &str,
+    protocol: appstream::Protocol,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
+    match service {
+        "ec2" => ec2::error(status, code, message),
+        "imagebuilder" => imagebuilder::error(status, code, message),
+        "events" => eventbridge::error(status, code, message),
+        _ => appstream::error(protocol, status, code, message),
     }
 }
 
@@ -473,7 +595,8 @@ async fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
         .http_client(shared::aws::https_client())
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDLOCAL",
+            // VM Export writes the disk as the account's VM Import service role.
+            VM_IMPORT_ACCESS_KEY,
             "local-secret",
             None,
             None,

@@ -215,22 +215,58 @@ impl World {
     /// A fresh hexadecimal id of `len` digits (deterministic: a counter mixed with a constant).
     pub fn next_hex(&mut self, len: usize) -> String {
         self.serial += 1;
-        let mixed = self.serial.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0123_4567_89ab_cdef;
+        Self::hex(self.serial, len)
+    }
+
+    fn hex(serial: u64, len: usize) -> String {
+        let mixed = serial.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0123_4567_89ab_cdef;
         let hex = format!("{mixed:016x}{:016x}", mixed.rotate_left(17));
         hex[..len].to_owned()
     }
 
+    /// The id the next export task will get (IAM authorizes ExportImage on it before it exists).
+    pub fn peek_export_task_id(&self) -> String {
+        format!("export-ami-{}", Self::hex(self.serial + 1, 17))
+    }
+
     /// The ARN of the next build of an image version (`…:image/<name>/<version>/<n>`).
     pub fn next_build_arn(&mut self, name: &str, version: &str) -> String {
-        let counter = self
+        let arn = self.peek_build_arn(name, version);
+        *self
             .builds
             .entry((name.to_owned(), version.to_owned()))
-            .or_default();
-        *counter += 1;
+            .or_default() += 1;
+        arn
+    }
+
+    /// What [`World::next_build_arn`] will answer, without taking it.
+    pub fn peek_build_arn(&self, name: &str, version: &str) -> String {
+        let next = self
+            .builds
+            .get(&(name.to_owned(), version.to_owned()))
+            .copied()
+            .unwrap_or_default()
+            + 1;
         format!(
-            "arn:aws:imagebuilder:{}:{}:image/{name}/{version}/{counter}",
+            "arn:aws:imagebuilder:{}:{}:image/{name}/{version}/{next}",
             self.config.home_region, self.config.account
         )
+    }
+
+    /// The image the next build of `pipeline_arn` will be.
+    pub fn next_image_arn_of_pipeline(&self, pipeline_arn: &str) -> Option<String> {
+        let pipeline = self
+            .config
+            .pipelines
+            .iter()
+            .find(|p| self.config.pipeline_arn(&p.name) == pipeline_arn)?;
+        Some(self.peek_build_arn(pipeline.recipe(), &pipeline.version))
+    }
+
+    /// The image DistributeImage of `source` will create.
+    pub fn next_distributed_arn(&self, source: &str) -> Option<String> {
+        let image = self.images.get(source)?;
+        Some(self.peek_build_arn(&image.name, &image.version))
     }
 
     pub fn appstream_arn(&self, region: &str, name: &str) -> String {

@@ -3,20 +3,27 @@
 //! under its own local Lambda Runtime API, and events routed to them by the template's own
 //! EventBridge patterns (matched with quamina) and schedules (on an accelerated clock).
 
+pub mod alarms;
+pub mod confine;
+pub mod lambda;
 pub mod process;
+pub mod proxy;
 pub mod runtime_api;
+pub mod stack;
 pub mod template;
 
 use emulator::{CallCounts, Emulator, Fault};
-use process::{FunctionProcess, Moto};
+use lambda::{DeadLetter, Lambda, Running};
+use process::Moto;
 use rand::{Rng, SeedableRng};
-use runtime_api::{Outcome, RuntimeApi};
+use runtime_api::Outcome;
 use serde_json::{Value, json};
+use stack::Stack;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use template::{Template, Values};
+use template::Values;
 use tokio::sync::mpsc;
 
 pub use aws_sdk_cloudfront::Client as CloudFrontClient;
@@ -94,6 +101,14 @@ pub struct Scenario {
     pub log_dir: PathBuf,
     /// Print progress lines as the release advances.
     pub progress: bool,
+    /// Authorize every call of a function (to the emulator and, through the authorizing proxy,
+    /// to S3 and CloudFront) against its role as the template resolves it (default on).
+    pub iam: bool,
+    /// Image Builder's service-linked role exists at start (`false`: the first
+    /// StartImagePipelineExecution creates it, and needs `iam:CreateServiceLinkedRole`).
+    pub service_linked_role: bool,
+    /// How the local Lambda runs the functions: retries on its scaled clock, timeouts, memory.
+    pub lambda: Lambda,
 }
 
 /// The pipelines [`Scenario::many`] spreads its releases over, in turn.
@@ -151,6 +166,9 @@ impl Scenario {
             parameters: Vec::new(),
             log_dir: std::env::temp_dir().join(format!("image-release-{}", uuid::Uuid::new_v4())),
             progress: true,
+            iam: true,
+            service_linked_role: false,
+            lambda: Lambda::default(),
         }
     }
 }
@@ -207,6 +225,16 @@ pub struct Report {
     /// the report lives, for the operator CLI's tests.
     pub emulator: Arc<Emulator>,
     pub invocations: Vec<Invocation>,
+    /// Events Lambda gave up on after its retries: what reached the on-failure destination.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Every alarm of the stack, and whether (and why) it would have fired.
+    pub alarms: Vec<alarms::AlarmState>,
+    /// Every IAM decision the local account made (principal, action, resource, allowed).
+    pub iam: Vec<iam::account::Record>,
+    /// Execution environments each function needed after its first (crash, timeout, OOM).
+    pub resets: Vec<(String, usize)>,
+    /// Each function's peak memory (its cgroup's), when confined.
+    pub peak_bytes: Vec<(String, u64)>,
     pub elapsed: Duration,
     pub log_dir: PathBuf,
 }
@@ -232,6 +260,20 @@ impl Report {
             .await
             .map_err(|e| anyhow::anyhow!("presigning {key}: {e}"))?;
         Ok(request.uri().to_owned())
+    }
+
+    /// Every call the local IAM denied.
+    pub fn denied(&self) -> Vec<&iam::account::Record> {
+        self.iam.iter().filter(|r| !r.allowed).collect()
+    }
+
+    /// The alarms that would have fired.
+    pub fn fired(&self) -> Vec<&str> {
+        self.alarms
+            .iter()
+            .filter(|a| a.fired)
+            .map(|a| a.name.as_str())
+            .collect()
     }
 
     /// The failed step and its reason, from `status.json`.
@@ -404,13 +446,6 @@ impl Progress {
     }
 }
 
-struct Running {
-    name: String,
-    api: RuntimeApi,
-    _process: FunctionProcess,
-    matcher: Option<quamina::Quamina<String>>,
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -429,10 +464,12 @@ struct Storage {
 /// The emulated account: the pipelines the scenario's releases use.
 struct Account {
     emulator: Arc<Emulator>,
+    /// The local IAM (None when the scenario switches it off).
+    iam: Option<Arc<iam::Account>>,
+    /// The authorizing proxy in front of moto, which the functions use as S3 and CloudFront.
+    proxy: Option<proxy::AuthorizingProxy>,
     events: mpsc::UnboundedReceiver<Value>,
     pipeline_arn: String,
-    distribution_arn: String,
-    additional_pipelines: Vec<String>,
     /// The pipeline of each release request.
     request_arns: Vec<String>,
 }
@@ -446,6 +483,7 @@ struct Seen {
     release_ids: Mutex<std::collections::BTreeSet<String>>,
     /// The release events (`Release Published`, `Release Failed`) put on the bus.
     release_events: Mutex<Vec<Value>>,
+    dead_letters: Mutex<Vec<DeadLetter>>,
     deliveries: AtomicUsize,
     duplicates: AtomicUsize,
 }
@@ -471,10 +509,13 @@ impl Seen {
     }
 }
 
-/// Delivers events to functions as EventBridge's asynchronous invocation does: possibly
-/// twice, possibly late, with up to two retries of a failed attempt.
+/// Delivers events to functions as EventBridge and Lambda's asynchronous invocation do:
+/// possibly twice, possibly late, each failed attempt retried as the function's
+/// EventInvokeConfig says ([`lambda::invoke_async`]).
 struct Bus {
     running: Arc<Vec<Running>>,
+    lambda: Lambda,
+    iam: Option<Arc<iam::Account>>,
     seen: Arc<Seen>,
     progress: Arc<Progress>,
     rng: Mutex<rand::rngs::StdRng>,
@@ -510,33 +551,42 @@ impl Bus {
 
     async fn invoke(&self, index: usize, event: Value) {
         let function = &self.running[index];
+        let name = function.spec.binary.clone();
         let trigger = describe_event(&event);
-        for attempt in 1..=3 {
-            let delivered = Instant::now();
-            let (outcome, took) = function
-                .api
-                .invoke_timed(event.clone(), Duration::from_secs(60))
-                .await;
-            let (handed, duration) = took.unwrap_or_else(|| (delivered, delivered.elapsed()));
-            if let Outcome::Response(value) = &outcome {
-                self.seen.note_releases(value);
-            }
-            self.progress
-                .line(&function.name, &trigger, &describe_outcome(&outcome));
-            let retry =
-                matches!(&outcome, Outcome::Error { error_type, .. } if error_type == "Retryable");
-            lock(&self.seen.invocations).push(Invocation {
-                function: function.name.clone(),
-                trigger: trigger.clone(),
-                attempt,
-                outcome,
-                handed,
-                duration,
-            });
-            if !retry {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        let dead = lambda::invoke_async(
+            function,
+            &self.lambda,
+            &event,
+            &trigger,
+            self.iam.as_deref(),
+            &process::access_key(&name),
+            |attempt, record| {
+                if let Outcome::Response(value) = &record.outcome {
+                    self.seen.note_releases(value);
+                }
+                self.progress
+                    .line(&name, &trigger, &describe_outcome(&record.outcome));
+                lock(&self.seen.invocations).push(Invocation {
+                    function: name.clone(),
+                    trigger: trigger.clone(),
+                    attempt,
+                    outcome: record.outcome.clone(),
+                    handed: record.handed,
+                    duration: record.duration,
+                });
+            },
+        )
+        .await;
+        if let Some(dead) = dead {
+            self.progress.line(
+                &name,
+                &trigger,
+                &format!(
+                    "gave up after {} attempts: on-failure destination ({})",
+                    dead.attempts, dead.error
+                ),
+            );
+            lock(&self.seen.dead_letters).push(dead);
         }
     }
 
@@ -580,11 +630,16 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         last_publish: Mutex::new(String::new()),
     });
     let storage = start_storage(&scenario).await?;
-    let mut account = start_account(&scenario, &storage).await?;
-    let (running, schedules) = start_functions(&scenario, &storage, &account).await?;
+    let config = account_config(&scenario);
+    let stack = load_stack(&scenario, &config, &storage)?;
+    let functions = stack.functions();
+    let mut account = start_account(&scenario, config, &storage, &stack, &functions).await?;
+    let (running, schedules) = start_functions(&scenario, &storage, &account, functions).await?;
     let seen = Arc::new(Seen::default());
     let bus = Arc::new(Bus {
         running: Arc::new(running),
+        lambda: scenario.lambda.clone(),
+        iam: account.iam.clone(),
         seen: seen.clone(),
         progress: progress.clone(),
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(scenario.seed)),
@@ -595,11 +650,16 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     let (sender, tasks) = start_bus(&bus, &mut account, schedules, scenario.publish_interval);
     if progress.enabled {
         println!(
-            "[{:>6.1}s] local AWS ready: emulator {} · moto {} · {} functions (logs in {})",
+            "[{:>6.1}s] local AWS ready: emulator {} · moto {} · {} functions · IAM {} (logs in {})",
             start.elapsed().as_secs_f64(),
             account.emulator.endpoint(),
             storage.moto.endpoint,
             bus.running.len(),
+            if account.iam.is_some() {
+                "enforced"
+            } else {
+                "off"
+            },
             scenario.log_dir.display()
         );
     }
@@ -615,9 +675,11 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
     }
     let (state, status) = ended;
-    // Let late (duplicated, delayed, retried) deliveries land before counting side effects.
+    // Let late (duplicated, delayed, retried) deliveries land before counting side effects:
+    // Lambda's retries come one and two "minutes" after a failed attempt.
     let settle = scenario.jitter.unwrap_or_default()
         + scenario.publish_interval * 2
+        + scenario.lambda.minute * 3
         + Duration::from_millis(300);
     tokio::time::sleep(settle).await;
     for task in tasks {
@@ -645,10 +707,28 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         moto: storage.moto.clone(),
         emulator: account.emulator.clone(),
         invocations: lock(&seen.invocations).clone(),
+        dead_letters: lock(&seen.dead_letters).clone(),
+        alarms: Vec::new(),
+        iam: account
+            .iam
+            .as_ref()
+            .map(|a| a.records())
+            .unwrap_or_default(),
+        resets: bus
+            .running
+            .iter()
+            .map(|r| (r.spec.binary.clone(), r.resets.load(Ordering::Relaxed)))
+            .collect(),
+        peak_bytes: bus
+            .running
+            .iter()
+            .filter_map(|r| Some((r.spec.binary.clone(), r.peak_bytes()?)))
+            .collect(),
         elapsed: start.elapsed(),
         log_dir: scenario.log_dir.clone(),
     };
     observe(&scenario, &storage, &account, &seen, &mut report).await;
+    report.alarms = alarms::evaluate(&stack, &bus.running, &report);
     Ok(report)
 }
 
@@ -690,11 +770,11 @@ async fn start_storage(scenario: &Scenario) -> anyhow::Result<Storage> {
     })
 }
 
-/// Phase 2: the emulator, with the account the releases need.
-async fn start_account(scenario: &Scenario, storage: &Storage) -> anyhow::Result<Account> {
+/// The emulated account the releases need (not started yet: the stack's values come from it).
+fn account_config(scenario: &Scenario) -> emulator::Config {
     let mut config = emulator::Config::demo();
     config.step = scenario.step;
-    config.s3_endpoint = Some(storage.moto.endpoint.clone());
+    config.service_linked_role = scenario.service_linked_role;
     config.export_failure = scenario.export_failure.clone();
     config.distribution_tags_on_amis_only = scenario.distribution_tags_on_amis_only;
     config.distribution_keeps_pipeline_arn = scenario.distribution_keeps_pipeline_arn;
@@ -711,15 +791,10 @@ async fn start_account(scenario: &Scenario, storage: &Storage) -> anyhow::Result
         pipeline.failure = scenario.build_failure.clone();
     }
     config.fault_rate = scenario.fault_rate;
-    let mut names: Vec<String> = Vec::new();
-    for name in &scenario.releases {
-        if !names.contains(name) {
-            names.push(name.clone());
-        }
-    }
-    for name in names.iter().filter(|n| *n != "golden") {
+    for name in pipeline_names(scenario).iter().filter(|n| *n != "golden") {
         config.pipelines.push(emulator::Pipeline {
             name: name.clone(),
+            recipe: None,
             version: "1.0.0".into(),
             failure: None,
         });
@@ -733,93 +808,124 @@ async fn start_account(scenario: &Scenario, storage: &Storage) -> anyhow::Result
             ("release".into(), SOURCE_APPSTREAM_IMAGE.into()),
         ],
     ));
-    let pipeline_arn = config.pipeline_arn("golden");
-    let additional_pipelines = names
-        .iter()
-        .filter(|n| *n != "golden")
-        .map(|n| config.pipeline_arn(n))
-        .collect();
-    let request_arns = scenario
-        .releases
-        .iter()
-        .map(|n| config.pipeline_arn(n))
-        .collect();
-    let distribution_arn = config.distribution_arn("golden");
-    let (emulator, events) = Emulator::start(config, 0).await?;
-    for (operation, fault) in &scenario.faults {
-        emulator.inject(operation, *fault);
-    }
-    Ok(Account {
-        emulator: Arc::new(emulator),
-        events,
-        pipeline_arn,
-        distribution_arn,
-        additional_pipelines,
-        request_arns,
-    })
+    config
 }
 
-/// Phase 3: every function of template.yaml, with its rules and schedules; returns the
-/// running functions and (function index, schedule name) of each schedule.
-async fn start_functions(
+/// The stack as SAM and CloudFormation would make it, with the local account's values.
+fn load_stack(
     scenario: &Scenario,
+    config: &emulator::Config,
     storage: &Storage,
-    account: &Account,
-) -> anyhow::Result<(Vec<Running>, Vec<(usize, String)>)> {
+) -> anyhow::Result<Stack> {
+    let names = pipeline_names(scenario);
     let mut values = local_values(
-        &account.pipeline_arn,
-        &account.distribution_arn,
+        &config.pipeline_arn("golden"),
+        &config.distribution_arn("golden"),
         &scenario.destination_regions,
         &storage.distribution_id,
         &storage.domain,
     );
     values.set(
         "AdditionalPipelineArns",
-        account.additional_pipelines.join(","),
+        names
+            .iter()
+            .filter(|n| *n != "golden")
+            .map(|n| config.pipeline_arn(n))
+            .collect::<Vec<_>>()
+            .join(","),
     );
     for (k, v) in &scenario.parameters {
         values.set(k, v);
     }
-    let template = Template::load(&scenario.template, values)?;
-    let functions = template::functions(&template.resolved());
+    Stack::load(&scenario.template, values)
+}
+
+/// The pipelines of the scenario's releases, each once, in order.
+fn pipeline_names(scenario: &Scenario) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in &scenario.releases {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// Phase 2: the local IAM (the stack's roles and bucket policy), the authorizing proxy in front
+/// of moto, and the emulator, which authorizes with the same IAM and writes exports through the
+/// proxy as the VM Import role.
+async fn start_account(
+    scenario: &Scenario,
+    mut config: emulator::Config,
+    storage: &Storage,
+    stack: &Stack,
+    functions: &[stack::Function],
+) -> anyhow::Result<Account> {
+    let (iam, proxy) = if scenario.iam {
+        let iam = Arc::new(stack.account(functions, process::access_key)?);
+        let proxy = proxy::AuthorizingProxy::start(&storage.moto.endpoint, iam.clone()).await?;
+        (Some(iam), Some(proxy))
+    } else {
+        (None, None)
+    };
+    config.iam = iam.clone();
+    config.s3_endpoint = Some(
+        proxy
+            .as_ref()
+            .map_or_else(|| storage.moto.endpoint.clone(), |p| p.endpoint()),
+    );
+    let pipeline_arn = config.pipeline_arn("golden");
+    let request_arns = scenario
+        .releases
+        .iter()
+        .map(|n| config.pipeline_arn(n))
+        .collect();
+    let (emulator, events) = Emulator::start(config, 0).await?;
+    for (operation, fault) in &scenario.faults {
+        emulator.inject(operation, *fault);
+    }
+    Ok(Account {
+        emulator: Arc::new(emulator),
+        iam,
+        proxy,
+        events,
+        pipeline_arn,
+        request_arns,
+    })
+}
+
+/// Phase 3: every function of the stack, with its rules and schedules, under the local
+/// Lambda; returns the running functions and (function index, schedule name) of each schedule.
+async fn start_functions(
+    scenario: &Scenario,
+    storage: &Storage,
+    account: &Account,
+    functions: Vec<stack::Function>,
+) -> anyhow::Result<(Vec<Running>, Vec<(usize, String)>)> {
     let binaries = scenario
         .binaries
         .clone()
         .unwrap_or_else(process::binaries_dir);
+    // The functions reach S3 and CloudFront through the authorizing proxy when IAM is on.
+    let storage_endpoint = account
+        .proxy
+        .as_ref()
+        .map_or_else(|| storage.moto.endpoint.clone(), |p| p.endpoint());
     let mut running = Vec::new();
     let mut schedules = Vec::new();
-    for function in &functions {
-        let api = RuntimeApi::start(&function.binary).await?;
+    for function in functions {
         let mut env = process::lambda_environment(
             &function.binary,
-            &api.address(),
+            "",
             &account.emulator.endpoint(),
-            &storage.moto.endpoint,
+            &storage_endpoint,
         );
         env.extend(function.environment.clone());
-        let process = FunctionProcess::spawn(
-            &binaries.join(&function.binary),
-            &env,
-            &scenario.log_dir.join(format!("{}.log", function.binary)),
-        )?;
-        let mut matcher = None;
-        if !function.rules.is_empty() {
-            let mut q = quamina::Quamina::new();
-            for (name, pattern) in &function.rules {
-                q.add_pattern(name.clone(), &pattern.to_string())
-                    .map_err(|e| anyhow::anyhow!("{}/{name}: {e:?}", function.binary))?;
-            }
-            matcher = Some(q);
-        }
         for (name, _) in &function.schedules {
             schedules.push((running.len(), name.clone()));
         }
-        running.push(Running {
-            name: function.binary.clone(),
-            api,
-            _process: process,
-            matcher,
-        });
+        let log = scenario.log_dir.join(format!("{}.log", function.binary));
+        running.push(Running::start(function, &binaries, env, log, &scenario.lambda).await?);
     }
     Ok((running, schedules))
 }
@@ -917,7 +1023,7 @@ async fn request_releases(
 fn init_errors(running: &[Running]) -> Vec<(String, String)> {
     running
         .iter()
-        .filter_map(|f| f.api.init_error().map(|e| (f.name.clone(), e)))
+        .filter_map(|f| f.api.init_error().map(|e| (f.spec.binary.clone(), e)))
         .collect()
 }
 

@@ -109,14 +109,45 @@ impl FunctionProcess {
         environment: &BTreeMap<String, String>,
         log: &Path,
     ) -> anyhow::Result<Self> {
+        Self::spawn_in(binary, environment, log, None)
+    }
+
+    /// [`FunctionProcess::spawn`] inside `cgroup` (its memory and CPU limits) from its first
+    /// instruction: a shell writes its own pid into the cgroup, then execs the binary. The log
+    /// is appended to, so a reset environment's lines follow the previous one's.
+    pub fn spawn_in(
+        binary: &Path,
+        environment: &BTreeMap<String, String>,
+        log: &Path,
+        cgroup: Option<&crate::confine::Cgroup>,
+    ) -> anyhow::Result<Self> {
         if !binary.exists() {
             anyhow::bail!(
                 "{} not found: build the functions first (cargo build --workspace --bins --tests)",
                 binary.display()
             );
         }
-        let log_file = std::fs::File::create(log)?;
-        let child = Command::new(binary)
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let mut command = match cgroup {
+            Some(cgroup) => {
+                let mut script = String::new();
+                for (i, _) in cgroup.procs_files().iter().enumerate() {
+                    script.push_str(&format!("echo $$ > \"${}\" && ", i + 1));
+                }
+                script.push_str("exec \"$0\"");
+                let mut c = Command::new("/bin/sh");
+                c.arg("-c")
+                    .arg(script)
+                    .arg(binary)
+                    .args(cgroup.procs_files());
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .env_clear()
             .envs(environment)
             .stdout(Stdio::from(log_file.try_clone()?))
@@ -124,6 +155,16 @@ impl FunctionProcess {
             .kill_on_drop(true)
             .spawn()?;
         Ok(Self { child })
+    }
+
+    /// Waits for the process to end.
+    pub async fn wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.wait().await.ok()
+    }
+
+    /// Ends the process (SIGKILL) and waits for it.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     pub fn id(&self) -> Option<u32> {

@@ -2,6 +2,11 @@
 //! `GET /2018-06-01/runtime/invocation/next`, `POST …/invocation/{id}/response`,
 //! `POST …/invocation/{id}/error`, `POST …/init/error`. One process polls it, like one warm
 //! execution environment.
+//!
+//! The function's `Timeout` is Lambda's: it counts from the moment the invocation is handed
+//! over (`lambda-runtime-deadline-ms` says when it ends); an invocation still running then fails
+//! with `Sandbox.Timedout` ("Task timed out after N seconds"), and the API asks for the execution
+//! environment to be reset ([`RuntimeApi::resets`]), as Lambda resets it after a timeout.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -34,6 +39,10 @@ struct Invocation {
 
 struct Shared {
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
+    /// The function's `Timeout`, from hand-over to answer.
+    timeout: Duration,
+    /// Asks the supervisor to reset the execution environment (after a timeout).
+    resets: mpsc::UnboundedSender<String>,
     /// Handed to the function: where its answer goes, and when it was handed over.
     pending: Mutex<HashMap<String, (Reply, Instant)>>,
     function_arn: String,
@@ -43,6 +52,8 @@ struct Shared {
 
 pub struct RuntimeApi {
     addr: SocketAddr,
+    shared: Arc<Shared>,
+    resets: std::sync::Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     sender: mpsc::UnboundedSender<Invocation>,
     first_poll: watch::Receiver<Option<Instant>>,
     init_error: watch::Receiver<Option<String>>,
@@ -50,13 +61,24 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Serves on 127.0.0.1 at a free port.
+    /// Serves on 127.0.0.1 at a free port, with Lambda's maximum timeout (15 minutes).
     pub async fn start(function_name: &str) -> anyhow::Result<Self> {
+        Self::start_with_timeout(function_name, Duration::from_secs(900)).await
+    }
+
+    /// [`RuntimeApi::start`] for a function whose `Timeout` is `timeout`.
+    pub async fn start_with_timeout(
+        function_name: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let (resets_tx, resets_rx) = mpsc::unbounded_channel();
         let (first_poll_tx, first_poll) = watch::channel(None);
         let (init_error_tx, init_error) = watch::channel(None);
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(receiver),
+            timeout,
+            resets: resets_tx,
             pending: Mutex::new(HashMap::new()),
             function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}"),
             first_poll: first_poll_tx,
@@ -70,7 +92,7 @@ impl RuntimeApi {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error_route))
-            .with_state(shared);
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -83,6 +105,8 @@ impl RuntimeApi {
         });
         Ok(Self {
             addr,
+            shared,
+            resets: std::sync::Mutex::new(Some(resets_rx)),
             sender,
             first_poll,
             init_error,
@@ -130,6 +154,43 @@ impl RuntimeApi {
         }
     }
 
+    /// The reset requests (one per timed-out invocation, with its message), for the one
+    /// supervisor of the function's process; `None` once taken.
+    pub fn resets(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.resets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Fails every invocation handed to the process and not answered (the process died):
+    /// Lambda reports such an invocation with the runtime's error.
+    pub fn fail_pending(&self, error_type: &str, message: &str) -> usize {
+        let pending: Vec<(String, (Reply, Instant))> = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
+        let n = pending.len();
+        for (_, (reply, handed)) in pending {
+            let _ = reply.send((
+                Outcome::Error {
+                    error_type: error_type.to_owned(),
+                    message: message.to_owned(),
+                },
+                handed,
+            ));
+        }
+        n
+    }
+
+    /// A fresh init error slate for a new execution environment.
+    pub fn clear_init_error(&self) {
+        let _ = self.shared.init_error.send(None);
+    }
+
     /// What the function reported to `/runtime/init/error`, if it did.
     pub fn init_error(&self) -> Option<String> {
         self.init_error.borrow().clone()
@@ -172,12 +233,34 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        + Duration::from_secs(300);
+        + shared.timeout;
     shared
         .pending
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(invocation.id.clone(), (invocation.reply, Instant::now()));
+    // Lambda's timeout: from hand-over, whatever the function is doing.
+    {
+        let (shared, id) = (shared.clone(), invocation.id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.timeout).await;
+            let message = format!(
+                "Task timed out after {:.2} seconds",
+                shared.timeout.as_secs_f64()
+            );
+            if settle(
+                &shared,
+                &id,
+                Outcome::Error {
+                    error_type: "Sandbox.Timedout".into(),
+                    message: message.clone(),
+                },
+            ) == StatusCode::ACCEPTED
+            {
+                let _ = shared.resets.send(message);
+            }
+        });
+    }
     let mut headers = HeaderMap::new();
     let put = |headers: &mut HeaderMap, name: &'static str, value: String| {
         if let Ok(value) = value.parse() {

@@ -32,7 +32,7 @@ impl Values {
         self
     }
 
-    fn get(&self, name: &str) -> String {
+    pub fn get(&self, name: &str) -> String {
         self.0
             .get(name)
             .cloned()

@@ -57,3 +57,65 @@ impl RegionName {
         Self::parse(field, value)?.with_appstream(field)
     }
 }
+
+/// The AWS partitions, generated from botocore's endpoint data by `scripts/partitions.py`:
+/// `<partition> <region code pattern> <known regions>` per line.
+pub const PARTITIONS_FILE: &str = include_str!("../../data/partitions.txt");
+
+struct Partition {
+    name: &'static str,
+    pattern: Regex,
+    regions: Vec<&'static str>,
+}
+
+static PARTITIONS: LazyLock<Vec<Partition>> = LazyLock::new(|| {
+    PARTITIONS_FILE
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let name = parts.next()?;
+            let pattern = Regex::new(parts.next()?).ok()?;
+            let regions = parts.next().unwrap_or_default().split(',').collect();
+            Some(Partition {
+                name,
+                pattern,
+                regions,
+            })
+        })
+        .collect()
+});
+
+/// The partition of a region code (`aws`, `aws-cn`, `aws-us-gov`, the ISO partitions…): the
+/// partition that lists it, else the one whose region pattern it matches, else `aws`.
+pub fn partition_of(region: &str) -> &'static str {
+    PARTITIONS
+        .iter()
+        .find(|p| p.regions.contains(&region))
+        .or_else(|| PARTITIONS.iter().find(|p| p.pattern.is_match(region)))
+        .map_or("aws", |p| p.name)
+}
+
+impl RegionName {
+    /// The partition this region belongs to (botocore's endpoint data).
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::*;
+
+    #[test]
+    fn when_a_region_is_given_should_name_its_partition_from_botocore_data() {
+        assert_eq!(partition_of("us-east-1"), "aws");
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition_of("us-isob-east-1"), "aws-iso-b");
+        // Not yet listed, but of the pattern of the commercial partition.
+        assert_eq!(partition_of("ap-southeast-9"), "aws");
+    }
+}

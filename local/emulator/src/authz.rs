@@ -1,0 +1,258 @@
+//! What each emulated call is, for IAM: the operation's resources by the type the Service
+//! Authorization Reference names, the request's context keys, and each dependent action the
+//! reference lists, on its resource, or why it does not apply to this call. The local
+//! account ([`iam::Account`]) checks the description against the generated table and evaluates
+//! it against the caller's role; a denied call gets the service's own error shape.
+
+use crate::world::World;
+use iam::Call;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The partition of a region (the ARN's second field).
+pub(crate) fn partition(region: &str) -> &'static str {
+    shared::domain::partition_of(region)
+}
+
+/// How one emulated request reads: its body (JSON for Image Builder, AppStream and EventBridge;
+/// form fields for EC2) and its query.
+pub(crate) struct Request<'a> {
+    pub region: &'a str,
+    pub json: &'a Value,
+    pub form: &'a BTreeMap<String, String>,
+    pub query: &'a str,
+}
+
+impl Request<'_> {
+    fn s(&self, field: &str) -> Option<&str> {
+        self.json.get(field).and_then(Value::as_str)
+    }
+    fn q(&self, field: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.into_owned())
+    }
+    fn f(&self, field: &str) -> Option<&str> {
+        self.form.get(field).map(String::as_str)
+    }
+}
+
+/// Image Builder's service-linked role (its user guide, "Using service-linked roles for Image
+/// Builder"): created by the first call that needs it.
+pub(crate) const IMAGE_BUILDER_SLR: &str =
+    "aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder";
+
+/// The call, or `None` when the request lacks what identifies its resources (the service's
+/// own validation then answers it, as AWS does for a malformed request).
+pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_>) -> Option<Call> {
+    let account = world.config.account.clone();
+    let region = r.region;
+    let p = partition(region);
+    let op = format!("{service}:{operation}");
+    let call = Call::new(&op, region);
+    Some(match (service, operation) {
+        ("imagebuilder", "StartImagePipelineExecution") => {
+            let pipeline = r.s("imagePipelineArn")?;
+            let call = call
+                .on("imagePipeline", pipeline)
+                .dependent("imagebuilder:GetImagePipeline", pipeline);
+            let call =
+                with_request_tags(call, r.json.get("tags"), "imagebuilder:TagResource", || {
+                    world
+                        .next_image_arn_of_pipeline(pipeline)
+                        .unwrap_or_else(|| {
+                            format!("arn:{p}:imagebuilder:{region}:{account}:image/*")
+                        })
+                });
+            if world.config.service_linked_role {
+                call.not_applicable(
+                    "iam:CreateServiceLinkedRole",
+                    "Image Builder's service-linked role exists already",
+                )
+            } else {
+                call.dependent_with(
+                    "iam:CreateServiceLinkedRole",
+                    format!("arn:{p}:iam::{account}:role/{IMAGE_BUILDER_SLR}"),
+                    "iam:AWSServiceName",
+                    "imagebuilder.amazonaws.com",
+                )
+            }
+        }
+        ("imagebuilder", "GetImage") => call.on("image", r.q("imageBuildVersionArn")?),
+        ("imagebuilder", "GetImagePipeline") => call.on("imagePipeline", r.q("imagePipelineArn")?),
+        ("imagebuilder", "GetDistributionConfiguration") => call.on(
+            "distributionConfiguration",
+            r.q("distributionConfigurationArn")?,
+        ),
+        ("imagebuilder", "ListImagePipelineImages") => {
+            call.on("imagePipeline", r.s("imagePipelineArn")?)
+        }
+        ("imagebuilder", "RetryImage") => call.on("image", r.s("imageBuildVersionArn")?),
+        ("imagebuilder", "TagResource") => {
+            let arn = r.s("resourceArn")?;
+            let kind = match arn.split(':').nth(5).and_then(|r| r.split('/').next()) {
+                Some("image") => "image",
+                Some("image-pipeline") => "imagePipeline",
+                Some("distribution-configuration") => "distributionConfiguration",
+                _ => "image",
+            };
+            with_tag_context(call.on(kind, arn), r.json.get("tags"))
+        }
+        ("imagebuilder", "DistributeImage") => {
+            let source = r.s("sourceImage")?;
+            let configuration = r.s("distributionConfigurationArn")?;
+            let role = r.s("executionRole")?;
+            let role_arn = if role.starts_with("arn:") {
+                role.to_owned()
+            } else {
+                format!("arn:{p}:iam::{account}:role/{role}")
+            };
+            let call = call
+                .on("image", source)
+                .dependent("imagebuilder:GetImage", source)
+                .dependent("imagebuilder:GetDistributionConfiguration", configuration)
+                .dependent("ec2:DescribeImages", "*")
+                .dependent_with(
+                    "iam:PassRole",
+                    role_arn,
+                    "iam:PassedToService",
+                    "imagebuilder.amazonaws.com",
+                );
+            let call =
+                with_request_tags(call, r.json.get("tags"), "imagebuilder:TagResource", || {
+                    world.next_distributed_arn(source).unwrap_or_else(|| {
+                        format!("arn:{p}:imagebuilder:{region}:{account}:image/*")
+                    })
+                });
+            if source.starts_with("ssm:") || source.contains(":parameter/") {
+                let name = source.trim_start_matches("ssm:");
+                let arn = if name.starts_with("arn:") {
+                    name.to_owned()
+                } else {
+                    format!(
+                        "arn:{p}:ssm:{region}:{account}:parameter/{}",
+                        name.trim_start_matches('/')
+                    )
+                };
+                call.dependent("ssm:GetParameter", arn)
+            } else {
+                call.not_applicable(
+                    "ssm:GetParameter",
+                    "sourceImage is an image ARN, not an SSM parameter",
+                )
+            }
+        }
+        ("ec2", "ExportImage") => {
+            let ami = r.f("ImageId")?;
+            let task = format!(
+                "arn:{p}:ec2:{region}:{account}:export-image-task/{}",
+                world.peek_export_task_id()
+            );
+            let call = call
+                .on("image", format!("arn:{p}:ec2:{region}::image/{ami}"))
+                .on("export-image-task", task.clone());
+            if r.form.keys().any(|k| k.starts_with("TagSpecification.")) {
+                let mut call =
+                    call.dependent_with("ec2:CreateTags", task, "ec2:CreateAction", "ExportImage");
+                for (k, v) in r
+                    .form
+                    .iter()
+                    .filter(|(k, _)| k.contains(".Tag.") && k.ends_with(".Key"))
+                {
+                    let value = r
+                        .form
+                        .get(&k.replace(".Key", ".Value"))
+                        .cloned()
+                        .unwrap_or_default();
+                    call = call
+                        .context(&format!("aws:RequestTag/{v}"), value)
+                        .context("aws:TagKeys", v.clone());
+                }
+                call
+            } else {
+                call.not_applicable("ec2:CreateTags", "the request tags nothing")
+            }
+        }
+        ("ec2", "DescribeImages" | "DescribeExportImageTasks") => call,
+        ("ec2", "DeregisterImage") => call.on(
+            "image",
+            format!("arn:{p}:ec2:{region}::image/{}", r.f("ImageId")?),
+        ),
+        ("ec2", "CreateTags") => {
+            let id = r.f("ResourceId.1")?;
+            let (kind, arn) = if id.starts_with("export-ami-") {
+                (
+                    "export-image-task",
+                    format!("arn:{p}:ec2:{region}:{account}:export-image-task/{id}"),
+                )
+            } else {
+                ("image", format!("arn:{p}:ec2:{region}::image/{id}"))
+            };
+            call.on(kind, arn)
+        }
+        ("appstream", "DescribeImages" | "ListTagsForResource") => call,
+        ("appstream", "CreateImportedImage") => with_tag_context(call, r.json.get("Tags")),
+        ("appstream", "CopyImage") => call.on(
+            "image",
+            world.appstream_arn(region, r.s("SourceImageName")?),
+        ),
+        ("appstream", "DeleteImage") => call.on("image", world.appstream_arn(region, r.s("Name")?)),
+        ("appstream", "TagResource") => {
+            with_tag_context(call.on("image", r.s("ResourceArn")?), r.json.get("Tags"))
+        }
+        ("events", "PutEvents") => {
+            let entries = r.json["Entries"].as_array()?;
+            let bus = entries
+                .first()
+                .and_then(|e| e["EventBusName"].as_str())
+                .unwrap_or("default");
+            let bus_arn = if bus.starts_with("arn:") {
+                bus.to_owned()
+            } else {
+                format!("arn:{p}:events:{region}:{account}:event-bus/{bus}")
+            };
+            let mut call = call.on("event-bus", bus_arn);
+            for entry in entries {
+                if let Some(source) = entry["Source"].as_str() {
+                    call = call.context("events:source", source);
+                }
+                if let Some(detail_type) = entry["DetailType"].as_str() {
+                    call = call.context("events:detail-type", detail_type);
+                }
+            }
+            call
+        }
+        _ => return None,
+    })
+}
+
+/// `aws:RequestTag/<key>` and `aws:TagKeys` of the request's tags.
+fn with_tag_context(mut call: Call, tags: Option<&Value>) -> Call {
+    for (k, v) in tags.and_then(Value::as_object).into_iter().flatten() {
+        call = call
+            .context(
+                &format!("aws:RequestTag/{k}"),
+                v.as_str().unwrap_or_default(),
+            )
+            .context("aws:TagKeys", k.clone());
+    }
+    call
+}
+
+/// Tags in a create request: the tag context, and the dependent tagging action on what the call
+/// creates (or why it does not apply: no tags).
+fn with_request_tags(
+    call: Call,
+    tags: Option<&Value>,
+    action: &str,
+    created: impl FnOnce() -> String,
+) -> Call {
+    if tags
+        .and_then(Value::as_object)
+        .is_some_and(|t| !t.is_empty())
+    {
+        with_tag_context(call, tags).dependent(action, created())
+    } else {
+        call.not_applicable(action, "the request has no tags")
+    }
+}
