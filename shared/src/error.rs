@@ -177,6 +177,16 @@ impl HandlerError {
         }
     }
 
+    /// The class of the AWS error behind this one, if an AWS call failed.
+    pub fn class(&self) -> Option<ErrorClass> {
+        match self {
+            HandlerError::Retryable(e)
+            | HandlerError::CorruptRecord(e)
+            | HandlerError::NonRetryable { source: e, .. } => Some(e.class),
+            HandlerError::InvalidEvent(_) | HandlerError::Failed(_) => None,
+        }
+    }
+
     /// Classifies a service error by its class alone: retryable classes retry, everything else fails
     /// with `context` as the reason. Handlers that give a class another meaning match on it first.
     pub fn from_service(context: impl Into<String>, error: ServiceError) -> Self {

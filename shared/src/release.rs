@@ -335,7 +335,21 @@ pub struct StatusRecord {
     pub steps: Vec<StepStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureRecord>,
+    /// While publish-release cannot read where the release stands (a denied call, a corrupt
+    /// record, a throttle that never clears): the error, since when, for how many ticks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<ObservationError>,
     pub updated_at: String,
+}
+
+/// An error that keeps publish-release from observing a pending release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservationError {
+    pub error: String,
+    /// The first tick of this run of errors (RFC 3339).
+    pub since: String,
+    /// Consecutive ticks that failed to observe the release.
+    pub ticks: u32,
 }
 
 /// `releases/<id>/sha256-<file>.json`: an artifact's digest, computed once.

@@ -20,7 +20,7 @@ pub mod publish;
 mod reconcile;
 
 pub use config::{Config, Deadlines};
-pub use publish::RELEASE_FAILED;
+pub use publish::{RELEASE_FAILED, RELEASE_STUCK, STUCK_AFTER_TICKS};
 
 use decide::step;
 use futures::StreamExt;
@@ -234,8 +234,122 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
 impl<T: Ports> Deps<T> {
     /// One release: drive the steps that are due, then follow and publish. Every log line
     /// inside carries the release id (its span).
+    ///
+    /// The release's deadline comes first, whatever the observation does: a release past
+    /// `DEADLINE_RELEASE` fails even when its state cannot be read. An error while observing
+    /// (a denied call, a corrupt record, a throttle that never clears) never ends the tick and
+    /// never keeps the release pending silently: it goes into `status.json`, and from the
+    /// [`STUCK_AFTER_TICKS`]th tick in a row the release is logged as stuck (an alarm).
     #[tracing::instrument(skip_all, fields(release = %release))]
     async fn reconcile(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
+        match self.past_deadline(release).await {
+            Ok(Some(report)) => return Ok(report),
+            Ok(None) => {}
+            Err(err) => return self.observation_failed(release, err).await,
+        }
+        match self.observe(release).await {
+            Ok(report) => Ok(report),
+            Err(err) => self.observation_failed(release, err).await,
+        }
+    }
+
+    /// The release, failed, when it has outlived `DEADLINE_RELEASE` (judged from its pending
+    /// marker alone, before anything else is read).
+    async fn past_deadline(
+        &self,
+        release: &ReleaseId,
+    ) -> Result<Option<ReleaseReport>, HandlerError> {
+        let marker: Option<PendingMarker> = self
+            .store
+            .get_json(&keys::pending(release))
+            .await
+            .map_err(store_err("reading the pending marker"))?;
+        let Some(reason) = marker.as_ref().and_then(|m| {
+            self.timed_out(
+                Step::Publish,
+                &m.since,
+                "before its steps could be observed",
+            )
+        }) else {
+            return Ok(None);
+        };
+        let reason = reason.replacen("publish", "release", 1);
+        shared::steps::record_failure(
+            &self.store,
+            self.clock.as_ref(),
+            release,
+            Step::Publish,
+            &reason,
+        )
+        .await?;
+        let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
+        let steps = vec![step(Step::Publish, StepState::Failed, reason)];
+        self.finish(release, ReleaseState::Failed, steps, Some(failure), None)
+            .await
+            .map(Some)
+    }
+
+    /// `err` kept publish-release from observing the release this tick: recorded in
+    /// `status.json` with how long it has lasted; logged as stuck from the
+    /// [`STUCK_AFTER_TICKS`]th tick. Only an error writing that record is returned.
+    async fn observation_failed(
+        &self,
+        release: &ReleaseId,
+        err: HandlerError,
+    ) -> Result<ReleaseReport, HandlerError> {
+        let previous: Option<StatusRecord> = self
+            .store
+            .get_json(&keys::status(release))
+            .await
+            .ok()
+            .flatten();
+        let now = release::timestamp(self.clock.now());
+        let (since, ticks) = previous
+            .as_ref()
+            .and_then(|p| p.observation.as_ref())
+            .map_or((now.clone(), 1), |o| (o.since.clone(), o.ticks + 1));
+        if ticks >= publish::STUCK_AFTER_TICKS {
+            error!(error = %err, error_type = %err.error_type(), ticks, since = %since, "{}", publish::RELEASE_STUCK);
+        } else {
+            warn!(error = %err, error_type = %err.error_type(), ticks, "could not observe the release this tick");
+        }
+        let detail = format!("cannot observe the release: {err} ({ticks} ticks since {since})");
+        let mut steps: Vec<StepStatus> = previous
+            .map(|p| {
+                p.steps
+                    .into_iter()
+                    .filter(|s| s.step != Step::Publish)
+                    .collect()
+            })
+            .unwrap_or_default();
+        steps.push(step(Step::Publish, StepState::Pending, detail));
+        let status = StatusRecord {
+            schema_version: SCHEMA_VERSION,
+            release_id: release.clone(),
+            state: ReleaseState::Pending,
+            steps: steps.clone(),
+            failure: None,
+            observation: Some(release::ObservationError {
+                error: err.to_string(),
+                since,
+                ticks,
+            }),
+            updated_at: now,
+        };
+        if let Err(write) = self.store.put_json(&keys::status(release), &status).await {
+            error!(error = %write, "could not record the observation error either");
+            return Err(err);
+        }
+        Ok(ReleaseReport {
+            release_id: release.to_string(),
+            state: ReleaseState::Pending,
+            steps,
+            manifest_url: None,
+        })
+    }
+
+    /// Reads where the release stands and moves it on.
+    async fn observe(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
         // One listing tells what is recorded: a failure, and which steps have started.
         let records = self
             .store

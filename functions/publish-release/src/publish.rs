@@ -6,6 +6,11 @@ use super::*;
 
 /// The log message of a failed release; template.yaml's `ReleaseFailedMetric` matches it.
 pub const RELEASE_FAILED: &str = "release failed";
+/// The log message of a release publish-release has not been able to observe for
+/// [`STUCK_AFTER_TICKS`] ticks in a row; template.yaml's `ReleaseStuckMetric` matches it.
+pub const RELEASE_STUCK: &str = "release stuck";
+/// Consecutive ticks of observation errors before a release is logged as stuck.
+pub const STUCK_AFTER_TICKS: u32 = 3;
 /// The release events' detail types (source `image-release`, default bus).
 pub const RELEASE_PUBLISHED_EVENT: &str = "Release Published";
 pub const RELEASE_FAILED_EVENT: &str = "Release Failed";
@@ -46,6 +51,7 @@ impl<T: Ports> Deps<T> {
             state,
             steps: steps.clone(),
             failure,
+            observation: None,
             updated_at: release::timestamp(self.clock.now()),
         };
         self.store

@@ -136,10 +136,24 @@ pub enum Outcome {
         source_state: String,
         destinations: Vec<AppStreamDestination>,
     },
+    /// The copies cannot happen (no source image, a failed import, a missing permission…): the
+    /// failure is recorded and the release ends failed. Not a function error.
+    RecordedFailure {
+        release_id: String,
+        step: Step,
+        reason: String,
+    },
+    /// A quota is exhausted (AppStream `LimitExceededException`): publish-release re-drives the step.
+    Deferred {
+        release_id: String,
+        reason: String,
+    },
     Skipped {
         reason: String,
     },
 }
+
+super::outcome_from_ended!(Outcome);
 
 /// Acts on one image state change (a real event, or one the reconciler read with GetImage).
 pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
@@ -159,34 +173,31 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
         Ok(found) => found,
         Err(reason) => return Ok(Outcome::Skipped { reason }),
     };
+    match copy_release(deps, &release, &info).await {
+        Ok(outcome) => Ok(outcome),
+        Err(err) => super::end_step(deps.store, deps.clock, &release, Step::Appstream, err)
+            .await
+            .map(Outcome::from),
+    }
+}
+
+/// The AppStream copies of a release; any error stops the step.
+async fn copy_release<P, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
+    deps: &Deps<'_, P, A, S, M>,
+    release: &ReleaseId,
+    info: &ImageInfo,
+) -> Result<Outcome, HandlerError> {
+    let release = release.clone();
     let config = &deps.config;
     let name = config.name.render("APPSTREAM_IMAGE_NAME", &release)?;
 
     // 1. The source image, in the home region (imported from the AMI first when so configured).
-    let source = match source_image(deps, &release, &name, &info).await {
-        Ok(source) => source,
-        Err(err) => {
-            if super::is_final(&err) {
-                super::record_failure_logged(
-                    deps.store,
-                    deps.clock,
-                    &release,
-                    Step::Appstream,
-                    &err.to_string(),
-                )
-                .await;
-            }
-            return Err(err);
-        }
-    };
+    let source = source_image(deps, &release, &name, info).await?;
     if source.image_state() == AppStreamImageState::Failed {
-        let reason = format!(
+        return Err(HandlerError::Failed(format!(
             "source AppStream image {name} is FAILED: {}",
             source.state_reason.as_deref().unwrap_or("no reason given")
-        );
-        super::record_failure_logged(deps.store, deps.clock, &release, Step::Appstream, &reason)
-            .await;
-        return Err(HandlerError::Failed(reason));
+        )));
     }
 
     // 2. Every destination region in parallel; each copy is checked first (CopyImage has no token).

@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::Env;
 use crate::domain::{
     BucketName, ClientToken, DistributionConfigurationArn, ImageBuildVersionArn, ImagePipelineArn,
-    ImageTags, LogGroupName, ReleaseId, RoleNameOrArn,
+    ImageTags, LogGroupName, RoleNameOrArn,
 };
 use crate::events::ImageStateChange;
 use crate::lineage;
@@ -21,7 +21,7 @@ use crate::release::{
     TAG_SOURCE_IMAGE, keys,
 };
 use crate::retry::{RetryPolicy, with_backoff};
-use crate::{ConfigError, HandlerError, ServiceError, token};
+use crate::{ConfigError, HandlerError, token};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
@@ -91,10 +91,17 @@ pub enum Outcome {
         step: Step,
         reason: String,
     },
+    /// A quota is exhausted (`ServiceQuotaExceededException`): publish-release re-drives it.
+    Deferred {
+        release_id: String,
+        reason: String,
+    },
     Skipped {
         reason: String,
     },
 }
+
+super::outcome_from_ended!(Outcome);
 
 fn skipped(image: &str, reason: String) -> Outcome {
     info!(image, reason = %reason, "skipped");
@@ -205,7 +212,18 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     let distributed =
         match with_backoff(deps.retry, || deps.pipelines.distribute_image(&request)).await {
             Ok(distributed) => distributed,
-            Err(err) => return Err(fail_call(deps, &release, &client_token, err).await),
+            Err(err) => {
+                let error = super::call_failed(
+                    err,
+                    Some(client_token.as_str()),
+                    None,
+                    format!("distributing release {release}"),
+                );
+                let ended =
+                    super::end_step(deps.store, deps.clock, &release, Step::Distribution, error)
+                        .await?;
+                return Ok(ended.into());
+            }
         };
 
     // The output record, keyed by the new image's ARN: the loop guard's first signal, and how
@@ -271,30 +289,4 @@ fn failure_reason(change: &ImageStateChange, info: &ImageInfo, what: &str) -> St
         .or(info.reason.as_deref())
         .unwrap_or("no reason given");
     format!("{what}: {detail}")
-}
-
-/// Decides what a failed DistributeImage call means; a permanent failure is recorded first.
-async fn fail_call<P, S: ArtifactStore>(
-    deps: &Deps<'_, P, S>,
-    release: &ReleaseId,
-    token: &ClientToken<64>,
-    err: ServiceError,
-) -> HandlerError {
-    let error = super::call_failed(
-        err,
-        Some(token.as_str()),
-        None,
-        format!("distributing release {release}"),
-    );
-    if super::is_final(&error) {
-        super::record_failure_logged(
-            deps.store,
-            deps.clock,
-            release,
-            Step::Distribution,
-            &error.to_string(),
-        )
-        .await;
-    }
-    error
 }

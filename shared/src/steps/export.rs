@@ -104,10 +104,24 @@ pub enum Outcome {
         release_id: String,
         ami_id: String,
     },
+    /// The export cannot happen (the AMI cannot be exported, a permission is missing…): the
+    /// failure is recorded and the release ends failed. Not a function error.
+    RecordedFailure {
+        release_id: String,
+        step: Step,
+        reason: String,
+    },
+    /// A quota is exhausted (concurrent export tasks): publish-release re-drives the export.
+    Deferred {
+        release_id: String,
+        reason: String,
+    },
     Skipped {
         reason: String,
     },
 }
+
+super::outcome_from_ended!(Outcome);
 
 /// One export task started.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -137,14 +151,28 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
         Ok(found) => found,
         Err(reason) => return Ok(Outcome::Skipped { reason }),
     };
+    match export_release(deps, &release, image, &info).await {
+        Ok(outcome) => Ok(outcome),
+        Err(err) => super::end_step(deps.store, deps.clock, &release, Step::Export, err)
+            .await
+            .map(Outcome::from),
+    }
+}
 
+/// The export of a release whose distributed image is `image`; any error stops the step.
+async fn export_release<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
+    deps: &Deps<'_, P, E, S>,
+    release: &crate::domain::ReleaseId,
+    image: &str,
+    info: &crate::ports::ImageInfo,
+) -> Result<Outcome, HandlerError> {
+    let release = release.clone();
     // The AMI of the home region.
     let region = deps.config.region.as_str();
     let Some(home_ami) = info.amis.iter().find(|a| a.region == region) else {
-        let reason =
-            format!("the distributed image {image} has no AMI in the home region {region}");
-        super::record_failure_logged(deps.store, deps.clock, &release, Step::Export, &reason).await;
-        return Err(HandlerError::Failed(reason));
+        return Err(HandlerError::Failed(format!(
+            "the distributed image {image} has no AMI in the home region {region}"
+        )));
     };
     let ami = AmiId::parse("outputResources.amis[].image", &home_ami.image)?;
 
@@ -160,9 +188,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
         Some(facts) => facts.export_blockers(&ami, region),
     };
     if !blockers.is_empty() {
-        let reason = blockers.join("; ");
-        super::record_failure_logged(deps.store, deps.clock, &release, Step::Export, &reason).await;
-        return Err(HandlerError::Failed(reason));
+        return Err(HandlerError::Failed(blockers.join("; ")));
     }
 
     let mut started = Vec::new();
@@ -234,23 +260,12 @@ async fn export_one<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifact
         Ok(ExportStarted::Task(task)) => task,
         Ok(ExportStarted::DryRunOk) => return Ok(None),
         Err(err) => {
-            let error = super::call_failed(
+            return Err(super::call_failed(
                 err,
                 Some(client_token.as_str()),
                 Some(format!("AMI {ami} of release {release} not found")),
                 format!("exporting {ami} of release {release} as {format}"),
-            );
-            if super::is_final(&error) {
-                super::record_failure_logged(
-                    deps.store,
-                    deps.clock,
-                    release,
-                    Step::Export,
-                    &error.to_string(),
-                )
-                .await;
-            }
-            return Err(error);
+            ));
         }
     };
 

@@ -150,6 +150,92 @@ pub fn is_final(err: &HandlerError) -> bool {
     err.error_type() != crate::error::ErrorType::Retryable
 }
 
+/// How a step ends when it cannot go on, short of a function error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Recorded as the release's failure: publish-release ends the release (one
+    /// `Release Failed` event, one ReleaseFailedAlarm), and the function answers normally, so
+    /// Lambda neither retries it nor sends it to the on-failure destination.
+    Failed {
+        release: ReleaseId,
+        step: Step,
+        reason: String,
+    },
+    /// A quota is exhausted (`LimitExceeded`: concurrent exports, AppStream images, Image
+    /// Builder's service quotas): nothing was started, and publish-release re-drives the step on
+    /// its schedule until it starts or the release's deadline passes.
+    Deferred {
+        release: ReleaseId,
+        step: Step,
+        reason: String,
+    },
+}
+
+/// `impl From<Ended> for Outcome` for a step's outcome enum, which has the variants
+/// `RecordedFailure { release_id, step, reason }` and `Deferred { release_id, reason }`.
+macro_rules! outcome_from_ended {
+    ($outcome:ident) => {
+        impl From<super::Ended> for $outcome {
+            fn from(ended: super::Ended) -> Self {
+                match ended {
+                    super::Ended::Failed {
+                        release,
+                        step,
+                        reason,
+                    } => $outcome::RecordedFailure {
+                        release_id: release.to_string(),
+                        step,
+                        reason,
+                    },
+                    super::Ended::Deferred {
+                        release, reason, ..
+                    } => $outcome::Deferred {
+                        release_id: release.to_string(),
+                        reason,
+                    },
+                }
+            }
+        }
+    };
+}
+pub(crate) use outcome_from_ended;
+
+/// What a step does with the error that stopped it:
+/// * a malformed event, a corrupt record or a transient error goes back to Lambda (which
+///   retries it, then sends it to the on-failure destination): `Err`;
+/// * an exhausted quota defers the step to the reconciler: [`Ended::Deferred`];
+/// * anything else is the release's failure: recorded once ([`record_failure`]), then
+///   [`Ended::Failed`]. A failure to record it is returned as the error, so Lambda retries.
+pub async fn end_step<S: ArtifactStore>(
+    store: &S,
+    clock: &dyn Clock,
+    release: &ReleaseId,
+    step: Step,
+    err: HandlerError,
+) -> Result<Ended, HandlerError> {
+    match &err {
+        HandlerError::InvalidEvent(_) | HandlerError::CorruptRecord(_) => Err(err),
+        _ if !is_final(&err) => Err(err),
+        _ if err.class() == Some(ErrorClass::LimitExceeded) => {
+            tracing::warn!(release = %release, step = step.as_str(), error = %err, "quota exhausted; publish-release re-drives the step");
+            Ok(Ended::Deferred {
+                release: release.clone(),
+                step,
+                reason: err.to_string(),
+            })
+        }
+        _ => {
+            let reason = err.to_string();
+            record_failure(store, clock, release, step, &reason).await?;
+            Ok(Ended::Failed {
+                release: release.clone(),
+                step,
+                reason,
+            })
+        }
+    }
+}
+
 /// The release an AVAILABLE image that our DistributeImage created belongs to, with what GetImage
 /// tells about the image; or why a step that starts from such an image (export, AppStream) skips
 /// the event: the step is not required, the image is not AVAILABLE, or it is not one of ours.
