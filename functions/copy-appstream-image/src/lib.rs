@@ -239,8 +239,13 @@ mod tests {
     #[tokio::test]
     async fn when_source_is_missing_in_existing_mode_should_fail_and_record_why() {
         let deps = deps(&[]);
-        let err = handle(&deps, event()).await.unwrap_err();
-        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        // A routine release failure: recorded and answered, not a function error (Lambda
+        // would retry it twice and send it to the on-failure destination).
+        let outcome = handle(&deps, event()).await.unwrap();
+        let Outcome::RecordedFailure { reason, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(reason.contains("does not exist"), "{reason}");
         let record = deps
             .store
             .json("releases/golden-1.0.0-1/failure-appstream.json")
@@ -300,9 +305,10 @@ mod tests {
         facts.boot_mode = Some("legacy-bios".into());
         facts.ebs_volumes = vec![("/dev/sda1".into(), Some(501))];
         deps.amis.set_ami("ami-0abcdef1234567890", Some(facts));
-        let err = handle(&deps, event()).await.unwrap_err();
-        assert_eq!(err.error_type(), ErrorType::NonRetryable);
-        let text = err.to_string();
+        let outcome = handle(&deps, event()).await.unwrap();
+        let Outcome::RecordedFailure { reason: text, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
         assert!(
             text.contains("not uefi")
                 && text.contains("501 GB")

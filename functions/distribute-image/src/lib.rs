@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_token_mismatch_should_fail_non_retryable_and_record_it() {
+    async fn when_token_mismatch_should_record_the_failure_naming_the_token_bug() {
         let deps = deps(vec![image(IMAGE, Some(PIPELINE), &[])]);
         deps.pipelines.script.fail(
             "DistributeImage",
@@ -270,13 +270,37 @@ mod tests {
             "IdempotentParameterMismatchException",
             1,
         );
-        let err = handle(&deps, event(PIPELINE_EVENT)).await.unwrap_err();
-        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        let outcome = handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
+        let Outcome::RecordedFailure { reason, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(reason.contains("token derivation bug"), "{reason}");
         assert!(
             deps.store
                 .json("releases/golden-1.0.0-1/failure-distribution.json")
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn when_a_service_quota_is_exhausted_should_defer_to_the_reconciler_without_failing() {
+        let deps = deps(vec![image(IMAGE, Some(PIPELINE), &[])]);
+        deps.pipelines.script.fail(
+            "DistributeImage",
+            ErrorClass::LimitExceeded,
+            "ServiceQuotaExceededException",
+            1,
+        );
+        let outcome = handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Deferred { .. }), "{outcome:?}");
+        assert!(
+            deps.store
+                .json("releases/golden-1.0.0-1/failure-distribution.json")
+                .is_none(),
+            "a quota is not a failure"
+        );
+        // The release is registered, so publish-release re-drives the distribution.
+        assert!(deps.store.json("pending/golden-1.0.0-1.json").is_some());
     }
 
     #[tokio::test]

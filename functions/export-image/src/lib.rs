@@ -88,6 +88,15 @@ mod tests {
         }
     }
 
+    /// A routine release failure: recorded and answered, not a function error (Lambda would
+    /// retry it twice and send it to the on-failure destination). Its reason.
+    fn recorded_failure(result: Result<Outcome, HandlerError>) -> String {
+        match result {
+            Ok(Outcome::RecordedFailure { reason, .. }) => reason,
+            other => panic!("expected a recorded failure, got {other:?}"),
+        }
+    }
+
     fn event(raw: &str) -> LambdaEvent<Value> {
         LambdaEvent::new(serde_json::from_str(raw).unwrap(), Context::default())
     }
@@ -226,8 +235,7 @@ mod tests {
     #[tokio::test]
     async fn when_home_region_has_no_ami_should_fail_and_record_why() {
         let deps = deps(distributed(&[("eu-west-1", "ami-0fedcba9876543210")]), &[]);
-        let err = handle(&deps, event(EVENT)).await.unwrap_err();
-        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        recorded_failure(handle(&deps, event(EVENT)).await);
         let record = deps
             .store
             .json("releases/golden-1.0.0-1/failure-export.json")
@@ -250,8 +258,7 @@ mod tests {
                 ..Default::default()
             }),
         );
-        let err = handle(&deps, event(EVENT)).await.unwrap_err();
-        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        recorded_failure(handle(&deps, event(EVENT)).await);
         assert_eq!(
             deps.exports.script.count("ExportImage"),
             0,
@@ -282,8 +289,7 @@ mod tests {
                 ..Default::default()
             }),
         );
-        let err = handle(&deps, event(EVENT)).await.unwrap_err();
-        let text = err.to_string();
+        let text = recorded_failure(handle(&deps, event(EVENT)).await);
         assert!(
             text.contains("SQL Server")
                 && text.contains("Marketplace")
@@ -315,7 +321,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_ami_is_not_found_should_fail_non_retryable() {
+    async fn when_ami_is_not_found_should_record_the_failure() {
         let deps = deps(distributed(TWO_REGIONS), &[]);
         deps.exports.script.fail(
             "ExportImage",
@@ -323,12 +329,30 @@ mod tests {
             "InvalidAMIID.NotFound",
             1,
         );
-        let err = handle(&deps, event(EVENT)).await.unwrap_err();
-        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        recorded_failure(handle(&deps, event(EVENT)).await);
         assert!(
             deps.store
                 .json("releases/golden-1.0.0-1/failure-export.json")
                 .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn when_concurrent_exports_are_at_their_limit_should_defer_without_failing() {
+        let deps = deps(distributed(TWO_REGIONS), &[]);
+        deps.exports.script.fail(
+            "ExportImage",
+            ErrorClass::LimitExceeded,
+            "ResourceLimitExceeded",
+            1,
+        );
+        let outcome = handle(&deps, event(EVENT)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Deferred { .. }), "{outcome:?}");
+        assert!(
+            deps.store
+                .json("releases/golden-1.0.0-1/failure-export.json")
+                .is_none(),
+            "a quota is not a failure: publish-release re-drives the export"
         );
     }
 

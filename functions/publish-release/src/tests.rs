@@ -445,7 +445,7 @@ async fn when_object_created_for_the_export_should_advance_that_release() {
 }
 
 #[tokio::test]
-async fn when_invalidation_is_throttled_persistently_should_fail_retryable_and_retry_later() {
+async fn when_invalidation_is_throttled_persistently_should_stay_pending_and_finish_later() {
     let deps = deps(&[]);
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
@@ -455,8 +455,19 @@ async fn when_invalidation_is_throttled_persistently_should_fail_retryable_and_r
         "TooManyInvalidationsInProgress",
         3,
     );
-    let err = handle(&deps, event(OBJECT_CREATED)).await.unwrap_err();
-    assert_eq!(err.error_type(), ErrorType::Retryable);
+    let outcome = handle(&deps, event(OBJECT_CREATED)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    let status = deps
+        .store
+        .json(&format!("releases/{ID}/status.json"))
+        .unwrap();
+    assert!(
+        status["observation"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("TooManyInvalidationsInProgress"),
+        "{status}"
+    );
     assert!(
         deps.store.json(&format!("pending/{ID}.json")).is_some(),
         "still pending"
@@ -840,14 +851,72 @@ async fn when_more_than_1000_releases_are_pending_should_look_at_every_one() {
 }
 
 #[tokio::test]
-async fn when_a_record_is_corrupt_should_report_it_as_corrupt_naming_the_key() {
+async fn when_a_record_is_corrupt_should_show_it_in_the_status_and_count_the_ticks() {
     let deps = deps(&[]);
     seed(&deps, CopyState::Requested);
     let key = keys::appstream(&release());
     let mut record = deps.store.json(&key).unwrap();
     record["description"] = serde_json::json!("x".repeat(257));
     deps.store.put_value(&key, &record);
-    let err = handle(&deps, event(OBJECT_CREATED)).await.unwrap_err();
-    assert_eq!(err.error_type(), ErrorType::CorruptRecord);
-    assert!(err.to_string().contains(&key), "{err}");
+    for tick in 1..=STUCK_AFTER_TICKS {
+        let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+        assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+        let status = deps
+            .store
+            .json(&format!("releases/{ID}/status.json"))
+            .unwrap();
+        let observation = &status["observation"];
+        assert!(
+            observation["error"].as_str().unwrap().contains(&key),
+            "{status}"
+        );
+        assert!(
+            observation["error"].as_str().unwrap().contains("corrupt"),
+            "{status}"
+        );
+        assert_eq!(observation["ticks"], tick, "{status}");
+    }
+    // Repaired: the next tick observes it again and the error is gone from the status.
+    deps.store.put_value(&key, &{
+        let mut r = record.clone();
+        r["description"] = serde_json::json!("ok");
+        r
+    });
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let status = deps
+        .store
+        .json(&format!("releases/{ID}/status.json"))
+        .unwrap();
+    assert!(status.get("observation").is_none(), "{status}");
+}
+
+#[tokio::test]
+async fn when_observation_keeps_failing_should_still_fail_the_release_at_its_deadline() {
+    let mut deps = deps(&[("DEADLINE_RELEASE", "24h")]);
+    let clock = std::sync::Arc::new(shared::clock::ManualClock::new(std::time::SystemTime::now()));
+    deps.clock = Box::new(clock.clone());
+    seed(&deps, CopyState::Requested);
+    let id = release();
+    let mut marker = deps.store.json(&keys::pending(&id)).unwrap();
+    marker["since"] = serde_json::json!(release::timestamp(std::time::SystemTime::now()));
+    deps.store.put_value(&keys::pending(&id), &marker);
+    // Every read of the AppStream record is denied, for ever (a grant missing on AWS).
+    deps.appstream.script.fail(
+        "DescribeImages",
+        ErrorClass::AccessDenied,
+        "AccessDeniedException",
+        100,
+    );
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    clock.advance(std::time::Duration::from_secs(24 * 3_600 + 60));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
+    let reason = failure_reason(&deps);
+    assert!(reason.starts_with("release timed out"), "{reason}");
+    assert!(
+        deps.store.json(&keys::pending(&id)).is_none(),
+        "off the pending list"
+    );
+    assert_eq!(deps.events.events().len(), 1, "one Release Failed event");
 }

@@ -128,6 +128,55 @@ impl Account {
             .collect()
     }
 
+    /// The principal named `name` (a function's binary name, `vmimport`).
+    pub fn principal(&self, name: &str) -> Option<&Principal> {
+        self.principals.values().find(|p| p.name == name)
+    }
+
+    /// One request of principal `name`, evaluated as [`Account::authorize`] evaluates each of
+    /// a call's requests (the same default context), without recording it.
+    pub fn evaluate(
+        &self,
+        name: &str,
+        action: &str,
+        resource: &str,
+        context: &[(String, String)],
+    ) -> Option<Decision> {
+        let principal = self.principal(name)?;
+        let request = self.request(principal, action, resource, "us-east-1", context);
+        Some(evaluate(
+            &request,
+            &principal.policies,
+            self.resource_policy(resource),
+        ))
+    }
+
+    /// The request context every local request carries, and `context`.
+    pub fn request(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        region: &str,
+        context: &[(String, String)],
+    ) -> Request {
+        let caller = Caller::Role {
+            arn: principal.role_arn.clone(),
+            account: self.id.clone(),
+        };
+        let mut request = Request::new(caller, action, resource)
+            // The functions call AWS over HTTPS; the local endpoints are plain HTTP, so the
+            // key takes the value it has on AWS.
+            .with("aws:SecureTransport", "true")
+            .with("aws:RequestedRegion", region)
+            .with("aws:PrincipalArn", &principal.role_arn)
+            .with("aws:PrincipalAccount", &self.id);
+        for (k, v) in context {
+            request = request.with(k, v);
+        }
+        request
+    }
+
     /// Whether the principal of `access_key` may make `call`: the operation's action(s) on each
     /// of its resources, then every dependent action on its resource. `Ok(Err(denied))` is a
     /// denial as AWS would answer it; `Err(mismatch)` means the service described the call in
@@ -137,21 +186,8 @@ impl Account {
         let Some(principal) = self.principals.get(access_key) else {
             return Ok(Ok(()));
         };
-        let caller = Caller::Role {
-            arn: principal.role_arn.clone(),
-            account: self.id.clone(),
-        };
         for (action, resource, context) in requests {
-            let mut request = Request::new(caller.clone(), &action, &resource)
-                // The functions call AWS over HTTPS; the local endpoints are plain HTTP, so the
-                // key takes the value it has on AWS.
-                .with("aws:SecureTransport", "true")
-                .with("aws:RequestedRegion", &call.region)
-                .with("aws:PrincipalArn", &principal.role_arn)
-                .with("aws:PrincipalAccount", &self.id);
-            for (k, v) in &context {
-                request = request.with(k, v);
-            }
+            let request = self.request(principal, &action, &resource, &call.region, &context);
             let decision = evaluate(
                 &request,
                 &principal.policies,
@@ -165,7 +201,12 @@ impl Account {
                     principal: principal.name.clone(),
                     action: action.clone(),
                     resource: resource.clone(),
-                    context: context.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                    context: {
+                        let mut context: Vec<String> =
+                            context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        context.sort();
+                        context
+                    },
                     allowed,
                 });
             if !allowed {

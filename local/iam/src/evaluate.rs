@@ -193,7 +193,9 @@ fn principal_matches(principals: &Principals, caller: &Caller) -> bool {
     }
 }
 
-fn applies(statement: &Statement, request: &Request, resource_based: bool) -> bool {
+/// Whether `statement` (of an identity-based policy when `resource_based` is false) applies to
+/// `request`: its principal, action, resource and every condition match.
+pub fn applies(statement: &Statement, request: &Request, resource_based: bool) -> bool {
     if resource_based {
         match &statement.principal {
             Some(p) if principal_matches(p, &request.caller) => {}

@@ -173,9 +173,16 @@ impl Cgroup {
 }
 
 impl Drop for Cgroup {
+    /// Removes the cgroup once its processes are gone (a killed process may take a moment to
+    /// be reaped: the kernel refuses to remove a cgroup with members).
     fn drop(&mut self) {
         for dir in &self.dirs {
-            let _ = std::fs::remove_dir(dir);
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
     }
 }

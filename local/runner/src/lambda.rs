@@ -176,7 +176,11 @@ async fn supervise(
     let mut oom_seen = s.cgroup.as_ref().map_or(0, |c| c.oom_kills());
     loop {
         tokio::select! {
-            _ = &mut stopped => return,
+            _ = &mut stopped => {
+                // Killed and reaped before the cgroup goes (a cgroup with members stays).
+                process.kill().await;
+                return;
+            }
             status = process.wait() => {
                 if s.api.init_error().is_some() {
                     // Init failed: nothing more to run until the run stops.

@@ -109,6 +109,9 @@ pub struct Scenario {
     pub service_linked_role: bool,
     /// How the local Lambda runs the functions: retries on its scaled clock, timeouts, memory.
     pub lambda: Lambda,
+    /// Events put on the bus right after the release requests, as anyone in the account
+    /// could put them (a malformed request, a forged one).
+    pub extra_events: Vec<Value>,
 }
 
 /// The pipelines [`Scenario::many`] spreads its releases over, in turn.
@@ -169,6 +172,7 @@ impl Scenario {
             iam: true,
             service_linked_role: false,
             lambda: Lambda::default(),
+            extra_events: Vec::new(),
         }
     }
 }
@@ -1016,6 +1020,9 @@ async fn request_releases(
             Vec::new(),
             json!({ "releaseVersion": "1.0.0" }),
         ));
+    }
+    for extra in &scenario.extra_events {
+        let _ = bus.send(extra.clone());
     }
     Ok(())
 }

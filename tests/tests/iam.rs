@@ -1,0 +1,354 @@
+//! Each function's role as the template resolves it, against what the functions really call.
+//!
+//! * The inventory (`tests/data/iam-calls.txt`) is every request the local IAM authorized while
+//!   the tested paths ran (happy path with release tags, every event withheld so the reconciler
+//!   drives each step, a distribution retried with RetryImage, AppStream import mode, a malformed
+//!   request that ends at the on-failure destination): principal, action, resource, context.
+//!   The end-to-end test regenerates it and fails when it changed
+//!   (`UPDATE_IAM_INVENTORY=1` writes it).
+//! * The static tests (no servers) check every inventoried request against the roles as SAM's
+//!   translator resolves `template.yaml` now, and report every grant that no inventoried request
+//!   uses: each one must be justified in the template ("Not exercised locally: <action>").
+//! * One statement removed from the template makes the release fail at that step, naming the
+//!   action and the resource.
+
+use release_tests::root;
+use runner::stack::Stack;
+use runner::{Report, Scenario, run};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const INVENTORY: &str = "tests/data/iam-calls.txt";
+
+/// A request as the inventory keeps it: ids that differ between runs replaced by placeholders.
+fn line(record: &iam::account::Record) -> String {
+    let mut out = format!(
+        "{} {} {}",
+        record.principal,
+        record.action,
+        normalize(&record.resource)
+    );
+    for context in &record.context {
+        out.push(' ');
+        out.push_str(&normalize(context));
+    }
+    out
+}
+
+fn normalize(text: &str) -> String {
+    let task = regex_lite::Regex::new(r"export-ami-[0-9a-f]+").unwrap();
+    let ami = regex_lite::Regex::new(r"\bami-[0-9a-f]+").unwrap();
+    let distribution = regex_lite::Regex::new(r"distribution/[A-Z0-9]+").unwrap();
+    let text = task.replace_all(text, "export-ami-TASK");
+    let text = ami.replace_all(&text, "ami-AMI");
+    distribution
+        .replace_all(&text, "distribution/DISTRIBUTION")
+        .into_owned()
+}
+
+fn inventory() -> Vec<String> {
+    std::fs::read_to_string(root().join(INVENTORY))
+        .unwrap_or_else(|e| {
+            panic!("{INVENTORY}: {e} (UPDATE_IAM_INVENTORY=1 cargo test --test iam writes it)")
+        })
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The stack as the static tests see it: the template's defaults, the local account, and the
+/// placeholders the inventory uses.
+fn local_stack(template: &Path) -> Stack {
+    let mut values = runner::local_values(
+        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        &["eu-west-1".to_owned(), "ap-southeast-2".to_owned()],
+        "DISTRIBUTION",
+        "d111111abcdef8.cloudfront.net",
+    );
+    values.set("AdditionalPipelineArns", "");
+    Stack::load(template, values).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn account(stack: &Stack) -> iam::Account {
+    stack
+        .account(&stack.functions(), runner::process::access_key)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `principal action resource key=value…` of an inventory line.
+fn parse(line: &str) -> (String, String, String, Vec<(String, String)>) {
+    let mut parts = line.split(' ');
+    let principal = parts.next().unwrap_or_default().to_owned();
+    let action = parts.next().unwrap_or_default().to_owned();
+    let resource = parts.next().unwrap_or_default().to_owned();
+    let context = parts
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    (principal, action, resource, context)
+}
+
+#[test]
+fn when_the_template_resolves_each_role_should_allow_every_call_the_functions_make() {
+    let account = account(&local_stack(&root().join("template.yaml")));
+    let mut denied = Vec::new();
+    for entry in inventory() {
+        let (principal, action, resource, context) = parse(&entry);
+        match account.evaluate(&principal, &action, &resource, &context) {
+            Some(decision) if decision.is_allowed() => {}
+            other => denied.push(format!("{entry}: {other:?}")),
+        }
+    }
+    assert!(
+        denied.is_empty(),
+        "template.yaml no longer allows:\n{}",
+        denied.join("\n")
+    );
+}
+
+/// The comment lines right above line `at` of the template.
+fn comment_above(lines: &[&str], at: usize) -> String {
+    lines[..at]
+        .iter()
+        .rev()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn when_a_grant_serves_no_tested_call_should_be_justified_in_the_template() {
+    let template = root().join("template.yaml");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let account = account(&local_stack(&template));
+    let calls: Vec<_> = inventory().iter().map(|l| parse(l)).collect();
+    let mut unjustified = Vec::new();
+    for principal in account.principals.values() {
+        for policy in &principal.policies {
+            for statement in policy
+                .statements
+                .iter()
+                .filter(|s| s.effect == iam::policy::Effect::Allow)
+            {
+                for action in &statement.action.items {
+                    let used = calls.iter().any(|(p, a, r, ctx)| {
+                        p == &principal.name
+                            && iam::evaluate::glob(
+                                &action.to_ascii_lowercase(),
+                                &a.to_ascii_lowercase(),
+                            )
+                            && iam::evaluate::applies(
+                                statement,
+                                &account.request(principal, a, r, "us-east-1", ctx),
+                                false,
+                            )
+                    });
+                    if used {
+                        continue;
+                    }
+                    // A statement of ours carries its Sid; SAM's on-failure policy comes from
+                    // Globals' EventInvokeConfig.
+                    let anchor = match &statement.sid {
+                        Some(sid) => format!("- Sid: {sid}"),
+                        None if policy.name.contains("EventInvokeConfigOnFailure") => {
+                            "EventInvokeConfig:".to_owned()
+                        }
+                        None => format!("(no Sid in {})", policy.name),
+                    };
+                    let justified = lines
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, l)| l.trim() == anchor)
+                        .any(|(i, _)| {
+                            let comment = comment_above(&lines, i);
+                            comment.contains("Not exercised locally")
+                                && comment.contains(action.as_str())
+                        });
+                    if !justified {
+                        unjustified.push(format!(
+                            "{}: {} {action}",
+                            principal.name,
+                            statement.label()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        unjustified.is_empty(),
+        "grants no tested call uses (remove them, or say above the statement \"Not exercised locally: <action> (why)\"):\n{}",
+        unjustified.join("\n")
+    );
+}
+
+fn scenario() -> Scenario {
+    let mut s = Scenario::new(&root());
+    s.progress = false;
+    s.step = std::time::Duration::from_millis(200);
+    s.publish_interval = std::time::Duration::from_millis(300);
+    s.timeout = std::time::Duration::from_secs(90);
+    s
+}
+
+async fn released(s: Scenario) -> Report {
+    let report = run(s).await.unwrap();
+    assert_eq!(
+        report.state,
+        "published",
+        "{:?} {:?} denied {:?} logs {}",
+        report.failure(),
+        report.init_errors,
+        report.denied(),
+        report.log_dir.display()
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_tested_path_runs_should_make_exactly_the_inventoried_calls() {
+    let mut calls = BTreeSet::new();
+    let mut keep = |report: &Report| {
+        assert!(report.denied().is_empty(), "denied: {:?}", report.denied());
+        calls.extend(report.iam.iter().map(line));
+    };
+    // The event path, with release tags (the tagging dependent actions).
+    let mut s = scenario();
+    s.parameters
+        .push(("ReleaseTags".into(), "team=platform".into()));
+    keep(&released(s).await);
+    // No Image Builder event at all: the reconciler drives every step.
+    let mut s = scenario();
+    s.distribution_events = false;
+    s.pipeline_events = false;
+    keep(&released(s).await);
+    // A distribution that times out in one region once: RetryImage.
+    let mut s = scenario();
+    s.distribution_failure = Some(emulator::DistributionFailure {
+        region: "eu-west-1".into(),
+        status: "TIMED_OUT".into(),
+        message: "timed out".into(),
+        times: 1,
+    });
+    keep(&released(s).await);
+    // AppStream import mode: CreateImportedImage from a Windows AMI, by copy-appstream-image and
+    // (its event withheld) by the reconciler.
+    for events in [true, false] {
+        let mut s = scenario();
+        s.amis_windows = true;
+        s.distribution_events = events;
+        for (k, v) in [
+            ("AppStreamSourceMode", "import"),
+            ("RequiredSteps", "appstream"),
+            (
+                "AppStreamImportRoleArn",
+                "arn:aws:iam::123456789012:role/AppStreamImport",
+            ),
+            ("AppStreamImageName", "imported-{release}"),
+        ] {
+            s.parameters.push((k.into(), v.into()));
+        }
+        keep(&released(s).await);
+    }
+    // A malformed request: start-pipeline fails it three times, then Lambda sends it to the
+    // on-failure destination with the function's role.
+    let mut s = scenario();
+    s.extra_events.push(
+        serde_json::from_str(include_str!(
+            "../../events/malformed-release-requested.json"
+        ))
+        .unwrap(),
+    );
+    let report = released(s).await;
+    assert_eq!(report.dead_letters.len(), 1, "{:?}", report.dead_letters);
+    keep(&report);
+
+    let found: Vec<String> = calls.into_iter().collect();
+    let path = root().join(INVENTORY);
+    if std::env::var_os("UPDATE_IAM_INVENTORY").is_some() {
+        let header = "# Every request the local IAM authorized on the tested paths (tests/tests/iam.rs writes it\n# with UPDATE_IAM_INVENTORY=1): principal action resource [context].\n";
+        std::fs::write(&path, format!("{header}{}\n", found.join("\n"))).unwrap();
+    }
+    let expected = inventory();
+    let added: Vec<_> = found.iter().filter(|l| !expected.contains(l)).collect();
+    let gone: Vec<_> = expected.iter().filter(|l| !found.contains(l)).collect();
+    assert!(
+        added.is_empty() && gone.is_empty(),
+        "the calls changed (UPDATE_IAM_INVENTORY=1 to accept):\n+ {}\n- {}",
+        added
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n+ "),
+        gone.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n- ")
+    );
+}
+
+/// `template` without every statement whose `Sid` is `sid` (the lines from `- Sid:` to the next
+/// item of the same list).
+fn without_statement(template: &str, sid: &str) -> String {
+    let mut out = Vec::new();
+    let mut skipping: Option<usize> = None;
+    for line in template.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(at) = skipping {
+            let next_item = indent == at && line.trim_start().starts_with("- ");
+            if next_item || (indent < at && !line.trim().is_empty()) {
+                skipping = None;
+            } else {
+                continue;
+            }
+        }
+        if line.trim() == format!("- Sid: {sid}") {
+            skipping = Some(indent);
+            // The statement's comment lines above it go too.
+            while out
+                .last()
+                .is_some_and(|l: &String| l.trim_start().starts_with('#'))
+            {
+                out.pop();
+            }
+            continue;
+        }
+        out.push(line.to_owned());
+    }
+    out.join("\n") + "\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_naming_action_and_resource()
+ {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let edited = without_statement(&text, "ExportAmis");
+    assert!(!edited.contains("Sid: ExportAmis") && edited.len() < text.len());
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(&template, edited).unwrap();
+    let mut s = scenario();
+    s.template = template;
+    let report = run(s).await.unwrap();
+    assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "export", "{reason}");
+    assert!(
+        reason.contains("ec2:ExportImage") && reason.contains("arn:aws:ec2:us-east-1::image/ami-"),
+        "{reason}"
+    );
+    // A routine failure: recorded and alarmed once, not retried by Lambda or dead-lettered.
+    assert!(report.dead_letters.is_empty(), "{:?}", report.dead_letters);
+    assert_eq!(
+        report.fired(),
+        ["ReleaseFailedAlarm"],
+        "{:?}",
+        report.alarms
+    );
+}
