@@ -7,8 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/image-release/target}"
+echo "== Python tools (pinned, from PyPI; a minute the first time): moto, SAM's translator" >&2
 MOTO_SERVER=$(bash scripts/install-moto.sh)
 export MOTO_SERVER
+# SAM's own translator resolves each function's role from template.yaml for the local IAM.
+IMAGE_RELEASE_IAM_PYTHON="$(bash scripts/install-iam-tools.sh)/python"
+export IMAGE_RELEASE_IAM_PYTHON
+echo "== cargo build: the functions, the emulator and the local runner" >&2
+echo "   (the first build compiles five AWS SDK crates: about 10 minutes and 9 GB on 2 cores;" >&2
+echo "   later builds take seconds)" >&2
 # --tests: the same features as the test build, so the SDKs are compiled once for both.
-cargo build --workspace --bins --tests --quiet
+cargo build --workspace --bins --tests
 exec "$CARGO_TARGET_DIR/debug/local-release" "$@"

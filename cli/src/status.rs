@@ -21,7 +21,10 @@ fn summary(status: &StatusRecord) -> Value {
         "updated": status.updated_at,
         "age": ago(&status.updated_at),
         "waiting_on": match status.state {
-            ReleaseState::Pending => waiting,
+            ReleaseState::Pending => match &status.observation {
+                Some(o) => Some(format!("cannot observe it ({} ticks): {}", o.ticks, o.error)),
+                None => waiting,
+            },
             ReleaseState::Failed => status.failure.as_ref().map(|f| format!("{} failed: {}", f.step.as_str(), f.reason)),
             ReleaseState::Published => None,
         },
@@ -97,6 +100,16 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outc
         if let Some(failure) = &status.failure {
             println!("failed at {}: {}", failure.step.as_str(), failure.reason);
         }
+        if let Some(o) = &status.observation {
+            println!(
+                "{}: publish-release cannot read where it stands, {} ticks in a row since {} ({} ago): {}",
+                if o.stuck() { "STUCK" } else { "not observed" },
+                o.ticks,
+                o.since,
+                ago(&o.since),
+                o.error
+            );
+        }
         if let Some(live) = &live {
             let rows: Vec<Vec<String>> = live
                 .iter()
@@ -107,6 +120,9 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outc
     }
     Ok(match status.state {
         ReleaseState::Failed => Some(format!("release {id} failed")),
+        _ if status.observation.as_ref().is_some_and(|o| o.stuck()) => {
+            Some(format!("release {id} is stuck"))
+        }
         _ => None,
     })
 }
@@ -360,6 +376,24 @@ pub(crate) async fn watch(
 mod tests {
     use super::*;
     use shared::release::Step;
+
+    #[test]
+    fn when_publish_release_cannot_observe_a_release_should_list_the_error_instead_of_the_step() {
+        let status: StatusRecord = serde_json::from_value(json!({
+            "schema_version": 1, "release_id": "golden-1.0.0-1", "state": "pending",
+            "steps": [{ "step": "export", "state": "pending", "detail": "active, 40%" }],
+            "observation": { "error": "ListTagsForResource failed with AccessDeniedException", "since": "2026-11-30T00:00:00Z", "ticks": 3 },
+            "updated_at": "2026-11-30T00:15:00Z"
+        }))
+        .unwrap();
+        let row = summary(&status);
+        let waiting = row["waiting_on"].as_str().unwrap();
+        assert!(
+            waiting.contains("cannot observe it (3 ticks)") && waiting.contains("AccessDenied"),
+            "{waiting}"
+        );
+        assert!(status.observation.unwrap().stuck());
+    }
 
     #[test]
     fn when_a_detail_has_a_percentage_should_read_it() {

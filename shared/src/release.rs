@@ -342,6 +342,10 @@ pub struct StatusRecord {
     pub updated_at: String,
 }
 
+/// Consecutive ticks of observation errors after which a release counts as stuck
+/// (publish-release logs it for the ReleaseStuckAlarm; `image-release status` exits 1).
+pub const STUCK_AFTER_TICKS: u32 = 3;
+
 /// An error that keeps publish-release from observing a pending release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservationError {
@@ -350,6 +354,12 @@ pub struct ObservationError {
     pub since: String,
     /// Consecutive ticks that failed to observe the release.
     pub ticks: u32,
+}
+
+impl ObservationError {
+    pub fn stuck(&self) -> bool {
+        self.ticks >= STUCK_AFTER_TICKS
+    }
 }
 
 /// `releases/<id>/sha256-<file>.json`: an artifact's digest, computed once.

@@ -313,6 +313,45 @@ async fn when_the_export_task_is_deleted_should_fail_the_release_at_export() {
     assert_eq!(failed[0]["source"], "image-release");
     assert_eq!(failed[0]["detail"]["releaseId"], "golden-1.0.0-1");
     assert_eq!(failed[0]["detail"]["failedStep"], "export");
+    assert_routine_failure(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_malformed_request_arrives_should_lambda_retry_it_twice_then_dead_letter_and_alarm()
+{
+    let mut s = scenario();
+    s.extra_events.push(
+        serde_json::from_str(include_str!(
+            "../../events/malformed-release-requested.json"
+        ))
+        .unwrap(),
+    );
+    let report = release(s).await;
+    // The valid request publishes; the malformed one is a function error Lambda retries.
+    assert_eq!(report.state, "published", "{}", explain(&report));
+    let attempts: Vec<_> = report
+        .invocations
+        .iter()
+        .filter(|i| matches!(&i.outcome, runner::runtime_api::Outcome::Error { error_type, .. } if error_type == "InvalidEvent"))
+        .collect();
+    assert_eq!(attempts.len(), 3, "{}", explain(&report));
+    assert_eq!(report.dead_letters.len(), 1, "{:?}", report.dead_letters);
+    let dead = &report.dead_letters[0];
+    assert_eq!(dead.function, "start-pipeline");
+    assert!(dead.error.contains("detail.pipelineArn"), "{}", dead.error);
+    assert!(
+        dead.delivered_to.iter().all(Result::is_ok),
+        "the role may send there: {:?}",
+        dead.delivered_to
+    );
+    let mut fired = report.fired();
+    fired.sort();
+    assert_eq!(
+        fired,
+        ["DeadLetterAlarm", "FunctionErrorsAlarm"],
+        "{:?}",
+        report.alarms
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,7 +410,39 @@ async fn when_the_ami_cannot_be_exported_should_fail_at_export_at_once_naming_th
             "failed in one invocation\n{}",
             explain(&report)
         );
+        assert_routine_failure(&report);
     }
+}
+
+/// What a routine release failure looks like to an operator under Lambda's real retry
+/// semantics: one ReleaseFailedAlarm and one `Release Failed` event; no function error (Lambda
+/// would retry it twice), nothing in the on-failure destination, no other alarm.
+fn assert_routine_failure(report: &Report) {
+    let why = explain(report);
+    assert!(
+        report.dead_letters.is_empty(),
+        "{:?}\n{why}",
+        report.dead_letters
+    );
+    assert!(
+        report
+            .invocations
+            .iter()
+            .all(|i| matches!(i.outcome, runner::runtime_api::Outcome::Response(_))),
+        "no function error\n{why}"
+    );
+    assert_eq!(
+        report.fired(),
+        ["ReleaseFailedAlarm"],
+        "{:?}",
+        report.alarms
+    );
+    let failed = report
+        .release_events
+        .iter()
+        .filter(|e| e["detail-type"] == "Release Failed")
+        .count();
+    assert_eq!(failed, 1, "{:?}", report.release_events);
 }
 
 fn import_mode(s: &mut Scenario) {
@@ -596,4 +667,132 @@ async fn when_several_export_formats_are_configured_should_publish_each_with_its
         2,
         "{checked}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_build_is_cancelled_should_fail_at_build_saying_so_without_retrying() {
+    let mut s = scenario();
+    s.build_cancelled = true;
+    let report = release(s).await;
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "build");
+    assert!(reason.contains("image build cancelled"), "{reason}");
+    assert_eq!(report.counts.effect_count("retry-image"), 0);
+    assert_routine_failure(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_distribution_is_cancelled_once_should_retry_it_and_publish_once() {
+    let mut s = scenario();
+    s.distributions_cancelled = 1;
+    let report = release(s).await;
+    assert_published_once(&report);
+    assert_eq!(
+        report.counts.effect_count("retry-image"),
+        1,
+        "{}",
+        explain(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_two_pipelines_share_a_recipe_should_publish_each_build_once_without_collisions() {
+    let mut s = scenario();
+    s.releases = vec!["golden".into(), "silver".into()];
+    // silver builds golden's recipe: Image Builder names both images golden/1.0.0/<build>.
+    s.recipes = vec![("silver".into(), "golden".into())];
+    s.timeout = Duration::from_secs(90);
+    let report = release(s).await;
+    assert_eq!(report.state, "done", "{}", explain(&report));
+    let published: Vec<&str> = report
+        .releases
+        .iter()
+        .filter(|(_, state)| state == "published")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(
+        published.len(),
+        2,
+        "{:?}\n{}",
+        report.releases,
+        explain(&report)
+    );
+    assert!(
+        published.iter().all(|id| id.starts_with("golden-1.0.0-")),
+        "{published:?}"
+    );
+    assert_eq!(report.counts.effect_count("pipeline-execution"), 2);
+    assert_eq!(report.counts.effect_count("distribution"), 2);
+    assert_eq!(report.counts.effect_count("export-task"), 2);
+    // Both in the index once; latest.json on the recipe's newest build.
+    let index = report.index.as_ref().unwrap().to_string();
+    for id in &published {
+        assert_eq!(
+            index.matches(&format!("\"release_id\":\"{id}\"")).count(),
+            1,
+            "{id} in {index}"
+        );
+    }
+    let newest = published
+        .iter()
+        .max_by_key(|id| id.rsplit('-').next().and_then(|n| n.parse::<u32>().ok()))
+        .unwrap();
+    assert!(
+        report.latest.as_ref().unwrap().to_string().contains(newest),
+        "{:?}",
+        report.latest
+    );
+    // Each manifest names the pipeline that built it.
+    let pipelines: std::collections::BTreeSet<String> = report.index.as_ref().unwrap()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["pipeline_arn"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        pipelines,
+        ["golden".to_owned(), "silver".to_owned()]
+            .into_iter()
+            .collect()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_quotas_are_exhausted_should_defer_each_step_and_still_publish_once() {
+    let mut s = scenario();
+    // The SDKs retry the services' quota errors as throttling (three attempts): each fault
+    // count here outlasts one call's attempts at least once.
+    s.faults = vec![
+        (
+            "imagebuilder:DistributeImage".into(),
+            Fault::errors(FaultKind::Quota, 1),
+        ),
+        ("ec2:ExportImage".into(), Fault::errors(FaultKind::Quota, 2)),
+        (
+            "appstream:CopyImage".into(),
+            Fault::errors(FaultKind::Quota, 6),
+        ),
+    ];
+    let report = release(s).await;
+    assert_published_once(&report);
+    let deferred = report
+        .invocations
+        .iter()
+        .filter(|i| matches!(&i.outcome, runner::runtime_api::Outcome::Response(v) if v["action"] == "deferred"))
+        .count();
+    assert!(
+        deferred >= 1,
+        "a step was deferred to the reconciler\n{}",
+        explain(&report)
+    );
+    assert!(report.dead_letters.is_empty(), "{:?}", report.dead_letters);
 }

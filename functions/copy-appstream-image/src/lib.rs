@@ -386,4 +386,23 @@ mod tests {
         );
         assert!(base(&[("APPSTREAM_IMAGE_DESCRIPTION", &*"x".repeat(257).leak())]).is_err());
     }
+
+    #[test]
+    fn when_a_destination_is_in_another_partition_should_fail_init_naming_both() {
+        // us-gov-west-1 offers AppStream 2.0, but in aws-us-gov: an aws account cannot copy there.
+        let err = Config::from_lookup(|k| match k {
+            "AWS_REGION" => Some("us-east-1".into()),
+            "ARTIFACT_BUCKET" => Some("b-1".into()),
+            "APPSTREAM_DESTINATION_REGIONS" => Some("eu-west-1,us-gov-west-1".into()),
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("APPSTREAM_DESTINATION_REGIONS")
+                && err.contains("partition aws")
+                && err.contains("us-gov-west-1 is in aws-us-gov"),
+            "{err}"
+        );
+    }
 }

@@ -9,8 +9,7 @@ pub const RELEASE_FAILED: &str = "release failed";
 /// The log message of a release publish-release has not been able to observe for
 /// [`STUCK_AFTER_TICKS`] ticks in a row; template.yaml's `ReleaseStuckMetric` matches it.
 pub const RELEASE_STUCK: &str = "release stuck";
-/// Consecutive ticks of observation errors before a release is logged as stuck.
-pub const STUCK_AFTER_TICKS: u32 = 3;
+pub use shared::release::STUCK_AFTER_TICKS;
 /// The release events' detail types (source `image-release`, default bus).
 pub const RELEASE_PUBLISHED_EVENT: &str = "Release Published";
 pub const RELEASE_FAILED_EVENT: &str = "Release Failed";

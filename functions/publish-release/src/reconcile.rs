@@ -259,7 +259,8 @@ impl<T: Ports> Deps<T> {
             .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
         let status = match info.image_status() {
             ImageStatus::Available => "AVAILABLE",
-            ImageStatus::Failed | ImageStatus::Cancelled => "FAILED",
+            ImageStatus::Failed => "FAILED",
+            ImageStatus::Cancelled => "CANCELLED",
             ImageStatus::InProgress(state) | ImageStatus::Retired(state) => {
                 return match self
                     .waiting_or_timed_out(release, Step::Build, &since, &state)
@@ -299,17 +300,28 @@ impl<T: Ports> Deps<T> {
         records: &[String],
     ) -> Result<Driven, HandlerError> {
         let failure = info.failure.clone().unwrap_or_default();
+        // A CANCELLED distribution has no failureContext (Image Builder sets it only for
+        // FAILED); RetryImage accepts it, and it is retried like a cancelled region.
+        let cancelled = info.image_status() == ImageStatus::Cancelled;
         let described = match failure.describe() {
+            _ if cancelled => format!(
+                "the distributed image was CANCELLED{}",
+                info.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
             d if d.is_empty() => info.reason.clone().unwrap_or("no reason given".into()),
             d => d,
         };
+        let retryable = cancelled || failure.is_retryable();
         let retry_prefix = format!("{}retry-", release.prefix());
         let attempt = records
             .iter()
             .filter(|k| k.starts_with(&retry_prefix))
             .count() as u32
             + 1;
-        if failure.is_retryable() && attempt <= self.config.distribution_retries {
+        if retryable && attempt <= self.config.distribution_retries {
             let marker = format!("{}retry-{attempt}.json", release.prefix());
             let token = ClientToken::<64>::parse(
                 "clientToken",
@@ -343,7 +355,7 @@ impl<T: Ports> Deps<T> {
         let retries = attempt - 1;
         let reason = format!(
             "distribution failed: {described}{}",
-            match (failure.is_retryable(), retries) {
+            match (retryable, retries) {
                 (false, 0) => " (not retried: a retry cannot fix it)".to_owned(),
                 (_, n) => format!(" (after {n} RetryImage)"),
             }

@@ -307,6 +307,22 @@ fn copy_image(world: &mut World, region: &str, input: &Value) -> Answer {
             ),
         ));
     }
+    // An account lives in one partition: "you can't access the AWS GovCloud (US) Regions or the
+    // China Regions from an AWS account" (AWS Regions page). The emulator judges that from its
+    // own data (botocore's partitions), not from the caller's. AWS documents no error code for
+    // it: IncompatibleImageException is a stand-in.
+    let (from, to) = (
+        shared::domain::partition_of(region),
+        shared::domain::partition_of(destination_region),
+    );
+    if from != to {
+        return Err(bad(
+            "IncompatibleImageException",
+            format!(
+                "AppStream 2.0 images cannot be copied from {region} (partition {from}) to {destination_region} (partition {to})."
+            ),
+        ));
+    }
     if !world
         .config
         .appstream_regions

@@ -61,7 +61,7 @@ pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8])
     let params: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     match action {
         "ExportImage" => export_image(world, region, &params),
-        "DescribeExportImageTasks" => describe_tasks(world, &params),
+        "DescribeExportImageTasks" => describe_tasks(world, region, &params),
         "DescribeImages" => describe_images(world, region, &params),
         "CreateTags" => create_tags(world, &params),
         "DeregisterImage" => deregister_image(world, region, &params),
@@ -205,9 +205,26 @@ fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, Strin
             Ok(None) => {}
         }
     }
+    // VM Import/Export: "By default, you can't have more than 5 conversion tasks per Region in
+    // progress at the same time." The code of the answer is not documented (a stand-in).
+    let active = world
+        .exports
+        .values()
+        .filter(|t| t.region == region && t.status == "active")
+        .count();
+    if active >= world.config.export_limit {
+        return invalid(
+            "ResourceLimitExceeded",
+            format!(
+                "You have reached the maximum number of concurrent export image tasks ({}) in {region}.",
+                world.config.export_limit
+            ),
+        );
+    }
     let id = format!("export-ami-{}", world.next_hex(17));
     let task = ExportTask {
         id: id.clone(),
+        region: region.to_owned(),
         image_id,
         format: format.clone(),
         bucket,
@@ -241,11 +258,11 @@ fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, Strin
     )
 }
 
-fn describe_tasks(world: &World, params: &BTreeMap<String, String>) -> Response {
+fn describe_tasks(world: &World, region: &str, params: &BTreeMap<String, String>) -> Response {
     let ids = list(params, "ExportImageTaskId");
     let mut items = String::new();
     for id in &ids {
-        match world.exports.get(id) {
+        match world.exports.get(id).filter(|t| t.region == region) {
             Some(task) => {
                 let _ = write!(items, "<item>{}</item>", task_xml(task));
             }
@@ -258,7 +275,7 @@ fn describe_tasks(world: &World, params: &BTreeMap<String, String>) -> Response 
         }
     }
     if ids.is_empty() {
-        for task in world.exports.values() {
+        for task in world.exports.values().filter(|t| t.region == region) {
             let _ = write!(items, "<item>{}</item>", task_xml(task));
         }
     }

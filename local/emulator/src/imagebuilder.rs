@@ -103,8 +103,39 @@ fn tags(body: &Value) -> Result<BTreeMap<String, String>, Response> {
     Ok(out)
 }
 
+/// The region field of an ARN.
+fn arn_region(arn: &str) -> &str {
+    arn.split(':').nth(3).unwrap_or_default()
+}
+
+/// Image Builder resources are regional: a request signed for another region does not see them.
+fn in_region(region: &str, arn: &str, what: &str) -> Result<(), Response> {
+    if arn_region(arn) == region {
+        Ok(())
+    } else {
+        Err(not_found(format!(
+            "{what} {arn} does not exist in {region}"
+        )))
+    }
+}
+
+/// The ARN a request names, before the operation itself looks at the request.
+fn named_arn(operation: &str, query: &str, body: &Value) -> Option<String> {
+    let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+    match operation {
+        "StartImagePipelineExecution" | "ListImagePipelineImages" => field("imagePipelineArn"),
+        "DistributeImage" => field("sourceImage"),
+        "RetryImage" => field("imageBuildVersionArn"),
+        "GetImage" => query_arn(query, "imageBuildVersionArn").ok(),
+        "GetImagePipeline" => query_arn(query, "imagePipelineArn").ok(),
+        "GetDistributionConfiguration" => query_arn(query, "distributionConfigurationArn").ok(),
+        _ => None,
+    }
+}
+
 pub(crate) fn handle(
     world: &mut World,
+    region: &str,
     method: &Method,
     operation: &str,
     query: &str,
@@ -121,6 +152,11 @@ pub(crate) fn handle(
             "ClientException",
             "the request body is not a JSON object",
         );
+    }
+    if let Some(arn) = named_arn(operation, query, &parsed)
+        && let Err(answer) = in_region(region, &arn, "resource")
+    {
+        return answer;
     }
     let result = match (method.as_str(), operation) {
         ("PUT", "StartImagePipelineExecution") => start(world, &parsed),
@@ -167,13 +203,17 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
     let image_arn = world.next_build_arn(pipeline.recipe(), &pipeline.version);
     // The first call that needs Image Builder's service-linked role creates it.
     world.config.service_linked_role = true;
+    // Every status AWS documents for a build on its way (INTEGRATING included, whose meaning
+    // AWS does not document), or its end: FAILED with a reason, or CANCELLED (CancelImageCreation).
     let plan = match &pipeline.failure {
+        _ if world.config.build_cancelled => vec![(0, "BUILDING"), (1, "CANCELLED")],
         Some(_) => vec![(0, "BUILDING"), (1, "TESTING"), (2, "FAILED")],
         None => vec![
             (0, "BUILDING"),
             (1, "TESTING"),
             (2, "DISTRIBUTING"),
-            (3, "AVAILABLE"),
+            (3, "INTEGRATING"),
+            (4, "AVAILABLE"),
         ],
     };
     world.add_image(Image {

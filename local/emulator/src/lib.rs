@@ -105,6 +105,15 @@ pub struct Config {
     /// Image Builder's service-linked role exists already (`false`: the first call that needs
     /// it creates it, and needs `iam:CreateServiceLinkedRole`).
     pub service_linked_role: bool,
+    /// Pipeline builds are cancelled (CancelImageCreation): BUILDING → CANCELLED, with no
+    /// `failureContext` (Image Builder sets it only for FAILED).
+    pub build_cancelled: bool,
+    /// The first N distributions end CANCELLED (top level, no `failureContext`); RetryImage
+    /// accepts a CANCELLED image.
+    pub distributions_cancelled: u32,
+    /// Export tasks that may be active at once in a region: VM Import/Export's documented
+    /// default of 5 conversion tasks per Region; ExportImage past it answers the quota error.
+    pub export_limit: usize,
 }
 
 /// A distribution that fails in `region` with `message` and region status `status`
@@ -186,6 +195,9 @@ impl Config {
             distribution_failure: None,
             iam: None,
             service_linked_role: false,
+            build_cancelled: false,
+            distributions_cancelled: 0,
+            export_limit: 5,
         }
     }
 
@@ -434,6 +446,7 @@ async fn route(
         "events" => eventbridge::handle(&mut world, &region, &operation, &body),
         _ => imagebuilder::handle(
             &mut world,
+            &region,
             &method,
             &operation,
             uri.query().unwrap_or(""),
@@ -585,6 +598,30 @@ fn fault_response(service: &str, protocol: appstream::Protocol, kind: FaultKind)
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServiceError",
             "Internal failure",
+        ),
+        // Each service's quota error, as its model names it (Image Builder: HTTP 402). EC2
+        // documents no code for the concurrent-export limit: `ResourceLimitExceeded`, EC2's
+        // generic limit code, is a stand-in.
+        ("imagebuilder", FaultKind::Quota) => imagebuilder::error(
+            StatusCode::PAYMENT_REQUIRED,
+            "ServiceQuotaExceededException",
+            "You have exceeded the service quota for this resource.",
+        ),
+        ("ec2", FaultKind::Quota) => ec2::error(
+            StatusCode::BAD_REQUEST,
+            "ResourceLimitExceeded",
+            "You have reached the maximum number of concurrent export image tasks.",
+        ),
+        ("events", FaultKind::Quota) => eventbridge::error(
+            StatusCode::BAD_REQUEST,
+            "LimitExceededException",
+            "The request exceeded a limit.",
+        ),
+        (_, FaultKind::Quota) => appstream::error(
+            protocol,
+            StatusCode::BAD_REQUEST,
+            "LimitExceededException",
+            "The requested limit exceeds the permitted limit for an account.",
         ),
     }
 }

@@ -19,6 +19,9 @@ pub enum FaultKind {
     Throttle,
     /// HTTP 500 with the service's internal error code.
     ServerError,
+    /// The service's quota error (AppStream `LimitExceededException`, Image Builder
+    /// `ServiceQuotaExceededException`, EC2's limit on concurrent exports).
+    Quota,
 }
 
 /// A fault for one operation: `count` errors of `kind` (then success), and `latency` on every call.
@@ -111,6 +114,8 @@ impl Image {
 #[derive(Debug, Clone)]
 pub(crate) struct ExportTask {
     pub id: String,
+    /// Export tasks are regional: DescribeExportImageTasks in another region does not see them.
+    pub region: String,
     pub image_id: String,
     pub format: String,
     pub bucket: String,
@@ -459,6 +464,7 @@ impl World {
             id.to_owned(),
             ExportTask {
                 id: id.to_owned(),
+                region: self.config.home_region.clone(),
                 image_id: image_id.to_owned(),
                 format: "VMDK".into(),
                 bucket: bucket.to_owned(),
@@ -579,6 +585,18 @@ impl World {
                 let previous = image.status;
                 image.status = target;
                 changed.push((image.arn.clone(), previous));
+            }
+        }
+        // A distribution due to be cancelled ends CANCELLED (no failureContext: Image Builder
+        // sets it only for FAILED), for its first `distributions_cancelled` attempts.
+        for (arn, _) in &changed {
+            let cancelled = self.config.distributions_cancelled;
+            if let Some(image) = self.images.get_mut(arn)
+                && image.status == "AVAILABLE"
+                && image.distribution_arn.is_some()
+                && image.attempts <= cancelled
+            {
+                image.status = "CANCELLED";
             }
         }
         // A distribution due to fail ends FAILED with its failureContext instead of AVAILABLE.

@@ -145,7 +145,13 @@ async fn when_pipeline_starts_should_build_to_available_with_an_ami_and_emit_eac
     }
     assert_eq!(
         statuses,
-        ["BUILDING", "TESTING", "DISTRIBUTING", "AVAILABLE"]
+        [
+            "BUILDING",
+            "TESTING",
+            "DISTRIBUTING",
+            "INTEGRATING",
+            "AVAILABLE"
+        ]
     );
 }
 
@@ -497,4 +503,214 @@ async fn when_faults_are_injected_should_answer_with_the_service_errors_then_rec
     let started = std::time::Instant::now();
     c.ec2.describe_export_image_tasks().send().await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn when_a_quota_is_injected_should_answer_each_services_own_quota_error() {
+    let c = start(fast()).await;
+    c.emulator.inject(
+        "imagebuilder:DistributeImage",
+        Fault::errors(FaultKind::Quota, 1),
+    );
+    // The SDKs count LimitExceededException among the throttling errors and retry it (three
+    // attempts by default): a quota that lasts answers every attempt.
+    c.emulator
+        .inject("appstream:CopyImage", Fault::errors(FaultKind::Quota, 3));
+    c.emulator
+        .inject("ec2:ExportImage", Fault::errors(FaultKind::Quota, 1));
+    let err =
+        c.ib.distribute_image()
+            .source_image("arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1")
+            .distribution_configuration_arn(DISTRIBUTION)
+            .execution_role("arn:aws:iam::123456789012:role/Distribution")
+            .client_token("q")
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), "ServiceQuotaExceededException");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(402));
+    let err = c
+        .appstream
+        .copy_image()
+        .source_image_name("a")
+        .destination_image_name("a")
+        .destination_region("eu-west-1")
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    assert!(
+        matches!(
+            err,
+            aws_sdk_appstream::operation::copy_image::CopyImageError::LimitExceededException(_)
+        ),
+        "{err:?}"
+    );
+    let err = c
+        .ec2
+        .export_image()
+        .image_id("ami-0000000000000000f")
+        .disk_image_format(aws_sdk_ec2::types::DiskImageFormat::Vmdk)
+        .s3_export_location(
+            aws_sdk_ec2::types::ExportTaskS3LocationRequest::builder()
+                .s3_bucket("b")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_ec2::error::ProvideErrorMetadata::code(&err),
+        Some("ResourceLimitExceeded")
+    );
+}
+
+#[tokio::test]
+async fn when_more_exports_than_the_regions_limit_are_active_should_refuse_the_next() {
+    let mut config = fast();
+    config.export_limit = 2;
+    config.export_stalls = true;
+    let c = start(config).await;
+    let source = available_image(&c).await;
+    let ami = first_ami(&c, &source).await;
+    let export = |format: aws_sdk_ec2::types::DiskImageFormat| {
+        c.ec2
+            .export_image()
+            .image_id(&ami)
+            .disk_image_format(format)
+            .s3_export_location(
+                aws_sdk_ec2::types::ExportTaskS3LocationRequest::builder()
+                    .s3_bucket("b")
+                    .build(),
+            )
+    };
+    export(aws_sdk_ec2::types::DiskImageFormat::Vmdk)
+        .send()
+        .await
+        .unwrap();
+    export(aws_sdk_ec2::types::DiskImageFormat::Vhd)
+        .send()
+        .await
+        .unwrap();
+    let err = export(aws_sdk_ec2::types::DiskImageFormat::Raw)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_ec2::error::ProvideErrorMetadata::code(&err),
+        Some("ResourceLimitExceeded")
+    );
+}
+
+#[tokio::test]
+async fn when_asked_from_another_region_should_not_see_regional_resources() {
+    let c = start(fast()).await;
+    let source = available_image(&c).await;
+    let eu = sdk(&c.emulator.endpoint(), "eu-west-1").await;
+    let err = aws_sdk_imagebuilder::Client::new(&eu)
+        .get_image()
+        .image_build_version_arn(&source)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let tasks = aws_sdk_ec2::Client::new(&eu)
+        .describe_export_image_tasks()
+        .send()
+        .await
+        .unwrap();
+    assert!(tasks.export_image_tasks().is_empty());
+}
+
+#[tokio::test]
+async fn when_a_copy_crosses_partitions_should_be_refused_by_the_emulators_own_data() {
+    let mut config = fast();
+    config
+        .appstream_images
+        .push(("us-east-1".into(), "golden-1.0.0-1".into(), Vec::new()));
+    let c = start(config).await;
+    // us-gov-west-1 offers AppStream 2.0, in another partition.
+    let err = c
+        .appstream
+        .copy_image()
+        .source_image_name("golden-1.0.0-1")
+        .destination_image_name("golden-1.0.0-1")
+        .destination_region("us-gov-west-1")
+        .send()
+        .await
+        .unwrap_err();
+    let message = aws_sdk_appstream::error::ProvideErrorMetadata::message(&err)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("aws-us-gov"), "{message}");
+}
+
+#[tokio::test]
+async fn when_a_build_or_distribution_is_cancelled_should_end_cancelled_without_failure_context_and_retry()
+ {
+    let mut config = fast();
+    config.build_cancelled = true;
+    let c = start(config).await;
+    let out =
+        c.ib.start_image_pipeline_execution()
+            .image_pipeline_arn(PIPELINE)
+            .client_token("c")
+            .send()
+            .await
+            .unwrap();
+    let arn = out.image_build_version_arn.unwrap();
+    // Named after the recipe (here the pipeline's own name), not the pipeline.
+    assert!(arn.contains(":image/golden/1.0.0/"), "{arn}");
+    until("CANCELLED", || async {
+        let image =
+            c.ib.get_image()
+                .image_build_version_arn(&arn)
+                .send()
+                .await
+                .unwrap()
+                .image
+                .unwrap();
+        let state = image.state.unwrap();
+        state.status.as_ref().map(|s| s.as_str()) == Some("CANCELLED")
+            && state.failure_context.is_none()
+    })
+    .await;
+    // RetryImage accepts a CANCELLED image.
+    c.ib.retry_image()
+        .image_build_version_arn(&arn)
+        .client_token("r")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn when_a_pipeline_builds_should_pass_through_integrating_and_not_return_the_pipeline_name() {
+    let mut c = start(fast()).await;
+    let source = available_image(&c).await;
+    let mut statuses = Vec::new();
+    while let Ok(event) = c.events.try_recv() {
+        if event["resources"][0] == source.as_str() {
+            statuses.push(
+                event["detail"]["state"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    assert!(statuses.iter().any(|s| s == "INTEGRATING"), "{statuses:?}");
+    let image =
+        c.ib.get_image()
+            .image_build_version_arn(&source)
+            .send()
+            .await
+            .unwrap()
+            .image
+            .unwrap();
+    assert!(image.source_pipeline_arn.is_some());
+    assert!(
+        image.source_pipeline_name.is_none(),
+        "not returned for new images"
+    );
 }

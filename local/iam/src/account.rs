@@ -56,6 +56,9 @@ pub struct Record {
     pub allowed: bool,
 }
 
+/// One request a call amounts to: `(action, resource, context)`.
+type Requested = (String, String, Vec<(String, String)>);
+
 /// A resource-based policy and the resources it governs: ARNs equal to `arn` or under `arn/`.
 #[derive(Debug, Clone)]
 pub struct ResourcePolicy {
@@ -238,10 +241,7 @@ impl Account {
     }
 
     /// The `(action, resource, context)` requests a call amounts to, checked against the table.
-    fn requests(
-        &self,
-        call: &Call,
-    ) -> Result<Vec<(String, String, Vec<(String, String)>)>, Mismatch> {
+    fn requests(&self, call: &Call) -> Result<Vec<Requested>, Mismatch> {
         let mismatch = |message: String| Mismatch {
             operation: call.operation.clone(),
             message,

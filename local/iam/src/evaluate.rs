@@ -301,7 +301,7 @@ mod tests {
         let plain = Request::new(role(), "s3:GetObject", "arn:aws:s3:::b/k")
             .with("aws:SecureTransport", "false");
         assert!(
-            matches!(evaluate(&plain, &[identity.clone()], Some(&bucket)), Decision::ExplicitDeny { ref statement, .. } if statement == "TlsOnly")
+            matches!(evaluate(&plain, std::slice::from_ref(&identity), Some(&bucket)), Decision::ExplicitDeny { ref statement, .. } if statement == "TlsOnly")
         );
         let tls = Request::new(role(), "s3:GetObject", "arn:aws:s3:::b/k")
             .with("aws:SecureTransport", "true");

@@ -112,6 +112,12 @@ pub struct Scenario {
     /// Events put on the bus right after the release requests, as anyone in the account
     /// could put them (a malformed request, a forged one).
     pub extra_events: Vec<Value>,
+    /// Pipeline builds end CANCELLED; the first N distributions end CANCELLED.
+    pub build_cancelled: bool,
+    pub distributions_cancelled: u32,
+    /// (pipeline, recipe) for pipelines that build another pipeline's recipe (Image Builder
+    /// names images after the recipe).
+    pub recipes: Vec<(String, String)>,
 }
 
 /// The pipelines [`Scenario::many`] spreads its releases over, in turn.
@@ -173,6 +179,9 @@ impl Scenario {
             service_linked_role: false,
             lambda: Lambda::default(),
             extra_events: Vec::new(),
+            build_cancelled: false,
+            distributions_cancelled: 0,
+            recipes: Vec::new(),
         }
     }
 }
@@ -779,6 +788,8 @@ fn account_config(scenario: &Scenario) -> emulator::Config {
     let mut config = emulator::Config::demo();
     config.step = scenario.step;
     config.service_linked_role = scenario.service_linked_role;
+    config.build_cancelled = scenario.build_cancelled;
+    config.distributions_cancelled = scenario.distributions_cancelled;
     config.export_failure = scenario.export_failure.clone();
     config.distribution_tags_on_amis_only = scenario.distribution_tags_on_amis_only;
     config.distribution_keeps_pipeline_arn = scenario.distribution_keeps_pipeline_arn;
@@ -798,7 +809,11 @@ fn account_config(scenario: &Scenario) -> emulator::Config {
     for name in pipeline_names(scenario).iter().filter(|n| *n != "golden") {
         config.pipelines.push(emulator::Pipeline {
             name: name.clone(),
-            recipe: None,
+            recipe: scenario
+                .recipes
+                .iter()
+                .find(|(pipeline, _)| pipeline == name)
+                .map(|(_, recipe)| recipe.clone()),
             version: "1.0.0".into(),
             failure: None,
         });

@@ -45,6 +45,13 @@ struct Args {
     /// A template parameter override, `Name=Value` (repeatable), e.g. `DeadlineExport=2s`.
     #[arg(long = "parameter", value_parser = parse_parameter)]
     parameters: Vec<(String, String)>,
+    /// Give each function only the CPU share its MemorySize buys on Lambda (MemorySize/1,769 of
+    /// one vCPU; needs root for the cgroup).
+    #[arg(long)]
+    cpu_share: bool,
+    /// Run without the local IAM (every call allowed), to tell a permission problem apart.
+    #[arg(long)]
+    no_iam: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +84,8 @@ async fn main() -> ExitCode {
     scenario.pipeline_events = !args.withhold_events.contains(&Withheld::Pipeline);
     scenario.event_drop = args.drop_events;
     scenario.parameters = args.parameters;
+    scenario.lambda.cpu_share = args.cpu_share;
+    scenario.iam = !args.no_iam;
     let keep = args.keep;
     scenario.export_size = Some(args.export_size);
     let report = match run(scenario).await {
@@ -88,8 +97,34 @@ async fn main() -> ExitCode {
     };
     println!();
     let code = outcome(&report);
+    lambda_summary(&report);
     inspect(&report, keep).await;
     code
+}
+
+/// What Lambda and CloudWatch would have shown: denied calls, dead letters, alarms.
+fn lambda_summary(report: &runner::Report) {
+    for denied in report.denied() {
+        println!(
+            "IAM denied: {} {} on {}",
+            denied.principal, denied.action, denied.resource
+        );
+    }
+    for dead in &report.dead_letters {
+        println!(
+            "on-failure destination: {} gave up on {} after {} attempts ({})",
+            dead.function, dead.trigger, dead.attempts, dead.error
+        );
+    }
+    let fired = report.fired();
+    println!(
+        "alarms that would have fired: {}",
+        if fired.is_empty() {
+            "none".to_owned()
+        } else {
+            fired.join(", ")
+        }
+    );
 }
 
 /// The commands that inspect what the release just did (the operator CLI, `cli/`).

@@ -166,7 +166,10 @@ impl Resolver<'_> {
             .cloned()
             .unwrap_or_else(|| vec![args.clone()]);
         match function {
-            "Fn::Equals" if list.len() == 2 => self.resolve(&list[0]) == self.resolve(&list[1]),
+            // CloudFormation compares the values as strings (a Number parameter's Ref is one).
+            "Fn::Equals" if list.len() == 2 => {
+                scalar(&self.resolve(&list[0])) == scalar(&self.resolve(&list[1]))
+            }
             "Fn::Not" => !list.first().is_some_and(|a| self.truth(a)),
             "Fn::And" => list.iter().all(|a| self.truth(a)),
             "Fn::Or" => list.iter().any(|a| self.truth(a)),

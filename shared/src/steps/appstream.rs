@@ -64,6 +64,27 @@ impl Config {
         if destinations.is_empty() {
             return Err(ConfigError::Missing("APPSTREAM_DESTINATION_REGIONS"));
         }
+        // A stack copies only within its own partition (an account of `aws` cannot reach
+        // aws-us-gov, aws-cn or the ISO regions), from botocore's partition data.
+        if let Some(other) = destinations
+            .iter()
+            .find(|d| d.partition() != region.partition())
+        {
+            let source = ValidationError::new(
+                "APPSTREAM_DESTINATION_REGIONS",
+                format!(
+                    "must be regions of the stack's partition {} ({} is in {})",
+                    region.partition(),
+                    other,
+                    other.partition()
+                ),
+                other.as_str(),
+            );
+            return Err(ConfigError::Invalid {
+                var: "APPSTREAM_DESTINATION_REGIONS",
+                source,
+            });
+        }
         if destinations.contains(&region) {
             let source = ValidationError::new(
                 "APPSTREAM_DESTINATION_REGIONS",

@@ -114,12 +114,16 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     change: &ImageStateChange,
 ) -> Result<Outcome, HandlerError> {
     let image = change.image.as_str();
-    if !matches!(change.status.as_str(), "AVAILABLE" | "FAILED") {
+    if !matches!(change.status.as_str(), "AVAILABLE" | "FAILED" | "CANCELLED") {
         return Ok(skipped(
             image,
-            format!("status {} is neither AVAILABLE nor FAILED", change.status),
+            format!(
+                "status {} is neither AVAILABLE, FAILED nor CANCELLED",
+                change.status
+            ),
         ));
     }
+    let ended = change.status != "AVAILABLE";
 
     // Read the image back: its tags tell our distributed images apart, its pipeline tells whose it is.
     let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
@@ -130,13 +134,14 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
         lineage::distributed_release(deps.store, &change.image, &info).await?
     {
         // Loop guard: this image was created by our DistributeImage (output record, then tags).
-        if change.status == "FAILED" {
+        if ended {
             // publish-release's reconciler reads GetImage's failureContext, retries the
             // distribution with RetryImage when that can help, and records the failure when not.
             return Ok(skipped(
                 image,
                 format!(
-                    "distribution for release {release} FAILED; publish-release retries or records it"
+                    "distribution for release {release} {}; publish-release retries or records it",
+                    change.status
                 ),
             ));
         }
@@ -164,9 +169,15 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     }
 
     let release = change.image.release_id().clone();
-    if change.status == "FAILED" {
-        // record_failure marks the release pending itself, so publish-release reports it.
-        let reason = failure_reason(change, &info, "image build failed");
+    if ended {
+        // record_failure marks the release pending itself, so publish-release reports it. A
+        // CANCELLED build (CancelImageCreation) was stopped on purpose: not retried.
+        let what = if change.status == "CANCELLED" {
+            "image build cancelled"
+        } else {
+            "image build failed"
+        };
+        let reason = failure_reason(change, &info, what);
         super::record_failure(deps.store, deps.clock, &release, Step::Build, &reason).await?;
         return Ok(Outcome::RecordedFailure {
             release_id: release.to_string(),
