@@ -242,6 +242,9 @@ pub enum CopyState {
     Requested,
     /// The source is not AVAILABLE yet (import running): publish-release issues the copy later.
     WaitingForSource,
+    /// AppStream's image quota is exhausted (`LimitExceededException`): publish-release issues
+    /// the copy again on its schedule, within the step's deadline.
+    WaitingForQuota { reason: String },
     /// The copy failed for good.
     Failed { reason: String },
 }

@@ -340,7 +340,7 @@ async fn when_a_malformed_request_arrives_should_lambda_retry_it_twice_then_dead
     assert_eq!(dead.function, "start-pipeline");
     assert!(dead.error.contains("detail.pipelineArn"), "{}", dead.error);
     assert!(
-        dead.delivered_to.iter().all(Result::is_ok),
+        dead.delivered_to.iter().all(|d| d.sent_to().is_some()),
         "the role may send there: {:?}",
         dead.delivered_to
     );
@@ -683,17 +683,22 @@ async fn when_the_build_is_cancelled_should_fail_at_build_saying_so_without_retr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_distribution_is_cancelled_once_should_retry_it_and_publish_once() {
+async fn when_the_distribution_is_cancelled_should_fail_at_distribution_without_retrying() {
+    // CANCELLED comes from CancelImageCreation: someone stopped it on purpose.
     let mut s = scenario();
     s.distributions_cancelled = 1;
     let report = release(s).await;
-    assert_published_once(&report);
+    assert_eq!(report.state, "failed", "{}", explain(&report));
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "distribution");
+    assert!(reason.contains("CANCELLED"), "{reason}");
     assert_eq!(
         report.counts.effect_count("retry-image"),
-        1,
+        0,
         "{}",
         explain(&report)
     );
+    assert_routine_failure(&report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_token_mismatch_should_record_the_failure_naming_the_token_bug() {
+    async fn when_token_mismatch_should_record_the_failure_and_fail_as_the_bug_it_is() {
         let deps = deps(vec![image(IMAGE, Some(PIPELINE), &[])]);
         deps.pipelines.script.fail(
             "DistributeImage",
@@ -270,11 +270,9 @@ mod tests {
             "IdempotentParameterMismatchException",
             1,
         );
-        let outcome = handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
-        let Outcome::RecordedFailure { reason, .. } = outcome else {
-            panic!("{outcome:?}");
-        };
-        assert!(reason.contains("token derivation bug"), "{reason}");
+        let err = handle(&deps, event(PIPELINE_EVENT)).await.unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::NonRetryable);
+        assert!(err.to_string().contains("token derivation bug"), "{err}");
         assert!(
             deps.store
                 .json("releases/golden-1.0.0-1/failure-distribution.json")

@@ -77,7 +77,10 @@ impl<T: Ports> Deps<T> {
         };
         let name = &destination.image_name;
         let mut state = destination.state.clone();
-        if state == CopyState::WaitingForSource {
+        if matches!(
+            state,
+            CopyState::WaitingForSource | CopyState::WaitingForQuota { .. }
+        ) {
             state = match source {
                 None => CopyState::Failed {
                     reason: format!("source image {} is gone", record.source_image_name),
@@ -112,6 +115,9 @@ impl<T: Ports> Deps<T> {
             CopyState::Failed { reason } => Ok(Progress::Failed(format!("{region}: {reason}"))),
             CopyState::WaitingForSource => Ok(Progress::Pending(format!(
                 "{region}: waiting for the source image"
+            ))),
+            CopyState::WaitingForQuota { reason } => Ok(Progress::Pending(format!(
+                "{region}: waiting for AppStream's quota ({reason})"
             ))),
             CopyState::Requested => {
                 let Some(image) =

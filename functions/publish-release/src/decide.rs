@@ -54,7 +54,8 @@ pub(crate) enum Decision {
 }
 
 /// The time-out reason when `which`, started at `since`, has outlived its deadline at `now`:
-/// "<step> timed out in <AWS state> after <waited> (deadline <deadline>)".
+/// "<step> timed out in <AWS state> after <waited> (deadline <deadline>)"; the publish step's
+/// deadline is the whole release's (`DEADLINE_RELEASE`), so it reads "release timed out …".
 pub(crate) fn timed_out(
     deadlines: &Deadlines,
     now: SystemTime,
@@ -65,10 +66,13 @@ pub(crate) fn timed_out(
     let started = parse_time(since)?;
     let waited = age(now, started);
     let deadline = deadlines.of(which);
+    let label = match which {
+        Step::Publish => "release",
+        other => other.as_str(),
+    };
     (waited > deadline).then(|| {
         format!(
-            "{} timed out in {state} after {} (deadline {})",
-            which.as_str(),
+            "{label} timed out in {state} after {} (deadline {})",
             display(waited),
             display(deadline)
         )

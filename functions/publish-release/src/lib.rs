@@ -16,6 +16,7 @@ mod catalog;
 mod config;
 mod decide;
 mod export;
+mod observe;
 pub mod publish;
 mod reconcile;
 
@@ -177,7 +178,7 @@ pub async fn handle<T: Ports>(
     let mut results: Vec<(usize, ReleaseId, Result<ReleaseReport, HandlerError>)> =
         futures::stream::iter(releases.into_iter().enumerate())
             .map(|(i, release)| async move {
-                let result = deps.reconcile(&release).await;
+                let result = deps.reconcile(&release, !single).await;
                 (i, release, result)
             })
             .buffer_unordered(deps.config.concurrency)
@@ -233,119 +234,28 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
 /// `releases/<id>/failure-<step>.json`, a step's recorded failure.
 impl<T: Ports> Deps<T> {
     /// One release: drive the steps that are due, then follow and publish. Every log line
-    /// inside carries the release id (its span).
-    ///
-    /// The release's deadline comes first, whatever the observation does: a release past
-    /// `DEADLINE_RELEASE` fails even when its state cannot be read. An error while observing
-    /// (a denied call, a corrupt record, a throttle that never clears) never ends the tick and
-    /// never keeps the release pending silently: it goes into `status.json`, and from the
-    /// [`STUCK_AFTER_TICKS`]th tick in a row the release is logged as stuck (an alarm).
+    /// inside carries the release id (its span). An error while observing it goes to
+    /// [`Deps::observation_failed`] on the schedule (`scheduled`); an S3 event's invocation
+    /// reports the release pending and leaves the books to the schedule.
     #[tracing::instrument(skip_all, fields(release = %release))]
-    async fn reconcile(&self, release: &ReleaseId) -> Result<ReleaseReport, HandlerError> {
-        match self.past_deadline(release).await {
-            Ok(Some(report)) => return Ok(report),
-            Ok(None) => {}
-            Err(err) => return self.observation_failed(release, err).await,
-        }
+    async fn reconcile(
+        &self,
+        release: &ReleaseId,
+        scheduled: bool,
+    ) -> Result<ReleaseReport, HandlerError> {
         match self.observe(release).await {
             Ok(report) => Ok(report),
-            Err(err) => self.observation_failed(release, err).await,
+            Err(err) if scheduled => self.observation_failed(release, err).await,
+            Err(err) => {
+                warn!(error = %err, "could not observe the release on its S3 event; the schedule follows it");
+                Ok(ReleaseReport {
+                    release_id: release.to_string(),
+                    state: ReleaseState::Pending,
+                    steps: vec![step(Step::Publish, StepState::Pending, err.to_string())],
+                    manifest_url: None,
+                })
+            }
         }
-    }
-
-    /// The release, failed, when it has outlived `DEADLINE_RELEASE` (judged from its pending
-    /// marker alone, before anything else is read).
-    async fn past_deadline(
-        &self,
-        release: &ReleaseId,
-    ) -> Result<Option<ReleaseReport>, HandlerError> {
-        let marker: Option<PendingMarker> = self
-            .store
-            .get_json(&keys::pending(release))
-            .await
-            .map_err(store_err("reading the pending marker"))?;
-        let Some(reason) = marker.as_ref().and_then(|m| {
-            self.timed_out(
-                Step::Publish,
-                &m.since,
-                "before its steps could be observed",
-            )
-        }) else {
-            return Ok(None);
-        };
-        let reason = reason.replacen("publish", "release", 1);
-        shared::steps::record_failure(
-            &self.store,
-            self.clock.as_ref(),
-            release,
-            Step::Publish,
-            &reason,
-        )
-        .await?;
-        let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
-        let steps = vec![step(Step::Publish, StepState::Failed, reason)];
-        self.finish(release, ReleaseState::Failed, steps, Some(failure), None)
-            .await
-            .map(Some)
-    }
-
-    /// `err` kept publish-release from observing the release this tick: recorded in
-    /// `status.json` with how long it has lasted; logged as stuck from the
-    /// [`STUCK_AFTER_TICKS`]th tick. Only an error writing that record is returned.
-    async fn observation_failed(
-        &self,
-        release: &ReleaseId,
-        err: HandlerError,
-    ) -> Result<ReleaseReport, HandlerError> {
-        let previous: Option<StatusRecord> = self
-            .store
-            .get_json(&keys::status(release))
-            .await
-            .ok()
-            .flatten();
-        let now = release::timestamp(self.clock.now());
-        let (since, ticks) = previous
-            .as_ref()
-            .and_then(|p| p.observation.as_ref())
-            .map_or((now.clone(), 1), |o| (o.since.clone(), o.ticks + 1));
-        if ticks >= publish::STUCK_AFTER_TICKS {
-            error!(error = %err, error_type = %err.error_type(), ticks, since = %since, "{}", publish::RELEASE_STUCK);
-        } else {
-            warn!(error = %err, error_type = %err.error_type(), ticks, "could not observe the release this tick");
-        }
-        let detail = format!("cannot observe the release: {err} ({ticks} ticks since {since})");
-        let mut steps: Vec<StepStatus> = previous
-            .map(|p| {
-                p.steps
-                    .into_iter()
-                    .filter(|s| s.step != Step::Publish)
-                    .collect()
-            })
-            .unwrap_or_default();
-        steps.push(step(Step::Publish, StepState::Pending, detail));
-        let status = StatusRecord {
-            schema_version: SCHEMA_VERSION,
-            release_id: release.clone(),
-            state: ReleaseState::Pending,
-            steps: steps.clone(),
-            failure: None,
-            observation: Some(release::ObservationError {
-                error: err.to_string(),
-                since,
-                ticks,
-            }),
-            updated_at: now,
-        };
-        if let Err(write) = self.store.put_json(&keys::status(release), &status).await {
-            error!(error = %write, "could not record the observation error either");
-            return Err(err);
-        }
-        Ok(ReleaseReport {
-            release_id: release.to_string(),
-            state: ReleaseState::Pending,
-            steps,
-            manifest_url: None,
-        })
     }
 
     /// Reads where the release stands and moves it on.
@@ -383,7 +293,6 @@ impl<T: Ports> Deps<T> {
         if let Some(reason) = marker.as_ref().and_then(|m| {
             self.timed_out(Step::Publish, &m.since, &format!("waiting on {waiting_on}"))
         }) {
-            let reason = reason.replacen("publish", "release", 1);
             shared::steps::record_failure(
                 &self.store,
                 self.clock.as_ref(),

@@ -300,8 +300,9 @@ impl<T: Ports> Deps<T> {
         records: &[String],
     ) -> Result<Driven, HandlerError> {
         let failure = info.failure.clone().unwrap_or_default();
-        // A CANCELLED distribution has no failureContext (Image Builder sets it only for
-        // FAILED); RetryImage accepts it, and it is retried like a cancelled region.
+        // A CANCELLED image has no failureContext (Image Builder sets it only for FAILED); it
+        // was cancelled on purpose (CancelImageCreation), so it is not retried, as a cancelled
+        // build is not. (A region CANCELLED inside a FAILED distribution is retried.)
         let cancelled = info.image_status() == ImageStatus::Cancelled;
         let described = match failure.describe() {
             _ if cancelled => format!(
@@ -314,7 +315,7 @@ impl<T: Ports> Deps<T> {
             d if d.is_empty() => info.reason.clone().unwrap_or("no reason given".into()),
             d => d,
         };
-        let retryable = cancelled || failure.is_retryable();
+        let retryable = !cancelled && failure.is_retryable();
         let retry_prefix = format!("{}retry-", release.prefix());
         let attempt = records
             .iter()

@@ -5,6 +5,9 @@
 //! it against the caller's role; a denied call gets the service's own error shape.
 
 use crate::world::World;
+use crate::{appstream, credential_field, ec2, eventbridge, imagebuilder};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use iam::Call;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -254,5 +257,110 @@ fn with_request_tags(
         with_tag_context(call, tags).dependent(action, created())
     } else {
         call.not_applicable(action, "the request has no tags")
+    }
+}
+
+/// IAM, as AWS would evaluate the call for the principal that signed it (the local account's
+/// roles, [`iam::Account`]): `Some(answer)` when it is denied, in the service's own error shape.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn authorize(
+    world: &World,
+    headers: &HeaderMap,
+    service: &str,
+    operation: &str,
+    region: &str,
+    uri: &Uri,
+    body: &[u8],
+    protocol: appstream::Protocol,
+) -> Option<Response> {
+    let account = world.config.iam.clone()?;
+    let key = credential_field(headers, 0)?;
+    let json: Value = match (service, protocol) {
+        ("ec2", _) => Value::Null,
+        ("appstream", appstream::Protocol::RpcV2Cbor) => {
+            ciborium::from_reader(body).unwrap_or(Value::Null)
+        }
+        _ => serde_json::from_slice(body).unwrap_or(Value::Null),
+    };
+    let form: std::collections::BTreeMap<String, String> = if service == "ec2" {
+        form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        Default::default()
+    };
+    let request = Request {
+        region,
+        json: &json,
+        form: &form,
+        query: uri.query().unwrap_or(""),
+    };
+    let Some(call) = call(world, service, operation, &request) else {
+        // A function's call that the emulator cannot describe for IAM is never waved through.
+        if account.principals.contains_key(&key) {
+            return Some(fault_like(
+                service,
+                protocol,
+                StatusCode::BAD_REQUEST,
+                "AccessDeniedException",
+                &format!(
+                    "the local IAM cannot describe this {service}:{operation} request, so it does not allow it"
+                ),
+            ));
+        }
+        return None;
+    };
+    let denied = match account.authorize(&key, &call) {
+        Ok(Ok(())) => return None,
+        Ok(Err(denied)) => denied,
+        Err(mismatch) => {
+            // The emulator described a call the Service Authorization Reference does not
+            // allow: a bug here, never a silent allow.
+            tracing::error!(%mismatch, "the emulator's authorization of a call is wrong");
+            return Some(fault_like(
+                service,
+                protocol,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                &mismatch.to_string(),
+            ));
+        }
+    };
+    tracing::info!(key, action = %denied.action, resource = %denied.resource, "denied");
+    Some(match service {
+        "ec2" => ec2::error(
+            StatusCode::FORBIDDEN,
+            "UnauthorizedOperation",
+            &format!(
+                "You are not authorized to perform this operation. {}",
+                denied.message
+            ),
+        ),
+        "imagebuilder" => imagebuilder::error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            &denied.message,
+        ),
+        _ => fault_like(
+            service,
+            protocol,
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            &denied.message,
+        ),
+    })
+}
+
+/// An error answer in the shape of `service` (and of AppStream's `protocol`).
+pub(crate) fn fault_like(
+    service: &str,
+    protocol: appstream::Protocol,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
+    match service {
+        "ec2" => ec2::error(status, code, message),
+        "imagebuilder" => imagebuilder::error(status, code, message),
+        "events" => eventbridge::error(status, code, message),
+        _ => appstream::error(protocol, status, code, message),
     }
 }

@@ -221,6 +221,13 @@ fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, Strin
             ),
         );
     }
+    // VM Import/Export assumes the role named by RoleName: its trust policy must let
+    // vmie.amazonaws.com in with the external id and the confused-deputy keys VM Import/Export
+    // documents that it sends (aws:SourceAccount, aws:SourceArn of arn:aws:vmie:…). The code
+    // AWS answers a role it cannot use with is not documented (a stand-in).
+    if let Some(reason) = vm_import_role_refuses(world, region, &role) {
+        return invalid("InvalidParameter", reason);
+    }
     let id = format!("export-ami-{}", world.next_hex(17));
     let task = ExportTask {
         id: id.clone(),
@@ -256,6 +263,31 @@ fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, Strin
             esc(&role)
         ),
     )
+}
+
+/// Why VM Import/Export could not assume `role` for an export in `region`, when the local IAM
+/// knows the role and its trust policy refuses.
+fn vm_import_role_refuses(world: &World, region: &str, role: &str) -> Option<String> {
+    let account = world.config.iam.as_ref()?;
+    let partition = crate::authz::partition(region);
+    let arn = format!("arn:{partition}:iam::{}:role/{role}", world.config.account);
+    let source = format!(
+        "arn:{partition}:vmie:{region}:{}:export-image-task/{}",
+        world.config.account,
+        world.peek_export_task_id()
+    );
+    let decision = account.may_assume(
+        "vmie.amazonaws.com",
+        &arn,
+        &[
+            ("sts:ExternalId", "vmimport"),
+            ("aws:SourceAccount", &world.config.account),
+            ("aws:SourceArn", &source),
+        ],
+    )?;
+    (!decision.is_allowed()).then(|| {
+        format!("The service role {role} provided does not exist or does not have sufficient permissions (its trust policy does not let vmie.amazonaws.com assume it)")
+    })
 }
 
 fn describe_tasks(world: &World, region: &str, params: &BTreeMap<String, String>) -> Response {

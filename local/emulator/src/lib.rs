@@ -434,7 +434,7 @@ async fn route(
     }
     let mut world = world::lock(world);
     world.counts.call(&key);
-    if let Some(denied) = authorize(
+    if let Some(denied) = authz::authorize(
         &world, &headers, service, &operation, &region, &uri, &body, protocol,
     ) {
         world.counts.call(&format!("{key}#denied"));
@@ -455,101 +455,10 @@ async fn route(
     }
 }
 
-/// IAM, as AWS would evaluate the call for the principal that signed it (the local account's
-/// roles, [`iam::Account`]): `Some(answer)` when it is denied, in the service's own error shape.
-#[allow(clippy::too_many_arguments)]
-fn authorize(
-    world: &World,
-    headers: &HeaderMap,
-    service: &str,
-    operation: &str,
-    region: &str,
-    uri: &Uri,
-    body: &[u8],
-    protocol: appstream::Protocol,
-) -> Option<Response> {
-    let account = world.config.iam.clone()?;
-    let key = credential_field(headers, 0)?;
-    let json: Value = match (service, protocol) {
-        ("ec2", _) => Value::Null,
-        ("appstream", appstream::Protocol::RpcV2Cbor) => {
-            ciborium::from_reader(body).unwrap_or(Value::Null)
-        }
-        _ => serde_json::from_slice(body).unwrap_or(Value::Null),
-    };
-    let form: std::collections::BTreeMap<String, String> = if service == "ec2" {
-        form_urlencoded::parse(body).into_owned().collect()
-    } else {
-        Default::default()
-    };
-    let request = authz::Request {
-        region,
-        json: &json,
-        form: &form,
-        query: uri.query().unwrap_or(""),
-    };
-    let call = authz::call(world, service, operation, &request)?;
-    let denied = match account.authorize(&key, &call) {
-        Ok(Ok(())) => return None,
-        Ok(Err(denied)) => denied,
-        Err(mismatch) => {
-            // The emulator described a call the Service Authorization Reference does not
-            // allow: a bug here, never a silent allow.
-            tracing::error!(%mismatch, "the emulator's authorization of a call is wrong");
-            return Some(fault_like(
-                service,
-                protocol,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalFailure",
-                &mismatch.to_string(),
-            ));
-        }
-    };
-    tracing::info!(key, action = %denied.action, resource = %denied.resource, "denied");
-    Some(match service {
-        "ec2" => ec2::error(
-            StatusCode::FORBIDDEN,
-            "UnauthorizedOperation",
-            &format!(
-                "You are not authorized to perform this operation. {}",
-                denied.message
-            ),
-        ),
-        "imagebuilder" => imagebuilder::error(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            &denied.message,
-        ),
-        _ => fault_like(
-            service,
-            protocol,
-            StatusCode::BAD_REQUEST,
-            "AccessDeniedException",
-            &denied.message,
-        ),
-    })
-}
-
-/// An error answer in the shape of `service` (and of AppStream's `protocol`).
-fn fault_like(
-    service: &str,
-    protocol: appstream::Protocol,
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> Response {
-    match service {
-        "ec2" => ec2::error(status, code, message),
-        "imagebuilder" => imagebuilder::error(status, code, message),
-        "events" => eventbridge::error(status, code, message),
-        _ => appstream::error(protocol, status, code, message),
-    }
-}
-
 /// The region of a SigV4-signed request: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
 /// Field `index` of the SigV4 credential scope `<access key>/<date>/<region>/<service>/aws4_request`:
 /// 0 is the signing access key (the local stack gives each function its own), 2 the region.
-fn credential_field(headers: &HeaderMap, index: usize) -> Option<String> {
+pub(crate) fn credential_field(headers: &HeaderMap, index: usize) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let credential = auth.split("Credential=").nth(1)?;
     credential.split('/').nth(index).map(str::to_owned)

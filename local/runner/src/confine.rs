@@ -38,6 +38,18 @@ enum Version {
     V2,
 }
 
+/// Why a cgroup could not be made (the runner then runs the function unconfined, and says so).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    #[error("no cgroup file system at {0}")]
+    NoCgroups(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
 /// A cgroup holding one function process. Removed when dropped (after its process is gone).
 #[derive(Debug)]
 pub struct Cgroup {
@@ -70,12 +82,16 @@ fn write(path: &Path, value: &str) -> std::io::Result<()> {
 
 impl Cgroup {
     /// A new cgroup `image-release/<name>` with `limits`, or why the machine cannot make one.
-    pub fn create(name: &str, limits: Limits) -> Result<Self, String> {
-        let version = version().ok_or("no cgroup file system at /sys/fs/cgroup")?;
-        let leaf = format!("image-release/{name}-{}", std::process::id());
+    pub fn create(name: &str, limits: Limits) -> Result<Self, ConfineError> {
+        let version =
+            version().ok_or_else(|| ConfineError::NoCgroups(root().display().to_string()))?;
+        // Unique per process and per cgroup: stacks run side by side in one test process.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let leaf = format!("image-release/{name}-{}-{serial}", std::process::id());
         let bytes = u64::from(limits.memory_mb) * 1024 * 1024;
         let quota = ((limits.cpu_fraction() * PERIOD_US as f64) as u64).max(1_000);
-        let fail = |what: &str, e: std::io::Error| format!("{what}: {e}");
+        let fail = |what: &'static str, source: std::io::Error| ConfineError::Io { what, source };
         match version {
             Version::V1 => {
                 let memory = root().join("memory").join(&leaf);

@@ -198,6 +198,8 @@ async fn supervise(
             }
             Some(_) = resets.recv() => {
                 process.kill().await;
+                // What it took after the timed-out invocation goes to the fresh environment.
+                s.api.requeue_pending();
             }
         }
         // A new execution environment.
@@ -231,9 +233,27 @@ pub struct DeadLetter {
     /// `errorType: errorMessage` of the last attempt.
     pub error: String,
     pub attempts: u32,
-    /// Where it went: the destination / DLQ ARN; `Err` when the function's role may not send
-    /// there (the message would be lost on AWS).
-    pub delivered_to: Vec<Result<String, String>>,
+    /// Where it went: each destination (the on-failure destination, the DLQ).
+    pub delivered_to: Vec<Delivery>,
+}
+
+/// A dead letter at one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent to the queue of this ARN.
+    Sent(String),
+    /// The function's role may not send there: on AWS the message would be lost.
+    Denied { queue: String, reason: String },
+}
+
+impl Delivery {
+    /// The queue it was sent to, if it was.
+    pub fn sent_to(&self) -> Option<&str> {
+        match self {
+            Delivery::Sent(arn) => Some(arn),
+            Delivery::Denied { .. } => None,
+        }
+    }
 }
 
 /// Invokes `running` asynchronously with `event`, as Lambda's event invoke does, calling
@@ -302,19 +322,19 @@ pub async fn invoke_async(
 }
 
 /// Lambda sends to an SQS destination or DLQ with the function's execution role: whether it may.
-fn send_allowed(
-    account: Option<&iam::Account>,
-    access_key: &str,
-    queue_arn: &str,
-) -> Result<String, String> {
+fn send_allowed(account: Option<&iam::Account>, access_key: &str, queue_arn: &str) -> Delivery {
     let Some(account) = account else {
-        return Ok(queue_arn.to_owned());
+        return Delivery::Sent(queue_arn.to_owned());
     };
     let region = queue_arn.split(':').nth(3).unwrap_or("us-east-1");
     let call = iam::Call::new("sqs:SendMessage", region).on("queue", queue_arn);
+    let denied = |reason: String| Delivery::Denied {
+        queue: queue_arn.to_owned(),
+        reason,
+    };
     match account.authorize(access_key, &call) {
-        Ok(Ok(())) => Ok(queue_arn.to_owned()),
-        Ok(Err(denied)) => Err(denied.message),
-        Err(mismatch) => Err(mismatch.to_string()),
+        Ok(Ok(())) => Delivery::Sent(queue_arn.to_owned()),
+        Ok(Err(denied_call)) => denied(denied_call.message),
+        Err(mismatch) => denied(mismatch.to_string()),
     }
 }

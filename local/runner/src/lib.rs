@@ -4,6 +4,7 @@
 //! EventBridge patterns (matched with quamina) and schedules (on an accelerated clock).
 
 pub mod alarms;
+pub mod cfn;
 pub mod confine;
 pub mod lambda;
 pub mod process;

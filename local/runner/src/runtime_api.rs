@@ -31,6 +31,14 @@ pub enum Outcome {
 /// Where a function's answer goes, with the time it took.
 type Reply = oneshot::Sender<(Outcome, Instant)>;
 
+/// An invocation handed to the function: where its answer goes, when it was handed over, and
+/// its payload (to hand it to a fresh environment when the one that took it is reset).
+struct Handed {
+    reply: Reply,
+    at: Instant,
+    payload: Value,
+}
+
 struct Invocation {
     id: String,
     payload: Value,
@@ -44,7 +52,7 @@ struct Shared {
     /// Asks the supervisor to reset the execution environment (after a timeout).
     resets: mpsc::UnboundedSender<String>,
     /// Handed to the function: where its answer goes, and when it was handed over.
-    pending: Mutex<HashMap<String, (Reply, Instant)>>,
+    pending: Mutex<HashMap<String, Handed>>,
     function_arn: String,
     first_poll: watch::Sender<Option<Instant>>,
     init_error: watch::Sender<Option<String>>,
@@ -166,24 +174,44 @@ impl RuntimeApi {
     /// Fails every invocation handed to the process and not answered (the process died):
     /// Lambda reports such an invocation with the runtime's error.
     pub fn fail_pending(&self, error_type: &str, message: &str) -> usize {
-        let pending: Vec<(String, (Reply, Instant))> = self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain()
-            .collect();
+        let pending = self.take_pending();
         let n = pending.len();
-        for (_, (reply, handed)) in pending {
-            let _ = reply.send((
+        for handed in pending {
+            let _ = handed.reply.send((
                 Outcome::Error {
                     error_type: error_type.to_owned(),
                     message: message.to_owned(),
                 },
-                handed,
+                handed.at,
             ));
         }
         n
+    }
+
+    /// Queues again every invocation handed to the process and not answered: an environment
+    /// being reset after a timeout may have taken the next one before it was stopped, and on
+    /// Lambda that one would have gone to a healthy environment.
+    pub fn requeue_pending(&self) -> usize {
+        let pending = self.take_pending();
+        let n = pending.len();
+        for handed in pending {
+            let _ = self.sender.send(Invocation {
+                id: uuid::Uuid::new_v4().to_string(),
+                payload: handed.payload,
+                reply: handed.reply,
+            });
+        }
+        n
+    }
+
+    fn take_pending(&self) -> Vec<Handed> {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(_, handed)| handed)
+            .collect()
     }
 
     /// A fresh init error slate for a new execution environment.
@@ -238,7 +266,14 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         .pending
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(invocation.id.clone(), (invocation.reply, Instant::now()));
+        .insert(
+            invocation.id.clone(),
+            Handed {
+                reply: invocation.reply,
+                at: Instant::now(),
+                payload: invocation.payload.clone(),
+            },
+        );
     // Lambda's timeout: from hand-over, whatever the function is doing.
     {
         let (shared, id) = (shared.clone(), invocation.id.clone());
@@ -298,8 +333,8 @@ fn settle(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(id)
     {
-        Some((reply, handed)) => {
-            let _ = reply.send((outcome, handed));
+        Some(handed) => {
+            let _ = handed.reply.send((outcome, handed.at));
             StatusCode::ACCEPTED
         }
         None => StatusCode::BAD_REQUEST,

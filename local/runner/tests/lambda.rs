@@ -1,4 +1,4 @@
-//! The local Lambda's semantics with a real function binary (`bench-hello`, which can be asked
+//! The local Lambda's semantics with a real function binary (`lambda-probe`, which can be asked
 //! to use memory, take time or fail): MemorySize is a hard limit, Timeout ends the invocation
 //! and resets the environment, and a failed asynchronous invocation is retried as
 //! EventInvokeConfig says, then sent to the on-failure destination.
@@ -13,7 +13,7 @@ use std::time::Duration;
 fn hello(memory_mb: u32, timeout_s: u32) -> Function {
     Function {
         logical_id: "HelloFunction".into(),
-        binary: "bench-hello".into(),
+        binary: "lambda-probe".into(),
         name: "image-release-hello".into(),
         environment: BTreeMap::new(),
         memory_mb,
@@ -30,7 +30,7 @@ fn hello(memory_mb: u32, timeout_s: u32) -> Function {
 
 async fn start(spec: Function, lambda: &Lambda) -> Running {
     let env = runner::process::lambda_environment(
-        "bench-hello",
+        "lambda-probe",
         "",
         "http://127.0.0.1:9",
         "http://127.0.0.1:9",

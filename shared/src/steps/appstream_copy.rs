@@ -14,8 +14,10 @@ use crate::retry::{RetryPolicy, with_backoff};
 /// Outcomes per documented error of CopyImage:
 /// * `ResourceAlreadyExistsException` → `Requested` once DescribeImages finds it, else retryable.
 /// * `ResourceNotAvailableException` (source not AVAILABLE yet) → `WaitingForSource`.
-/// * `ResourceNotFoundException`, `IncompatibleImageException`, `LimitExceededException`,
-///   `InvalidAccountStatusException`, `OperationNotPermittedException` → `Failed` with the reason.
+/// * `LimitExceededException` (a quota, which the SDK has retried as throttling already) →
+///   `WaitingForQuota`: publish-release copies again later.
+/// * `ResourceNotFoundException`, `IncompatibleImageException`, `InvalidAccountStatusException`,
+///   `OperationNotPermittedException` → `Failed` with the reason.
 /// * throttling and 5xx → `Err` (retryable) after the bounded backoff.
 pub async fn ensure_copy<A: AppStreamImages>(
     appstream: &A,
@@ -62,9 +64,12 @@ pub async fn ensure_copy<A: AppStreamImages>(
                 Ok(CopyState::WaitingForSource)
             }
             class if class.is_retryable() => Err(err),
-            ErrorClass::LimitExceeded => Ok(CopyState::Failed {
-                reason: format!("AppStream image quota exceeded copying to {region}: {err}"),
-            }),
+            ErrorClass::LimitExceeded => {
+                tracing::warn!(%region, image = %name, reason = %err, "AppStream quota exhausted; the copy waits");
+                Ok(CopyState::WaitingForQuota {
+                    reason: err.to_string(),
+                })
+            }
             ErrorClass::NotFound => Ok(CopyState::Failed {
                 reason: format!("source image {source} not found: {err}"),
             }),

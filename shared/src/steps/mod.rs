@@ -203,6 +203,8 @@ pub(crate) use outcome_from_ended;
 /// What a step does with the error that stopped it:
 /// * a malformed event, a corrupt record or a transient error goes back to Lambda (which
 ///   retries it, then sends it to the on-failure destination): `Err`;
+/// * a client token used with other parameters (our bug) is recorded as the release's failure
+///   and also returned as the error, so that it alarms as a function error;
 /// * an exhausted quota defers the step to the reconciler: [`Ended::Deferred`];
 /// * anything else is the release's failure: recorded once ([`record_failure`]), then
 ///   [`Ended::Failed`]. A failure to record it is returned as the error, so Lambda retries.
@@ -216,6 +218,12 @@ pub async fn end_step<S: ArtifactStore>(
     match &err {
         HandlerError::InvalidEvent(_) | HandlerError::CorruptRecord(_) => Err(err),
         _ if !is_final(&err) => Err(err),
+        // A client token used with other parameters is a bug in our token derivation: the
+        // release ends, and the function error reaches FunctionErrorsAlarm too.
+        _ if err.class() == Some(ErrorClass::IdempotencyMismatch) => {
+            record_failure(store, clock, release, step, &err.to_string()).await?;
+            Err(err)
+        }
         _ if err.class() == Some(ErrorClass::LimitExceeded) => {
             tracing::warn!(release = %release, step = step.as_str(), error = %err, "quota exhausted; publish-release re-drives the step");
             Ok(Ended::Deferred {
