@@ -11,8 +11,7 @@ export MOTO_SERVER
 # region list, checked here against the committed copy.
 AWS_CLIENTS_BIN=$(bash scripts/install-aws-clients.sh)
 export AWS_CLIENTS_BIN
-"$AWS_CLIENTS_BIN/python" scripts/appstream-regions.py --check
-"$AWS_CLIENTS_BIN/python" scripts/partitions.py --check
+"$AWS_CLIENTS_BIN/python" scripts/botocore-data.py --check
 # aws-sam-translator and policy_sentry (pinned, from PyPI): the local IAM evaluates each
 # function's role as SAM's own translator resolves template.yaml, and authorizes each operation as
 # the Service Authorization Reference (as policy_sentry ships it) says; the checked-in table must

@@ -303,6 +303,16 @@ async fn when_every_tested_path_runs_should_make_only_inventoried_calls() {
     );
 }
 
+/// A local release with the template `text` instead of the project's.
+async fn run_with_template(text: &str) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(&template, text).unwrap();
+    let mut s = scenario();
+    s.template = template;
+    run(s).await.unwrap()
+}
+
 /// `template` without every statement whose `Sid` is `sid` (the lines from `- Sid:` to the next
 /// item of the same list).
 fn without_statement(template: &str, sid: &str) -> String {
@@ -340,12 +350,7 @@ async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     let edited = without_statement(&text, "ExportAmis");
     assert!(!edited.contains("Sid: ExportAmis") && edited.len() < text.len());
-    let dir = tempfile::tempdir().unwrap();
-    let template = dir.path().join("template.yaml");
-    std::fs::write(&template, edited).unwrap();
-    let mut s = scenario();
-    s.template = template;
-    let report = run(s).await.unwrap();
+    let report = run_with_template(&edited).await;
     assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
     let (step, reason) = report.failure().unwrap();
     assert_eq!(step, "export", "{reason}");
@@ -360,5 +365,22 @@ async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_
         ["ReleaseFailedAlarm"],
         "{:?}",
         report.alarms
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_vm_import_roles_trust_policy_refuses_vm_export_should_fail_at_export_naming_the_role()
+ {
+    // A trust policy whose external id is not the one VM Import/Export sends.
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let edited = text.replace("sts:Externalid: vmimport", "sts:Externalid: not-vmimport");
+    assert_ne!(edited, text);
+    let report = run_with_template(&edited).await;
+    assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "export", "{reason}");
+    assert!(
+        reason.contains("vmimport") && reason.contains("trust policy"),
+        "{reason}"
     );
 }

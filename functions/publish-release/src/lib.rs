@@ -278,7 +278,7 @@ impl<T: Ports> Deps<T> {
     async fn pending(
         &self,
         release: &ReleaseId,
-        mut steps: Vec<StepStatus>,
+        steps: Vec<StepStatus>,
     ) -> Result<ReleaseReport, HandlerError> {
         let marker: Option<PendingMarker> = self
             .store
@@ -293,21 +293,30 @@ impl<T: Ports> Deps<T> {
         if let Some(reason) = marker.as_ref().and_then(|m| {
             self.timed_out(Step::Publish, &m.since, &format!("waiting on {waiting_on}"))
         }) {
-            shared::steps::record_failure(
-                &self.store,
-                self.clock.as_ref(),
-                release,
-                Step::Publish,
-                &reason,
-            )
-            .await?;
-            let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
-            steps.push(step(Step::Publish, StepState::Failed, reason));
-            return self
-                .finish(release, ReleaseState::Failed, steps, Some(failure), None)
-                .await;
+            return self.timed_out_release(release, steps, reason).await;
         }
         self.finish(release, ReleaseState::Pending, steps, None, None)
+            .await
+    }
+
+    /// Ends `release` as failed: it outlived `DEADLINE_RELEASE` (`reason`), after `steps`.
+    async fn timed_out_release(
+        &self,
+        release: &ReleaseId,
+        mut steps: Vec<StepStatus>,
+        reason: String,
+    ) -> Result<ReleaseReport, HandlerError> {
+        shared::steps::record_failure(
+            &self.store,
+            self.clock.as_ref(),
+            release,
+            Step::Publish,
+            &reason,
+        )
+        .await?;
+        let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
+        steps.push(step(Step::Publish, StepState::Failed, reason));
+        self.finish(release, ReleaseState::Failed, steps, Some(failure), None)
             .await
     }
 

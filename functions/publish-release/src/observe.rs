@@ -30,19 +30,7 @@ impl<T: Ports> Deps<T> {
             .as_ref()
             .and_then(|m| self.timed_out(Step::Publish, &m.since, &state))
         {
-            shared::steps::record_failure(
-                &self.store,
-                self.clock.as_ref(),
-                release,
-                Step::Publish,
-                &reason,
-            )
-            .await?;
-            let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
-            let steps = vec![step(Step::Publish, StepState::Failed, reason)];
-            return self
-                .finish(release, ReleaseState::Failed, steps, Some(failure), None)
-                .await;
+            return self.timed_out_release(release, Vec::new(), reason).await;
         }
 
         // How long it has lasted: the previous status says. When even that cannot be read, the

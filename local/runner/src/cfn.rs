@@ -79,6 +79,22 @@ pub(crate) struct Resolver<'a> {
     pub(crate) values: &'a Values,
 }
 
+/// `Fn::Sub`'s `${name}` placeholders of `text`, each replaced by `value(name)`.
+pub fn substitute(text: &str, value: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        out.push_str(&value(&rest[start + 2..start + end]));
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 const NO_VALUE: &str = "\u{0}AWS::NoValue";
 
 pub(crate) fn scalar(value: &Value) -> String {
@@ -167,29 +183,17 @@ impl Resolver<'_> {
     }
 
     fn substitute(&self, text: &str, variables: &Map<String, Value>) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else {
-                break;
-            };
-            let name = &rest[start + 2..start + end];
+        substitute(text, |name| {
             if let Some(literal) = name.strip_prefix('!') {
-                out.push_str("${");
-                out.push_str(literal);
-                out.push('}');
+                format!("${{{literal}}}")
             } else if let Some(v) = variables.get(name) {
-                out.push_str(&scalar(&self.resolve(v)));
+                scalar(&self.resolve(v))
             } else if let Some((res, att)) = name.split_once('.') {
-                out.push_str(&scalar(&self.attribute(res, att)));
+                scalar(&self.attribute(res, att))
             } else {
-                out.push_str(&scalar(&self.reference(name)));
+                scalar(&self.reference(name))
             }
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-        out
+        })
     }
 
     pub(crate) fn resolve(&self, value: &Value) -> Value {

@@ -83,6 +83,24 @@ impl Moto {
     }
 }
 
+/// Serves `app` on a free port of 127.0.0.1 until the returned sender is dropped or fired:
+/// the local servers (Runtime APIs, the authorizing proxy) stop with their owner.
+pub async fn serve_locally(
+    app: axum::Router,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((addr, stop))
+}
+
 /// Where `cargo build` put the function binaries: next to the current executable's `deps/`
 /// (tests) or beside it (the runner binary), unless `FUNCTIONS_DIR` says otherwise.
 pub fn binaries_dir() -> PathBuf {

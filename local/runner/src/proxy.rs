@@ -41,16 +41,7 @@ impl AuthorizingProxy {
                 )
                 // Exported disks are large: S3's own limit (5 GB a PUT) is moto's business.
                 .layer(axum::extract::DefaultBodyLimit::disable());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let (addr, stop) = crate::process::serve_locally(app).await?;
         Ok(Self {
             addr,
             stop: Some(stop),

@@ -160,18 +160,7 @@ impl Template {
     }
 
     fn substitute(&self, text: &str) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else {
-                break;
-            };
-            out.push_str(&self.values.get(&rest[start + 2..start + end]));
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-        out
+        crate::cfn::substitute(text, |name| self.values.get(name))
     }
 }
 

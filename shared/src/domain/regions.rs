@@ -19,7 +19,7 @@ impl RegionName {
 }
 
 /// The regions that offer AppStream 2.0, generated from botocore's endpoint data by
-/// `scripts/appstream-regions.py` (checked in CI against the pinned botocore).
+/// `scripts/botocore-data.py` (checked in CI against the pinned botocore).
 pub const APPSTREAM_REGIONS_FILE: &str = include_str!("../../data/appstream-regions.txt");
 
 /// Every region of [`APPSTREAM_REGIONS_FILE`].
@@ -58,7 +58,7 @@ impl RegionName {
     }
 }
 
-/// The AWS partitions, generated from botocore's endpoint data by `scripts/partitions.py`:
+/// The AWS partitions, generated from botocore's endpoint data by `scripts/botocore-data.py`:
 /// `<partition> <region code pattern> <known regions>` per line.
 pub const PARTITIONS_FILE: &str = include_str!("../../data/partitions.txt");
 
