@@ -316,8 +316,11 @@ async fn url(
         Some(at) => parse_time(at)
             .ok_or_else(|| Failure::Usage(format!("--expires-at: not an RFC 3339 time: {at:?}")))?,
         None => {
+            let wait =
+                parse_duration("--expires", expires).map_err(|e| Failure::Usage(e.to_string()))?;
             SystemTime::now()
-                + parse_duration("--expires", expires).map_err(|e| Failure::Usage(e.to_string()))?
+                .checked_add(wait)
+                .ok_or_else(|| Failure::Usage(format!("--expires {expires}: too far ahead")))?
         }
     };
     let expires = expires

@@ -172,6 +172,11 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// The downloads page's one style sheet, inline. The site's Content-Security-Policy allows
+/// exactly this text by its hash (`style-src 'sha256-…'` in template.yaml; a test checks that
+/// the two agree), and nothing else: no script, no image, no frame.
+pub const PAGE_STYLE: &str = "\nbody { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 2rem; color: #1b1b1b; background: #fff; line-height: 1.5; }\nh1 { font-size: 1.8rem; }\nsection { border-top: 2px solid #d0d7de; padding: 0.5rem 0 1rem; }\ntable { border-collapse: collapse; width: 100%; margin: 0.5rem 0; }\nth, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }\nth { background: #f3f5f7; }\ncode { font-family: ui-monospace, monospace; font-size: 0.85rem; word-break: break-all; }\na { color: #0550ae; }\na:focus, a:hover { outline: 2px solid #0550ae; }\n.meta { color: #424a53; }\n";
+
 /// The downloads page: static, accessible HTML and CSS, no script. One section per release,
 /// newest first: version and date, AMIs per region, downloads with format, size and SHA-256,
 /// AppStream images.
@@ -184,18 +189,7 @@ pub fn render_page(index: &Index, title: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 2rem; color: #1b1b1b; background: #fff; line-height: 1.5; }}
-h1 {{ font-size: 1.8rem; }}
-section {{ border-top: 2px solid #d0d7de; padding: 0.5rem 0 1rem; }}
-table {{ border-collapse: collapse; width: 100%; margin: 0.5rem 0; }}
-th, td {{ text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }}
-th {{ background: #f3f5f7; }}
-code {{ font-family: ui-monospace, monospace; font-size: 0.85rem; word-break: break-all; }}
-a {{ color: #0550ae; }}
-a:focus, a:hover {{ outline: 2px solid #0550ae; }}
-.meta {{ color: #424a53; }}
-</style>
+<style>{PAGE_STYLE}</style>
 </head>
 <body>
 <header><h1>{title}</h1>

@@ -64,25 +64,35 @@ pub fn age(now: SystemTime, since: SystemTime) -> Duration {
     now.duration_since(since).unwrap_or_default()
 }
 
-/// `6h`, `90m`, `3600s`, `2d`: a whole number and one unit. `0s` is allowed (tests use it).
+/// The longest duration [`parse_duration`] accepts: ten years. Anything longer is a typo, and
+/// a time that far ahead could not be added to the clock without overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(3_650 * 86_400);
+
+/// `6h`, `90m`, `3600s`, `2d`: a whole number and one unit, at most [`MAX_DURATION`]. `0s` is
+/// allowed (tests use it). Any text is answered with a value or an error naming the field.
 pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ValidationError> {
     const RULE: &str = "must be a whole number followed by s, m, h or d (for example 6h)";
-    let (number, unit) = value.split_at(value.len().saturating_sub(1));
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
+    let Some(unit) = value.chars().last() else {
+        return Err(ValidationError::new(field, RULE, value));
+    };
+    // The unit is one character of any width: the number is everything before it.
+    let number = &value[..value.len() - unit.len_utf8()];
+    let seconds: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
         _ => return Err(ValidationError::new(field, RULE, value)),
     };
-    let n: u64 = number
-        .parse()
-        .ok()
-        .filter(|_| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| ValidationError::new(field, RULE, value))?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ValidationError::new(field, RULE, value));
+    }
+    let too_long = || ValidationError::new(field, "must be at most 3650d (ten years)", value);
+    let n: u64 = number.parse().map_err(|_| too_long())?;
     n.checked_mul(seconds)
         .map(Duration::from_secs)
-        .ok_or_else(|| ValidationError::new(field, "is too long", value))
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(too_long)
 }
 
 /// `6h 0m`, `12m 5s`, `3s`: how long a step waited, for failure reasons.
@@ -114,12 +124,42 @@ mod tests {
             Duration::from_secs(172_800)
         );
         assert_eq!(parse_duration("D", "0s").unwrap(), Duration::ZERO);
-        for bad in ["", "h", "6", "6 h", "-1h", "1.5h", "6w", "+6h"] {
+        for bad in [
+            "", "h", "6", "6 h", "-1h", "1.5h", "6w", "+6h", "7µ", "µ", "6hµ",
+        ] {
             let err = parse_duration("DEADLINE_BUILD", bad).unwrap_err();
             assert!(
                 err.to_string().starts_with("DEADLINE_BUILD: must be"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn when_a_duration_is_absurdly_long_should_be_refused_not_overflow() {
+        for long in ["3651d", "99999999999999999999s", "18446744073709551615d"] {
+            let err = parse_duration("DEADLINE_RELEASE", long).unwrap_err();
+            assert!(err.to_string().contains("at most 3650d"), "{long}: {err}");
+        }
+        assert_eq!(parse_duration("D", "3650d").unwrap(), MAX_DURATION);
+    }
+
+    proptest::proptest! {
+        /// No text panics the parser (the workspace aborts on panic), and whatever it accepts can
+        /// be added to the clock.
+        #[test]
+        fn when_any_text_is_a_duration_should_answer_without_panicking(value in "\\PC{0,12}") {
+            if let Ok(d) = parse_duration("D", &value) {
+                proptest::prop_assert!(d <= MAX_DURATION);
+                proptest::prop_assert!(SystemTime::now().checked_add(d).is_some());
+            }
+        }
+
+        #[test]
+        fn when_a_number_and_unit_are_given_should_parse_to_that_many_seconds(n in 0u64..3_650, unit in "[smhd]") {
+            let d = parse_duration("D", &format!("{n}{unit}")).unwrap();
+            let per = match unit.as_str() { "s" => 1, "m" => 60, "h" => 3_600, _ => 86_400 };
+            proptest::prop_assert_eq!(d.as_secs(), n * per);
         }
     }
 

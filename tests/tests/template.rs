@@ -398,3 +398,69 @@ fn when_a_signing_key_is_given_should_only_the_disks_require_signed_urls() {
         }
     }
 }
+
+/// Standard base64, as CSP hash sources spell a digest.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn when_the_site_answers_should_every_behaviour_send_the_security_headers_the_page_fits() {
+    use sha2::Digest;
+    let template = template();
+    let resources = &template["Resources"];
+    let headers = &resources["DownloadHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+        ["SecurityHeadersConfig"];
+    assert!(
+        headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"]
+            .as_u64()
+            .unwrap()
+            >= 31_536_000
+    );
+    assert_eq!(headers["FrameOptions"]["FrameOption"], "DENY");
+    assert!(headers["ContentTypeOptions"]["Override"].as_bool().unwrap());
+    let csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+        .as_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    // The page's only inline style is allowed by its hash, and the page has nothing else.
+    let hash = base64(&sha2::Sha256::digest(
+        shared::catalog::PAGE_STYLE.as_bytes(),
+    ));
+    assert!(
+        csp.contains(&format!("style-src 'sha256-{hash}'")),
+        "{csp} (the page's style is sha256-{hash})"
+    );
+    let config = &resources["DownloadDistribution"]["Properties"]["DistributionConfig"];
+    assert!(
+        config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"]
+            .to_string()
+            .contains("DownloadHeadersPolicy")
+    );
+    for behavior in config["CacheBehaviors"].as_array().unwrap() {
+        assert!(
+            behavior["ResponseHeadersPolicyId"]
+                .to_string()
+                .contains("DownloadHeadersPolicy"),
+            "{behavior}"
+        );
+    }
+}

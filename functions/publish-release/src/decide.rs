@@ -127,7 +127,8 @@ pub(crate) fn waiting(
     StepStatus {
         deadline: since
             .and_then(parse_time)
-            .map(|started| release::timestamp(started + deadlines.of(which))),
+            .and_then(|started| started.checked_add(deadlines.of(which)))
+            .map(release::timestamp),
         ..step(which, StepState::Pending, detail)
     }
 }

@@ -110,8 +110,15 @@ impl<T: Ports> Deps<T> {
             paths.extend(self.update_catalog(manifest, url.clone()).await?);
         }
 
-        // The invalidation: the same caller reference for the same release, so a repeat is a no-op.
-        let reference = token::derive("publish-release", &[release.as_str()]);
+        // The invalidation's caller reference derives from the release and the paths, so a
+        // repeat after a partial finish (the same paths) is the first invalidation again, and a
+        // finish that invalidates other paths (the catalog was written before) is a new one:
+        // CloudFront answers a reused reference with other paths InvalidationBatchAlreadyExists.
+        paths.sort();
+        paths.dedup();
+        let mut inputs = vec![release.as_str()];
+        inputs.extend(paths.iter().map(String::as_str));
+        let reference = token::derive("publish-release", &inputs);
         let invalidation = with_backoff(self.retry, || {
             self.cdn.create_invalidation(&paths, &reference)
         })

@@ -264,14 +264,15 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
 
     let invalidations = deps.cdn.invalidations();
     assert_eq!(invalidations.len(), 1);
+    // Sorted: the same paths always make the same request (and caller reference).
     assert_eq!(
         invalidations[0].1,
         vec![
+            "/".to_owned(),
+            "/index.html".to_owned(),
             format!("/releases/{ID}/manifest.json"),
             "/releases/index.json".to_owned(),
             "/releases/latest.json".to_owned(),
-            "/index.html".to_owned(),
-            "/".to_owned()
         ]
     );
     for region in ["eu-west-1", "ap-southeast-2"] {
@@ -921,4 +922,98 @@ async fn when_observation_keeps_failing_should_still_fail_the_release_at_its_dea
         "off the pending list"
     );
     assert_eq!(deps.events.events().len(), 1, "one Release Failed event");
+}
+
+/// How many times `operation` ran in a complete publication of the seeded release.
+async fn writes_of_a_publication(operation: &'static str) -> usize {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let before = deps.store.script.count(operation);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    deps.store.script.count(operation) - before
+}
+
+#[tokio::test]
+async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_it_exactly_once() {
+    // Every write of a publication in turn (S3 puts and the marker's delete, the invalidation,
+    // the event): the invocation ends there, as a crash or a timeout would end it.
+    let mut crash_points: Vec<(&str, usize)> = Vec::new();
+    for n in 0..writes_of_a_publication("PutObject").await {
+        crash_points.push(("PutObject", n));
+    }
+    crash_points.push(("DeleteObject", 0));
+    crash_points.push(("CreateInvalidation", 0));
+    crash_points.push(("PutEvents", 0));
+    assert!(crash_points.len() > 6, "{crash_points:?}");
+    for (operation, n) in crash_points {
+        let deps = deps(&[]);
+        seed(&deps, CopyState::Requested);
+        complete_everything(&deps);
+        match operation {
+            "CreateInvalidation" => deps.cdn.script.fail_after("CreateInvalidation", n),
+            "PutEvents" => deps.events.script.fail_after("PutEvents", n),
+            op => deps.store.script.fail_after(
+                if op == "DeleteObject" {
+                    "DeleteObject"
+                } else {
+                    "PutObject"
+                },
+                n,
+            ),
+        }
+        let _ = handle(&deps, event(SCHEDULE)).await;
+        let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+        let state = deps
+            .store
+            .json(&format!("releases/{ID}/status.json"))
+            .unwrap()["state"]
+            .clone();
+        assert_eq!(state, "published", "crash at {operation} #{n}: {outcome:?}");
+        assert!(
+            deps.store.json(&format!("pending/{ID}.json")).is_none(),
+            "crash at {operation} #{n}"
+        );
+        let index = deps.store.json("releases/index.json").unwrap().to_string();
+        assert_eq!(
+            index.matches(&format!("\"release_id\":\"{ID}\"")).count(),
+            1,
+            "crash at {operation} #{n}: {index}"
+        );
+        // Each invalidation was accepted (a repeat with other paths is a new reference).
+        assert!(
+            !deps.cdn.invalidations().is_empty(),
+            "crash at {operation} #{n}"
+        );
+        let published = deps
+            .events
+            .events()
+            .iter()
+            .filter(|e| e.0 == "Release Published")
+            .count();
+        assert!(published >= 1, "at least once: crash at {operation} #{n}");
+        // A third tick finds nothing to do.
+        assert!(
+            handle(&deps, event(SCHEDULE))
+                .await
+                .unwrap()
+                .releases()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_an_invalidation_reference_is_reused_with_other_paths_should_cloudfront_refuse_it() {
+    let cdn = FakeCdn::default();
+    cdn.create_invalidation(&["/a".into()], "r").await.unwrap();
+    assert_eq!(
+        cdn.create_invalidation(&["/a".into()], "r").await.unwrap(),
+        "I1"
+    );
+    let err = cdn
+        .create_invalidation(&["/a".into(), "/b".into()], "r")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "InvalidationBatchAlreadyExists");
 }

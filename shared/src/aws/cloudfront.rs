@@ -14,6 +14,8 @@ pub fn error_class(code: &str) -> ErrorClass {
         "ServiceUnavailable" | "InternalError" => ErrorClass::Transient,
         "NoSuchDistribution" => ErrorClass::NotFound,
         "AccessDenied" => ErrorClass::AccessDenied,
+        // The caller reference was used before with other paths.
+        "InvalidationBatchAlreadyExists" => ErrorClass::AlreadyExists,
         "InvalidArgument" | "MissingBody" | "InconsistentQuantities" | "BatchTooLarge" => {
             ErrorClass::Invalid
         }

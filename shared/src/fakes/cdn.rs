@@ -30,10 +30,19 @@ impl Cdn for FakeCdn {
         self.script.enter("CreateInvalidation")?;
         let mut all = lock(&self.invalidations);
         let next = format!("I{}", all.len() + 1);
-        Ok(all
+        // As CloudFront documents CallerReference: the same reference with the same paths is
+        // the first invalidation again; with other paths it is InvalidationBatchAlreadyExists.
+        let (id, first) = all
             .entry(caller_reference.into())
-            .or_insert((next, paths.to_vec()))
-            .0
-            .clone())
+            .or_insert((next, paths.to_vec()));
+        if first.as_slice() != paths {
+            return Err(crate::error::ServiceError::new(
+                "CreateInvalidation",
+                crate::error::ErrorClass::AlreadyExists,
+                "InvalidationBatchAlreadyExists",
+                format!("caller reference {caller_reference} was used with other paths"),
+            ));
+        }
+        Ok(id.clone())
     }
 }

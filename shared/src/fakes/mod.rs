@@ -28,6 +28,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct Script {
     errors: Mutex<HashMap<&'static str, VecDeque<ServiceError>>>,
+    /// `op` → (calls still to succeed, the error of the call after them).
+    later: Mutex<HashMap<&'static str, (usize, ServiceError)>>,
     calls: Mutex<Vec<&'static str>>,
 }
 
@@ -45,8 +47,30 @@ impl Script {
         }
     }
 
+    /// The call of `operation` after the next `succeed` fails once, transiently: a crash at
+    /// that point of a sequence of writes.
+    pub fn fail_after(&self, operation: &'static str, succeed: usize) {
+        lock(&self.later).insert(
+            operation,
+            (
+                succeed,
+                ServiceError::new(operation, ErrorClass::Transient, "Crash", "scripted crash"),
+            ),
+        );
+    }
+
     fn enter(&self, operation: &'static str) -> Result<()> {
         lock(&self.calls).push(operation);
+        {
+            let mut later = lock(&self.later);
+            if matches!(later.get(operation), Some((0, _))) {
+                if let Some((_, err)) = later.remove(operation) {
+                    return Err(err);
+                }
+            } else if let Some((left, _)) = later.get_mut(operation) {
+                *left -= 1;
+            }
+        }
         match lock(&self.errors)
             .get_mut(operation)
             .and_then(VecDeque::pop_front)
