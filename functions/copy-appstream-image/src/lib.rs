@@ -79,7 +79,12 @@ mod tests {
             config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
             pipelines: FakeImageBuilder::default().with_image(image),
             appstream: FakeAppStream::default(),
-            store: FakeStore::default(),
+            // The release whose distribution record names the distributed image.
+            store: FakeStore::default().with_distributed_release(
+                "golden-1.0.0-1",
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1",
+                DISTRIBUTED,
+            ),
             amis: FakeEc2::default(),
             retry: RetryPolicy::IMMEDIATE,
             clock: Box::new(shared::clock::SystemClock),

@@ -162,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_distributed_image_becomes_available_should_skip_it_loop_guard() {
-        let deps = deps(vec![image(
+        let mut deps = deps(vec![image(
             DISTRIBUTED,
             None,
             &[
@@ -170,12 +170,27 @@ mod tests {
                 (TAG_SOURCE_IMAGE, IMAGE),
             ],
         )]);
+        deps.store = FakeStore::default().with_distributed_release("golden-1.0.0-1", IMAGE, DISTRIBUTED);
         let outcome = handle(&deps, event(DISTRIBUTED_EVENT)).await.unwrap();
         assert!(
             matches!(outcome, Outcome::Skipped { ref reason } if reason.contains("loop guard")),
             "{outcome:?}"
         );
         assert!(deps.pipelines.distributed().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_a_pipeline_image_carries_a_forged_release_tag_should_still_distribute_it() {
+        // Anyone who may tag an Image Builder image could put our tag on a pipeline's image: no
+        // release's distribution record names it, so it is distributed like any other.
+        let deps = deps(vec![image(
+            IMAGE,
+            Some(PIPELINE),
+            &[(TAG_RELEASE_ID, "golden-0.9.0-3")],
+        )]);
+        let outcome = handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Distributed { .. }), "{outcome:?}");
+        assert_eq!(deps.pipelines.distributed().len(), 1);
     }
 
     #[tokio::test]

@@ -82,7 +82,12 @@ mod tests {
             config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
             pipelines: FakeImageBuilder::default().with_image(image),
             exports: FakeEc2::default(),
-            store: FakeStore::default(),
+            // The release whose distribution record names the distributed image.
+            store: FakeStore::default().with_distributed_release(
+                "golden-1.0.0-1",
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1",
+                DISTRIBUTED,
+            ),
             retry: RetryPolicy::IMMEDIATE,
             clock: Box::new(shared::clock::SystemClock),
         }
@@ -95,6 +100,12 @@ mod tests {
             Ok(Outcome::RecordedFailure { reason, .. }) => reason,
             other => panic!("expected a recorded failure, got {other:?}"),
         }
+    }
+
+    /// What the handler wrote, beyond the release the fixture seeds.
+    fn written(deps: &Deps<FakeImageBuilder, FakeEc2, FakeStore>) -> Vec<String> {
+        let seeded = ["pending/golden-1.0.0-1.json", "releases/golden-1.0.0-1/distribution.json"];
+        deps.store.keys().into_iter().filter(|k| !seeded.contains(&k.as_str())).collect()
     }
 
     fn event(raw: &str) -> LambdaEvent<Value> {
@@ -307,7 +318,7 @@ mod tests {
             Outcome::Skipped { ref reason } if reason.contains("REQUIRED_STEPS")
         ));
         assert_eq!(deps.pipelines.script.count("GetImage"), 0);
-        assert!(deps.store.keys().is_empty());
+        assert!(written(&deps).is_empty(), "{:?}", written(&deps));
     }
 
     #[tokio::test]
@@ -317,7 +328,7 @@ mod tests {
             handle(&deps, event(EVENT)).await.unwrap(),
             Outcome::DryRunSucceeded { .. }
         ));
-        assert!(deps.store.keys().is_empty());
+        assert!(written(&deps).is_empty(), "{:?}", written(&deps));
     }
 
     #[tokio::test]
@@ -369,7 +380,7 @@ mod tests {
             handle(&deps, event(EVENT)).await.unwrap_err().error_type(),
             ErrorType::Retryable
         );
-        assert!(deps.store.keys().is_empty());
+        assert!(written(&deps).is_empty(), "{:?}", written(&deps));
     }
 
     #[test]
@@ -386,5 +397,50 @@ mod tests {
                 && err.to_string().contains("VMDK | RAW | VHD"),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod lineage_tests {
+    use super::*;
+    use lambda_runtime::Context;
+    use shared::fakes::{FakeEc2, FakeImageBuilder, FakeStore};
+    use shared::ports::{ImageInfo, OutputAmi};
+    use shared::release::TAG_RELEASE_ID;
+    use std::collections::BTreeMap;
+
+    const FORGED: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/other/1.0.0/7";
+    const OURS: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
+
+    #[tokio::test]
+    async fn when_an_image_carries_a_releases_tag_but_is_not_its_distributed_image_should_not_export() {
+        // Someone tagged another image with our release id: the release's distribution record
+        // names its own image, so this one is not the release's.
+        let image = ImageInfo {
+            arn: FORGED.into(),
+            status: Some("AVAILABLE".into()),
+            tags: BTreeMap::from([(TAG_RELEASE_ID.into(), "golden-1.0.0-1".into())]),
+            amis: vec![OutputAmi { name: None, region: "us-east-1".into(), image: "ami-0abcdef1234567890".into(), account_id: None }],
+            ..ImageInfo::default()
+        };
+        let all = BTreeMap::from([("AWS_REGION", "us-east-1"), ("ARTIFACT_BUCKET", "image-release-artifacts")]);
+        let deps = Deps {
+            config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
+            pipelines: FakeImageBuilder::default().with_image(image),
+            exports: FakeEc2::default(),
+            store: FakeStore::default().with_distributed_release(
+                "golden-1.0.0-1",
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1",
+                OURS,
+            ),
+            retry: shared::retry::RetryPolicy::IMMEDIATE,
+            clock: Box::new(shared::clock::SystemClock),
+        };
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/image-available-distributed.json")).unwrap();
+        event["resources"][0] = FORGED.into();
+        let outcome = handle(&deps, LambdaEvent::new(event, Context::default())).await.unwrap();
+        assert!(matches!(&outcome, Outcome::Skipped { reason } if reason.contains("not a release's distributed image")), "{outcome:?}");
+        assert_eq!(deps.exports.script.count("ExportImage"), 0);
     }
 }

@@ -9,7 +9,7 @@ use shared::clock::{age, parse_time};
 use shared::domain::{ClientToken, ImageBuildVersionArn};
 use shared::events::ImageStateChange;
 use shared::ports::{ImageInfo, ImageStatus};
-use shared::release::{BuildOrigin, BuildRecord, DistributionOutput, TAG_RELEASE_ID};
+use shared::release::{BuildOrigin, BuildRecord, DistributionOutput};
 use shared::steps::{self, appstream, build, distribute, export};
 use std::collections::HashSet;
 
@@ -60,8 +60,9 @@ impl<T: Ports> Deps<T> {
                     warn!(image = %summary.arn, "skipped in discovery: not an image build version ARN");
                     continue;
                 };
-                if pending.contains(image.release_id()) || summary.tags.contains_key(TAG_RELEASE_ID)
-                {
+                // Our tag is no reason to skip a pipeline's image (anyone may tag one); the
+                // loop guard below reads the output record our own DistributeImage left.
+                if pending.contains(image.release_id()) {
                     continue;
                 }
                 candidates.push((image, pipeline));

@@ -674,10 +674,21 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     };
     deps.pipelines
         .add_pipeline_image(PIPELINE, summary(SOURCE, &[]));
-    // Our own distributed image, listed under the pipeline: never a release of its own.
+    // Our own distributed image, listed under the pipeline: never a release of its own (the
+    // output record our DistributeImage left says so; its tag alone would not).
     deps.pipelines.add_pipeline_image(
         PIPELINE,
         summary(DISTRIBUTED, &[(shared::release::TAG_RELEASE_ID, ID)]),
+    );
+    deps.store.put_value(
+        "distributed/golden-1.0.0-2.json",
+        &shared::release::DistributionOutput {
+            schema_version: 1,
+            release_id: release(),
+            source_image_arn: SOURCE.into(),
+            distributed_image_arn: DISTRIBUTED.into(),
+            recorded_at: "t".into(),
+        },
     );
     // Outside the look-back window: left alone.
     let mut old = summary(
@@ -1016,4 +1027,24 @@ async fn when_an_invalidation_reference_is_reused_with_other_paths_should_cloudf
         .await
         .unwrap_err();
     assert_eq!(err.code, "InvalidationBatchAlreadyExists");
+}
+
+#[tokio::test]
+async fn when_a_pipeline_image_carries_another_releases_tag_should_still_be_discovered() {
+    // Anyone who may tag an Image Builder image could put our tag on a pipeline's image: it
+    // must not hide the build from discovery.
+    let deps = deps(&[]);
+    deps.pipelines.add_pipeline_image(
+        PIPELINE,
+        shared::ports::PipelineImage {
+            arn: SOURCE.into(),
+            status: Some("AVAILABLE".into()),
+            date_created: Some(release::timestamp(std::time::SystemTime::now())),
+            tags: [(shared::release::TAG_RELEASE_ID.to_owned(), "golden-0.1.0-9".to_owned())].into(),
+        },
+    );
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.discovered(), Some(1));
+    assert_eq!(deps.pipelines.distributed().len(), 1);
 }

@@ -29,6 +29,35 @@ impl FakeStore {
     pub fn keys(&self) -> Vec<String> {
         lock(&self.objects).keys().cloned().collect()
     }
+
+    /// A pending release whose distribution record names `distributed` as the image its
+    /// DistributeImage created (what distribute-image leaves behind).
+    pub fn with_distributed_release(self, release: &str, source: &str, distributed: &str) -> Self {
+        let id = crate::domain::ReleaseId::parse("release", release).unwrap_or_else(|e| panic!("{e}"));
+        self.put_value(
+            &crate::release::keys::pending(&id),
+            &crate::release::PendingMarker {
+                schema_version: crate::release::SCHEMA_VERSION,
+                release_id: id.clone(),
+                since: "2026-11-30T00:00:00Z".into(),
+                source_image_arn: Some(source.into()),
+            },
+        );
+        self.put_value(
+            &crate::release::keys::distribution(&id),
+            &crate::release::DistributionRecord {
+                schema_version: crate::release::SCHEMA_VERSION,
+                release_id: id.clone(),
+                source_image_arn: source.into(),
+                distribution_configuration_arn:
+                    "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden".into(),
+                distributed_image_arn: Some(distributed.into()),
+                client_token: "t".into(),
+                requested_at: "2026-11-30T00:00:00Z".into(),
+            },
+        );
+        self
+    }
 }
 
 impl ArtifactStore for FakeStore {

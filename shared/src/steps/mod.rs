@@ -269,13 +269,25 @@ pub async fn distributed_release_of<P: ImagePipelines, S: ArtifactStore>(
     let info = with_backoff(retry, || pipelines.get_image(&change.image))
         .await
         .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
-    // Only images our DistributeImage created belong to a release: its output record, or its tag.
-    match crate::lineage::distributed_release(store, &change.image, &info).await? {
-        Some((release, signal)) => {
+    // Only the distributed image of a pending release, as its own distribution record names
+    // it: a tag or an output record is only a hint of which release to look at.
+    match crate::lineage::lineage(store, &change.image, &info).await? {
+        crate::lineage::Lineage::Confirmed { release, signal } => {
+            let pending: Option<release::PendingMarker> = store
+                .get_json(&keys::pending(&release))
+                .await
+                .map_err(|e| HandlerError::from_service("reading the pending marker", e))?;
+            if pending.is_none() {
+                return skip(format!("release {release} is not pending"));
+            }
             tracing::info!(image, release = %release, signal = signal.as_str(), "image of a release");
             Ok(Ok((release, info)))
         }
-        None => skip(format!(
+        crate::lineage::Lineage::Claimed { why, .. } => {
+            tracing::warn!(image, why = %why, "an image claims a release it is not the distributed image of");
+            skip(format!("not a release's distributed image: {why}"))
+        }
+        crate::lineage::Lineage::None => skip(format!(
             "image has no {} tag and no distribution output record",
             crate::release::TAG_RELEASE_ID
         )),
