@@ -61,7 +61,10 @@ pub async fn live(
             state,
         });
     }
-    let records = store.list_keys(&id.prefix()).await.unwrap_or_default();
+    let records = store
+        .list_keys(&keys::records(id))
+        .await
+        .unwrap_or_default();
     for key in records
         .iter()
         .filter(|k| keys::file_name(k).starts_with("export-") && k.ends_with(".json"))

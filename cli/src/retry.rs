@@ -22,7 +22,7 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
         .await
         .map_err(aws("reading the status"))?;
     let records = store
-        .list_keys(&id.prefix())
+        .list_keys(&keys::records(&id))
         .await
         .map_err(aws("listing the release's records"))?;
     let mut failures = shared::steps::read_failures(&store, &records)

@@ -129,11 +129,14 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outc
 
 pub(crate) async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
     let mut ids: Vec<String> = store
-        .list_keys("releases/")
+        .list_keys(keys::STATE_PREFIX)
         .await
         .map_err(aws("listing releases"))?
         .iter()
-        .filter_map(|k| k.strip_prefix("releases/")?.strip_suffix("/status.json"))
+        .filter_map(|k| {
+            k.strip_prefix(keys::STATE_PREFIX)?
+                .strip_suffix("/status.json")
+        })
         .map(str::to_owned)
         .collect();
     let pending: Vec<String> = store

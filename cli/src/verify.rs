@@ -473,6 +473,7 @@ mod tests {
             arn: Some(image.arn.clone()),
             state: "FAILED".into(),
             state_reason: Some("copy failed".into()),
+            description: None,
         };
         let wanted = BTreeMap::from([("team".to_owned(), "platform".to_owned())]);
         let problem = appstream_problem(&image, Some(&found), &BTreeMap::new(), &wanted).unwrap();

@@ -1,5 +1,5 @@
-//! What users find a release by: `releases/index.json` (every published release, newest
-//! first), `releases/latest.json` (the newest release of each pipeline) and `index.html` (the
+//! What users find a release by: `catalog/index.json` (every published release, newest
+//! first), `catalog/latest.json` (the newest release of each pipeline) and `index.html` (the
 //! downloads page, rendered from the index). Pure: publish-release reads, changes and writes them
 //! with conditional writes (`If-Match`), so racing publishers never drop an entry.
 
@@ -72,7 +72,7 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
     numbers(a).cmp(&numbers(b))
 }
 
-/// `releases/index.json`.
+/// `catalog/index.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub schema_version: u32,
@@ -110,7 +110,7 @@ impl Index {
     }
 }
 
-/// `releases/latest.json`: the newest published release of each image (pipeline output).
+/// `catalog/latest.json`: the newest published release of each image (pipeline output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latest {
     pub schema_version: u32,
@@ -194,8 +194,8 @@ pub fn render_page(index: &Index, title: &str) -> String {
 <body>
 <header><h1>{title}</h1>
 <p>Machine images released by image-release. Each download has a SHA-256: check it with
-<code>sha256sum -c --ignore-missing SHA256SUMS</code>. Machine-readable: <a href="releases/index.json">index.json</a>,
-<a href="releases/latest.json">latest.json</a>.</p></header>
+<code>sha256sum -c --ignore-missing SHA256SUMS</code>. Machine-readable: <a href="catalog/index.json">index.json</a>,
+<a href="catalog/latest.json">latest.json</a>.</p></header>
 <main>
 "#,
         title = escape(title)

@@ -62,7 +62,10 @@ pub async fn lineage<S: ArtifactStore>(
     info: &ImageInfo,
 ) -> Result<Lineage, HandlerError> {
     let read = |e| HandlerError::from_service("reading the distribution output record", e);
-    let output: Option<DistributionOutput> = store.get_json(&keys::distributed(image)).await.map_err(read)?;
+    let output: Option<DistributionOutput> = store
+        .get_json(&keys::distributed(image))
+        .await
+        .map_err(read)?;
     let (release, signal) = match (output, info.tags.get(TAG_RELEASE_ID)) {
         (Some(output), _) => (output.release_id, Signal::OutputRecord),
         (None, Some(tag)) => (ReleaseId::parse(TAG_RELEASE_ID, tag)?, Signal::Tag),
@@ -72,7 +75,9 @@ pub async fn lineage<S: ArtifactStore>(
         .get_json(&keys::distribution(&release))
         .await
         .map_err(|e| HandlerError::from_service("reading the distribution record", e))?;
-    let named = record.as_ref().and_then(|r| r.distributed_image_arn.as_deref());
+    let named = record
+        .as_ref()
+        .and_then(|r| r.distributed_image_arn.as_deref());
     Ok(match named {
         Some(arn) if arn == image.as_str() => Lineage::Confirmed { release, signal },
         Some(arn) => Lineage::Claimed {

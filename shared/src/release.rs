@@ -1,4 +1,8 @@
-//! The state of a release, kept in the artifact bucket under `releases/<release-id>/`.
+//! The state of a release, kept in the artifact bucket: its records under the private
+//! `state/<release-id>/`, what it publishes under `releases/<release-id>/`, the catalog under
+//! `catalog/`. CloudFront may read only `index.html`, `catalog/*` and the objects under
+//! `releases/` that publish-release tagged [`TAG_PUBLISHED`] (the bucket policy's condition), so
+//! no record and no disk of an unpublished release is ever served.
 //!
 //! One key per step, each written by exactly one function, so concurrent or duplicated deliveries
 //! never overwrite each other's records:
@@ -6,17 +10,21 @@
 //! | key | written by |
 //! |---|---|
 //! | `pending/<release-id>.json` | whoever registers the build or records a failure (created), publish-release (deleted when final) |
-//! | `releases/<id>/build.json` | start-pipeline, distribute-image or publish-release's discovery: whoever sees the build first |
+//! | `state/<id>/build.json` | start-pipeline, distribute-image or publish-release's discovery: whoever sees the build first |
 //! | `distributed/<name>-<version>-<build>.json` | distribute-image: every image DistributeImage created, keyed by that image's ARN |
-//! | `releases/<id>/distribution.json` | distribute-image |
-//! | `releases/<id>/export-<format>.json` | export-image (one per format of `EXPORT_FORMATS`) |
-//! | `releases/<id>/appstream.json` | copy-appstream-image |
-//! | `releases/<id>/failure-<step>.json` | the function whose step failed |
-//! | `releases/<id>/status.json` | publish-release |
-//! | `releases/<id>/sha256-<file>.json` | publish-release: an artifact's digest, once |
+//! | `state/<id>/distribution.json` | distribute-image |
+//! | `state/<id>/retry-<n>.json` | publish-release, before the n-th RetryImage of a failed distribution |
+//! | `state/<id>/export-<format>.json` | export-image (one per format of `EXPORT_FORMATS`) |
+//! | `state/<id>/appstream-mark.json` | copy-appstream-image or publish-release, before the first AppStream image is created (`If-None-Match`) |
+//! | `state/<id>/appstream.json` | copy-appstream-image |
+//! | `state/<id>/failure-<step>.json` | the function whose step failed |
+//! | `state/<id>/retry.json` | `image-release retry` |
+//! | `state/<id>/status.json` | publish-release |
+//! | `state/<id>/sha256-<file>.json` | publish-release: an artifact's digest, once |
+//! | `releases/<id>/<task>.<format>` | VM Export (the exported disk) |
 //! | `releases/<id>/SHA256SUMS` | publish-release, before the manifest |
 //! | `releases/<id>/manifest.json` | publish-release (conditional write: first one wins) |
-//! | `releases/index.json`, `releases/latest.json`, `index.html` | publish-release, after a manifest (`If-Match` read-change-write; see [`crate::catalog`]) |
+//! | `catalog/index.json`, `catalog/latest.json`, `index.html` | publish-release, after a manifest (`If-Match` read-change-write; see [`crate::catalog`]) |
 
 use crate::domain::{AmiId, AppStreamImageName, DiskImageFormat, ReleaseId};
 use serde::{Deserialize, Serialize};
@@ -31,6 +39,9 @@ pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 /// contract between distribute-image and the functions after it (export, AppStream copy).
 pub const TAG_RELEASE_ID: &str = "image-release:release-id";
 pub const TAG_SOURCE_IMAGE: &str = "image-release:source-image";
+/// The S3 object tag publish-release puts on each object of a release it publishes (value
+/// `true`): the bucket policy lets CloudFront read an object under `releases/` only with it.
+pub const TAG_PUBLISHED: &str = "image-release-published";
 
 pub mod keys {
     use crate::domain::ReleaseId;
@@ -45,21 +56,25 @@ pub mod keys {
         format!("{DISTRIBUTED_PREFIX}{}.json", image.release_id())
     }
     pub fn build(id: &ReleaseId) -> String {
-        format!("{}build.json", id.prefix())
+        format!("{}build.json", id.state_prefix())
     }
     pub fn distribution(id: &ReleaseId) -> String {
-        format!("{}distribution.json", id.prefix())
+        format!("{}distribution.json", id.state_prefix())
     }
-    /// One export task per format: `releases/<id>/export-<vmdk|raw|vhd>.json`.
+    /// One export task per format: `state/<id>/export-<vmdk|raw|vhd>.json`.
     pub fn export(id: &ReleaseId, format: crate::domain::DiskImageFormat) -> String {
-        format!("{}export-{}.json", id.prefix(), format.extension())
+        format!("{}export-{}.json", id.state_prefix(), format.extension())
     }
     pub fn appstream(id: &ReleaseId) -> String {
-        format!("{}appstream.json", id.prefix())
+        format!("{}appstream.json", id.state_prefix())
     }
-    /// The SHA-256 of an artifact, once computed: `releases/<id>/sha256-<file name>.json`.
+    /// The mark on every AppStream image the release creates ([`crate::steps::appstream_copy::CopyMark`]).
+    pub fn appstream_mark(id: &ReleaseId) -> String {
+        format!("{}appstream-mark.json", id.state_prefix())
+    }
+    /// The SHA-256 of an artifact, once computed: `state/<id>/sha256-<file name>.json`.
     pub fn checksum(id: &ReleaseId, object_key: &str) -> String {
-        format!("{}sha256-{}.json", id.prefix(), file_name(object_key))
+        format!("{}sha256-{}.json", id.state_prefix(), file_name(object_key))
     }
     /// The last segment of a key: what a download is saved as, and what `SHA256SUMS` names.
     pub fn file_name(key: &str) -> &str {
@@ -69,14 +84,33 @@ pub mod keys {
     pub fn sha256sums(id: &ReleaseId) -> String {
         format!("{}SHA256SUMS", id.prefix())
     }
+    /// Every record of a release (one listing tells what is recorded).
+    pub fn records(id: &ReleaseId) -> String {
+        id.state_prefix()
+    }
+    /// The record of distribution retry `attempt` (1-based): written before RetryImage.
+    pub fn distribution_retry(id: &ReleaseId, attempt: u32) -> String {
+        format!("{}retry-{attempt}.json", id.state_prefix())
+    }
+    /// Whether `key` is a distribution retry record ([`distribution_retry`]) of `id`.
+    pub fn is_distribution_retry(id: &ReleaseId, key: &str) -> bool {
+        key.strip_prefix(&id.state_prefix())
+            .and_then(|f| f.strip_prefix("retry-"))
+            .and_then(|f| f.strip_suffix(".json"))
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    }
+    /// Status records of every release: `state/<id>/status.json`.
+    pub const STATE_PREFIX: &str = "state/";
+    /// The catalog, outside any release's prefix (retention never expires it).
+    pub const CATALOG_PREFIX: &str = "catalog/";
     /// Every published release, newest first.
-    pub const INDEX: &str = "releases/index.json";
+    pub const INDEX: &str = "catalog/index.json";
     /// The newest published release of each pipeline.
-    pub const LATEST: &str = "releases/latest.json";
+    pub const LATEST: &str = "catalog/latest.json";
     /// The downloads page (the distribution's default root object).
     pub const DOWNLOADS_PAGE: &str = "index.html";
     pub fn failure(id: &ReleaseId, step: super::Step) -> String {
-        format!("{}failure-{}.json", id.prefix(), step.as_str())
+        format!("{}failure-{}.json", id.state_prefix(), step.as_str())
     }
     /// Whether `key` is a failure record ([`failure`]) of some release.
     pub fn is_failure(key: &str) -> bool {
@@ -86,10 +120,10 @@ pub mod keys {
     }
     /// The operator's retries of a failed release (`image-release retry`).
     pub fn retry(id: &ReleaseId) -> String {
-        format!("{}retry.json", id.prefix())
+        format!("{}retry.json", id.state_prefix())
     }
     pub fn status(id: &ReleaseId) -> String {
-        format!("{}status.json", id.prefix())
+        format!("{}status.json", id.state_prefix())
     }
     pub fn manifest(id: &ReleaseId) -> String {
         format!("{}manifest.json", id.prefix())
@@ -150,7 +184,7 @@ pub enum BuildOrigin {
     Discovered,
 }
 
-/// `releases/<id>/build.json`: the release exists from its first moment.
+/// `state/<id>/build.json`: the release exists from its first moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRecord {
     pub schema_version: u32,
@@ -365,7 +399,7 @@ impl ObservationError {
     }
 }
 
-/// `releases/<id>/sha256-<file>.json`: an artifact's digest, computed once.
+/// `state/<id>/sha256-<file>.json`: an artifact's digest, computed once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChecksumRecord {
     pub schema_version: u32,

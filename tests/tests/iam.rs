@@ -384,3 +384,122 @@ async fn when_the_vm_import_roles_trust_policy_refuses_vm_export_should_fail_at_
         "{reason}"
     );
 }
+
+/// What the downloads distribution may read of a published release: the page, the catalog, and
+/// the release's manifest, `SHA256SUMS` and disk, nothing else.
+fn assert_serves_only_the_publication(report: &Report) {
+    let id = report.release_id.clone().unwrap();
+    let readable: BTreeSet<&str> = report
+        .served
+        .iter()
+        .filter(|s| s.readable)
+        .map(|s| s.key.as_str())
+        .collect();
+    let disk = report
+        .export_object
+        .as_ref()
+        .map(|(k, _)| k.as_str())
+        .unwrap();
+    let manifest = format!("releases/{id}/manifest.json");
+    let sums = format!("releases/{id}/SHA256SUMS");
+    let expected = BTreeSet::from([
+        "index.html",
+        "catalog/index.json",
+        "catalog/latest.json",
+        manifest.as_str(),
+        sums.as_str(),
+        disk,
+    ]);
+    assert_eq!(readable, expected, "{:#?}", report.served);
+    // Every record is there, and none is readable.
+    for prefix in ["state/", "pending/", "distributed/"] {
+        assert!(
+            report
+                .served
+                .iter()
+                .filter(|s| s.key.starts_with(prefix))
+                .all(|s| !s.readable),
+            "{prefix}: {:#?}",
+            report.served
+        );
+    }
+    assert!(
+        report
+            .served
+            .iter()
+            .any(|s| s.key == format!("state/{id}/status.json"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_releases_publish_or_fail_should_let_the_distribution_read_only_what_was_published() {
+    let report = released(scenario()).await;
+    assert_serves_only_the_publication(&report);
+    // What a user downloads is what the distribution may read: the disk and SHA256SUMS.
+    assert_eq!(report.downloaded.len(), 2, "{:?}", report.downloaded);
+
+    // A release that fails at AppStream while its export runs: whatever it exported stays
+    // unreadable, and so do its records.
+    let mut s = scenario();
+    s.parameters
+        .push(("AppStreamImageName".into(), "missing-{release}".into()));
+    let report = run(s).await.unwrap();
+    assert_eq!(report.state, "failed", "{:?}", report.failure());
+    let id = report.release_id.clone().unwrap();
+    let unpublished: Vec<_> = report
+        .served
+        .iter()
+        .filter(|s| s.key.contains(&id) && s.readable)
+        .collect();
+    assert!(unpublished.is_empty(), "{unpublished:#?}");
+    assert!(report.downloaded.is_empty(), "{:?}", report.downloaded);
+}
+
+/// The bucket policy as the template resolves it, for keys of every kind: only the page, the
+/// catalog and objects under `releases/` tagged published are readable, and only by this
+/// distribution. A record is unreadable even when tagged.
+#[test]
+fn when_the_distribution_asks_for_any_key_should_the_bucket_policy_serve_only_published_objects() {
+    let account = account(&local_stack(&root().join("template.yaml")));
+    let ours = "arn:aws:cloudfront::123456789012:distribution/DISTRIBUTION";
+    let other = "arn:aws:cloudfront::123456789012:distribution/EOTHER";
+    let may = |key: &str, source: &str, published: bool| {
+        let mut context = vec![("aws:SourceArn".to_owned(), source.to_owned())];
+        if published {
+            context.push((
+                format!("s3:ExistingObjectTag/{}", shared::release::TAG_PUBLISHED),
+                "true".to_owned(),
+            ));
+        }
+        account
+            .service_may(
+                "cloudfront.amazonaws.com",
+                "s3:GetObject",
+                &format!("arn:aws:s3:::image-release-artifacts/{key}"),
+                &context,
+            )
+            .is_allowed()
+    };
+    for key in ["index.html", "catalog/index.json", "catalog/latest.json"] {
+        assert!(may(key, ours, false), "{key}");
+        assert!(!may(key, other, false), "{key} for another distribution");
+    }
+    for key in [
+        "releases/golden-1.0.0-1/manifest.json",
+        "releases/golden-1.0.0-1/SHA256SUMS",
+        "releases/golden-1.0.0-1/export-ami-0a.vmdk",
+    ] {
+        assert!(may(key, ours, true), "{key} published");
+        assert!(!may(key, ours, false), "{key} not published");
+        assert!(!may(key, other, true), "{key} for another distribution");
+    }
+    for key in [
+        "state/golden-1.0.0-1/status.json",
+        "state/golden-1.0.0-1/appstream-mark.json",
+        "pending/golden-1.0.0-1.json",
+        "distributed/golden-1.0.0-2.json",
+        "template.yaml",
+    ] {
+        assert!(!may(key, ours, true), "{key}");
+    }
+}

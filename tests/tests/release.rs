@@ -90,9 +90,9 @@ fn assert_published_once(report: &Report) {
         format!("{file}: OK")
     );
     assert_eq!(manifest["artifacts"][0], manifest["export"]);
-    let index = report.index.as_ref().expect("releases/index.json");
+    let index = report.index.as_ref().expect("catalog/index.json");
     assert_eq!(index["releases"][0]["release_id"], id);
-    let latest = report.latest.as_ref().expect("releases/latest.json");
+    let latest = report.latest.as_ref().expect("catalog/latest.json");
     assert_eq!(latest["images"]["golden"]["release_id"], id);
     // Release Published on the bus (at least once), never Release Failed.
     let published: Vec<_> = report
@@ -154,11 +154,11 @@ fn assert_published_once(report: &Report) {
     assert_eq!(
         report.invalidations,
         vec![vec![
-            format!("/releases/{id}/manifest.json"),
-            "/releases/index.json".to_owned(),
-            "/releases/latest.json".to_owned(),
+            "/".to_owned(),
+            "/catalog/index.json".to_owned(),
+            "/catalog/latest.json".to_owned(),
             "/index.html".to_owned(),
-            "/".to_owned()
+            format!("/releases/{id}/manifest.json"),
         ]],
         "one invalidation: the manifest and the catalog"
     );

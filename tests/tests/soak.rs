@@ -95,7 +95,7 @@ async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_
     assert_eq!(report.invalidations.len(), RELEASES, "{why}");
     // Publishers racing on the catalog: every release is in the index exactly once, and each
     // image's latest pointer names its newest build.
-    let index = report.index.as_ref().expect("releases/index.json");
+    let index = report.index.as_ref().expect("catalog/index.json");
     let mut listed: Vec<&str> = index["releases"]
         .as_array()
         .unwrap()
@@ -106,7 +106,7 @@ async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_
     let mut expected: Vec<&str> = report.releases.iter().map(|(id, _)| id.as_str()).collect();
     expected.sort_unstable();
     assert_eq!(listed, expected, "index.json lists every release once");
-    let latest = report.latest.as_ref().expect("releases/latest.json");
+    let latest = report.latest.as_ref().expect("catalog/latest.json");
     for (image, entry) in latest["images"].as_object().unwrap() {
         let newest = index["releases"]
             .as_array()

@@ -203,7 +203,7 @@ fn when_records_are_written_should_not_wake_publish_release() {
     let template = template();
     let q = rule_matcher(&template, "publish-release", "ExportLanded");
     let mut record: Value = serde_json::from_str(&event("s3-object-created.json")).unwrap();
-    record["detail"]["object"]["key"] = "releases/golden-1.0.0-1/status.json".into();
+    record["detail"]["object"]["key"] = "state/golden-1.0.0-1/status.json".into();
     assert!(
         q.matches_for_event(record.to_string().as_bytes())
             .unwrap()

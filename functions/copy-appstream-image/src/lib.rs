@@ -113,15 +113,95 @@ mod tests {
             copies.iter().all(|c| c.source_image_name.as_str() == NAME
                 && c.destination_image_name.as_str() == NAME)
         );
+        let mark = deps
+            .store
+            .json("state/golden-1.0.0-1/appstream-mark.json")
+            .unwrap()["mark"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(
             copies[0].description.as_ref().unwrap().as_str(),
-            "Golden image"
+            format!("Golden image (image-release {mark})")
         );
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/appstream.json")
+            .json("state/golden-1.0.0-1/appstream.json")
             .unwrap();
         assert_eq!(record["destinations"][0]["state"], "requested");
+    }
+
+    #[tokio::test]
+    async fn when_an_image_of_the_copys_name_exists_without_our_mark_should_fail_naming_it() {
+        let deps = deps(&[("APPSTREAM_DESTINATION_REGIONS", "eu-west-1")]);
+        deps.appstream
+            .put_image("us-east-1", NAME, "AVAILABLE", &[]);
+        // Someone created the destination image first, with a plausible description.
+        deps.appstream.put_described(
+            "eu-west-1",
+            NAME,
+            "AVAILABLE",
+            &[],
+            Some("Golden image (image-release 0123456789abcdef0123456789abcdef)"),
+        );
+        let Outcome::CopiesRequested { destinations, .. } = handle(&deps, event()).await.unwrap()
+        else {
+            panic!("expected the copies recorded")
+        };
+        let CopyState::Failed { reason } = &destinations[0].state else {
+            panic!("{destinations:?}")
+        };
+        assert!(reason.contains("did not create it"), "{reason}");
+        assert!(deps.appstream.copies().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_an_imported_source_lacks_our_mark_should_fail_instead_of_copying_it() {
+        let deps = deps(&[
+            ("APPSTREAM_SOURCE_MODE", "import"),
+            (
+                "APPSTREAM_IMPORT_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/AppStreamImport",
+            ),
+        ]);
+        // Someone imported their own image under the release's name before the release did.
+        deps.appstream
+            .put_image("us-east-1", NAME, "AVAILABLE", &[]);
+        let outcome = handle(&deps, event()).await.unwrap();
+        let Outcome::RecordedFailure { reason, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(reason.contains("did not create it"), "{reason}");
+        assert!(deps.appstream.copies().is_empty() && deps.appstream.imports().is_empty());
+    }
+
+    #[tokio::test]
+    async fn when_the_release_imported_its_source_should_carry_the_mark_and_copy_it_later() {
+        let deps = deps(&[
+            ("APPSTREAM_SOURCE_MODE", "import"),
+            (
+                "APPSTREAM_IMPORT_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/AppStreamImport",
+            ),
+            ("APPSTREAM_IMAGE_DESCRIPTION", "Golden"),
+        ]);
+        deps.amis
+            .set_ami("ami-0abcdef1234567890", Some(importable()));
+        handle(&deps, event()).await.unwrap();
+        let description = deps.appstream.imports()[0]
+            .description
+            .as_ref()
+            .unwrap()
+            .to_string();
+        assert!(
+            description.starts_with("Golden (image-release "),
+            "{description}"
+        );
+        // Imported and AVAILABLE: the next delivery takes it as the release's own and copies it.
+        deps.appstream.set_state("us-east-1", NAME, "AVAILABLE");
+        handle(&deps, event()).await.unwrap();
+        assert_eq!(deps.appstream.copies().len(), 2);
+        assert_eq!(deps.appstream.imports().len(), 1);
     }
 
     #[tokio::test]
@@ -210,7 +290,7 @@ mod tests {
         assert_eq!(states, ["failed", "waiting"], "{destinations:?}");
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/appstream.json")
+            .json("state/golden-1.0.0-1/appstream.json")
             .unwrap();
         let recorded: Vec<&str> = record["destinations"]
             .as_array()
@@ -270,7 +350,7 @@ mod tests {
         assert!(reason.contains("does not exist"), "{reason}");
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/failure-appstream.json")
+            .json("state/golden-1.0.0-1/failure-appstream.json")
             .unwrap();
         assert!(
             record["reason"]
@@ -340,7 +420,7 @@ mod tests {
         assert!(deps.appstream.imports().is_empty());
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/failure-appstream.json")
+                .json("state/golden-1.0.0-1/failure-appstream.json")
                 .is_some()
         );
     }
@@ -359,7 +439,7 @@ mod tests {
         );
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/appstream.json")
+                .json("state/golden-1.0.0-1/appstream.json")
                 .is_none()
         );
     }

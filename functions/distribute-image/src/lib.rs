@@ -127,7 +127,7 @@ mod tests {
         assert!(call.client_token.as_str().len() <= 64);
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/distribution.json")
+            .json("state/golden-1.0.0-1/distribution.json")
             .unwrap();
         assert_eq!(record["client_token"], call.client_token.as_str());
         assert!(deps.store.json("pending/golden-1.0.0-1.json").is_some());
@@ -141,8 +141,8 @@ mod tests {
         deps.clock = Box::new(shared::clock::ManualClock::new(at));
         handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
         for (key, field) in [
-            ("releases/golden-1.0.0-1/distribution.json", "requested_at"),
-            ("releases/golden-1.0.0-1/build.json", "recorded_at"),
+            ("state/golden-1.0.0-1/distribution.json", "requested_at"),
+            ("state/golden-1.0.0-1/build.json", "recorded_at"),
             ("pending/golden-1.0.0-1.json", "since"),
         ] {
             let record = deps.store.json(key).unwrap();
@@ -170,7 +170,8 @@ mod tests {
                 (TAG_SOURCE_IMAGE, IMAGE),
             ],
         )]);
-        deps.store = FakeStore::default().with_distributed_release("golden-1.0.0-1", IMAGE, DISTRIBUTED);
+        deps.store =
+            FakeStore::default().with_distributed_release("golden-1.0.0-1", IMAGE, DISTRIBUTED);
         let outcome = handle(&deps, event(DISTRIBUTED_EVENT)).await.unwrap();
         assert!(
             matches!(outcome, Outcome::Skipped { ref reason } if reason.contains("loop guard")),
@@ -189,7 +190,10 @@ mod tests {
             &[(TAG_RELEASE_ID, "golden-0.9.0-3")],
         )]);
         let outcome = handle(&deps, event(PIPELINE_EVENT)).await.unwrap();
-        assert!(matches!(outcome, Outcome::Distributed { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Distributed { .. }),
+            "{outcome:?}"
+        );
         assert_eq!(deps.pipelines.distributed().len(), 1);
     }
 
@@ -256,7 +260,7 @@ mod tests {
         ));
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/failure-build.json")
+            .json("state/golden-1.0.0-1/failure-build.json")
             .unwrap();
         assert!(
             record["reason"]
@@ -290,7 +294,7 @@ mod tests {
         assert!(err.to_string().contains("token derivation bug"), "{err}");
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/failure-distribution.json")
+                .json("state/golden-1.0.0-1/failure-distribution.json")
                 .is_some()
         );
     }
@@ -308,7 +312,7 @@ mod tests {
         assert!(matches!(outcome, Outcome::Deferred { .. }), "{outcome:?}");
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/failure-distribution.json")
+                .json("state/golden-1.0.0-1/failure-distribution.json")
                 .is_none(),
             "a quota is not a failure"
         );
@@ -330,12 +334,12 @@ mod tests {
         assert_eq!(err.error_type(), ErrorType::Retryable);
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/failure-distribution.json")
+                .json("state/golden-1.0.0-1/failure-distribution.json")
                 .is_none()
         );
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/distribution.json")
+                .json("state/golden-1.0.0-1/distribution.json")
                 .is_none()
         );
     }

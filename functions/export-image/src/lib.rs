@@ -104,8 +104,15 @@ mod tests {
 
     /// What the handler wrote, beyond the release the fixture seeds.
     fn written(deps: &Deps<FakeImageBuilder, FakeEc2, FakeStore>) -> Vec<String> {
-        let seeded = ["pending/golden-1.0.0-1.json", "releases/golden-1.0.0-1/distribution.json"];
-        deps.store.keys().into_iter().filter(|k| !seeded.contains(&k.as_str())).collect()
+        let seeded = [
+            "pending/golden-1.0.0-1.json",
+            "state/golden-1.0.0-1/distribution.json",
+        ];
+        deps.store
+            .keys()
+            .into_iter()
+            .filter(|k| !seeded.contains(&k.as_str()))
+            .collect()
     }
 
     fn event(raw: &str) -> LambdaEvent<Value> {
@@ -137,7 +144,7 @@ mod tests {
         assert!(!call.dry_run);
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/export-vhd.json")
+            .json("state/golden-1.0.0-1/export-vhd.json")
             .unwrap();
         assert_eq!(record["export_task_id"], "export-ami-0abcdef1234567890");
         assert_eq!(record["amis"].as_array().unwrap().len(), 2);
@@ -157,7 +164,7 @@ mod tests {
         for format in ["vmdk", "vhd"] {
             let record = deps
                 .store
-                .json(&format!("releases/golden-1.0.0-1/export-{format}.json"))
+                .json(&format!("state/golden-1.0.0-1/export-{format}.json"))
                 .unwrap();
             assert_eq!(record["format"], format.to_uppercase());
         }
@@ -249,7 +256,7 @@ mod tests {
         recorded_failure(handle(&deps, event(EVENT)).await);
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/failure-export.json")
+            .json("state/golden-1.0.0-1/failure-export.json")
             .unwrap();
         assert!(
             record["reason"]
@@ -277,7 +284,7 @@ mod tests {
         );
         let record = deps
             .store
-            .json("releases/golden-1.0.0-1/failure-export.json")
+            .json("state/golden-1.0.0-1/failure-export.json")
             .unwrap();
         let reason = record["reason"].as_str().unwrap();
         assert!(
@@ -343,7 +350,7 @@ mod tests {
         recorded_failure(handle(&deps, event(EVENT)).await);
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/failure-export.json")
+                .json("state/golden-1.0.0-1/failure-export.json")
                 .is_some()
         );
     }
@@ -361,7 +368,7 @@ mod tests {
         assert!(matches!(outcome, Outcome::Deferred { .. }), "{outcome:?}");
         assert!(
             deps.store
-                .json("releases/golden-1.0.0-1/failure-export.json")
+                .json("state/golden-1.0.0-1/failure-export.json")
                 .is_none(),
             "a quota is not a failure: publish-release re-drives the export"
         );
@@ -413,17 +420,26 @@ mod lineage_tests {
     const OURS: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
 
     #[tokio::test]
-    async fn when_an_image_carries_a_releases_tag_but_is_not_its_distributed_image_should_not_export() {
+    async fn when_an_image_carries_a_releases_tag_but_is_not_its_distributed_image_should_not_export()
+     {
         // Someone tagged another image with our release id: the release's distribution record
         // names its own image, so this one is not the release's.
         let image = ImageInfo {
             arn: FORGED.into(),
             status: Some("AVAILABLE".into()),
             tags: BTreeMap::from([(TAG_RELEASE_ID.into(), "golden-1.0.0-1".into())]),
-            amis: vec![OutputAmi { name: None, region: "us-east-1".into(), image: "ami-0abcdef1234567890".into(), account_id: None }],
+            amis: vec![OutputAmi {
+                name: None,
+                region: "us-east-1".into(),
+                image: "ami-0abcdef1234567890".into(),
+                account_id: None,
+            }],
             ..ImageInfo::default()
         };
-        let all = BTreeMap::from([("AWS_REGION", "us-east-1"), ("ARTIFACT_BUCKET", "image-release-artifacts")]);
+        let all = BTreeMap::from([
+            ("AWS_REGION", "us-east-1"),
+            ("ARTIFACT_BUCKET", "image-release-artifacts"),
+        ]);
         let deps = Deps {
             config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
             pipelines: FakeImageBuilder::default().with_image(image),
@@ -436,11 +452,18 @@ mod lineage_tests {
             retry: shared::retry::RetryPolicy::IMMEDIATE,
             clock: Box::new(shared::clock::SystemClock),
         };
-        let mut event: serde_json::Value =
-            serde_json::from_str(include_str!("../../../events/image-available-distributed.json")).unwrap();
+        let mut event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../events/image-available-distributed.json"
+        ))
+        .unwrap();
         event["resources"][0] = FORGED.into();
-        let outcome = handle(&deps, LambdaEvent::new(event, Context::default())).await.unwrap();
-        assert!(matches!(&outcome, Outcome::Skipped { reason } if reason.contains("not a release's distributed image")), "{outcome:?}");
+        let outcome = handle(&deps, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Skipped { reason } if reason.contains("not a release's distributed image")),
+            "{outcome:?}"
+        );
         assert_eq!(deps.exports.script.count("ExportImage"), 0);
     }
 }

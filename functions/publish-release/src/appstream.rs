@@ -4,6 +4,7 @@
 use super::*;
 use futures::future::join_all;
 use shared::ports::AppStreamImageState;
+use shared::steps::appstream_copy::{CopyMark, copy_mark};
 
 impl<T: Ports> Deps<T> {
     pub(crate) async fn check_appstream(
@@ -34,10 +35,13 @@ impl<T: Ports> Deps<T> {
         })
         .await
         .map_err(|e| HandlerError::from_service("describing the source AppStream image", e))?;
+        let mark = copy_mark(&self.store, self.retry, release)
+            .await
+            .map_err(|e| HandlerError::from_service("reading the AppStream mark", e))?;
         let checks = record
             .destinations
             .iter()
-            .map(|d| self.check_destination(&record, &source_region, source.as_ref(), d));
+            .map(|d| self.check_destination(&record, &mark, &source_region, source.as_ref(), d));
         let mut done = Vec::new();
         let mut pending = Vec::new();
         let mut failed = Vec::new();
@@ -67,6 +71,7 @@ impl<T: Ports> Deps<T> {
     pub(crate) async fn check_destination(
         &self,
         record: &AppStreamRecord,
+        mark: &CopyMark,
         source_region: &RegionName,
         source: Option<&AppStreamImage>,
         destination: &AppStreamDestination,
@@ -100,6 +105,7 @@ impl<T: Ports> Deps<T> {
                         &region,
                         name,
                         record.description.as_ref(),
+                        mark,
                     )
                     .await?
                 }
@@ -126,6 +132,12 @@ impl<T: Ports> Deps<T> {
                 else {
                     return Ok(Progress::Pending(format!("{region}: copy not visible yet")));
                 };
+                if !mark.is_on(&image) {
+                    return Ok(Progress::Failed(format!(
+                        "{region}: {}",
+                        CopyMark::not_ours(&image, &region)
+                    )));
+                }
                 match image.image_state() {
                     AppStreamImageState::Available => {
                         let Some(arn) = image.arn.clone() else {

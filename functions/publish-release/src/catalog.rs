@@ -1,4 +1,4 @@
-//! The catalog a published release joins: `releases/index.json`, `releases/latest.json` and the
+//! The catalog a published release joins: `catalog/index.json`, `catalog/latest.json` and the
 //! downloads page `index.html`. Each is read with its ETag and written with `If-Match` (or
 //! `If-None-Match: *` when new), and re-read and retried when another publisher wrote first, so
 //! two releases published at once both end up listed.

@@ -29,7 +29,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::Clock;
-use shared::domain::{RegionName, ReleaseId};
+use shared::domain::{DiskImageFormat, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
     AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports, ImagePipelines,
@@ -152,11 +152,19 @@ pub async fn handle<T: Ports>(
             (pending, false, discovered)
         }
         PublishTrigger::ObjectCreated { key, release, .. } => {
-            if key.ends_with(".json") {
-                // Our own records: never a reason to run (and never a loop).
-                info!(key, "skipped: a release record, not an exported artifact");
+            let is_disk = [
+                DiskImageFormat::Vmdk,
+                DiskImageFormat::Raw,
+                DiskImageFormat::Vhd,
+            ]
+            .iter()
+            .any(|f| key.ends_with(&format!(".{}", f.extension())));
+            if !is_disk {
+                // What publish-release writes itself (SHA256SUMS, the manifest): never a reason
+                // to run, and never a loop. The rule matches disks only; a hand-made event may not.
+                info!(key, "skipped: not an exported disk");
                 return Ok(Outcome::Skipped {
-                    reason: format!("{key} is a release record"),
+                    reason: format!("{key} is not an exported disk"),
                 });
             }
             let marker: Option<PendingMarker> = deps
@@ -263,7 +271,7 @@ impl<T: Ports> Deps<T> {
         // One listing tells what is recorded: a failure, and which steps have started.
         let records = self
             .store
-            .list_keys(&release.prefix())
+            .list_keys(&keys::records(release))
             .await
             .map_err(store_err("listing release records"))?;
         if !records.iter().any(|k| keys::is_failure(k))
@@ -326,7 +334,7 @@ impl<T: Ports> Deps<T> {
         let config = &self.config;
         let keys_now = self
             .store
-            .list_keys(&release.prefix())
+            .list_keys(&keys::records(release))
             .await
             .map_err(store_err("listing release records"))?;
         let failures = shared::steps::read_failures(&self.store, &keys_now)

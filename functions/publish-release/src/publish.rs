@@ -104,9 +104,11 @@ impl<T: Ports> Deps<T> {
                 .await
                 .map_err(store_err("reading the manifest"))?,
         };
-        // The catalog only ever lists a release whose manifest is written.
+        // The catalog only ever lists a release whose manifest is written, and only once what
+        // the manifest names is tagged published (CloudFront serves nothing else under releases/).
         let mut paths = vec![format!("/{manifest_key}")];
         if let Some(manifest) = &manifest {
+            self.tag_published(release, manifest).await?;
             paths.extend(self.update_catalog(manifest, url.clone()).await?);
         }
 
@@ -132,6 +134,35 @@ impl<T: Ports> Deps<T> {
         info!(url = %url, invalidation = %invalidation, "release published");
         self.finish(release, ReleaseState::Published, steps, None, Some(url))
             .await
+    }
+
+    /// Tags every object the manifest publishes (its disks, `SHA256SUMS`, the manifest itself)
+    /// [`release::TAG_PUBLISHED`]: the bucket policy lets CloudFront read an object under
+    /// `releases/` only with that tag, so a pending or failed release's disk is never served.
+    /// Runs on every publication attempt, after every write of it: a write replaces an
+    /// object's tags, and a repeat after a partial finish tags again.
+    async fn tag_published(
+        &self,
+        release: &ReleaseId,
+        manifest: &Manifest,
+    ) -> Result<(), HandlerError> {
+        let mut published: Vec<String> = manifest
+            .artifacts
+            .iter()
+            .map(|a| a.object_key.clone())
+            .collect();
+        if !manifest.artifacts.is_empty() {
+            published.push(keys::sha256sums(release));
+        }
+        published.push(keys::manifest(release));
+        let tag = [(release::TAG_PUBLISHED, "true")];
+        for key in &published {
+            with_backoff(self.retry, || self.store.tag_object(key, &tag))
+                .await
+                .map_err(|e| HandlerError::from_service(format!("tagging {key} published"), e))?;
+        }
+        info!(objects = published.len(), "published objects tagged");
+        Ok(())
     }
 
     /// `Release Published` or `Release Failed` on the default bus, source `image-release`.

@@ -317,14 +317,13 @@ impl<T: Ports> Deps<T> {
             d => d,
         };
         let retryable = !cancelled && failure.is_retryable();
-        let retry_prefix = format!("{}retry-", release.prefix());
         let attempt = records
             .iter()
-            .filter(|k| k.starts_with(&retry_prefix))
+            .filter(|k| keys::is_distribution_retry(release, k))
             .count() as u32
             + 1;
         if retryable && attempt <= self.config.distribution_retries {
-            let marker = format!("{}retry-{attempt}.json", release.prefix());
+            let marker = keys::distribution_retry(release, attempt);
             let token = ClientToken::<64>::parse(
                 "clientToken",
                 &shared::token::derive("retry-image", &[image.as_str(), &attempt.to_string()]),

@@ -10,6 +10,19 @@ use std::collections::BTreeMap;
 const ID: &str = "golden-1.0.0-1";
 const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
 const TASK: &str = "export-ami-0abcdef1234567890";
+/// The release's AppStream mark, as copy-appstream-image recorded it.
+const MARK: &str = "0123456789abcdef0123456789abcdef";
+
+/// A copy the release made: its description carries the mark.
+fn put_copy(deps: &TestDeps, region: &str, state: &str) {
+    deps.appstream.put_described(
+        region,
+        ID,
+        state,
+        &[],
+        Some(&format!("(image-release {MARK})")),
+    );
+}
 const SCHEDULE: &str = include_str!("../../../events/scheduled-event.json");
 const OBJECT_CREATED: &str = include_str!("../../../events/s3-object-created.json");
 const MALFORMED: &str = include_str!("../../../events/malformed-s3-object-created.json");
@@ -148,6 +161,10 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
             requested_at: "t3".into(),
         },
     );
+    store.put_value(
+        &keys::appstream_mark(&id),
+        &serde_json::json!({"schemaVersion": 1, "releaseId": ID, "mark": MARK}),
+    );
     deps.appstream.put_image(
         "us-east-1",
         ID,
@@ -172,7 +189,7 @@ fn complete_everything(deps: &TestDeps) {
     deps.store
         .put_raw(&format!("releases/{ID}/{TASK}.vmdk"), &[0u8; 1024]);
     for region in ["eu-west-1", "ap-southeast-2"] {
-        deps.appstream.put_image(region, ID, "AVAILABLE", &[]);
+        put_copy(deps, region, "AVAILABLE");
     }
 }
 
@@ -187,10 +204,7 @@ async fn when_export_is_still_active_should_stay_pending_and_write_status() {
     deps.exports.set_task(task("active", None));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
     assert_eq!(status["state"], "pending");
     assert!(status["steps"].to_string().contains("40%"));
     assert!(
@@ -232,9 +246,9 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
         .unwrap(),
         format!("{zeros}  {TASK}.vmdk\n")
     );
-    let index = deps.store.json("releases/index.json").unwrap();
+    let index = deps.store.json("catalog/index.json").unwrap();
     assert_eq!(index["releases"][0]["release_id"], ID);
-    let latest = deps.store.json("releases/latest.json").unwrap();
+    let latest = deps.store.json("catalog/latest.json").unwrap();
     assert_eq!(latest["images"]["golden"]["release_id"], ID);
     assert!(deps.store.keys().contains(&"index.html".to_owned()));
     assert_eq!(
@@ -269,10 +283,10 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
         invalidations[0].1,
         vec![
             "/".to_owned(),
+            "/catalog/index.json".to_owned(),
+            "/catalog/latest.json".to_owned(),
             "/index.html".to_owned(),
             format!("/releases/{ID}/manifest.json"),
-            "/releases/index.json".to_owned(),
-            "/releases/latest.json".to_owned(),
         ]
     );
     for region in ["eu-west-1", "ap-southeast-2"] {
@@ -317,10 +331,7 @@ async fn when_export_task_was_deleted_should_fail_the_release_with_the_reason() 
     ));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
     assert_eq!(status["state"], "failed");
     assert_eq!(status["failure"]["step"], "export");
     assert!(
@@ -377,9 +388,7 @@ async fn when_a_step_recorded_a_failure_should_fail_the_release() {
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
     assert_eq!(
-        deps.store
-            .json(&format!("releases/{ID}/status.json"))
-            .unwrap()["failure"]["step"],
+        deps.store.json(&format!("state/{ID}/status.json")).unwrap()["failure"]["step"],
         "build"
     );
 }
@@ -392,10 +401,7 @@ async fn when_a_copy_failed_should_fail_the_release_naming_the_region() {
     deps.appstream.set_state("ap-southeast-2", ID, "FAILED");
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
     assert!(
         status["failure"]["reason"]
             .as_str()
@@ -424,10 +430,34 @@ async fn when_copies_waited_for_the_source_should_issue_them_once_it_is_availabl
 }
 
 #[tokio::test]
-async fn when_object_created_is_for_a_record_should_skip_without_reading() {
+async fn when_a_copy_is_someone_elses_image_of_that_name_should_fail_the_release_naming_it() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    // Replaced between our CopyImage and this look, or created first under the same name: no mark.
+    deps.appstream
+        .put_image("ap-southeast-2", ID, "AVAILABLE", &[]);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+    assert!(
+        status.to_string().contains("ap-southeast-2")
+            && status.to_string().contains("did not create it"),
+        "{status}"
+    );
+    assert!(
+        deps.store
+            .json(&format!("releases/{ID}/manifest.json"))
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn when_object_created_is_not_for_a_disk_should_skip_without_reading() {
     let deps = deps(&[]);
     let mut raw: Value = serde_json::from_str(OBJECT_CREATED).unwrap();
-    raw["detail"]["object"]["key"] = format!("releases/{ID}/status.json").into();
+    // Not a disk: the rule matches disk suffixes only, but a hand-made event may say anything.
+    raw["detail"]["object"]["key"] = format!("releases/{ID}/SHA256SUMS").into();
     let outcome = handle(&deps, LambdaEvent::new(raw, Context::default()))
         .await
         .unwrap();
@@ -460,10 +490,7 @@ async fn when_invalidation_is_throttled_persistently_should_stay_pending_and_fin
     // the books to the schedule).
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
     assert!(
         status["observation"]["error"]
             .as_str()
@@ -495,7 +522,7 @@ async fn when_export_is_not_required_should_publish_without_it() {
     let deps = deps(&[("REQUIRED_STEPS", "appstream")]);
     seed(&deps, CopyState::Requested);
     for region in ["eu-west-1", "ap-southeast-2"] {
-        deps.appstream.put_image(region, ID, "AVAILABLE", &[]);
+        put_copy(&deps, region, "AVAILABLE");
     }
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
@@ -565,10 +592,7 @@ fn when_config_is_invalid_should_name_the_variable() {
 
 /// The failure reason `status.json` shows.
 fn failure_reason(deps: &TestDeps) -> String {
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
     status["failure"]["reason"].as_str().unwrap().to_owned()
 }
 
@@ -636,7 +660,7 @@ async fn when_the_pipeline_images_event_never_came_should_distribute_it_from_get
     );
     assert!(
         deps.store
-            .json(&format!("releases/{ID}/distribution.json"))
+            .json(&format!("state/{ID}/distribution.json"))
             .is_some()
     );
     assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
@@ -702,9 +726,7 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.discovered(), Some(1));
     assert_eq!(
-        deps.store
-            .json(&format!("releases/{ID}/build.json"))
-            .unwrap()["origin"],
+        deps.store.json(&format!("state/{ID}/build.json")).unwrap()["origin"],
         "discovered"
     );
     assert_eq!(deps.pipelines.distributed().len(), 1);
@@ -716,10 +738,8 @@ async fn when_a_pipeline_built_an_image_nobody_registered_should_discover_it_onc
     let ended = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/7";
     deps.pipelines
         .add_pipeline_image(PIPELINE, summary(ended, &[]));
-    deps.store.put_raw(
-        "releases/golden-1.0.0-7/status.json",
-        br#"{"state":"failed"}"#,
-    );
+    deps.store
+        .put_raw("state/golden-1.0.0-7/status.json", br#"{"state":"failed"}"#);
     let third = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(third.discovered(), Some(0));
     assert!(deps.store.json("pending/golden-1.0.0-7.json").is_none());
@@ -875,10 +895,7 @@ async fn when_a_record_is_corrupt_should_show_it_in_the_status_and_count_the_tic
     for tick in 1..=STUCK_AFTER_TICKS {
         let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
         assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
-        let status = deps
-            .store
-            .json(&format!("releases/{ID}/status.json"))
-            .unwrap();
+        let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
         let observation = &status["observation"];
         assert!(
             observation["error"].as_str().unwrap().contains(&key),
@@ -897,10 +914,7 @@ async fn when_a_record_is_corrupt_should_show_it_in_the_status_and_count_the_tic
         r
     });
     handle(&deps, event(SCHEDULE)).await.unwrap();
-    let status = deps
-        .store
-        .json(&format!("releases/{ID}/status.json"))
-        .unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
     assert!(status.get("observation").is_none(), "{status}");
 }
 
@@ -975,17 +989,13 @@ async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_i
         }
         let _ = handle(&deps, event(SCHEDULE)).await;
         let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-        let state = deps
-            .store
-            .json(&format!("releases/{ID}/status.json"))
-            .unwrap()["state"]
-            .clone();
+        let state = deps.store.json(&format!("state/{ID}/status.json")).unwrap()["state"].clone();
         assert_eq!(state, "published", "crash at {operation} #{n}: {outcome:?}");
         assert!(
             deps.store.json(&format!("pending/{ID}.json")).is_none(),
             "crash at {operation} #{n}"
         );
-        let index = deps.store.json("releases/index.json").unwrap().to_string();
+        let index = deps.store.json("catalog/index.json").unwrap().to_string();
         assert_eq!(
             index.matches(&format!("\"release_id\":\"{ID}\"")).count(),
             1,
@@ -1040,7 +1050,11 @@ async fn when_a_pipeline_image_carries_another_releases_tag_should_still_be_disc
             arn: SOURCE.into(),
             status: Some("AVAILABLE".into()),
             date_created: Some(release::timestamp(std::time::SystemTime::now())),
-            tags: [(shared::release::TAG_RELEASE_ID.to_owned(), "golden-0.1.0-9".to_owned())].into(),
+            tags: [(
+                shared::release::TAG_RELEASE_ID.to_owned(),
+                "golden-0.1.0-9".to_owned(),
+            )]
+            .into(),
         },
     );
     deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));

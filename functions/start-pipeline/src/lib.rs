@@ -304,10 +304,7 @@ mod tests {
             Some("arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/3".to_owned());
         let outcome = handle(&deps, event(REQUESTED)).await.unwrap();
         assert_eq!(outcome.release_id.as_deref(), Some("golden-1.0.0-3"));
-        let build = deps
-            .store
-            .json("releases/golden-1.0.0-3/build.json")
-            .unwrap();
+        let build = deps.store.json("state/golden-1.0.0-3/build.json").unwrap();
         assert_eq!(build["origin"], "start-pipeline");
         assert_eq!(build["pipeline_arn"], PIPELINE);
         let pending = deps.store.json("pending/golden-1.0.0-3.json").unwrap();

@@ -159,6 +159,25 @@ impl Account {
         Some(evaluate(&request, &[], Some(trust)))
     }
 
+    /// Whether AWS service `service` (`cloudfront.amazonaws.com` reading through an origin
+    /// access control) may `action` on `resource` with `context` (`aws:SourceArn`,
+    /// `s3:ExistingObjectTag/<key>`…): a service principal has no identity policy, so the
+    /// resource's policy alone decides.
+    pub fn service_may(
+        &self,
+        service: &str,
+        action: &str,
+        resource: &str,
+        context: &[(String, String)],
+    ) -> Decision {
+        let mut request = Request::new(Caller::Service(service.to_owned()), action, resource)
+            .with("aws:SecureTransport", "true");
+        for (k, v) in context {
+            request = request.with(k, v);
+        }
+        evaluate(&request, &[], self.resource_policy(resource))
+    }
+
     /// The principal named `name` (a function's binary name, `vmimport`).
     pub fn principal(&self, name: &str) -> Option<&Principal> {
         self.principals.values().find(|p| p.name == name)

@@ -228,7 +228,7 @@ pub struct Report {
     pub downloaded: Vec<PathBuf>,
     /// The release events put on the bus (`Release Published`, `Release Failed`), as delivered.
     pub release_events: Vec<Value>,
-    /// `releases/index.json`, `releases/latest.json` and the downloads page `index.html`.
+    /// `catalog/index.json`, `catalog/latest.json` and the downloads page `index.html`.
     pub index: Option<Value>,
     pub latest: Option<Value>,
     pub downloads_page: Option<String>,
@@ -245,6 +245,9 @@ pub struct Report {
     pub alarms: Vec<alarms::AlarmState>,
     /// Every IAM decision the local account made (principal, action, resource, allowed).
     pub iam: Vec<iam::account::Record>,
+    /// Every object left in the bucket, and whether the downloads distribution may read it
+    /// (empty when IAM is off). [`Report::downloaded`] holds only what it may read.
+    pub served: Vec<Served>,
     /// Execution environments each function needed after its first (crash, timeout, OOM).
     pub resets: Vec<(String, usize)>,
     /// Each function's peak memory (its cgroup's), when confined.
@@ -728,6 +731,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .as_ref()
             .map(|a| a.records())
             .unwrap_or_default(),
+        served: Vec::new(),
         resets: bus
             .running
             .iter()
@@ -1086,7 +1090,7 @@ async fn wait_for_end(
         }
         let id = lock(&bus.seen.release_id).clone();
         let Some(id) = id else { continue };
-        if let Some(value) = get_json(s3, &format!("releases/{id}/status.json")).await {
+        if let Some(value) = get_json(s3, &format!("state/{id}/status.json")).await {
             let current = value["state"].as_str().unwrap_or("pending").to_owned();
             status = Some(value);
             if current != "pending" {
@@ -1098,12 +1102,75 @@ async fn wait_for_end(
 }
 
 async fn release_state(s3: &aws_sdk_s3::Client, id: &str) -> String {
-    get_json(s3, &format!("releases/{id}/status.json"))
+    get_json(s3, &format!("state/{id}/status.json"))
         .await
         .as_ref()
         .and_then(|v| v["state"].as_str())
         .unwrap_or("pending")
         .to_owned()
+}
+
+/// One object of the bucket as the downloads distribution sees it: the bucket policy evaluated
+/// for `cloudfront.amazonaws.com` with the distribution's ARN as `aws:SourceArn` and the
+/// object's tags as `s3:ExistingObjectTag/<key>`, as S3 evaluates a request signed by the
+/// distribution's origin access control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub key: String,
+    pub tags: Vec<(String, String)>,
+    pub readable: bool,
+}
+
+/// [`Served`] for every object in the bucket.
+async fn served(s3: &aws_sdk_s3::Client, iam: &iam::Account, distribution_id: &str) -> Vec<Served> {
+    let source = format!(
+        "arn:aws:cloudfront::{}:distribution/{distribution_id}",
+        iam.id
+    );
+    let mut keys = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(BUCKET).into_paginator().send();
+    while let Some(Ok(page)) = pages.next().await {
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    let mut out = Vec::new();
+    for key in keys {
+        let tags: Vec<(String, String)> = s3
+            .get_object_tagging()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .map(|t| {
+                t.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut context = vec![("aws:SourceArn".to_owned(), source.clone())];
+        context.extend(
+            tags.iter()
+                .map(|(k, v)| (format!("s3:ExistingObjectTag/{k}"), v.clone())),
+        );
+        let readable = iam
+            .service_may(
+                "cloudfront.amazonaws.com",
+                "s3:GetObject",
+                &format!("arn:aws:s3:::{BUCKET}/{key}"),
+                &context,
+            )
+            .is_allowed();
+        out.push(Served {
+            key,
+            tags,
+            readable,
+        });
+    }
+    out
 }
 
 /// Phase 7: what every service saw.
@@ -1115,6 +1182,12 @@ async fn observe(
     report: &mut Report,
 ) {
     let s3 = &storage.s3;
+    if let Some(iam) = &account.iam {
+        report.served = served(s3, iam, &storage.distribution_id).await;
+    }
+    let servable = |key: &str| {
+        account.iam.is_none() || report.served.iter().any(|s| s.key == key && s.readable)
+    };
     for id in seen.release_ids() {
         let state = release_state(s3, &id).await;
         report.releases.push((id, state));
@@ -1141,7 +1214,8 @@ async fn observe(
                     .collect()
             });
             keys.push(format!("releases/{id}/SHA256SUMS"));
-            for key in &keys {
+            // Downloaded only when the distribution may read it: what a user could fetch.
+            for key in keys.iter().filter(|k| servable(k)) {
                 if let Some(bytes) = get_bytes(s3, key).await {
                     let file = shared::release::keys::file_name(key);
                     let path = scenario.log_dir.join(file);
@@ -1158,8 +1232,8 @@ async fn observe(
             ));
         }
     }
-    report.index = get_json(s3, "releases/index.json").await;
-    report.latest = get_json(s3, "releases/latest.json").await;
+    report.index = get_json(s3, shared::release::keys::INDEX).await;
+    report.latest = get_json(s3, shared::release::keys::LATEST).await;
     report.downloads_page = get_bytes(s3, "index.html")
         .await
         .and_then(|b| String::from_utf8(b).ok());

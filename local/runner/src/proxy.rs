@@ -132,6 +132,13 @@ fn describe(
         ("HEAD", Some(k)) => {
             Call::new("s3:HeadObject", &region).on("object", format!("{bucket_arn}/{k}"))
         }
+        ("PUT", Some(k)) if query_has(uri, "tagging") => Call::new("s3:PutObjectTagging", &region)
+            .as_action(if query_has(uri, "versionId") {
+                "s3:PutObjectVersionTagging"
+            } else {
+                "s3:PutObjectTagging"
+            })
+            .on("object", format!("{bucket_arn}/{k}")),
         ("PUT", Some(k)) if !headers.contains_key("x-amz-copy-source") => {
             Call::new("s3:PutObject", &region).on("object", format!("{bucket_arn}/{k}"))
         }

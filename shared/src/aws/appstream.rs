@@ -87,6 +87,7 @@ fn to_image(image: aws_sdk_appstream::types::Image) -> AppStreamImage {
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         state_reason: image.state_change_reason.and_then(|r| r.message),
+        description: image.description,
     }
 }
 
@@ -133,6 +134,7 @@ impl AppStreamImages for AppStreamAdapter {
             arn: None,
             state: "PENDING".to_owned(),
             state_reason: None,
+            description: request.description.as_ref().map(|d| d.as_str().to_owned()),
         }))
     }
 

@@ -8,6 +8,7 @@ use crate::ports::{ArtifactStore, ObjectDigest, PutOutcome, Result, Versioned, h
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -278,6 +279,31 @@ impl ArtifactStore for S3Adapter {
             .delete_object()
             .bucket(self.bucket.as_str())
             .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e, error_class))?;
+        Ok(())
+    }
+
+    async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<()> {
+        const OP: &str = "PutObjectTagging";
+        let invalid = |e: aws_sdk_s3::error::BuildError| {
+            ServiceError::new(OP, ErrorClass::Invalid, "InvalidTag", e.to_string())
+        };
+        let tag_set = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().map_err(invalid))
+            .collect::<Result<Vec<_>>>()?;
+        self.client
+            .put_object_tagging()
+            .bucket(self.bucket.as_str())
+            .key(key)
+            .tagging(
+                Tagging::builder()
+                    .set_tag_set(Some(tag_set))
+                    .build()
+                    .map_err(invalid)?,
+            )
             .send()
             .await
             .map_err(|e| classify(OP, e, error_class))?;

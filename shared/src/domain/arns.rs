@@ -102,9 +102,17 @@ impl ReleaseId {
         Ok(Self(value.to_owned()))
     }
 
-    /// The S3 prefix under which every record and artifact of this release lives (ends with `/`).
+    /// The public S3 prefix of this release (ends with `/`): its exported disks, `SHA256SUMS`,
+    /// manifest and signatures. CloudFront may read an object here only once publish-release
+    /// has tagged it published.
     pub fn prefix(&self) -> String {
         format!("releases/{}/", self.0)
+    }
+
+    /// The private S3 prefix of this release's records (ends with `/`): build, distribution,
+    /// export, AppStream, failure, retry and status records. CloudFront has no grant here.
+    pub fn state_prefix(&self) -> String {
+        format!("state/{}/", self.0)
     }
 }
 

@@ -27,6 +27,17 @@ impl FakeAppStream {
         format!("arn:aws:appstream:{region}:123456789012:image/{name}")
     }
     pub fn put_image(&self, region: &str, name: &str, state: &str, tags: &[(&str, &str)]) {
+        self.put_described(region, name, state, tags, None);
+    }
+    /// An image with a description (where a release's mark is).
+    pub fn put_described(
+        &self,
+        region: &str,
+        name: &str,
+        state: &str,
+        tags: &[(&str, &str)],
+        description: Option<&str>,
+    ) {
         let arn = Self::arn(region, name);
         lock(&self.images).insert(
             (region.into(), name.into()),
@@ -35,6 +46,7 @@ impl FakeAppStream {
                 arn: Some(arn.clone()),
                 state: state.into(),
                 state_reason: None,
+                description: description.map(str::to_owned),
             },
         );
         lock(&self.tags).insert(
@@ -84,7 +96,8 @@ impl AppStreamImages for FakeAppStream {
         self.script.enter("CreateImportedImage")?;
         lock(&self.imports).push(request.clone());
         let state = self.start_state();
-        self.put_image("us-east-1", request.name.as_str(), &state, &[]);
+        let description = request.description.as_ref().map(|d| d.as_str());
+        self.put_described("us-east-1", request.name.as_str(), &state, &[], description);
         let arn = Self::arn("us-east-1", request.name.as_str());
         lock(&self.tags).insert(arn.clone(), request.tags.clone());
         Ok(AppStreamImage {
@@ -92,28 +105,31 @@ impl AppStreamImages for FakeAppStream {
             arn: Some(arn),
             state,
             state_reason: None,
+            description: description.map(str::to_owned),
         })
     }
 
     async fn copy_image(&self, request: &CopyImage) -> Result<()> {
         if let Err(err) = self.script.enter("CopyImage") {
             if *lock(&self.appear_on_copy_error) {
-                self.put_image(
+                self.put_described(
                     request.destination_region.as_str(),
                     request.destination_image_name.as_str(),
                     "COPYING",
                     &[],
+                    request.description.as_ref().map(|d| d.as_str()),
                 );
             }
             return Err(err);
         }
         lock(&self.copies).push(request.clone());
         let state = self.start_state();
-        self.put_image(
+        self.put_described(
             request.destination_region.as_str(),
             request.destination_image_name.as_str(),
             &state,
             &[],
+            request.description.as_ref().map(|d| d.as_str()),
         );
         Ok(())
     }

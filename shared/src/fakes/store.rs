@@ -12,6 +12,8 @@ use std::sync::Mutex;
 pub struct FakeStore {
     pub script: Script,
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Each object's tag set; a write replaces the object and drops its tags, as in S3.
+    pub tags: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl FakeStore {
@@ -22,6 +24,7 @@ impl FakeStore {
     }
     pub fn put_raw(&self, key: &str, bytes: &[u8]) {
         lock(&self.objects).insert(key.into(), bytes.to_vec());
+        lock(&self.tags).remove(key);
     }
     pub fn put_value<T: Serialize>(&self, key: &str, value: &T) {
         self.put_raw(key, &serde_json::to_vec(value).unwrap_or_default());
@@ -29,11 +32,16 @@ impl FakeStore {
     pub fn keys(&self) -> Vec<String> {
         lock(&self.objects).keys().cloned().collect()
     }
+    /// The tags of the object at `key` (empty when it has none).
+    pub fn tags_of(&self, key: &str) -> BTreeMap<String, String> {
+        lock(&self.tags).get(key).cloned().unwrap_or_default()
+    }
 
     /// A pending release whose distribution record names `distributed` as the image its
     /// DistributeImage created (what distribute-image leaves behind).
     pub fn with_distributed_release(self, release: &str, source: &str, distributed: &str) -> Self {
-        let id = crate::domain::ReleaseId::parse("release", release).unwrap_or_else(|e| panic!("{e}"));
+        let id =
+            crate::domain::ReleaseId::parse("release", release).unwrap_or_else(|e| panic!("{e}"));
         self.put_value(
             &crate::release::keys::pending(&id),
             &crate::release::PendingMarker {
@@ -50,7 +58,8 @@ impl FakeStore {
                 release_id: id.clone(),
                 source_image_arn: source.into(),
                 distribution_configuration_arn:
-                    "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden".into(),
+                    "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden"
+                        .into(),
                 distributed_image_arn: Some(distributed.into()),
                 client_token: "t".into(),
                 requested_at: "2026-11-30T00:00:00Z".into(),
@@ -93,12 +102,33 @@ impl ArtifactStore for FakeStore {
             return Ok(PutOutcome::AlreadyExists);
         }
         objects.insert(key.into(), serde_json::to_vec(value).unwrap_or_default());
+        lock(&self.tags).remove(key);
         Ok(PutOutcome::Written)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         self.script.enter("DeleteObject")?;
         lock(&self.objects).remove(key);
+        lock(&self.tags).remove(key);
+        Ok(())
+    }
+
+    async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<()> {
+        self.script.enter("PutObjectTagging")?;
+        if !lock(&self.objects).contains_key(key) {
+            return Err(ServiceError::new(
+                "PutObjectTagging",
+                ErrorClass::NotFound,
+                "NoSuchKey",
+                format!("no object {key}"),
+            ));
+        }
+        lock(&self.tags).insert(
+            key.into(),
+            tags.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
         Ok(())
     }
 
@@ -127,6 +157,7 @@ impl ArtifactStore for FakeStore {
     async fn put_text(&self, key: &str, body: String, _content_type: &str) -> Result<()> {
         self.script.enter("PutObject")?;
         lock(&self.objects).insert(key.into(), body.into_bytes());
+        lock(&self.tags).remove(key);
         Ok(())
     }
 
@@ -169,6 +200,7 @@ impl ArtifactStore for FakeStore {
             key.into(),
             serde_json::to_vec_pretty(value).unwrap_or_default(),
         );
+        lock(&self.tags).remove(key);
         Ok(PutOutcome::Written)
     }
 }

@@ -9,6 +9,8 @@ pub struct AppStreamImage {
     /// `PENDING` | `AVAILABLE` | `FAILED` | `COPYING` | `DELETING` | `CREATING` | `IMPORTING` | `VALIDATING`.
     pub state: String,
     pub state_reason: Option<String>,
+    /// Where a release's [`crate::steps::appstream_copy::CopyMark`] is found.
+    pub description: Option<String>,
 }
 
 /// An AppStream image's `State`, converted once.

@@ -72,6 +72,13 @@ pub trait ArtifactStore: Send + Sync {
         body: String,
         content_type: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the tag set of the object at `key` (S3 PutObjectTagging). A missing object is
+    /// `ErrorClass::NotFound`.
+    fn tag_object(
+        &self,
+        key: &str,
+        tags: &[(&str, &str)],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The JSON document at `key` with its ETag, or `None`.
     fn get_json_versioned<T: DeserializeOwned + Send>(
         &self,

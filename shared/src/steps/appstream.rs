@@ -8,7 +8,7 @@
 //! recorded as waiting and publish-release issues the copies once it is. AWS does not copy tags:
 //! publish-release applies the source's tags to each copy once it exists.
 
-use super::appstream_copy::ensure_copy;
+use super::appstream_copy::{CopyMark, copy_mark, ensure_copy};
 use crate::clock::Clock;
 use crate::config::{Env, RequiredSteps};
 use crate::domain::{
@@ -212,8 +212,14 @@ async fn copy_release<P, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
     let config = &deps.config;
     let name = config.name.render("APPSTREAM_IMAGE_NAME", &release)?;
 
-    // 1. The source image, in the home region (imported from the AMI first when so configured).
-    let source = source_image(deps, &release, &name, info).await?;
+    // 1. The release's mark, then the source image in the home region (imported from the AMI
+    //    first when so configured).
+    let mark = copy_mark(deps.store, deps.retry, &release)
+        .await
+        .map_err(|e| {
+            HandlerError::from_service(format!("reading the AppStream mark of {release}"), e)
+        })?;
+    let source = source_image(deps, &release, &name, info, &mark).await?;
     if source.image_state() == AppStreamImageState::Failed {
         return Err(HandlerError::Failed(format!(
             "source AppStream image {name} is FAILED: {}",
@@ -222,10 +228,10 @@ async fn copy_release<P, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
     }
 
     // 2. Every destination region in parallel; each copy is checked first (CopyImage has no token).
-    let (name_ref, source_ref) = (&name, &source);
+    let (name_ref, source_ref, mark) = (&name, &source, &mark);
     let copies = config.destinations.iter().map(|region| async move {
         let state = if source_ref.image_state() == AppStreamImageState::Available {
-            ensure_copy(deps.appstream, deps.retry, name_ref, region, name_ref, config.description.as_ref()).await?
+            ensure_copy(deps.appstream, deps.retry, name_ref, region, name_ref, config.description.as_ref(), mark).await?
         } else {
             info!(region = %region, source = %name_ref, state = %source_ref.state, "source not AVAILABLE yet; copy deferred to publish-release");
             CopyState::WaitingForSource
@@ -273,21 +279,34 @@ async fn copy_release<P, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
     })
 }
 
-/// Finds the source image in the home region, importing it from the AMI in `import` mode.
+/// Finds the source image in the home region, importing it from the AMI in `import` mode. An
+/// imported source counts only when it carries the release's mark (anyone may create an image of
+/// that name first); an `existing` source is the operator's own image and is taken by name.
 async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
     deps: &Deps<'_, P, A, S, M>,
     release: &ReleaseId,
     name: &AppStreamImageName,
     info: &ImageInfo,
+    mark: &CopyMark,
 ) -> Result<AppStreamImage, HandlerError> {
     let config = &deps.config;
+    let ours = |image: AppStreamImage| {
+        if config.mode == AppStreamSourceMode::Import && !mark.is_on(&image) {
+            Err(HandlerError::Failed(CopyMark::not_ours(
+                &image,
+                &config.region,
+            )))
+        } else {
+            Ok(image)
+        }
+    };
     let existing = with_backoff(deps.retry, || {
         deps.appstream.describe_image(&config.region, name)
     })
     .await
     .map_err(|e| HandlerError::from_service(format!("looking up AppStream image {name}"), e))?;
     if let Some(image) = existing {
-        return Ok(image);
+        return ours(image);
     }
     let (AppStreamSourceMode::Import, Some(role)) = (config.mode, &config.import_role) else {
         return Err(HandlerError::Failed(format!(
@@ -324,7 +343,7 @@ async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
         name: name.clone(),
         source_ami,
         role: role.clone(),
-        description: config.import_description.clone(),
+        description: Some(mark.describe_import(config.import_description.as_ref())),
         tags: BTreeMap::from([(TAG_RELEASE_ID.to_owned(), release.to_string())]),
     };
     match with_backoff(deps.retry, || {
@@ -342,7 +361,8 @@ async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
         })
         .await
         .map_err(|e| HandlerError::from_service(format!("looking up AppStream image {name}"), e))?
-        .ok_or(HandlerError::Retryable(err)),
+        .ok_or(HandlerError::Retryable(err))
+        .and_then(ours),
         Err(err) => Err(HandlerError::from_service(
             format!("importing {} as AppStream image {name}", ami.image),
             err,
