@@ -7,6 +7,7 @@ use crate::release::{Manifest, ManifestAmi, ManifestAppStreamImage, ManifestExpo
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub const CATALOG_SCHEMA_VERSION: u32 = 1;
 
@@ -27,11 +28,46 @@ pub struct Entry {
     pub amis: Vec<ManifestAmi>,
     pub artifacts: Vec<ManifestExport>,
     pub appstream: Vec<ManifestAppStreamImage>,
+    /// When the downloads (manifest, `SHA256SUMS`, disks) stop being offered: a day before the
+    /// bucket's retention rule may remove the first of them. `None`: kept for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts_expire_at: Option<String>,
+    /// Set once `artifacts_expire_at` has passed: the entry stays (the history), its links go.
+    /// The AMIs and AppStream images are not the bucket's and are not affected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub artifacts_expired: bool,
+}
+
+/// A day: the margin between withdrawing a download's link and the earliest moment S3's
+/// lifecycle may remove it (S3 rounds an expiry up to the next midnight UTC and deletes
+/// asynchronously after it; the downloads page is not cached), so a link is never dead.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(86_400);
+
+/// When the downloads of `manifest` stop being offered under a retention of `days` days:
+/// the earliest object of the release (the export request precedes its disk, the publication
+/// its manifest) plus `days`, less [`EXPIRY_MARGIN`].
+pub fn artifacts_expire_at(manifest: &Manifest, days: u32) -> Option<String> {
+    let first = [
+        manifest.timestamps.export_requested_at.as_deref(),
+        Some(manifest.timestamps.published_at.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(crate::clock::parse_time)
+    .min()?;
+    let at = first
+        .checked_add(Duration::from_secs(u64::from(days) * 86_400))?
+        .checked_sub(EXPIRY_MARGIN)?;
+    Some(crate::release::timestamp(at))
 }
 
 impl Entry {
-    /// The summary of a published manifest.
-    pub fn of(manifest: &Manifest, manifest_url: String) -> Self {
+    /// The summary of a published manifest, its downloads offered until `artifacts_expire_at`.
+    pub fn of(
+        manifest: &Manifest,
+        manifest_url: String,
+        artifacts_expire_at: Option<String>,
+    ) -> Self {
         let id = manifest.release_id.as_str();
         let (image, version, build) = split_release_id(id);
         Self {
@@ -46,7 +82,25 @@ impl Entry {
             amis: manifest.amis.clone(),
             artifacts: manifest.artifacts.clone(),
             appstream: manifest.appstream.clone(),
+            artifacts_expire_at,
+            artifacts_expired: false,
         }
+    }
+
+    /// Marks the downloads expired once `now` (a [`crate::release::timestamp`]) has reached
+    /// `artifacts_expire_at`. Returns whether it changed.
+    pub fn expire(&mut self, now: &str) -> bool {
+        let due = self
+            .artifacts_expire_at
+            .as_deref()
+            .and_then(crate::clock::parse_time)
+            .zip(crate::clock::parse_time(now))
+            .is_some_and(|(at, now)| at <= now);
+        if due && !self.artifacts_expired {
+            self.artifacts_expired = true;
+            return true;
+        }
+        false
     }
 
     /// Newer means a higher version, then a higher build (never the publication time: a late
@@ -108,6 +162,13 @@ impl Index {
         });
         true
     }
+
+    /// Marks every entry whose downloads have expired at `now`. Returns whether any changed.
+    pub fn expire(&mut self, now: &str) -> bool {
+        self.releases
+            .iter_mut()
+            .fold(false, |changed, e| e.expire(now) | changed)
+    }
 }
 
 /// `catalog/latest.json`: the newest published release of each image (pipeline output).
@@ -137,6 +198,13 @@ impl Latest {
                 true
             }
         }
+    }
+
+    /// As [`Index::expire`].
+    pub fn expire(&mut self, now: &str) -> bool {
+        self.images
+            .values_mut()
+            .fold(false, |changed, e| e.expire(now) | changed)
     }
 }
 
@@ -205,20 +273,39 @@ pub fn render_page(index: &Index, title: &str) -> String {
     }
     for entry in &index.releases {
         let id = escape(&entry.release_id);
+        // An expired release keeps its entry, without a link to what retention removed.
+        let links = if entry.artifacts_expired {
+            format!(
+                " · downloads removed by the retention policy (offered until <time datetime=\"{at}\">{at}</time>)",
+                at = escape(entry.artifacts_expire_at.as_deref().unwrap_or(""))
+            )
+        } else {
+            format!(
+                " · <a href=\"{manifest}\">manifest.json</a>{sums}{until}",
+                manifest = escape(&entry.manifest_url),
+                sums = entry
+                    .checksums_url
+                    .as_ref()
+                    .map(|u| format!(" · <a href=\"{}\">SHA256SUMS</a>", escape(u)))
+                    .unwrap_or_default(),
+                until = entry
+                    .artifacts_expire_at
+                    .as_deref()
+                    .map(|at| format!(
+                        " · downloads offered until <time datetime=\"{at}\">{at}</time>",
+                        at = escape(at)
+                    ))
+                    .unwrap_or_default(),
+            )
+        };
         html.push_str(&format!(
-            "<section aria-labelledby=\"{id}\">\n<h2 id=\"{id}\">{image} {version} (build {build})</h2>\n<p class=\"meta\">Published <time datetime=\"{at}\">{at}</time> · <a href=\"{manifest}\">manifest.json</a>{sums}</p>\n",
+            "<section aria-labelledby=\"{id}\">\n<h2 id=\"{id}\">{image} {version} (build {build})</h2>\n<p class=\"meta\">Published <time datetime=\"{at}\">{at}</time>{links}</p>\n",
             image = escape(&entry.image),
             version = escape(&entry.version),
             build = entry.build,
             at = escape(&entry.published_at),
-            manifest = escape(&entry.manifest_url),
-            sums = entry
-                .checksums_url
-                .as_ref()
-                .map(|u| format!(" · <a href=\"{}\">SHA256SUMS</a>", escape(u)))
-                .unwrap_or_default(),
         ));
-        if !entry.artifacts.is_empty() {
+        if !entry.artifacts.is_empty() && !entry.artifacts_expired {
             html.push_str("<h3>Downloads</h3>\n<table>\n<thead><tr><th scope=\"col\">Format</th><th scope=\"col\">File</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>\n<tbody>\n");
             for a in &entry.artifacts {
                 let file = crate::release::keys::file_name(&a.object_key);
@@ -283,7 +370,57 @@ mod tests {
             amis: Vec::new(),
             artifacts: Vec::new(),
             appstream: Vec::new(),
+            artifacts_expire_at: None,
+            artifacts_expired: false,
         }
+    }
+
+    #[test]
+    fn when_retention_passes_should_keep_the_entry_and_drop_only_its_links() {
+        let mut index = Index::default();
+        let mut e = entry("golden-1.0.0-1", "2026-11-23T10:00:00Z");
+        e.checksums_url = Some("https://d.example/releases/golden-1.0.0-1/SHA256SUMS".into());
+        e.artifacts.push(ManifestExport {
+            object_key: "releases/golden-1.0.0-1/export-ami-1.vmdk".into(),
+            size_bytes: 1024,
+            format: crate::domain::DiskImageFormat::Vmdk,
+            url: "https://d.example/releases/golden-1.0.0-1/export-ami-1.vmdk".into(),
+            sha256: "ab".repeat(32),
+        });
+        e.artifacts_expire_at = Some("2026-12-22T10:00:00Z".into());
+        index.add(e);
+        let before = render_page(&index, "Downloads");
+        assert!(before.contains("export-ami-1.vmdk") && before.contains("offered until"));
+        assert!(!index.expire("2026-12-22T09:59:59Z"));
+        assert!(index.expire("2026-12-22T10:00:00Z"));
+        assert!(!index.expire("2026-12-23T00:00:00Z"), "once");
+        let after = render_page(&index, "Downloads");
+        assert!(after.contains("golden 1.0.0 (build 1)"), "{after}");
+        assert!(after.contains("removed by the retention policy"), "{after}");
+        for gone in ["releases/golden-1.0.0-1/", "href=\"https://d.example"] {
+            assert!(!after.contains(gone), "{gone} in {after}");
+        }
+    }
+
+    #[test]
+    fn when_the_expiry_is_computed_should_be_a_day_before_the_first_object_may_go() {
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "schema_version": 2, "release_id": "golden-1.0.0-1",
+            "source_image_arn": "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1",
+            "distributed_image_arn": "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2",
+            "amis": [], "appstream": [],
+            "timestamps": {"distribution_requested_at": "2026-11-23T09:00:00Z",
+                "export_requested_at": "2026-11-23T10:00:00Z", "published_at": "2026-11-23T12:00:00Z"}
+        }))
+        .unwrap();
+        assert_eq!(
+            artifacts_expire_at(&manifest, 30).as_deref(),
+            Some("2026-12-22T10:00:00Z")
+        );
+        assert_eq!(
+            artifacts_expire_at(&manifest, 1).as_deref(),
+            Some("2026-11-23T10:00:00Z")
+        );
     }
 
     #[test]

@@ -464,3 +464,44 @@ fn when_the_site_answers_should_every_behaviour_send_the_security_headers_the_pa
         );
     }
 }
+
+/// The retention rule removes only what releases publish, and publish-release withdraws the
+/// links from the same parameter: the catalog, the page and the records never expire, and the
+/// page never keeps a link the rule removed. The page and the catalog are not cached.
+#[test]
+fn when_retention_is_configured_should_expire_only_downloads_and_tell_publish_release() {
+    let template = template();
+    let resources = &template["Resources"];
+    let rules = resources["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap();
+    let expiring: Vec<&Value> = rules
+        .iter()
+        .filter(|r| !r["ExpirationInDays"].is_null())
+        .collect();
+    assert_eq!(expiring.len(), 1, "{rules:?}");
+    assert_eq!(expiring[0]["Prefix"], "releases/");
+    // Resolved with the template's defaults: the rule and the function read the same value.
+    let env = &function(&template, "publish-release")["Properties"]["Environment"]["Variables"];
+    let days = expiring[0]["ExpirationInDays"].to_string();
+    assert_eq!(
+        env["RELEASE_RETENTION_DAYS"].to_string().trim_matches('"'),
+        days.trim_matches('"'),
+        "{env}"
+    );
+    for key in [
+        shared::release::keys::INDEX,
+        shared::release::keys::LATEST,
+        shared::release::keys::DOWNLOADS_PAGE,
+        "state/golden-1.0.0-1/status.json",
+    ] {
+        assert!(!key.starts_with("releases/"), "{key} would expire");
+    }
+    // CachingDisabled on the default behaviour (the page, the catalog): a withdrawn link is
+    // gone from the next request on.
+    let config = &resources["DownloadDistribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(
+        config["DefaultCacheBehavior"]["CachePolicyId"],
+        "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    );
+}

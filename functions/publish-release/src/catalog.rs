@@ -4,7 +4,7 @@
 //! two releases published at once both end up listed.
 
 use super::*;
-use shared::catalog::{Entry, Index, Latest, render_page};
+use shared::catalog::{Entry, Index, Latest, artifacts_expire_at, render_page};
 use shared::ports::Versioned;
 
 /// Conditional writes tried per document before the tick gives up (the next tick retries).
@@ -20,7 +20,13 @@ impl<T: Ports> Deps<T> {
         manifest: &Manifest,
         manifest_url: String,
     ) -> Result<Vec<String>, HandlerError> {
-        let entry = Entry::of(manifest, manifest_url);
+        let expire_at = self
+            .config
+            .retention_days
+            .and_then(|days| artifacts_expire_at(manifest, days));
+        let mut entry = Entry::of(manifest, manifest_url, expire_at);
+        // A release published after its downloads' expiry (a late retry) is listed expired.
+        entry.expire(&release::timestamp(self.clock.now()));
         let mut paths = Vec::new();
         let latest_entry = entry.clone();
         let (index, changed) = self
@@ -46,6 +52,48 @@ impl<T: Ports> Deps<T> {
         }
         info!(index = changed, latest = moved, "catalog updated");
         Ok(paths)
+    }
+
+    /// On each scheduled tick: marks the catalog entries whose downloads the retention rule is
+    /// about to remove, and renders the page without their links. The page and the catalog
+    /// are not cached by the distribution (`CachingDisabled`), so nothing is invalidated.
+    /// Returns how many entries expired.
+    pub(crate) async fn expire_catalog(&self) -> Result<usize, HandlerError> {
+        if self.config.retention_days.is_none() {
+            return Ok(0);
+        }
+        let now = release::timestamp(self.clock.now());
+        let count = |index: &Index| {
+            index
+                .releases
+                .iter()
+                .filter(|e| e.artifacts_expired)
+                .count()
+        };
+        let before: Option<Index> = self
+            .store
+            .get_json(keys::INDEX)
+            .await
+            .map_err(store_err("reading the catalog"))?;
+        let Some(before) = before else { return Ok(0) };
+        let mut probe = before.clone();
+        if !probe.expire(&now) {
+            return Ok(0);
+        }
+        let (index, changed) = self
+            .update(keys::INDEX, |index: &mut Index| index.expire(&now))
+            .await?;
+        self.update(keys::LATEST, |latest: &mut Latest| latest.expire(&now))
+            .await?;
+        if changed {
+            self.render(index.clone()).await?;
+        }
+        let expired = count(&index).saturating_sub(count(&before));
+        info!(
+            expired,
+            "downloads past their retention withdrawn from the catalog"
+        );
+        Ok(expired)
     }
 
     /// Reads `key`, applies `change`, and writes it back only if nobody wrote in between;

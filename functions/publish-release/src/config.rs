@@ -59,6 +59,9 @@ pub struct Config {
     pub checksum_max_bytes: u64,
     /// `RECONCILE_CONCURRENCY` (default 16, 1–64): releases looked at in parallel per tick.
     pub concurrency: usize,
+    /// `RELEASE_RETENTION_DAYS` (1–36500; unset: kept for ever): the bucket's retention rule for
+    /// `releases/`. The catalog offers a release's downloads until a day before it may act.
+    pub retention_days: Option<u32>,
     /// The distribution step (`PIPELINE_ARNS`, `DISTRIBUTION_*`, `RELEASE_TAGS`).
     pub distribute: distribute::Config,
     /// The export step, when `REQUIRED_STEPS` has it (`EXPORT_*`).
@@ -139,6 +142,7 @@ impl Config {
             lookback: env.or_default("DISCOVERY_LOOKBACK", "2d", parse_duration)?,
             distribution_retries: env.or_default("DISTRIBUTION_RETRIES", "2", bounded(0, 10))?,
             concurrency: env.or_default("RECONCILE_CONCURRENCY", "16", bounded(1, 64))?,
+            retention_days: env.optional("RELEASE_RETENTION_DAYS", bounded(1u32, 36_500))?,
             checksum_max_bytes: env.or_default("CHECKSUM_MAX_GIB", "40", bounded(1u64, 1024))?
                 << 30,
             distribute: distribute::Config::from_lookup(&get)?,

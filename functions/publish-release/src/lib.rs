@@ -149,6 +149,10 @@ pub async fn handle<T: Ports>(
                     None
                 }
             };
+            // Nor must the catalog's expiry: the next tick tries again, a day before S3 may act.
+            if let Err(err) = deps.expire_catalog().await {
+                error!(error = %err, "expiring catalog entries failed this tick");
+            }
             (pending, false, discovered)
         }
         PublishTrigger::ObjectCreated { key, release, .. } => {

@@ -1062,3 +1062,47 @@ async fn when_a_pipeline_image_carries_another_releases_tag_should_still_be_disc
     assert_eq!(outcome.discovered(), Some(1));
     assert_eq!(deps.pipelines.distributed().len(), 1);
 }
+
+#[tokio::test]
+async fn when_retention_passes_should_keep_the_release_listed_without_dead_links() {
+    let mut deps = deps(&[("RELEASE_RETENTION_DAYS", "30")]);
+    let clock = std::sync::Arc::new(shared::clock::ManualClock::new(std::time::SystemTime::now()));
+    deps.clock = Box::new(clock.clone());
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    let disk = format!("releases/{ID}/{TASK}.vmdk");
+    let entry = &deps.store.json(keys::INDEX).unwrap()["releases"][0];
+    assert!(entry["artifacts_expire_at"].is_string(), "{entry}");
+    assert!(deps.store.keys().contains(&"index.html".to_owned()));
+    let page = String::from_utf8(deps.store.objects.lock().unwrap()["index.html"].clone()).unwrap();
+    assert!(page.contains(&format!("{TASK}.vmdk")) && page.contains("offered until"));
+
+    // 29 days on (a day before S3's rule may act on the first object): the links go.
+    clock.advance(std::time::Duration::from_secs(28 * 86_400));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_ne!(
+        deps.store.json(keys::INDEX).unwrap()["releases"][0]["artifacts_expired"],
+        true
+    );
+    clock.advance(std::time::Duration::from_secs(86_400 + 60));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let index = deps.store.json(keys::INDEX).unwrap();
+    assert_eq!(index["releases"][0]["release_id"], ID, "the history stays");
+    assert_eq!(index["releases"][0]["artifacts_expired"], true, "{index}");
+    let latest = deps.store.json(keys::LATEST).unwrap();
+    assert_eq!(
+        latest["images"]["golden"]["artifacts_expired"], true,
+        "{latest}"
+    );
+    let page = String::from_utf8(deps.store.objects.lock().unwrap()["index.html"].clone()).unwrap();
+    assert!(page.contains("golden 1.0.0 (build 1)"), "{page}");
+    assert!(
+        !page.contains(&disk) && !page.contains("manifest.json\""),
+        "{page}"
+    );
+    assert!(page.contains("removed by the retention policy"), "{page}");
+    // The disk itself is still there: S3's rule, not publish-release, removes it.
+    assert!(deps.store.keys().contains(&disk));
+}
