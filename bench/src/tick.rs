@@ -117,8 +117,10 @@ fn seed(local: &Local, i: usize, regions: &[String]) {
         prefix: prefix.clone(),
         client_token: format!("bench-export-{i}"),
         requested_at: now.clone(),
+        attempt: 0,
+        generation: 0,
     };
-    put(local, &keys::export(&id, record.format), &record);
+    put(local, &keys::export(&id, record.format, 0), &record);
     if phase == 2 {
         local
             .emulator

@@ -1,31 +1,31 @@
 //! `retry RELEASE`: a failed release back on publish-release's pending list.
 //!
-//! Shows what failed; on confirmation (or `--yes`) it records the retry in `retry.json` (with
-//! the failures it clears, so nothing is lost), puts the pending marker back, deletes the failure
-//! records and `status.json`. publish-release's next tick then re-drives the steps with the same
-//! idempotent tokens (UUID v5 of the same inputs), so nothing is done twice, and the deadlines of
-//! the export and AppStream steps count from the retry.
+//! Shows what failed; on confirmation (or `--yes`) it appends the retry to `retry.json` with a
+//! conditional write (`If-Match` on what it read, `If-None-Match` for the first): the retry
+//! generation moves on, which supersedes the failures shown (they stay on record, in their own
+//! keys and in `retry.json`; nothing is deleted). Then, last, it puts the pending marker back:
+//! before that no tick looks at the release, so no tick can end it between the two writes.
+//! publish-release's next tick re-drives the steps with the same idempotent tokens (UUID v5 of
+//! the same inputs), so nothing is done twice; an export whose task failed is started again as
+//! a new task (its token carries the attempt number), one that only outlived its deadline is
+//! followed on; the deadlines of the export and AppStream steps count from the retry.
 
 use crate::{Cli, Failure, Outcome, aws, name, release_id, store};
 use shared::clock::SystemClock;
 use shared::ports::ArtifactStore;
-use shared::release::{
-    ReleaseState, RetryAttempt, RetryRecord, SCHEMA_VERSION, StatusRecord, keys,
-};
+use shared::release::{ReleaseState, keys};
+use shared::steps::retry::Retried;
 use std::io::{BufRead, Write};
 
 pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
     let id = release_id(release)?;
     let store = store(cli).await?;
-    let status: Option<StatusRecord> = store
-        .get_json(&keys::status(&id))
-        .await
-        .map_err(aws("reading the status"))?;
+    let status = crate::status::current_status(&store, &id).await?;
     let records = store
         .list_keys(&keys::records(&id))
         .await
         .map_err(aws("listing the release's records"))?;
-    let mut failures = shared::steps::read_failures(&store, &records)
+    let (generation, mut failures) = shared::steps::current_failures(&store, &id, &records)
         .await
         .map_err(aws("reading a failure record"))?;
     match status.as_ref().map(|s| s.state) {
@@ -47,7 +47,6 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
 
     // What failed: the step records, and the release's failure in `status.json` (a deadline
     // publish-release judged is only there).
-    let records_to_delete: Vec<_> = failures.iter().map(|f| f.step).collect();
     if let Some(failure) = status.as_ref().and_then(|s| s.failure.clone())
         && !failures.contains(&failure)
     {
@@ -69,39 +68,27 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
         return Err(Failure::Problem(format!("release {id} not retried")));
     }
 
-    // The retry is on record before anything is cleared: a crash part-way loses nothing, and
-    // `image-release retry` can simply be run again.
+    // The retry first (a conditional write: a concurrent retry stops this one before it
+    // changed anything), the pending marker last.
     let now = shared::release::timestamp(std::time::SystemTime::now());
-    let mut record: RetryRecord = store
-        .get_json(&keys::retry(&id))
-        .await
-        .map_err(aws("reading the retry record"))?
-        .unwrap_or(RetryRecord {
-            schema_version: SCHEMA_VERSION,
-            release_id: id.clone(),
-            attempts: Vec::new(),
-        });
-    record.attempts.push(RetryAttempt {
-        at: now.clone(),
-        cleared: failures.clone(),
-    });
-    store
-        .put_json(&keys::retry(&id), &record)
-        .await
-        .map_err(aws("writing the retry record"))?;
-    shared::steps::mark_pending(&store, &SystemClock, &id, None)
-        .await
-        .map_err(|e| Failure::Problem(format!("putting the pending marker: {e}")))?;
-    for step in records_to_delete {
-        store
-            .delete(&keys::failure(&id, step))
-            .await
-            .map_err(aws("deleting a failure record"))?;
-    }
-    store
-        .delete(&keys::status(&id))
-        .await
-        .map_err(aws("deleting the status"))?;
+    let generation = match shared::steps::retry::retry_release(
+        &store,
+        &SystemClock,
+        &id,
+        generation,
+        failures.clone(),
+    )
+    .await
+    .map_err(|e| Failure::Problem(format!("retrying {id}: {e}")))?
+    {
+        Retried::Recorded { generation } => generation,
+        Retried::Concurrent { on_record } => {
+            return Err(Failure::Problem(format!(
+                "release {id} was retried by someone else meanwhile (retry {on_record} is on \
+                 record): nothing changed; run `image-release status {id}`"
+            )));
+        }
+    };
 
     if cli.json {
         println!(
@@ -110,8 +97,10 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
         );
     } else {
         println!(
-            "retried {id}: {} failure(s) cleared (kept in {}); publish-release re-drives \
-             it at its next tick with the same tokens. Follow it: image-release watch {id}",
+            "retried {id} (retry {}): {} failure(s) superseded (kept, and listed in {}); \
+             publish-release re-drives it at its next tick with the same tokens. Follow it: \
+             image-release watch {id}",
+            generation,
             failures.len(),
             keys::retry(&id)
         );

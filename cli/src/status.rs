@@ -42,16 +42,34 @@ pub fn deadline(step: &StepStatus, now: SystemTime) -> String {
     }
 }
 
+/// The release's status as it stands: `None` when there is none yet, or when an operator
+/// retried the release after it was written as final (publish-release has not looked since).
+pub(crate) async fn current_status(
+    store: &S3Adapter,
+    id: &shared::domain::ReleaseId,
+) -> Result<Option<StatusRecord>, Failure> {
+    let status: Option<StatusRecord> = store
+        .get_json(&keys::status(id))
+        .await
+        .map_err(aws("reading the status"))?;
+    match status {
+        Some(s) if s.state != ReleaseState::Pending => {
+            let generation = shared::steps::generation(store, id)
+                .await
+                .map_err(aws("reading the retry record"))?;
+            Ok((!s.superseded_by(generation)).then_some(s))
+        }
+        other => Ok(other),
+    }
+}
+
 pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outcome {
     let store = store(cli).await?;
     let Some(release) = release else {
         return status_all(cli, &store).await;
     };
     let id = release_id(release)?;
-    let status: Option<StatusRecord> = store
-        .get_json(&keys::status(&id))
-        .await
-        .map_err(aws("reading the status"))?;
+    let status = current_status(&store, &id).await?;
     let Some(status) = status else {
         let marker: Option<PendingMarker> = store
             .get_json(&keys::pending(&id))
@@ -157,10 +175,7 @@ pub(crate) async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
     let mut failed = 0;
     for id in &ids {
         let id = release_id(id)?;
-        let status: Option<StatusRecord> = store
-            .get_json(&keys::status(&id))
-            .await
-            .map_err(aws("reading a status"))?;
+        let status = current_status(store, &id).await?;
         let row = match status {
             Some(status) => {
                 failed += usize::from(status.state == ReleaseState::Failed);
@@ -304,10 +319,7 @@ pub(crate) async fn watch(
     // What was last shown: the release's state and its steps.
     let mut last: Option<(String, Vec<StepStatus>)> = None;
     loop {
-        let status: Option<StatusRecord> = store
-            .get_json(&keys::status(&id))
-            .await
-            .map_err(aws("reading the status"))?;
+        let status = current_status(&store, &id).await?;
         if status.is_none() {
             let marker: Option<PendingMarker> = store
                 .get_json(&keys::pending(&id))

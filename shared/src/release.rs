@@ -61,9 +61,35 @@ pub mod keys {
     pub fn distribution(id: &ReleaseId) -> String {
         format!("{}distribution.json", id.state_prefix())
     }
-    /// One export task per format: `state/<id>/export-<vmdk|raw|vhd>.json`.
-    pub fn export(id: &ReleaseId, format: crate::domain::DiskImageFormat) -> String {
-        format!("{}export-{}.json", id.state_prefix(), format.extension())
+    /// `.json` for the first, `.<n>.json` for a later one.
+    fn numbered(n: u32) -> String {
+        match n {
+            0 => ".json".to_owned(),
+            n => format!(".{n}.json"),
+        }
+    }
+    /// The `n` of a key [`numbered`] (0 for a plain `.json`), when it is one of `stem`'s.
+    fn number_of(key: &str, stem: &str) -> Option<u32> {
+        let rest = file_name(key).strip_prefix(stem)?.strip_suffix(".json")?;
+        match rest {
+            "" => Some(0),
+            n => n.strip_prefix('.')?.parse().ok().filter(|n| *n > 0),
+        }
+    }
+    /// Export attempt `attempt` of a format: `state/<id>/export-<vmdk|raw|vhd>.json` for the
+    /// first, `export-<format>.<n>.json` for the n-th new task after the previous one failed
+    /// and an operator retried the release.
+    pub fn export(id: &ReleaseId, format: crate::domain::DiskImageFormat, attempt: u32) -> String {
+        format!(
+            "{}export-{}{}",
+            id.state_prefix(),
+            format.extension(),
+            numbered(attempt)
+        )
+    }
+    /// The attempt of an export record key of `format` ([`export`]), or `None`.
+    pub fn export_attempt(key: &str, format: crate::domain::DiskImageFormat) -> Option<u32> {
+        number_of(key, &format!("export-{}", format.extension()))
     }
     pub fn appstream(id: &ReleaseId) -> String {
         format!("{}appstream.json", id.state_prefix())
@@ -109,14 +135,26 @@ pub mod keys {
     pub const LATEST: &str = "catalog/latest.json";
     /// The downloads page (the distribution's default root object).
     pub const DOWNLOADS_PAGE: &str = "index.html";
-    pub fn failure(id: &ReleaseId, step: super::Step) -> String {
-        format!("{}failure-{}.json", id.state_prefix(), step.as_str())
+    /// The failure of `step` in retry generation `generation` (how many times an operator had
+    /// retried the release when it failed): `failure-<step>.json`, then `failure-<step>.<g>.json`.
+    /// A retry supersedes the failures of the generations before it; none is ever deleted.
+    pub fn failure(id: &ReleaseId, step: super::Step, generation: u32) -> String {
+        format!(
+            "{}failure-{}{}",
+            id.state_prefix(),
+            step.as_str(),
+            numbered(generation)
+        )
+    }
+    /// The retry generation of a failure record key ([`failure`]), or `None` for any other key.
+    pub fn failure_generation(key: &str) -> Option<u32> {
+        let name = file_name(key).strip_prefix("failure-")?;
+        let step = name.split('.').next()?;
+        number_of(key, &format!("failure-{step}"))
     }
     /// Whether `key` is a failure record ([`failure`]) of some release.
     pub fn is_failure(key: &str) -> bool {
-        key.rsplit('/')
-            .next()
-            .is_some_and(|f| f.starts_with("failure-") && f.ends_with(".json"))
+        failure_generation(key).is_some()
     }
     /// The operator's retries of a failed release (`image-release retry`).
     pub fn retry(id: &ReleaseId) -> String {
@@ -245,6 +283,14 @@ pub struct ExportRecord {
     pub prefix: String,
     pub client_token: String,
     pub requested_at: String,
+    /// Which export of this format this is (0 first; a new task after a failed one and an
+    /// operator's retry is the next): its key ([`keys::export`]) and client token carry it.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The retry generation it was started in ([`RetryRecord::generation`]): a task that fails
+    /// in the current generation fails the step; one of an earlier generation is replaced.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 impl ExportRecord {
@@ -334,6 +380,12 @@ impl RetryRecord {
     pub fn latest(&self) -> Option<&str> {
         self.attempts.last().map(|a| a.at.as_str())
     }
+
+    /// The retry generation: how many times an operator retried the release. Failures of an
+    /// earlier generation are superseded; a failed export of one is started again.
+    pub fn generation(&self) -> u32 {
+        u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +429,19 @@ pub struct StatusRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation: Option<ObservationError>,
     pub updated_at: String,
+    /// For a final state, the retry generation it was judged in ([`RetryRecord::generation`]):
+    /// a final status of an earlier generation than `retry.json`'s is stale (an operator retried
+    /// the release since), and readers show the release as pending until the next tick.
+    #[serde(default)]
+    pub generation: u32,
+}
+
+impl StatusRecord {
+    /// Whether an operator's retry (`generation`, from `retry.json`) came after this status
+    /// was written as final.
+    pub fn superseded_by(&self, generation: u32) -> bool {
+        self.state != ReleaseState::Pending && self.generation < generation
+    }
 }
 
 /// Consecutive ticks of observation errors after which a release counts as stuck
@@ -537,4 +602,47 @@ pub struct ManifestTimestamps {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appstream_requested_at: Option<String>,
     pub published_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DiskImageFormat;
+
+    fn id() -> ReleaseId {
+        ReleaseId::parse("id", "golden-1.0.0-1").unwrap()
+    }
+
+    #[test]
+    fn when_a_key_is_numbered_by_generation_or_attempt_should_read_back_its_number() {
+        for g in [0, 1, 12] {
+            let key = keys::failure(&id(), Step::Export, g);
+            assert_eq!(keys::failure_generation(&key), Some(g), "{key}");
+            assert!(keys::is_failure(&key));
+            let key = keys::export(&id(), DiskImageFormat::Vmdk, g);
+            assert_eq!(keys::export_attempt(&key, DiskImageFormat::Vmdk), Some(g));
+            assert_eq!(keys::export_attempt(&key, DiskImageFormat::Vhd), None);
+        }
+        assert_eq!(
+            keys::failure(&id(), Step::Build, 0),
+            "state/golden-1.0.0-1/failure-build.json"
+        );
+        assert_eq!(
+            keys::failure(&id(), Step::Build, 2),
+            "state/golden-1.0.0-1/failure-build.2.json"
+        );
+        for other in [
+            "state/golden-1.0.0-1/status.json",
+            "state/golden-1.0.0-1/failure-build.0.json",
+            "state/golden-1.0.0-1/failure-build.x.json",
+            "state/golden-1.0.0-1/sha256-export-ami-1.vmdk.json",
+        ] {
+            assert_eq!(keys::failure_generation(other), None, "{other}");
+            assert_eq!(
+                keys::export_attempt(other, DiskImageFormat::Vmdk),
+                None,
+                "{other}"
+            );
+        }
+    }
 }

@@ -19,14 +19,27 @@ impl<T: Ports> Deps<T> {
     /// over every configured format: done when every disk is in S3 and hashed (in
     /// `EXPORT_FORMATS` order), failed when any task failed, else pending on the first one not
     /// done.
-    pub(crate) async fn check_export(&self, release: &ReleaseId) -> Result<Exports, HandlerError> {
+    pub(crate) async fn check_export(
+        &self,
+        release: &ReleaseId,
+        records_listed: &[String],
+        generation: u32,
+    ) -> Result<Exports, HandlerError> {
         let formats = self.config.export.as_ref().map_or(&[][..], |c| &c.formats);
         let mut records = Vec::new();
         let mut done = Vec::new();
         let mut hashed_at = None;
         let mut pending = None;
         for &format in formats {
-            let (record, progress) = self.check_one_export(release, format).await?;
+            // The format's latest export: a failed one is replaced after an operator's retry.
+            let attempt = records_listed
+                .iter()
+                .filter_map(|k| keys::export_attempt(k, format))
+                .max()
+                .unwrap_or(0);
+            let (record, progress) = self
+                .check_one_export(release, format, attempt, generation)
+                .await?;
             records.extend(record);
             match progress {
                 Progress::Done((artifact, at)) => {
@@ -60,10 +73,12 @@ impl<T: Ports> Deps<T> {
         &self,
         release: &ReleaseId,
         format: DiskImageFormat,
+        attempt: u32,
+        generation: u32,
     ) -> Result<(Option<ExportRecord>, Progress<(ManifestExport, String)>), HandlerError> {
         let Some(record) = self
             .store
-            .get_json::<ExportRecord>(&keys::export(release, format))
+            .get_json::<ExportRecord>(&keys::export(release, format, attempt))
             .await
             .map_err(store_err("reading the export record"))?
         else {
@@ -73,17 +88,28 @@ impl<T: Ports> Deps<T> {
         let task = with_backoff(self.retry, || self.exports.describe_export_task(&id))
             .await
             .map_err(|e| HandlerError::from_service(format!("describing export task {id}"), e))?;
+        let failed = match &task {
+            None => Some(format!("export task {id} no longer exists")),
+            Some(task) if task.state() == ExportTaskState::Deleted => Some(format!(
+                "export task {id} is {}: {}",
+                task.status,
+                task.status_message
+                    .as_deref()
+                    .unwrap_or("no status message")
+            )),
+            Some(_) => None,
+        };
+        // A task that failed before the operator's latest retry is replaced by a new one.
+        if let Some(why) = &failed
+            && record.generation < generation
+        {
+            return self.restart_export(record, generation, why).await;
+        }
         let progress = match task {
-            None => Progress::Failed(format!("export task {id} no longer exists")),
+            None => Progress::Failed(failed.unwrap_or_default()),
             Some(task) => match task.state() {
                 ExportTaskState::Completed => self.exported(release, &record).await?,
-                ExportTaskState::Deleted => Progress::Failed(format!(
-                    "export task {id} is {}: {}",
-                    task.status,
-                    task.status_message
-                        .as_deref()
-                        .unwrap_or("no status message")
-                )),
+                ExportTaskState::Deleted => Progress::Failed(failed.unwrap_or_default()),
                 ExportTaskState::Active | ExportTaskState::Unknown => Progress::Pending(format!(
                     "export task {id} {}, {}% {}",
                     task.status,
@@ -94,6 +120,37 @@ impl<T: Ports> Deps<T> {
         };
         Ok((Some(record), progress))
     }
+    /// A new export task in place of `failed`'s, for retry generation `generation`.
+    async fn restart_export(
+        &self,
+        failed: ExportRecord,
+        generation: u32,
+        why: &str,
+    ) -> Result<(Option<ExportRecord>, Progress<(ManifestExport, String)>), HandlerError> {
+        let Some(config) = &self.config.export else {
+            return Ok((Some(failed), Progress::Failed(why.to_owned())));
+        };
+        let step = shared::steps::export::Deps {
+            config,
+            pipelines: &self.pipelines,
+            exports: &self.exports,
+            store: &self.store,
+            retry: self.retry,
+            clock: self.clock.as_ref(),
+        };
+        let started = shared::steps::export::restart(&step, &failed, generation).await?;
+        let detail = match started {
+            Some(new) => format!(
+                "{why}; retried as export task {} (attempt {})",
+                new.export_task_id,
+                failed.attempt + 1
+            ),
+            None => format!("{why}; the retry's ExportImage dry run succeeded"),
+        };
+        info!(format = %failed.format, detail, "failed export started again for the retry");
+        Ok((Some(failed), Progress::Pending(detail)))
+    }
+
     /// A completed export task: its disk in S3, hashed (once), or why not yet.
     async fn exported(
         &self,

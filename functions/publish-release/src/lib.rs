@@ -278,7 +278,10 @@ impl<T: Ports> Deps<T> {
             .list_keys(&keys::records(release))
             .await
             .map_err(store_err("listing release records"))?;
-        if !records.iter().any(|k| keys::is_failure(k))
+        let (_, failures) = shared::steps::current_failures(&self.store, release, &records)
+            .await
+            .map_err(store_err("reading a failure record"))?;
+        if failures.is_empty()
             && let reconcile::Driven::Waiting(waiting) = self.drive(release, &records).await?
         {
             return self.pending(release, vec![waiting]).await;
@@ -341,11 +344,13 @@ impl<T: Ports> Deps<T> {
             .list_keys(&keys::records(release))
             .await
             .map_err(store_err("listing release records"))?;
-        let failures = shared::steps::read_failures(&self.store, &keys_now)
-            .await
-            .map_err(store_err("reading a failure record"))?;
-        // An operator's retry restarts the deadlines of the steps it re-drives.
-        let retried_at = if keys_now.contains(&keys::retry(release)) {
+        // Only the current retry generation's failures count: an operator's retry supersedes
+        // the ones before it (they stay on record) and restarts the deadlines it re-drives.
+        let (generation, failures) =
+            shared::steps::current_failures(&self.store, release, &keys_now)
+                .await
+                .map_err(store_err("reading a failure record"))?;
+        let retried_at = if generation > 0 {
             self.store
                 .get_json::<RetryRecord>(&keys::retry(release))
                 .await
@@ -361,7 +366,7 @@ impl<T: Ports> Deps<T> {
             .await
             .map_err(store_err("reading the distribution record"))?;
         let (export_records, export_hashed_at, export) = if config.required.export {
-            let exports = self.check_export(release).await?;
+            let exports = self.check_export(release, &keys_now, generation).await?;
             // The step's deadline counts from its first export task (or the latest retry).
             let since = exports.records.iter().map(|r| r.requested_at.clone()).min();
             let since = decide::restarted(since, retried_at);
@@ -379,7 +384,13 @@ impl<T: Ports> Deps<T> {
         } else {
             (None, None)
         };
-        let already_published = keys_now.contains(&keys::manifest(release));
+        // The manifest is public (releases/), not among the records: asked for on its own.
+        let already_published = self
+            .store
+            .object_size(&keys::manifest(release))
+            .await
+            .map_err(store_err("looking for the manifest"))?
+            .is_some();
         let observed = decide::Observed {
             failures,
             distribution_requested_at: distribution.as_ref().map(|d| d.requested_at.clone()),

@@ -86,6 +86,7 @@ impl<T: Ports> Deps<T> {
             failure: None,
             observation: Some(observation.clone()),
             updated_at: now,
+            generation: 0,
         };
         if let Err(write) = self.store.put_json(&keys::status(release), &status).await {
             // Nothing records it: the alarm must hear of it now.

@@ -44,6 +44,14 @@ impl<T: Ports> Deps<T> {
                 .unwrap_or(("publish", "no reason recorded"));
             error!(step, reason, "{RELEASE_FAILED}");
         }
+        // A final state says which retry generation it ends, so that a reader can tell it from
+        // a status an operator's later retry superseded.
+        let generation = match state {
+            ReleaseState::Pending => 0,
+            _ => shared::steps::generation(&self.store, release)
+                .await
+                .map_err(store_err("reading the retry record"))?,
+        };
         let status = StatusRecord {
             schema_version: SCHEMA_VERSION,
             release_id: release.clone(),
@@ -52,6 +60,7 @@ impl<T: Ports> Deps<T> {
             failure,
             observation: None,
             updated_at: release::timestamp(self.clock.now()),
+            generation,
         };
         self.store
             .put_json(&keys::status(release), &status)

@@ -155,7 +155,7 @@ impl<T: Ports> Deps<T> {
             export
                 .formats
                 .iter()
-                .any(|f| !recorded(keys::export(release, *f)))
+                .any(|f| !recorded(keys::export(release, *f, 0)))
         });
         let appstream_missing =
             self.config.appstream.is_some() && !recorded(keys::appstream(release));

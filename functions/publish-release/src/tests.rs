@@ -111,7 +111,7 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
         },
     );
     store.put_value(
-        &keys::export(&id, DiskImageFormat::Vmdk),
+        &keys::export(&id, DiskImageFormat::Vmdk, 0),
         &ExportRecord {
             schema_version: 1,
             release_id: id.clone(),
@@ -139,6 +139,8 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
             prefix: id.prefix(),
             client_token: "t".into(),
             requested_at: "t2".into(),
+            attempt: 0,
+            generation: 0,
         },
     );
     store.put_value(
@@ -376,7 +378,7 @@ async fn when_a_step_recorded_a_failure_should_fail_the_release() {
     let deps = deps(&[]);
     seed(&deps, CopyState::Requested);
     deps.store.put_value(
-        &keys::failure(&release(), Step::Build),
+        &keys::failure(&release(), Step::Build, 0),
         &FailureRecord {
             schema_version: 1,
             release_id: release(),
@@ -838,13 +840,13 @@ async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
     let id = release();
     let mut export: ExportRecord = serde_json::from_value(
         deps.store
-            .json(&keys::export(&id, DiskImageFormat::Vmdk))
+            .json(&keys::export(&id, DiskImageFormat::Vmdk, 0))
             .unwrap(),
     )
     .unwrap();
     export.requested_at = release::timestamp(std::time::SystemTime::now());
     deps.store
-        .put_value(&keys::export(&id, DiskImageFormat::Vmdk), &export);
+        .put_value(&keys::export(&id, DiskImageFormat::Vmdk, 0), &export);
     deps.exports.set_task(task("active", Some("converting")));
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
@@ -1105,4 +1107,232 @@ async fn when_retention_passes_should_keep_the_release_listed_without_dead_links
     assert!(page.contains("removed by the retention policy"), "{page}");
     // The disk itself is still there: S3's rule, not publish-release, removes it.
     assert!(deps.store.keys().contains(&disk));
+}
+
+/// The release of `seed`, its export task failed for good (deleted), ended failed by a tick.
+async fn failed_export(deps: &TestDeps) {
+    seed(deps, CopyState::Requested);
+    complete_everything(deps);
+    deps.exports
+        .set_task(task("deleted", Some("the snapshot was deleted")));
+    // The seeded record's task, as if EC2 had started it for that record's token.
+    deps.exports
+        .tokens
+        .lock()
+        .unwrap()
+        .insert("t".into(), TASK.into());
+    let outcome = handle(deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
+    assert!(deps.store.json(&format!("pending/{ID}.json")).is_none());
+}
+
+/// What `image-release retry` does, through the same shared code: the current failures read,
+/// the retry recorded, the marker put back.
+async fn operator_retries(deps: &TestDeps) -> shared::steps::retry::Retried {
+    let keys_now = deps.store.keys();
+    let (generation, mut failures) =
+        shared::steps::current_failures(&deps.store, &release(), &keys_now)
+            .await
+            .unwrap();
+    // As the CLI does: a failure publish-release judged (a failed task) is in status.json.
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+    if let Ok(failure) = serde_json::from_value::<FailureRecord>(status["failure"].clone())
+        && !failures.contains(&failure)
+    {
+        failures.push(failure);
+    }
+    shared::steps::retry::retry_release(
+        &deps.store,
+        deps.clock.as_ref(),
+        &release(),
+        generation,
+        failures,
+    )
+    .await
+    .unwrap()
+}
+
+/// The retry's new export task completes and its disk arrives.
+fn complete_new_export(deps: &TestDeps) -> String {
+    let exports = deps.exports.exports();
+    let new = exports.last().expect("a new ExportImage call");
+    let id = deps.exports.tokens.lock().unwrap()[new.client_token.as_str()].clone();
+    let mut done = task("completed", None);
+    done.export_task_id = id.clone();
+    deps.exports.set_task(done);
+    deps.store
+        .put_raw(&format!("releases/{ID}/{id}.vmdk"), &[1u8; 2048]);
+    id
+}
+
+#[tokio::test]
+async fn when_a_failed_export_is_retried_should_start_a_new_task_with_a_new_token_and_publish_it() {
+    let deps = deps(&[]);
+    failed_export(&deps).await;
+    assert_eq!(
+        operator_retries(&deps).await,
+        shared::steps::retry::Retried::Recorded { generation: 1 }
+    );
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    let exports = deps.exports.exports();
+    assert_eq!(exports.len(), 1, "one new task: {exports:?}");
+    assert_ne!(exports[0].client_token.as_str(), "t");
+    let record = deps
+        .store
+        .json(&format!("state/{ID}/export-vmdk.1.json"))
+        .expect("the new attempt's record");
+    assert_eq!(
+        (record["attempt"].clone(), record["generation"].clone()),
+        (1.into(), 1.into())
+    );
+    // The next tick follows the new task, and does not start a third one.
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(deps.exports.exports().len(), 1);
+    let task_id = complete_new_export(&deps);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    let manifest = deps
+        .store
+        .json(&format!("releases/{ID}/manifest.json"))
+        .unwrap();
+    assert!(
+        manifest["artifacts"][0]["object_key"]
+            .as_str()
+            .unwrap()
+            .contains(&task_id)
+    );
+    // Superseded, not deleted: the first failure stays on record in retry.json.
+    let retry = deps.store.json(&format!("state/{ID}/retry.json")).unwrap();
+    assert_eq!(
+        retry["attempts"][0]["cleared"][0]["step"], "export",
+        "{retry}"
+    );
+}
+
+#[tokio::test]
+async fn when_a_retried_export_fails_again_should_fail_the_release_with_the_new_failure() {
+    let deps = deps(&[]);
+    failed_export(&deps).await;
+    operator_retries(&deps).await;
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let new = deps.exports.exports()[0].client_token.to_string();
+    let id = deps.exports.tokens.lock().unwrap()[&new].clone();
+    let mut failed = task("deleted", Some("again"));
+    failed.export_task_id = id;
+    deps.exports.set_task(failed);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
+    assert!(
+        failure_reason(&deps).contains("again"),
+        "{}",
+        failure_reason(&deps)
+    );
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+    assert_eq!(
+        status["generation"], 1,
+        "judged in the retry's generation: {status}"
+    );
+    assert_eq!(
+        deps.exports.exports().len(),
+        1,
+        "no third task without a retry"
+    );
+}
+
+#[tokio::test]
+async fn when_a_tick_runs_between_each_write_of_a_retry_should_never_lose_the_release() {
+    // A tick after recording the retry but before the marker (the one window there is) sees
+    // nothing: the release is not pending. Once the marker is back, the next tick re-drives it.
+    let deps = deps(&[]);
+    failed_export(&deps).await;
+    let keys_now = deps.store.keys();
+    let (generation, failures) =
+        shared::steps::current_failures(&deps.store, &release(), &keys_now)
+            .await
+            .unwrap();
+    shared::steps::retry::record_retry(
+        &deps.store,
+        deps.clock.as_ref(),
+        &release(),
+        generation,
+        failures,
+    )
+    .await
+    .unwrap();
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(outcome.releases().is_empty(), "not pending yet");
+    assert_eq!(
+        deps.store.json(&format!("state/{ID}/status.json")).unwrap()["state"],
+        "failed",
+        "the status stays until a tick looks again"
+    );
+    shared::steps::mark_pending(&deps.store, deps.clock.as_ref(), &release(), None)
+        .await
+        .unwrap();
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    complete_new_export(&deps);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    // A second operator's retry read before the first one: refused, nothing changed.
+    assert_eq!(
+        shared::steps::retry::retry_release(
+            &deps.store,
+            deps.clock.as_ref(),
+            &release(),
+            0,
+            Vec::new()
+        )
+        .await
+        .unwrap(),
+        shared::steps::retry::Retried::Concurrent { on_record: 1 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_retry_runs_while_ticks_run_in_a_loop_should_publish_the_release_once() {
+    let deps = std::sync::Arc::new(deps(&[]));
+    failed_export(&deps).await;
+    let ticking = deps.clone();
+    // The ticks run on their own thread (and runtime), truly beside the operator's retry.
+    let ticks = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for _ in 0..200 {
+                handle(&ticking, event(SCHEDULE)).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+    });
+    // The operator retries while the ticks run; a new export task appears at some tick.
+    tokio::task::yield_now().await;
+    assert_eq!(
+        operator_retries(&deps).await,
+        shared::steps::retry::Retried::Recorded { generation: 1 }
+    );
+    while deps.exports.exports().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    complete_new_export(&deps);
+    ticks.join().unwrap();
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+    assert_eq!(status["state"], "published", "{status}");
+    assert!(deps.store.json(&format!("pending/{ID}.json")).is_none());
+    assert_eq!(
+        deps.exports.exports().len(),
+        1,
+        "one new task, however many ticks"
+    );
+    let published = deps
+        .events
+        .events()
+        .iter()
+        .filter(|(detail_type, _, _)| detail_type == "Release Published")
+        .count();
+    assert_eq!(published, 1);
 }

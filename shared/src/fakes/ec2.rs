@@ -10,6 +10,9 @@ pub struct FakeEc2 {
     pub script: Script,
     pub exports: Mutex<Vec<ExportImage>>,
     pub tasks: Mutex<HashMap<String, ExportTask>>,
+    /// Client token → the task it started: the same token answers the same task, as EC2 does,
+    /// and a new token starts a new one.
+    pub tokens: Mutex<HashMap<String, String>>,
     /// AMIs DescribeImages knows; any other AMI is a plain, exportable one.
     pub amis: Mutex<HashMap<String, Option<AmiFacts>>>,
 }
@@ -44,17 +47,29 @@ impl ImageExports for FakeEc2 {
             return Ok(ExportStarted::DryRunOk);
         }
         lock(&self.exports).push(request.clone());
+        let id = {
+            let mut tokens = lock(&self.tokens);
+            let n = tokens.len();
+            tokens
+                .entry(request.client_token.to_string())
+                .or_insert_with(|| match n {
+                    0 => format!("export-{}", request.image_id),
+                    n => format!("export-{}-{n}", request.image_id),
+                })
+                .clone()
+        };
         let task = ExportTask {
-            export_task_id: format!("export-{}", request.image_id),
+            export_task_id: id,
             status: "active".into(),
             progress: Some("0".into()),
             status_message: None,
             bucket: Some(request.bucket.to_string()),
             prefix: Some(request.prefix.clone()),
         };
-        lock(&self.tasks)
+        let task = lock(&self.tasks)
             .entry(task.export_task_id.clone())
-            .or_insert_with(|| task.clone());
+            .or_insert_with(|| task.clone())
+            .clone();
         Ok(ExportStarted::Task(task))
     }
 

@@ -191,9 +191,18 @@ async fn export_release<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Arti
         return Err(HandlerError::Failed(blockers.join("; ")));
     }
 
+    // A release retried before its first export (rare: the export's event came late) stamps
+    // the generation it was started in.
+    let generation = super::generation(deps.store, &release)
+        .await
+        .map_err(|e| HandlerError::from_service("reading the retry record", e))?;
     let mut started = Vec::new();
     for &format in &deps.config.formats {
-        match export_one(deps, &release, image, &ami, &info.amis, format).await? {
+        let attempt = Attempt {
+            number: 0,
+            generation,
+        };
+        match export_one(deps, &release, image, &ami, &info.amis, format, attempt).await? {
             Some(one) => started.push(one),
             None => {
                 info!(release = %release, ami = %ami, "ExportImage dry run succeeded; nothing exported");
@@ -219,6 +228,48 @@ async fn export_release<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Arti
     })
 }
 
+/// Which export of a format, in which retry generation (see [`ExportRecord::attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: u32,
+    pub generation: u32,
+}
+
+/// Starts the next export of `previous`'s format after its task failed, for an operator's
+/// retry in `generation`: a new task (its client token carries the attempt number, so EC2
+/// does not answer with the failed one) and its own record (`export-<format>.<n>.json`).
+/// `None` for a successful dry run.
+pub async fn restart<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
+    deps: &Deps<'_, P, E, S>,
+    previous: &ExportRecord,
+    generation: u32,
+) -> Result<Option<StartedExport>, HandlerError> {
+    let amis: Vec<crate::ports::OutputAmi> = previous
+        .amis
+        .iter()
+        .map(|a| crate::ports::OutputAmi {
+            region: a.region.clone(),
+            image: a.ami_id.clone(),
+            account_id: a.account_id.clone(),
+            name: a.name.clone(),
+        })
+        .collect();
+    let attempt = Attempt {
+        number: previous.attempt.saturating_add(1),
+        generation,
+    };
+    export_one(
+        deps,
+        &previous.release_id,
+        &previous.distributed_image_arn,
+        &previous.ami_id,
+        &amis,
+        previous.format,
+        attempt,
+    )
+    .await
+}
+
 /// One export task of the release, in `format`, with its own token and record. `None` for a
 /// successful dry run.
 async fn export_one<P: ImagePipelines, E: ImageExports + AmiCatalog, S: ArtifactStore>(
@@ -228,22 +279,24 @@ async fn export_one<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifact
     ami: &AmiId,
     amis: &[crate::ports::OutputAmi],
     format: DiskImageFormat,
+    attempt: Attempt,
 ) -> Result<Option<StartedExport>, HandlerError> {
     let config = &deps.config;
     let region = config.region.as_str();
     let prefix = release.prefix();
-    let client_token = ClientToken::<64>::parse(
-        "ClientToken",
-        &token::derive(
-            "export-image",
-            &[
-                ami.as_str(),
-                format.as_str(),
-                config.bucket.as_str(),
-                &prefix,
-            ],
-        ),
-    )?;
+    // The first attempt's inputs are those every earlier version derived its token from.
+    let number = format!("attempt-{}", attempt.number);
+    let mut inputs = vec![
+        ami.as_str(),
+        format.as_str(),
+        config.bucket.as_str(),
+        prefix.as_str(),
+    ];
+    if attempt.number > 0 {
+        inputs.push(&number);
+    }
+    let client_token =
+        ClientToken::<64>::parse("ClientToken", &token::derive("export-image", &inputs))?;
     let request = ExportImage {
         image_id: ami.clone(),
         format,
@@ -290,10 +343,12 @@ async fn export_one<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifact
         prefix,
         client_token: client_token.to_string(),
         requested_at: release::timestamp(deps.clock.now()),
+        attempt: attempt.number,
+        generation: attempt.generation,
     };
     super::put_record(
         deps.store,
-        &keys::export(release, format),
+        &keys::export(release, format, attempt.number),
         &record,
         "the export task",
     )

@@ -10,6 +10,7 @@
 //! | [`export`] | distributed image AVAILABLE → disk image in S3 | EC2 `ExportImage` |
 //! | [`appstream`] | distributed image AVAILABLE → AppStream copies | AppStream `CopyImage` (and `CreateImportedImage`) |
 //! | [`appstream_copy`] | one AppStream copy to one region | AppStream `CopyImage` |
+//! | [`retry`] | an operator's retry of a failed release | S3 only (`retry.json`, the pending marker) |
 //!
 //! The failure path is here too, once: [`record_failure`] and [`call_failed`].
 
@@ -18,6 +19,7 @@ pub mod appstream_copy;
 pub mod build;
 pub mod distribute;
 pub mod export;
+pub mod retry;
 
 use crate::clock::Clock;
 use crate::domain::ReleaseId;
@@ -87,22 +89,56 @@ pub async fn record_failure<S: ArtifactStore>(
         reason: reason.to_owned(),
         at: release::timestamp(clock.now()),
     };
-    put_record(store, &keys::failure(release, step), &record, "the failure").await?;
+    // In the current retry generation: a failure of the generation before is history, and the
+    // step's new failure is recorded beside it, never in its place.
+    let generation = generation(store, release)
+        .await
+        .map_err(|e| HandlerError::from_service("reading the retry record", e))?;
+    put_record(
+        store,
+        &keys::failure(release, step, generation),
+        &record,
+        "the failure",
+    )
+    .await?;
     Ok(())
 }
 
-/// Every failure record among `keys` (a release's records, as listed), in key order.
-pub async fn read_failures<S: ArtifactStore>(
+/// The release's retry generation: how many times an operator retried it (`retry.json`), 0
+/// when never.
+pub async fn generation<S: ArtifactStore>(
     store: &S,
+    release: &ReleaseId,
+) -> Result<u32, ServiceError> {
+    Ok(store
+        .get_json::<release::RetryRecord>(&keys::retry(release))
+        .await?
+        .map_or(0, |r| r.generation()))
+}
+
+/// The failures of the current retry generation among `keys` (a release's records, as
+/// listed), in key order, and that generation. Failures of earlier generations are superseded
+/// by the retry that followed them (kept, in `retry.json` too, never acted on).
+pub async fn current_failures<S: ArtifactStore>(
+    store: &S,
+    release: &ReleaseId,
     keys: &[String],
-) -> Result<Vec<FailureRecord>, ServiceError> {
+) -> Result<(u32, Vec<FailureRecord>), ServiceError> {
+    let generation = if keys.contains(&keys::retry(release)) {
+        generation(store, release).await?
+    } else {
+        0
+    };
     let mut failures = Vec::new();
-    for key in keys.iter().filter(|k| keys::is_failure(k)) {
+    for key in keys
+        .iter()
+        .filter(|k| keys::failure_generation(k) == Some(generation))
+    {
         if let Some(record) = store.get_json::<FailureRecord>(key).await? {
             failures.push(record);
         }
     }
-    Ok(failures)
+    Ok((generation, failures))
 }
 
 /// [`record_failure`] for a step whose own error is what the handler returns: a failure to
