@@ -111,8 +111,12 @@ pub enum Command {
     /// Checks a deployment's configuration against AWS (from --stack or flags): one line per
     /// finding with its fix; exit 1 if any fails.
     Doctor(doctor::Settings),
-    /// Puts a "Release Requested" event on the default bus (start-pipeline takes it).
+    /// Puts a "Release Requested" event on the release bus (start-pipeline takes it). Your
+    /// principal must be one of the stack's ReleaseOperatorArns: the bus refuses anyone else.
     Request {
+        /// The release bus (stack output ReleaseBusName).
+        #[arg(long, env = "IMAGE_RELEASE_EVENT_BUS")]
+        event_bus: String,
         /// The pipeline to run (default: the stack's PipelineArn).
         #[arg(long)]
         pipeline: Option<String>,
@@ -185,9 +189,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Doctor(settings) => doctor::doctor(&cli, settings).await,
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
-        Command::Request { pipeline, version } => {
-            request(&cli, pipeline.as_deref(), version.as_deref()).await
-        }
+        Command::Request {
+            event_bus,
+            pipeline,
+            version,
+        } => request(&cli, event_bus, pipeline.as_deref(), version.as_deref()).await,
     };
     match result {
         Ok(Some(problem)) => {
@@ -358,7 +364,14 @@ async fn url(
     Ok(None)
 }
 
-async fn request(cli: &Cli, pipeline: Option<&str>, version: Option<&str>) -> Outcome {
+async fn request(
+    cli: &Cli,
+    event_bus: &str,
+    pipeline: Option<&str>,
+    version: Option<&str>,
+) -> Outcome {
+    let bus = shared::domain::EventBusName::parse("--event-bus", event_bus)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut detail = json!({});
     if let Some(p) = pipeline {
         let arn =
@@ -370,7 +383,7 @@ async fn request(cli: &Cli, pipeline: Option<&str>, version: Option<&str>) -> Ou
             ReleaseVersion::parse("--version", v).map_err(|e| Failure::Usage(e.to_string()))?;
         detail["releaseVersion"] = version.as_str().into();
     }
-    let events = EventBridgeAdapter::new(&sdk(cli).await);
+    let events = EventBridgeAdapter::new(&sdk(cli).await, bus.clone());
     events
         .put("Release Requested", &[], &detail)
         .await
@@ -381,7 +394,7 @@ async fn request(cli: &Cli, pipeline: Option<&str>, version: Option<&str>) -> Ou
             json!({ "put": "Release Requested", "detail": detail })
         );
     } else {
-        println!("Release Requested put on the default bus: {detail}");
+        println!("Release Requested put on {bus}: {detail}");
     }
     Ok(None)
 }

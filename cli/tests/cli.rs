@@ -249,7 +249,16 @@ async fn when_usage_or_configuration_is_wrong_should_exit_2_naming_it() {
     let out = cli("http://127.0.0.1:9", &["status", "Not A Release"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("RELEASE"));
-    let out = cli("http://127.0.0.1:9", &["request", "--pipeline", "arn:nope"]);
+    let out = cli(
+        "http://127.0.0.1:9",
+        &[
+            "request",
+            "--event-bus",
+            "image-release-releases",
+            "--pipeline",
+            "arn:nope",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--pipeline"));
     let out = cli("http://127.0.0.1:9", &["url", ID, "--key-pair-id", "K1"]);
@@ -277,7 +286,15 @@ async fn when_a_release_is_requested_should_put_the_event_start_pipeline_takes()
     let pipeline = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
     let out = cli(
         &emulator.endpoint(),
-        &["request", "--pipeline", pipeline, "--version", "2.0.0"],
+        &[
+            "request",
+            "--event-bus",
+            "image-release-releases",
+            "--pipeline",
+            pipeline,
+            "--version",
+            "2.0.0",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let event = tokio::time::timeout(Duration::from_secs(5), events.recv())

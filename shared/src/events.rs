@@ -21,7 +21,9 @@ pub const OBJECT_CREATED: &str = "Object Created";
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ValidationError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." {
+        // The root is ".", and a key that is itself empty (`{"": …}`) prints as "": both are the
+        // event as a whole.
+        let field = if path == "." || path.is_empty() {
             "event".to_owned()
         } else {
             path
@@ -290,6 +292,13 @@ mod tests {
         let change = ImageStateChange::parse(&state_change("AVAILABLE")).unwrap();
         assert!(change.is_available());
         assert_eq!(change.image.release_id().as_str(), "golden-1.0.0-1");
+    }
+
+    #[test]
+    fn when_a_scheduler_input_has_an_empty_key_should_name_the_event() {
+        // Found by proptest in CI: the unknown key "" printed as an empty path.
+        let err = ReleaseRequest::parse(&json!({"": null})).unwrap_err();
+        assert_eq!(err.field, "event", "{err}");
     }
 
     #[test]

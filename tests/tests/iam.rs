@@ -503,3 +503,77 @@ fn when_the_distribution_asks_for_any_key_should_the_bucket_policy_serve_only_pu
         assert!(!may(key, ours, true), "{key}");
     }
 }
+
+/// The release bus's policy as the template resolves it: in a shared account every sender has
+/// our account id, so an IAM allow-all must not be enough to put a Release Requested (starting
+/// builds) or a forged Release Published (mailed to subscribers). Only publish-release's role and
+/// the operators named in `ReleaseOperatorArns` may put.
+#[test]
+fn when_someone_else_in_the_account_puts_on_the_release_bus_should_the_bus_policy_deny_it() {
+    let template = root().join("template.yaml");
+    let stack = local_stack(&template);
+    let bus = format!(
+        "arn:aws:events:us-east-1:123456789012:event-bus/{}",
+        stack.release_bus()
+    );
+    assert_ne!(stack.release_bus(), "default", "the stack has its own bus");
+    let put = |source: &str, detail_type: &str| {
+        vec![
+            ("events:source".to_owned(), source.to_owned()),
+            ("events:detail-type".to_owned(), detail_type.to_owned()),
+        ]
+    };
+    let ours = account(&stack);
+    for (source, detail_type) in [
+        ("image-release", "Release Requested"),
+        ("image-release", "Release Published"),
+        ("image-release", "Release Failed"),
+    ] {
+        let decision = ours.stranger_may(
+            "arn:aws:iam::123456789012:role/SomeoneElse",
+            "events:PutEvents",
+            &bus,
+            &put(source, detail_type),
+        );
+        assert!(!decision.is_allowed(), "{detail_type}: {decision:?}");
+    }
+    // publish-release's own role, with its own policies, may put its events.
+    let decision = ours
+        .evaluate(
+            "publish-release",
+            "events:PutEvents",
+            &bus,
+            &put("image-release", "Release Published"),
+        )
+        .expect("publish-release is a principal of the stack");
+    assert!(decision.is_allowed(), "{decision:?}");
+
+    // Operators named in ReleaseOperatorArns (wildcards allowed) may put, nobody else.
+    let mut values = runner::local_values(
+        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        &["eu-west-1".to_owned()],
+        "DISTRIBUTION",
+        "d111111abcdef8.cloudfront.net",
+    );
+    values.set("AdditionalPipelineArns", "");
+    values.set(
+        "ReleaseOperatorArns",
+        "arn:aws:iam::123456789012:role/release-ci-*,arn:aws:iam::123456789012:user/alice",
+    );
+    let with_operators = account(&Stack::load(&template, values).unwrap_or_else(|e| panic!("{e}")));
+    for (who, allowed) in [
+        ("arn:aws:iam::123456789012:role/release-ci-main", true),
+        ("arn:aws:iam::123456789012:user/alice", true),
+        ("arn:aws:iam::123456789012:user/bob", false),
+        ("arn:aws:iam::123456789012:role/SomeoneElse", false),
+    ] {
+        let decision = with_operators.stranger_may(
+            who,
+            "events:PutEvents",
+            &bus,
+            &put("image-release", "Release Requested"),
+        );
+        assert_eq!(decision.is_allowed(), allowed, "{who}: {decision:?}");
+    }
+}

@@ -505,3 +505,49 @@ fn when_retention_is_configured_should_expire_only_downloads_and_tell_publish_re
         "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
     );
 }
+
+/// Our own events (Release Requested, Published, Failed) live on the stack's release bus, where
+/// its policy decides who may put; Image Builder's and S3's events stay on the default bus,
+/// where AWS services put them.
+#[test]
+fn when_rules_are_wired_should_our_events_be_on_the_release_bus_and_aws_events_on_the_default() {
+    let template = template();
+    let resources = &template["Resources"];
+    // `Ref: ReleaseBus`, as this test's template reader renders a resource it cannot name.
+    let bus = serde_json::json!("<ReleaseBus>");
+    assert_eq!(resources["ReleaseBus"]["Type"], "AWS::Events::EventBus");
+    assert_eq!(
+        function(&template, "start-pipeline")["Properties"]["Events"]["ReleaseRequested"]["Properties"]
+            ["EventBusName"],
+        bus
+    );
+    assert_eq!(
+        resources["ReleaseEventsRule"]["Properties"]["EventBusName"],
+        bus
+    );
+    let publish = function(&template, "publish-release");
+    assert_eq!(
+        publish["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"],
+        bus
+    );
+    for binary in [
+        "distribute-image",
+        "export-image",
+        "copy-appstream-image",
+        "publish-release",
+    ] {
+        let events = function(&template, binary)["Properties"]["Events"].clone();
+        for (name, event) in events.as_object().into_iter().flatten() {
+            if event["Type"] == "EventBridgeRule" {
+                assert!(
+                    event["Properties"]["EventBusName"].is_null(),
+                    "{binary} {name} listens to AWS's events on the default bus"
+                );
+            }
+        }
+    }
+    let statement = &resources["ReleaseBus"]["Properties"]["Policy"]["Statement"][0];
+    assert_eq!(statement["Effect"], "Deny");
+    assert_eq!(statement["Principal"], "*");
+    assert_eq!(statement["Action"], "events:PutEvents");
+}

@@ -42,6 +42,9 @@ pub struct Config {
     pub distribution_id: String,
     /// `CDN_DOMAIN`: the host name users download from (the distribution's domain or an alias).
     pub cdn_domain: String,
+    /// `EVENT_BUS_NAME` (default `default`): where Release Published and Release Failed go;
+    /// the template passes its release bus.
+    pub event_bus: shared::domain::EventBusName,
     /// `APPSTREAM_DESTINATION_REGIONS`: the regions copies are followed in.
     pub destinations: Vec<RegionName>,
     /// `REQUIRED_STEPS`: which steps a release needs before it is published.
@@ -136,6 +139,11 @@ impl Config {
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
             distribution_id: env.required("CDN_DISTRIBUTION_ID", cdn_distribution_id)?,
             cdn_domain: env.required("CDN_DOMAIN", host_name)?,
+            event_bus: env.or_default(
+                "EVENT_BUS_NAME",
+                "default",
+                shared::domain::EventBusName::parse,
+            )?,
             destinations,
             required,
             deadlines,

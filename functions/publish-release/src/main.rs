@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
         appstream: AppStreamAdapter::new(&sdk, &config.region, &config.destinations),
         store: S3Adapter::new(&sdk, config.bucket.clone()),
         cdn: CloudFrontAdapter::new(&sdk, config.distribution_id.clone()),
-        events: EventBridgeAdapter::new(&sdk),
+        events: EventBridgeAdapter::new(&sdk, config.event_bus.clone()),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
         clock: Box::new(shared::clock::SystemClock),

@@ -15,6 +15,8 @@ use shared::{ConfigError, ErrorClass, HandlerError, token};
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
+pub mod lease;
+
 /// Tag the requested release version is recorded under on the pipeline execution's image.
 pub const TAG_REQUESTED_VERSION: &str = "image-release:requested-version";
 
@@ -22,6 +24,12 @@ pub const TAG_REQUESTED_VERSION: &str = "image-release:requested-version";
 pub struct Config {
     /// `PIPELINE_ARN`: the pipeline to start when the event names none.
     pub pipeline: ImagePipelineArn,
+    /// `PIPELINE_ARNS`: every pipeline a request may name (`detail.pipelineArn`); always
+    /// includes `PIPELINE_ARN`. Any other is refused before any AWS call.
+    pub pipelines: Vec<ImagePipelineArn>,
+    /// `MAX_RELEASES_IN_FLIGHT` (default 2, 1–100): requested releases of one pipeline pending
+    /// at once; a request beyond it is refused (see [`lease`]).
+    pub max_in_flight: u32,
     /// `RELEASE_TAGS`: `KEY=VALUE,…` added to the execution's image (at most 49: one is ours).
     pub tags: ImageTags,
     /// `ARTIFACT_BUCKET`: where the started build is registered.
@@ -32,9 +40,23 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(get);
         let pipeline = env.required("PIPELINE_ARN", ImagePipelineArn::parse)?;
+        let mut pipelines = env.list("PIPELINE_ARNS", ImagePipelineArn::parse)?;
+        if !pipelines.contains(&pipeline) {
+            pipelines.insert(0, pipeline.clone());
+        }
         let tags = env.tags("RELEASE_TAGS", 1)?;
+        let max_in_flight = env.or_default("MAX_RELEASES_IN_FLIGHT", "2", |field, v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    shared::ValidationError::new(field, "must be a whole number 1 to 100", v)
+                })
+        })?;
         Ok(Self {
             pipeline,
+            pipelines,
+            max_in_flight,
             tags,
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
         })
@@ -53,6 +75,7 @@ pub struct Deps<P, S> {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
+    /// `started`, or `refused` (the pipeline has `MAX_RELEASES_IN_FLIGHT` releases in flight).
     pub action: &'static str,
     pub pipeline_arn: String,
     pub client_token: String,
@@ -66,12 +89,28 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
     deps: &Deps<P, S>,
     event: LambdaEvent<Value>,
 ) -> Result<Outcome, HandlerError> {
-    // 1. The event: a malformed one is rejected before any AWS call.
+    // 1. The event: a malformed one, or one naming a pipeline this stack does not release, is
+    //    rejected before any AWS call.
     let request = ReleaseRequest::parse(&event.payload)?;
     let pipeline = request
         .pipeline_override
         .clone()
         .unwrap_or_else(|| deps.config.pipeline.clone());
+    if !deps.config.pipelines.contains(&pipeline) {
+        return Err(HandlerError::InvalidEvent(shared::ValidationError::new(
+            "detail.pipelineArn",
+            format!(
+                "must be one of the pipelines this stack releases (PIPELINE_ARNS: {})",
+                deps.config
+                    .pipelines
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            pipeline.as_str(),
+        )));
+    }
 
     // 2. The token: the same request delivered twice yields the same token, and Image Builder
     //    answers the second call with the first execution.
@@ -85,7 +124,27 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
     }
     let tags = deps.config.tags.merged("tags", &extra)?;
 
-    // 3. The call, with bounded backoff for the throttling and busy errors the SDK does not retry.
+    // 3. A slot among the pipeline's releases in flight, before anything starts.
+    let Some(slot) = lease::claim(
+        &deps.store,
+        deps.clock.as_ref(),
+        &pipeline,
+        &request.dedup_key,
+        deps.config.max_in_flight,
+    )
+    .await?
+    else {
+        warn!(pipeline = %pipeline, max = deps.config.max_in_flight, request = %request.dedup_key, "release request refused: too many releases of the pipeline in flight");
+        return Ok(Outcome {
+            action: "refused",
+            pipeline_arn: pipeline.to_string(),
+            client_token: client_token.to_string(),
+            image_build_version_arn: None,
+            release_id: None,
+        });
+    };
+
+    // 4. The call, with bounded backoff for the throttling and busy errors the SDK does not retry.
     let call = StartExecution {
         pipeline: pipeline.clone(),
         client_token: client_token.clone(),
@@ -102,7 +161,7 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
 
     info!(pipeline = %pipeline, token = %client_token, image = ?started.image_build_version_arn, dedup = %request.dedup_key, "pipeline execution started");
 
-    // 4. The release exists from now on: registered under the image ARN the call answered. A
+    // 5. The release exists from now on: registered under the image ARN the call answered. A
     //    repeated request finds it registered. Without an ARN, publish-release's discovery
     //    (ListImagePipelineImages) finds the build instead.
     let image = match started.image_build_version_arn.as_deref() {
@@ -119,6 +178,14 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
             image,
             Some(&pipeline),
             BuildOrigin::StartPipeline,
+        )
+        .await?;
+        lease::bind(
+            &deps.store,
+            &pipeline,
+            slot,
+            &request.dedup_key,
+            image.release_id(),
         )
         .await?;
     }
@@ -139,10 +206,13 @@ mod tests {
     use shared::fakes::{FakeImageBuilder, FakeStore};
 
     const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
+    const NIGHTLY: &str =
+        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden-nightly";
 
     fn lookup(k: &str) -> Option<String> {
         match k {
             "PIPELINE_ARN" => Some(PIPELINE.to_owned()),
+            "PIPELINE_ARNS" => Some(format!("{PIPELINE},{NIGHTLY}")),
             "ARTIFACT_BUCKET" => Some("image-release-artifacts".to_owned()),
             _ => None,
         }
@@ -312,9 +382,19 @@ mod tests {
             pending["source_image_arn"],
             "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/3"
         );
-        // The same request again: the build is known, nothing is registered twice.
+        // The same request again: the build is known, nothing is registered twice, and the
+        // request keeps the one slot it holds.
         handle(&deps, event(REQUESTED)).await.unwrap();
-        assert_eq!(deps.store.keys().len(), 2);
+        assert_eq!(
+            deps.store.keys(),
+            [
+                "leases/golden/0.json",
+                "pending/golden-1.0.0-3.json",
+                "state/golden-1.0.0-3/build.json"
+            ]
+        );
+        let lease = deps.store.json("leases/golden/0.json").unwrap();
+        assert_eq!(lease["release_id"], "golden-1.0.0-3");
     }
 
     #[test]
@@ -322,5 +402,83 @@ mod tests {
         let err = Config::from_lookup(|k| (k == "PIPELINE_ARN").then(|| PIPELINE.to_owned()))
             .unwrap_err();
         assert!(err.to_string().contains("ARTIFACT_BUCKET"), "{err}");
+    }
+    #[tokio::test]
+    async fn when_a_request_names_a_pipeline_not_configured_should_refuse_it_naming_the_rule() {
+        let deps = deps();
+        let mut raw: Value = serde_json::from_str(REQUESTED).unwrap();
+        raw["detail"]["pipelineArn"] =
+            "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/someone-elses".into();
+        let err = handle(&deps, LambdaEvent::new(raw, Context::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), ErrorType::InvalidEvent);
+        let text = err.to_string();
+        assert!(
+            text.contains("detail.pipelineArn") && text.contains("PIPELINE_ARNS"),
+            "{text}"
+        );
+        assert_eq!(
+            deps.pipelines.script.count("StartImagePipelineExecution"),
+            0
+        );
+        assert!(deps.store.keys().is_empty());
+    }
+
+    /// A request for version `v` whose build Image Builder answers as `golden/v/1`.
+    async fn request(deps: &Deps<FakeImageBuilder, FakeStore>, v: &str) -> Outcome {
+        *deps.pipelines.next_image.lock().unwrap() = Some(format!(
+            "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/{v}/1"
+        ));
+        let mut raw: Value = serde_json::from_str(REQUESTED).unwrap();
+        raw["detail"]["releaseVersion"] = v.into();
+        handle(deps, LambdaEvent::new(raw, Context::default()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn when_the_pipeline_has_its_cap_in_flight_should_refuse_until_one_ends() {
+        let deps = Deps {
+            config: Config::from_lookup(|k| match k {
+                "MAX_RELEASES_IN_FLIGHT" => Some("2".to_owned()),
+                _ => lookup(k),
+            })
+            .unwrap(),
+            ..deps()
+        };
+        assert_eq!(request(&deps, "1.0.0").await.action, "started");
+        assert_eq!(request(&deps, "1.0.1").await.action, "started");
+        let refused = request(&deps, "1.0.2").await;
+        assert_eq!(refused.action, "refused");
+        assert_eq!(
+            deps.pipelines.script.count("StartImagePipelineExecution"),
+            2
+        );
+        // A redelivery of a request that holds a slot is not refused.
+        assert_eq!(request(&deps, "1.0.1").await.action, "started");
+        // The first release ends (publish-release takes it off the pending list): its slot frees.
+        deps.store
+            .objects
+            .lock()
+            .unwrap()
+            .remove("pending/golden-1.0.0-1.json");
+        assert_eq!(request(&deps, "1.0.2").await.action, "started");
+        assert_eq!(
+            deps.store.json("leases/golden/0.json").unwrap()["release_id"],
+            "golden-1.0.2-1"
+        );
+    }
+
+    #[test]
+    fn when_max_in_flight_is_out_of_range_should_name_the_variable() {
+        for bad in ["0", "101", "two"] {
+            let err = Config::from_lookup(|k| match k {
+                "MAX_RELEASES_IN_FLIGHT" => Some(bad.to_owned()),
+                _ => lookup(k),
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("MAX_RELEASES_IN_FLIGHT"), "{err}");
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! EventBridge PutEvents (awsJson1_1, `X-Amz-Target: AWSEvents.PutEvents`): the release events
-//! publish-release puts on the default bus. Accepted entries go onto the emulator's event
+//! publish-release puts on the release bus. Accepted entries go onto the emulator's event
 //! channel, so the local release's bus routes them like any other event.
 //!
 //! From the API reference: 1–10 entries; each needs `Source`, `DetailType` and a `Detail` that is
@@ -10,6 +10,10 @@ use crate::world::{World, now};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+/// The key under which an event put with PutEvents carries its bus locally (stripped before a
+/// function sees the event).
+pub const LOCAL_BUS_KEY: &str = "x-local-event-bus";
 
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
@@ -79,6 +83,12 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
             "region": region,
             "resources": entry["Resources"].as_array().cloned().unwrap_or_default(),
             "detail": detail,
+            // Local metadata, not part of an EventBridge event: the bus the entry was put on
+            // (a name, or the last segment of an ARN), so only that bus's rules see it.
+            LOCAL_BUS_KEY: entry["EventBusName"]
+                .as_str()
+                .and_then(|b| b.rsplit('/').next())
+                .unwrap_or("default"),
         }));
         results.push(json!({ "EventId": id }));
     }

@@ -27,6 +27,7 @@ mod eventbridge;
 mod imagebuilder;
 mod world;
 
+pub use eventbridge::LOCAL_BUS_KEY;
 pub use world::{CallCounts, Fault, FaultKind};
 
 use axum::body::Bytes;

@@ -201,6 +201,33 @@ impl Account {
         ))
     }
 
+    /// Whether a principal of this account that is not one of the stack's (`role_arn`), whose
+    /// own IAM policies allow everything, may `action` on `resource` with `context`: in the
+    /// same account an identity allow is enough, so only the resource policy's explicit deny
+    /// can stop it. What a shared account's other users can do to the stack's resources.
+    pub fn stranger_may(
+        &self,
+        role_arn: &str,
+        action: &str,
+        resource: &str,
+        context: &[(String, String)],
+    ) -> Decision {
+        let stranger = Principal {
+            name: "stranger".to_owned(),
+            role_arn: role_arn.to_owned(),
+            policies: vec![
+                Policy::parse(
+                    "AllowEverything",
+                    &serde_json::json!({"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+                )
+                .expect("a literal policy"),
+            ],
+        };
+        let request = self.request(&stranger, action, resource, "us-east-1", context);
+        evaluate(&request, &stranger.policies, self.resource_policy(resource))
+    }
+
     /// The request context every local request carries, and `context`.
     pub fn request(
         &self,

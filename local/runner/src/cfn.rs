@@ -150,12 +150,21 @@ impl Resolver<'_> {
             return Value::String(v.clone());
         }
         let kind = self.kind(resource);
-        Value::String(physical_attribute(
-            kind,
-            attribute,
-            &self.named(resource),
-            self.values,
-        ))
+        let mut name = self.named(resource);
+        // A rule on a custom bus is `rule/<bus>/<name>` (EventBridge's ARN format).
+        if kind == "AWS::Events::Rule"
+            && let Some(bus) = self
+                .resources
+                .get(resource)
+                .map(|r| &r["Properties"]["EventBusName"])
+                .filter(|b| !b.is_null())
+        {
+            let bus = scalar(&self.resolve(bus));
+            if !bus.is_empty() && bus != "default" {
+                name = format!("{bus}/{name}");
+            }
+        }
+        Value::String(physical_attribute(kind, attribute, &name, self.values))
     }
 
     fn kind(&self, logical: &str) -> &str {
@@ -312,7 +321,7 @@ pub fn physical_name(logical: &str, values: &Values) -> String {
 }
 
 /// The property that names a resource of each type, when the template sets it.
-const NAME_PROPERTIES: [(&str, &str); 7] = [
+const NAME_PROPERTIES: [(&str, &str); 8] = [
     ("AWS::Lambda::Function", "FunctionName"),
     ("AWS::IAM::Role", "RoleName"),
     ("AWS::SQS::Queue", "QueueName"),
@@ -320,6 +329,7 @@ const NAME_PROPERTIES: [(&str, &str); 7] = [
     ("AWS::S3::Bucket", "BucketName"),
     ("AWS::Logs::LogGroup", "LogGroupName"),
     ("AWS::Events::Rule", "Name"),
+    ("AWS::Events::EventBus", "Name"),
 ];
 
 /// What `Ref` of a resource returns, by type (CloudFormation's resource reference pages).
@@ -362,6 +372,10 @@ pub(crate) fn physical_attribute(
         ("AWS::Events::Rule", "Arn") => {
             format!("arn:{partition}:events:{region}:{account}:rule/{name}")
         }
+        ("AWS::Events::EventBus", "Arn") => {
+            format!("arn:{partition}:events:{region}:{account}:event-bus/{name}")
+        }
+        ("AWS::Events::EventBus", "Name") => name.to_owned(),
         ("AWS::KMS::Key", "Arn") => format!("arn:{partition}:kms:{region}:{account}:key/{name}"),
         ("AWS::SNS::Topic", "TopicArn") => format!("arn:{partition}:sns:{region}:{account}:{name}"),
         _ => format!("<{name}.{attribute}>"),

@@ -140,6 +140,11 @@ impl Scenario {
             .collect();
         s.duplicate_fraction = 0.2;
         s.jitter = Some(Duration::from_millis(300));
+        // All of them are requested at once: the cap on releases in flight must let every
+        // pipeline's share through (the template's maximum is 100).
+        let per_pipeline = releases.div_ceil(MANY_PIPELINES.len()).clamp(1, 100);
+        s.parameters
+            .push(("MaxReleasesInFlight".into(), per_pipeline.to_string()));
         s
     }
 
@@ -531,6 +536,9 @@ impl Seen {
 /// EventInvokeConfig says ([`lambda::invoke_async`]).
 struct Bus {
     running: Arc<Vec<Running>>,
+    /// The stack's release bus: where the operator's requests (and publish-release's events)
+    /// are put. Everything else (Image Builder, S3, schedules) is on the default bus.
+    release_bus: String,
     lambda: Lambda,
     iam: Option<Arc<iam::Account>>,
     seen: Arc<Seen>,
@@ -607,8 +615,21 @@ impl Bus {
         }
     }
 
-    /// Every function whose rule matches the event gets it.
+    /// Every function with a rule on the event's bus that matches the event gets it. An event
+    /// put with PutEvents says its bus ([`emulator::LOCAL_BUS_KEY`], stripped here); the
+    /// operator's own events (source `image-release`) go to the release bus; the rest (Image
+    /// Builder, S3) to the default bus.
     fn route(self: &Arc<Self>, event: &Value) {
+        let mut event = event.clone();
+        let bus = match event
+            .as_object_mut()
+            .and_then(|o| o.remove(emulator::LOCAL_BUS_KEY))
+        {
+            Some(Value::String(bus)) => bus,
+            _ if event["source"] == "image-release" => self.release_bus.clone(),
+            _ => "default".to_owned(),
+        };
+        let event = &event;
         if event["source"] == "image-release" && event["detail-type"] != "Release Requested" {
             self.progress.line(
                 "(bus)",
@@ -626,9 +647,10 @@ impl Bus {
         }
         let bytes = event.to_string();
         for (index, function) in self.running.iter().enumerate() {
+            let on_bus = format!("{bus}/");
             let matched = function.matcher.as_ref().is_some_and(|q| {
                 q.matches_for_event(bytes.as_bytes())
-                    .is_ok_and(|m| !m.is_empty())
+                    .is_ok_and(|m| m.iter().any(|rule| rule.starts_with(&on_bus)))
             });
             if matched {
                 self.deliver(index, event.clone());
@@ -655,6 +677,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     let seen = Arc::new(Seen::default());
     let bus = Arc::new(Bus {
         running: Arc::new(running),
+        release_bus: stack.release_bus(),
         lambda: scenario.lambda.clone(),
         iam: account.iam.clone(),
         seen: seen.clone(),

@@ -65,6 +65,15 @@ impl Stack {
     }
 
     /// The resources of one CloudFormation type, by logical id.
+    /// The name of the stack's own event bus (`AWS::Events::EventBus`), where release requests
+    /// go; `default` when it has none.
+    pub fn release_bus(&self) -> String {
+        self.of_type("AWS::Events::EventBus")
+            .map(|(_, b)| scalar(&b["Properties"]["Name"]))
+            .next()
+            .unwrap_or_else(|| "default".to_owned())
+    }
+
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
         self.resources
             .iter()
@@ -91,7 +100,7 @@ pub struct Function {
     pub on_failure: Option<String>,
     /// `DeadLetterConfig.TargetArn`.
     pub dead_letter: Option<String>,
-    /// (rule logical id, EventBridge pattern) of each rule targeting the function.
+    /// (`<bus name>/<rule logical id>`, EventBridge pattern) of each rule targeting the function.
     pub rules: Vec<(String, Value)>,
     /// (rule logical id, schedule expression).
     pub schedules: Vec<(String, String)>,
@@ -133,7 +142,12 @@ impl Stack {
                     continue;
                 }
                 if let Some(pattern) = rp.get("EventPattern") {
-                    rules.push((rule_id.clone(), pattern.clone()));
+                    // A rule sees only the events put on its bus.
+                    let bus = match scalar(&rp["EventBusName"]) {
+                        b if b.is_empty() => "default".to_owned(),
+                        b => b.rsplit('/').next().unwrap_or_default().to_owned(),
+                    };
+                    rules.push((format!("{bus}/{rule_id}"), pattern.clone()));
                 }
                 if let Some(expression) = rp["ScheduleExpression"].as_str() {
                     schedules.push((rule_id.clone(), expression.to_owned()));
@@ -281,6 +295,20 @@ impl Stack {
                     policies: policies.clone(),
                 },
             );
+        }
+        // An event bus's resource policy (the release bus: who may put).
+        for (id, bus) in self.of_type("AWS::Events::EventBus") {
+            let p = &bus["Properties"];
+            if p["Policy"].is_object() {
+                let arn = format!(
+                    "arn:{}:events:{}:{}:event-bus/{}",
+                    self.values.get("AWS::Partition"),
+                    self.values.get("AWS::Region"),
+                    self.values.get("AWS::AccountId"),
+                    scalar(&p["Name"])
+                );
+                account.add_resource_policy(&arn, iam::Policy::parse(id, &p["Policy"])?);
+            }
         }
         for (id, policy) in self.of_type("AWS::S3::BucketPolicy") {
             let p = &policy["Properties"];

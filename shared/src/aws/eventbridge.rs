@@ -1,7 +1,8 @@
-//! EventBridge adapter: release events on the default bus.
+//! EventBridge adapter: release events on one bus (the stack's release bus).
 
 use super::LazyClient;
 use super::errors::classify;
+use crate::domain::EventBusName;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{EVENT_SOURCE, ReleaseEvents, Result};
 use aws_sdk_eventbridge::Client;
@@ -13,7 +14,12 @@ pub fn error_class(code: &str) -> ErrorClass {
     match code {
         "ThrottlingException" | "ThrottledException" => ErrorClass::Throttled,
         "InternalException" | "InternalFailure" | "ServiceUnavailable" => ErrorClass::Transient,
-        "AccessDeniedException" | "NotAuthorized" => ErrorClass::AccessDenied,
+        // The last two: a failed entry whose source or detail type the bus policy's
+        // events:source / events:detail-type conditions refuse.
+        "AccessDeniedException"
+        | "NotAuthorized"
+        | "NotAuthorizedForSourceException"
+        | "NotAuthorizedForDetailTypeException" => ErrorClass::AccessDenied,
         "ResourceNotFoundException" => ErrorClass::NotFound,
         "ValidationException" | "InvalidArgument" | "MalformedDetail" => ErrorClass::Invalid,
         _ => ErrorClass::Other,
@@ -23,18 +29,22 @@ pub fn error_class(code: &str) -> ErrorClass {
 #[derive(Debug, Clone)]
 pub struct EventBridgeAdapter {
     client: LazyClient<Client>,
+    bus: EventBusName,
 }
 
 impl EventBridgeAdapter {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    /// Puts on `bus`.
+    pub fn new(config: &aws_config::SdkConfig, bus: EventBusName) -> Self {
         Self {
             client: LazyClient::new(config, Client::new),
+            bus,
         }
     }
 
-    pub fn from_client(client: Client) -> Self {
+    pub fn from_client(client: Client, bus: EventBusName) -> Self {
         Self {
             client: LazyClient::ready(client, Client::new),
+            bus,
         }
     }
 }
@@ -52,7 +62,7 @@ impl ReleaseEvents for EventBridgeAdapter {
             .detail_type(detail_type)
             .set_resources(Some(resources.to_vec()))
             .detail(detail.to_string())
-            .event_bus_name("default")
+            .event_bus_name(self.bus.as_str())
             .build();
         let out = self
             .client

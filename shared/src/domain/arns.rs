@@ -26,6 +26,11 @@ impl ImagePipelineArn {
     pub fn account(&self) -> &str {
         self.0.split(':').nth(4).unwrap_or_default()
     }
+
+    /// The pipeline's name (`[a-z0-9-_]+`, after `image-pipeline/`).
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or_default()
+    }
 }
 
 const IMAGE_BUILD_ARN: &str = r"^arn:aws[^:]*:imagebuilder:([^:]+):(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/([a-z0-9-_]+)/([0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$";

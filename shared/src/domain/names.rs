@@ -231,3 +231,21 @@ impl ReleaseVersion {
         Ok(Self(value.to_owned()))
     }
 }
+
+const EVENT_BUS: &str =
+    r"^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?[._A-Za-z0-9-]+$";
+static EVENT_BUS_RE: LazyLock<Regex> = LazyLock::new(|| regex(EVENT_BUS));
+
+string_type!(
+    /// `EventBusName` of an EventBridge PutEvents entry: a bus name or ARN, 1–1600 characters
+    /// (botocore `events` 2015-10-07, `NonPartnerEventBusNameOrArn`).
+    EventBusName
+);
+
+impl EventBusName {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 1600)?;
+        check_pattern(field, value, &EVENT_BUS_RE, EVENT_BUS)?;
+        Ok(Self(value.to_owned()))
+    }
+}

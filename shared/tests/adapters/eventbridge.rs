@@ -3,6 +3,10 @@ use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsOutput
 use aws_sdk_eventbridge::types::PutEventsResultEntry;
 use shared::aws::eventbridge::EventBridgeAdapter;
 
+fn bus() -> shared::domain::EventBusName {
+    shared::domain::EventBusName::parse("bus", "image-release-releases").unwrap()
+}
+
 #[tokio::test]
 async fn when_putting_a_release_event_should_send_source_detail_type_and_json_detail() {
     let rule = mock!(aws_sdk_eventbridge::Client::put_events)
@@ -11,7 +15,7 @@ async fn when_putting_a_release_event_should_send_source_detail_type_and_json_de
             r.entries().len() == 1
                 && entry.source() == Some("image-release")
                 && entry.detail_type() == Some("Release Published")
-                && entry.event_bus_name() == Some("default")
+                && entry.event_bus_name() == Some("image-release-releases")
                 && entry
                     .detail()
                     .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
@@ -24,7 +28,7 @@ async fn when_putting_a_release_event_should_send_source_detail_type_and_json_de
                 .build()
         });
     let client = mock_client!(aws_sdk_eventbridge, [&rule]);
-    let events = EventBridgeAdapter::from_client(client);
+    let events = EventBridgeAdapter::from_client(client, bus());
     events
         .put(
             "Release Published",
@@ -66,7 +70,7 @@ async fn when_an_entry_fails_or_the_call_is_throttled_should_classify_the_code()
         RuleMode::Sequential,
         [&failed_entry, &throttled, &internal, &denied]
     );
-    let events = EventBridgeAdapter::from_client(client);
+    let events = EventBridgeAdapter::from_client(client, bus());
     let detail = serde_json::json!({});
     for expected in [
         ErrorClass::Throttled,
