@@ -77,7 +77,7 @@ pub enum Command {
         private_key: Option<std::path::PathBuf>,
     },
     /// Checks a published release against AWS: AMIs, artifacts (size and SHA-256), AppStream
-    /// images, CloudFront URLs. Prints every mismatch; exit 1 if there is any.
+    /// images, the signatures of SHA256SUMS and the manifest, CloudFront URLs. Prints every mismatch; exit 1 if there is any.
     Verify {
         release: String,
         /// Do not request the CloudFront URLs (e.g. against the local stack).
@@ -89,6 +89,15 @@ pub enum Command {
         /// The matching RSA private key (PEM file).
         #[arg(long, requires = "key_pair_id")]
         private_key: Option<std::path::PathBuf>,
+        /// The public key (PEM) the release's signatures must verify with, pinned out of band
+        /// (takes precedence over --signing-key).
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+        /// The stack's signing key (output SigningKeyArn): its public key is read with KMS
+        /// GetPublicKey. Without this or --public-key, the bucket's own key is used (integrity,
+        /// not origin).
+        #[arg(long, env = "IMAGE_RELEASE_SIGNING_KEY")]
+        signing_key: Option<String>,
     },
     /// Follows a release, one progress bar per step, until it is published (exit 0) or fails (exit 1).
     Watch {
@@ -163,11 +172,18 @@ pub async fn run(cli: Cli) -> ExitCode {
             skip_urls,
             key_pair_id,
             private_key,
+            public_key,
+            signing_key: kms_key,
         } => match signing_key(key_pair_id.as_deref().zip(private_key.as_deref())) {
             Ok(key) => {
                 let options = verify::Options {
                     skip_urls: *skip_urls,
                     key,
+                    public_key: match (public_key, kms_key) {
+                        (Some(path), _) => verify::PublicKeySource::File(path.clone()),
+                        (None, Some(arn)) => verify::PublicKeySource::Kms(arn.clone()),
+                        (None, None) => verify::PublicKeySource::Bucket,
+                    },
                 };
                 verify::verify(&cli, release, options).await
             }

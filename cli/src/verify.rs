@@ -151,9 +151,150 @@ pub fn url_problem(answer: Result<u16, String>, signed: bool) -> Option<String> 
     }
 }
 
+/// Where the public key that checks the release's signatures comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKeySource {
+    /// A PEM file the user pinned (`--public-key`).
+    File(std::path::PathBuf),
+    /// KMS GetPublicKey of the stack's signing key (`--signing-key`, output `SigningKeyArn`).
+    Kms(String),
+    /// The bucket's own `catalog/signing-key.pem`: checks integrity, not origin.
+    Bucket,
+}
+
+impl PublicKeySource {
+    fn pinned(&self) -> bool {
+        !matches!(self, Self::Bucket)
+    }
+}
+
+/// A P-256 public key from PEM (`-----BEGIN PUBLIC KEY-----`) or DER `SubjectPublicKeyInfo`.
+pub fn public_key(bytes: &[u8]) -> Result<p256::ecdsa::VerifyingKey, String> {
+    use p256::pkcs8::DecodePublicKey;
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN PUBLIC KEY-----") => {
+            p256::ecdsa::VerifyingKey::from_public_key_pem(text.trim())
+                .map_err(|e| format!("not an ECDSA P-256 public key (PEM): {e}"))
+        }
+        _ => p256::ecdsa::VerifyingKey::from_public_key_der(bytes)
+            .map_err(|e| format!("not an ECDSA P-256 public key (DER): {e}")),
+    }
+}
+
+/// What is wrong with an object's detached signature (DER ECDSA over the object's SHA-256),
+/// given the object's SHA-256 as hashed now.
+pub fn signature_problem(
+    key: &p256::ecdsa::VerifyingKey,
+    sha256_hex: &str,
+    signature: Option<&[u8]>,
+) -> Option<String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let Some(signature) = signature else {
+        return Some("has no signature (<key>.sig)".into());
+    };
+    let Ok(signature) = p256::ecdsa::Signature::from_der(signature) else {
+        return Some("the signature is not a DER ECDSA signature".into());
+    };
+    let digest: Vec<u8> = (0..sha256_hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(sha256_hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    if digest.len() != 32 {
+        return Some(format!("no SHA-256 to check ({sha256_hex})"));
+    }
+    key.verify_prehash(&digest, &signature)
+        .err()
+        .map(|_| "the signature does not verify: the object changed after it was signed, or another key signed it".into())
+}
+
 pub struct Options {
     pub skip_urls: bool,
     pub key: Option<(String, rsa::RsaPrivateKey)>,
+    pub public_key: PublicKeySource,
+}
+
+/// The signature findings of a release: `SHA256SUMS` (when it has artifacts) and the manifest.
+async fn check_signatures(
+    config: &aws_config::SdkConfig,
+    store: &shared::aws::s3::S3Adapter,
+    id: &shared::domain::ReleaseId,
+    has_artifacts: bool,
+    source: &PublicKeySource,
+) -> Vec<Finding> {
+    let mut signed = Vec::new();
+    if has_artifacts {
+        signed.push(keys::sha256sums(id));
+    }
+    signed.push(keys::manifest(id));
+    let manifest_sig = store
+        .read_bytes(&keys::signature(&keys::manifest(id)))
+        .await
+        .ok()
+        .flatten();
+    if manifest_sig.is_none() && !source.pinned() {
+        // Published before signing existed, or without SIGNING_KEY_ID: nothing to check, and
+        // nothing pinned that says there should be.
+        return vec![Finding::new(
+            "signature",
+            format!(
+                "{} (not signed; pass --signing-key or --public-key to require it)",
+                keys::manifest(id)
+            ),
+            None,
+        )];
+    }
+    let (key, origin) = match source {
+        PublicKeySource::File(path) => (
+            std::fs::read(path)
+                .map_err(|e| format!("--public-key {}: {e}", path.display()))
+                .and_then(|b| public_key(&b)),
+            format!("key {}", path.display()),
+        ),
+        PublicKeySource::Kms(arn) => {
+            use shared::ports::ReleaseSigner;
+            let key = match shared::domain::KmsKeyId::parse("--signing-key", arn) {
+                Ok(key_id) => shared::aws::kms::KmsSigner::new(config, key_id)
+                    .public_key()
+                    .await
+                    .map_err(|e| format!("GetPublicKey of {arn}: {e}"))
+                    .and_then(|der| public_key(&der)),
+                Err(e) => Err(e.to_string()),
+            };
+            (key, format!("key {arn} (KMS)"))
+        }
+        PublicKeySource::Bucket => (
+            match store.read_bytes(keys::SIGNING_KEY_PEM).await {
+                Ok(Some(bytes)) => public_key(&bytes),
+                Ok(None) => Err(format!("{} does not exist", keys::SIGNING_KEY_PEM)),
+                Err(e) => Err(format!("reading {}: {e}", keys::SIGNING_KEY_PEM)),
+            },
+            format!("key {} from the bucket, not pinned", keys::SIGNING_KEY_PEM),
+        ),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(problem) => return vec![Finding::new("signature", origin, Some(problem))],
+    };
+    let mut findings = Vec::new();
+    for object in signed {
+        let problem = match store.sha256(&object).await {
+            Ok(Some(digest)) => {
+                let signature = store
+                    .read_bytes(&keys::signature(&object))
+                    .await
+                    .ok()
+                    .flatten();
+                signature_problem(&key, &digest.sha256, signature.as_deref())
+            }
+            Ok(None) => Some("the object does not exist".into()),
+            Err(e) => Some(format!("could not hash it: {e}")),
+        };
+        findings.push(Finding::new(
+            "signature",
+            format!("{object} ({origin})"),
+            problem,
+        ));
+    }
+    findings
 }
 
 pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
@@ -199,6 +340,17 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     if !manifest.appstream.is_empty() {
         findings.extend(check_appstream(&config, &store, &id, &manifest.appstream).await);
     }
+
+    findings.extend(
+        check_signatures(
+            &config,
+            &store,
+            &id,
+            !artifacts.is_empty(),
+            &options.public_key,
+        )
+        .await,
+    );
 
     if !options.skip_urls {
         let mut urls: Vec<(String, bool)> = Vec::new();
@@ -512,5 +664,61 @@ mod tests {
                 .unwrap()
                 .contains("timed out")
         );
+    }
+
+    fn test_key() -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap()
+    }
+
+    fn signed(key: &p256::ecdsa::SigningKey, digest: &[u8; 32]) -> Vec<u8> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let signature: p256::ecdsa::Signature = key.sign_prehash(digest).unwrap();
+        signature.to_der().as_bytes().to_vec()
+    }
+
+    #[test]
+    fn when_a_signature_matches_the_object_should_pass_and_name_every_other_case() {
+        let key = test_key();
+        let public = *key.verifying_key();
+        let digest = [0x5au8; 32];
+        let hex = shared::ports::hex(&digest);
+        let sig = signed(&key, &digest);
+        assert_eq!(signature_problem(&public, &hex, Some(&sig)), None);
+        // The object changed after signing.
+        let other = shared::ports::hex(&[0x5bu8; 32]);
+        assert!(
+            signature_problem(&public, &other, Some(&sig))
+                .unwrap()
+                .contains("does not verify")
+        );
+        // Another key signed it.
+        let stranger = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        assert!(signature_problem(&public, &hex, Some(&signed(&stranger, &digest))).is_some());
+        assert!(
+            signature_problem(&public, &hex, None)
+                .unwrap()
+                .contains("no signature")
+        );
+        assert!(
+            signature_problem(&public, &hex, Some(b"junk"))
+                .unwrap()
+                .contains("not a DER")
+        );
+        assert!(signature_problem(&public, "zz", Some(&sig)).is_some());
+    }
+
+    #[test]
+    fn when_a_public_key_is_pem_or_der_should_parse_and_anything_else_be_named() {
+        use p256::pkcs8::EncodePublicKey;
+        let der = test_key().verifying_key().to_public_key_der().unwrap();
+        let from_der = public_key(der.as_bytes()).unwrap();
+        let pem = shared::ports::public_key_pem(der.as_bytes());
+        assert_eq!(public_key(pem.as_bytes()).unwrap(), from_der);
+        assert!(
+            public_key(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+                .unwrap_err()
+                .contains("PEM")
+        );
+        assert!(public_key(b"\x00\x01").unwrap_err().contains("DER"));
     }
 }

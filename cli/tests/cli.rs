@@ -50,6 +50,7 @@ fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
         .env("AWS_ENDPOINT_URL_EC2", emulator)
         .env("AWS_ENDPOINT_URL_APPSTREAM", emulator)
         .env("AWS_ENDPOINT_URL_IMAGEBUILDER", emulator)
+        .env("AWS_ENDPOINT_URL_KMS", emulator)
         .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
         .output()
         .expect("image-release")
@@ -85,6 +86,23 @@ fn aws(endpoint: &str, args: &[&str]) {
         .output()
         .expect("the AWS CLI (scripts/install-aws-clients.sh)");
     assert!(out.status.success(), "aws {args:?}: {}", text(&out));
+}
+
+/// `aws s3api put-object` of `body` at `key` in the local bucket: a write nobody here wrote.
+fn put_object(report: &Report, key: &str, body: &std::path::Path) {
+    aws(
+        &report.moto.endpoint,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            runner::BUCKET,
+            "--key",
+            key,
+            "--body",
+            body.to_str().unwrap(),
+        ],
+    );
 }
 
 async fn published() -> Report {
@@ -315,7 +333,7 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
     let out = local(&report, &["verify", ID, "--skip-urls"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    for check in ["AMI", "artifact", "AppStream"] {
+    for check in ["AMI", "artifact", "AppStream", "signature"] {
         assert!(
             stdout
                 .lines()
@@ -323,6 +341,23 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
             "{check}: {stdout}"
         );
     }
+    // The signatures checked against the key pinned through KMS (GetPublicKey of the stack's
+    // SigningKeyArn), not the bucket's copy of it.
+    let signing_key = report.signing_keys[0].clone();
+    let pinned = local(
+        &report,
+        &["verify", ID, "--skip-urls", "--signing-key", &signing_key],
+    );
+    assert_eq!(pinned.status.code(), Some(0), "{}", text(&pinned));
+    let pinned = String::from_utf8_lossy(&pinned.stdout).to_string();
+    assert_eq!(
+        pinned
+            .lines()
+            .filter(|l| l.starts_with("signature") && l.contains("(KMS)") && l.ends_with("ok"))
+            .count(),
+        2,
+        "SHA256SUMS and manifest.json: {pinned}"
+    );
 
     // Tamper with what was published, with the AWS CLI: an artifact rewritten (same size), an
     // AMI deregistered, an AppStream copy deleted.
@@ -332,19 +367,16 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
     let size = artifact["size_bytes"].as_u64().unwrap();
     let forged = report.log_dir.join("forged.vmdk");
     std::fs::write(&forged, vec![b'x'; size as usize]).unwrap();
-    aws(
-        &report.moto.endpoint,
-        &[
-            "s3api",
-            "put-object",
-            "--bucket",
-            runner::BUCKET,
-            "--key",
-            key,
-            "--body",
-            forged.to_str().unwrap(),
-        ],
-    );
+    put_object(&report, key, &forged);
+    // SHA256SUMS rewritten to match a forged disk: its signature no longer verifies.
+    let sums_key = format!("releases/{ID}/SHA256SUMS");
+    let forged_sums = report.log_dir.join("forged-SHA256SUMS");
+    std::fs::write(
+        &forged_sums,
+        format!("{}  {}\n", "0".repeat(64), key.rsplit('/').next().unwrap()),
+    )
+    .unwrap();
+    put_object(&report, &sums_key, &forged_sums);
     let ami = manifest["amis"].as_array().unwrap().last().unwrap();
     let (ami_id, ami_region) = (
         ami["ami_id"].as_str().unwrap(),
@@ -396,7 +428,11 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
         "{stdout}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("3 of"),
+        line(&format!("{sums_key} (key")).contains("does not verify"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("4 of"),
         "{}",
         text(&out)
     );
@@ -411,7 +447,7 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
             .iter()
             .filter(|f| !f["problem"].is_null())
             .count(),
-        3
+        4
     );
 }
 

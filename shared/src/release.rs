@@ -166,6 +166,15 @@ pub mod keys {
     pub fn manifest(id: &ReleaseId) -> String {
         format!("{}manifest.json", id.prefix())
     }
+    /// The detached signature of a published object: `<key>.sig` (DER ECDSA P-256 over the
+    /// object's SHA-256), beside it.
+    pub fn signature(key: &str) -> String {
+        format!("{key}.sig")
+    }
+    /// The public key the release signatures verify with (PEM), served with the catalog. It
+    /// proves origin only once pinned out of band (the stack's `SigningKeyArn` and KMS
+    /// GetPublicKey): whoever may write the bucket may replace it.
+    pub const SIGNING_KEY_PEM: &str = "catalog/signing-key.pem";
 }
 
 /// A record's timestamp: RFC 3339 (UTC, second precision). The time comes from the caller's

@@ -90,6 +90,8 @@ proptest! {
         let _ = ClientToken::<36>::parse("f", &value);
         let _ = ClientToken::<64>::parse("f", &value);
         let _ = RequiredSteps::parse("f", &value);
+        let _ = KmsKeyId::parse("f", &value);
+        let _ = EventBusName::parse("f", &value);
         let _ = parse_pairs("f", &value);
         let _ = shared::clock::parse_time(&value);
         let _ = partition_of(&value);

@@ -402,12 +402,16 @@ fn assert_serves_only_the_publication(report: &Report) {
         .unwrap();
     let manifest = format!("releases/{id}/manifest.json");
     let sums = format!("releases/{id}/SHA256SUMS");
+    let (manifest_sig, sums_sig) = (format!("{manifest}.sig"), format!("{sums}.sig"));
     let expected = BTreeSet::from([
         "index.html",
         "catalog/index.json",
         "catalog/latest.json",
+        "catalog/signing-key.pem",
         manifest.as_str(),
+        manifest_sig.as_str(),
         sums.as_str(),
+        sums_sig.as_str(),
         disk,
     ]);
     assert_eq!(readable, expected, "{:#?}", report.served);

@@ -35,6 +35,28 @@ fn sha256sum(args: &[&str], dir: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `openssl dgst -sha256 -verify <key> -signature <file>.sig <file>` in `dir`: a client nobody
+/// here wrote checks the signature with the public key as published.
+fn openssl_verifies(dir: &std::path::Path, key: &str, file: &str) -> Result<(), String> {
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify", key, "-signature"])
+        .arg(format!("{file}.sig"))
+        .arg(file)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && text.contains("Verified OK") {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
 async fn release(s: Scenario) -> Report {
     run(s)
         .await
@@ -89,6 +111,22 @@ fn assert_published_once(report: &Report) {
         sha256sum(&["-c", "SHA256SUMS"], &report.log_dir).trim(),
         format!("{file}: OK")
     );
+    // SHA256SUMS and the manifest carry KMS signatures that openssl verifies with the public
+    // key the catalog serves; a changed byte fails.
+    for signed in ["SHA256SUMS", "manifest.json"] {
+        openssl_verifies(&report.log_dir, "signing-key.pem", signed)
+            .unwrap_or_else(|e| panic!("{signed}: {e}\n{why}"));
+    }
+    let tampered = report.log_dir.join("SHA256SUMS.tampered");
+    let mut sums = std::fs::read(report.log_dir.join("SHA256SUMS")).unwrap();
+    sums[0] = if sums[0] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&tampered, sums).unwrap();
+    std::fs::copy(
+        report.log_dir.join("SHA256SUMS.sig"),
+        report.log_dir.join("SHA256SUMS.tampered.sig"),
+    )
+    .unwrap();
+    assert!(openssl_verifies(&report.log_dir, "signing-key.pem", "SHA256SUMS.tampered").is_err());
     assert_eq!(manifest["artifacts"][0], manifest["export"]);
     let index = report.index.as_ref().expect("catalog/index.json");
     assert_eq!(index["releases"][0]["release_id"], id);

@@ -45,6 +45,9 @@ pub struct Config {
     /// `EVENT_BUS_NAME` (default `default`): where Release Published and Release Failed go;
     /// the template passes its release bus.
     pub event_bus: shared::domain::EventBusName,
+    /// `SIGNING_KEY_ID` (optional): the KMS key (`ECC_NIST_P256`, `SIGN_VERIFY`) that signs
+    /// each publication's `SHA256SUMS` and manifest; unset, nothing is signed.
+    pub signing_key: Option<shared::domain::KmsKeyId>,
     /// `APPSTREAM_DESTINATION_REGIONS`: the regions copies are followed in.
     pub destinations: Vec<RegionName>,
     /// `REQUIRED_STEPS`: which steps a release needs before it is published.
@@ -144,6 +147,7 @@ impl Config {
                 "default",
                 shared::domain::EventBusName::parse,
             )?,
+            signing_key: env.optional("SIGNING_KEY_ID", shared::domain::KmsKeyId::parse)?,
             destinations,
             required,
             deadlines,

@@ -33,7 +33,7 @@ use shared::domain::{DiskImageFormat, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
     AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports, ImagePipelines,
-    PutOutcome, ReleaseEvents,
+    PutOutcome, ReleaseEvents, ReleaseSigner,
 };
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, BuildRecord, ChecksumRecord, CopyState,
@@ -57,8 +57,10 @@ pub trait Ports {
     type AppStream: AppStreamImages;
     type Store: ArtifactStore;
     type Cdn: Cdn;
-    /// EventBridge: `Release Published` and `Release Failed` on the default bus.
+    /// EventBridge: `Release Published` and `Release Failed` on the release bus.
     type Events: ReleaseEvents;
+    /// KMS: the signatures of `SHA256SUMS` and the manifest.
+    type Signer: ReleaseSigner;
 }
 
 pub struct Deps<T: Ports> {
@@ -69,6 +71,8 @@ pub struct Deps<T: Ports> {
     pub store: T::Store,
     pub cdn: T::Cdn,
     pub events: T::Events,
+    /// `None` when `SIGNING_KEY_ID` is unset: nothing is signed.
+    pub signer: Option<T::Signer>,
     pub retry: RetryPolicy,
     pub clock: Box<dyn Clock>,
 }

@@ -7,6 +7,7 @@ use shared::aws::cloudfront::CloudFrontAdapter;
 use shared::aws::ec2::Ec2Adapter;
 use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
+use shared::aws::kms::KmsSigner;
 use shared::aws::s3::S3Adapter;
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ impl Ports for Aws {
     type Store = S3Adapter;
     type Cdn = CloudFrontAdapter;
     type Events = EventBridgeAdapter;
+    type Signer = KmsSigner;
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -38,6 +40,10 @@ async fn main() -> ExitCode {
         store: S3Adapter::new(&sdk, config.bucket.clone()),
         cdn: CloudFrontAdapter::new(&sdk, config.distribution_id.clone()),
         events: EventBridgeAdapter::new(&sdk, config.event_bus.clone()),
+        signer: config
+            .signing_key
+            .clone()
+            .map(|key| KmsSigner::new(&sdk, key)),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
         clock: Box::new(shared::clock::SystemClock),

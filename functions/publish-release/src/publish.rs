@@ -117,7 +117,9 @@ impl<T: Ports> Deps<T> {
         // the manifest names is tagged published (CloudFront serves nothing else under releases/).
         let mut paths = vec![format!("/{manifest_key}")];
         if let Some(manifest) = &manifest {
-            self.tag_published(release, manifest).await?;
+            // New objects, never cached before: not invalidated.
+            let signed = self.sign(release, manifest).await?;
+            self.tag_published(release, manifest, &signed).await?;
             paths.extend(self.update_catalog(manifest, url.clone()).await?);
         }
 
@@ -145,15 +147,76 @@ impl<T: Ports> Deps<T> {
             .await
     }
 
-    /// Tags every object the manifest publishes (its disks, `SHA256SUMS`, the manifest itself)
-    /// [`release::TAG_PUBLISHED`]: the bucket policy lets CloudFront read an object under
-    /// `releases/` only with that tag, so a pending or failed release's disk is never served.
-    /// Runs on every publication attempt, after every write of it: a write replaces an
-    /// object's tags, and a repeat after a partial finish tags again.
+    /// Signs `SHA256SUMS` and the manifest as they are stored (KMS Sign over each object's
+    /// SHA-256, `MessageType: DIGEST`), writes each signature beside its object (`<key>.sig`),
+    /// and the public key to [`keys::SIGNING_KEY_PEM`]. Returns the signature keys. Runs on
+    /// every publication attempt: ECDSA signatures differ each time, and any of them verifies,
+    /// so a repeat after a partial finish simply signs again. Nothing when no key is configured.
+    async fn sign(
+        &self,
+        release: &ReleaseId,
+        manifest: &Manifest,
+    ) -> Result<Vec<String>, HandlerError> {
+        let Some(signer) = &self.signer else {
+            return Ok(Vec::new());
+        };
+        let mut signed = Vec::new();
+        let mut objects = Vec::new();
+        if !manifest.artifacts.is_empty() {
+            objects.push(keys::sha256sums(release));
+        }
+        objects.push(keys::manifest(release));
+        for key in objects {
+            let digest = with_backoff(self.retry, || self.store.sha256(&key))
+                .await
+                .map_err(|e| HandlerError::from_service(format!("hashing {key} to sign it"), e))?
+                .ok_or_else(|| {
+                    HandlerError::Failed(format!("{key} vanished before it was signed"))
+                })?;
+            let digest = digest_bytes(&digest.sha256).ok_or_else(|| {
+                HandlerError::Failed(format!(
+                    "{key}: the store gave no SHA-256 ({})",
+                    digest.sha256
+                ))
+            })?;
+            let signature = with_backoff(self.retry, || signer.sign_digest(&digest))
+                .await
+                .map_err(|e| HandlerError::from_service(format!("signing {key}"), e))?;
+            let target = keys::signature(&key);
+            with_backoff(self.retry, || {
+                self.store
+                    .put_bytes(&target, signature.clone(), "application/octet-stream")
+            })
+            .await
+            .map_err(store_err("writing a signature"))?;
+            signed.push(target);
+        }
+        let public_key = with_backoff(self.retry, || signer.public_key())
+            .await
+            .map_err(|e| HandlerError::from_service("reading the signing key's public key", e))?;
+        with_backoff(self.retry, || {
+            self.store.put_text(
+                keys::SIGNING_KEY_PEM,
+                shared::ports::public_key_pem(&public_key),
+                "application/x-pem-file",
+            )
+        })
+        .await
+        .map_err(store_err("writing the public key"))?;
+        info!(signatures = signed.len(), "publication signed");
+        Ok(signed)
+    }
+
+    /// Tags every object the manifest publishes (its disks, `SHA256SUMS`, the manifest itself,
+    /// their `signatures`) [`release::TAG_PUBLISHED`]: the bucket policy lets CloudFront read an
+    /// object under `releases/` only with that tag, so a pending or failed release's disk is
+    /// never served. Runs on every publication attempt, after every write of it: a write
+    /// replaces an object's tags, and a repeat after a partial finish tags again.
     async fn tag_published(
         &self,
         release: &ReleaseId,
         manifest: &Manifest,
+        signatures: &[String],
     ) -> Result<(), HandlerError> {
         let mut published: Vec<String> = manifest
             .artifacts
@@ -164,6 +227,7 @@ impl<T: Ports> Deps<T> {
             published.push(keys::sha256sums(release));
         }
         published.push(keys::manifest(release));
+        published.extend(signatures.iter().cloned());
         let tag = [(release::TAG_PUBLISHED, "true")];
         for key in &published {
             with_backoff(self.retry, || self.store.tag_object(key, &tag))
@@ -339,4 +403,16 @@ impl<T: Ports> Deps<T> {
             steps: step_times,
         })
     }
+}
+
+/// The 32 bytes of a lowercase hex SHA-256.
+fn digest_bytes(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }

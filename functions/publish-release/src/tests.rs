@@ -1,8 +1,11 @@
 use super::*;
 use lambda_runtime::Context;
+use sha2::Digest;
 use shared::domain::{AmiId, AppStreamImageName, DiskImageFormat};
 use shared::error::{ErrorClass, ErrorType};
-use shared::fakes::{FakeAppStream, FakeCdn, FakeEc2, FakeEvents, FakeImageBuilder, FakeStore};
+use shared::fakes::{
+    FakeAppStream, FakeCdn, FakeEc2, FakeEvents, FakeImageBuilder, FakeSigner, FakeStore,
+};
 use shared::ports::ExportTask;
 use shared::release::{AmiRecord, AppStreamSourceMode};
 use std::collections::BTreeMap;
@@ -37,6 +40,7 @@ impl Ports for Fakes {
     type Store = FakeStore;
     type Cdn = FakeCdn;
     type Events = FakeEvents;
+    type Signer = FakeSigner;
 }
 
 type TestDeps = Deps<Fakes>;
@@ -63,8 +67,10 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
         ),
     ]);
     all.extend(vars.iter().copied());
+    let config = Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap();
     Deps {
-        config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
+        signer: config.signing_key.as_ref().map(|_| FakeSigner::default()),
+        config,
         pipelines: FakeImageBuilder::default(),
         exports: FakeEc2::default(),
         appstream: FakeAppStream::default(),
@@ -1335,4 +1341,70 @@ async fn when_retry_runs_while_ticks_run_in_a_loop_should_publish_the_release_on
         .filter(|(detail_type, _, _)| detail_type == "Release Published")
         .count();
     assert_eq!(published, 1);
+}
+
+const SIGNING_KEY: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+#[tokio::test]
+async fn when_a_signing_key_is_configured_should_sign_sha256sums_and_the_manifest_as_stored() {
+    let deps = deps(&[("SIGNING_KEY_ID", SIGNING_KEY)]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    let objects = deps.store.objects.lock().unwrap().clone();
+    for key in [
+        format!("releases/{ID}/SHA256SUMS"),
+        format!("releases/{ID}/manifest.json"),
+    ] {
+        // The signature is over the SHA-256 of the bytes as stored, nothing re-serialized.
+        let digest: [u8; 32] = sha2::Sha256::digest(&objects[&key]).into();
+        let sig = format!("{key}.sig");
+        assert_eq!(objects[&sig], FakeSigner::signature_of(&digest), "{sig}");
+        assert_eq!(
+            deps.store
+                .tags_of(&sig)
+                .get(shared::release::TAG_PUBLISHED)
+                .map(String::as_str),
+            Some("true"),
+            "{sig} is served"
+        );
+    }
+    let pem = String::from_utf8(objects["catalog/signing-key.pem"].clone()).unwrap();
+    assert_eq!(pem, shared::ports::public_key_pem(FakeSigner::PUBLIC_KEY));
+}
+
+#[tokio::test]
+async fn when_the_key_refuses_to_sign_should_stay_pending_and_announce_nothing() {
+    let deps = deps(&[("SIGNING_KEY_ID", SIGNING_KEY)]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let signer = deps.signer.as_ref().unwrap();
+    signer
+        .script
+        .fail("Sign", ErrorClass::AccessDenied, "AccessDeniedException", 1);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    assert!(
+        deps.events.events().is_empty(),
+        "nothing announced unsigned"
+    );
+    assert!(
+        !deps.store.keys().contains(&"catalog/index.json".to_owned()),
+        "nothing catalogued unsigned"
+    );
+    // The key is fixed: the next tick signs and publishes.
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    assert_eq!(deps.events.events().len(), 1);
+}
+
+#[tokio::test]
+async fn when_no_signing_key_is_configured_should_publish_without_signatures() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(deps.store.keys().iter().all(|k| !k.ends_with(".sig")));
 }

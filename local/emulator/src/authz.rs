@@ -203,6 +203,19 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
         ("appstream", "TagResource") => {
             with_tag_context(call.on("image", r.s("ResourceArn")?), r.json.get("Tags"))
         }
+        // The key's ARN whichever form KeyId takes; an unknown key is authorized on the
+        // ARN its id would have, and then answered NotFoundException.
+        ("kms", "Sign" | "GetPublicKey") => {
+            let key_id = r.s("KeyId")?;
+            let arn = crate::kms::key_arn(world, key_id).unwrap_or_else(|| {
+                if key_id.starts_with("arn:") {
+                    key_id.to_owned()
+                } else {
+                    format!("arn:{p}:kms:{region}:{account}:key/{key_id}")
+                }
+            });
+            call.on("key", arn)
+        }
         ("events", "PutEvents") => {
             let entries = r.json["Entries"].as_array()?;
             let bus = entries
@@ -361,6 +374,7 @@ pub(crate) fn fault_like(
         "ec2" => ec2::error(status, code, message),
         "imagebuilder" => imagebuilder::error(status, code, message),
         "events" => eventbridge::error(status, code, message),
+        "kms" => crate::kms::error(status, code, message),
         _ => appstream::error(protocol, status, code, message),
     }
 }

@@ -25,6 +25,7 @@ mod authz;
 mod ec2;
 mod eventbridge;
 mod imagebuilder;
+mod kms;
 mod world;
 
 pub use eventbridge::LOCAL_BUS_KEY;
@@ -115,6 +116,9 @@ pub struct Config {
     /// Export tasks that may be active at once in a region: VM Import/Export's documented
     /// default of 5 conversion tasks per Region; ExportImage past it answers the quota error.
     pub export_limit: usize,
+    /// KMS keys (`ECC_NIST_P256`, `SIGN_VERIFY`) that exist at start, by ARN: the stack's
+    /// signing key, created by CloudFormation before any function runs.
+    pub signing_keys: Vec<String>,
 }
 
 /// A distribution that fails in `region` with `message` and region status `status`
@@ -199,6 +203,7 @@ impl Config {
             build_cancelled: false,
             distributions_cancelled: 0,
             export_limit: 5,
+            signing_keys: Vec::new(),
         }
     }
 
@@ -408,6 +413,8 @@ async fn route(
     // The protocol only matters for AppStream, which speaks two; the others ignore it.
     let (service, operation, protocol) = if let Some(op) = amz_target.strip_prefix("AWSEvents.") {
         ("events", op.to_owned(), appstream::Protocol::AwsJson11)
+    } else if let Some(op) = amz_target.strip_prefix("TrentService.") {
+        ("kms", op.to_owned(), appstream::Protocol::AwsJson11)
     } else if let Some(op) = target {
         // awsJson1_1, as the AWS CLI sends it (POST / with X-Amz-Target).
         ("appstream", op, appstream::Protocol::AwsJson11)
@@ -445,6 +452,7 @@ async fn route(
         "appstream" => appstream::handle(&mut world, protocol, &region, &operation, &body),
         "ec2" => ec2::handle(&mut world, &region, &operation, &body),
         "events" => eventbridge::handle(&mut world, &region, &operation, &body),
+        "kms" => kms::handle(&mut world, &region, &operation, &body),
         _ => imagebuilder::handle(
             &mut world,
             &region,
@@ -486,6 +494,21 @@ fn fault_response(service: &str, protocol: appstream::Protocol, kind: FaultKind)
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalException",
             "Internal failure",
+        ),
+        ("kms", FaultKind::Throttle) => kms::error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        ("kms", FaultKind::ServerError) => kms::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "KMSInternalException",
+            "Internal failure",
+        ),
+        ("kms", FaultKind::Quota) => kms::error(
+            StatusCode::BAD_REQUEST,
+            "LimitExceededException",
+            "The request exceeded a limit.",
         ),
         ("ec2", FaultKind::Throttle) => ec2::error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -167,6 +167,8 @@ pub(crate) struct World {
     /// resource ARN → tags
     pub tags: HashMap<String, BTreeMap<String, String>>,
     pub faults: HashMap<String, Fault>,
+    /// KMS signing keys (created by `CreateKey`, or named in [`Config::signing_keys`]).
+    pub kms_keys: Vec<crate::kms::KmsKey>,
     /// Every call's signing access key and arrival time.
     pub arrivals: Vec<(String, Instant)>,
     pub counts: CallCounts,
@@ -205,12 +207,16 @@ impl World {
             appstream: BTreeMap::new(),
             tags: HashMap::new(),
             faults: HashMap::new(),
+            kms_keys: Vec::new(),
             arrivals: Vec::new(),
             counts: CallCounts::default(),
             serial: 0,
             events_emitted: 0,
             calls_seen: 0,
         };
+        for arn in world.config.signing_keys.clone() {
+            world.kms_keys.push(crate::kms::KmsKey::generate(arn));
+        }
         for (region, name, tags) in world.config.appstream_images.clone() {
             world.add_available_appstream_image(region, name, tags.into_iter().collect());
         }

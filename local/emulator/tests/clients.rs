@@ -68,6 +68,10 @@ async fn when_boto3_and_the_aws_cli_drive_every_operation_should_answer_as_aws_d
         "appstream:TagResource",
         "appstream:ListTagsForResource",
         "events:PutEvents",
+        "kms:CreateKey",
+        "kms:Sign",
+        "kms:Verify",
+        "kms:GetPublicKey",
     ] {
         assert!(
             counts.call_count(operation) >= 1,

@@ -257,6 +257,8 @@ pub struct Report {
     pub resets: Vec<(String, usize)>,
     /// Each function's peak memory (its cgroup's), when confined.
     pub peak_bytes: Vec<(String, u64)>,
+    /// The ARN of the stack's signing key(s) in the local KMS (`SigningKeyArn`).
+    pub signing_keys: Vec<String>,
     pub elapsed: Duration,
     pub log_dir: PathBuf,
 }
@@ -755,6 +757,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .map(|a| a.records())
             .unwrap_or_default(),
         served: Vec::new(),
+        signing_keys: stack.signing_keys(),
         resets: bus
             .running
             .iter()
@@ -916,6 +919,7 @@ async fn start_account(
         (None, None)
     };
     config.iam = iam.clone();
+    config.signing_keys = stack.signing_keys();
     config.s3_endpoint = Some(
         proxy
             .as_ref()
@@ -1245,6 +1249,20 @@ async fn observe(
                     if std::fs::write(&path, bytes).is_ok() {
                         report.downloaded.push(path);
                     }
+                }
+            }
+            // The detached signatures and the public key, beside them in `log_dir` (not in
+            // `downloaded`), when the distribution may serve them: what a user verifies with.
+            let mut signing = vec![
+                format!("releases/{id}/SHA256SUMS.sig"),
+                format!("releases/{id}/manifest.json.sig"),
+                format!("releases/{id}/manifest.json"),
+            ];
+            signing.push(shared::release::keys::SIGNING_KEY_PEM.to_owned());
+            for key in signing.iter().filter(|k| servable(k)) {
+                if let Some(bytes) = get_bytes(s3, key).await {
+                    let path = scenario.log_dir.join(shared::release::keys::file_name(key));
+                    let _ = std::fs::write(path, bytes);
                 }
             }
         }

@@ -228,6 +228,8 @@ pub fn lambda_environment(
         ("AWS_ENDPOINT_URL_APPSTREAM", emulator),
         // The emulator's PutEvents puts release events on the local bus.
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", emulator),
+        // moto's KMS hashes a DIGEST again; the emulator's signs it as KMS does.
+        ("AWS_ENDPOINT_URL_KMS", emulator),
         ("AWS_ENDPOINT_URL_S3", moto),
         ("AWS_ENDPOINT_URL_CLOUDFRONT", moto),
     ] {

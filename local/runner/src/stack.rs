@@ -74,6 +74,23 @@ impl Stack {
             .unwrap_or_else(|| "default".to_owned())
     }
 
+    /// The ARN of every asymmetric signing key of the stack (`AWS::KMS::Key` with `KeyUsage:
+    /// SIGN_VERIFY`), as `Fn::GetAtt <key>.Arn` resolves it: the local KMS creates them first,
+    /// as CloudFormation would.
+    pub fn signing_keys(&self) -> Vec<String> {
+        self.of_type("AWS::KMS::Key")
+            .filter(|(_, k)| k["Properties"]["KeyUsage"] == "SIGN_VERIFY")
+            .map(|(id, _)| {
+                physical_attribute(
+                    "AWS::KMS::Key",
+                    "Arn",
+                    &physical_name(id, &self.values),
+                    &self.values,
+                )
+            })
+            .collect()
+    }
+
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
         self.resources
             .iter()
@@ -308,6 +325,19 @@ impl Stack {
                     scalar(&p["Name"])
                 );
                 account.add_resource_policy(&arn, iam::Policy::parse(id, &p["Policy"])?);
+            }
+        }
+        // A KMS key's policy (the signing key: who may sign).
+        for (id, key) in self.of_type("AWS::KMS::Key") {
+            let p = &key["Properties"];
+            if p["KeyPolicy"].is_object() {
+                let arn = physical_attribute(
+                    "AWS::KMS::Key",
+                    "Arn",
+                    &physical_name(id, &self.values),
+                    &self.values,
+                );
+                account.add_resource_policy(&arn, iam::Policy::parse(id, &p["KeyPolicy"])?);
             }
         }
         for (id, policy) in self.of_type("AWS::S3::BucketPolicy") {

@@ -9,6 +9,7 @@
     feature = "ec2",
     feature = "eventbridge",
     feature = "imagebuilder",
+    feature = "kms",
     feature = "s3"
 ))]
 mod errors;
@@ -25,6 +26,8 @@ pub mod ec2;
 pub mod eventbridge;
 #[cfg(feature = "imagebuilder")]
 pub mod imagebuilder;
+#[cfg(feature = "kms")]
+pub mod kms;
 #[cfg(feature = "s3")]
 pub mod s3;
 

@@ -73,6 +73,11 @@ impl S3Adapter {
             })
     }
 
+    /// The bytes of the object at `key` (a signature, a public key), or `None`.
+    pub async fn read_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_bytes(key).await?.map(|(bytes, _)| bytes))
+    }
+
     /// GetObject of a whole (small) object: its bytes and ETag, or `None`.
     async fn get_bytes(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
         const OP: &str = "GetObject";
@@ -341,8 +346,11 @@ impl ArtifactStore for S3Adapter {
     }
 
     async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {
-        let body = ByteStream::from(body.into_bytes());
-        self.put(key, body, content_type, Condition::None)
+        self.put_bytes(key, body.into_bytes(), content_type).await
+    }
+
+    async fn put_bytes(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<()> {
+        self.put(key, ByteStream::from(body), content_type, Condition::None)
             .await
             .map(|_| ())
     }

@@ -249,3 +249,21 @@ impl EventBusName {
         Ok(Self(value.to_owned()))
     }
 }
+
+/// The four forms KMS documents for `KeyId`: key id, key ARN, alias name, alias ARN.
+const KMS_KEY: &str = r"^(arn:aws[\w-]*:kms:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)|alias/[A-Za-z0-9/_-]+|[A-Za-z0-9-]+)$";
+static KMS_KEY_RE: LazyLock<Regex> = LazyLock::new(|| regex(KMS_KEY));
+
+string_type!(
+    /// `KeyId` of KMS Sign and GetPublicKey (1–2048 characters, botocore `KeyIdType`): a key id,
+    /// key ARN, alias name (`alias/…`) or alias ARN.
+    KmsKeyId
+);
+
+impl KmsKeyId {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 2048)?;
+        check_pattern(field, value, &KMS_KEY_RE, KMS_KEY)?;
+        Ok(Self(value.to_owned()))
+    }
+}

@@ -262,3 +262,24 @@ fn when_other_ids_are_checked_should_follow_their_rules() {
     assert!(ReleaseVersion::parse("v", "1.2.3").is_ok());
     assert!(ReleaseVersion::parse("v", "v1").is_err());
 }
+
+#[test]
+fn when_a_kms_key_is_named_in_any_documented_form_should_parse_and_anything_else_be_named() {
+    for ok in [
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "alias/image-release-signing",
+        "arn:aws-us-gov:kms:us-gov-west-1:123456789012:alias/image-release-signing",
+    ] {
+        assert!(KmsKeyId::parse("SIGNING_KEY_ID", ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        "key with spaces",
+        "arn:aws:s3:::bucket",
+        &"k".repeat(2049),
+    ] {
+        let err = KmsKeyId::parse("SIGNING_KEY_ID", bad).unwrap_err();
+        assert_eq!(err.field, "SIGNING_KEY_ID", "{bad}");
+    }
+}

@@ -11,6 +11,7 @@ mod cdn;
 mod ec2;
 mod events;
 mod imagebuilder;
+mod signer;
 mod store;
 
 pub use appstream::FakeAppStream;
@@ -18,6 +19,7 @@ pub use cdn::FakeCdn;
 pub use ec2::FakeEc2;
 pub use events::FakeEvents;
 pub use imagebuilder::FakeImageBuilder;
+pub use signer::FakeSigner;
 pub use store::FakeStore;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

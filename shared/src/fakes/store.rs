@@ -154,9 +154,13 @@ impl ArtifactStore for FakeStore {
         }))
     }
 
-    async fn put_text(&self, key: &str, body: String, _content_type: &str) -> Result<()> {
+    async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {
+        self.put_bytes(key, body.into_bytes(), content_type).await
+    }
+
+    async fn put_bytes(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<()> {
         self.script.enter("PutObject")?;
-        lock(&self.objects).insert(key.into(), body.into_bytes());
+        lock(&self.objects).insert(key.into(), body);
         lock(&self.tags).remove(key);
         Ok(())
     }

@@ -6,7 +6,7 @@ use super::*;
 pub const EVENT_SOURCE: &str = "image-release";
 
 pub trait ReleaseEvents: Send + Sync {
-    /// Puts one event on the default bus (`source` [`EVENT_SOURCE`]). `resources` are ARNs the
+    /// Puts one event on the release bus (`source` [`EVENT_SOURCE`]). `resources` are ARNs the
     /// event is about. At least once: a retried publish may put it again.
     fn put(
         &self,

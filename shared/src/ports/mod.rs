@@ -20,6 +20,7 @@ mod cdn;
 mod ec2;
 mod events;
 mod imagebuilder;
+mod signer;
 mod store;
 
 pub use appstream::*;
@@ -27,4 +28,5 @@ pub use cdn::*;
 pub use ec2::*;
 pub use events::*;
 pub use imagebuilder::*;
+pub use signer::*;
 pub use store::*;

@@ -72,6 +72,13 @@ pub trait ArtifactStore: Send + Sync {
         body: String,
         content_type: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Writes a binary object (a detached signature).
+    fn put_bytes(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Replaces the tag set of the object at `key` (S3 PutObjectTagging). A missing object is
     /// `ErrorClass::NotFound`.
     fn tag_object(

@@ -27,5 +27,6 @@ mod appstream;
 mod ec2;
 mod eventbridge;
 mod imagebuilder;
+mod kms;
 mod remaining_operations;
 mod s3_and_cloudfront;

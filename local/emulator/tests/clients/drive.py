@@ -224,4 +224,47 @@ check("events PutEvents with 11 entries is a ValidationException",
 rc, out, err = cli("events", "put-events", "--entries",
                    json.dumps([{"Source": "image-release", "DetailType": "Release Published", "Detail": detail}]))
 check("cli events PutEvents", rc == 0 and out["FailedEntryCount"] == 0, err[-300:])
+# ---------------------------------------------------------------- KMS (boto3, the CLI and openssl)
+import hashlib
+import tempfile
+
+kms = client("kms")
+key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+check("kms CreateKey ECC_NIST_P256 SIGN_VERIFY",
+      key["KeySpec"] == "ECC_NIST_P256" and key["SigningAlgorithms"] == ["ECDSA_SHA_256"], str(key))
+message = b"published bytes\n"
+digest = hashlib.sha256(message).digest()
+signed = kms.sign(KeyId=key["Arn"], Message=digest, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256")
+check("kms Sign DIGEST", signed["KeyId"] == key["Arn"] and len(signed["Signature"]) > 60, str(signed)[:200])
+check("kms Verify DIGEST", kms.verify(KeyId=key["KeyId"], Message=digest, MessageType="DIGEST",
+                                      Signature=signed["Signature"],
+                                      SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"])
+check("kms Verify of another message is KMSInvalidSignatureException",
+      error_code(lambda: kms.verify(KeyId=key["Arn"], Message=hashlib.sha256(b"x").digest(), MessageType="DIGEST",
+                                    Signature=signed["Signature"], SigningAlgorithm="ECDSA_SHA_256"))
+      == "KMSInvalidSignatureException")
+check("kms Sign of a 31-byte DIGEST is a ValidationException",
+      error_code(lambda: kms.sign(KeyId=key["Arn"], Message=digest[:31], MessageType="DIGEST",
+                                  SigningAlgorithm="ECDSA_SHA_256")) == "ValidationException")
+check("kms Sign with an RSA algorithm is InvalidKeyUsageException",
+      error_code(lambda: kms.sign(KeyId=key["Arn"], Message=digest, MessageType="DIGEST",
+                                  SigningAlgorithm="RSASSA_PSS_SHA_256")) == "InvalidKeyUsageException")
+check("kms Sign with an unknown key is NotFoundException",
+      error_code(lambda: kms.sign(KeyId="1234abcd-12ab-34cd-56ef-1234567890ab", Message=digest,
+                                  SigningAlgorithm="ECDSA_SHA_256")) == "NotFoundException")
+rc, out, err = cli("kms", "get-public-key", "--key-id", key["Arn"])
+check("cli kms GetPublicKey", rc == 0 and out["KeySpec"] == "ECC_NIST_P256", err[-300:])
+# openssl, which shares nothing with the emulator, checks a DIGEST signature over the bytes and a
+# RAW one (KMS hashes the message itself).
+raw = kms.sign(KeyId=key["Arn"], Message=message, SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+with tempfile.TemporaryDirectory() as d:
+    der = kms.get_public_key(KeyId=key["Arn"])["PublicKey"]
+    open(f"{d}/key.der", "wb").write(der)
+    open(f"{d}/message", "wb").write(message)
+    for name, signature in [("DIGEST", signed["Signature"]), ("RAW", raw)]:
+        open(f"{d}/message.sig", "wb").write(signature)
+        out = subprocess.run(["openssl", "dgst", "-sha256", "-verify", f"{d}/key.der", "-keyform", "DER",
+                              "-signature", f"{d}/message.sig", f"{d}/message"], capture_output=True, text=True)
+        check(f"openssl verifies the emulator's {name} signature", "Verified OK" in out.stdout,
+              out.stdout + out.stderr)
 print("all checks passed")
