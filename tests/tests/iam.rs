@@ -581,3 +581,52 @@ fn when_someone_else_in_the_account_puts_on_the_release_bus_should_the_bus_polic
         assert_eq!(decision.is_allowed(), allowed, "{who}: {decision:?}");
     }
 }
+
+/// Only publish-release may sign with the stack's key (its policy denies `kms:Sign` to every
+/// other principal, whatever their IAM policies allow); with `SigningKeyArn` given, no key is
+/// created, publish-release signs with that one, and its role grants exactly that key.
+#[test]
+fn when_someone_else_in_the_account_signs_should_the_key_policy_deny_it() {
+    let template = root().join("template.yaml");
+    let stack = local_stack(&template);
+    let key = stack.signing_keys().pop().expect("the stack's signing key");
+    let ours = account(&stack);
+    let sign = |who: &str| ours.stranger_may(who, "kms:Sign", &key, &[]).is_allowed();
+    assert!(!sign("arn:aws:iam::123456789012:role/SomeoneElse"));
+    let decision = ours
+        .evaluate("publish-release", "kms:Sign", &key, &[])
+        .expect("publish-release is a principal of the stack");
+    assert!(decision.is_allowed(), "{decision:?}");
+    for other in [
+        "start-pipeline",
+        "distribute-image",
+        "export-image",
+        "copy-appstream-image",
+    ] {
+        let decision = ours.evaluate(other, "kms:Sign", &key, &[]).unwrap();
+        assert!(!decision.is_allowed(), "{other}: {decision:?}");
+    }
+
+    let given = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let mut values = runner::local_values(
+        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        &["eu-west-1".to_owned()],
+        "DISTRIBUTION",
+        "d111111abcdef8.cloudfront.net",
+    );
+    values.set("AdditionalPipelineArns", "");
+    values.set("SigningKeyArn", given);
+    let with_given = Stack::load(&template, values).unwrap_or_else(|e| panic!("{e}"));
+    assert!(with_given.signing_keys().is_empty(), "no key is created");
+    let publish = with_given
+        .functions()
+        .into_iter()
+        .find(|f| f.binary == "publish-release")
+        .unwrap();
+    assert_eq!(publish.environment["SIGNING_KEY_ID"], given);
+    let decision = account(&with_given)
+        .evaluate("publish-release", "kms:Sign", given, &[])
+        .unwrap();
+    assert!(decision.is_allowed(), "{decision:?}");
+}

@@ -551,3 +551,34 @@ fn when_rules_are_wired_should_our_events_be_on_the_release_bus_and_aws_events_o
     assert_eq!(statement["Principal"], "*");
     assert_eq!(statement["Action"], "events:PutEvents");
 }
+
+/// The signing key is the stack's own by default (`SigningKeyArn` may name another): an
+/// `ECC_NIST_P256` signing key, kept with the stack, whose policy denies Sign to all but one role.
+#[test]
+fn when_the_stack_creates_its_signing_key_should_it_be_p256_retained_and_deny_other_signers() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(resources["SigningKey"]["Condition"], "CreateSigningKey");
+    assert_eq!(
+        resources["SigningKey"]["Properties"]["KeySpec"],
+        "ECC_NIST_P256"
+    );
+    assert_eq!(
+        resources["SigningKey"]["Properties"]["KeyUsage"],
+        "SIGN_VERIFY"
+    );
+    assert_eq!(resources["SigningKey"]["DeletionPolicy"], "Retain");
+    let statements = resources["SigningKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a deny of kms:Sign to everyone but publish-release");
+    assert_eq!(deny["Action"], "kms:Sign");
+    // By default (SigningKeyArn empty) publish-release signs with the stack's key; a given key
+    // is checked in tests/tests/iam.rs, with the template resolved as CloudFormation would.
+    let env = &function(&template, "publish-release")["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["SIGNING_KEY_ID"], "<SigningKey.Arn>");
+}
