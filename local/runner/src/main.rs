@@ -136,6 +136,7 @@ async fn inspect(report: &runner::Report, keep: bool) {
     let env = format!(
         "AWS_ENDPOINT_URL_S3={} AWS_ENDPOINT_URL_EC2={emulator} AWS_ENDPOINT_URL_APPSTREAM={emulator} \
          AWS_ENDPOINT_URL_IMAGEBUILDER={emulator} AWS_ENDPOINT_URL_EVENTBRIDGE={emulator} \
+         AWS_ENDPOINT_URL_KMS={emulator} \
          AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 IMAGE_RELEASE_BUCKET={}",
         report.moto.endpoint,
         runner::BUCKET
@@ -152,7 +153,12 @@ async fn inspect(report: &runner::Report, keep: bool) {
     println!("  cargo run -q -p image-release -- status");
     println!("  cargo run -q -p image-release -- status {id} --live");
     if report.state == "published" {
-        println!("  cargo run -q -p image-release -- verify {id} --skip-urls");
+        match report.signing_keys.first() {
+            Some(key) => println!(
+                "  cargo run -q -p image-release -- verify {id} --skip-urls --signing-key {key}"
+            ),
+            None => println!("  cargo run -q -p image-release -- verify {id} --skip-urls"),
+        }
         println!("  cargo run -q -p image-release -- url {id}");
     } else {
         println!("  cargo run -q -p image-release -- retry {id}");
