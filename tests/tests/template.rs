@@ -580,5 +580,20 @@ fn when_the_stack_creates_its_signing_key_should_it_be_p256_retained_and_deny_ot
     // By default (SigningKeyArn empty) publish-release signs with the stack's key; a given key
     // is checked in tests/tests/iam.rs, with the template resolved as CloudFormation would.
     let env = &function(&template, "publish-release")["Properties"]["Environment"]["Variables"];
-    assert_eq!(env["SIGNING_KEY_ID"], "<SigningKey.Arn>");
+    // The alias, which the function may name without depending on the key: KMS requires a key
+    // policy's principals to be visible, so the key waits for the function (and its role).
+    assert_eq!(
+        env["SIGNING_KEY_ID"],
+        resources["SigningKeyAlias"]["Properties"]["AliasName"]
+    );
+    assert!(
+        env["SIGNING_KEY_ID"]
+            .as_str()
+            .unwrap()
+            .starts_with("alias/")
+    );
+    assert_eq!(
+        resources["SigningKey"]["DependsOn"],
+        "PublishReleaseFunction"
+    );
 }

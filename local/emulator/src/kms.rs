@@ -64,12 +64,21 @@ fn invalid(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "ValidationException", message)
 }
 
-/// The key `KeyId` names: key id, key ARN (aliases are not emulated).
+/// The key `KeyId` names: key id, key ARN, alias name or alias ARN.
 pub(crate) fn key_arn(world: &World, key_id: &str) -> Option<String> {
+    let alias = key_id
+        .split_once(":alias/")
+        .map_or(key_id.to_owned(), |(_, name)| format!("alias/{name}"));
+    let target = world
+        .config
+        .key_aliases
+        .iter()
+        .find(|(name, _)| *name == alias)
+        .map_or(key_id, |(_, arn)| arn.as_str());
     world
         .kms_keys
         .iter()
-        .find(|k| k.arn == key_id || k.id == key_id)
+        .find(|k| k.arn == target || k.id == target)
         .map(|k| k.arn.clone())
 }
 
@@ -93,10 +102,11 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
             "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048",
         );
     }
+    let found = key_arn(world, key_id);
     let Some(key) = world
         .kms_keys
         .iter()
-        .find(|k| k.arn == key_id || k.id == key_id)
+        .find(|k| Some(&k.arn) == found.as_ref())
     else {
         return error(
             StatusCode::BAD_REQUEST,

@@ -119,6 +119,8 @@ pub struct Config {
     /// KMS keys (`ECC_NIST_P256`, `SIGN_VERIFY`) that exist at start, by ARN: the stack's
     /// signing key, created by CloudFormation before any function runs.
     pub signing_keys: Vec<String>,
+    /// (alias name `alias/…`, key ARN) of those keys: KMS accepts an alias as `KeyId`.
+    pub key_aliases: Vec<(String, String)>,
 }
 
 /// A distribution that fails in `region` with `message` and region status `status`
@@ -204,6 +206,7 @@ impl Config {
             distributions_cancelled: 0,
             export_limit: 5,
             signing_keys: Vec::new(),
+            key_aliases: Vec::new(),
         }
     }
 

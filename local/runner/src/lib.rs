@@ -920,6 +920,7 @@ async fn start_account(
     };
     config.iam = iam.clone();
     config.signing_keys = stack.signing_keys();
+    config.key_aliases = stack.key_aliases();
     config.s3_endpoint = Some(
         proxy
             .as_ref()

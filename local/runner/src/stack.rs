@@ -91,6 +91,20 @@ impl Stack {
             .collect()
     }
 
+    /// (alias name, key ARN) of every `AWS::KMS::Alias` of a signing key of the stack.
+    pub fn key_aliases(&self) -> Vec<(String, String)> {
+        let keys = self.signing_keys();
+        self.of_type("AWS::KMS::Alias")
+            .filter_map(|(_, a)| {
+                let target = scalar(&a["Properties"]["TargetKeyId"]);
+                let arn = keys
+                    .iter()
+                    .find(|k| **k == target || k.rsplit('/').next() == Some(target.as_str()))?;
+                Some((scalar(&a["Properties"]["AliasName"]), arn.clone()))
+            })
+            .collect()
+    }
+
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
         self.resources
             .iter()
