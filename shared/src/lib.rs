@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod hashing;
 pub mod lineage;
 pub mod ports;
 pub mod release;

@@ -102,6 +102,15 @@ pub mod keys {
     pub fn checksum(id: &ReleaseId, object_key: &str) -> String {
         format!("{}sha256-{}.json", id.state_prefix(), file_name(object_key))
     }
+    /// A SHA-256 cut off by the end of an invocation, to resume:
+    /// `state/<id>/sha256-<file name>.partial.json` ([`crate::hashing::HashState`]).
+    pub fn checksum_partial(id: &ReleaseId, object_key: &str) -> String {
+        format!(
+            "{}sha256-{}.partial.json",
+            id.state_prefix(),
+            file_name(object_key)
+        )
+    }
     /// The last segment of a key: what a download is saved as, and what `SHA256SUMS` names.
     pub fn file_name(key: &str) -> &str {
         key.rsplit('/').next().unwrap_or(key)

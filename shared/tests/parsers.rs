@@ -172,3 +172,34 @@ fn when_a_release_id_has_multi_byte_characters_should_be_refused_naming_the_fiel
     let tags = BTreeMap::from([("µ".repeat(200), "v".into())]);
     assert!(ImageTags::parse("tags", tags).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A hash cut at any offsets, its state saved and resumed each time, is `sha256sum`'s
+    /// digest of the bytes (the fake store slices as the S3 adapter does).
+    #[test]
+    fn when_a_hash_is_cut_at_random_offsets_should_resume_to_the_one_shot_digest(
+        data in prop::collection::vec(any::<u8>(), 0..5_000),
+        budgets in prop::collection::vec(1u64..700, 1..12),
+    ) {
+        use shared::hashing::HashSlice;
+        use shared::ports::ArtifactStore;
+        let store = shared::fakes::FakeStore::default();
+        store.put_raw("disk", &data);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let digest = runtime.block_on(async {
+            let mut state = None;
+            let mut budgets = budgets.iter().cycle();
+            loop {
+                let budget = *budgets.next().unwrap();
+                match store.sha256_slice("disk", state.as_ref(), budget).await.unwrap().unwrap() {
+                    HashSlice::Done(digest) => break digest,
+                    HashSlice::Partial(next) => state = Some(next),
+                }
+            }
+        });
+        prop_assert_eq!(digest.sha256, shared::ports::sha256_hex(&data));
+        prop_assert_eq!(digest.size, data.len() as u64);
+    }
+}

@@ -60,9 +60,13 @@ pub struct Config {
     pub lookback: Duration,
     /// `DISTRIBUTION_RETRIES` (default 2, at most 10): RetryImage calls for a failed distribution.
     pub distribution_retries: u32,
-    /// `CHECKSUM_MAX_GIB` (default 40, 1–1024): the largest exported disk one invocation
-    /// hashes. Larger exports fail the export step with this limit in the reason.
+    /// `CHECKSUM_MAX_GIB` (default 16384, EBS's largest volume; 1–65536): the largest exported
+    /// disk hashed, a cost decision (each GiB costs the same GB-s whatever the size). Larger
+    /// exports fail the export step with this limit in the reason.
     pub checksum_max_bytes: u64,
+    /// `CHECKSUM_SLICE_MIB` (default 16384, 1–1048576): what one invocation hashes of an
+    /// export before it saves the hash's state for the next (a slice must fit in the timeout).
+    pub checksum_slice_bytes: u64,
     /// `RECONCILE_CONCURRENCY` (default 16, 1–64): releases looked at in parallel per tick.
     pub concurrency: usize,
     /// `RELEASE_RETENTION_DAYS` (1–36500; unset: kept for ever): the bucket's retention rule for
@@ -155,8 +159,16 @@ impl Config {
             distribution_retries: env.or_default("DISTRIBUTION_RETRIES", "2", bounded(0, 10))?,
             concurrency: env.or_default("RECONCILE_CONCURRENCY", "16", bounded(1, 64))?,
             retention_days: env.optional("RELEASE_RETENTION_DAYS", bounded(1u32, 36_500))?,
-            checksum_max_bytes: env.or_default("CHECKSUM_MAX_GIB", "40", bounded(1u64, 1024))?
-                << 30,
+            checksum_max_bytes: env.or_default(
+                "CHECKSUM_MAX_GIB",
+                "16384",
+                bounded(1u64, 65_536),
+            )? << 30,
+            checksum_slice_bytes: env.or_default(
+                "CHECKSUM_SLICE_MIB",
+                "16384",
+                bounded(1u64, 1_048_576),
+            )? << 20,
             distribute: distribute::Config::from_lookup(&get)?,
             export: match required.export {
                 true => Some(export::Config::from_lookup(&get)?),

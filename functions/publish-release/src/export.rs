@@ -166,12 +166,22 @@ impl<T: Ports> Deps<T> {
         let digest = match size {
             Some(size) if size > self.config.checksum_max_bytes => {
                 return Ok(Progress::Failed(format!(
-                    "export s3://{}/{key} is {size} bytes, more than CHECKSUM_MAX_GIB ({} GiB) one invocation hashes within Lambda's 15 minutes; raise it only with a longer function timeout",
+                    "export s3://{}/{key} is {size} bytes, more than CHECKSUM_MAX_GIB ({} GiB), the largest export this stack hashes; raise it to publish larger disks",
                     record.bucket,
                     self.config.checksum_max_bytes >> 30
                 )));
             }
-            Some(_) => self.checksum(release, &key).await?,
+            Some(_) => match self.checksum(release, &key).await? {
+                Hashing::Done(record) => Some(record),
+                Hashing::Absent => None,
+                Hashing::Partial { offset, size } => {
+                    return Ok(Progress::Pending(format!(
+                        "hashing s3://{}/{key}: {offset} of {size} bytes ({}%), resumed by the next tick",
+                        record.bucket,
+                        offset.saturating_mul(100) / size.max(1)
+                    )));
+                }
+            },
             None => None,
         };
         Ok(match digest {
@@ -194,11 +204,10 @@ impl<T: Ports> Deps<T> {
 
     /// The artifact's size and SHA-256: its checksum record, or the object streamed from S3
     /// (once; the record is written before the manifest, so a later tick never hashes again).
-    async fn checksum(
-        &self,
-        release: &ReleaseId,
-        key: &str,
-    ) -> Result<Option<ChecksumRecord>, HandlerError> {
+    /// One invocation hashes at most `CHECKSUM_SLICE_MIB`, then saves the hash's state
+    /// (`keys::checksum_partial`, `If-Match` on the state it resumed) for the next: an export of
+    /// any size is hashed by as many invocations as it takes, each within the timeout.
+    async fn checksum(&self, release: &ReleaseId, key: &str) -> Result<Hashing, HandlerError> {
         let record_key = keys::checksum(release, key);
         if let Some(known) = self
             .store
@@ -206,16 +215,47 @@ impl<T: Ports> Deps<T> {
             .await
             .map_err(store_err("reading the checksum record"))?
         {
-            return Ok(Some(known));
+            return Ok(Hashing::Done(known));
         }
-        let started = std::time::Instant::now();
-        let Some(digest) = self
+        let partial_key = keys::checksum_partial(release, key);
+        let partial = self
             .store
-            .sha256(key)
+            .get_json_versioned::<shared::hashing::HashState>(&partial_key)
             .await
-            .map_err(|e| HandlerError::from_service(format!("hashing s3 object {key}"), e))?
-        else {
-            return Ok(None);
+            .map_err(store_err("reading the saved hash state"))?;
+        let started = std::time::Instant::now();
+        let slice = self
+            .store
+            .sha256_slice(
+                key,
+                partial.as_ref().map(|p| &p.value),
+                self.config.checksum_slice_bytes,
+            )
+            .await
+            .map_err(|e| HandlerError::from_service(format!("hashing s3 object {key}"), e))?;
+        let digest = match slice {
+            None => return Ok(Hashing::Absent),
+            Some(shared::hashing::HashSlice::Partial(state)) => {
+                let (offset, size) = (state.offset, state.size);
+                info!(
+                    key,
+                    offset,
+                    size,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "artifact hashed in part; the state is saved for the next invocation"
+                );
+                // Lost to a concurrent invocation that saved first: its state stands.
+                self.store
+                    .put_json_if_match(
+                        &partial_key,
+                        &state,
+                        partial.as_ref().map(|p| p.etag.as_str()),
+                    )
+                    .await
+                    .map_err(store_err("saving the hash state"))?;
+                return Ok(Hashing::Partial { offset, size });
+            }
+            Some(shared::hashing::HashSlice::Done(digest)) => digest,
         };
         let seconds = started.elapsed().as_secs_f64();
         info!(
@@ -235,6 +275,18 @@ impl<T: Ports> Deps<T> {
             recorded_at: release::timestamp(self.clock.now()),
         };
         shared::steps::put_record(&self.store, &record_key, &record, "the checksum").await?;
-        Ok(Some(record))
+        Ok(Hashing::Done(record))
     }
+}
+
+/// Where the hash of an exported disk stands.
+enum Hashing {
+    /// No object yet.
+    Absent,
+    /// `offset` of `size` bytes hashed; the state is saved for the next invocation.
+    Partial {
+        offset: u64,
+        size: u64,
+    },
+    Done(ChecksumRecord),
 }

@@ -1408,3 +1408,75 @@ async fn when_no_signing_key_is_configured_should_publish_without_signatures() {
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert!(deps.store.keys().iter().all(|k| !k.ends_with(".sig")));
 }
+
+/// An export larger than one invocation's slice is hashed over several ticks, each saving the
+/// hash's state, and the digest is the one-shot SHA-256 of the bytes; the release is pending
+/// (with its progress) until then, and each byte is hashed once.
+#[tokio::test]
+async fn when_an_export_is_larger_than_a_slice_should_hash_it_over_ticks_to_the_one_shot_digest() {
+    let deps = deps(&[("CHECKSUM_SLICE_MIB", "1")]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let bytes: Vec<u8> = (0..(3 * 1024 * 1024 + 12_345u32))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let key = format!("releases/{ID}/{TASK}.vmdk");
+    deps.store.put_raw(&key, &bytes);
+    let mut ticks = 0;
+    loop {
+        ticks += 1;
+        let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+        let report = &outcome.releases()[0];
+        if report.state == ReleaseState::Published {
+            break;
+        }
+        assert_eq!(report.state, ReleaseState::Pending);
+        let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+        assert!(
+            status["steps"].to_string().contains("hashing s3://"),
+            "{status}"
+        );
+        assert!(ticks < 10, "never finished hashing");
+    }
+    assert_eq!(ticks, 4, "1 MiB a tick: 3 partial slices and the last");
+    let manifest = deps
+        .store
+        .json(&format!("releases/{ID}/manifest.json"))
+        .unwrap();
+    assert_eq!(
+        manifest["export"]["sha256"],
+        shared::ports::sha256_hex(&bytes)
+    );
+    assert_eq!(
+        deps.store
+            .hashed_bytes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        bytes.len() as u64,
+        "every byte hashed once"
+    );
+}
+
+/// A disk replaced between two slices (another ETag) is hashed again from its first byte: a
+/// saved state never mixes two objects.
+#[tokio::test]
+async fn when_the_export_changes_between_slices_should_hash_the_new_object_from_the_start() {
+    let deps = deps(&[("CHECKSUM_SLICE_MIB", "1")]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let key = format!("releases/{ID}/{TASK}.vmdk");
+    deps.store.put_raw(&key, &vec![1u8; 2 * 1024 * 1024 + 1]);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let replaced = vec![2u8; 2 * 1024 * 1024 + 7];
+    deps.store.put_raw(&key, &replaced);
+    for _ in 0..5 {
+        handle(&deps, event(SCHEDULE)).await.unwrap();
+    }
+    let manifest = deps
+        .store
+        .json(&format!("releases/{ID}/manifest.json"))
+        .unwrap();
+    assert_eq!(
+        manifest["export"]["sha256"],
+        shared::ports::sha256_hex(&replaced)
+    );
+}

@@ -4,6 +4,7 @@ use super::LazyClient;
 use super::errors::{classify, found};
 use crate::domain::BucketName;
 use crate::error::{ErrorClass, ServiceError};
+use crate::hashing::{HashSlice, HashState};
 use crate::ports::{ArtifactStore, ObjectDigest, PutOutcome, Result, Versioned, hex};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
@@ -201,18 +202,37 @@ impl S3Adapter {
         key: &str,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Option<ObjectDigest>> {
-        const OP: &str = "GetObject";
         let Some(head) = self.head(key).await? else {
             return Ok(None);
         };
         let size = size_of(&head);
-        // Every range must come from the same object: a replaced object fails with 412 and the
-        // caller hashes again.
-        let etag = head.e_tag;
-        let ranges = (0..size.div_ceil(HASH_RANGE_BYTES)).map(|i| {
-            let start = i * HASH_RANGE_BYTES;
-            let end = (start + HASH_RANGE_BYTES).min(size) - 1;
-            format!("bytes={start}-{end}")
+        let mut hasher = sha2::Sha256::new();
+        self.hash_ranges(key, head.e_tag, &mut hasher, 0, size, progress)
+            .await?;
+        Ok(Some(ObjectDigest {
+            size,
+            sha256: hex(&hasher.finalize()),
+        }))
+    }
+
+    /// Feeds bytes `start..end` of the object at `key` into `hasher`: ranged GETs of
+    /// [`HASH_RANGE_BYTES`], [`HASH_AHEAD`] requested ahead of the one being hashed, each with
+    /// `If-Match: etag` so that every range comes from the same object (a replaced object fails
+    /// with 412 instead of mixing two objects).
+    async fn hash_ranges(
+        &self,
+        key: &str,
+        etag: Option<String>,
+        hasher: &mut sha2::Sha256,
+        start: u64,
+        end: u64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<()> {
+        const OP: &str = "GetObject";
+        let ranges = (0..(end - start).div_ceil(HASH_RANGE_BYTES)).map(|i| {
+            let from = start + i * HASH_RANGE_BYTES;
+            let to = (from + HASH_RANGE_BYTES).min(end) - 1;
+            format!("bytes={from}-{to}")
         });
         let mut responses = futures::stream::iter(ranges)
             .map(|range| {
@@ -225,8 +245,7 @@ impl S3Adapter {
                     .send()
             })
             .buffered(HASH_AHEAD + 1);
-        let mut hasher = sha2::Sha256::new();
-        let mut read = 0u64;
+        let mut read = start;
         let body_error = |e: aws_sdk_s3::primitives::ByteStreamError| {
             ServiceError::new(OP, ErrorClass::Transient, "BodyReadError", e.to_string())
         };
@@ -235,21 +254,21 @@ impl S3Adapter {
             while let Some(chunk) = body.try_next().await.map_err(body_error)? {
                 hasher.update(&chunk);
                 read += chunk.len() as u64;
-                progress(read, size);
+                progress(read, end);
             }
         }
-        if read != size {
+        if read != end {
             return Err(ServiceError::new(
                 OP,
                 ErrorClass::Transient,
                 "IncompleteBody",
-                format!("s3://{}/{key}: read {read} of {size} bytes", self.bucket),
+                format!(
+                    "s3://{}/{key}: read up to byte {read}, not {end}",
+                    self.bucket
+                ),
             ));
         }
-        Ok(Some(ObjectDigest {
-            size,
-            sha256: hex(&hasher.finalize()),
-        }))
+        Ok(())
     }
 }
 
@@ -343,6 +362,53 @@ impl ArtifactStore for S3Adapter {
 
     async fn sha256(&self, key: &str) -> Result<Option<ObjectDigest>> {
         self.sha256_with_progress(key, &|_, _| {}).await
+    }
+
+    async fn sha256_slice(
+        &self,
+        key: &str,
+        resume: Option<&HashState>,
+        budget: u64,
+    ) -> Result<Option<HashSlice>> {
+        let Some(head) = self.head(key).await? else {
+            return Ok(None);
+        };
+        let size = size_of(&head);
+        let etag = head.e_tag.clone().unwrap_or_default();
+        // A saved state of this very object resumes; any other starts over.
+        let (mut hasher, start) = match resume.filter(|r| r.etag == etag && r.size == size) {
+            Some(r) => (
+                crate::hashing::resume(Some(&r.state)).ok_or_else(|| {
+                    ServiceError::new(
+                        "GetObject",
+                        ErrorClass::CorruptRecord,
+                        "CorruptRecord",
+                        format!(
+                            "s3://{}/{key}: a saved hash state that does not resume",
+                            self.bucket
+                        ),
+                    )
+                })?,
+                r.offset.min(size),
+            ),
+            None => (sha2::Sha256::new(), 0),
+        };
+        let end = start.saturating_add(budget.max(1)).min(size);
+        self.hash_ranges(key, head.e_tag, &mut hasher, start, end, &|_, _| {})
+            .await?;
+        Ok(Some(if end == size {
+            HashSlice::Done(ObjectDigest {
+                size,
+                sha256: hex(&hasher.finalize()),
+            })
+        } else {
+            HashSlice::Partial(HashState {
+                etag,
+                size,
+                offset: end,
+                state: crate::hashing::save(&hasher),
+            })
+        }))
     }
 
     async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {

@@ -14,6 +14,8 @@ pub struct FakeStore {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Each object's tag set; a write replaces the object and drops its tags, as in S3.
     pub tags: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Bytes hashed by `sha256_slice` so far (what a resumed hash saves).
+    pub hashed_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl FakeStore {
@@ -151,6 +153,53 @@ impl ArtifactStore for FakeStore {
         Ok(lock(&self.objects).get(key).map(|b| ObjectDigest {
             size: b.len() as u64,
             sha256: sha256_hex(b),
+        }))
+    }
+
+    async fn sha256_slice(
+        &self,
+        key: &str,
+        resume: Option<&crate::hashing::HashState>,
+        budget: u64,
+    ) -> Result<Option<crate::hashing::HashSlice>> {
+        use crate::hashing::{HashSlice, HashState};
+        use sha2::Digest;
+        self.script.enter("GetObject")?;
+        let Some(bytes) = lock(&self.objects).get(key).cloned() else {
+            return Ok(None);
+        };
+        let etag = sha256_hex(&bytes);
+        let size = bytes.len() as u64;
+        let (mut hasher, start) = match resume.filter(|r| r.etag == etag && r.size == size) {
+            Some(r) => (
+                crate::hashing::resume(Some(&r.state)).ok_or_else(|| {
+                    ServiceError::new(
+                        "GetObject",
+                        ErrorClass::CorruptRecord,
+                        "CorruptRecord",
+                        "a saved hash state that does not deserialize",
+                    )
+                })?,
+                r.offset,
+            ),
+            None => (sha2::Sha256::new(), 0),
+        };
+        let end = start.saturating_add(budget.max(1)).min(size);
+        hasher.update(&bytes[start as usize..end as usize]);
+        self.hashed_bytes
+            .fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(if end == size {
+            HashSlice::Done(ObjectDigest {
+                size,
+                sha256: hex(&hasher.finalize()),
+            })
+        } else {
+            HashSlice::Partial(HashState {
+                etag,
+                size,
+                offset: end,
+                state: crate::hashing::save(&hasher),
+            })
         }))
     }
 

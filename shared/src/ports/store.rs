@@ -65,6 +65,16 @@ pub trait ArtifactStore: Send + Sync {
     /// Size and SHA-256 of the object at `key`, streamed (memory does not grow with the size),
     /// or `None` when there is no object.
     fn sha256(&self, key: &str) -> impl Future<Output = Result<Option<ObjectDigest>>> + Send;
+    /// Hashes the object at `key` from `resume` (a state saved by an earlier slice, or the first
+    /// byte) until the object ends or `budget` more bytes were read, on one version of the
+    /// object: a `resume` of another version (its ETag changed) starts again from the first
+    /// byte. `None` when there is no object.
+    fn sha256_slice(
+        &self,
+        key: &str,
+        resume: Option<&crate::hashing::HashState>,
+        budget: u64,
+    ) -> impl Future<Output = Result<Option<crate::hashing::HashSlice>>> + Send;
     /// Writes a text object (`SHA256SUMS`, `index.html`).
     fn put_text(
         &self,

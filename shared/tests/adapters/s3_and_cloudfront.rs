@@ -171,3 +171,75 @@ async fn when_updating_a_catalog_should_send_if_match_and_answer_a_conflict_as_a
         );
     }
 }
+
+/// A hash in slices: each slice reads only its bytes (ranged, `If-Match` on the ETag), saves
+/// the state, and the last gives the one-shot digest; a state of another ETag starts over.
+#[tokio::test]
+async fn when_hashing_in_slices_should_read_each_byte_once_and_resume_to_the_same_digest() {
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    use shared::hashing::HashSlice;
+    let content: Vec<u8> = (0..10u8).collect();
+    let head = mock!(aws_sdk_s3::Client::head_object).then_output(|| {
+        HeadObjectOutput::builder()
+            .content_length(10)
+            .e_tag("\"abc\"")
+            .build()
+    });
+    let range = |from: usize, to: usize| {
+        let bytes = content[from..=to].to_vec();
+        mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(move |r| {
+                r.range() == Some(&format!("bytes={from}-{to}")) && r.if_match() == Some("\"abc\"")
+            })
+            .then_output(move || {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from(bytes.clone()))
+                    .build()
+            })
+    };
+    let (first, second, last) = (range(0, 3), range(4, 7), range(8, 9));
+    let client = mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&head, &first, &second, &last]
+    );
+    let store = S3Adapter::from_client(
+        client,
+        BucketName::parse("b", "image-release-artifacts").unwrap(),
+    );
+    let key = "releases/x/disk.vmdk";
+    let Some(HashSlice::Partial(at4)) = store.sha256_slice(key, None, 4).await.unwrap() else {
+        panic!("a partial slice")
+    };
+    assert_eq!(
+        (at4.offset, at4.size, at4.etag.as_str()),
+        (4, 10, "\"abc\"")
+    );
+    let Some(HashSlice::Partial(at8)) = store.sha256_slice(key, Some(&at4), 4).await.unwrap()
+    else {
+        panic!("a partial slice")
+    };
+    assert_eq!(at8.offset, 8);
+    let Some(HashSlice::Done(digest)) = store.sha256_slice(key, Some(&at8), 4).await.unwrap()
+    else {
+        panic!("the last slice")
+    };
+    assert_eq!(digest.sha256, sha256_hex(&content));
+    assert_eq!(
+        (first.num_calls(), second.num_calls(), last.num_calls()),
+        (1, 1, 1)
+    );
+    // A state saved for another version of the object starts over from byte 0.
+    let stale = shared::hashing::HashState {
+        etag: "\"old\"".into(),
+        ..at8
+    };
+    let Some(HashSlice::Partial(again)) = store.sha256_slice(key, Some(&stale), 4).await.unwrap()
+    else {
+        panic!("a partial slice")
+    };
+    assert_eq!(again.offset, 4);
+    assert_eq!(first.num_calls(), 2);
+}

@@ -1,0 +1,80 @@
+//! SHA-256 in slices that survive a function's timeout: the hasher's state is saved between
+//! invocations ([`HashState`], in the release's records) and resumed from the byte it reached,
+//! on the same object (its ETag), so an artifact of any size is hashed by as many invocations as
+//! it takes. sha2 0.11's `Sha256` serializes its state (digest's `SerializableState`: the
+//! compression state, the byte count and the partial block), so a resumed hash is exactly the
+//! one-shot hash.
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use sha2::digest::common::hazmat::SerializableState;
+
+/// A hash cut off after `offset` bytes of the object whose ETag is `etag`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashState {
+    pub etag: String,
+    pub size: u64,
+    pub offset: u64,
+    /// The serialized `Sha256` state, hex.
+    pub state: String,
+}
+
+/// Where a slice of hashing ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashSlice {
+    /// The whole object is hashed.
+    Done(crate::ports::ObjectDigest),
+    /// The budget ran out first: resume from here.
+    Partial(HashState),
+}
+
+/// A hasher that continues `state` (or starts afresh).
+pub fn resume(state: Option<&str>) -> Option<sha2::Sha256> {
+    let Some(hex) = state else {
+        return Some(sha2::Sha256::new());
+    };
+    let bytes = unhex(hex)?;
+    let serialized =
+        sha2::digest::common::hazmat::SerializedState::<sha2::Sha256>::try_from(&bytes[..]).ok()?;
+    sha2::Sha256::deserialize(&serialized).ok()
+}
+
+/// The hex of `hasher`'s state.
+pub fn save(hasher: &sha2::Sha256) -> String {
+    crate::ports::hex(&hasher.serialize())
+}
+
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_hash_is_cut_anywhere_and_resumed_should_it_equal_the_one_shot_hash() {
+        let data: Vec<u8> = (0..1_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let whole = crate::ports::sha256_hex(&data);
+        for cut in [0, 1, 63, 64, 65, 500, 999, 1000] {
+            let mut first = resume(None).unwrap();
+            first.update(&data[..cut]);
+            let saved = save(&first);
+            let mut second = resume(Some(&saved)).unwrap();
+            second.update(&data[cut..]);
+            assert_eq!(crate::ports::hex(&second.finalize()), whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn when_a_saved_state_is_damaged_should_resume_refuse_it() {
+        assert!(resume(Some("zz")).is_none());
+        assert!(resume(Some("abc")).is_none());
+        assert!(resume(Some("00")).is_none());
+    }
+}
