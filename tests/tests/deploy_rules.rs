@@ -183,3 +183,123 @@ fn when_the_readme_lists_what_is_checked_locally_should_name_what_only_aws_can_c
         "README section missing"
     );
 }
+
+/// Every resource a value of `node` names: `Ref`, `Fn::GetAtt`, `Fn::Sub`'s `${X}` / `${X.Attr}`
+/// (not its own variables), of the resources in `ids`.
+fn references(node: &Value, ids: &std::collections::BTreeSet<String>, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match k.as_str() {
+                    "Ref" => {
+                        if let Some(name) = v.as_str().filter(|n| ids.contains(*n)) {
+                            out.push(name.to_owned());
+                        }
+                    }
+                    "Fn::GetAtt" => {
+                        let name = match v {
+                            Value::Array(parts) => parts[0].as_str().unwrap_or_default().to_owned(),
+                            Value::String(path) => {
+                                path.split('.').next().unwrap_or_default().to_owned()
+                            }
+                            _ => String::new(),
+                        };
+                        if ids.contains(&name) {
+                            out.push(name);
+                        }
+                    }
+                    "Fn::Sub" => {
+                        let (text, vars) = match v {
+                            Value::String(t) => (t.as_str(), None),
+                            Value::Array(parts) => (
+                                parts[0].as_str().unwrap_or_default(),
+                                parts.get(1).and_then(Value::as_object),
+                            ),
+                            _ => ("", None),
+                        };
+                        let mut rest = text;
+                        while let Some(start) = rest.find("${") {
+                            let Some(end) = rest[start..].find('}') else {
+                                break;
+                            };
+                            let name = rest[start + 2..start + end]
+                                .split('.')
+                                .next()
+                                .unwrap_or_default();
+                            if ids.contains(name) && !vars.is_some_and(|m| m.contains_key(name)) {
+                                out.push(name.to_owned());
+                            }
+                            rest = &rest[start + end + 1..];
+                        }
+                        if let Some(vars) = vars {
+                            for value in vars.values() {
+                                references(value, ids, out);
+                            }
+                        }
+                    }
+                    _ => references(v, ids, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, ids, out)),
+        _ => {}
+    }
+}
+
+/// CloudFormation refuses a template whose resources depend on each other in a circle
+/// ("Circular dependency between resources"), and no linter here sees one that only SAM's
+/// translation makes (a generated role's policy naming a resource whose own policy names the
+/// role). The dependency graph of the template as SAM's translator makes it has no cycle.
+#[test]
+fn when_sam_translates_the_template_should_no_resource_depend_on_itself_through_others() {
+    let translated =
+        runner::cfn::translate(&root().join("template.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let resources = translated["Resources"].as_object().unwrap();
+    let ids: std::collections::BTreeSet<String> = resources.keys().cloned().collect();
+    let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (id, resource) in resources {
+        let mut out = Vec::new();
+        references(&resource["Properties"], &ids, &mut out);
+        match &resource["DependsOn"] {
+            Value::String(d) => out.push(d.clone()),
+            Value::Array(ds) => out.extend(ds.iter().filter_map(|d| d.as_str().map(str::to_owned))),
+            _ => {}
+        }
+        out.sort();
+        out.dedup();
+        edges.insert(id.clone(), out);
+    }
+    // Depth-first search; a node met again while on the stack closes a cycle.
+    fn visit(
+        node: &str,
+        edges: &std::collections::BTreeMap<String, Vec<String>>,
+        state: &mut std::collections::BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(node) {
+            Some(1) => {
+                let from = path.iter().position(|p| p == node).unwrap_or(0);
+                return Some(path[from..].to_vec());
+            }
+            Some(2) => return None,
+            _ => {}
+        }
+        state.insert(node.to_owned(), 1);
+        path.push(node.to_owned());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, state, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        state.insert(node.to_owned(), 2);
+        None
+    }
+    let mut state = Default::default();
+    for id in edges.keys() {
+        let mut path = Vec::new();
+        if let Some(cycle) = visit(id, &edges, &mut state, &mut path) {
+            panic!("circular dependency: {}", cycle.join(" → "));
+        }
+    }
+}

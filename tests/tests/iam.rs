@@ -580,6 +580,19 @@ fn when_someone_else_in_the_account_puts_on_the_release_bus_should_the_bus_polic
         );
         assert_eq!(decision.is_allowed(), allowed, "{who}: {decision:?}");
     }
+    // Operators request releases; only publish-release announces them.
+    for detail_type in ["Release Published", "Release Failed"] {
+        let decision = with_operators.stranger_may(
+            "arn:aws:iam::123456789012:role/release-ci-main",
+            "events:PutEvents",
+            &bus,
+            &put("image-release", detail_type),
+        );
+        assert!(
+            !decision.is_allowed(),
+            "an operator's {detail_type}: {decision:?}"
+        );
+    }
 }
 
 /// Only publish-release may sign with the stack's key (its policy denies `kms:Sign` to every
@@ -590,11 +603,22 @@ fn when_someone_else_in_the_account_signs_should_the_key_policy_deny_it() {
     let template = root().join("template.yaml");
     let stack = local_stack(&template);
     let key = stack.signing_keys().pop().expect("the stack's signing key");
+    // What KMS puts in every request on the key: its aliases (kms:ResourceAliases).
+    let aliases: Vec<(String, String)> = stack
+        .key_aliases()
+        .into_iter()
+        .filter(|(_, k)| *k == key)
+        .map(|(alias, _)| ("kms:ResourceAliases".to_owned(), alias))
+        .collect();
+    assert!(!aliases.is_empty(), "the key has its alias");
     let ours = account(&stack);
-    let sign = |who: &str| ours.stranger_may(who, "kms:Sign", &key, &[]).is_allowed();
+    let sign = |who: &str| {
+        ours.stranger_may(who, "kms:Sign", &key, &aliases)
+            .is_allowed()
+    };
     assert!(!sign("arn:aws:iam::123456789012:role/SomeoneElse"));
     let decision = ours
-        .evaluate("publish-release", "kms:Sign", &key, &[])
+        .evaluate("publish-release", "kms:Sign", &key, &aliases)
         .expect("publish-release is a principal of the stack");
     assert!(decision.is_allowed(), "{decision:?}");
     for other in [
@@ -603,7 +627,7 @@ fn when_someone_else_in_the_account_signs_should_the_key_policy_deny_it() {
         "export-image",
         "copy-appstream-image",
     ] {
-        let decision = ours.evaluate(other, "kms:Sign", &key, &[]).unwrap();
+        let decision = ours.evaluate(other, "kms:Sign", &key, &aliases).unwrap();
         assert!(!decision.is_allowed(), "{other}: {decision:?}");
     }
 

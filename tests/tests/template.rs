@@ -580,8 +580,7 @@ fn when_the_stack_creates_its_signing_key_should_it_be_p256_retained_and_deny_ot
     // By default (SigningKeyArn empty) publish-release signs with the stack's key; a given key
     // is checked in tests/tests/iam.rs, with the template resolved as CloudFormation would.
     let env = &function(&template, "publish-release")["Properties"]["Environment"]["Variables"];
-    // The alias, which the function may name without depending on the key: KMS requires a key
-    // policy's principals to be visible, so the key waits for the function (and its role).
+    // The alias, which publish-release's grant is scoped by (kms:ResourceAliases).
     assert_eq!(
         env["SIGNING_KEY_ID"],
         resources["SigningKeyAlias"]["Properties"]["AliasName"]
@@ -592,8 +591,14 @@ fn when_the_stack_creates_its_signing_key_should_it_be_p256_retained_and_deny_ot
             .unwrap()
             .starts_with("alias/")
     );
-    assert_eq!(
-        resources["SigningKey"]["DependsOn"],
-        "PublishReleaseFunction"
-    );
+    // KMS requires a key policy's principals to exist and be visible to it, and a role created
+    // moments before may not be (CloudFormation does not retry that): the key policy names only
+    // the account and "*", and the role only in conditions.
+    for statement in &statements {
+        let principal = statement["Principal"]["AWS"].to_string();
+        assert!(
+            principal == "\"*\"" || principal.contains(":root"),
+            "{principal}"
+        );
+    }
 }

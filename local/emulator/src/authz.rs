@@ -214,7 +214,12 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
                     format!("arn:{p}:kms:{region}:{account}:key/{key_id}")
                 }
             });
-            call.on("key", arn)
+            // kms:ResourceAliases: every alias of the key, whatever KeyId the call used.
+            let mut call = call.on("key", arn.clone());
+            for (alias, _) in world.config.key_aliases.iter().filter(|(_, k)| *k == arn) {
+                call = call.context("kms:ResourceAliases", alias.clone());
+            }
+            call
         }
         ("events", "PutEvents") => {
             let entries = r.json["Entries"].as_array()?;

@@ -3,8 +3,9 @@
 //! `MessageType` `RAW` or `DIGEST`), `GetPublicKey` (DER `SubjectPublicKeyInfo`). moto's KMS
 //! ignores `MessageType: DIGEST` and hashes the digest again, so it cannot stand in here.
 //! Limits and codes from botocore's `kms` model: `Message` 1–4096 bytes, `KeyId` 1–2048
-//! characters; `NotFoundException`, `InvalidKeyUsageException`, `ValidationException`,
-//! `KMSInvalidSignatureException`, `UnsupportedOperationException`.
+//! characters; `NotFoundException`, `InvalidKeyUsageException`, `KMSInvalidSignatureException`,
+//! `UnsupportedOperationException`; a request that breaks the model's constraints gets the
+//! generic `ValidationException` of AWS's JSON services (not in the model).
 
 use crate::world::World;
 use axum::http::{StatusCode, header};
@@ -130,6 +131,27 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
             "KeyUsage": "SIGN_VERIFY",
             "SigningAlgorithms": [ALGORITHM],
         }));
+    }
+    // The model's enum (botocore `SigningAlgorithmSpec`); another value breaks its constraint.
+    const ALGORITHMS: [&str; 13] = [
+        "RSASSA_PSS_SHA_256",
+        "RSASSA_PSS_SHA_384",
+        "RSASSA_PSS_SHA_512",
+        "RSASSA_PKCS1_V1_5_SHA_256",
+        "RSASSA_PKCS1_V1_5_SHA_384",
+        "RSASSA_PKCS1_V1_5_SHA_512",
+        "ECDSA_SHA_256",
+        "ECDSA_SHA_384",
+        "ECDSA_SHA_512",
+        "SM2DSA",
+        "ML_DSA_SHAKE_256",
+        "ED25519_SHA_512",
+        "ED25519_PH_SHA_512",
+    ];
+    if !ALGORITHMS.contains(&input["SigningAlgorithm"].as_str().unwrap_or_default()) {
+        return invalid(
+            "1 validation error detected: Value at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set",
+        );
     }
     if input["SigningAlgorithm"].as_str() != Some(ALGORITHM) {
         return error(

@@ -13,7 +13,10 @@ use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 /// throttling code.
 pub fn error_class(code: &str) -> ErrorClass {
     match code {
-        "ThrottlingException" | "LimitExceededException" => ErrorClass::Throttled,
+        // KMS answers its request quotas with ThrottlingException; LimitExceededException is a
+        // resource quota (not listed for Sign or GetPublicKey).
+        "ThrottlingException" => ErrorClass::Throttled,
+        "LimitExceededException" => ErrorClass::LimitExceeded,
         "KMSInternalException" | "DependencyTimeoutException" | "KeyUnavailableException" => {
             ErrorClass::Transient
         }

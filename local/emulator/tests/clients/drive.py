@@ -249,6 +249,9 @@ check("kms Sign of a 31-byte DIGEST is a ValidationException",
 check("kms Sign with an RSA algorithm is InvalidKeyUsageException",
       error_code(lambda: kms.sign(KeyId=key["Arn"], Message=digest, MessageType="DIGEST",
                                   SigningAlgorithm="RSASSA_PSS_SHA_256")) == "InvalidKeyUsageException")
+check("kms Sign with an algorithm outside the model's enum is a ValidationException",
+      error_code(lambda: kms.sign(KeyId=key["Arn"], Message=digest, MessageType="DIGEST",
+                                  SigningAlgorithm="ECDSA_SHA_1")) == "ValidationException")
 check("kms Sign with an unknown key is NotFoundException",
       error_code(lambda: kms.sign(KeyId="1234abcd-12ab-34cd-56ef-1234567890ab", Message=digest,
                                   SigningAlgorithm="ECDSA_SHA_256")) == "NotFoundException")
