@@ -28,6 +28,67 @@ pub enum HashSlice {
     Partial(HashState),
 }
 
+/// One slice of hashing an object (`etag`, `size`): the bytes `start..end` to feed `hasher`.
+pub struct Slice {
+    pub hasher: sha2::Sha256,
+    pub start: u64,
+    pub end: u64,
+    etag: String,
+    size: u64,
+}
+
+impl Slice {
+    /// The slice of at most `budget` bytes that follows `resume` when it is a state of this very
+    /// object (same ETag and size), else the first. A saved state that does not deserialize is
+    /// `CorruptRecord` (the message names `what`).
+    pub fn next(
+        resume: Option<&HashState>,
+        etag: &str,
+        size: u64,
+        budget: u64,
+        what: &str,
+    ) -> Result<Self, crate::error::ServiceError> {
+        let (hasher, start) = match resume.filter(|r| r.etag == etag && r.size == size) {
+            Some(r) => (
+                self::resume(Some(&r.state)).ok_or_else(|| {
+                    crate::error::ServiceError::new(
+                        "GetObject",
+                        crate::error::ErrorClass::CorruptRecord,
+                        "CorruptRecord",
+                        format!("{what}: a saved hash state that does not resume"),
+                    )
+                })?,
+                r.offset.min(size),
+            ),
+            None => (sha2::Sha256::new(), 0),
+        };
+        Ok(Self {
+            hasher,
+            start,
+            end: start.saturating_add(budget.max(1)).min(size),
+            etag: etag.to_owned(),
+            size,
+        })
+    }
+
+    /// The digest when the slice reached the end of the object, else the state to resume.
+    pub fn finish(self) -> HashSlice {
+        if self.end == self.size {
+            HashSlice::Done(crate::ports::ObjectDigest {
+                size: self.size,
+                sha256: crate::ports::hex(&self.hasher.finalize()),
+            })
+        } else {
+            HashSlice::Partial(HashState {
+                state: save(&self.hasher),
+                etag: self.etag,
+                size: self.size,
+                offset: self.end,
+            })
+        }
+    }
+}
+
 /// A hasher that continues `state` (or starts afresh).
 pub fn resume(state: Option<&str>) -> Option<sha2::Sha256> {
     let Some(hex) = state else {

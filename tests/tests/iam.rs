@@ -64,6 +64,11 @@ fn inventory() -> Vec<String> {
 /// The stack as the static tests see it: the template's defaults, the local account, and the
 /// placeholders the inventory uses.
 fn local_stack(template: &Path) -> Stack {
+    local_stack_with(template, &[])
+}
+
+/// [`local_stack`] with some parameters set.
+fn local_stack_with(template: &Path, parameters: &[(&str, &str)]) -> Stack {
     let mut values = runner::local_values(
         "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
         "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
@@ -72,6 +77,9 @@ fn local_stack(template: &Path) -> Stack {
         "d111111abcdef8.cloudfront.net",
     );
     values.set("AdditionalPipelineArns", "");
+    for (k, v) in parameters {
+        values.set(k, *v);
+    }
     Stack::load(template, values).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -553,19 +561,13 @@ fn when_someone_else_in_the_account_puts_on_the_release_bus_should_the_bus_polic
     assert!(decision.is_allowed(), "{decision:?}");
 
     // Operators named in ReleaseOperatorArns (wildcards allowed) may put, nobody else.
-    let mut values = runner::local_values(
-        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
-        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
-        &["eu-west-1".to_owned()],
-        "DISTRIBUTION",
-        "d111111abcdef8.cloudfront.net",
-    );
-    values.set("AdditionalPipelineArns", "");
-    values.set(
-        "ReleaseOperatorArns",
-        "arn:aws:iam::123456789012:role/release-ci-*,arn:aws:iam::123456789012:user/alice",
-    );
-    let with_operators = account(&Stack::load(&template, values).unwrap_or_else(|e| panic!("{e}")));
+    let with_operators = account(&local_stack_with(
+        &template,
+        &[(
+            "ReleaseOperatorArns",
+            "arn:aws:iam::123456789012:role/release-ci-*,arn:aws:iam::123456789012:user/alice",
+        )],
+    ));
     for (who, allowed) in [
         ("arn:aws:iam::123456789012:role/release-ci-main", true),
         ("arn:aws:iam::123456789012:user/alice", true),
@@ -632,16 +634,7 @@ fn when_someone_else_in_the_account_signs_should_the_key_policy_deny_it() {
     }
 
     let given = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-    let mut values = runner::local_values(
-        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
-        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
-        &["eu-west-1".to_owned()],
-        "DISTRIBUTION",
-        "d111111abcdef8.cloudfront.net",
-    );
-    values.set("AdditionalPipelineArns", "");
-    values.set("SigningKeyArn", given);
-    let with_given = Stack::load(&template, values).unwrap_or_else(|e| panic!("{e}"));
+    let with_given = local_stack_with(&template, &[("SigningKeyArn", given)]);
     assert!(with_given.signing_keys().is_empty(), "no key is created");
     let publish = with_given
         .functions()

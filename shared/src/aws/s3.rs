@@ -375,40 +375,12 @@ impl ArtifactStore for S3Adapter {
         };
         let size = size_of(&head);
         let etag = head.e_tag.clone().unwrap_or_default();
-        // A saved state of this very object resumes; any other starts over.
-        let (mut hasher, start) = match resume.filter(|r| r.etag == etag && r.size == size) {
-            Some(r) => (
-                crate::hashing::resume(Some(&r.state)).ok_or_else(|| {
-                    ServiceError::new(
-                        "GetObject",
-                        ErrorClass::CorruptRecord,
-                        "CorruptRecord",
-                        format!(
-                            "s3://{}/{key}: a saved hash state that does not resume",
-                            self.bucket
-                        ),
-                    )
-                })?,
-                r.offset.min(size),
-            ),
-            None => (sha2::Sha256::new(), 0),
-        };
-        let end = start.saturating_add(budget.max(1)).min(size);
-        self.hash_ranges(key, head.e_tag, &mut hasher, start, end, &|_, _| {})
+        let what = format!("s3://{}/{key}", self.bucket);
+        let mut slice = crate::hashing::Slice::next(resume, &etag, size, budget, &what)?;
+        let (start, end) = (slice.start, slice.end);
+        self.hash_ranges(key, head.e_tag, &mut slice.hasher, start, end, &|_, _| {})
             .await?;
-        Ok(Some(if end == size {
-            HashSlice::Done(ObjectDigest {
-                size,
-                sha256: hex(&hasher.finalize()),
-            })
-        } else {
-            HashSlice::Partial(HashState {
-                etag,
-                size,
-                offset: end,
-                state: crate::hashing::save(&hasher),
-            })
-        }))
+        Ok(Some(slice.finish()))
     }
 
     async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {

@@ -162,45 +162,22 @@ impl ArtifactStore for FakeStore {
         resume: Option<&crate::hashing::HashState>,
         budget: u64,
     ) -> Result<Option<crate::hashing::HashSlice>> {
-        use crate::hashing::{HashSlice, HashState};
         use sha2::Digest;
         self.script.enter("GetObject")?;
         let Some(bytes) = lock(&self.objects).get(key).cloned() else {
             return Ok(None);
         };
         let etag = sha256_hex(&bytes);
-        let size = bytes.len() as u64;
-        let (mut hasher, start) = match resume.filter(|r| r.etag == etag && r.size == size) {
-            Some(r) => (
-                crate::hashing::resume(Some(&r.state)).ok_or_else(|| {
-                    ServiceError::new(
-                        "GetObject",
-                        ErrorClass::CorruptRecord,
-                        "CorruptRecord",
-                        "a saved hash state that does not deserialize",
-                    )
-                })?,
-                r.offset,
-            ),
-            None => (sha2::Sha256::new(), 0),
-        };
-        let end = start.saturating_add(budget.max(1)).min(size);
-        hasher.update(&bytes[start as usize..end as usize]);
-        self.hashed_bytes
-            .fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
-        Ok(Some(if end == size {
-            HashSlice::Done(ObjectDigest {
-                size,
-                sha256: hex(&hasher.finalize()),
-            })
-        } else {
-            HashSlice::Partial(HashState {
-                etag,
-                size,
-                offset: end,
-                state: crate::hashing::save(&hasher),
-            })
-        }))
+        let mut slice =
+            crate::hashing::Slice::next(resume, &etag, bytes.len() as u64, budget, key)?;
+        slice
+            .hasher
+            .update(&bytes[slice.start as usize..slice.end as usize]);
+        self.hashed_bytes.fetch_add(
+            slice.end - slice.start,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(Some(slice.finish()))
     }
 
     async fn put_text(&self, key: &str, body: String, content_type: &str) -> Result<()> {
