@@ -15,6 +15,21 @@ pub(crate) struct Exports {
 }
 
 impl<T: Ports> Deps<T> {
+    /// The export step as export-image runs it, with this function's clients and clock.
+    pub(crate) fn export_step<'a>(
+        &'a self,
+        config: &'a shared::steps::export::Config,
+    ) -> shared::steps::export::Deps<'a, T::Pipelines, T::Exports, T::Store> {
+        shared::steps::export::Deps {
+            config,
+            pipelines: &self.pipelines,
+            exports: &self.exports,
+            store: &self.store,
+            retry: self.retry,
+            clock: self.clock.as_ref(),
+        }
+    }
+
     /// The export records found, when the last artifact was hashed, and the step's progress
     /// over every configured format: done when every disk is in S3 and hashed (in
     /// `EXPORT_FORMATS` order), failed when any task failed, else pending on the first one not
@@ -130,15 +145,8 @@ impl<T: Ports> Deps<T> {
         let Some(config) = &self.config.export else {
             return Ok((Some(failed), Progress::Failed(why.to_owned())));
         };
-        let step = shared::steps::export::Deps {
-            config,
-            pipelines: &self.pipelines,
-            exports: &self.exports,
-            store: &self.store,
-            retry: self.retry,
-            clock: self.clock.as_ref(),
-        };
-        let started = shared::steps::export::restart(&step, &failed, generation).await?;
+        let started =
+            shared::steps::export::restart(&self.export_step(config), &failed, generation).await?;
         let detail = match started {
             Some(new) => format!(
                 "{why}; retried as export task {} (attempt {})",

@@ -177,18 +177,10 @@ impl<T: Ports> Deps<T> {
             ImageStatus::Available => {
                 let change = synthetic(&image, &info, "AVAILABLE");
                 // Each step records its own failure; an error here is retried on the next tick.
-                if let (true, Some(config)) = (export_missing, &self.config.export) {
-                    let step = export::Deps {
-                        config,
-                        pipelines: &self.pipelines,
-                        exports: &self.exports,
-                        store: &self.store,
-                        retry: self.retry,
-                        clock: self.clock.as_ref(),
-                    };
-                    if let Err(err) = export::on_image(&step, &change).await {
-                        warn!(error = %err, "export step not started this tick");
-                    }
+                if let (true, Some(config)) = (export_missing, &self.config.export)
+                    && let Err(err) = export::on_image(&self.export_step(config), &change).await
+                {
+                    warn!(error = %err, "export step not started this tick");
                 }
                 if let (true, Some(config)) = (appstream_missing, &self.config.appstream) {
                     let step = appstream::Deps {
