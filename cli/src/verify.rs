@@ -195,12 +195,9 @@ pub fn signature_problem(
     let Ok(signature) = p256::ecdsa::Signature::from_der(signature) else {
         return Some("the signature is not a DER ECDSA signature".into());
     };
-    let digest: Vec<u8> = (0..sha256_hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(sha256_hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect();
-    if digest.len() != 32 {
+    let Some(digest) = shared::ports::unhex(sha256_hex).filter(|d| d.len() == 32) else {
         return Some(format!("no SHA-256 to check ({sha256_hex})"));
-    }
+    };
     key.verify_prehash(&digest, &signature)
         .err()
         .map(|_| "the signature does not verify: the object changed after it was signed, or another key signed it".into())

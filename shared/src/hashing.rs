@@ -94,7 +94,7 @@ pub fn resume(state: Option<&str>) -> Option<sha2::Sha256> {
     let Some(hex) = state else {
         return Some(sha2::Sha256::new());
     };
-    let bytes = unhex(hex)?;
+    let bytes = crate::ports::unhex(hex)?;
     let serialized =
         sha2::digest::common::hazmat::SerializedState::<sha2::Sha256>::try_from(&bytes[..]).ok()?;
     sha2::Sha256::deserialize(&serialized).ok()
@@ -103,15 +103,6 @@ pub fn resume(state: Option<&str>) -> Option<sha2::Sha256> {
 /// The hex of `hasher`'s state.
 pub fn save(hasher: &sha2::Sha256) -> String {
     crate::ports::hex(&hasher.serialize())
-}
-
-fn unhex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
-        return None;
-    }
-    (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -407,12 +407,5 @@ impl<T: Ports> Deps<T> {
 
 /// The 32 bytes of a lowercase hex SHA-256.
 fn digest_bytes(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    shared::ports::unhex(hex)?.try_into().ok()
 }

@@ -17,23 +17,7 @@ pub trait ReleaseSigner: Send + Sync {
 
 /// `der` as a PEM `PUBLIC KEY` block (what `openssl pkey -pubin` reads).
 pub fn public_key_pem(der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::new();
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                encoded.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
+    let encoded = aws_smithy_types::base64::encode(der);
     let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
     for line in encoded.as_bytes().chunks(64) {
         pem.push_str(&String::from_utf8_lossy(line));
