@@ -9,7 +9,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub const CATALOG_SCHEMA_VERSION: u32 = 1;
+/// The schema of `catalog/index.json` and the history pages (2: sharded per image and month).
+pub const CATALOG_SCHEMA_VERSION: u32 = 2;
+/// The schema of `catalog/latest.json` (unchanged since 1).
+pub const LATEST_SCHEMA_VERSION: u32 = 1;
 
 /// One published release, as the index and the latest pointer list it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,27 +129,58 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
     numbers(a).cmp(&numbers(b))
 }
 
-/// `catalog/index.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Index {
-    pub schema_version: u32,
-    /// Newest published first.
-    pub releases: Vec<Entry>,
-}
+/// The newest releases of an image the index and the downloads page show; older ones are
+/// on the image's history pages.
+pub const RECENT: usize = 10;
 
-impl Default for Index {
-    fn default() -> Self {
-        Self {
-            schema_version: CATALOG_SCHEMA_VERSION,
-            releases: Vec::new(),
-        }
+/// `yyyy-mm` of a timestamp (`2026-11-23T10:00:00Z` → `2026-11`): the history page a release
+/// published then belongs to. A timestamp that does not start with a date goes to `0000-00`.
+pub fn month_of(published_at: &str) -> String {
+    let month = published_at.get(..7).unwrap_or("");
+    let b = month.as_bytes();
+    let is_month = b.len() == 7
+        && b[4] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit());
+    if is_month {
+        month.to_owned()
+    } else {
+        "0000-00".to_owned()
     }
 }
 
-impl Index {
-    /// Adds the release once (a repeat changes nothing); keeps newest first by publication
-    /// time, then by release id. Returns whether the index changed.
-    pub fn add(&mut self, entry: Entry) -> bool {
+/// Newest published first, then by release id (a total order: every list sorts the same way).
+fn newest_first(a: &Entry, b: &Entry) -> Ordering {
+    b.published_at
+        .cmp(&a.published_at)
+        .then_with(|| b.release_id.cmp(&a.release_id))
+}
+
+/// The earlier of two expiries, `None` being never.
+fn earlier(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `catalog/history/<image>/<yyyy-mm>.json`: every release of one image published in one
+/// month, newest first. Written once per publication of that image in that month (and when
+/// retention withdraws its downloads), never read by a publication of another month: the cost
+/// of publishing does not grow with history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    pub schema_version: u32,
+    pub image: String,
+    pub month: String,
+    pub releases: Vec<Entry>,
+}
+
+impl History {
+    /// Adds the release once (a repeat changes nothing), newest first. Returns whether the
+    /// page changed.
+    pub fn add(&mut self, entry: &Entry) -> bool {
         if self
             .releases
             .iter()
@@ -154,19 +188,210 @@ impl Index {
         {
             return false;
         }
-        self.releases.push(entry);
-        self.releases.sort_by(|a, b| {
-            b.published_at
-                .cmp(&a.published_at)
-                .then_with(|| b.release_id.cmp(&a.release_id))
-        });
+        self.schema_version = CATALOG_SCHEMA_VERSION;
+        self.image.clone_from(&entry.image);
+        self.month = month_of(&entry.published_at);
+        self.releases.push(entry.clone());
+        self.releases.sort_by(newest_first);
         true
     }
 
-    /// Marks every entry whose downloads have expired at `now`. Returns whether any changed.
-    pub fn expire(&mut self, now: &str) -> bool {
+    /// Marks every entry whose downloads have expired at `now`. Returns how many it marked.
+    pub fn expire(&mut self, now: &str) -> usize {
         self.releases
             .iter_mut()
+            .map(|e| usize::from(e.expire(now)))
+            .sum()
+    }
+
+    /// The earliest moment an entry of this page still offering downloads expires.
+    pub fn next_expiry(&self) -> Option<String> {
+        self.releases
+            .iter()
+            .filter(|e| !e.artifacts_expired)
+            .filter_map(|e| e.artifacts_expire_at.clone())
+            .min()
+    }
+}
+
+/// One history page as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSummary {
+    /// `yyyy-mm`.
+    pub month: String,
+    /// The page's JSON ([`History`]) and HTML, relative to the distribution's root.
+    pub json: String,
+    pub html: String,
+    /// How many releases the page lists.
+    pub releases: u64,
+    /// When the next of its entries' downloads expires: the scheduled tick reads the page only
+    /// then. Kept early rather than late when a publisher and a tick race (an extra read, never
+    /// a link left to a removed download).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_expiry: Option<String>,
+}
+
+/// One image in the index: its newest releases and its history pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSummary {
+    /// At most [`RECENT`], newest published first.
+    pub recent: Vec<Entry>,
+    /// Newest month first.
+    pub history: Vec<PageSummary>,
+}
+
+impl ImageSummary {
+    fn page_mut(&mut self, image: &str, month: &str) -> &mut PageSummary {
+        let at = match self.history.iter().position(|p| p.month == month) {
+            Some(at) => at,
+            None => {
+                self.history.push(PageSummary {
+                    month: month.to_owned(),
+                    json: crate::release::keys::history(image, month),
+                    html: crate::release::keys::history_page(image, month),
+                    releases: 0,
+                    next_expiry: None,
+                });
+                self.history.sort_by(|a, b| b.month.cmp(&a.month));
+                self.history
+                    .iter()
+                    .position(|p| p.month == month)
+                    .unwrap_or(0)
+            }
+        };
+        &mut self.history[at]
+    }
+}
+
+/// `catalog/index.json` (schema 2): per image, its [`RECENT`] newest releases and one line per
+/// history page. Its size grows with the number of images and months, never with the number of
+/// releases, so every publication reads and writes a bounded amount. A schema-1 index (every
+/// release in one list, `releases`) is read as `legacy` and migrated in place by the first
+/// publication or tick that sees it ([`Index::migrate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub schema_version: u32,
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageSummary>,
+    /// Schema 1's list of every release: read for the migration only, never written.
+    #[serde(default, rename = "releases", skip_serializing)]
+    pub legacy: Vec<Entry>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            schema_version: CATALOG_SCHEMA_VERSION,
+            images: BTreeMap::new(),
+            legacy: Vec::new(),
+        }
+    }
+}
+
+impl Index {
+    /// Whether this is a schema-1 index still to migrate.
+    pub fn needs_migration(&self) -> bool {
+        self.schema_version < CATALOG_SCHEMA_VERSION || !self.legacy.is_empty()
+    }
+
+    /// Schema 1's releases grouped into the history pages they belong on.
+    pub fn legacy_pages(&self) -> Vec<History> {
+        let mut pages: BTreeMap<(String, String), History> = BTreeMap::new();
+        for entry in &self.legacy {
+            let month = month_of(&entry.published_at);
+            pages
+                .entry((entry.image.clone(), month))
+                .or_default()
+                .add(entry);
+        }
+        pages.into_values().collect()
+    }
+
+    /// Lists the release written on `page` (its history page as written): among the image's
+    /// recent releases when it is one of the newest, and the page's count and next expiry.
+    /// Idempotent. Returns whether the index changed.
+    pub fn record(&mut self, entry: &Entry, page: &History) -> bool {
+        let before = self.clone();
+        self.schema_version = CATALOG_SCHEMA_VERSION;
+        let image = self.images.entry(entry.image.clone()).or_default();
+        if !image
+            .recent
+            .iter()
+            .any(|e| e.release_id == entry.release_id)
+        {
+            image.recent.push(entry.clone());
+            image.recent.sort_by(newest_first);
+            image.recent.truncate(RECENT);
+        }
+        let summary = image.page_mut(&entry.image, &page.month);
+        // Pages only grow: a racing publisher's smaller page is older than ours.
+        summary.releases = summary.releases.max(page.releases.len() as u64);
+        summary.next_expiry = earlier(summary.next_expiry.take(), page.next_expiry());
+        *self != before
+    }
+
+    /// After a tick expired entries of `page` (as written): the page's next expiry. When the
+    /// index counts more releases than the tick's page had, a publisher added one meanwhile and
+    /// its expiry may be missing from the page the tick read, so the earlier of the two stays.
+    pub fn settle(&mut self, page: &History) -> bool {
+        let before = self.clone();
+        let Some(image) = self.images.get_mut(&page.image) else {
+            return false;
+        };
+        let summary = image.page_mut(&page.image, &page.month);
+        let len = page.releases.len() as u64;
+        summary.next_expiry = if summary.releases > len {
+            earlier(summary.next_expiry.take(), page.next_expiry())
+        } else {
+            page.next_expiry()
+        };
+        summary.releases = summary.releases.max(len);
+        *self != before
+    }
+
+    /// The history pages with an entry whose downloads expire by `now`: (image, month).
+    pub fn due(&self, now: &str) -> Vec<(String, String)> {
+        self.images
+            .iter()
+            .flat_map(|(image, summary)| {
+                summary
+                    .history
+                    .iter()
+                    .filter(|p| p.next_expiry.as_deref().is_some_and(|at| at <= now))
+                    .map(|p| (image.clone(), p.month.clone()))
+            })
+            .collect()
+    }
+
+    /// Replaces a schema-1 index by schema 2, given its releases' pages as written
+    /// ([`Index::legacy_pages`], each merged into what the page already held). Idempotent.
+    pub fn migrate(&mut self, pages: &[History]) -> bool {
+        if !self.needs_migration() {
+            return false;
+        }
+        for entry in std::mem::take(&mut self.legacy) {
+            let month = month_of(&entry.published_at);
+            let page = pages
+                .iter()
+                .find(|p| p.image == entry.image && p.month == month);
+            let fallback = History {
+                schema_version: CATALOG_SCHEMA_VERSION,
+                image: entry.image.clone(),
+                month: month.clone(),
+                releases: vec![entry.clone()],
+            };
+            self.record(&entry, page.unwrap_or(&fallback));
+        }
+        self.schema_version = CATALOG_SCHEMA_VERSION;
+        true
+    }
+
+    /// Marks the recent entries whose downloads have expired at `now`. Returns whether any
+    /// changed.
+    pub fn expire(&mut self, now: &str) -> bool {
+        self.images
+            .values_mut()
+            .flat_map(|i| i.recent.iter_mut())
             .fold(false, |changed, e| e.expire(now) | changed)
     }
 }
@@ -181,7 +406,7 @@ pub struct Latest {
 impl Default for Latest {
     fn default() -> Self {
         Self {
-            schema_version: CATALOG_SCHEMA_VERSION,
+            schema_version: LATEST_SCHEMA_VERSION,
             images: BTreeMap::new(),
         }
     }
@@ -245,12 +470,9 @@ pub fn human_size(bytes: u64) -> String {
 /// the two agree), and nothing else: no script, no image, no frame.
 pub const PAGE_STYLE: &str = "\nbody { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 2rem; color: #1b1b1b; background: #fff; line-height: 1.5; }\nh1 { font-size: 1.8rem; }\nsection { border-top: 2px solid #d0d7de; padding: 0.5rem 0 1rem; }\ntable { border-collapse: collapse; width: 100%; margin: 0.5rem 0; }\nth, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }\nth { background: #f3f5f7; }\ncode { font-family: ui-monospace, monospace; font-size: 0.85rem; word-break: break-all; }\na { color: #0550ae; }\na:focus, a:hover { outline: 2px solid #0550ae; }\n.meta { color: #424a53; }\n";
 
-/// The downloads page: static, accessible HTML and CSS, no script. One section per release,
-/// newest first: version and date, AMIs per region, downloads with format, size and SHA-256,
-/// AppStream images.
-pub fn render_page(index: &Index, title: &str) -> String {
-    let mut html = String::new();
-    html.push_str(&format!(
+/// The head of every catalog page, up to `<main>`, with `intro` (HTML) under the title.
+fn page_head(title: &str, intro: &str) -> String {
+    format!(
         r#"<!doctype html>
 <html lang="en">
 <head>
@@ -261,94 +483,156 @@ pub fn render_page(index: &Index, title: &str) -> String {
 </head>
 <body>
 <header><h1>{title}</h1>
-<p>Machine images released by image-release. Each download has a SHA-256: check it with
-<code>sha256sum -c --ignore-missing SHA256SUMS</code>. Machine-readable: <a href="catalog/index.json">index.json</a>,
-<a href="catalog/latest.json">latest.json</a>.</p></header>
+{intro}</header>
 <main>
 "#,
         title = escape(title)
+    )
+}
+
+const PAGE_END: &str = "</main>\n</body>\n</html>\n";
+
+/// One release: version and date, AMIs per region, downloads with format, size and SHA-256,
+/// AppStream images. `level` is the heading level of its title.
+fn render_entry(html: &mut String, entry: &Entry, level: u8) {
+    let id = escape(&entry.release_id);
+    // An expired release keeps its entry, without a link to what retention removed.
+    let links = if entry.artifacts_expired {
+        format!(
+            " · downloads removed by the retention policy (offered until <time datetime=\"{at}\">{at}</time>)",
+            at = escape(entry.artifacts_expire_at.as_deref().unwrap_or(""))
+        )
+    } else {
+        format!(
+            " · <a href=\"{manifest}\">manifest.json</a>{sums}{until}",
+            manifest = escape(&entry.manifest_url),
+            sums = entry
+                .checksums_url
+                .as_ref()
+                .map(|u| format!(" · <a href=\"{}\">SHA256SUMS</a>", escape(u)))
+                .unwrap_or_default(),
+            until = entry
+                .artifacts_expire_at
+                .as_deref()
+                .map(|at| format!(
+                    " · downloads offered until <time datetime=\"{at}\">{at}</time>",
+                    at = escape(at)
+                ))
+                .unwrap_or_default(),
+        )
+    };
+    let sub = level + 1;
+    html.push_str(&format!(
+        "<section aria-labelledby=\"{id}\">\n<h{level} id=\"{id}\">{image} {version} (build {build})</h{level}>\n<p class=\"meta\">Published <time datetime=\"{at}\">{at}</time>{links}</p>\n",
+        image = escape(&entry.image),
+        version = escape(&entry.version),
+        build = entry.build,
+        at = escape(&entry.published_at),
     ));
-    if index.releases.is_empty() {
+    if !entry.artifacts.is_empty() && !entry.artifacts_expired {
+        html.push_str(&format!("<h{sub}>Downloads</h{sub}>\n<table>\n<thead><tr><th scope=\"col\">Format</th><th scope=\"col\">File</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>\n<tbody>\n"));
+        for a in &entry.artifacts {
+            let file = crate::release::keys::file_name(&a.object_key);
+            html.push_str(&format!(
+                "<tr><td>{format}</td><td><a href=\"{url}\" download>{file}</a></td><td>{size} <span class=\"meta\">({bytes} bytes)</span></td><td><code>{sha}</code></td></tr>\n",
+                format = a.format.as_str().to_uppercase(),
+                url = escape(&a.url),
+                file = escape(file),
+                size = human_size(a.size_bytes),
+                bytes = a.size_bytes,
+                sha = escape(&a.sha256),
+            ));
+        }
+        html.push_str("</tbody>\n</table>\n");
+    }
+    if !entry.amis.is_empty() {
+        html.push_str(&format!("<h{sub}>AMIs</h{sub}>\n<table>\n<thead><tr><th scope=\"col\">Region</th><th scope=\"col\">AMI</th><th scope=\"col\">Account</th><th scope=\"col\">Name</th></tr></thead>\n<tbody>\n"));
+        for ami in &entry.amis {
+            html.push_str(&format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+                escape(&ami.region),
+                escape(&ami.ami_id),
+                escape(ami.account_id.as_deref().unwrap_or("")),
+                escape(ami.name.as_deref().unwrap_or("")),
+            ));
+        }
+        html.push_str("</tbody>\n</table>\n");
+    }
+    if !entry.appstream.is_empty() {
+        html.push_str(&format!("<h{sub}>AppStream images</h{sub}>\n<table>\n<thead><tr><th scope=\"col\">Region</th><th scope=\"col\">Image</th><th scope=\"col\">ARN</th></tr></thead>\n<tbody>\n"));
+        for image in &entry.appstream {
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>\n",
+                escape(&image.region),
+                escape(&image.image_name),
+                escape(&image.arn),
+            ));
+        }
+        html.push_str("</tbody>\n</table>\n");
+    }
+    html.push_str("</section>\n");
+}
+
+/// The downloads page: static, accessible HTML and CSS, no script. One part per image: its
+/// [`RECENT`] newest releases, then links to its history pages (one per month). Its size
+/// grows with images and months, never with the number of releases.
+pub fn render_page(index: &Index, title: &str) -> String {
+    let mut html = page_head(
+        title,
+        r#"<p>Machine images released by image-release. Each download has a SHA-256: check it with
+<code>sha256sum -c --ignore-missing SHA256SUMS</code>. Machine-readable: <a href="/catalog/index.json">index.json</a>,
+<a href="/catalog/latest.json">latest.json</a>.</p>"#,
+    );
+    if index.images.is_empty() {
         html.push_str("<p>No release has been published yet.</p>\n");
     }
-    for entry in &index.releases {
-        let id = escape(&entry.release_id);
-        // An expired release keeps its entry, without a link to what retention removed.
-        let links = if entry.artifacts_expired {
-            format!(
-                " · downloads removed by the retention policy (offered until <time datetime=\"{at}\">{at}</time>)",
-                at = escape(entry.artifacts_expire_at.as_deref().unwrap_or(""))
-            )
-        } else {
-            format!(
-                " · <a href=\"{manifest}\">manifest.json</a>{sums}{until}",
-                manifest = escape(&entry.manifest_url),
-                sums = entry
-                    .checksums_url
-                    .as_ref()
-                    .map(|u| format!(" · <a href=\"{}\">SHA256SUMS</a>", escape(u)))
-                    .unwrap_or_default(),
-                until = entry
-                    .artifacts_expire_at
-                    .as_deref()
-                    .map(|at| format!(
-                        " · downloads offered until <time datetime=\"{at}\">{at}</time>",
-                        at = escape(at)
-                    ))
-                    .unwrap_or_default(),
-            )
-        };
+    for (image, summary) in &index.images {
+        let anchor = format!("image-{}", escape(image));
         html.push_str(&format!(
-            "<section aria-labelledby=\"{id}\">\n<h2 id=\"{id}\">{image} {version} (build {build})</h2>\n<p class=\"meta\">Published <time datetime=\"{at}\">{at}</time>{links}</p>\n",
-            image = escape(&entry.image),
-            version = escape(&entry.version),
-            build = entry.build,
-            at = escape(&entry.published_at),
+            "<section aria-labelledby=\"{anchor}\">\n<h2 id=\"{anchor}\">{}</h2>\n",
+            escape(image)
         ));
-        if !entry.artifacts.is_empty() && !entry.artifacts_expired {
-            html.push_str("<h3>Downloads</h3>\n<table>\n<thead><tr><th scope=\"col\">Format</th><th scope=\"col\">File</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>\n<tbody>\n");
-            for a in &entry.artifacts {
-                let file = crate::release::keys::file_name(&a.object_key);
-                html.push_str(&format!(
-                    "<tr><td>{format}</td><td><a href=\"{url}\" download>{file}</a></td><td>{size} <span class=\"meta\">({bytes} bytes)</span></td><td><code>{sha}</code></td></tr>\n",
-                    format = a.format.as_str().to_uppercase(),
-                    url = escape(&a.url),
-                    file = escape(file),
-                    size = human_size(a.size_bytes),
-                    bytes = a.size_bytes,
-                    sha = escape(&a.sha256),
-                ));
-            }
-            html.push_str("</tbody>\n</table>\n");
+        for entry in &summary.recent {
+            render_entry(&mut html, entry, 3);
         }
-        if !entry.amis.is_empty() {
-            html.push_str("<h3>AMIs</h3>\n<table>\n<thead><tr><th scope=\"col\">Region</th><th scope=\"col\">AMI</th><th scope=\"col\">Account</th><th scope=\"col\">Name</th></tr></thead>\n<tbody>\n");
-            for ami in &entry.amis {
-                html.push_str(&format!(
-                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
-                    escape(&ami.region),
-                    escape(&ami.ami_id),
-                    escape(ami.account_id.as_deref().unwrap_or("")),
-                    escape(ami.name.as_deref().unwrap_or("")),
-                ));
-            }
-            html.push_str("</tbody>\n</table>\n");
-        }
-        if !entry.appstream.is_empty() {
-            html.push_str("<h3>AppStream images</h3>\n<table>\n<thead><tr><th scope=\"col\">Region</th><th scope=\"col\">Image</th><th scope=\"col\">ARN</th></tr></thead>\n<tbody>\n");
-            for image in &entry.appstream {
-                html.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>\n",
-                    escape(&image.region),
-                    escape(&image.image_name),
-                    escape(&image.arn),
-                ));
-            }
-            html.push_str("</tbody>\n</table>\n");
+        if !summary.history.is_empty() {
+            html.push_str("<p class=\"meta\">Every release, by month published: ");
+            let links: Vec<String> = summary
+                .history
+                .iter()
+                .map(|p| {
+                    format!(
+                        "<a href=\"/{}\">{}</a> ({})",
+                        escape(&p.html),
+                        escape(&p.month),
+                        p.releases
+                    )
+                })
+                .collect();
+            html.push_str(&links.join(" · "));
+            html.push_str("</p>\n");
         }
         html.push_str("</section>\n");
     }
-    html.push_str("</main>\n</body>\n</html>\n");
+    html.push_str(PAGE_END);
+    html
+}
+
+/// One history page: every release of an image published in a month, newest first.
+pub fn render_history(page: &History, title: &str) -> String {
+    let heading = format!("{title}: {} in {}", page.image, page.month);
+    let mut html = page_head(
+        &heading,
+        &format!(
+            r#"<p><a href="/">All images</a> · machine-readable: <a href="/{}">{}.json</a></p>"#,
+            escape(&crate::release::keys::history(&page.image, &page.month)),
+            escape(&page.month)
+        ),
+    );
+    for entry in &page.releases {
+        render_entry(&mut html, entry, 2);
+    }
+    html.push_str(PAGE_END);
     html
 }
 
@@ -377,7 +661,7 @@ mod tests {
 
     #[test]
     fn when_retention_passes_should_keep_the_entry_and_drop_only_its_links() {
-        let mut index = Index::default();
+        let mut page = History::default();
         let mut e = entry("golden-1.0.0-1", "2026-11-23T10:00:00Z");
         e.checksums_url = Some("https://d.example/releases/golden-1.0.0-1/SHA256SUMS".into());
         e.artifacts.push(ManifestExport {
@@ -388,18 +672,130 @@ mod tests {
             sha256: "ab".repeat(32),
         });
         e.artifacts_expire_at = Some("2026-12-22T10:00:00Z".into());
-        index.add(e);
-        let before = render_page(&index, "Downloads");
+        page.add(&e);
+        let mut index = Index::default();
+        index.record(&e, &page);
+        assert_eq!(index.due("2026-12-22T09:59:59Z"), []);
+        assert_eq!(
+            index.due("2026-12-22T10:00:00Z"),
+            [("golden".to_owned(), "2026-11".to_owned())]
+        );
+        let before = render_history(&page, "Downloads");
         assert!(before.contains("export-ami-1.vmdk") && before.contains("offered until"));
-        assert!(!index.expire("2026-12-22T09:59:59Z"));
-        assert!(index.expire("2026-12-22T10:00:00Z"));
-        assert!(!index.expire("2026-12-23T00:00:00Z"), "once");
-        let after = render_page(&index, "Downloads");
-        assert!(after.contains("golden 1.0.0 (build 1)"), "{after}");
-        assert!(after.contains("removed by the retention policy"), "{after}");
-        for gone in ["releases/golden-1.0.0-1/", "href=\"https://d.example"] {
-            assert!(!after.contains(gone), "{gone} in {after}");
+        assert_eq!(page.expire("2026-12-22T09:59:59Z"), 0);
+        assert_eq!(page.expire("2026-12-22T10:00:00Z"), 1);
+        assert_eq!(page.expire("2026-12-23T00:00:00Z"), 0, "once");
+        assert!(index.settle(&page));
+        assert_eq!(
+            index.due("2027-12-22T10:00:00Z"),
+            [],
+            "nothing left to expire"
+        );
+        assert!(index.expire("2026-12-22T10:00:00Z"), "the recent entry too");
+        for after in [
+            render_history(&page, "Downloads"),
+            render_page(&index, "Downloads"),
+        ] {
+            assert!(after.contains("golden 1.0.0 (build 1)"), "{after}");
+            assert!(after.contains("removed by the retention policy"), "{after}");
+            for gone in ["releases/golden-1.0.0-1/", "href=\"https://d.example"] {
+                assert!(!after.contains(gone), "{gone} in {after}");
+            }
         }
+    }
+
+    #[test]
+    fn when_a_publisher_adds_to_a_page_a_tick_read_should_keep_the_earlier_expiry() {
+        let mut first = entry("golden-1.0.0-1", "2026-11-01T10:00:00Z");
+        first.artifacts_expire_at = Some("2026-12-01T00:00:00Z".into());
+        let mut second = entry("golden-1.0.0-2", "2026-11-02T10:00:00Z");
+        second.artifacts_expire_at = Some("2027-01-01T00:00:00Z".into());
+        let mut index = Index::default();
+        let mut tick_page = History::default();
+        tick_page.add(&first);
+        index.record(&first, &tick_page);
+        // The publisher writes the page with `second`, then the index.
+        let mut publisher_page = tick_page.clone();
+        publisher_page.add(&second);
+        index.record(&second, &publisher_page);
+        // The tick expired `first` on the page it read before `second` was added.
+        tick_page.expire("2026-12-01T00:00:00Z");
+        index.settle(&tick_page);
+        let summary = &index.images["golden"].history[0];
+        assert_eq!(summary.releases, 2);
+        assert_eq!(
+            summary.next_expiry.as_deref(),
+            Some("2026-12-01T00:00:00Z"),
+            "kept early: the next tick reads the page again"
+        );
+        // That tick sees both entries and settles on the second's expiry.
+        publisher_page.expire("2026-12-01T00:00:00Z");
+        index.settle(&publisher_page);
+        assert_eq!(
+            index.images["golden"].history[0].next_expiry.as_deref(),
+            Some("2027-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn when_a_schema_1_index_is_migrated_should_keep_every_release_on_its_page() {
+        let v1 = serde_json::json!({"schema_version": 1, "releases": [
+            entry("golden-1.0.1-1", "2026-11-02T10:00:00Z"),
+            entry("golden-1.0.0-1", "2026-10-30T10:00:00Z"),
+            entry("other-2.0.0-1", "2026-10-01T10:00:00Z"),
+        ]});
+        let mut index: Index = serde_json::from_value(v1).unwrap();
+        assert!(index.needs_migration());
+        let pages = index.legacy_pages();
+        let keys: Vec<_> = pages
+            .iter()
+            .map(|p| crate::release::keys::history(&p.image, &p.month))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "catalog/history/golden/2026-10.json",
+                "catalog/history/golden/2026-11.json",
+                "catalog/history/other/2026-10.json"
+            ]
+        );
+        assert!(index.migrate(&pages));
+        assert!(!index.migrate(&pages), "once");
+        let written = serde_json::to_value(&index).unwrap();
+        assert_eq!(written["schema_version"], 2);
+        assert!(written.get("releases").is_none(), "{written}");
+        let golden = &index.images["golden"];
+        let months: Vec<_> = golden.history.iter().map(|p| p.month.as_str()).collect();
+        assert_eq!(months, ["2026-11", "2026-10"], "newest month first");
+        assert_eq!(golden.recent[0].release_id, "golden-1.0.1-1");
+        assert_eq!(index.images["other"].history[0].releases, 1);
+    }
+
+    #[test]
+    fn when_many_releases_are_recorded_should_keep_the_index_bounded() {
+        let mut index = Index::default();
+        let mut page = History::default();
+        for n in 0..500 {
+            let e = entry(
+                &format!("golden-1.0.0-{n}"),
+                &format!(
+                    "2026-11-{:02}T{:02}:{:02}:00Z",
+                    1 + n / 24 / 60 % 28,
+                    n / 60 % 24,
+                    n % 60
+                ),
+            );
+            page.add(&e);
+            index.record(&e, &page);
+        }
+        let golden = &index.images["golden"];
+        assert_eq!(golden.recent.len(), RECENT);
+        assert_eq!(golden.recent[0].release_id, "golden-1.0.0-499");
+        assert_eq!(golden.history.len(), 1);
+        assert_eq!(golden.history[0].releases, 500);
+        assert!(serde_json::to_vec(&index).unwrap().len() < 20_000);
+        assert_eq!(month_of("2026-11-23T10:00:00Z"), "2026-11");
+        assert_eq!(month_of("garbage"), "0000-00");
     }
 
     #[test]
@@ -433,16 +829,20 @@ mod tests {
 
     #[test]
     fn when_releases_are_added_should_list_each_once_newest_first() {
-        let mut index = Index::default();
-        assert!(index.add(entry("golden-1.0.0-1", "2026-11-23T10:00:00Z")));
-        assert!(index.add(entry("golden-1.0.1-1", "2026-11-23T11:00:00Z")));
-        assert!(!index.add(entry("golden-1.0.0-1", "2026-11-23T12:00:00Z")));
-        let ids: Vec<_> = index
+        let mut page = History::default();
+        assert!(page.add(&entry("golden-1.0.0-1", "2026-11-23T10:00:00Z")));
+        assert!(page.add(&entry("golden-1.0.1-1", "2026-11-23T11:00:00Z")));
+        assert!(!page.add(&entry("golden-1.0.0-1", "2026-11-23T12:00:00Z")));
+        let ids: Vec<_> = page
             .releases
             .iter()
             .map(|e| e.release_id.as_str())
             .collect();
         assert_eq!(ids, ["golden-1.0.1-1", "golden-1.0.0-1"]);
+        let mut index = Index::default();
+        assert!(index.record(&page.releases[1], &page));
+        assert!(index.record(&page.releases[0], &page));
+        assert!(!index.record(&page.releases[0], &page), "idempotent");
     }
 
     #[test]
@@ -469,11 +869,17 @@ mod tests {
             sha256: "ab".repeat(32),
         });
         e.image = "<golden>".into();
-        index.add(e);
+        let mut history = History::default();
+        history.add(&e);
+        index.record(&e, &history);
         let page = render_page(&index, "Downloads");
         assert!(page.contains("&lt;golden&gt; 1.0.0 (build 1)"));
         assert!(page.contains("3.0 MiB"));
         assert!(page.contains(&"ab".repeat(32)));
+        assert!(
+            page.contains("href=\"/catalog/history/&lt;golden&gt;/2026-11.html\">2026-11</a> (1)")
+        );
+        assert!(render_history(&history, "Downloads").contains("&lt;golden&gt; 1.0.0 (build 1)"));
         assert!(page.contains("<html lang=\"en\">"));
         assert!(!page.contains("<script"));
     }

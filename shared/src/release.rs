@@ -138,8 +138,19 @@ pub mod keys {
     pub const STATE_PREFIX: &str = "state/";
     /// The catalog, outside any release's prefix (retention never expires it).
     pub const CATALOG_PREFIX: &str = "catalog/";
-    /// Every published release, newest first.
+    /// Each image's newest releases and the list of its history pages (bounded whatever the
+    /// history's length: [`crate::catalog::Index`]).
     pub const INDEX: &str = "catalog/index.json";
+    /// Where each image's history pages live: `catalog/history/<image>/<yyyy-mm>.json|html`.
+    pub const HISTORY_PREFIX: &str = "catalog/history/";
+    /// The releases of `image` published in `month` (`yyyy-mm`), as JSON.
+    pub fn history(image: &str, month: &str) -> String {
+        format!("{HISTORY_PREFIX}{image}/{month}.json")
+    }
+    /// The same month's page for people.
+    pub fn history_page(image: &str, month: &str) -> String {
+        format!("{HISTORY_PREFIX}{image}/{month}.html")
+    }
     /// The newest published release of each pipeline.
     pub const LATEST: &str = "catalog/latest.json";
     /// The downloads page (the distribution's default root object).

@@ -42,7 +42,11 @@ fn normalize(text: &str) -> String {
     // Build numbers depend on which of the racing paths (event, reconciler) got there first.
     let build =
         regex_lite::Regex::new(r"(:image/[a-z0-9-_]+/[0-9]+\.[0-9]+\.[0-9]+)/[0-9]+").unwrap();
-    let text = task.replace_all(text, "export-ami-TASK");
+    // The history page of the month the test ran in.
+    let month =
+        regex_lite::Regex::new(r"(catalog/history/[A-Za-z0-9-]+)/[0-9]{4}-[0-9]{2}\.").unwrap();
+    let text = month.replace_all(text, "$1/MONTH.");
+    let text = task.replace_all(&text, "export-ami-TASK");
     let text = ami.replace_all(&text, "ami-AMI");
     let text = build.replace_all(&text, "$1/BUILD");
     distribution
@@ -411,7 +415,14 @@ fn assert_serves_only_the_publication(report: &Report) {
     let manifest = format!("releases/{id}/manifest.json");
     let sums = format!("releases/{id}/SHA256SUMS");
     let (manifest_sig, sums_sig) = (format!("{manifest}.sig"), format!("{sums}.sig"));
+    let page = &report.index.as_ref().unwrap()["images"]["golden"]["history"][0];
+    let (page_json, page_html) = (
+        page["json"].as_str().unwrap(),
+        page["html"].as_str().unwrap(),
+    );
     let expected = BTreeSet::from([
+        page_json,
+        page_html,
         "index.html",
         "catalog/index.json",
         "catalog/latest.json",

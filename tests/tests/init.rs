@@ -35,7 +35,6 @@ fn valid(function: &str) -> BTreeMap<String, String> {
         ],
         _ => &[
             ("ARTIFACT_BUCKET", "image-release-artifacts"),
-            ("CDN_DISTRIBUTION_ID", "E2QWRUHEXAMPLE"),
             ("CDN_DOMAIN", "d111111abcdef8.cloudfront.net"),
             ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1"),
             // The reconciler configures the steps it re-drives.
@@ -111,9 +110,9 @@ async fn when_a_variable_breaks_its_rule_should_report_init_error_naming_variabl
         ),
         (
             "publish-release",
-            "CDN_DISTRIBUTION_ID",
-            "not-an-id",
-            "CloudFront distribution id",
+            "CDN_DOMAIN",
+            "https://not-a-host",
+            "host name",
         ),
     ];
     for (function, var, value, rule) in cases {

@@ -92,25 +92,46 @@ async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_
             "{region}: {why}"
         );
     }
-    assert_eq!(report.invalidations.len(), RELEASES, "{why}");
+    assert!(
+        report.invalidations.is_empty(),
+        "nothing is cached that a publication changes: {why}"
+    );
     // Publishers racing on the catalog: every release is in the index exactly once, and each
     // image's latest pointer names its newest build.
     let index = report.index.as_ref().expect("catalog/index.json");
-    let mut listed: Vec<&str> = index["releases"]
-        .as_array()
-        .unwrap()
+    let all: Vec<&serde_json::Value> = report
+        .history
+        .iter()
+        .flat_map(|page| page["releases"].as_array().unwrap())
+        .collect();
+    let mut listed: Vec<&str> = all
         .iter()
         .map(|e| e["release_id"].as_str().unwrap())
         .collect();
     listed.sort_unstable();
     let mut expected: Vec<&str> = report.releases.iter().map(|(id, _)| id.as_str()).collect();
     expected.sort_unstable();
-    assert_eq!(listed, expected, "index.json lists every release once");
-    let latest = report.latest.as_ref().expect("catalog/latest.json");
-    for (image, entry) in latest["images"].as_object().unwrap() {
-        let newest = index["releases"]
+    assert_eq!(
+        listed, expected,
+        "the history pages list every release once"
+    );
+    for (image, summary) in index["images"].as_object().unwrap() {
+        let counted: u64 = summary["history"]
             .as_array()
             .unwrap()
+            .iter()
+            .map(|p| p["releases"].as_u64().unwrap())
+            .sum();
+        let on_pages = all.iter().filter(|e| e["image"] == image.as_str()).count();
+        assert_eq!(
+            counted, on_pages as u64,
+            "index.json counts {image}'s pages right"
+        );
+        assert!(summary["recent"].as_array().unwrap().len() <= shared::catalog::RECENT);
+    }
+    let latest = report.latest.as_ref().expect("catalog/latest.json");
+    for (image, entry) in latest["images"].as_object().unwrap() {
+        let newest = all
             .iter()
             .filter(|e| e["image"] == image.as_str())
             .max_by_key(|e| e["build"].as_u64())
@@ -121,7 +142,7 @@ async fn when_many_releases_meet_a_lossy_bus_and_faulty_services_should_publish_
         );
     }
     println!(
-        "soak: index.json lists {} releases; latest.json points {} images at their newest build",
+        "soak: the history pages list {} releases; latest.json points {} images at their newest build",
         listed.len(),
         latest["images"].as_object().unwrap().len()
     );

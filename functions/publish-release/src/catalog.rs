@@ -1,11 +1,17 @@
-//! The catalog a published release joins: `catalog/index.json`, `catalog/latest.json` and the
-//! downloads page `index.html`. Each is read with its ETag and written with `If-Match` (or
+//! The catalog a published release joins: its image's history page for the month
+//! (`catalog/history/<image>/<yyyy-mm>.json` and `.html`), `catalog/index.json` (each image's
+//! newest releases and its history pages), `catalog/latest.json` and the downloads page
+//! `index.html`. Each document is read with its ETag and written with `If-Match` (or
 //! `If-None-Match: *` when new), and re-read and retried when another publisher wrote first, so
-//! two releases published at once both end up listed.
+//! two releases published at once both end up listed. A publication reads and writes one page
+//! and the index, whatever the length of the history: nothing is ever read whole.
 
 use super::*;
-use shared::catalog::{Entry, Index, Latest, artifacts_expire_at, render_page};
+use shared::catalog::{
+    Entry, History, Index, Latest, artifacts_expire_at, render_history, render_page,
+};
 use shared::ports::Versioned;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Conditional writes tried per document before the tick gives up (the next tick retries).
 const ATTEMPTS: u32 = 8;
@@ -13,13 +19,15 @@ const ATTEMPTS: u32 = 8;
 const PAGE_TITLE: &str = "Image releases";
 
 impl<T: Ports> Deps<T> {
-    /// Adds the release to the index, moves the latest pointer when it is newer, and renders
-    /// the downloads page from the index. Returns the CloudFront paths that changed.
+    /// Adds the release to its history page and the index, moves the latest pointer when it
+    /// is newer, and renders the pages that changed. The catalog's documents are served with
+    /// caching disabled, so nothing is invalidated.
     pub(crate) async fn update_catalog(
         &self,
         manifest: &Manifest,
         manifest_url: String,
-    ) -> Result<Vec<String>, HandlerError> {
+    ) -> Result<(), HandlerError> {
+        self.migrate_catalog().await?;
         let expire_at = self
             .config
             .retention_days
@@ -27,72 +35,136 @@ impl<T: Ports> Deps<T> {
         let mut entry = Entry::of(manifest, manifest_url, expire_at);
         // A release published after its downloads' expiry (a late retry) is listed expired.
         entry.expire(&release::timestamp(self.clock.now()));
-        let mut paths = Vec::new();
-        let latest_entry = entry.clone();
+        let month = shared::catalog::month_of(&entry.published_at);
+        let page_key = keys::history(&entry.image, &month);
+        let (page, page_changed) = self
+            .update(&page_key, |page: &mut History| page.add(&entry))
+            .await?;
+        if page_changed {
+            self.render_history(&page_key).await?;
+        }
         let (index, changed) = self
-            .update(keys::INDEX, move |index: &mut Index| {
-                index.add(entry.clone())
+            .update(keys::INDEX, |index: &mut Index| {
+                !index.needs_migration() && index.record(&entry, &page)
             })
             .await?;
-        if changed {
-            paths.push(format!("/{}", keys::INDEX));
-        }
+        check_migrated(&index)?;
         let (_, moved) = self
-            .update(keys::LATEST, move |latest: &mut Latest| {
-                latest.advance(latest_entry.clone())
+            .update(keys::LATEST, |latest: &mut Latest| {
+                latest.advance(entry.clone())
             })
             .await?;
-        if moved {
-            paths.push(format!("/{}", keys::LATEST));
-        }
         if changed {
-            self.render(index).await?;
-            paths.push(format!("/{}", keys::DOWNLOADS_PAGE));
-            paths.push("/".to_owned());
+            self.render_index().await?;
         }
-        info!(index = changed, latest = moved, "catalog updated");
-        Ok(paths)
+        info!(page = %page_key, page_changed, index = changed, latest = moved, "catalog updated");
+        Ok(())
+    }
+
+    /// Replaces a schema-1 index (every release in one list) by schema 2 in place: writes each
+    /// release onto its history page (merged with what a page already holds), then the index,
+    /// with `If-Match` on the schema-1 index it read, so a racing migration or publication is
+    /// read again rather than lost. Nothing when the index is schema 2 or absent.
+    async fn migrate_catalog(&self) -> Result<(), HandlerError> {
+        for _ in 0..ATTEMPTS {
+            let current: Option<Versioned<Index>> = self
+                .store
+                .get_json_versioned(keys::INDEX)
+                .await
+                .map_err(store_err("reading the catalog"))?;
+            let Some(Versioned { value, etag }) = current else {
+                return Ok(());
+            };
+            if !value.needs_migration() {
+                return Ok(());
+            }
+            let mut pages = Vec::new();
+            for legacy in value.legacy_pages() {
+                let key = keys::history(&legacy.image, &legacy.month);
+                let (page, changed) = self
+                    .update(&key, |page: &mut History| {
+                        legacy
+                            .releases
+                            .iter()
+                            .fold(false, |changed, e| page.add(e) | changed)
+                    })
+                    .await?;
+                if changed {
+                    self.render_history(&key).await?;
+                }
+                pages.push(page);
+            }
+            let mut index = value;
+            index.migrate(&pages);
+            match self
+                .store
+                .put_json_if_match(keys::INDEX, &index, Some(&etag))
+                .await
+                .map_err(store_err("writing the catalog"))?
+            {
+                PutOutcome::Written => {
+                    info!(pages = pages.len(), "catalog migrated to schema 2");
+                    return self.render_index().await;
+                }
+                PutOutcome::AlreadyExists => {
+                    warn!("the catalog changed during its migration; reading again");
+                }
+            }
+        }
+        Err(conflict(keys::INDEX))
     }
 
     /// On each scheduled tick: marks the catalog entries whose downloads the retention rule is
-    /// about to remove, and renders the page without their links. The page and the catalog
-    /// are not cached by the distribution (`CachingDisabled`), so nothing is invalidated.
-    /// Returns how many entries expired.
+    /// about to remove, and renders the pages without their links. Reads only the history
+    /// pages the index says have an entry due. The pages and the catalog are not cached by the
+    /// distribution (`CachingDisabled`), so nothing is invalidated. Returns how many entries
+    /// expired.
     pub(crate) async fn expire_catalog(&self) -> Result<usize, HandlerError> {
         if self.config.retention_days.is_none() {
             return Ok(0);
         }
+        self.migrate_catalog().await?;
         let now = release::timestamp(self.clock.now());
-        let count = |index: &Index| {
-            index
-                .releases
-                .iter()
-                .filter(|e| e.artifacts_expired)
-                .count()
-        };
-        let before: Option<Index> = self
+        let index: Option<Index> = self
             .store
             .get_json(keys::INDEX)
             .await
             .map_err(store_err("reading the catalog"))?;
-        let Some(before) = before else { return Ok(0) };
-        let mut probe = before.clone();
-        if !probe.expire(&now) {
-            return Ok(0);
+        let Some(index) = index else { return Ok(0) };
+        let mut expired = 0;
+        for (image, month) in index.due(&now) {
+            let key = keys::history(&image, &month);
+            let marked = AtomicUsize::new(0);
+            let (page, changed) = self
+                .update(&key, |page: &mut History| {
+                    marked.store(page.expire(&now), Relaxed);
+                    marked.load(Relaxed) > 0
+                })
+                .await?;
+            if changed {
+                expired += marked.load(Relaxed);
+                self.render_history(&key).await?;
+            }
+            // A page the index lists but nobody wrote (never expected): nothing to settle.
+            if page.image == image {
+                self.update(keys::INDEX, |index: &mut Index| index.settle(&page))
+                    .await?;
+            }
         }
-        let (index, changed) = self
+        let (_, changed) = self
             .update(keys::INDEX, |index: &mut Index| index.expire(&now))
             .await?;
         self.update(keys::LATEST, |latest: &mut Latest| latest.expire(&now))
             .await?;
-        if changed {
-            self.render(index.clone()).await?;
+        if changed || expired > 0 {
+            self.render_index().await?;
         }
-        let expired = count(&index).saturating_sub(count(&before));
-        info!(
-            expired,
-            "downloads past their retention withdrawn from the catalog"
-        );
+        if expired > 0 {
+            info!(
+                expired,
+                "downloads past their retention withdrawn from the catalog"
+            );
+        }
         Ok(expired)
     }
 
@@ -133,36 +205,84 @@ impl<T: Ports> Deps<T> {
                 }
             }
         }
-        Err(HandlerError::Retryable(shared::ServiceError::new(
-            "PutObject",
-            shared::ErrorClass::InUse,
-            "PreconditionFailed",
-            format!("{key} changed under {ATTEMPTS} conditional writes in a row"),
-        )))
+        Err(conflict(key))
     }
 
-    /// Writes the downloads page for `index`; then, if the index moved on meanwhile (another
-    /// publisher), renders the newer one, so the last page written is never an older index.
-    async fn render(&self, mut index: Index) -> Result<(), HandlerError> {
+    /// Renders the downloads page from the index.
+    async fn render_index(&self) -> Result<(), HandlerError> {
+        self.render(keys::INDEX, keys::DOWNLOADS_PAGE, |index: &Index| {
+            render_page(index, PAGE_TITLE)
+        })
+        .await
+    }
+
+    /// Renders the HTML of the history page `json_key`.
+    async fn render_history(&self, json_key: &str) -> Result<(), HandlerError> {
+        let html_key = json_key.replace(".json", ".html");
+        self.render(json_key, &html_key, |page: &History| {
+            render_history(page, PAGE_TITLE)
+        })
+        .await
+    }
+
+    /// Writes `html_key` rendered from the document at `json_key`; then, if the document moved
+    /// on meanwhile (another publisher), renders the newer one, so the last page written is
+    /// never of an older document.
+    async fn render<D>(
+        &self,
+        json_key: &str,
+        html_key: &str,
+        render: impl Fn(&D) -> String,
+    ) -> Result<(), HandlerError>
+    where
+        D: serde::de::DeserializeOwned + PartialEq + Send + Sync,
+    {
+        let read = || async {
+            self.store
+                .get_json::<D>(json_key)
+                .await
+                .map_err(store_err("reading the catalog"))
+        };
+        let Some(mut document) = read().await? else {
+            return Ok(());
+        };
         for _ in 0..ATTEMPTS {
             self.store
-                .put_text(
-                    keys::DOWNLOADS_PAGE,
-                    render_page(&index, PAGE_TITLE),
-                    "text/html; charset=utf-8",
-                )
+                .put_text(html_key, render(&document), "text/html; charset=utf-8")
                 .await
-                .map_err(store_err("writing the downloads page"))?;
-            let now: Option<Index> = self
-                .store
-                .get_json(keys::INDEX)
-                .await
-                .map_err(store_err("reading the catalog"))?;
-            match now {
-                Some(now) if now != index => index = now,
+                .map_err(store_err("writing a catalog page"))?;
+            match read().await? {
+                Some(now) if now != document => document = now,
                 _ => return Ok(()),
             }
         }
         Ok(())
     }
+}
+
+/// A schema-1 index written after this publisher migrated it (an older version of the
+/// function still running): retried, and the next attempt migrates it again.
+fn check_migrated(index: &Index) -> Result<(), HandlerError> {
+    if index.needs_migration() {
+        return Err(HandlerError::Retryable(shared::ServiceError::new(
+            "PutObject",
+            shared::ErrorClass::InUse,
+            "PreconditionFailed",
+            format!(
+                "{} was written in schema {} during this publication",
+                keys::INDEX,
+                index.schema_version
+            ),
+        )));
+    }
+    Ok(())
+}
+
+fn conflict(key: &str) -> HandlerError {
+    HandlerError::Retryable(shared::ServiceError::new(
+        "PutObject",
+        shared::ErrorClass::InUse,
+        "PreconditionFailed",
+        format!("{key} changed under {ATTEMPTS} conditional writes in a row"),
+    ))
 }

@@ -38,8 +38,6 @@ pub struct Config {
     pub region: RegionName,
     /// `ARTIFACT_BUCKET`
     pub bucket: BucketName,
-    /// `CDN_DISTRIBUTION_ID`: the CloudFront distribution in front of the bucket.
-    pub distribution_id: String,
     /// `CDN_DOMAIN`: the host name users download from (the distribution's domain or an alias).
     pub cdn_domain: String,
     /// `EVENT_BUS_NAME` (default `default`): where Release Published and Release Failed go;
@@ -78,21 +76,6 @@ pub struct Config {
     pub export: Option<export::Config>,
     /// The AppStream step, when `REQUIRED_STEPS` has it (`APPSTREAM_*`).
     pub appstream: Option<appstream::Config>,
-}
-
-fn cdn_distribution_id(field: &str, v: &str) -> Result<String, ValidationError> {
-    if v.len() <= 128
-        && v.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
-        Ok(v.to_owned())
-    } else {
-        Err(ValidationError::new(
-            field,
-            "must be a CloudFront distribution id (uppercase letters and digits)",
-            v,
-        ))
-    }
 }
 
 fn host_name(field: &str, v: &str) -> Result<String, ValidationError> {
@@ -144,7 +127,6 @@ impl Config {
         Ok(Self {
             region: env.required("AWS_REGION", RegionName::parse)?,
             bucket: env.required("ARTIFACT_BUCKET", BucketName::parse)?,
-            distribution_id: env.required("CDN_DISTRIBUTION_ID", cdn_distribution_id)?,
             cdn_domain: env.required("CDN_DOMAIN", host_name)?,
             event_bus: env.or_default(
                 "EVENT_BUS_NAME",

@@ -5,8 +5,10 @@
 //!    same code and tokens as the event path ([`reconcile`]), retrying a failed distribution
 //!    with RetryImage, and failing any step past its deadline;
 //! 3. follows the export task ([`export`]) and the AppStream copies ([`appstream`]);
-//! 4. when every step is done, writes `releases/<id>/manifest.json` once and invalidates it in
-//!    CloudFront ([`publish`]). A failed step ends the release with its reason in `status.json`.
+//! 4. when every step is done, writes `releases/<id>/manifest.json` once, signs it and adds the
+//!    release to the catalog ([`publish`]). A failed step ends the release with its reason in
+//!    `status.json`. Nothing is invalidated: CloudFront does not cache what a publication
+//!    changes (the default behaviour is `CachingDisabled`), and the disks are new keys.
 //!
 //! Nothing emits an event when an export task or an AppStream copy finishes, and Image Builder's
 //! events are best-effort: the schedule is what guarantees that no release stalls or vanishes.
@@ -32,7 +34,7 @@ use shared::clock::Clock;
 use shared::domain::{DiskImageFormat, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
-    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports, ImagePipelines,
+    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageExports, ImagePipelines,
     PutOutcome, ReleaseEvents, ReleaseSigner,
 };
 use shared::release::{
@@ -44,7 +46,7 @@ use shared::release::{
 };
 use shared::retry::{RetryPolicy, with_backoff};
 use shared::steps::appstream_copy::ensure_copy;
-use shared::{HandlerError, ServiceError, token};
+use shared::{HandlerError, ServiceError};
 use tracing::{error, info, warn};
 
 /// The ports publish-release uses, named once: the AWS adapters in `main.rs`, the fakes in the
@@ -56,7 +58,6 @@ pub trait Ports {
     type Exports: ImageExports + AmiCatalog;
     type AppStream: AppStreamImages;
     type Store: ArtifactStore;
-    type Cdn: Cdn;
     /// EventBridge: `Release Published` and `Release Failed` on the release bus.
     type Events: ReleaseEvents;
     /// KMS: the signatures of `SHA256SUMS` and the manifest.
@@ -69,7 +70,6 @@ pub struct Deps<T: Ports> {
     pub exports: T::Exports,
     pub appstream: T::AppStream,
     pub store: T::Store,
-    pub cdn: T::Cdn,
     pub events: T::Events,
     /// `None` when `SIGNING_KEY_ID` is unset: nothing is signed.
     pub signer: Option<T::Signer>,

@@ -3,7 +3,6 @@
 use lambda_runtime::{run, service_fn};
 use publish_release::{Config, Deps, Ports, handle};
 use shared::aws::appstream::AppStreamAdapter;
-use shared::aws::cloudfront::CloudFrontAdapter;
 use shared::aws::ec2::Ec2Adapter;
 use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
@@ -19,7 +18,6 @@ impl Ports for Aws {
     type Exports = Ec2Adapter;
     type AppStream = AppStreamAdapter;
     type Store = S3Adapter;
-    type Cdn = CloudFrontAdapter;
     type Events = EventBridgeAdapter;
     type Signer = KmsSigner;
 }
@@ -38,7 +36,6 @@ async fn main() -> ExitCode {
         exports: Ec2Adapter::new(&sdk),
         appstream: AppStreamAdapter::new(&sdk, &config.region, &config.destinations),
         store: S3Adapter::new(&sdk, config.bucket.clone()),
-        cdn: CloudFrontAdapter::new(&sdk, config.distribution_id.clone()),
         events: EventBridgeAdapter::new(&sdk, config.event_bus.clone()),
         signer: config
             .signing_key

@@ -90,7 +90,8 @@ impl<T: Ports> Deps<T> {
     }
 
     /// Writes `SHA256SUMS` and the manifest once (the first publisher wins), then the catalog
-    /// (index, latest pointer, downloads page), invalidates what changed, and ends the release.
+    /// (history page, index, latest pointer, downloads page), and ends the release. Nothing is
+    /// invalidated: the distribution does not cache what changed (`CachingDisabled`).
     pub(crate) async fn publish(
         &self,
         release: &ReleaseId,
@@ -115,34 +116,17 @@ impl<T: Ports> Deps<T> {
         };
         // The catalog only ever lists a release whose manifest is written, and only once what
         // the manifest names is tagged published (CloudFront serves nothing else under releases/).
-        let mut paths = vec![format!("/{manifest_key}")];
         if let Some(manifest) = &manifest {
-            // New objects, never cached before: not invalidated.
             let signed = self.sign(release, manifest).await?;
             self.tag_published(release, manifest, &signed).await?;
-            paths.extend(self.update_catalog(manifest, url.clone()).await?);
+            self.update_catalog(manifest, url.clone()).await?;
         }
-
-        // The invalidation's caller reference derives from the release and the paths, so a
-        // repeat after a partial finish (the same paths) is the first invalidation again, and a
-        // finish that invalidates other paths (the catalog was written before) is a new one:
-        // CloudFront answers a reused reference with other paths InvalidationBatchAlreadyExists.
-        paths.sort();
-        paths.dedup();
-        let mut inputs = vec![release.as_str()];
-        inputs.extend(paths.iter().map(String::as_str));
-        let reference = token::derive("publish-release", &inputs);
-        let invalidation = with_backoff(self.retry, || {
-            self.cdn.create_invalidation(&paths, &reference)
-        })
-        .await
-        .map_err(|e| HandlerError::from_service(format!("invalidating {}", paths.join(" ")), e))?;
         steps.push(step(
             Step::Publish,
             StepState::Done,
-            format!("manifest at {url}, invalidation {invalidation}"),
+            format!("manifest at {url}"),
         ));
-        info!(url = %url, invalidation = %invalidation, "release published");
+        info!(url = %url, "release published");
         self.finish(release, ReleaseState::Published, steps, None, Some(url))
             .await
     }

@@ -3,9 +3,7 @@ use lambda_runtime::Context;
 use sha2::Digest;
 use shared::domain::{AmiId, AppStreamImageName, DiskImageFormat};
 use shared::error::{ErrorClass, ErrorType};
-use shared::fakes::{
-    FakeAppStream, FakeCdn, FakeEc2, FakeEvents, FakeImageBuilder, FakeSigner, FakeStore,
-};
+use shared::fakes::{FakeAppStream, FakeEc2, FakeEvents, FakeImageBuilder, FakeSigner, FakeStore};
 use shared::ports::ExportTask;
 use shared::release::{AmiRecord, AppStreamSourceMode};
 use std::collections::BTreeMap;
@@ -38,7 +36,6 @@ impl Ports for Fakes {
     type Exports = FakeEc2;
     type AppStream = FakeAppStream;
     type Store = FakeStore;
-    type Cdn = FakeCdn;
     type Events = FakeEvents;
     type Signer = FakeSigner;
 }
@@ -53,7 +50,6 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
     let mut all = BTreeMap::from([
         ("AWS_REGION", "us-east-1"),
         ("ARTIFACT_BUCKET", "image-release-artifacts"),
-        ("CDN_DISTRIBUTION_ID", "E2QWRUHEXAMPLE"),
         ("CDN_DOMAIN", "d111111abcdef8.cloudfront.net"),
         ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1,ap-southeast-2"),
         ("PIPELINE_ARNS", PIPELINE),
@@ -75,7 +71,6 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
         exports: FakeEc2::default(),
         appstream: FakeAppStream::default(),
         store: FakeStore::default(),
-        cdn: FakeCdn::default(),
         events: FakeEvents::default(),
         retry: RetryPolicy::IMMEDIATE,
         clock: Box::new(shared::clock::SystemClock),
@@ -224,7 +219,7 @@ async fn when_export_is_still_active_should_stay_pending_and_write_status() {
 }
 
 #[tokio::test]
-async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_copies() {
+async fn when_every_step_is_done_should_publish_the_manifest_list_it_and_tag_copies() {
     let deps = deps(&[]);
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
@@ -255,7 +250,19 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
         format!("{zeros}  {TASK}.vmdk\n")
     );
     let index = deps.store.json("catalog/index.json").unwrap();
-    assert_eq!(index["releases"][0]["release_id"], ID);
+    assert_eq!(index["schema_version"], 2);
+    assert_eq!(index["images"]["golden"]["recent"][0]["release_id"], ID);
+    let month = shared::catalog::month_of(manifest["timestamps"]["published_at"].as_str().unwrap());
+    let history = &index["images"]["golden"]["history"][0];
+    assert_eq!(history["month"], month.as_str());
+    assert_eq!(history["releases"], 1);
+    let page = deps.store.json(&keys::history("golden", &month)).unwrap();
+    assert_eq!(page["releases"][0]["release_id"], ID);
+    assert!(
+        deps.store
+            .keys()
+            .contains(&keys::history_page("golden", &month))
+    );
     let latest = deps.store.json("catalog/latest.json").unwrap();
     assert_eq!(latest["images"]["golden"]["release_id"], ID);
     assert!(deps.store.keys().contains(&"index.html".to_owned()));
@@ -284,19 +291,6 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
         format!("https://d111111abcdef8.cloudfront.net/releases/{ID}/manifest.json")
     );
 
-    let invalidations = deps.cdn.invalidations();
-    assert_eq!(invalidations.len(), 1);
-    // Sorted: the same paths always make the same request (and caller reference).
-    assert_eq!(
-        invalidations[0].1,
-        vec![
-            "/".to_owned(),
-            "/catalog/index.json".to_owned(),
-            "/catalog/latest.json".to_owned(),
-            "/index.html".to_owned(),
-            format!("/releases/{ID}/manifest.json"),
-        ]
-    );
     for region in ["eu-west-1", "ap-southeast-2"] {
         let tags = deps.appstream.tags_of(&FakeAppStream::arn(region, ID));
         assert_eq!(
@@ -312,7 +306,7 @@ async fn when_every_step_is_done_should_publish_the_manifest_invalidate_and_tag_
 }
 
 #[tokio::test]
-async fn when_run_twice_concurrently_should_write_one_manifest_and_one_invalidation() {
+async fn when_run_twice_concurrently_should_write_one_manifest_and_list_it_once() {
     let deps = deps(&[]);
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
@@ -322,7 +316,15 @@ async fn when_run_twice_concurrently_should_write_one_manifest_and_one_invalidat
     );
     a.unwrap();
     b.unwrap();
-    assert_eq!(deps.cdn.invalidations().len(), 1);
+    let index = deps.store.json(keys::INDEX).unwrap();
+    assert_eq!(
+        index["images"]["golden"]["recent"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(index["images"]["golden"]["history"][0]["releases"], 1);
     // Tags are applied once per copy: the second look finds them present.
     let again = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert!(again.releases().is_empty());
@@ -349,7 +351,10 @@ async fn when_export_task_was_deleted_should_fail_the_release_with_the_reason() 
             .contains("cannot write")
     );
     assert!(deps.store.json(&format!("pending/{ID}.json")).is_none());
-    assert!(deps.cdn.invalidations().is_empty());
+    assert!(
+        deps.store.json(keys::INDEX).is_none(),
+        "a failed release is not listed"
+    );
     let events = deps.events.events();
     assert_eq!(events.len(), 1);
     let (detail_type, _, detail) = &events[0];
@@ -484,39 +489,6 @@ async fn when_object_created_for_the_export_should_advance_that_release() {
 }
 
 #[tokio::test]
-async fn when_invalidation_is_throttled_persistently_should_stay_pending_and_finish_later() {
-    let deps = deps(&[]);
-    seed(&deps, CopyState::Requested);
-    complete_everything(&deps);
-    deps.cdn.script.fail(
-        "CreateInvalidation",
-        ErrorClass::Throttled,
-        "TooManyInvalidationsInProgress",
-        3,
-    );
-    // On the schedule, the error is recorded in the status (an S3 event's invocation leaves
-    // the books to the schedule).
-    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
-    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
-    assert!(
-        status["observation"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("TooManyInvalidationsInProgress"),
-        "{status}"
-    );
-    assert!(
-        deps.store.json(&format!("pending/{ID}.json")).is_some(),
-        "still pending"
-    );
-    // The manifest is there already; the next run only invalidates and finishes.
-    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
-    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
-    assert_eq!(deps.cdn.invalidations().len(), 1);
-}
-
-#[tokio::test]
 async fn when_event_is_malformed_should_fail_invalid_event_naming_the_field() {
     let deps = deps(&[]);
     let err = handle(&deps, event(MALFORMED)).await.unwrap_err();
@@ -549,7 +521,6 @@ fn when_config_is_invalid_should_name_the_variable() {
         let mut all = BTreeMap::from([
             ("AWS_REGION", "us-east-1"),
             ("ARTIFACT_BUCKET", "b-1"),
-            ("CDN_DISTRIBUTION_ID", "E1"),
             ("CDN_DOMAIN", "d1.cloudfront.net"),
             ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1"),
             ("PIPELINE_ARNS", PIPELINE),
@@ -568,12 +539,6 @@ fn when_config_is_invalid_should_name_the_variable() {
             .unwrap_err()
             .to_string()
             .contains("REQUIRED_STEPS")
-    );
-    assert!(
-        base(&[("CDN_DISTRIBUTION_ID", "e-lower")])
-            .unwrap_err()
-            .to_string()
-            .contains("CDN_DISTRIBUTION_ID")
     );
     assert!(
         base(&[("CDN_DOMAIN", "https://x")])
@@ -658,7 +623,7 @@ async fn when_the_pipeline_images_event_never_came_should_distribute_it_from_get
     // The same token the event path derives, so a late event changes nothing.
     assert_eq!(
         distributed[0].client_token.as_str(),
-        token::derive(
+        shared::token::derive(
             "distribute-image",
             &[
                 SOURCE,
@@ -969,14 +934,12 @@ async fn writes_of_a_publication(operation: &'static str) -> usize {
 
 #[tokio::test]
 async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_it_exactly_once() {
-    // Every write of a publication in turn (S3 puts and the marker's delete, the invalidation,
-    // the event): the invocation ends there, as a crash or a timeout would end it.
+    // Every write of a publication in turn (S3 puts and the marker's delete, the event): the invocation ends there, as a crash or a timeout would end it.
     let mut crash_points: Vec<(&str, usize)> = Vec::new();
     for n in 0..writes_of_a_publication("PutObject").await {
         crash_points.push(("PutObject", n));
     }
     crash_points.push(("DeleteObject", 0));
-    crash_points.push(("CreateInvalidation", 0));
     crash_points.push(("PutEvents", 0));
     assert!(crash_points.len() > 6, "{crash_points:?}");
     for (operation, n) in crash_points {
@@ -984,7 +947,6 @@ async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_i
         seed(&deps, CopyState::Requested);
         complete_everything(&deps);
         match operation {
-            "CreateInvalidation" => deps.cdn.script.fail_after("CreateInvalidation", n),
             "PutEvents" => deps.events.script.fail_after("PutEvents", n),
             op => deps.store.script.fail_after(
                 if op == "DeleteObject" {
@@ -1003,16 +965,25 @@ async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_i
             deps.store.json(&format!("pending/{ID}.json")).is_none(),
             "crash at {operation} #{n}"
         );
-        let index = deps.store.json("catalog/index.json").unwrap().to_string();
+        let index = deps.store.json("catalog/index.json").unwrap();
+        let text = index.to_string();
         assert_eq!(
-            index.matches(&format!("\"release_id\":\"{ID}\"")).count(),
+            text.matches(&format!("\"release_id\":\"{ID}\"")).count(),
             1,
-            "crash at {operation} #{n}: {index}"
+            "crash at {operation} #{n}: {text}"
         );
-        // Each invalidation was accepted (a repeat with other paths is a new reference).
-        assert!(
-            !deps.cdn.invalidations().is_empty(),
-            "crash at {operation} #{n}"
+        assert_eq!(
+            index["images"]["golden"]["history"][0]["releases"], 1,
+            "crash at {operation} #{n}: {text}"
+        );
+        let page_key = index["images"]["golden"]["history"][0]["json"]
+            .as_str()
+            .unwrap();
+        let page = deps.store.json(page_key).unwrap().to_string();
+        assert_eq!(
+            page.matches(&format!("\"release_id\":\"{ID}\"")).count(),
+            1,
+            "crash at {operation} #{n}: {page}"
         );
         let published = deps
             .events
@@ -1030,21 +1001,6 @@ async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_i
                 .is_empty()
         );
     }
-}
-
-#[tokio::test]
-async fn when_an_invalidation_reference_is_reused_with_other_paths_should_cloudfront_refuse_it() {
-    let cdn = FakeCdn::default();
-    cdn.create_invalidation(&["/a".into()], "r").await.unwrap();
-    assert_eq!(
-        cdn.create_invalidation(&["/a".into()], "r").await.unwrap(),
-        "I1"
-    );
-    let err = cdn
-        .create_invalidation(&["/a".into(), "/b".into()], "r")
-        .await
-        .unwrap_err();
-    assert_eq!(err.code, "InvalidationBatchAlreadyExists");
 }
 
 #[tokio::test]
@@ -1081,7 +1037,7 @@ async fn when_retention_passes_should_keep_the_release_listed_without_dead_links
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
     let disk = format!("releases/{ID}/{TASK}.vmdk");
-    let entry = &deps.store.json(keys::INDEX).unwrap()["releases"][0];
+    let entry = &deps.store.json(keys::INDEX).unwrap()["images"]["golden"]["recent"][0];
     assert!(entry["artifacts_expire_at"].is_string(), "{entry}");
     assert!(deps.store.keys().contains(&"index.html".to_owned()));
     let page = String::from_utf8(deps.store.objects.lock().unwrap()["index.html"].clone()).unwrap();
@@ -1091,14 +1047,26 @@ async fn when_retention_passes_should_keep_the_release_listed_without_dead_links
     clock.advance(std::time::Duration::from_secs(28 * 86_400));
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_ne!(
-        deps.store.json(keys::INDEX).unwrap()["releases"][0]["artifacts_expired"],
+        deps.store.json(keys::INDEX).unwrap()["images"]["golden"]["recent"][0]["artifacts_expired"],
         true
     );
     clock.advance(std::time::Duration::from_secs(86_400 + 60));
     handle(&deps, event(SCHEDULE)).await.unwrap();
     let index = deps.store.json(keys::INDEX).unwrap();
-    assert_eq!(index["releases"][0]["release_id"], ID, "the history stays");
-    assert_eq!(index["releases"][0]["artifacts_expired"], true, "{index}");
+    let recent = &index["images"]["golden"]["recent"][0];
+    assert_eq!(recent["release_id"], ID, "the history stays");
+    assert_eq!(recent["artifacts_expired"], true, "{index}");
+    let page_key = index["images"]["golden"]["history"][0]["json"]
+        .as_str()
+        .unwrap();
+    let page = deps.store.json(page_key).unwrap();
+    assert_eq!(page["releases"][0]["artifacts_expired"], true, "{page}");
+    assert!(
+        index["images"]["golden"]["history"][0]
+            .get("next_expiry")
+            .is_none(),
+        "nothing left to expire on the page: {index}"
+    );
     let latest = deps.store.json(keys::LATEST).unwrap();
     assert_eq!(
         latest["images"]["golden"]["artifacts_expired"], true,
@@ -1113,6 +1081,67 @@ async fn when_retention_passes_should_keep_the_release_listed_without_dead_links
     assert!(page.contains("removed by the retention policy"), "{page}");
     // The disk itself is still there: S3's rule, not publish-release, removes it.
     assert!(deps.store.keys().contains(&disk));
+}
+
+#[tokio::test]
+async fn when_a_schema_1_catalog_exists_should_migrate_it_in_place_and_lose_nothing() {
+    let deps = deps(&[]);
+    let old = |id: &str, at: &str| {
+        let (image, version, build) = shared::catalog::split_release_id(id);
+        serde_json::json!({"release_id": id, "image": image, "version": version, "build": build,
+            "published_at": at, "manifest_url": format!("https://d.example/releases/{id}/manifest.json"),
+            "amis": [], "artifacts": [], "appstream": []})
+    };
+    deps.store.put_value(
+        keys::INDEX,
+        &serde_json::json!({"schema_version": 1, "releases": [
+            old("golden-0.9.0-2", "2025-02-01T00:00:00Z"),
+            old("golden-0.9.0-1", "2025-01-01T00:00:00Z"),
+            old("other-1.0.0-1", "2025-01-02T00:00:00Z"),
+        ]}),
+    );
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    let index = deps.store.json(keys::INDEX).unwrap();
+    assert_eq!(index["schema_version"], 2, "{index}");
+    assert!(index.get("releases").is_none(), "{index}");
+    let recent: Vec<_> = index["images"]["golden"]["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["release_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(recent, [ID, "golden-0.9.0-2", "golden-0.9.0-1"]);
+    let mut listed = Vec::new();
+    for image in ["golden", "other"] {
+        for page in index["images"][image]["history"].as_array().unwrap() {
+            let json = deps.store.json(page["json"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                json["releases"].as_array().unwrap().len() as u64,
+                page["releases"].as_u64().unwrap()
+            );
+            assert!(
+                deps.store
+                    .keys()
+                    .contains(&page["html"].as_str().unwrap().to_owned())
+            );
+            for e in json["releases"].as_array().unwrap() {
+                listed.push(e["release_id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    listed.sort();
+    assert_eq!(
+        listed,
+        ["golden-0.9.0-1", "golden-0.9.0-2", ID, "other-1.0.0-1"]
+    );
+    let page = String::from_utf8(deps.store.objects.lock().unwrap()["index.html"].clone()).unwrap();
+    assert!(
+        page.contains("catalog/history/golden/2025-01.html"),
+        "{page}"
+    );
 }
 
 /// The release of `seed`, its export task failed for good (deleted), ended failed by a tick.

@@ -100,6 +100,9 @@ pub struct Scenario {
     /// Template parameter overrides.
     pub parameters: Vec<(String, String)>,
     pub log_dir: PathBuf,
+    /// Keep `log_dir` once the report is dropped (the demo; `IMAGE_RELEASE_KEEP_LOGS=1`; a test
+    /// that panics keeps it too). Otherwise it is removed: every run copies its disks there.
+    pub keep_logs: bool,
     /// Print progress lines as the release advances.
     pub progress: bool,
     /// Authorize every call of a function (to the emulator and, through the authorizing proxy,
@@ -180,6 +183,7 @@ impl Scenario {
             destination_regions: vec!["eu-west-1".into(), "ap-southeast-2".into()],
             parameters: Vec::new(),
             log_dir: std::env::temp_dir().join(format!("image-release-{}", uuid::Uuid::new_v4())),
+            keep_logs: std::env::var_os("IMAGE_RELEASE_KEEP_LOGS").is_some(),
             progress: true,
             iam: true,
             service_linked_role: false,
@@ -237,6 +241,8 @@ pub struct Report {
     pub index: Option<Value>,
     pub latest: Option<Value>,
     pub downloads_page: Option<String>,
+    /// Every history page the index lists (`catalog/history/<image>/<month>.json`), as read.
+    pub history: Vec<Value>,
     /// moto's S3, kept running as long as the report lives: the bucket is served at
     /// `<endpoint>/image-release-artifacts/<key>` (the downloads page, for a browser).
     pub moto: Arc<Moto>,
@@ -261,6 +267,21 @@ pub struct Report {
     pub signing_keys: Vec<String>,
     pub elapsed: Duration,
     pub log_dir: PathBuf,
+    /// Removes `log_dir` when the last clone of the report goes, unless kept.
+    _scratch: Option<Arc<Scratch>>,
+}
+
+/// A run's log directory, removed when dropped: not while a test panics (its logs explain the
+/// failure, and the panic message names the directory).
+#[derive(Debug)]
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 impl Report {
@@ -746,6 +767,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         index: None,
         latest: None,
         downloads_page: None,
+        history: Vec::new(),
         moto: storage.moto.clone(),
         emulator: account.emulator.clone(),
         invocations: lock(&seen.invocations).clone(),
@@ -770,6 +792,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .collect(),
         elapsed: start.elapsed(),
         log_dir: scenario.log_dir.clone(),
+        _scratch: (!scenario.keep_logs).then(|| Arc::new(Scratch(scenario.log_dir.clone()))),
     };
     observe(&scenario, &storage, &account, &seen, &mut report).await;
     report.alarms = alarms::evaluate(&stack, &bus.running, &report);
@@ -1275,6 +1298,20 @@ async fn observe(
         }
     }
     report.index = get_json(s3, shared::release::keys::INDEX).await;
+    let pages: Vec<String> = report
+        .index
+        .iter()
+        .filter_map(|index| index["images"].as_object())
+        .flat_map(|images| images.values())
+        .filter_map(|image| image["history"].as_array())
+        .flatten()
+        .filter_map(|page| page["json"].as_str().map(str::to_owned))
+        .collect();
+    for key in pages {
+        if let Some(page) = get_json(s3, &key).await {
+            report.history.push(page);
+        }
+    }
     report.latest = get_json(s3, shared::release::keys::LATEST).await;
     report.downloads_page = get_bytes(s3, "index.html")
         .await

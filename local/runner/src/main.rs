@@ -74,6 +74,8 @@ async fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     let mut scenario = Scenario::new(&workspace_root());
+    // The demo prints where its logs are: they stay.
+    scenario.keep_logs = true;
     scenario.step = Duration::from_millis(args.step_ms);
     scenario.publish_interval = Duration::from_millis(args.step_ms.max(100));
     scenario.timeout = Duration::from_secs(args.timeout);
