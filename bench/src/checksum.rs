@@ -125,3 +125,164 @@ pub async fn measure(release: &Path, mib: usize, log_dir: &Path) -> anyhow::Resu
         "runs": runs,
     }))
 }
+
+/// The Lambda memory sizes the cost table compares.
+pub const MEMORY_SIZES: [u32; 5] = [128, 256, 512, 1024, 1769];
+
+/// Hashing at each memory size's share: the S3 adapter (whole, as one invocation) and
+/// `sha256sum` (the yardstick: the same bytes, the same share) on a `mib` MiB object, the billed
+/// GB-s of each, and at `template_mb` the object hashed in four slices through the saved state
+/// (four invocations). Extrapolates to `extrapolate_gib` GiB at the template's share.
+pub async fn at_shares(
+    release: &Path,
+    mib: usize,
+    template_mb: u32,
+    extrapolate_gib: u64,
+    log_dir: &Path,
+) -> anyhow::Result<Value> {
+    use crate::confined::{self, Share};
+    let size = mib << 20;
+    eprintln!("checksum at Lambda's shares: writing a {mib} MiB object…");
+    let content = axum::body::Bytes::from(emulator::export_content("export-ami-bench", size));
+    let file = log_dir.join("checksum-share.vmdk");
+    std::fs::write(&file, &content)?;
+    let stub = S3Stub::start().await?;
+    stub.insert(BUCKET, KEY, content);
+    let mut env = lambda_environment("bench-hash", "", "http://127.0.0.1:9", &stub.endpoint);
+    env.remove("AWS_LAMBDA_RUNTIME_API");
+    let probe = release.join("bench-hash");
+    let file_arg = file.to_string_lossy().into_owned();
+    let slice_mib = (mib / 4).max(1).to_string();
+    let mut rows = Vec::new();
+    let mut share_seen = Share::Unconfined;
+    let mut sliced = Value::Null;
+    for memory_mb in MEMORY_SIZES {
+        let started = Instant::now();
+        let (mut command, _cgroup, share) =
+            confined::command(Path::new("sha256sum"), &[&file_arg], memory_mb);
+        let out = command.output().await?;
+        anyhow::ensure!(out.status.success(), "sha256sum at {memory_mb} MB failed");
+        let yardstick = started.elapsed().as_secs_f64();
+        let expected = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        share_seen = share;
+        let hash = |extra: Option<&str>| {
+            let mut args = vec![BUCKET, KEY];
+            args.extend(extra);
+            let (mut command, cgroup, _) = confined::command(&probe, &args, memory_mb);
+            command.env_clear().envs(&env);
+            (command, cgroup)
+        };
+        let (mut command, _cgroup) = hash(None);
+        let out = command.output().await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "bench-hash at {memory_mb} MB: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run: Value = serde_json::from_slice(&out.stdout)?;
+        anyhow::ensure!(
+            run["sha256"] == expected.as_str(),
+            "bench-hash disagrees with sha256sum"
+        );
+        let seconds = run["seconds"].as_f64().unwrap_or(f64::INFINITY);
+        if memory_mb == template_mb {
+            let (mut command, _cgroup) = hash(Some(&slice_mib));
+            let out = command.output().await?;
+            anyhow::ensure!(out.status.success(), "bench-hash sliced failed");
+            let run: Value = serde_json::from_slice(&out.stdout)?;
+            anyhow::ensure!(
+                run["sha256"] == expected.as_str(),
+                "the sliced hash disagrees with sha256sum"
+            );
+            let slices: Vec<f64> = run["slice_seconds"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            let total: f64 = slices.iter().sum();
+            sliced = json!({
+                "memory_mb": memory_mb,
+                "slice_mib": (mib / 4).max(1),
+                "invocations": slices.len(),
+                "seconds": total,
+                "gb_seconds": confined::gb_seconds(total, memory_mb),
+                "peak_rss_kb": run["peak_rss_kb"],
+            });
+        }
+        rows.push(json!({
+            "memory_mb": memory_mb,
+            "share": share.label(),
+            "sha256sum_seconds": yardstick,
+            "adapter_seconds": seconds,
+            "adapter_mb_per_s": size as f64 / 1e6 / seconds,
+            "of_yardstick": yardstick / seconds,
+            "gb_seconds": confined::gb_seconds(seconds, memory_mb),
+            "peak_rss_kb": run["peak_rss_kb"],
+        }));
+    }
+    let _ = std::fs::remove_file(&file);
+    println!(
+        "\nHashing a {mib} MiB object at each memory size's CPU share (one run each; sha256sum confined to the same share is the yardstick):"
+    );
+    println!(
+        "  {:>6} | {:>20} | {:>9} | {:>10} | {:>8} | {:>7} | {:>8}",
+        "memory", "share", "sha256sum", "S3 adapter", "MB/s", "of yard", "GB-s"
+    );
+    for row in &rows {
+        println!(
+            "  {:>3} MB | {:>20} | {:>7.2} s | {:>8.2} s | {:>8.0} | {:>6.0}% | {:>8.4}",
+            row["memory_mb"],
+            format!(
+                "{:.1}% of a vCPU",
+                row["memory_mb"].as_f64().unwrap_or_default() / 17.69
+            ),
+            row["sha256sum_seconds"].as_f64().unwrap_or_default(),
+            row["adapter_seconds"].as_f64().unwrap_or_default(),
+            row["adapter_mb_per_s"].as_f64().unwrap_or_default(),
+            100.0 * row["of_yardstick"].as_f64().unwrap_or_default(),
+            row["gb_seconds"].as_f64().unwrap_or_default(),
+        );
+    }
+    let template = rows
+        .iter()
+        .find(|r| r["memory_mb"].as_u64() == Some(u64::from(template_mb)));
+    let mut extrapolated = Value::Null;
+    if let Some(row) = template {
+        let of = row["of_yardstick"].as_f64().unwrap_or_default();
+        let rate = row["adapter_mb_per_s"].as_f64().unwrap_or_default();
+        println!(
+            "  at the template's {template_mb} MB: {:.0}% of what the share allows (target ≥ 80%: {}) — measured at {}",
+            100.0 * of,
+            if of >= 0.8 { "met" } else { "missed" },
+            share_seen.label()
+        );
+        if !sliced.is_null() {
+            println!(
+                "  through resumption at {template_mb} MB: {} invocations of {} MiB, {:.2} s, {:.4} GB-s in all, the same SHA-256 as sha256sum",
+                sliced["invocations"],
+                sliced["slice_mib"],
+                sliced["seconds"].as_f64().unwrap_or_default(),
+                sliced["gb_seconds"].as_f64().unwrap_or_default()
+            );
+        }
+        if rate > 0.0 {
+            let bytes = (extrapolate_gib << 30) as f64;
+            let seconds = bytes / 1e6 / rate;
+            // A slice must end well inside Lambda's 900 s: 80% of it hashing.
+            let per_invocation = 0.8 * 900.0;
+            let invocations = (seconds / per_invocation).ceil();
+            let gbs = confined::gb_seconds(seconds, template_mb);
+            println!(
+                "  extrapolated to {extrapolate_gib} GiB at {template_mb} MB: {:.0} s of hashing, {invocations:.0} invocations of ≤ 720 s (CHECKSUM_SLICE_MIB ≈ {:.0}), {gbs:.1} GB-s = ${:.4}",
+                seconds,
+                per_invocation * rate * 1e6 / f64::from(1u32 << 20),
+                gbs * 0.0000133334
+            );
+            extrapolated = json!({"gib": extrapolate_gib, "seconds": seconds, "invocations": invocations, "gb_seconds": gbs});
+        }
+    }
+    Ok(json!({"object_bytes": size, "rows": rows, "sliced": sliced, "extrapolated": extrapolated}))
+}

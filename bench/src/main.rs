@@ -12,7 +12,9 @@
 //! Prints a table with min/median/max and the ratio to the baseline of the same run, and writes
 //! the same figures to `<target>/bench/results.json`.
 
+mod catalog;
 mod checksum;
+mod confined;
 mod cost;
 mod instructions;
 mod latency;
@@ -47,6 +49,21 @@ struct Args {
     /// Measure only the checksum (SHA-256 of an S3 object against `sha256sum`).
     #[arg(long)]
     only_checksum: bool,
+    /// Measure only the catalog's cost against the length of the history.
+    #[arg(long)]
+    only_catalog: bool,
+    /// The numbers of releases already published of the catalog measurement.
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,10000,100000")]
+    catalog_sizes: Vec<usize>,
+    /// Measure only hashing at each Lambda memory size's CPU share.
+    #[arg(long)]
+    only_shares: bool,
+    /// Size of the object hashed at each memory size's share, in MiB.
+    #[arg(long, default_value_t = 256)]
+    share_mib: usize,
+    /// The artifact size the hashing at the template's share is extrapolated to, in GiB.
+    #[arg(long, default_value_t = 100)]
+    extrapolate_gib: u64,
     /// Measure only the scale of one publish-release tick.
     #[arg(long)]
     only_tick: bool,
@@ -98,6 +115,18 @@ fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
         std::fs::copy(dir.join(package), dir.join(format!("{package}.bench")))?;
     }
     Ok(())
+}
+
+/// The functions' `MemorySize` in the template (`Globals.Function.MemorySize`).
+fn template_memory(root: &Path) -> u32 {
+    std::fs::read_to_string(root.join("template.yaml"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.trim().strip_prefix("MemorySize:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(128)
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
@@ -452,8 +481,10 @@ async fn main() -> anyhow::Result<()> {
     let root = runner::workspace_root();
     if !args.no_build {
         // One package per build, so each function is linked with only the SDK features it enables.
-        let packages: Vec<&str> = if args.only_checksum {
+        let packages: Vec<&str> = if args.only_checksum || args.only_shares {
             vec!["bench-hash"]
+        } else if args.only_catalog {
+            vec!["bench-catalog"]
         } else if args.only_tick {
             vec!["publish-release"]
         } else if args.only_cost || args.only_latency {
@@ -463,7 +494,7 @@ async fn main() -> anyhow::Result<()> {
                 .chain(FUNCTIONS.iter().map(|(f, _)| *f))
                 .collect()
         } else {
-            ["bench-hash", "bench-hello"]
+            ["bench-hash", "bench-hello", "bench-catalog"]
                 .into_iter()
                 .chain(FUNCTIONS.iter().map(|(f, _)| *f))
                 .collect()
@@ -495,6 +526,23 @@ async fn main() -> anyhow::Result<()> {
         println!("\nwritten to {}", path.display());
         Ok(())
     };
+    let template_mb = template_memory(&root);
+    let shares = || {
+        checksum::at_shares(
+            &release,
+            args.share_mib,
+            template_mb,
+            args.extrapolate_gib,
+            &log_dir,
+        )
+    };
+    let history = || catalog::measure(&release, &args.catalog_sizes, template_mb, &log_dir);
+    if args.only_shares {
+        return write("shares.json", &shares().await?);
+    }
+    if args.only_catalog {
+        return write("catalog.json", &history().await?);
+    }
     if args.only_tick {
         return write("tick.json", &ticks().await?);
     }
@@ -515,6 +563,11 @@ async fn main() -> anyhow::Result<()> {
     if args.only_checksum {
         return write("checksum.json", &checksum);
     }
+    let (shares, history) = if args.only_cold_start {
+        (Value::Null, Value::Null)
+    } else {
+        (shares().await?, history().await?)
+    };
     let regions: Vec<String> = ["eu-west-1", "ap-southeast-2"]
         .iter()
         .map(|s| (*s).to_owned())
@@ -634,7 +687,7 @@ async fn main() -> anyhow::Result<()> {
     }
     print_instructions(&rows);
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let mut results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "checksum": checksum });
+    let mut results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "checksum": checksum, "checksum_at_shares": shares, "catalog": history });
     if let Some(Rest {
         one,
         many,
