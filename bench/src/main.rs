@@ -19,6 +19,7 @@ mod cost;
 mod instructions;
 mod latency;
 mod s3_stub;
+mod soak;
 mod tick;
 
 use clap::Parser;
@@ -73,6 +74,15 @@ struct Args {
     /// Measure only the cold starts (with instruction counts where valgrind is installed).
     #[arg(long)]
     only_cold_start: bool,
+    /// Measure only the soak's releases, memory-confined against memory- and CPU-confined.
+    #[arg(long)]
+    only_soak: bool,
+    /// Releases of the soak measurement.
+    #[arg(long, default_value_t = 150)]
+    soak_releases: usize,
+    /// Measure only the event path (each function's sample event) at each memory size's share.
+    #[arg(long)]
+    only_event_path: bool,
     /// Measure only the latency the automation adds (a soak-like local run).
     #[arg(long)]
     only_latency: bool,
@@ -85,6 +95,10 @@ struct Args {
     /// Latency on every AWS and S3 call during the tick, in milliseconds.
     #[arg(long, default_value_t = 50)]
     tick_latency_ms: u64,
+    /// The Lambda memory sizes the tick runs at, each confined to its CPU share and memory
+    /// (0: unconfined).
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024,1769")]
+    tick_memory: Vec<u32>,
 }
 
 const FUNCTIONS: [(&str, &str); 5] = [
@@ -166,6 +180,9 @@ impl Local {
         let mut env = lambda_environment(name, "", &self.emulator.endpoint(), &self.moto_endpoint);
         env.insert("AWS_ENDPOINT_URL_S3".into(), self.s3.endpoint.clone());
         env.extend(self.env.get(name).cloned().unwrap_or_default());
+        // A reference to a resource the bench does not create (the release bus: `<ReleaseBus>`)
+        // is left out, so the function takes its default (the default bus).
+        env.retain(|_, v| !(v.starts_with('<') && v.ends_with('>')));
         env
     }
 }
@@ -238,18 +255,27 @@ pub(crate) async fn first_poll(api: &RuntimeApi, binary: &Path) -> anyhow::Resul
         })
 }
 
-/// One cold start: spawn, wait for the first poll, invoke once, read VmHWM, stop.
+/// One cold start: spawn, wait for the first poll, invoke once, read VmHWM, stop. With
+/// `memory_mb`, the process runs confined to that memory size's CPU share and memory.
 async fn cold_start(
     binary: &Path,
     env: &BTreeMap<String, String>,
     event: &Value,
     log: &Path,
+    memory_mb: Option<u32>,
 ) -> anyhow::Result<(f64, f64, u64, String)> {
     let api = RuntimeApi::start("bench").await?;
     let mut environment = env.clone();
     environment.insert("AWS_LAMBDA_RUNTIME_API".into(), api.address());
+    let cgroup = memory_mb.and_then(|memory_mb| {
+        let limits = runner::confine::Limits {
+            memory_mb,
+            cpu_share: true,
+        };
+        runner::confine::Cgroup::create("bench-cold", limits).ok()
+    });
     let spawned = Instant::now();
-    let mut process = FunctionProcess::spawn(binary, &environment, log)?;
+    let mut process = FunctionProcess::spawn_in(binary, &environment, log, cgroup.as_ref())?;
     let pid = process.id().unwrap_or_default();
     let invoked = api.invoke(event.clone(), Duration::from_secs(30));
     let (outcome, polled) = tokio::join!(invoked, first_poll(&api, binary));
@@ -296,6 +322,64 @@ fn zip_size(file: &Path) -> Option<u64> {
         .flatten();
     let _ = std::fs::remove_file(&zip);
     size
+}
+
+/// Each function's sample event, cold (init + first invocation, which Lambda bills for a
+/// custom runtime), at each memory size of [`checksum::MEMORY_SIZES`] confined to its CPU share:
+/// milliseconds and billed GB-s, median of `runs`.
+async fn event_path(
+    root: &Path,
+    release: &Path,
+    local: &Local,
+    runs: usize,
+    log_dir: &Path,
+) -> anyhow::Result<Value> {
+    let mut rows = Vec::new();
+    println!(
+        "\nEvent path at each memory size's CPU share: init + first invocation of each sample event (median of {runs}; ms and billed GB-s)"
+    );
+    print!("{:<22}", "function");
+    for mb in checksum::MEMORY_SIZES {
+        print!(" {:>22}", format!("{mb} MB"));
+    }
+    println!();
+    for (name, event_file) in FUNCTIONS {
+        let kept = release.join(format!("{name}.bench"));
+        let binary = if kept.exists() {
+            kept
+        } else {
+            release.join(name)
+        };
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(
+            root.join("events").join(event_file),
+        )?)?;
+        let env = local.environment(name);
+        print!("{name:<22}");
+        let mut cells = Vec::new();
+        for memory_mb in checksum::MEMORY_SIZES {
+            let mut firsts = Vec::new();
+            let mut rss = 0;
+            for run in 0..runs {
+                let (_, first, peak, _) = cold_start(
+                    &binary,
+                    &env,
+                    &event,
+                    &log_dir.join(format!("{name}-{memory_mb}-{run}.log")),
+                    Some(memory_mb),
+                )
+                .await?;
+                firsts.push(first);
+                rss = rss.max(peak);
+            }
+            let (_, median, _) = stats(&firsts);
+            let gbs = confined::gb_seconds(median / 1000.0, memory_mb);
+            print!(" {:>22}", format!("{median:.1} ms {gbs:.5}"));
+            cells.push(json!({"memory_mb": memory_mb, "ms": median, "gb_seconds": gbs, "peak_rss_kb": rss}));
+        }
+        println!();
+        rows.push(json!({"function": name, "event": event_file, "at": cells}));
+    }
+    Ok(Value::Array(rows))
 }
 
 /// Fan-out: copy-appstream-image's invocation time for `regions`, with latency on every AppStream call.
@@ -487,7 +571,7 @@ async fn main() -> anyhow::Result<()> {
             vec!["bench-catalog"]
         } else if args.only_tick {
             vec!["publish-release"]
-        } else if args.only_cost || args.only_latency {
+        } else if args.only_cost || args.only_latency || args.only_event_path || args.only_soak {
             FUNCTIONS.iter().map(|(f, _)| *f).collect()
         } else if args.only_cold_start {
             std::iter::once("bench-hello")
@@ -517,7 +601,14 @@ async fn main() -> anyhow::Result<()> {
     let tick_binary = bench_binary("publish-release");
     let ticks = || {
         let latency = Duration::from_millis(args.tick_latency_ms);
-        tick::measure(&root, &tick_binary, &args.tick_sizes, latency, &log_dir)
+        tick::measure(
+            &root,
+            &tick_binary,
+            &args.tick_sizes,
+            &args.tick_memory,
+            latency,
+            &log_dir,
+        )
     };
     let added = || latency::measure(&root, &release, &log_dir, args.latency_releases);
     let write = |name: &str, value: &Value| -> anyhow::Result<()> {
@@ -549,13 +640,19 @@ async fn main() -> anyhow::Result<()> {
     if args.only_latency {
         return write("latency.json", &added().await?);
     }
+    if args.only_soak {
+        return write(
+            "soak.json",
+            &soak::measure(&root, &release, &log_dir, args.soak_releases).await?,
+        );
+    }
     if args.only_cost {
         return write(
             "cost.json",
             &cost::measure(&root, &release, &log_dir).await?,
         );
     }
-    let checksum = if args.only_cold_start {
+    let checksum = if args.only_cold_start || args.only_event_path {
         Value::Null
     } else {
         checksum::measure(&release, args.checksum_mib, &log_dir).await?
@@ -563,7 +660,7 @@ async fn main() -> anyhow::Result<()> {
     if args.only_checksum {
         return write("checksum.json", &checksum);
     }
-    let (shares, history) = if args.only_cold_start {
+    let (shares, history) = if args.only_cold_start || args.only_event_path {
         (Value::Null, Value::Null)
     } else {
         (shares().await?, history().await?)
@@ -573,6 +670,13 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| (*s).to_owned())
         .collect();
     let local = local(&root, &log_dir, &regions).await?;
+    if args.only_event_path {
+        let runs = args.runs.min(5);
+        return write(
+            "event-path.json",
+            &event_path(&root, &release, &local, runs, &log_dir).await?,
+        );
+    }
 
     let callgrind = instructions::available();
     if !callgrind {
@@ -598,6 +702,7 @@ async fn main() -> anyhow::Result<()> {
                 &env,
                 &event,
                 &log_dir.join(format!("{name}-{run}.log")),
+                None,
             )
             .await?;
             sample.init.push(init);
@@ -641,6 +746,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push((name.to_owned(), sample, size, arm64));
     }
 
+    let event_path = event_path(&root, &release, &local, args.runs.min(5), &log_dir).await?;
     let rest = if args.only_cold_start {
         None
     } else {
@@ -687,7 +793,7 @@ async fn main() -> anyhow::Result<()> {
     }
     print_instructions(&rows);
     let machine = json!({ "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH });
-    let mut results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "checksum": checksum, "checksum_at_shares": shares, "catalog": history });
+    let mut results = json!({ "machine": machine, "runs": args.runs, "binaries": json_rows, "checksum": checksum, "checksum_at_shares": shares, "catalog": history, "event_path": event_path });
     if let Some(Rest {
         one,
         many,

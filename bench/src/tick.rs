@@ -148,10 +148,20 @@ fn seed(local: &Local, i: usize, regions: &[String]) {
     local
         .emulator
         .seed_appstream_image(HOME, id.as_str(), "AVAILABLE");
+    // The release's mark, as copy-appstream-image records it and puts on each copy.
+    let mark = format!("{i:032x}");
+    put(
+        local,
+        &keys::appstream_mark(&id),
+        &json!({"schemaVersion": SCHEMA_VERSION, "releaseId": id.as_str(), "mark": mark}),
+    );
     for region in regions {
-        local
-            .emulator
-            .seed_appstream_image(region, id.as_str(), "COPYING");
+        local.emulator.seed_appstream_image_described(
+            region,
+            id.as_str(),
+            "COPYING",
+            &format!("(image-release {mark})"),
+        );
     }
     put(
         local,
@@ -176,13 +186,15 @@ fn seed(local: &Local, i: usize, regions: &[String]) {
     );
 }
 
-/// One tick over `pending` seeded releases; the figures as JSON.
+/// One tick over `pending` seeded releases, at `memory_mb`'s share of CPU and memory (or
+/// unconfined); the figures as JSON.
 async fn one_tick(
     local: &Local,
     binary: &Path,
     pending: usize,
     latency: Duration,
     regions: &[String],
+    memory_mb: Option<u32>,
     log_dir: &Path,
 ) -> anyhow::Result<Value> {
     local.emulator.set_export_stalls(true);
@@ -194,7 +206,20 @@ async fn one_tick(
     env.insert("AWS_LAMBDA_RUNTIME_API".into(), api.address());
     env.insert("AWS_LAMBDA_FUNCTION_TIMEOUT".into(), "900".into());
     let log = log_dir.join(format!("tick-{pending}.log"));
-    let mut process = FunctionProcess::spawn(binary, &env, &log)?;
+    let cgroup = memory_mb.and_then(|memory_mb| {
+        let limits = runner::confine::Limits {
+            memory_mb,
+            cpu_share: true,
+        };
+        runner::confine::Cgroup::create("bench-tick", limits)
+            .map_err(|e| eprintln!("bench: cannot make a cgroup ({e}): the tick runs unconfined"))
+            .ok()
+    });
+    let share = match (&cgroup, memory_mb) {
+        (Some(_), Some(mb)) => crate::confined::Share::Lambda(mb),
+        _ => crate::confined::Share::Unconfined,
+    };
+    let mut process = FunctionProcess::spawn_in(binary, &env, &log, cgroup.as_ref())?;
     let pid = process.id().unwrap_or_default();
     crate::first_poll(&api, binary).await?;
     // Latency and counters from here: the tick only.
@@ -232,9 +257,13 @@ async fn one_tick(
     let s3 = local.s3.meter.take_counts();
     let aws_total: u64 = aws.values().sum();
     let s3_total: u64 = s3.values().sum();
+    let billed_mb = memory_mb.unwrap_or(128);
     Ok(json!({
         "pending": pending,
+        "share": share.label(),
+        "memory_mb": memory_mb,
         "wall_ms": wall_ms,
+        "gb_seconds": crate::confined::gb_seconds(wall_ms / 1000.0, billed_mb),
         "peak_rss_kb": rss_kb,
         "aws_calls": aws,
         "aws_calls_total": aws_total,
@@ -245,11 +274,13 @@ async fn one_tick(
     }))
 }
 
-/// The tick at each size of `sizes`, each on a fresh local stack.
+/// The tick at each size of `sizes`, each on a fresh local stack, at each memory size of
+/// `memory` (its share of CPU; none: unconfined).
 pub async fn measure(
     root: &Path,
     binary: &Path,
     sizes: &[usize],
+    memory: &[u32],
     latency: Duration,
     log_dir: &Path,
 ) -> anyhow::Result<Value> {
@@ -261,24 +292,37 @@ pub async fn measure(
         PHASES.join(", ")
     );
     println!(
-        "{:>8} {:>10} {:>10} {:>10} {:>12} {:>10}  AWS calls by operation",
-        "pending", "wall s", "AWS calls", "S3 req.", "per release", "peak RSS"
+        "{:>8} {:>8} {:>10} {:>9} {:>10} {:>10} {:>12} {:>10}  AWS calls by operation",
+        "pending", "memory", "wall s", "GB-s", "AWS calls", "S3 req.", "per release", "peak RSS"
     );
+    let memories: Vec<Option<u32>> = if memory.is_empty() {
+        vec![None]
+    } else {
+        // 0: unconfined.
+        memory.iter().map(|&m| (m > 0).then_some(m)).collect()
+    };
     for &pending in sizes {
-        let local = crate::local(root, log_dir, &regions).await?;
-        let row = one_tick(&local, binary, pending, latency, &regions, log_dir).await?;
-        println!(
-            "{:>8} {:>10.2} {:>10} {:>10} {:>12.2} {:>8.2}MB  {}",
-            pending,
-            row["wall_ms"].as_f64().unwrap_or_default() / 1000.0,
-            row["aws_calls_total"].as_u64().unwrap_or_default(),
-            row["s3_requests_total"].as_u64().unwrap_or_default(),
-            row["calls_per_release"].as_f64().unwrap_or_default(),
-            row["peak_rss_kb"].as_f64().unwrap_or_default() * 1024.0 / 1e6,
-            row["aws_calls"],
-        );
-        println!("{:>8} {:>58}  S3: {}", "", "", row["s3_requests"]);
-        rows.push(row);
+        for &memory_mb in &memories {
+            let local = crate::local(root, log_dir, &regions).await?;
+            let row = one_tick(
+                &local, binary, pending, latency, &regions, memory_mb, log_dir,
+            )
+            .await?;
+            println!(
+                "{:>8} {:>8} {:>10.2} {:>9.4} {:>10} {:>10} {:>12.2} {:>8.2}MB  {}",
+                pending,
+                memory_mb.map_or_else(|| "unconf.".to_owned(), |m| format!("{m} MB")),
+                row["wall_ms"].as_f64().unwrap_or_default() / 1000.0,
+                row["gb_seconds"].as_f64().unwrap_or_default(),
+                row["aws_calls_total"].as_u64().unwrap_or_default(),
+                row["s3_requests_total"].as_u64().unwrap_or_default(),
+                row["calls_per_release"].as_f64().unwrap_or_default(),
+                row["peak_rss_kb"].as_f64().unwrap_or_default() * 1024.0 / 1e6,
+                row["aws_calls"],
+            );
+            println!("{:>8} {:>76}  S3: {}", "", "", row["s3_requests"]);
+            rows.push(row);
+        }
     }
     Ok(json!({ "latency_ms": latency.as_millis() as u64, "phases": PHASES, "ticks": rows }))
 }

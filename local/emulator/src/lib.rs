@@ -347,6 +347,22 @@ impl Emulator {
         world::lock(&self.world).seed_appstream_image(region, name, state);
     }
 
+    /// [`Emulator::seed_appstream_image`] with a description (a release's copy carries its mark).
+    pub fn seed_appstream_image_described(
+        &self,
+        region: &str,
+        name: &str,
+        state: &str,
+        description: &str,
+    ) {
+        world::lock(&self.world).seed_appstream_image_described(
+            region,
+            name,
+            state,
+            Some(description),
+        );
+    }
+
     /// Export tasks stall at 40% (or, switched off, carry on from where they are).
     pub fn set_export_stalls(&self, stalls: bool) {
         world::lock(&self.world).config.export_stalls = stalls;

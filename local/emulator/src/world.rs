@@ -488,6 +488,17 @@ impl World {
 
     /// See [`crate::Emulator::seed_appstream_image`].
     pub fn seed_appstream_image(&mut self, region: &str, name: &str, state: &str) {
+        self.seed_appstream_image_described(region, name, state, None);
+    }
+
+    /// [`World::seed_appstream_image`] with a description (a release's copy carries its mark).
+    pub fn seed_appstream_image_described(
+        &mut self,
+        region: &str,
+        name: &str,
+        state: &str,
+        description: Option<&str>,
+    ) {
         let arn = self.appstream_arn(region, name);
         self.appstream.insert(
             (region.to_owned(), name.to_owned()),
@@ -498,7 +509,7 @@ impl World {
                 state: state.to_owned(),
                 reason: None,
                 reason_code: "INTERNAL_ERROR",
-                description: None,
+                description: description.map(str::to_owned),
                 plan: Vec::new(),
                 started: Instant::now(),
             },
