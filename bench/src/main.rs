@@ -131,6 +131,23 @@ fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The binary `build` kept for the bench (`<name>.bench`), else the last one built.
+fn bench_binary(release: &Path, name: &str) -> PathBuf {
+    let kept = release.join(format!("{name}.bench"));
+    if kept.exists() {
+        kept
+    } else {
+        release.join(name)
+    }
+}
+
+/// A sample event of `events/`.
+fn sample_event(root: &Path, file: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(
+        root.join("events").join(file),
+    )?)?)
+}
+
 /// The functions' `MemorySize` in the template (`Globals.Function.MemorySize`).
 fn template_memory(root: &Path) -> u32 {
     std::fs::read_to_string(root.join("template.yaml"))
@@ -344,15 +361,8 @@ async fn event_path(
     }
     println!();
     for (name, event_file) in FUNCTIONS {
-        let kept = release.join(format!("{name}.bench"));
-        let binary = if kept.exists() {
-            kept
-        } else {
-            release.join(name)
-        };
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(
-            root.join("events").join(event_file),
-        )?)?;
+        let binary = bench_binary(release, name);
+        let event = sample_event(root, event_file)?;
         let env = local.environment(name);
         print!("{name:<22}");
         let mut cells = Vec::new();
@@ -590,15 +600,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir)?;
     let log_dir = out_dir.join("logs");
     std::fs::create_dir_all(&log_dir)?;
-    let bench_binary = |name: &str| {
-        let kept = release.join(format!("{name}.bench"));
-        if kept.exists() {
-            kept
-        } else {
-            release.join(name)
-        }
-    };
-    let tick_binary = bench_binary("publish-release");
+    let tick_binary = bench_binary(&release, "publish-release");
     let ticks = || {
         let latency = Duration::from_millis(args.tick_latency_ms);
         tick::measure(
@@ -685,15 +687,8 @@ async fn main() -> anyhow::Result<()> {
     let mut rows: Vec<(String, Sample, u64, Option<u64>)> = Vec::new();
     let all = std::iter::once(("bench-hello", "scheduled-event.json")).chain(FUNCTIONS);
     for (name, event_file) in all {
-        let binary = release.join(format!("{name}.bench"));
-        let binary = if binary.exists() {
-            binary
-        } else {
-            release.join(name)
-        };
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(
-            root.join("events").join(event_file),
-        )?)?;
+        let binary = bench_binary(&release, name);
+        let event = sample_event(&root, event_file)?;
         let env = local.environment(name);
         let mut sample = Sample::default();
         for run in 0..args.runs {
