@@ -1349,7 +1349,15 @@ async fn when_retry_runs_while_ticks_run_in_a_loop_should_publish_the_release_on
         operator_retries(&deps).await,
         shared::steps::retry::Retried::Recorded { generation: 1 }
     );
+    // The new task appears at the first tick after the retry: one of the thread's, or, when
+    // the thread's ticks all ran before the retry was recorded, one of these.
+    let mut own_ticks = 0;
     while deps.exports.exports().is_empty() {
+        if ticks.is_finished() {
+            assert!(own_ticks < 10, "no new export task after the retry");
+            handle(&deps, event(SCHEDULE)).await.unwrap();
+            own_ticks += 1;
+        }
         tokio::task::yield_now().await;
     }
     complete_new_export(&deps);
