@@ -286,3 +286,80 @@ pub async fn at_shares(
     }
     Ok(json!({"object_bytes": size, "rows": rows, "sliced": sliced, "extrapolated": extrapolated}))
 }
+
+/// `gib` GiB (a synthetic object the S3 stub generates per ranged GET, never held whole)
+/// hashed as publish-release hashes it at the template's memory and CPU share: slices of
+/// `slice_mib` (its `CHECKSUM_SLICE_MIB`), one invocation each, the state saved between them.
+/// The expected SHA-256 is computed in the bench's own process over the same bytes, unconfined.
+pub async fn huge(
+    release: &Path,
+    gib: u64,
+    template_mb: u32,
+    slice_mib: u64,
+) -> anyhow::Result<Value> {
+    use sha2::Digest;
+    let size = gib << 30;
+    // An odd-sized block: slices and ranges never line up with its repeats.
+    let block =
+        axum::body::Bytes::from(emulator::export_content("export-ami-huge", (1 << 20) + 13));
+    eprintln!("checksum: the SHA-256 of {gib} GiB, in this process (the expected answer)…");
+    let started = Instant::now();
+    let mut hasher = sha2::Sha256::new();
+    let chunk = 8u64 << 20;
+    let mut at = 0;
+    while at < size {
+        let last = (at + chunk).min(size) - 1;
+        hasher.update(crate::s3_stub::synthetic_range(&block, at, last));
+        at = last + 1;
+    }
+    let expected = shared::ports::hex(&hasher.finalize());
+    let reference_seconds = started.elapsed().as_secs_f64();
+    let stub = S3Stub::start().await?;
+    stub.insert_synthetic(BUCKET, KEY, size, block);
+    let mut env = lambda_environment("bench-hash", "", "http://127.0.0.1:9", &stub.endpoint);
+    env.remove("AWS_LAMBDA_RUNTIME_API");
+    let probe = release.join("bench-hash");
+    let slice = slice_mib.to_string();
+    eprintln!(
+        "checksum: hashing {gib} GiB at {template_mb} MB's share in slices of {slice_mib} MiB (tens of minutes)…"
+    );
+    let (mut command, _cgroup, share) =
+        crate::confined::command(&probe, &[BUCKET, KEY, &slice], template_mb);
+    command.env_clear().envs(&env);
+    let out = command.output().await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "bench-hash of {gib} GiB: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: Value = serde_json::from_slice(&out.stdout)?;
+    let slices: Vec<f64> = run["slice_seconds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let total: f64 = slices.iter().sum();
+    let longest = slices.iter().copied().fold(0.0, f64::max);
+    let matches = run["sha256"] == expected.as_str();
+    let gbs = crate::confined::gb_seconds(total, template_mb);
+    println!(
+        "\nHashing {gib} GiB through resumption at {}: {} invocations of ≤ {slice_mib} MiB, the longest {longest:.0} s (Lambda's limit 900 s), {total:.0} s and {gbs:.1} GB-s (${:.4}) in all; SHA-256 {} the expected one; peak RSS {:.1} MB",
+        share.label(),
+        slices.len(),
+        gbs * 0.0000133334,
+        if matches { "equals" } else { "DIFFERS FROM" },
+        run["peak_rss_kb"].as_f64().unwrap_or_default() * 1024.0 / 1e6,
+    );
+    anyhow::ensure!(matches, "the resumed hash of {gib} GiB is wrong");
+    Ok(json!({
+        "gib": gib,
+        "share": share.label(),
+        "slice_mib": slice_mib,
+        "invocations": slices.len(),
+        "slice_seconds": slices,
+        "seconds": total,
+        "gb_seconds": gbs,
+        "reference_seconds": reference_seconds,
+        "peak_rss_kb": run["peak_rss_kb"],
+        "sha256": expected,
+    }))
+}

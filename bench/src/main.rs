@@ -62,6 +62,14 @@ struct Args {
     /// Size of the object hashed at each memory size's share, in MiB.
     #[arg(long, default_value_t = 256)]
     share_mib: usize,
+    /// Also hash a synthetic object of this many GiB through resumption at the template's share
+    /// (0: off; 100 takes tens of minutes here).
+    #[arg(long, default_value_t = 0)]
+    hash_gib: u64,
+    /// The slice each invocation hashes in that measurement, in MiB (publish-release's
+    /// `CHECKSUM_SLICE_MIB`).
+    #[arg(long, default_value_t = 16384)]
+    hash_slice_mib: u64,
     /// The artifact size the hashing at the template's share is extrapolated to, in GiB.
     #[arg(long, default_value_t = 100)]
     extrapolate_gib: u64,
@@ -517,6 +525,7 @@ struct Rest {
     ticks: Value,
     cost: Value,
     added: Value,
+    soak: Value,
 }
 
 async fn everything_else<T, A>(
@@ -531,12 +540,7 @@ where
     T: std::future::Future<Output = anyhow::Result<Value>>,
     A: std::future::Future<Output = anyhow::Result<Value>>,
 {
-    let copy = release.join("copy-appstream-image.bench");
-    let copy = if copy.exists() {
-        copy
-    } else {
-        release.join("copy-appstream-image")
-    };
+    let copy = bench_binary(release, "copy-appstream-image");
     let latency = Duration::from_millis(args.latency_ms);
     let one = fan_out(root, &copy, &["eu-west-1".to_owned()], latency, log_dir).await?;
     let ten: Vec<String> = [
@@ -559,6 +563,7 @@ where
     let ticks = ticks().await?;
     let cost = cost::measure(root, release, log_dir).await?;
     let added = added().await?;
+    let soak = soak::measure(root, release, log_dir, args.soak_releases).await?;
 
     Ok(Rest {
         one,
@@ -566,6 +571,7 @@ where
         ticks,
         cost,
         added,
+        soak,
     })
 }
 
@@ -630,8 +636,16 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let history = || catalog::measure(&release, &args.catalog_sizes, template_mb, &log_dir);
+    let huge = || async {
+        if args.hash_gib == 0 {
+            return Ok(Value::Null);
+        }
+        checksum::huge(&release, args.hash_gib, template_mb, args.hash_slice_mib).await
+    };
     if args.only_shares {
-        return write("shares.json", &shares().await?);
+        let mut all = shares().await?;
+        all["huge"] = huge().await?;
+        return write("shares.json", &all);
     }
     if args.only_catalog {
         return write("catalog.json", &history().await?);
@@ -665,7 +679,9 @@ async fn main() -> anyhow::Result<()> {
     let (shares, history) = if args.only_cold_start || args.only_event_path {
         (Value::Null, Value::Null)
     } else {
-        (shares().await?, history().await?)
+        let mut shares = shares().await?;
+        shares["huge"] = huge().await?;
+        (shares, history().await?)
     };
     let regions: Vec<String> = ["eu-west-1", "ap-southeast-2"]
         .iter()
@@ -795,6 +811,7 @@ async fn main() -> anyhow::Result<()> {
         ticks,
         cost,
         added,
+        soak,
     }) = rest
     {
         println!(
@@ -806,6 +823,7 @@ async fn main() -> anyhow::Result<()> {
         results["tick"] = ticks;
         results["cost"] = cost;
         results["latency"] = added;
+        results["soak"] = soak;
     }
     write(
         if args.only_cold_start {

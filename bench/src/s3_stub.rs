@@ -12,6 +12,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 type Objects = Arc<Mutex<BTreeMap<(String, String), Bytes>>>;
+/// Objects too large to hold: `size` bytes, `block` repeated, generated per ranged GET.
+type Synthetic = Arc<Mutex<BTreeMap<(String, String), (u64, Bytes)>>>;
+
+/// Bytes `first..=last` of `block` repeated.
+pub fn synthetic_range(block: &[u8], first: u64, last: u64) -> Vec<u8> {
+    let len = block.len() as u64;
+    let mut out = Vec::with_capacity((last - first + 1) as usize);
+    let mut at = first;
+    while at <= last {
+        let from = (at % len) as usize;
+        let take = ((len - from as u64).min(last - at + 1)) as usize;
+        out.extend_from_slice(&block[from..from + take]);
+        at += take as u64;
+    }
+    out
+}
 
 /// Requests by operation, and the latency every request waits before it is answered.
 #[derive(Default)]
@@ -48,6 +64,7 @@ impl Meter {
 #[derive(Clone)]
 struct Stub {
     objects: Objects,
+    synthetic: Synthetic,
     meter: Arc<Meter>,
 }
 
@@ -55,6 +72,7 @@ struct Stub {
 pub struct S3Stub {
     pub endpoint: String,
     objects: Objects,
+    synthetic: Synthetic,
     pub meter: Arc<Meter>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -69,6 +87,8 @@ impl S3Stub {
     pub async fn start() -> anyhow::Result<Self> {
         let objects = Objects::default();
         let objects_handle = objects.clone();
+        let synthetic = Synthetic::default();
+        let synthetic_handle = synthetic.clone();
         let meter = Arc::new(Meter::default());
         let app = Router::new()
             .route("/{bucket}", axum::routing::any(bucket))
@@ -76,6 +96,7 @@ impl S3Stub {
             .route("/{bucket}/{*key}", axum::routing::any(object))
             .with_state(Stub {
                 objects,
+                synthetic,
                 meter: meter.clone(),
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -86,9 +107,19 @@ impl S3Stub {
         Ok(Self {
             endpoint,
             objects: objects_handle,
+            synthetic: synthetic_handle,
             meter,
             task,
         })
+    }
+
+    /// An object of `size` bytes, `block` repeated, never held whole: each ranged GET generates
+    /// its bytes (the hashing bench's 100 GiB export).
+    pub fn insert_synthetic(&self, bucket: &str, key: &str, size: u64, block: Bytes) {
+        self.synthetic
+            .lock()
+            .expect("stub lock")
+            .insert((bucket.to_owned(), key.to_owned()), (size, block));
     }
 
     /// Puts an object directly (no upload): the hashing bench serves a large one.
@@ -182,6 +213,12 @@ async fn object(
     stub.meter.call(operation).await;
     let headers_in = headers.clone();
     let id = (bucket, key);
+    if matches!(method, Method::GET | Method::HEAD) {
+        let found = stub.synthetic.lock().expect("stub lock").get(&id).cloned();
+        if let Some((size, block)) = found {
+            return synthetic(&method, &headers_in, size, &block);
+        }
+    }
     let mut objects = stub.objects.lock().expect("stub lock");
     match method {
         Method::PUT => {
@@ -239,6 +276,42 @@ async fn object(
     }
 }
 
+/// GetObject (ranged) and HeadObject of a synthetic object.
+fn synthetic(method: &Method, headers: &HeaderMap, size: u64, block: &[u8]) -> Response {
+    let tag = format!("\"synthetic-{size:016x}\"");
+    let last_modified = "Fri, 20 Nov 2026 10:00:00 GMT".to_owned();
+    let (first, last) = match range(headers, usize::try_from(size).unwrap_or(usize::MAX)) {
+        Some((first, last)) => (first as u64, last as u64),
+        None if *method == Method::HEAD => {
+            return (
+                StatusCode::OK,
+                [
+                    (header::ETAG, tag),
+                    (header::CONTENT_LENGTH, size.to_string()),
+                    (header::LAST_MODIFIED, last_modified),
+                ],
+            )
+                .into_response();
+        }
+        // A whole GET of an object too large to hold is not what the bench does.
+        None => return error(StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
+    };
+    let part = synthetic_range(block, first, last);
+    (
+        StatusCode::PARTIAL_CONTENT,
+        [
+            (header::ETAG, tag),
+            (header::CONTENT_LENGTH, part.len().to_string()),
+            (
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{size}"),
+            ),
+        ],
+        part,
+    )
+        .into_response()
+}
+
 fn is_aws_chunked(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_ENCODING)
@@ -268,6 +341,14 @@ fn decode_aws_chunked(raw: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_a_synthetic_range_spans_blocks_should_repeat_the_block() {
+        let block = b"abcde";
+        assert_eq!(synthetic_range(block, 3, 11), b"deabcdeab");
+        assert_eq!(synthetic_range(block, 0, 0), b"a");
+        assert_eq!(synthetic_range(block, 5, 9), b"abcde");
+    }
 
     #[test]
     fn when_body_is_aws_chunked_should_keep_only_the_data() {
