@@ -19,6 +19,9 @@ export AWS_CLIENTS_BIN
 IAM_TOOLS_BIN=$(bash scripts/install-iam-tools.sh)
 export IMAGE_RELEASE_IAM_PYTHON="$IAM_TOOLS_BIN/python"
 "$IMAGE_RELEASE_IAM_PYTHON" scripts/iam-actions.py --check
+# Node.js (Debian) runs the downloads' CloudFront Function in tests/tests/template.rs.
+NODE=$(bash scripts/install-node.sh)
+export NODE
 # Headless Chromium (Debian) for the downloads-page test in tests/tests/downloads_page.rs.
 CHROMIUM=$(bash scripts/install-chromium.sh)
 export CHROMIUM

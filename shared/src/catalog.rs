@@ -533,10 +533,14 @@ fn render_entry(html: &mut String, entry: &Entry, level: u8) {
         html.push_str(&format!("<h{sub}>Downloads</h{sub}>\n<table>\n<thead><tr><th scope=\"col\">Format</th><th scope=\"col\">File</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>\n<tbody>\n"));
         for a in &entry.artifacts {
             let file = crate::release::keys::file_name(&a.object_key);
+            // The name the distribution gives the download (its CloudFront Function), and the
+            // object's own name, which the manifest and SHA256SUMS use.
+            let name = format!("{}.{}", entry.release_id, a.format.extension());
             html.push_str(&format!(
-                "<tr><td>{format}</td><td><a href=\"{url}\" download>{file}</a></td><td>{size} <span class=\"meta\">({bytes} bytes)</span></td><td><code>{sha}</code></td></tr>\n",
+                "<tr><td>{format}</td><td><a href=\"{url}\" download=\"{name}\">{name}</a> <span class=\"meta\">({file})</span></td><td>{size} <span class=\"meta\">({bytes} bytes)</span></td><td><code>{sha}</code></td></tr>\n",
                 format = a.format.as_str().to_uppercase(),
                 url = escape(&a.url),
+                name = escape(&name),
                 file = escape(file),
                 size = human_size(a.size_bytes),
                 bytes = a.size_bytes,
@@ -875,6 +879,7 @@ mod tests {
         let page = render_page(&index, "Downloads");
         assert!(page.contains("&lt;golden&gt; 1.0.0 (build 1)"));
         assert!(page.contains("3.0 MiB"));
+        assert!(page.contains("download=\"golden-1.0.0-1.vmdk\""), "{page}");
         assert!(page.contains(&"ab".repeat(32)));
         assert!(
             page.contains("href=\"/catalog/history/&lt;golden&gt;/2026-11.html\">2026-11</a> (1)")

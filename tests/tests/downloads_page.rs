@@ -82,6 +82,9 @@ async fn when_a_release_is_published_should_the_downloads_page_show_it_in_a_brow
         "golden 1.0.0 (build 1)",
         manifest["timestamps"]["published_at"].as_str().unwrap(),
         "VMDK",
+        // The name the distribution downloads it under, and the link to the image's history.
+        "golden-1.0.0-1.vmdk",
+        "Every release, by month published",
         "3.0 MiB",
         manifest["export"]["sha256"].as_str().unwrap(),
         "us-east-1",

@@ -602,3 +602,96 @@ fn when_the_stack_creates_its_signing_key_should_it_be_p256_retained_and_deny_ot
         );
     }
 }
+
+/// Runs the downloads' CloudFront Function (its code as the template holds it) with node on
+/// viewer-response events, as CloudFront Functions passes them (lower-case header names), and
+/// returns each response's `content-disposition`.
+fn download_names(cases: &[(&str, u16)]) -> Vec<Option<String>> {
+    let template = template();
+    let code = template["Resources"]["DownloadNameFunction"]["Properties"]["FunctionCode"]
+        .as_str()
+        .expect("DownloadNameFunction's FunctionCode")
+        .to_owned();
+    let events: Vec<Value> = cases
+        .iter()
+        .map(|(uri, status)| {
+            serde_json::json!({
+                "version": "1.0",
+                "context": {"eventType": "viewer-response"},
+                "viewer": {"ip": "192.0.2.1"},
+                "request": {"method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}},
+                "response": {"statusCode": status, "statusDescription": "", "headers": {"content-type": {"value": "application/octet-stream"}}, "cookies": {}}
+            })
+        })
+        .collect();
+    let harness = format!(
+        "{code}\nconst events = JSON.parse(process.argv[1]);\nconsole.log(JSON.stringify(events.map(e => {{ const h = handler(e).headers['content-disposition']; return h ? h.value : null; }})));"
+    );
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    let out = std::process::Command::new(&node)
+        .arg("-e")
+        .arg(harness)
+        .arg(serde_json::to_string(&events).unwrap())
+        .output()
+        .unwrap_or_else(|e| panic!("{node}: {e} (scripts/test.sh installs Node.js)"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn when_a_disk_is_downloaded_should_cloudfront_name_it_after_the_release_and_format() {
+    let names = download_names(&[
+        (
+            "/releases/golden-1.0.0-1/export-ami-0abcdef1234567890.vmdk",
+            200,
+        ),
+        (
+            "/releases/golden-linux-1.10.2-7/export-ami-0abcdef1234567890.raw",
+            206,
+        ),
+        (
+            "/releases/golden-1.0.0-1/export-ami-0abcdef1234567890.vhd",
+            200,
+        ),
+        (
+            "/releases/golden-1.0.0-1/export-ami-0abcdef1234567890.vmdk",
+            403,
+        ),
+        ("/releases/golden-1.0.0-1/manifest.json", 200),
+        (
+            "/releases/golden-1.0.0-1/x/export-ami-0abcdef1234567890.vmdk",
+            200,
+        ),
+        ("/releases/golden-1.0.0-1/export.vmdk.sig", 200),
+    ]);
+    assert_eq!(
+        names,
+        vec![
+            Some("attachment; filename=\"golden-1.0.0-1.vmdk\"".to_owned()),
+            Some("attachment; filename=\"golden-linux-1.10.2-7.raw\"".to_owned()),
+            Some("attachment; filename=\"golden-1.0.0-1.vhd\"".to_owned()),
+            None,
+            None,
+            None,
+            None,
+        ]
+    );
+    // Every disk behaviour runs it on the viewer response.
+    let template = template();
+    let behaviours = template["Resources"]["DownloadDistribution"]["Properties"]
+        ["DistributionConfig"]["CacheBehaviors"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(behaviours.len(), 3);
+    for b in behaviours {
+        assert_eq!(
+            b["FunctionAssociations"][0]["EventType"], "viewer-response",
+            "{b}"
+        );
+    }
+}
