@@ -176,11 +176,11 @@ fn when_an_aws_service_publishes_to_a_topic_or_queue_should_its_key_let_that_ser
 }
 
 #[test]
-fn when_the_readme_lists_what_is_checked_locally_should_name_what_only_aws_can_confirm() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn when_the_docs_list_what_is_checked_locally_should_name_what_only_aws_can_confirm() {
+    let deploy = std::fs::read_to_string(root().join("docs/src/deploy.md")).unwrap();
     assert!(
-        readme.contains("## What only a real deployment can confirm"),
-        "README section missing"
+        deploy.contains("## What only a real deployment can confirm"),
+        "docs/src/deploy.md: section missing"
     );
 }
 

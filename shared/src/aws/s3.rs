@@ -37,7 +37,7 @@ pub fn error_class(code: &str) -> ErrorClass {
 pub const HASH_RANGE_BYTES: u64 = 8 * 1024 * 1024;
 /// Ranged GETs requested while the one before them is hashed. Each waits with its body unread,
 /// held back by TCP flow control, so memory does not grow with the object or with this number
-/// (see README "Checksums").
+/// (see "Checksums" in docs/src/publishes.md).
 pub const HASH_AHEAD: usize = 3;
 
 #[derive(Debug, Clone)]
