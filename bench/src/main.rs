@@ -433,6 +433,36 @@ async fn fan_out(
         .image_build_version_arn
         .unwrap_or_default();
     wait_available(&ib, &distributed).await?;
+    // The release's distribution record naming the distributed image: copy-appstream-image
+    // acts only for a release's own distributed image (its lineage, since the shared-account
+    // work), as distribute-image would have recorded it.
+    let id = shared::domain::ReleaseId::parse("bench", "golden-1.0.0-1")?;
+    let record = shared::release::DistributionRecord {
+        schema_version: shared::release::SCHEMA_VERSION,
+        release_id: id.clone(),
+        source_image_arn: source.clone(),
+        distribution_configuration_arn: local.distribution_arn.clone(),
+        distributed_image_arn: Some(distributed.clone()),
+        client_token: "bench-d".into(),
+        requested_at: shared::release::timestamp(std::time::SystemTime::now()),
+    };
+    local.s3.insert(
+        runner::BUCKET,
+        &shared::release::keys::distribution(&id),
+        serde_json::to_vec(&record)?.into(),
+    );
+    // And pending, as start-pipeline registered it: a function acts only for a pending release.
+    let pending = shared::release::PendingMarker {
+        schema_version: shared::release::SCHEMA_VERSION,
+        release_id: id.clone(),
+        since: record.requested_at.clone(),
+        source_image_arn: Some(source.clone()),
+    };
+    local.s3.insert(
+        runner::BUCKET,
+        &shared::release::keys::pending(&id),
+        serde_json::to_vec(&pending)?.into(),
+    );
     for op in ["appstream:DescribeImages", "appstream:CopyImage"] {
         local.emulator.inject(op, Fault::latency(latency));
     }
