@@ -41,7 +41,7 @@ impl<T: Ports> Deps<T> {
             .update(&page_key, |page: &mut History| page.add(&entry))
             .await?;
         if page_changed {
-            self.render_history(&page_key).await?;
+            self.render_history(&entry.image, &month).await?;
         }
         let (index, changed) = self
             .update(keys::INDEX, |index: &mut Index| {
@@ -90,7 +90,7 @@ impl<T: Ports> Deps<T> {
                     })
                     .await?;
                 if changed {
-                    self.render_history(&key).await?;
+                    self.render_history(&legacy.image, &legacy.month).await?;
                 }
                 pages.push(page);
             }
@@ -143,7 +143,7 @@ impl<T: Ports> Deps<T> {
                 .await?;
             if changed {
                 expired += marked.load(Relaxed);
-                self.render_history(&key).await?;
+                self.render_history(&image, &month).await?;
             }
             // A page the index lists but nobody wrote (never expected): nothing to settle.
             if page.image == image {
@@ -216,10 +216,13 @@ impl<T: Ports> Deps<T> {
         .await
     }
 
-    /// Renders the HTML of the history page `json_key`.
-    async fn render_history(&self, json_key: &str) -> Result<(), HandlerError> {
-        let html_key = json_key.replace(".json", ".html");
-        self.render(json_key, &html_key, |page: &History| {
+    /// Renders the HTML of `image`'s history page of `month`.
+    async fn render_history(&self, image: &str, month: &str) -> Result<(), HandlerError> {
+        let (json_key, html_key) = (
+            keys::history(image, month),
+            keys::history_page(image, month),
+        );
+        self.render(&json_key, &html_key, |page: &History| {
             render_history(page, PAGE_TITLE)
         })
         .await
@@ -264,25 +267,27 @@ impl<T: Ports> Deps<T> {
 /// function still running): retried, and the next attempt migrates it again.
 fn check_migrated(index: &Index) -> Result<(), HandlerError> {
     if index.needs_migration() {
-        return Err(HandlerError::Retryable(shared::ServiceError::new(
-            "PutObject",
-            shared::ErrorClass::InUse,
-            "PreconditionFailed",
-            format!(
-                "{} was written in schema {} during this publication",
-                keys::INDEX,
-                index.schema_version
-            ),
+        return Err(precondition_failed(format!(
+            "{} was written in schema {} during this publication",
+            keys::INDEX,
+            index.schema_version
         )));
     }
     Ok(())
 }
 
 fn conflict(key: &str) -> HandlerError {
+    precondition_failed(format!(
+        "{key} changed under {ATTEMPTS} conditional writes in a row"
+    ))
+}
+
+/// A catalog document another writer keeps changing: retried by the next attempt or tick.
+fn precondition_failed(message: String) -> HandlerError {
     HandlerError::Retryable(shared::ServiceError::new(
         "PutObject",
         shared::ErrorClass::InUse,
         "PreconditionFailed",
-        format!("{key} changed under {ATTEMPTS} conditional writes in a row"),
+        message,
     ))
 }
