@@ -33,24 +33,11 @@ pub fn command(program: &Path, args: &[&str], memory_mb: u32) -> (Command, Optio
         cpu_share: true,
     };
     match Cgroup::create("bench", limits) {
-        Ok(cgroup) => {
-            // The shell puts itself into the cgroup, then becomes the program: confined from
-            // its first instruction.
-            let files = cgroup.procs_files();
-            let mut script = String::new();
-            for i in 0..files.len() {
-                script.push_str(&format!("echo $$ > \"${}\" && ", i + 1));
-            }
-            script.push_str(&format!("shift {} && exec \"$0\" \"$@\"", files.len()));
-            let mut command = Command::new("/bin/sh");
-            command
-                .arg("-c")
-                .arg(script)
-                .arg(program)
-                .args(&files)
-                .args(args);
-            (command, Some(cgroup), Share::Lambda(memory_mb))
-        }
+        Ok(cgroup) => (
+            cgroup.command(program, args),
+            Some(cgroup),
+            Share::Lambda(memory_mb),
+        ),
         Err(error) => {
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {

@@ -149,6 +149,25 @@ impl Cgroup {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
     }
 
+    /// `program args…` inside this cgroup from its first instruction: a shell writes its own
+    /// pid into the cgroup, then execs the program with its arguments.
+    pub fn command(&self, program: &Path, args: &[&str]) -> tokio::process::Command {
+        let files = self.procs_files();
+        let mut script = String::new();
+        for i in 0..files.len() {
+            script.push_str(&format!("echo $$ > \"${}\" && ", i + 1));
+        }
+        script.push_str(&format!("shift {} && exec \"$0\" \"$@\"", files.len()));
+        let mut command = tokio::process::Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(script)
+            .arg(program)
+            .args(&files)
+            .args(args);
+        command
+    }
+
     /// How many processes of this cgroup the kernel's OOM killer has killed so far (v1 kernels
     /// without the `oom_kill` counter: how often the limit was hit).
     pub fn oom_kills(&self) -> u64 {

@@ -150,19 +150,7 @@ impl FunctionProcess {
             .append(true)
             .open(log)?;
         let mut command = match cgroup {
-            Some(cgroup) => {
-                let mut script = String::new();
-                for (i, _) in cgroup.procs_files().iter().enumerate() {
-                    script.push_str(&format!("echo $$ > \"${}\" && ", i + 1));
-                }
-                script.push_str("exec \"$0\"");
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c")
-                    .arg(script)
-                    .arg(binary)
-                    .args(cgroup.procs_files());
-                c
-            }
+            Some(cgroup) => cgroup.command(binary, &[]),
             None => Command::new(binary),
         };
         let child = command
