@@ -593,7 +593,14 @@ where
     let ticks = ticks().await?;
     let cost = cost::measure(root, release, log_dir).await?;
     let added = added().await?;
-    let soak = soak::measure(root, release, log_dir, args.soak_releases).await?;
+    let soak = soak::measure(
+        root,
+        release,
+        log_dir,
+        args.soak_releases,
+        template_memory(root),
+    )
+    .await?;
 
     Ok(Rest {
         one,
@@ -689,7 +696,7 @@ async fn main() -> anyhow::Result<()> {
     if args.only_soak {
         return write(
             "soak.json",
-            &soak::measure(&root, &release, &log_dir, args.soak_releases).await?,
+            &soak::measure(&root, &release, &log_dir, args.soak_releases, template_mb).await?,
         );
     }
     if args.only_cost {

@@ -10,13 +10,12 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const MEMORY_MB: u32 = 128;
-
 async fn run(
     root: &Path,
     release: &Path,
     log_dir: &Path,
     releases: usize,
+    memory_mb: u32,
     cpu_share: bool,
 ) -> anyhow::Result<Value> {
     let mut s = runner::Scenario::many(root, releases);
@@ -38,7 +37,7 @@ async fn run(
     let billed: f64 = report
         .invocations
         .iter()
-        .map(|i| confined::gb_seconds(i.duration.as_secs_f64(), MEMORY_MB))
+        .map(|i| confined::gb_seconds(i.duration.as_secs_f64(), memory_mb))
         .sum();
     let mut invocations: BTreeMap<String, u64> = BTreeMap::new();
     for i in &report.invocations {
@@ -69,13 +68,14 @@ pub async fn measure(
     release: &Path,
     log_dir: &Path,
     releases: usize,
+    memory_mb: u32,
 ) -> anyhow::Result<Value> {
     eprintln!("soak: {releases} releases, memory confined…");
-    let memory = run(root, release, log_dir, releases, false).await?;
+    let memory = run(root, release, log_dir, releases, memory_mb, false).await?;
     eprintln!("soak: {releases} releases, memory and CPU share confined…");
-    let share = run(root, release, log_dir, releases, true).await?;
+    let share = run(root, release, log_dir, releases, memory_mb, true).await?;
     println!(
-        "\nThe soak ({releases} releases, 4 pipelines, 5% of events dropped, 10% of AWS calls faulty), release binaries, every function at {MEMORY_MB} MB:"
+        "\nThe soak ({releases} releases, 4 pipelines, 5% of events dropped, 10% of AWS calls faulty), release binaries, every function at {memory_mb} MB:"
     );
     println!(
         "  {:<38} | {:>22} | {:>22}",
