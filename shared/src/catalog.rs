@@ -231,13 +231,45 @@ pub struct PageSummary {
     pub next_expiry: Option<String>,
 }
 
-/// One image in the index: its newest releases and its history pages.
+/// The downloads page's title.
+pub const PAGE_TITLE: &str = "Image releases";
+
+/// Where a channel points, as the catalog shows it (`latest.json`, `index.json`, the page).
+/// The channel's own record (`channels/<image>/<channel>.json`) is the source; `generation`
+/// counts its moves, so a slow writer never puts an older pointer over a newer one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelPointer {
+    /// `None`: the channel is empty (its release was revoked and no other qualifies).
+    pub release_id: Option<String>,
+    pub generation: u64,
+    pub moved_at: String,
+}
+
+/// Sets `channel` of `channels` to `pointer` unless what is there is as new or newer.
+fn point(
+    channels: &mut BTreeMap<String, ChannelPointer>,
+    channel: &str,
+    pointer: &ChannelPointer,
+) -> bool {
+    match channels.get(channel) {
+        Some(current) if current.generation >= pointer.generation => false,
+        _ => {
+            channels.insert(channel.to_owned(), pointer.clone());
+            true
+        }
+    }
+}
+
+/// One image in the index: its newest releases, its history pages and its channels.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageSummary {
     /// At most [`RECENT`], newest published first.
     pub recent: Vec<Entry>,
     /// Newest month first.
     pub history: Vec<PageSummary>,
+    /// Channel name → where it points.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, ChannelPointer>,
 }
 
 impl ImageSummary {
@@ -289,6 +321,15 @@ impl Default for Index {
 }
 
 impl Index {
+    /// As [`Latest::point`], for the page.
+    pub fn point(&mut self, image: &str, channel: &str, pointer: &ChannelPointer) -> bool {
+        point(
+            &mut self.images.entry(image.to_owned()).or_default().channels,
+            channel,
+            pointer,
+        )
+    }
+
     /// Whether this is a schema-1 index still to migrate.
     pub fn needs_migration(&self) -> bool {
         self.schema_version < CATALOG_SCHEMA_VERSION || !self.legacy.is_empty()
@@ -396,11 +437,15 @@ impl Index {
     }
 }
 
-/// `catalog/latest.json`: the newest published release of each image (pipeline output).
+/// `catalog/latest.json`: the newest published release of each image (pipeline output), and
+/// where each image's channels point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latest {
     pub schema_version: u32,
     pub images: BTreeMap<String, Entry>,
+    /// Image → channel → where it points (added to schema 1: older readers ignore it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, BTreeMap<String, ChannelPointer>>,
 }
 
 impl Default for Latest {
@@ -408,11 +453,22 @@ impl Default for Latest {
         Self {
             schema_version: LATEST_SCHEMA_VERSION,
             images: BTreeMap::new(),
+            channels: BTreeMap::new(),
         }
     }
 }
 
 impl Latest {
+    /// Moves `image`'s `channel` to `pointer` unless it shows a newer move. Returns whether it
+    /// moved.
+    pub fn point(&mut self, image: &str, channel: &str, pointer: &ChannelPointer) -> bool {
+        point(
+            self.channels.entry(image.to_owned()).or_default(),
+            channel,
+            pointer,
+        )
+    }
+
     /// Points the image at this release only when it is newer: the pointer never moves
     /// backwards. Returns whether it moved.
     pub fn advance(&mut self, entry: Entry) -> bool {
@@ -596,6 +652,30 @@ pub fn render_page(index: &Index, title: &str) -> String {
             "<section aria-labelledby=\"{anchor}\">\n<h2 id=\"{anchor}\">{}</h2>\n",
             escape(image)
         ));
+        if !summary.channels.is_empty() {
+            html.push_str("<p class=\"channels\">Channels: ");
+            let channels: Vec<String> = summary
+                .channels
+                .iter()
+                .map(|(channel, pointer)| {
+                    // A link to the release's part of this page when it is among the newest.
+                    let target = match &pointer.release_id {
+                        Some(id) if summary.recent.iter().any(|e| &e.release_id == id) => {
+                            format!("<a href=\"#{0}\">{0}</a>", escape(id))
+                        }
+                        Some(id) => escape(id),
+                        None => "(empty)".to_owned(),
+                    };
+                    format!(
+                        "<strong>{}</strong> → {target} <span class=\"meta\">(since {})</span>",
+                        escape(channel),
+                        escape(&pointer.moved_at)
+                    )
+                })
+                .collect();
+            html.push_str(&channels.join(" · "));
+            html.push_str("</p>\n");
+        }
         for entry in &summary.recent {
             render_entry(&mut html, entry, 3);
         }

@@ -4,8 +4,10 @@
 
 pub mod aws;
 pub mod catalog;
+pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod events;

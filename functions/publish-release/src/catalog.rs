@@ -8,15 +8,12 @@
 
 use super::*;
 use shared::catalog::{
-    Entry, History, Index, Latest, artifacts_expire_at, render_history, render_page,
+    Entry, History, Index, Latest, PAGE_TITLE, artifacts_expire_at, render_history, render_page,
 };
 use shared::ports::Versioned;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// Conditional writes tried per document before the tick gives up (the next tick retries).
-const ATTEMPTS: u32 = 8;
-/// The downloads page's title.
-const PAGE_TITLE: &str = "Image releases";
+use shared::documents::ATTEMPTS;
 
 impl<T: Ports> Deps<T> {
     /// Adds the release to its history page and the index, moves the latest pointer when it
@@ -168,44 +165,19 @@ impl<T: Ports> Deps<T> {
         Ok(expired)
     }
 
-    /// Reads `key`, applies `change`, and writes it back only if nobody wrote in between;
-    /// otherwise reads again. Returns the document as written and whether it changed.
+    /// [`shared::documents::update`]: `change` applied with a conditional write, read again
+    /// when another publisher wrote first.
     async fn update<D>(
         &self,
         key: &str,
-        change: impl Fn(&mut D) -> bool,
+        change: impl FnMut(&mut D) -> bool + Send,
     ) -> Result<(D, bool), HandlerError>
     where
         D: Default + Serialize + serde::de::DeserializeOwned + Send + Sync,
     {
-        for attempt in 1..=ATTEMPTS {
-            let current: Option<Versioned<D>> = self
-                .store
-                .get_json_versioned(key)
-                .await
-                .map_err(store_err("reading the catalog"))?;
-            let (mut value, etag) = match current {
-                Some(v) => (v.value, Some(v.etag)),
-                None => (D::default(), None),
-            };
-            if !change(&mut value) {
-                return Ok((value, false));
-            }
-            match self
-                .store
-                .put_json_if_match(key, &value, etag.as_deref())
-                .await
-                .map_err(store_err("writing the catalog"))?
-            {
-                PutOutcome::Written => return Ok((value, true)),
-                PutOutcome::AlreadyExists => {
-                    warn!(key, attempt, "another publisher wrote first; reading again");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)))
-                        .await;
-                }
-            }
-        }
-        Err(conflict(key))
+        shared::documents::update(&self.store, key, change)
+            .await
+            .map_err(store_err("updating the catalog"))
     }
 
     /// Renders the downloads page from the index.
@@ -228,38 +200,19 @@ impl<T: Ports> Deps<T> {
         .await
     }
 
-    /// Writes `html_key` rendered from the document at `json_key`; then, if the document moved
-    /// on meanwhile (another publisher), renders the newer one, so the last page written is
-    /// never of an older document.
+    /// [`shared::documents::render`].
     async fn render<D>(
         &self,
         json_key: &str,
         html_key: &str,
-        render: impl Fn(&D) -> String,
+        render: impl Fn(&D) -> String + Send,
     ) -> Result<(), HandlerError>
     where
         D: serde::de::DeserializeOwned + PartialEq + Send + Sync,
     {
-        let read = || async {
-            self.store
-                .get_json::<D>(json_key)
-                .await
-                .map_err(store_err("reading the catalog"))
-        };
-        let Some(mut document) = read().await? else {
-            return Ok(());
-        };
-        for _ in 0..ATTEMPTS {
-            self.store
-                .put_text(html_key, render(&document), "text/html; charset=utf-8")
-                .await
-                .map_err(store_err("writing a catalog page"))?;
-            match read().await? {
-                Some(now) if now != document => document = now,
-                _ => return Ok(()),
-            }
-        }
-        Ok(())
+        shared::documents::render(&self.store, json_key, html_key, render)
+            .await
+            .map_err(store_err("writing a catalog page"))
     }
 }
 
@@ -284,10 +237,5 @@ fn conflict(key: &str) -> HandlerError {
 
 /// A catalog document another writer keeps changing: retried by the next attempt or tick.
 fn precondition_failed(message: String) -> HandlerError {
-    HandlerError::Retryable(shared::ServiceError::new(
-        "PutObject",
-        shared::ErrorClass::InUse,
-        "PreconditionFailed",
-        message,
-    ))
+    HandlerError::Retryable(shared::documents::precondition_failed(message))
 }

@@ -4,7 +4,7 @@
 
 use shared::clock::parse_duration;
 use shared::config::{Env, RequiredSteps};
-use shared::domain::{BucketName, RegionName};
+use shared::domain::{BucketName, ChannelName, ParameterPrefix, RegionName};
 use shared::release::Step;
 use shared::steps::{appstream, distribute, export};
 use shared::{ConfigError, ValidationError};
@@ -70,6 +70,14 @@ pub struct Config {
     /// `RELEASE_RETENTION_DAYS` (1–36500; unset: kept for ever): the bucket's retention rule for
     /// `releases/`. The catalog offers a release's downloads until a day before it may act.
     pub retention_days: Option<u32>,
+    /// `RELEASE_CHANNEL` (default `testing`): the channel a published release goes into.
+    pub channel: ChannelName,
+    /// `PIPELINE_CHANNELS` (optional): `<pipeline name>=<channel>` pairs, separated by commas,
+    /// for pipelines whose releases go into another channel than `RELEASE_CHANNEL`.
+    pub pipeline_channels: Vec<(String, ChannelName)>,
+    /// `CHANNEL_PARAMETER_PREFIX` (default `/image-release`): the SSM hierarchy of the channels'
+    /// parameters, `<prefix>/<image>/<channel>`.
+    pub parameter_prefix: ParameterPrefix,
     /// The distribution step (`PIPELINE_ARNS`, `DISTRIBUTION_*`, `RELEASE_TAGS`).
     pub distribute: distribute::Config,
     /// The export step, when `REQUIRED_STEPS` has it (`EXPORT_*`).
@@ -91,6 +99,40 @@ fn host_name(field: &str, v: &str) -> Result<String, ValidationError> {
             "must be a host name such as d111111abcdef8.cloudfront.net",
             v,
         ))
+    }
+}
+
+/// `<pipeline name>=<channel>`: an Image Builder pipeline name (1–128 characters, its
+/// `ResourceName` pattern `^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$`) and a channel.
+fn pipeline_channel(field: &str, v: &str) -> Result<(String, ChannelName), ValidationError> {
+    let (name, channel) = v
+        .split_once('=')
+        .ok_or_else(|| ValidationError::new(field, "must be <pipeline name>=<channel>", v))?;
+    let name = name.trim();
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        && !name.starts_with(' ')
+        && !name.ends_with(' ');
+    if !ok {
+        return Err(ValidationError::new(
+            field,
+            "must start with an Image Builder pipeline name (1-128 of A-Z a-z 0-9 - _ and inner spaces)",
+            v,
+        ));
+    }
+    Ok((name.to_owned(), ChannelName::parse(field, channel.trim())?))
+}
+
+impl Config {
+    /// The channel a release of `pipeline_arn` is published into.
+    pub fn channel_for(&self, pipeline_arn: Option<&str>) -> &ChannelName {
+        let name = pipeline_arn.and_then(|arn| arn.rsplit('/').next());
+        self.pipeline_channels
+            .iter()
+            .find(|(pipeline, _)| Some(pipeline.as_str()) == name)
+            .map_or(&self.channel, |(_, channel)| channel)
     }
 }
 
@@ -151,6 +193,17 @@ impl Config {
                 "16384",
                 bounded(1u64, 1_048_576),
             )? << 20,
+            channel: env.or_default(
+                "RELEASE_CHANNEL",
+                shared::channels::DEFAULT_CHANNEL,
+                ChannelName::parse,
+            )?,
+            pipeline_channels: env.list("PIPELINE_CHANNELS", pipeline_channel)?,
+            parameter_prefix: env.or_default(
+                "CHANNEL_PARAMETER_PREFIX",
+                shared::channels::DEFAULT_PARAMETER_PREFIX,
+                ParameterPrefix::parse,
+            )?,
             distribute: distribute::Config::from_lookup(&get)?,
             export: match required.export {
                 true => Some(export::Config::from_lookup(&get)?),

@@ -15,6 +15,7 @@
 
 mod appstream;
 mod catalog;
+mod channels;
 mod config;
 mod decide;
 mod export;
@@ -35,7 +36,7 @@ use shared::domain::{DiskImageFormat, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
     AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageExports, ImagePipelines,
-    PutOutcome, ReleaseEvents, ReleaseSigner,
+    Parameters, PutOutcome, ReleaseEvents, ReleaseSigner,
 };
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, BuildRecord, ChecksumRecord, CopyState,
@@ -62,6 +63,8 @@ pub trait Ports {
     type Events: ReleaseEvents;
     /// KMS: the signatures of `SHA256SUMS` and the manifest.
     type Signer: ReleaseSigner;
+    /// SSM: the channels' parameters in every region of their AMIs.
+    type Parameters: Parameters;
 }
 
 pub struct Deps<T: Ports> {
@@ -73,6 +76,7 @@ pub struct Deps<T: Ports> {
     pub events: T::Events,
     /// `None` when `SIGNING_KEY_ID` is unset: nothing is signed.
     pub signer: Option<T::Signer>,
+    pub parameters: T::Parameters,
     pub retry: RetryPolicy,
     pub clock: Box<dyn Clock>,
 }
@@ -156,6 +160,10 @@ pub async fn handle<T: Ports>(
             // Nor must the catalog's expiry: the next tick tries again, a day before S3 may act.
             if let Err(err) = deps.expire_catalog().await {
                 error!(error = %err, "expiring catalog entries failed this tick");
+            }
+            // Nor must a channel's mirror: its marker stays, and the next tick tries again.
+            if let Err(err) = deps.mirror_channels().await {
+                error!(error = %err, "mirroring the channels failed this tick");
             }
             (pending, false, discovered)
         }

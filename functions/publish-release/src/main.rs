@@ -8,6 +8,7 @@ use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::kms::KmsSigner;
 use shared::aws::s3::S3Adapter;
+use shared::aws::ssm::SsmParameters;
 use std::process::ExitCode;
 
 /// The AWS SDK adapters.
@@ -20,6 +21,7 @@ impl Ports for Aws {
     type Store = S3Adapter;
     type Events = EventBridgeAdapter;
     type Signer = KmsSigner;
+    type Parameters = SsmParameters;
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -41,6 +43,7 @@ async fn main() -> ExitCode {
             .signing_key
             .clone()
             .map(|key| KmsSigner::new(&sdk, key)),
+        parameters: SsmParameters::new(&sdk),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
         clock: Box::new(shared::clock::SystemClock),

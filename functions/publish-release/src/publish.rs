@@ -120,6 +120,7 @@ impl<T: Ports> Deps<T> {
             let signed = self.sign(release, manifest).await?;
             self.tag_published(release, manifest, &signed).await?;
             self.update_catalog(manifest, url.clone()).await?;
+            self.publish_into_channel(manifest).await?;
         }
         steps.push(step(
             Step::Publish,

@@ -3,7 +3,9 @@ use lambda_runtime::Context;
 use sha2::Digest;
 use shared::domain::{AmiId, AppStreamImageName, DiskImageFormat};
 use shared::error::{ErrorClass, ErrorType};
-use shared::fakes::{FakeAppStream, FakeEc2, FakeEvents, FakeImageBuilder, FakeSigner, FakeStore};
+use shared::fakes::{
+    FakeAppStream, FakeEc2, FakeEvents, FakeImageBuilder, FakeParameters, FakeSigner, FakeStore,
+};
 use shared::ports::ExportTask;
 use shared::release::{AmiRecord, AppStreamSourceMode};
 use std::collections::BTreeMap;
@@ -38,6 +40,7 @@ impl Ports for Fakes {
     type Store = FakeStore;
     type Events = FakeEvents;
     type Signer = FakeSigner;
+    type Parameters = FakeParameters;
 }
 
 type TestDeps = Deps<Fakes>;
@@ -72,6 +75,7 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
         appstream: FakeAppStream::default(),
         store: FakeStore::default(),
         events: FakeEvents::default(),
+        parameters: FakeParameters::default(),
         retry: RetryPolicy::IMMEDIATE,
         clock: Box::new(shared::clock::SystemClock),
     }
@@ -966,12 +970,14 @@ async fn when_publication_crashes_after_any_write_should_the_next_tick_publish_i
             "crash at {operation} #{n}"
         );
         let index = deps.store.json("catalog/index.json").unwrap();
-        let text = index.to_string();
+        let text = index["images"]["golden"]["recent"].to_string();
         assert_eq!(
             text.matches(&format!("\"release_id\":\"{ID}\"")).count(),
             1,
             "crash at {operation} #{n}: {text}"
         );
+        // The channel moved once, and every surface shows it once the tick has mirrored it.
+        assert_channel_mirrored(&deps, "testing", ID, 1);
         assert_eq!(
             index["images"]["golden"]["history"][0]["releases"], 1,
             "crash at {operation} #{n}: {text}"
@@ -1516,4 +1522,107 @@ async fn when_the_export_changes_between_slices_should_hash_the_new_object_from_
         manifest["export"]["sha256"],
         shared::ports::sha256_hex(&replaced)
     );
+}
+
+/// `channel` of golden points at `release` (move `generation`) on every surface: its record,
+/// the SSM parameter of each region of the release's AMIs, latest.json, the index and the
+/// page; and no move is left to mirror.
+fn assert_channel_mirrored(deps: &TestDeps, channel: &str, release: &str, generation: u64) {
+    let record = deps
+        .store
+        .json(&format!("channels/golden/{channel}.json"))
+        .unwrap_or_else(|| panic!("no record of {channel}"));
+    assert_eq!(record["release_id"], release, "{record}");
+    assert_eq!(record["generation"], generation, "{record}");
+    let amis = record["amis"].as_array().unwrap();
+    assert!(!amis.is_empty(), "{record}");
+    for ami in amis {
+        let region = ami["region"].as_str().unwrap();
+        assert_eq!(
+            deps.parameters
+                .value(region, &format!("/image-release/golden/{channel}"))
+                .as_deref(),
+            ami["ami_id"].as_str(),
+            "the parameter in {region}"
+        );
+    }
+    let latest = deps.store.json("catalog/latest.json").unwrap();
+    assert_eq!(latest["channels"]["golden"][channel]["release_id"], release);
+    let index = deps.store.json("catalog/index.json").unwrap();
+    assert_eq!(
+        index["images"]["golden"]["channels"][channel]["release_id"],
+        release
+    );
+    let page = deps.store.text("index.html").unwrap();
+    assert!(
+        page.contains(&format!("<strong>{channel}</strong> → ")),
+        "{page}"
+    );
+    assert!(
+        deps.store.keys_under("pending-channels/").is_empty(),
+        "a move left to mirror"
+    );
+}
+
+#[tokio::test]
+async fn when_a_release_is_published_should_move_its_channel_and_every_ssm_parameter() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_channel_mirrored(&deps, "testing", ID, 1);
+    let record = deps.store.json("channels/golden/testing.json").unwrap();
+    assert_eq!(record["history"][0]["action"], "publish");
+    assert_eq!(record["history"][0]["by"], "publish-release");
+}
+
+#[tokio::test]
+async fn when_a_pipeline_has_its_own_channel_should_publish_into_it() {
+    let deps = deps(&[
+        ("RELEASE_CHANNEL", "nightly"),
+        ("PIPELINE_CHANNELS", "other=beta, golden=candidate"),
+    ]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    // The build record names the pipeline (start-pipeline or discovery wrote it).
+    deps.store.put_value(
+        &keys::build(&release()),
+        &shared::release::BuildRecord {
+            schema_version: 1,
+            release_id: release(),
+            image_build_version_arn:
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1".into(),
+            pipeline_arn: Some(PIPELINE.into()),
+            origin: shared::release::BuildOrigin::StartPipeline,
+            recorded_at: release::timestamp(std::time::SystemTime::now()),
+        },
+    );
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_channel_mirrored(&deps, "candidate", ID, 1);
+    assert!(deps.store.json("channels/golden/nightly.json").is_none());
+}
+
+#[tokio::test]
+async fn when_ssm_fails_or_lags_should_publish_and_let_the_tick_finish_the_channel() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    deps.parameters.script.fail(
+        "PutParameter",
+        ErrorClass::Throttled,
+        "ThrottlingException",
+        1,
+    );
+    deps.parameters.lag("eu-west-1");
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    assert_eq!(
+        deps.store.keys_under("pending-channels/").len(),
+        1,
+        "the move waits to be mirrored"
+    );
+    // The next tick writes the parameter again; the lagging region shows it after that.
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_channel_mirrored(&deps, "testing", ID, 1);
 }

@@ -10,7 +10,8 @@
     feature = "eventbridge",
     feature = "imagebuilder",
     feature = "kms",
-    feature = "s3"
+    feature = "s3",
+    feature = "ssm"
 ))]
 mod errors;
 mod lazy;
@@ -30,6 +31,8 @@ pub mod imagebuilder;
 pub mod kms;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "ssm")]
+pub mod ssm;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;

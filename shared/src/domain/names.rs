@@ -267,3 +267,66 @@ impl KmsKeyId {
         Ok(Self(value.to_owned()))
     }
 }
+
+/// A release channel: lower-case letters, digits and hyphens, starting with a letter, 1–32
+/// characters (`testing`, `stable`, `lts-2026`). It is a path segment of the channel's S3 record
+/// and of its SSM parameter name, so nothing else is allowed.
+const CHANNEL: &str = r"^[a-z][a-z0-9-]{0,31}$";
+static CHANNEL_RE: LazyLock<Regex> = LazyLock::new(|| regex(CHANNEL));
+
+string_type!(
+    /// A release channel (`testing`, `stable`): see [`ChannelName::parse`].
+    ChannelName
+);
+
+impl ChannelName {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 32)?;
+        check_pattern(field, value, &CHANNEL_RE, CHANNEL)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+/// The SSM parameter hierarchy channels are published under (default `/image-release`): a
+/// path of SSM's parameter-name characters (`a-zA-Z0-9_.-` and `/`), starting with `/`, not
+/// ending with one, without empty levels, and not under `/aws` or `/ssm` (reserved by SSM,
+/// case-insensitively: user guide "Parameter naming constraints"). At most 200 characters and
+/// 13 levels, so that `<prefix>/<image>/<channel>` stays within SSM's 15 levels and 1,011
+/// characters of a parameter name.
+const PARAMETER_PREFIX: &str = r"^(/[a-zA-Z0-9_.-]+)+$";
+static PARAMETER_PREFIX_RE: LazyLock<Regex> = LazyLock::new(|| regex(PARAMETER_PREFIX));
+
+string_type!(
+    /// The SSM parameter hierarchy of the channels: see [`ParameterPrefix::parse`].
+    ParameterPrefix
+);
+
+impl ParameterPrefix {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 2, 200)?;
+        check_pattern(field, value, &PARAMETER_PREFIX_RE, PARAMETER_PREFIX)?;
+        let first = value[1..].split('/').next().unwrap_or_default();
+        let lower = first.to_ascii_lowercase();
+        if lower.starts_with("aws") || lower.starts_with("ssm") {
+            return Err(ValidationError::new(
+                field,
+                "must not begin with aws or ssm (reserved by SSM, in any case)",
+                value,
+            ));
+        }
+        if value.matches('/').count() > 13 {
+            return Err(ValidationError::new(
+                field,
+                "must have at most 13 levels (SSM allows 15, and <image>/<channel> adds two)",
+                value,
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// `<prefix>/<image>/<channel>`: the parameter a launch template resolves with
+    /// `resolve:ssm:<name>`.
+    pub fn parameter(&self, image: &str, channel: &ChannelName) -> String {
+        format!("{}/{image}/{channel}", self.0)
+    }
+}

@@ -11,6 +11,7 @@ mod cdn;
 mod ec2;
 mod events;
 mod imagebuilder;
+mod parameters;
 mod signer;
 mod store;
 
@@ -19,6 +20,7 @@ pub use cdn::FakeCdn;
 pub use ec2::FakeEc2;
 pub use events::FakeEvents;
 pub use imagebuilder::FakeImageBuilder;
+pub use parameters::FakeParameters;
 pub use signer::FakeSigner;
 pub use store::FakeStore;
 

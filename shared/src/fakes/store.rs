@@ -34,6 +34,20 @@ impl FakeStore {
     pub fn keys(&self) -> Vec<String> {
         lock(&self.objects).keys().cloned().collect()
     }
+    /// The keys that begin with `prefix`.
+    pub fn keys_under(&self, prefix: &str) -> Vec<String> {
+        lock(&self.objects)
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+    /// The object at `key` as UTF-8 text.
+    pub fn text(&self, key: &str) -> Option<String> {
+        lock(&self.objects)
+            .get(key)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
     /// The tags of the object at `key` (empty when it has none).
     pub fn tags_of(&self, key: &str) -> BTreeMap<String, String> {
         lock(&self.tags).get(key).cloned().unwrap_or_default()

@@ -20,6 +20,7 @@ mod cdn;
 mod ec2;
 mod events;
 mod imagebuilder;
+mod parameters;
 mod signer;
 mod store;
 
@@ -28,5 +29,6 @@ pub use cdn::*;
 pub use ec2::*;
 pub use events::*;
 pub use imagebuilder::*;
+pub use parameters::*;
 pub use signer::*;
 pub use store::*;

@@ -1,0 +1,95 @@
+//! SSM adapter: the channels' parameters (`<prefix>/<image>/<channel>`), in whichever region a
+//! channel's AMIs are. A client per region is built the first time that region is asked for.
+
+use super::errors::{classify, found};
+use crate::domain::{AmiId, RegionName};
+use crate::error::ErrorClass;
+use crate::ports::{Parameters, Result};
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::ParameterType;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The data type SSM validates as an AMI id that exists in the account and region.
+pub const AMI_DATA_TYPE: &str = "aws:ec2:image";
+
+/// The error codes botocore's SSM model documents for PutParameter, GetParameter and
+/// DeleteParameter, and the common ones.
+pub fn error_class(code: &str) -> ErrorClass {
+    match code {
+        "ThrottlingException" => ErrorClass::Throttled,
+        // "There are concurrent updates for a resource that supports one update at a time."
+        "TooManyUpdates" => ErrorClass::InUse,
+        "InternalServerError" => ErrorClass::Transient,
+        "ParameterNotFound" | "ParameterVersionNotFound" => ErrorClass::NotFound,
+        "ParameterAlreadyExists" => ErrorClass::AlreadyExists,
+        // The account's parameter quota (10,000 standard per region), or 100 versions whose
+        // oldest has a label: an operator must act.
+        "ParameterLimitExceeded"
+        | "ParameterMaxVersionLimitExceeded"
+        | "PoliciesLimitExceededException" => ErrorClass::LimitExceeded,
+        "HierarchyLevelLimitExceededException"
+        | "HierarchyTypeMismatchException"
+        | "InvalidAllowedPatternException"
+        | "ParameterPatternMismatchException"
+        | "UnsupportedParameterType"
+        | "InvalidPolicyTypeException"
+        | "InvalidPolicyAttributeException"
+        | "IncompatiblePolicyException"
+        | "InvalidKeyId"
+        | "ValidationException" => ErrorClass::Invalid,
+        "AccessDeniedException" => ErrorClass::AccessDenied,
+        _ => ErrorClass::Other,
+    }
+}
+
+#[derive(Debug)]
+pub struct SsmParameters {
+    config: aws_config::SdkConfig,
+    clients: Mutex<HashMap<RegionName, Client>>,
+}
+
+impl SsmParameters {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, region: &RegionName) -> Client {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(region.clone())
+            .or_insert_with(|| Client::new(&super::regional(&self.config, region.as_str())))
+            .clone()
+    }
+}
+
+impl Parameters for SsmParameters {
+    async fn get(&self, region: &RegionName, name: &str) -> Result<Option<String>> {
+        const OP: &str = "GetParameter";
+        let answer = self.client(region).get_parameter().name(name).send().await;
+        Ok(found(OP, answer, error_class)?
+            .and_then(|out| out.parameter)
+            .and_then(|p| p.value))
+    }
+
+    async fn put_ami(&self, region: &RegionName, name: &str, ami: &AmiId) -> Result<()> {
+        const OP: &str = "PutParameter";
+        self.client(region)
+            .put_parameter()
+            .name(name)
+            .value(ami.as_str())
+            .r#type(ParameterType::String)
+            .data_type(AMI_DATA_TYPE)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| classify(OP, e, error_class))?;
+        Ok(())
+    }
+}

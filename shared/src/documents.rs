@@ -1,0 +1,88 @@
+//! Read-modify-write of the JSON documents several writers share (the catalog, the channels):
+//! read with the ETag, change, write with `If-Match` (`If-None-Match: *` when new), and read
+//! again when another writer came first. One implementation for publish-release and the
+//! operator CLI, so both keep the same promise: no writer's change is lost.
+
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::{ArtifactStore, PutOutcome, Versioned};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Conditional writes tried per document before giving up (the caller retries later).
+pub const ATTEMPTS: u32 = 8;
+
+/// Reads `key` (a default document when absent), applies `change`, and writes it back only if
+/// nobody wrote in between; otherwise reads again, up to [`ATTEMPTS`] times. Returns the
+/// document as written (or as read, when `change` left it alone) and whether it changed. After
+/// [`ATTEMPTS`] lost races: a retryable `PreconditionFailed` ([`ErrorClass::InUse`]).
+pub async fn update<S, D>(
+    store: &S,
+    key: &str,
+    mut change: impl FnMut(&mut D) -> bool,
+) -> Result<(D, bool), ServiceError>
+where
+    S: ArtifactStore,
+    D: Default + Serialize + DeserializeOwned + Send + Sync,
+{
+    for attempt in 1..=ATTEMPTS {
+        let current: Option<Versioned<D>> = store.get_json_versioned(key).await?;
+        let (mut value, etag) = match current {
+            Some(v) => (v.value, Some(v.etag)),
+            None => (D::default(), None),
+        };
+        if !change(&mut value) {
+            return Ok((value, false));
+        }
+        match store
+            .put_json_if_match(key, &value, etag.as_deref())
+            .await?
+        {
+            PutOutcome::Written => return Ok((value, true)),
+            PutOutcome::AlreadyExists => {
+                tracing::warn!(key, attempt, "another writer wrote first; reading again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+        }
+    }
+    Err(precondition_failed(format!(
+        "{key} changed under {ATTEMPTS} conditional writes in a row"
+    )))
+}
+
+/// A document other writers keep changing: retryable.
+pub fn precondition_failed(message: String) -> ServiceError {
+    ServiceError::new(
+        "PutObject",
+        ErrorClass::InUse,
+        "PreconditionFailed",
+        message,
+    )
+}
+
+/// Writes `html_key` rendered from the document at `json_key`; then, if the document moved on
+/// meanwhile (another writer), renders the newer one, so the last page written is never of an
+/// older document. Nothing when the document does not exist.
+pub async fn render<S, D>(
+    store: &S,
+    json_key: &str,
+    html_key: &str,
+    render: impl Fn(&D) -> String,
+) -> Result<(), ServiceError>
+where
+    S: ArtifactStore,
+    D: DeserializeOwned + PartialEq + Send + Sync,
+{
+    let Some(mut document) = store.get_json::<D>(json_key).await? else {
+        return Ok(());
+    };
+    for _ in 0..ATTEMPTS {
+        store
+            .put_text(html_key, render(&document), "text/html; charset=utf-8")
+            .await?;
+        match store.get_json::<D>(json_key).await? {
+            Some(now) if now != document => document = now,
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! SSM Parameter Store, per region: the parameter of each channel a launch template resolves
+//! (`resolve:ssm:/image-release/<image>/<channel>`).
+
+use super::Result;
+use crate::domain::{AmiId, RegionName};
+use std::future::Future;
+
+pub trait Parameters: Send + Sync {
+    /// The value of parameter `name` in `region`; `None` when it does not exist
+    /// (`ParameterNotFound`).
+    fn get(
+        &self,
+        region: &RegionName,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Creates or overwrites `name` in `region` with an AMI id, as a `String` parameter of data
+    /// type `aws:ec2:image`. SSM validates such a value asynchronously: success here does not
+    /// mean the parameter holds it yet (read it back with [`Parameters::get`]).
+    fn put_ami(
+        &self,
+        region: &RegionName,
+        name: &str,
+        ami: &AmiId,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
