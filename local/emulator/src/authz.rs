@@ -177,6 +177,14 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
             }
         }
         ("ec2", "DescribeImages" | "DescribeExportImageTasks") => call,
+        ("ec2", "DescribeImageAttribute") => call.on(
+            "image",
+            format!("arn:{p}:ec2:{region}::image/{}", r.f("ImageId")?),
+        ),
+        ("ssm", "PutParameter" | "GetParameter" | "DeleteParameter") => call.on(
+            "parameter",
+            crate::ssm::arn(p, region, &account, r.s("Name")?),
+        ),
         ("ec2", "DeregisterImage") => call.on(
             "image",
             format!("arn:{p}:ec2:{region}::image/{}", r.f("ImageId")?),
@@ -380,6 +388,7 @@ pub(crate) fn fault_like(
         "imagebuilder" => imagebuilder::error(status, code, message),
         "events" => eventbridge::error(status, code, message),
         "kms" => crate::kms::error(status, code, message),
+        "ssm" => crate::ssm::error(status, code, message),
         _ => appstream::error(protocol, status, code, message),
     }
 }

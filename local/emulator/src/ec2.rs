@@ -65,6 +65,7 @@ pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8])
         "DescribeImages" => describe_images(world, region, &params),
         "CreateTags" => create_tags(world, &params),
         "DeregisterImage" => deregister_image(world, region, &params),
+        "DescribeImageAttribute" => describe_image_attribute(world, region, &params),
         other => invalid(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -356,9 +357,18 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
             .values()
             .find(|i| i.amis.iter().any(|(_, a)| a == ami))
             .map_or_else(|| format!("{ami}-{ami_region}"), |i| i.ami_name());
+        let state = world
+            .ami_states
+            .get(ami)
+            .map_or("available", String::as_str);
+        let deprecation = world
+            .ami_deprecations
+            .get(ami)
+            .map(|at| format!("<deprecationTime>{}</deprecationTime>", esc(at)))
+            .unwrap_or_default();
         let _ = write!(
             items,
-            "<item><imageId>{ami}</imageId><imageState>available</imageState><imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{}</name>{platform}<rootDeviceName>/dev/xvda</rootDeviceName><rootDeviceType>ebs</rootDeviceType>\
+            "<item><imageId>{ami}</imageId><imageState>{state}</imageState>{deprecation}<imageOwnerId>{}</imageOwnerId><architecture>x86_64</architecture><imageType>machine</imageType><name>{}</name>{platform}<rootDeviceName>/dev/xvda</rootDeviceName><rootDeviceType>ebs</rootDeviceType>\
              <blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>snap-{}</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination><volumeType>gp3</volumeType><encrypted>{}</encrypted></ebs></item></blockDeviceMapping><tagSet>{tag_xml}</tagSet></item>",
             world.config.account,
             esc(&name),
@@ -367,6 +377,46 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
         );
     }
     ok("DescribeImages", &format!("<imagesSet>{items}</imagesSet>"))
+}
+
+/// `launchPermission` (the only attribute the emulator keeps): the accounts the distribution
+/// configuration shared the AMI with, `all` as `<group>all</group>` (EC2 API Reference,
+/// DescribeImageAttribute and LaunchPermission).
+fn describe_image_attribute(
+    world: &World,
+    region: &str,
+    params: &BTreeMap<String, String>,
+) -> Response {
+    let (Some(id), Some(attribute)) = (params.get("ImageId"), params.get("Attribute")) else {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameters ImageId and Attribute".into(),
+        );
+    };
+    if world.amis.get(id).is_none_or(|r| r != region) {
+        return invalid(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        );
+    }
+    if attribute != "launchPermission" {
+        return invalid(
+            "InvalidParameterValue",
+            format!("the emulator answers only the launchPermission attribute, not {attribute}"),
+        );
+    }
+    let mut items = String::new();
+    for account in world.launch_permissions.get(id).into_iter().flatten() {
+        if account == "all" {
+            items.push_str("<item><group>all</group></item>");
+        } else {
+            let _ = write!(items, "<item><userId>{}</userId></item>", esc(account));
+        }
+    }
+    ok(
+        "DescribeImageAttribute",
+        &format!("<imageId>{id}</imageId><launchPermission>{items}</launchPermission>"),
+    )
 }
 
 /// An operator (or a test) removing an AMI: it no longer appears in DescribeImages.

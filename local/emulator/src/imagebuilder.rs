@@ -322,6 +322,18 @@ fn get_distribution(world: &World, query: &str) -> Result<Response, Response> {
                     config.account
                 ));
             }
+            if !config.launch_permissions.is_empty() {
+                let (groups, users): (Vec<&String>, Vec<&String>) =
+                    config.launch_permissions.iter().partition(|a| *a == "all");
+                let mut permission = json!({});
+                if !users.is_empty() {
+                    permission["userIds"] = json!(users);
+                }
+                if !groups.is_empty() {
+                    permission["userGroups"] = json!(groups);
+                }
+                ami["launchPermission"] = permission;
+            }
             json!({ "region": region, "amiDistributionConfiguration": ami })
         })
         .collect();

@@ -26,6 +26,7 @@ mod ec2;
 mod eventbridge;
 mod imagebuilder;
 mod kms;
+mod ssm;
 mod world;
 
 pub use eventbridge::LOCAL_BUS_KEY;
@@ -121,6 +122,10 @@ pub struct Config {
     pub signing_keys: Vec<String>,
     /// (alias name `alias/…`, key ARN) of those keys: KMS accepts an alias as `KeyId`.
     pub key_aliases: Vec<(String, String)>,
+    /// The distribution configurations' `launchPermission.userIds` (`all`: `userGroups: [all]`),
+    /// in every region: GetDistributionConfiguration shows them, DistributeImage grants them on
+    /// each AMI it creates, DescribeImageAttribute `launchPermission` answers them.
+    pub launch_permissions: Vec<String>,
 }
 
 /// A distribution that fails in `region` with `message` and region status `status`
@@ -207,6 +212,7 @@ impl Config {
             export_limit: 5,
             signing_keys: Vec::new(),
             key_aliases: Vec::new(),
+            launch_permissions: Vec::new(),
         }
     }
 
@@ -379,6 +385,37 @@ impl Emulator {
         world::lock(&self.world).counts.clone()
     }
 
+    /// Every AMI: (id, region).
+    pub fn amis(&self) -> Vec<(String, String)> {
+        world::lock(&self.world)
+            .amis
+            .iter()
+            .map(|(a, r)| (a.clone(), r.clone()))
+            .collect()
+    }
+
+    /// Sets an AMI's `imageState` (`pending`, `failed`, `available`…), as EC2 would show it.
+    pub fn set_ami_state(&self, ami: &str, state: &str) {
+        world::lock(&self.world)
+            .ami_states
+            .insert(ami.to_owned(), state.to_owned());
+    }
+
+    /// Gives an AMI a `deprecationTime` (RFC 3339), as EnableImageDeprecation would.
+    pub fn deprecate_ami(&self, ami: &str, at: &str) {
+        world::lock(&self.world)
+            .ami_deprecations
+            .insert(ami.to_owned(), at.to_owned());
+    }
+
+    /// The value of SSM parameter `name` in `region`.
+    pub fn parameter(&self, region: &str, name: &str) -> Option<String> {
+        world::lock(&self.world)
+            .parameters
+            .get(&(region.to_owned(), name.to_owned()))
+            .map(|p| p.value.clone())
+    }
+
     /// An AppStream image as DescribeImages and ListTagsForResource would show it.
     pub fn appstream_image(&self, region: &str, name: &str) -> Option<AppStreamView> {
         let world = world::lock(&self.world);
@@ -434,6 +471,8 @@ async fn route(
         ("events", op.to_owned(), appstream::Protocol::AwsJson11)
     } else if let Some(op) = amz_target.strip_prefix("TrentService.") {
         ("kms", op.to_owned(), appstream::Protocol::AwsJson11)
+    } else if let Some(op) = amz_target.strip_prefix("AmazonSSM.") {
+        ("ssm", op.to_owned(), appstream::Protocol::AwsJson11)
     } else if let Some(op) = target {
         // awsJson1_1, as the AWS CLI sends it (POST / with X-Amz-Target).
         ("appstream", op, appstream::Protocol::AwsJson11)
@@ -472,6 +511,7 @@ async fn route(
         "ec2" => ec2::handle(&mut world, &region, &operation, &body),
         "events" => eventbridge::handle(&mut world, &region, &operation, &body),
         "kms" => kms::handle(&mut world, &region, &operation, &body),
+        "ssm" => ssm::handle(&mut world, &region, &operation, &body),
         _ => imagebuilder::handle(
             &mut world,
             &region,
@@ -523,6 +563,21 @@ fn fault_response(service: &str, protocol: appstream::Protocol, kind: FaultKind)
             StatusCode::INTERNAL_SERVER_ERROR,
             "KMSInternalException",
             "Internal failure",
+        ),
+        ("ssm", FaultKind::Throttle) => ssm::error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        ("ssm", FaultKind::ServerError) => ssm::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Internal failure",
+        ),
+        ("ssm", FaultKind::Quota) => ssm::error(
+            StatusCode::BAD_REQUEST,
+            "ParameterLimitExceeded",
+            "You have exceeded the number of parameters for this AWS account.",
         ),
         ("kms", FaultKind::Quota) => kms::error(
             StatusCode::BAD_REQUEST,

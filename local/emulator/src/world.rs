@@ -161,6 +161,14 @@ pub(crate) struct World {
     pub tokens: HashMap<(String, String), (String, Value)>,
     /// AMI id → region
     pub amis: BTreeMap<String, String>,
+    /// AMI id → `imageState` other than `available` (a test's doing).
+    pub ami_states: HashMap<String, String>,
+    /// AMI id → its `deprecationTime`.
+    pub ami_deprecations: HashMap<String, String>,
+    /// AMI id → the accounts with launch permission (`all` for public).
+    pub launch_permissions: HashMap<String, Vec<String>>,
+    /// (region, name) → SSM parameter.
+    pub parameters: BTreeMap<(String, String), crate::ssm::Parameter>,
     pub exports: BTreeMap<String, ExportTask>,
     /// (region, name) → image
     pub appstream: BTreeMap<(String, String), AppStreamImage>,
@@ -203,6 +211,10 @@ impl World {
             builds: HashMap::new(),
             tokens: HashMap::new(),
             amis: BTreeMap::new(),
+            ami_states: HashMap::new(),
+            ami_deprecations: HashMap::new(),
+            launch_permissions: HashMap::new(),
+            parameters: BTreeMap::new(),
             exports: BTreeMap::new(),
             appstream: BTreeMap::new(),
             tags: HashMap::new(),
@@ -233,6 +245,13 @@ impl World {
         let mixed = serial.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0123_4567_89ab_cdef;
         let hex = format!("{mixed:016x}{:016x}", mixed.rotate_left(17));
         hex[..len].to_owned()
+    }
+
+    /// Whether `ami` exists in `region` and is `available` (SSM's check of an `aws:ec2:image`
+    /// value).
+    pub fn ami_available(&self, region: &str, ami: &str) -> bool {
+        self.amis.get(ami).is_some_and(|r| r == region)
+            && self.ami_states.get(ami).is_none_or(|s| s == "available")
     }
 
     /// The id the next export task will get (IAM authorizes ExportImage on it before it exists).
@@ -653,6 +672,11 @@ impl World {
             for (region, ami) in &amis {
                 self.amis.insert(ami.clone(), region.clone());
                 self.tags.insert(ami.clone(), ami_tags.clone());
+                // The distribution configuration's launchPermission, applied to each AMI.
+                if !self.config.launch_permissions.is_empty() {
+                    self.launch_permissions
+                        .insert(ami.clone(), self.config.launch_permissions.clone());
+                }
             }
             if let Some(image) = self.images.get_mut(&arn) {
                 image.amis.extend(amis);

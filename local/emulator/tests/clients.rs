@@ -26,6 +26,7 @@ async fn when_boto3_and_the_aws_cli_drive_every_operation_should_answer_as_aws_d
     );
     let mut config = Config::demo();
     config.step = Duration::from_millis(40);
+    config.launch_permissions = vec!["111122223333".into()];
     config.appstream_images.push((
         "us-east-1".into(),
         "golden-1.0.0-1".into(),
@@ -72,6 +73,11 @@ async fn when_boto3_and_the_aws_cli_drive_every_operation_should_answer_as_aws_d
         "kms:Sign",
         "kms:Verify",
         "kms:GetPublicKey",
+        "ec2:DescribeImageAttribute",
+        "imagebuilder:GetDistributionConfiguration",
+        "ssm:PutParameter",
+        "ssm:GetParameter",
+        "ssm:DeleteParameter",
     ] {
         assert!(
             counts.call_count(operation) >= 1,

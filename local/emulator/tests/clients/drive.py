@@ -270,4 +270,50 @@ with tempfile.TemporaryDirectory() as d:
                               "-signature", f"{d}/message.sig", f"{d}/message"], capture_output=True, text=True)
         check(f"openssl verifies the emulator's {name} signature", "Verified OK" in out.stdout,
               out.stdout + out.stderr)
+# ---- EC2 launch permissions and SSM parameters (channels: checked promotion, the parameters)
+attribute = ec2.describe_image_attribute(ImageId=home_ami, Attribute="launchPermission")
+check("ec2 DescribeImageAttribute launchPermission",
+      attribute["ImageId"] == home_ami and {"UserId": "111122223333"} in attribute["LaunchPermissions"],
+      str(attribute))
+check("ec2 DescribeImageAttribute not found",
+      error_code(lambda: ec2.describe_image_attribute(ImageId="ami-0000000000000000f",
+                                                     Attribute="launchPermission")) == "InvalidAMIID.NotFound")
+rc, out, err = cli("ec2", "describe-image-attribute", "--image-id", home_ami, "--attribute", "launchPermission")
+check("cli ec2 DescribeImageAttribute", rc == 0 and out["LaunchPermissions"] == [{"UserId": "111122223333"}],
+      err[-300:])
+distribution = ib.get_distribution_configuration(distributionConfigurationArn=DISTRIBUTION)["distributionConfiguration"]
+check("imagebuilder GetDistributionConfiguration launchPermission",
+      distribution["distributions"][0]["amiDistributionConfiguration"]["launchPermission"]["userIds"]
+      == ["111122223333"], str(distribution))
+ssm = client("ssm")
+NAME = "/image-release/golden/stable"
+put = ssm.put_parameter(Name=NAME, Value=home_ami, Type="String", DataType="aws:ec2:image")
+check("ssm PutParameter aws:ec2:image", put["Version"] == 1, str(put))
+got = ssm.get_parameter(Name=NAME)["Parameter"]
+check("ssm GetParameter", got["Value"] == home_ami and got["DataType"] == "aws:ec2:image" and got["Version"] == 1
+      and got["ARN"] == f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/image-release/golden/stable", str(got))
+check("ssm PutParameter of an existing name without Overwrite is ParameterAlreadyExists",
+      error_code(lambda: ssm.put_parameter(Name=NAME, Value=home_ami, Type="String",
+                                           DataType="aws:ec2:image")) == "ParameterAlreadyExists")
+put = ssm.put_parameter(Name=NAME, Value="ami-0000000000000000f", Type="String", DataType="aws:ec2:image",
+                        Overwrite=True)
+check("ssm aws:ec2:image of a missing AMI answers 200 and the validation keeps the old value",
+      ssm.get_parameter(Name=NAME)["Parameter"]["Value"] == home_ami, str(put))
+check("ssm a name under /aws is a ValidationException",
+      error_code(lambda: ssm.put_parameter(Name="/aws/x", Value="v", Type="String")) == "ValidationException")
+check("ssm a name of 16 levels is HierarchyLevelLimitExceededException",
+      error_code(lambda: ssm.put_parameter(Name="/a" * 16, Value="v", Type="String"))
+      == "HierarchyLevelLimitExceededException")
+check("ssm aws:ec2:image on a StringList is UnsupportedParameterType",
+      error_code(lambda: ssm.put_parameter(Name="/list", Value=home_ami, Type="StringList",
+                                           DataType="aws:ec2:image")) == "UnsupportedParameterType")
+check("ssm GetParameter not found", error_code(lambda: ssm.get_parameter(Name="/nothing")) == "ParameterNotFound")
+check("ssm parameters are regional",
+      error_code(lambda: client("ssm", "eu-west-1").get_parameter(Name=NAME)) == "ParameterNotFound")
+rc, out, err = cli("ssm", "get-parameter", "--name", NAME)
+check("cli ssm GetParameter", rc == 0 and out["Parameter"]["Value"] == home_ami, err[-300:])
+rc, out, err = cli("ssm", "delete-parameter", "--name", NAME)
+check("cli ssm DeleteParameter", rc == 0, err[-300:])
+check("ssm a deleted parameter is not found",
+      error_code(lambda: ssm.get_parameter(Name=NAME)) == "ParameterNotFound")
 print("all checks passed")
