@@ -51,6 +51,7 @@ fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
         .env("AWS_ENDPOINT_URL_APPSTREAM", emulator)
         .env("AWS_ENDPOINT_URL_IMAGEBUILDER", emulator)
         .env("AWS_ENDPOINT_URL_KMS", emulator)
+        .env("AWS_ENDPOINT_URL_SSM", emulator)
         .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
         .output()
         .expect("image-release")

@@ -72,7 +72,7 @@ pub struct Config {
     pub retention_days: Option<u32>,
     /// `RELEASE_CHANNEL` (default `testing`): the channel a published release goes into.
     pub channel: ChannelName,
-    /// `PIPELINE_CHANNELS` (optional): `<pipeline name>=<channel>` pairs, separated by commas,
+    /// `PIPELINE_CHANNELS` (optional, empty is none): `<pipeline name>=<channel>` pairs, separated by commas,
     /// for pipelines whose releases go into another channel than `RELEASE_CHANNEL`.
     pub pipeline_channels: Vec<(String, ChannelName)>,
     /// `CHANNEL_PARAMETER_PREFIX` (default `/image-release`): the SSM hierarchy of the channels'
@@ -198,7 +198,13 @@ impl Config {
                 shared::channels::DEFAULT_CHANNEL,
                 ChannelName::parse,
             )?,
-            pipeline_channels: env.list("PIPELINE_CHANNELS", pipeline_channel)?,
+            // Empty (the template's default) is none.
+            pipeline_channels: match env.raw("PIPELINE_CHANNELS") {
+                Some(v) if !v.trim().is_empty() => {
+                    env.list("PIPELINE_CHANNELS", pipeline_channel)?
+                }
+                _ => Vec::new(),
+            },
             parameter_prefix: env.or_default(
                 "CHANNEL_PARAMETER_PREFIX",
                 shared::channels::DEFAULT_PARAMETER_PREFIX,

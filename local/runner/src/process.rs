@@ -218,6 +218,8 @@ pub fn lambda_environment(
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", emulator),
         // moto's KMS hashes a DIGEST again; the emulator's signs it as KMS does.
         ("AWS_ENDPOINT_URL_KMS", emulator),
+        // moto has SSM, but the emulator checks aws:ec2:image values against its own AMIs.
+        ("AWS_ENDPOINT_URL_SSM", emulator),
         ("AWS_ENDPOINT_URL_S3", moto),
         ("AWS_ENDPOINT_URL_CLOUDFRONT", moto),
     ] {
