@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok; 1 a problem was found (a failed or missing release, a missing artifact);
 //! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
 
+pub mod channels;
 pub mod doctor;
 pub mod live;
 pub mod retry;
@@ -120,6 +121,40 @@ pub enum Command {
     /// Checks a deployment's configuration against AWS (from --stack or flags): one line per
     /// finding with its fix; exit 1 if any fails.
     Doctor(doctor::Settings),
+    /// Every channel (of one image): the release it points at, since when, who moved it, and
+    /// whether its SSM parameters and the catalog show it yet.
+    Channels {
+        /// An image name such as golden (default: every image).
+        image: Option<String>,
+    },
+    /// Checks a published release (every check of verify but the URLs; each AMI of the building
+    /// account not deprecated and shared as the distribution configuration says), then points
+    /// CHANNEL at it: its record, the SSM parameter of each region, the catalog. A failed check
+    /// moves nothing (exit 1).
+    Promote {
+        /// A release id such as golden-1.0.0-2.
+        release: String,
+        /// The channel, e.g. stable.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        settings: channels::MoveSettings,
+    },
+    /// Moves a channel back to the release it pointed at before (skipping any a rollback
+    /// already left), or to --to RELEASE, with the same checks as promote.
+    Rollback {
+        /// The channel, e.g. stable.
+        #[arg(long)]
+        channel: String,
+        /// The image (default: the only image that has this channel).
+        #[arg(long)]
+        image: Option<String>,
+        /// The release to move to (default: the previous one).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        settings: channels::MoveSettings,
+    },
     /// Puts a "Release Requested" event on the release bus (start-pipeline takes it). Your
     /// principal must be one of the stack's ReleaseOperatorArns: the bus refuses anyone else.
     Request {
@@ -205,6 +240,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Doctor(settings) => doctor::doctor(&cli, settings).await,
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
+        Command::Channels { image } => channels::list(&cli, image.as_deref()).await,
+        Command::Promote {
+            release,
+            to,
+            settings,
+        } => channels::promote(&cli, release, to, settings).await,
+        Command::Rollback {
+            channel,
+            image,
+            to,
+            settings,
+        } => channels::rollback(&cli, channel, image.as_deref(), to.as_deref(), settings).await,
         Command::Request {
             event_bus,
             pipeline,

@@ -6,7 +6,8 @@ use crate::{Cli, Failure, Outcome, release_id, sdk, store, table};
 use serde::Serialize;
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::ec2::Ec2Adapter;
-use shared::domain::{AmiId, AppStreamImageName, RegionName};
+use shared::aws::s3::S3Adapter;
+use shared::domain::{AmiId, AppStreamImageName, RegionName, ReleaseId};
 use shared::ports::{
     AmiCatalog, AmiFacts, AppStreamImage, AppStreamImageState, AppStreamImages, ArtifactStore,
     ObjectDigest,
@@ -299,6 +300,19 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     let store = store(cli).await?;
     let manifest = crate::published(&store, &id).await?;
     let config = sdk(cli).await;
+    let findings = check(&config, &store, &manifest, &options).await?;
+    Ok(report(cli, &id, &findings))
+}
+
+/// Every check of a published release's manifest against AWS: its AMIs, artifacts (size and
+/// SHA-256, hashed now), AppStream images, signatures and (unless `options.skip_urls`) URLs.
+pub async fn check(
+    config: &aws_config::SdkConfig,
+    store: &S3Adapter,
+    manifest: &shared::release::Manifest,
+    options: &Options,
+) -> Result<Vec<Finding>, Failure> {
+    let id = &manifest.release_id;
     let mut findings = Vec::new();
 
     for ami in &manifest.amis {
@@ -306,7 +320,7 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
         let problem = match AmiId::parse("ami_id", &ami.ami_id) {
             Err(e) => Some(e.to_string()),
             Ok(ami_id) => {
-                let regional = crate::regional(&config, &ami.region);
+                let regional = crate::regional(config, &ami.region);
                 match Ec2Adapter::new(&regional).describe_ami(&ami_id).await {
                     Ok(facts) => ami_problem(ami, facts.as_ref(), &manifest.distributed_image_arn),
                     Err(e) => Some(format!("DescribeImages failed: {e}")),
@@ -335,14 +349,14 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     }
 
     if !manifest.appstream.is_empty() {
-        findings.extend(check_appstream(&config, &store, &id, &manifest.appstream).await);
+        findings.extend(check_appstream(config, store, id, &manifest.appstream).await);
     }
 
     findings.extend(
         check_signatures(
-            &config,
-            &store,
-            &id,
+            config,
+            store,
+            id,
             !artifacts.is_empty(),
             &options.public_key,
         )
@@ -384,6 +398,11 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
         }
     }
 
+    Ok(findings)
+}
+
+/// Prints the findings (a table, or JSON with `--json`); `Some(summary)` when any failed.
+pub fn report(cli: &Cli, id: &ReleaseId, findings: &[Finding]) -> Option<String> {
     let problems = findings.iter().filter(|f| f.problem.is_some()).count();
     if cli.json {
         println!(
@@ -408,12 +427,12 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
             .collect();
         println!("{}", table(&["CHECK", "SUBJECT", "RESULT"], &rows));
     }
-    Ok((problems > 0).then(|| {
+    (problems > 0).then(|| {
         format!(
             "{problems} of {} checks of {id} found a mismatch",
             findings.len()
         )
-    }))
+    })
 }
 
 /// An error with its causes (reqwest's own message names only the URL).

@@ -656,3 +656,183 @@ async fn when_a_deployment_is_checked_should_doctor_name_each_problem_with_its_f
     drop(moto);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An object of the local bucket, as text.
+async fn object(report: &Report, key: &str) -> String {
+    let url = report.object_url(key).await.unwrap();
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// Two releases of golden, published (the newer one into `testing`).
+async fn two_published() -> (Report, String, String) {
+    let mut s = scenario();
+    s.releases = vec!["golden".into(), "golden".into()];
+    s.timeout = Duration::from_secs(120);
+    let report = run(s).await.expect("local releases");
+    let mut ids: Vec<String> = report
+        .releases
+        .iter()
+        .map(|(id, state)| {
+            assert_eq!(
+                state,
+                "published",
+                "{id}: logs {}",
+                report.log_dir.display()
+            );
+            id.clone()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let (older, newer) = (ids[0].clone(), ids[1].clone());
+    (report, older, newer)
+}
+
+/// The home-account AMI of `release` in each region, from its manifest.
+async fn amis_of(report: &Report, release: &str) -> Vec<(String, String)> {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&object(report, &format!("releases/{release}/manifest.json")).await)
+            .unwrap();
+    manifest["amis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["region"].as_str().unwrap().to_owned(),
+                a["ami_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every region's SSM parameter of golden's `channel` names `release`'s AMI there; latest.json
+/// and the downloads page show the channel at it.
+async fn assert_channel_at(report: &Report, channel: &str, release: &str) {
+    let amis = amis_of(report, release).await;
+    assert_eq!(amis.len(), 2, "{amis:?}");
+    for (region, ami) in &amis {
+        assert_eq!(
+            report
+                .emulator
+                .parameter(region, &format!("/image-release/golden/{channel}"))
+                .as_deref(),
+            Some(ami.as_str()),
+            "{channel} in {region}"
+        );
+    }
+    let latest: serde_json::Value =
+        serde_json::from_str(&object(report, "catalog/latest.json").await).unwrap();
+    assert_eq!(
+        latest["channels"]["golden"][channel]["release_id"], release,
+        "{latest}"
+    );
+    let page = object(report, "index.html").await;
+    assert!(
+        page.contains(&format!(
+            "<strong>{channel}</strong> → <a href=\"#{release}\">{release}</a>"
+        )),
+        "{page}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_is_promoted_then_rolled_back_should_move_every_ssm_parameter_and_the_page()
+{
+    let (report, older, newer) = two_published().await;
+    // Publication put the newer release into testing, in both regions.
+    assert_channel_at(&report, "testing", &newer).await;
+
+    for release in [&older, &newer] {
+        let out = local(
+            &report,
+            &["promote", release, "--to", "stable", "--reason", "soaked"],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("launch permissions"), "{}", text(&out));
+        assert_channel_at(&report, "stable", release).await;
+    }
+    // Promoting again is refused, having moved nothing.
+    let out = local(&report, &["promote", &newer, "--to", "stable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("already points at"), "{}", text(&out));
+
+    let out = local(
+        &report,
+        &["rollback", "--channel", "stable", "--reason", "bad kernel"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{newer} → {older}")),
+        "{}",
+        text(&out)
+    );
+    assert_channel_at(&report, "stable", &older).await;
+    // Nothing earlier to go back to (the newer one was rolled back from).
+    let out = local(&report, &["rollback", "--channel", "stable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no earlier release"), "{}", text(&out));
+
+    // The history says who, when and why.
+    let out = local(&report, &["--json", "channels", "golden"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stable = listed["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == "stable")
+        .unwrap();
+    let actions: Vec<&str> = stable["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["promote", "promote", "rollback"], "{stable}");
+    assert_eq!(stable["history"][2]["reason"], "bad kernel");
+    assert_eq!(stable["generation"], 3);
+    let out = local(&report, &["channels"]);
+    assert!(text(&out).contains("MIRRORED"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_ami_is_unavailable_in_one_region_should_refuse_the_promotion_moving_nothing() {
+    let report = published().await;
+    let amis = amis_of(&report, ID).await;
+    let (region, ami) = amis.iter().find(|(r, _)| r == "eu-west-1").unwrap().clone();
+    report.emulator.set_ami_state(&ami, "pending");
+    let out = local(&report, &["promote", ID, "--to", "stable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains(&format!("{region} {ami}")), "{said}");
+    assert!(said.contains("state is pending, not available"), "{said}");
+    assert!(said.contains("golden/stable not moved"), "{said}");
+    for (region, _) in &amis {
+        assert_eq!(
+            report
+                .emulator
+                .parameter(region, "/image-release/golden/stable"),
+            None
+        );
+    }
+    assert!(
+        !local(&report, &["channels", "golden"])
+            .stdout
+            .windows(6)
+            .any(|w| w == b"stable"),
+        "no stable channel"
+    );
+    // A deprecated AMI is refused too, once available again.
+    report.emulator.set_ami_state(&ami, "available");
+    report
+        .emulator
+        .deprecate_ami(&ami, "2026-01-01T00:00:00.000Z");
+    let out = local(&report, &["promote", ID, "--to", "stable"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("deprecated since 2026-01-01"),
+        "{}",
+        text(&out)
+    );
+}

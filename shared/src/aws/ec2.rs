@@ -74,6 +74,39 @@ fn to_task(
     })
 }
 
+impl Ec2Adapter {
+    /// Who may launch `ami` (DescribeImageAttribute `launchPermission`): account ids, `group:all`
+    /// for a public AMI, `organization:<arn>` and `ou:<arn>`. `None` when EC2 does not know the AMI.
+    pub async fn launch_permissions(&self, ami: &AmiId) -> Result<Option<Vec<String>>> {
+        const OP: &str = "DescribeImageAttribute";
+        let Some(out) = found(
+            OP,
+            self.client
+                .describe_image_attribute()
+                .image_id(ami.as_str())
+                .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+                .send()
+                .await,
+            error_class,
+        )?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            out.launch_permissions
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    p.user_id
+                        .or_else(|| p.group.map(|g| format!("group:{}", g.as_str())))
+                        .or_else(|| p.organization_arn.map(|a| format!("organization:{a}")))
+                        .or_else(|| p.organizational_unit_arn.map(|a| format!("ou:{a}")))
+                })
+                .collect(),
+        ))
+    }
+}
+
 impl AmiCatalog for Ec2Adapter {
     async fn describe_ami(&self, ami: &AmiId) -> Result<Option<AmiFacts>> {
         const OP: &str = "DescribeImages";
@@ -127,6 +160,7 @@ impl AmiCatalog for Ec2Adapter {
             ena_support: image.ena_support,
             ebs_volumes,
             state: image.state.map(|s| s.as_str().to_owned()),
+            deprecation_time: image.deprecation_time,
             owner_id: image.owner_id,
             name: image.name,
             tags: image

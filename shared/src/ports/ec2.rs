@@ -78,6 +78,8 @@ pub struct AmiFacts {
     pub ebs_volumes: Vec<(String, Option<i32>)>,
     /// `imageState`, e.g. `available`, `pending`, `failed`, `deregistered`.
     pub state: Option<String>,
+    /// `deprecationTime` (ISO 8601), when a deprecation is scheduled or has passed.
+    pub deprecation_time: Option<String>,
     /// `imageOwnerId`: the account that owns the AMI.
     pub owner_id: Option<String>,
     /// `name`.
