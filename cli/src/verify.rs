@@ -330,7 +330,7 @@ pub async fn check(
         findings.push(Finding::new("AMI", subject, problem));
     }
 
-    let artifacts = crate::artifacts(&manifest);
+    let artifacts = crate::artifacts(manifest);
     for artifact in &artifacts {
         let bar = progress_bar(artifact);
         let digest = store
