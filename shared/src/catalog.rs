@@ -39,6 +39,9 @@ pub struct Entry {
     /// The AMIs and AppStream images are not the bucket's and are not affected.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub artifacts_expired: bool,
+    /// Set when the release was revoked: the page links no download and says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revoked>,
 }
 
 /// A day: the margin between withdrawing a download's link and the earliest moment S3's
@@ -87,7 +90,17 @@ impl Entry {
             appstream: manifest.appstream.clone(),
             artifacts_expire_at,
             artifacts_expired: false,
+            revoked: None,
         }
+    }
+
+    /// Marks the entry of `release` revoked. Returns whether it changed.
+    pub fn revoke(&mut self, release: &str, mark: &Revoked) -> bool {
+        if self.release_id != release || self.revoked.as_ref() == Some(mark) {
+            return false;
+        }
+        self.revoked = Some(mark.clone());
+        true
     }
 
     /// Marks the downloads expired once `now` (a [`crate::release::timestamp`]) has reached
@@ -178,6 +191,13 @@ pub struct History {
 }
 
 impl History {
+    /// Marks `release` revoked on this page. Returns whether it changed.
+    pub fn revoke(&mut self, release: &str, mark: &Revoked) -> bool {
+        self.releases
+            .iter_mut()
+            .fold(false, |changed, e| e.revoke(release, mark) | changed)
+    }
+
     /// Adds the release once (a repeat changes nothing), newest first. Returns whether the
     /// page changed.
     pub fn add(&mut self, entry: &Entry) -> bool {
@@ -229,6 +249,13 @@ pub struct PageSummary {
     /// a link left to a removed download).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_expiry: Option<String>,
+}
+
+/// A revoked release's mark in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub at: String,
+    pub reason: String,
 }
 
 /// The downloads page's title.
@@ -321,6 +348,16 @@ impl Default for Index {
 }
 
 impl Index {
+    /// Marks `release` revoked among its image's newest releases. Returns whether it changed.
+    pub fn revoke(&mut self, image: &str, release: &str, mark: &Revoked) -> bool {
+        self.images.get_mut(image).is_some_and(|summary| {
+            summary
+                .recent
+                .iter_mut()
+                .fold(false, |changed, e| e.revoke(release, mark) | changed)
+        })
+    }
+
     /// As [`Latest::point`], for the page.
     pub fn point(&mut self, image: &str, channel: &str, pointer: &ChannelPointer) -> bool {
         point(
@@ -459,6 +496,13 @@ impl Default for Latest {
 }
 
 impl Latest {
+    /// Marks `release` revoked when it is its image's latest. Returns whether it changed.
+    pub fn revoke(&mut self, image: &str, release: &str, mark: &Revoked) -> bool {
+        self.images
+            .get_mut(image)
+            .is_some_and(|e| e.revoke(release, mark))
+    }
+
     /// Moves `image`'s `channel` to `pointer` unless it shows a newer move. Returns whether it
     /// moved.
     pub fn point(&mut self, image: &str, channel: &str, pointer: &ChannelPointer) -> bool {
@@ -553,7 +597,13 @@ const PAGE_END: &str = "</main>\n</body>\n</html>\n";
 fn render_entry(html: &mut String, entry: &Entry, level: u8) {
     let id = escape(&entry.release_id);
     // An expired release keeps its entry, without a link to what retention removed.
-    let links = if entry.artifacts_expired {
+    let links = if let Some(revoked) = &entry.revoked {
+        format!(
+            " · <strong class=\"revoked\">revoked</strong> <time datetime=\"{at}\">{at}</time>: {reason} (do not launch or download it)",
+            at = escape(&revoked.at),
+            reason = escape(&revoked.reason)
+        )
+    } else if entry.artifacts_expired {
         format!(
             " · downloads removed by the retention policy (offered until <time datetime=\"{at}\">{at}</time>)",
             at = escape(entry.artifacts_expire_at.as_deref().unwrap_or(""))
@@ -585,7 +635,7 @@ fn render_entry(html: &mut String, entry: &Entry, level: u8) {
         build = entry.build,
         at = escape(&entry.published_at),
     ));
-    if !entry.artifacts.is_empty() && !entry.artifacts_expired {
+    if !entry.artifacts.is_empty() && !entry.artifacts_expired && entry.revoked.is_none() {
         html.push_str(&format!("<h{sub}>Downloads</h{sub}>\n<table>\n<thead><tr><th scope=\"col\">Format</th><th scope=\"col\">File</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>\n<tbody>\n"));
         for a in &entry.artifacts {
             let file = crate::release::keys::file_name(&a.object_key);
@@ -740,6 +790,7 @@ mod tests {
             appstream: Vec::new(),
             artifacts_expire_at: None,
             artifacts_expired: false,
+            revoked: None,
         }
     }
 

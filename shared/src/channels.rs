@@ -81,6 +81,9 @@ pub enum Action {
     Promote,
     /// An operator moved the channel back.
     Rollback,
+    /// Its release was revoked: the channel moved to the newest release it pointed at before
+    /// that is not revoked, or was emptied.
+    Revoke,
 }
 
 impl Action {
@@ -89,6 +92,7 @@ impl Action {
             Action::Publish => "publish",
             Action::Promote => "promote",
             Action::Rollback => "rollback",
+            Action::Revoke => "revoke",
         }
     }
 }
@@ -164,6 +168,10 @@ pub struct ChannelRecord {
     pub release_id: Option<ReleaseId>,
     /// The AMI each region's parameter must name.
     pub amis: Vec<ChannelAmi>,
+    /// Regions whose parameter the last move withdrew (the channel no longer has an AMI
+    /// there, or was emptied): their parameters are deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<RegionName>,
     pub moved_at: String,
     /// Oldest first, at most [`HISTORY_LIMIT`].
     pub history: Vec<Move>,
@@ -178,6 +186,7 @@ impl ChannelRecord {
             generation: 0,
             release_id: None,
             amis: Vec::new(),
+            withdrawn: Vec::new(),
             moved_at: String::new(),
             history: Vec::new(),
         }
@@ -192,10 +201,28 @@ impl ChannelRecord {
         by: &str,
         reason: Option<&str>,
     ) {
+        self.record(Some(target), action, at, by, reason);
+    }
+
+    /// Empties the channel (its release was revoked and it had pointed at no other that is
+    /// not), recording the move: every region's parameter is withdrawn.
+    pub fn emptied(&mut self, action: Action, at: &str, by: &str, reason: Option<&str>) {
+        self.record(None, action, at, by, reason);
+    }
+
+    fn record(
+        &mut self,
+        target: Option<Target>,
+        action: Action,
+        at: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) {
         self.generation += 1;
+        let release_id = target.as_ref().map(|t| t.release_id.clone());
         self.history.push(Move {
             generation: self.generation,
-            release_id: Some(target.release_id.clone()),
+            release_id: release_id.clone(),
             from: self.release_id.clone(),
             action,
             at: at.to_owned(),
@@ -206,8 +233,21 @@ impl ChannelRecord {
             let excess = self.history.len() - HISTORY_LIMIT;
             self.history.drain(..excess);
         }
-        self.release_id = Some(target.release_id);
-        self.amis = target.amis;
+        let amis = target.map(|t| t.amis).unwrap_or_default();
+        // Regions withdrawn by this move, and those an earlier move withdrew that it does not
+        // fill again (their deletion may not have happened yet).
+        let mut withdrawn: Vec<RegionName> = self
+            .amis
+            .iter()
+            .map(|a| a.region.clone())
+            .chain(self.withdrawn.drain(..))
+            .filter(|r| !amis.iter().any(|a| &a.region == r))
+            .collect();
+        withdrawn.sort();
+        withdrawn.dedup();
+        self.withdrawn = withdrawn;
+        self.release_id = release_id;
+        self.amis = amis;
         self.moved_at = at.to_owned();
     }
 
@@ -226,7 +266,7 @@ impl ChannelRecord {
         let left: Vec<&ReleaseId> = self
             .history
             .iter()
-            .filter(|m| m.action == Action::Rollback)
+            .filter(|m| matches!(m.action, Action::Rollback | Action::Revoke))
             .filter_map(|m| m.from.as_ref())
             .collect();
         self.history
@@ -363,6 +403,11 @@ pub async fn mirror<S: ArtifactStore, P: Parameters>(
                 waiting.push(ami.region.clone());
             }
         }
+        for region in &record.withdrawn {
+            if parameters.get(region, &name).await?.is_some() {
+                parameters.delete(region, &name).await?;
+            }
+        }
         let pointer = record.pointer();
         documents::update(store, release::keys::INDEX, |i: &mut Index| {
             !i.needs_migration() && i.point(image, channel.as_str(), &pointer)
@@ -484,6 +529,22 @@ mod tests {
             record.history[4].from.as_ref().unwrap().as_str(),
             "golden-1.0.0-2"
         );
+    }
+
+    #[test]
+    fn when_a_channel_is_emptied_should_withdraw_every_region_and_skip_the_revoked_release() {
+        let mut record = ChannelRecord::new("golden", &channel());
+        moved(&mut record, "golden-1.0.0-1", Action::Publish);
+        moved(&mut record, "golden-1.0.0-2", Action::Promote);
+        record.emptied(Action::Revoke, "2026-11-30T00:00:00Z", "me", Some("CVE"));
+        assert_eq!(record.release_id, None);
+        assert!(record.amis.is_empty());
+        assert_eq!(record.withdrawn.len(), 1);
+        assert_eq!(record.pointer().release_id, None);
+        // golden-1.0.0-2 was revoked away from: a rollback offers only the one before.
+        assert_eq!(record.rollback_target().unwrap().as_str(), "golden-1.0.0-1");
+        moved(&mut record, "golden-1.0.0-1", Action::Rollback);
+        assert!(record.withdrawn.is_empty(), "the region is filled again");
     }
 
     #[test]

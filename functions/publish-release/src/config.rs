@@ -70,6 +70,9 @@ pub struct Config {
     /// `RELEASE_RETENTION_DAYS` (1–36500; unset: kept for ever): the bucket's retention rule for
     /// `releases/`. The catalog offers a release's downloads until a day before it may act.
     pub retention_days: Option<u32>,
+    /// `CDN_DISTRIBUTION_ID` (optional): the download distribution, whose cached paths of a
+    /// revoked release's disks are invalidated; unset, nothing is invalidated.
+    pub cdn_distribution_id: Option<String>,
     /// `RELEASE_CHANNEL` (default `testing`): the channel a published release goes into.
     pub channel: ChannelName,
     /// `PIPELINE_CHANNELS` (optional, empty is none): `<pipeline name>=<channel>` pairs, separated by commas,
@@ -97,6 +100,24 @@ fn host_name(field: &str, v: &str) -> Result<String, ValidationError> {
         Err(ValidationError::new(
             field,
             "must be a host name such as d111111abcdef8.cloudfront.net",
+            v,
+        ))
+    }
+}
+
+/// A CloudFront distribution id: upper-case letters and digits (CloudFront's ids are 13–14
+/// characters; 1–64 accepted).
+fn distribution_id(field: &str, v: &str) -> Result<String, ValidationError> {
+    if !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        Ok(v.to_owned())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be a CloudFront distribution id such as E2QWRUHAPOMQZL",
             v,
         ))
     }
@@ -193,6 +214,7 @@ impl Config {
                 "16384",
                 bounded(1u64, 1_048_576),
             )? << 20,
+            cdn_distribution_id: env.optional("CDN_DISTRIBUTION_ID", distribution_id)?,
             channel: env.or_default(
                 "RELEASE_CHANNEL",
                 shared::channels::DEFAULT_CHANNEL,

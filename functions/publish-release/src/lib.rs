@@ -22,9 +22,11 @@ mod export;
 mod observe;
 pub mod publish;
 mod reconcile;
+mod revoke;
 
 pub use config::{Config, Deadlines};
 pub use publish::{RELEASE_FAILED, RELEASE_STUCK, STUCK_AFTER_TICKS};
+pub use revoke::RELEASE_REVOKED;
 
 use decide::step;
 use futures::StreamExt;
@@ -35,8 +37,8 @@ use shared::clock::Clock;
 use shared::domain::{DiskImageFormat, RegionName, ReleaseId};
 use shared::events::PublishTrigger;
 use shared::ports::{
-    AmiCatalog, AppStreamImage, AppStreamImages, ArtifactStore, ImageExports, ImagePipelines,
-    Parameters, PutOutcome, ReleaseEvents, ReleaseSigner,
+    AmiCatalog, AmiLifecycle, AppStreamImage, AppStreamImages, ArtifactStore, Cdn, ImageExports,
+    ImagePipelines, Parameters, PutOutcome, ReleaseEvents, ReleaseSigner,
 };
 use shared::release::{
     self, AppStreamDestination, AppStreamRecord, BuildRecord, ChecksumRecord, CopyState,
@@ -65,6 +67,10 @@ pub trait Ports {
     type Signer: ReleaseSigner;
     /// SSM: the channels' parameters in every region of their AMIs.
     type Parameters: Parameters;
+    /// EC2 in any region: a revoked release's AMIs deprecated and disabled.
+    type Lifecycle: AmiLifecycle;
+    /// CloudFront: a revoked release's disk paths invalidated.
+    type Cdn: Cdn;
 }
 
 pub struct Deps<T: Ports> {
@@ -77,6 +83,9 @@ pub struct Deps<T: Ports> {
     /// `None` when `SIGNING_KEY_ID` is unset: nothing is signed.
     pub signer: Option<T::Signer>,
     pub parameters: T::Parameters,
+    pub lifecycle: T::Lifecycle,
+    /// `None` when `CDN_DISTRIBUTION_ID` is unset: nothing is invalidated.
+    pub cdn: Option<T::Cdn>,
     pub retry: RetryPolicy,
     pub clock: Box<dyn Clock>,
 }
@@ -160,6 +169,10 @@ pub async fn handle<T: Ports>(
             // Nor must the catalog's expiry: the next tick tries again, a day before S3 may act.
             if let Err(err) = deps.expire_catalog().await {
                 error!(error = %err, "expiring catalog entries failed this tick");
+            }
+            // Nor must a revocation: it is recorded, and the next tick goes on from where it is.
+            if let Err(err) = deps.drive_revocations().await {
+                error!(error = %err, "driving the revocations failed this tick");
             }
             // Nor must a channel's mirror: its marker stays, and the next tick tries again.
             if let Err(err) = deps.mirror_channels().await {

@@ -3,7 +3,8 @@
 use lambda_runtime::{run, service_fn};
 use publish_release::{Config, Deps, Ports, handle};
 use shared::aws::appstream::AppStreamAdapter;
-use shared::aws::ec2::Ec2Adapter;
+use shared::aws::cloudfront::CloudFrontAdapter;
+use shared::aws::ec2::{Ec2Adapter, Ec2Regions};
 use shared::aws::eventbridge::EventBridgeAdapter;
 use shared::aws::imagebuilder::ImageBuilderAdapter;
 use shared::aws::kms::KmsSigner;
@@ -22,6 +23,8 @@ impl Ports for Aws {
     type Events = EventBridgeAdapter;
     type Signer = KmsSigner;
     type Parameters = SsmParameters;
+    type Lifecycle = Ec2Regions;
+    type Cdn = CloudFrontAdapter;
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -44,6 +47,11 @@ async fn main() -> ExitCode {
             .clone()
             .map(|key| KmsSigner::new(&sdk, key)),
         parameters: SsmParameters::new(&sdk),
+        lifecycle: Ec2Regions::new(&sdk),
+        cdn: config
+            .cdn_distribution_id
+            .clone()
+            .map(|id| CloudFrontAdapter::new(&sdk, id)),
         config,
         retry: shared::retry::RetryPolicy::DEFAULT,
         clock: Box::new(shared::clock::SystemClock),

@@ -4,7 +4,8 @@ use sha2::Digest;
 use shared::domain::{AmiId, AppStreamImageName, DiskImageFormat};
 use shared::error::{ErrorClass, ErrorType};
 use shared::fakes::{
-    FakeAppStream, FakeEc2, FakeEvents, FakeImageBuilder, FakeParameters, FakeSigner, FakeStore,
+    FakeAppStream, FakeCdn, FakeEc2, FakeEvents, FakeImageBuilder, FakeParameters, FakeSigner,
+    FakeStore,
 };
 use shared::ports::ExportTask;
 use shared::release::{AmiRecord, AppStreamSourceMode};
@@ -41,6 +42,8 @@ impl Ports for Fakes {
     type Events = FakeEvents;
     type Signer = FakeSigner;
     type Parameters = FakeParameters;
+    type Lifecycle = FakeEc2;
+    type Cdn = FakeCdn;
 }
 
 type TestDeps = Deps<Fakes>;
@@ -69,6 +72,10 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
     let config = Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap();
     Deps {
         signer: config.signing_key.as_ref().map(|_| FakeSigner::default()),
+        cdn: config
+            .cdn_distribution_id
+            .as_ref()
+            .map(|_| FakeCdn::default()),
         config,
         pipelines: FakeImageBuilder::default(),
         exports: FakeEc2::default(),
@@ -76,6 +83,7 @@ fn deps(vars: &[(&str, &str)]) -> TestDeps {
         store: FakeStore::default(),
         events: FakeEvents::default(),
         parameters: FakeParameters::default(),
+        lifecycle: FakeEc2::default(),
         retry: RetryPolicy::IMMEDIATE,
         clock: Box::new(shared::clock::SystemClock),
     }
@@ -1625,4 +1633,159 @@ async fn when_ssm_fails_or_lags_should_publish_and_let_the_tick_finish_the_chann
     handle(&deps, event(SCHEDULE)).await.unwrap();
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_channel_mirrored(&deps, "testing", ID, 1);
+}
+
+/// The seeded release, published (and so in `testing`), then revoked by an operator: the
+/// decision and its marker, as `image-release revoke` writes them.
+async fn published_then_revoked(deps: &TestDeps, disable: bool, appstream: bool, purge: bool) {
+    seed(deps, CopyState::Requested);
+    complete_everything(deps);
+    handle(deps, event(SCHEDULE)).await.unwrap();
+    assert_channel_mirrored(deps, "testing", ID, 1);
+    let id = release();
+    deps.store.put_value(
+        &shared::revocation::keys::pending(&id),
+        &serde_json::json!({}),
+    );
+    deps.store.put_value(
+        &shared::revocation::keys::record(&id),
+        &shared::revocation::RevocationRecord {
+            schema_version: 1,
+            release_id: id,
+            reason: "CVE-2026-0001".into(),
+            at: "2026-11-30T00:00:00Z".into(),
+            by: "arn:aws:iam::123456789012:user/operator".into(),
+            disable,
+            delete_appstream: appstream,
+            purge,
+        },
+    );
+}
+
+/// The release is revoked on every surface, and nothing is left to drive.
+fn assert_revoked_everywhere(deps: &TestDeps, disabled: bool, appstream: bool, purged: bool) {
+    let progress = deps
+        .store
+        .json(&format!("state/{ID}/revocation-progress.json"))
+        .unwrap();
+    assert!(progress["finished_at"].is_string(), "{progress}");
+    assert!(deps.store.keys_under("pending-revocations/").is_empty());
+    // The channel that held it is emptied (it held no other release): no parameter left.
+    let channel = deps.store.json("channels/golden/testing.json").unwrap();
+    assert!(channel["release_id"].is_null(), "{channel}");
+    assert_eq!(channel["history"][1]["action"], "revoke", "{channel}");
+    assert!(deps.store.keys_under("pending-channels/").is_empty());
+    for region in ["us-east-1", "eu-west-1"] {
+        assert_eq!(
+            deps.parameters
+                .value(region, "/image-release/golden/testing"),
+            None
+        );
+    }
+    // The catalog says revoked, with the reason, and the page links no download.
+    let latest = deps.store.json("catalog/latest.json").unwrap();
+    assert_eq!(
+        latest["images"]["golden"]["revoked"]["reason"],
+        "CVE-2026-0001"
+    );
+    let index = deps.store.json("catalog/index.json").unwrap();
+    assert_eq!(
+        index["images"]["golden"]["recent"][0]["revoked"]["reason"],
+        "CVE-2026-0001"
+    );
+    let page = deps.store.text("index.html").unwrap();
+    assert!(
+        page.contains("revoked") && page.contains("CVE-2026-0001"),
+        "{page}"
+    );
+    assert!(!page.contains(".vmdk\" download"), "{page}");
+    // The disks leave the grant (or are deleted), and their paths are invalidated once.
+    let disk = format!("releases/{ID}/{TASK}.vmdk");
+    if purged {
+        assert!(deps.store.json(&disk).is_none() && deps.store.text(&disk).is_none());
+    } else {
+        assert_eq!(
+            deps.store
+                .tags_of(&disk)
+                .get(release::TAG_PUBLISHED)
+                .map(String::as_str),
+            Some("revoked")
+        );
+    }
+    let invalidations = deps.cdn.as_ref().unwrap().invalidations();
+    assert_eq!(invalidations.len(), 1, "{invalidations:?}");
+    assert!(
+        invalidations[0].1.contains(&format!("/{disk}")),
+        "{invalidations:?}"
+    );
+    // Every AMI of the building account deprecated (and disabled when asked).
+    assert_eq!(shared::fakes::lock_len(&deps.lifecycle.deprecated), 2);
+    assert_eq!(
+        shared::fakes::lock_len(&deps.lifecycle.disabled),
+        if disabled { 2 } else { 0 }
+    );
+    assert_eq!(
+        deps.appstream.script.count("DeleteImage") > 0,
+        appstream,
+        "AppStream copies deleted only when asked"
+    );
+    let revoked = deps
+        .events
+        .events()
+        .iter()
+        .filter(|e| e.0 == RELEASE_REVOKED)
+        .count();
+    assert!(revoked >= 1);
+}
+
+#[tokio::test]
+async fn when_a_published_release_is_revoked_should_take_it_back_on_every_surface() {
+    for (disable, appstream, purge) in [(false, false, false), (true, true, true)] {
+        let deps = deps(&[("CDN_DISTRIBUTION_ID", "E2QWRUHAPOMQZL")]);
+        published_then_revoked(&deps, disable, appstream, purge).await;
+        handle(&deps, event(SCHEDULE)).await.unwrap();
+        assert_revoked_everywhere(&deps, disable, appstream, purge);
+        // A later tick finds nothing more to do.
+        let before = deps.lifecycle.script.count("EnableImageDeprecation");
+        handle(&deps, event(SCHEDULE)).await.unwrap();
+        assert_eq!(
+            deps.lifecycle.script.count("EnableImageDeprecation"),
+            before
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_a_revocation_crashes_after_any_write_should_the_next_ticks_finish_it() {
+    let ops: [&'static str; 9] = [
+        "PutObject",
+        "DeleteObject",
+        "PutObjectTagging",
+        "DeleteParameter",
+        "CreateInvalidation",
+        "EnableImageDeprecation",
+        "DisableImage",
+        "DeleteImage",
+        "PutEvents",
+    ];
+    for op in ops {
+        for n in 0..12 {
+            let deps = deps(&[("CDN_DISTRIBUTION_ID", "E2QWRUHAPOMQZL")]);
+            published_then_revoked(&deps, true, true, false).await;
+            let script = match op {
+                "DeleteParameter" => &deps.parameters.script,
+                "CreateInvalidation" => &deps.cdn.as_ref().unwrap().script,
+                "EnableImageDeprecation" | "DisableImage" => &deps.lifecycle.script,
+                "DeleteImage" => &deps.appstream.script,
+                "PutEvents" => &deps.events.script,
+                _ => &deps.store.script,
+            };
+            // The n-th call of `op` fails (beyond the calls a revocation makes, none does).
+            script.fail_after(op, n);
+            let _ = handle(&deps, event(SCHEDULE)).await;
+            handle(&deps, event(SCHEDULE)).await.unwrap();
+            handle(&deps, event(SCHEDULE)).await.unwrap();
+            assert_revoked_everywhere(&deps, true, true, false);
+        }
+    }
 }

@@ -177,7 +177,8 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
             }
         }
         ("ec2", "DescribeImages" | "DescribeExportImageTasks") => call,
-        ("ec2", "DescribeImageAttribute") => call.on(
+        ("ec2", "DescribeImageReferences") => call,
+        ("ec2", "DescribeImageAttribute" | "EnableImageDeprecation" | "DisableImage") => call.on(
             "image",
             format!("arn:{p}:ec2:{region}::image/{}", r.f("ImageId")?),
         ),

@@ -66,6 +66,9 @@ pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8])
         "CreateTags" => create_tags(world, &params),
         "DeregisterImage" => deregister_image(world, region, &params),
         "DescribeImageAttribute" => describe_image_attribute(world, region, &params),
+        "EnableImageDeprecation" => enable_deprecation(world, region, &params),
+        "DisableImage" => disable_image(world, region, &params),
+        "DescribeImageReferences" => describe_references(world, region, &params),
         other => invalid(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -336,11 +339,13 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
     } else {
         "<platformDetails>Linux/UNIX</platformDetails><bootMode>uefi-preferred</bootMode><enaSupport>true</enaSupport>"
     };
-    for (ami, ami_region) in world
-        .amis
-        .iter()
-        .filter(|(ami, r)| *r == region && (ids.is_empty() || ids.contains(ami)))
-    {
+    // A disabled AMI does not appear unless asked for (EC2 API Reference, DisableImage).
+    let include_disabled = params.get("IncludeDisabled").is_some_and(|v| v == "true");
+    for (ami, ami_region) in world.amis.iter().filter(|(ami, r)| {
+        *r == region
+            && (ids.is_empty() || ids.contains(ami))
+            && (include_disabled || world.ami_states.get(*ami).is_none_or(|s| s != "disabled"))
+    }) {
         let tags = world.tags.get(ami).cloned().unwrap_or_default();
         let mut tag_xml = String::new();
         for (k, v) in tags {
@@ -419,6 +424,142 @@ fn describe_image_attribute(
     )
 }
 
+/// The AMI named by `ImageId` in `region`, or the error EC2 answers.
+fn own_ami<'a>(
+    world: &World,
+    region: &str,
+    params: &'a BTreeMap<String, String>,
+) -> Result<&'a String, Response> {
+    let Some(id) = params.get("ImageId") else {
+        return Err(invalid(
+            "MissingParameter",
+            "The request must contain the parameter ImageId".into(),
+        ));
+    };
+    if world.amis.get(id).is_none_or(|r| r != region) {
+        return Err(invalid(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        ));
+    }
+    Ok(id)
+}
+
+/// EnableImageDeprecation: `DeprecateAt` (`YYYY-MM-DDTHH:MM:SSZ`) rounded to the nearest
+/// minute, not in the past, at most 10 years ahead (EC2 API Reference).
+fn enable_deprecation(
+    world: &mut World,
+    region: &str,
+    params: &BTreeMap<String, String>,
+) -> Response {
+    let id = match own_ami(world, region, params) {
+        Ok(id) => id.clone(),
+        Err(e) => return e,
+    };
+    let Some(raw) = params.get("DeprecateAt") else {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameter DeprecateAt".into(),
+        );
+    };
+    let Ok(at) = aws_sdk_s3::primitives::DateTime::from_str(
+        raw,
+        aws_sdk_s3::primitives::DateTimeFormat::DateTimeWithOffset,
+    ) else {
+        return invalid(
+            "InvalidParameterValue",
+            format!("Invalid value '{raw}' for DeprecateAt"),
+        );
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let secs = (at.secs() + 30) / 60 * 60;
+    if secs < now - 60 {
+        return invalid(
+            "InvalidParameterValue",
+            format!("DeprecateAt {raw} is in the past"),
+        );
+    }
+    if secs > now + 10 * 366 * 86_400 {
+        return invalid(
+            "InvalidParameterValue",
+            format!("DeprecateAt {raw} is more than 10 years from now"),
+        );
+    }
+    let rounded = aws_sdk_s3::primitives::DateTime::from_secs(secs)
+        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_default();
+    world.ami_deprecations.insert(id, rounded);
+    world.counts.effect("deprecation");
+    ok("EnableImageDeprecation", "<return>true</return>")
+}
+
+/// DisableImage: state `disabled`, every launch permission removed (EC2 API Reference).
+fn disable_image(world: &mut World, region: &str, params: &BTreeMap<String, String>) -> Response {
+    let id = match own_ami(world, region, params) {
+        Ok(id) => id.clone(),
+        Err(e) => return e,
+    };
+    world.ami_states.insert(id.clone(), "disabled".into());
+    world.launch_permissions.remove(&id);
+    world.counts.effect("disable");
+    ok("DisableImage", "<return>true</return>")
+}
+
+/// DescribeImageReferences: the resources a test registered as using each AMI. Either
+/// `IncludeAllResourceTypes` or `ResourceType.N` is required, as the model says; AMIs that do
+/// not exist are refused as EC2 refuses them elsewhere.
+fn describe_references(world: &World, region: &str, params: &BTreeMap<String, String>) -> Response {
+    let ids = list(params, "ImageId");
+    if ids.is_empty() {
+        return invalid(
+            "MissingParameter",
+            "The request must contain the parameter ImageId".into(),
+        );
+    }
+    let all = params
+        .get("IncludeAllResourceTypes")
+        .is_some_and(|v| v == "true");
+    let types: Vec<String> = (1..)
+        .map_while(|i| {
+            params
+                .get(&format!("ResourceType.{i}.ResourceType"))
+                .cloned()
+        })
+        .collect();
+    if !all && types.is_empty() {
+        return invalid(
+            "InvalidParameterCombination",
+            "Either IncludeAllResourceTypes or ResourceTypes must be specified".into(),
+        );
+    }
+    let mut items = String::new();
+    for id in &ids {
+        if world.amis.get(id).is_none_or(|r| r != region) {
+            return invalid(
+                "InvalidAMIID.NotFound",
+                format!("The image id '[{id}]' does not exist"),
+            );
+        }
+        for (kind, arn) in world.image_references.get(id).into_iter().flatten() {
+            if all || types.contains(kind) {
+                let _ = write!(
+                    items,
+                    "<item><imageId>{id}</imageId><resourceType>{}</resourceType><arn>{}</arn></item>",
+                    esc(kind),
+                    esc(arn)
+                );
+            }
+        }
+    }
+    ok(
+        "DescribeImageReferences",
+        &format!("<imageReferenceSet>{items}</imageReferenceSet>"),
+    )
+}
+
 /// An operator (or a test) removing an AMI: it no longer appears in DescribeImages.
 fn deregister_image(
     world: &mut World,
@@ -439,7 +580,30 @@ fn deregister_image(
     }
     world.amis.remove(id);
     world.tags.remove(id);
-    ok("DeregisterImage", "<return>true</return>")
+    world.ami_states.remove(id);
+    world.ami_deprecations.remove(id);
+    world.launch_permissions.remove(id);
+    world.counts.effect("deregistered");
+    // DeleteAssociatedSnapshots: the AMI's one snapshot (no other AMI shares it here).
+    let snapshots = if params
+        .get("DeleteAssociatedSnapshots")
+        .is_some_and(|v| v == "true")
+    {
+        let snapshot = format!("snap-{}", &id[4..]);
+        world.deleted_snapshots.insert(snapshot.clone());
+        format!(
+            "<deleteSnapshotResultSet><item><snapshotId>{snapshot}</snapshotId><returnCode>success</returnCode></item></deleteSnapshotResultSet>"
+        )
+    } else {
+        world
+            .orphaned_snapshots
+            .insert(format!("snap-{}", &id[4..]));
+        String::new()
+    };
+    ok(
+        "DeregisterImage",
+        &format!("<return>true</return>{snapshots}"),
+    )
 }
 
 fn create_tags(world: &mut World, params: &BTreeMap<String, String>) -> Response {

@@ -408,6 +408,41 @@ impl Emulator {
             .insert(ami.to_owned(), at.to_owned());
     }
 
+    /// A resource that uses `ami` (`ec2:LaunchTemplate`, `ec2:Instance`, …), as
+    /// DescribeImageReferences will answer it.
+    pub fn add_image_reference(&self, ami: &str, resource_type: &str, arn: &str) {
+        world::lock(&self.world)
+            .image_references
+            .entry(ami.to_owned())
+            .or_default()
+            .push((resource_type.to_owned(), arn.to_owned()));
+    }
+
+    /// Whether `snapshot` still exists (DeregisterImage with DeleteAssociatedSnapshots deletes it).
+    pub fn snapshot_exists(&self, snapshot: &str) -> bool {
+        let world = world::lock(&self.world);
+        world.orphaned_snapshots.contains(snapshot)
+            || (!world.deleted_snapshots.contains(snapshot)
+                && world
+                    .amis
+                    .keys()
+                    .any(|a| format!("snap-{}", &a[4..]) == snapshot))
+    }
+
+    /// An AMI's `deprecationTime`, state and whether it still exists: (exists, state, deprecation).
+    pub fn ami(&self, ami: &str) -> Option<(String, Option<String>)> {
+        let world = world::lock(&self.world);
+        world.amis.get(ami)?;
+        Some((
+            world
+                .ami_states
+                .get(ami)
+                .cloned()
+                .unwrap_or_else(|| "available".into()),
+            world.ami_deprecations.get(ami).cloned(),
+        ))
+    }
+
     /// The value of SSM parameter `name` in `region`.
     pub fn parameter(&self, region: &str, name: &str) -> Option<String> {
         world::lock(&self.world)

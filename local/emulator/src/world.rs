@@ -167,6 +167,12 @@ pub(crate) struct World {
     pub ami_deprecations: HashMap<String, String>,
     /// AMI id → the accounts with launch permission (`all` for public).
     pub launch_permissions: HashMap<String, Vec<String>>,
+    /// Snapshots DeregisterImage deleted (each AMI has one, `snap-<the AMI's hex>`).
+    pub deleted_snapshots: std::collections::BTreeSet<String>,
+    /// Snapshots of AMIs deregistered without `DeleteAssociatedSnapshots`: they stay (and cost).
+    pub orphaned_snapshots: std::collections::BTreeSet<String>,
+    /// AMI id → (resource type, ARN) of each resource that uses it (DescribeImageReferences).
+    pub image_references: HashMap<String, Vec<(String, String)>>,
     /// (region, name) → SSM parameter.
     pub parameters: BTreeMap<(String, String), crate::ssm::Parameter>,
     pub exports: BTreeMap<String, ExportTask>,
@@ -215,6 +221,9 @@ impl World {
             ami_deprecations: HashMap::new(),
             launch_permissions: HashMap::new(),
             parameters: BTreeMap::new(),
+            deleted_snapshots: std::collections::BTreeSet::new(),
+            orphaned_snapshots: std::collections::BTreeSet::new(),
+            image_references: HashMap::new(),
             exports: BTreeMap::new(),
             appstream: BTreeMap::new(),
             tags: HashMap::new(),

@@ -78,6 +78,10 @@ async fn when_boto3_and_the_aws_cli_drive_every_operation_should_answer_as_aws_d
         "ssm:PutParameter",
         "ssm:GetParameter",
         "ssm:DeleteParameter",
+        "ec2:EnableImageDeprecation",
+        "ec2:DisableImage",
+        "ec2:DescribeImageReferences",
+        "ec2:DeregisterImage",
     ] {
         assert!(
             counts.call_count(operation) >= 1,

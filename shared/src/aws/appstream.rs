@@ -154,6 +154,17 @@ impl AppStreamImages for AppStreamAdapter {
         Ok(())
     }
 
+    async fn delete_image(&self, region: &RegionName, name: &AppStreamImageName) -> Result<bool> {
+        const OP: &str = "DeleteImage";
+        let answer = self
+            .client(OP, region)?
+            .delete_image()
+            .name(name.as_str())
+            .send()
+            .await;
+        Ok(found(OP, answer, error_class)?.is_some())
+    }
+
     async fn list_tags(&self, region: &RegionName, arn: &str) -> Result<BTreeMap<String, String>> {
         const OP: &str = "ListTagsForResource";
         let out = self

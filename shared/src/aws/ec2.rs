@@ -2,10 +2,11 @@
 
 use super::LazyClient;
 use super::errors::{classify, found, missing};
-use crate::domain::AmiId;
+use crate::domain::{AmiId, RegionName};
 use crate::error::ErrorClass;
 use crate::ports::{
-    AmiCatalog, AmiFacts, ExportImage, ExportStarted, ExportTask, ImageExports, Result,
+    AmiCatalog, AmiFacts, AmiLifecycle, Deregistered, ExportImage, ExportStarted, ExportTask,
+    ImageExports, ImageReference, Result,
 };
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -107,14 +108,145 @@ impl Ec2Adapter {
     }
 }
 
+/// EC2 in whichever region an AMI is: a client per region, built the first time that region is
+/// asked for (a release's AMIs are wherever its distribution configuration put them).
+#[derive(Debug)]
+pub struct Ec2Regions {
+    config: aws_config::SdkConfig,
+    clients: std::sync::Mutex<std::collections::HashMap<RegionName, Client>>,
+}
+
+impl Ec2Regions {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn client(&self, region: &RegionName) -> Client {
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(region.clone())
+            .or_insert_with(|| Client::new(&super::regional(&self.config, region.as_str())))
+            .clone()
+    }
+}
+
+impl AmiLifecycle for Ec2Regions {
+    async fn describe(&self, region: &RegionName, ami: &AmiId) -> Result<Option<AmiFacts>> {
+        describe(&self.client(region), ami, true).await
+    }
+
+    async fn deprecate(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+        at: std::time::SystemTime,
+    ) -> Result<()> {
+        const OP: &str = "EnableImageDeprecation";
+        self.client(region)
+            .enable_image_deprecation()
+            .image_id(ami.as_str())
+            .deprecate_at(aws_smithy_types::DateTime::from(at))
+            .send()
+            .await
+            .map_err(|e| classify(OP, e, error_class))?;
+        Ok(())
+    }
+
+    async fn disable(&self, region: &RegionName, ami: &AmiId) -> Result<()> {
+        const OP: &str = "DisableImage";
+        self.client(region)
+            .disable_image()
+            .image_id(ami.as_str())
+            .send()
+            .await
+            .map_err(|e| classify(OP, e, error_class))?;
+        Ok(())
+    }
+
+    async fn references(&self, region: &RegionName, ami: &AmiId) -> Result<Vec<ImageReference>> {
+        const OP: &str = "DescribeImageReferences";
+        let client = self.client(region);
+        let mut references = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = client
+                .describe_image_references()
+                .image_ids(ami.as_str())
+                .include_all_resource_types(true)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify(OP, e, error_class))?;
+            references.extend(
+                out.image_references
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| ImageReference {
+                        resource_type: r
+                            .resource_type
+                            .map(|t| t.as_str().to_owned())
+                            .unwrap_or_default(),
+                        arn: r.arn.unwrap_or_default(),
+                    }),
+            );
+            match out.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(references),
+            }
+        }
+    }
+
+    async fn deregister(&self, region: &RegionName, ami: &AmiId) -> Result<Option<Deregistered>> {
+        const OP: &str = "DeregisterImage";
+        let answer = self
+            .client(region)
+            .deregister_image()
+            .image_id(ami.as_str())
+            .delete_associated_snapshots(true)
+            .send()
+            .await;
+        let Some(out) = found(OP, answer, error_class)? else {
+            return Ok(None);
+        };
+        let mut done = Deregistered::default();
+        for result in out.delete_snapshot_results.unwrap_or_default() {
+            let id = result.snapshot_id.unwrap_or_default();
+            match result.return_code.map(|c| c.as_str().to_owned()).as_deref() {
+                Some("success") => done.snapshots_deleted.push(id),
+                other => done
+                    .snapshots_kept
+                    .push((id, other.unwrap_or("unknown").to_owned())),
+            }
+        }
+        Ok(Some(done))
+    }
+}
+
 impl AmiCatalog for Ec2Adapter {
     async fn describe_ami(&self, ami: &AmiId) -> Result<Option<AmiFacts>> {
+        describe(&self.client, ami, false).await
+    }
+}
+
+/// DescribeImages of one AMI (`include_disabled`: a disabled AMI too, which EC2 leaves out by
+/// default).
+async fn describe(
+    client: &Client,
+    ami: &AmiId,
+    include_disabled: bool,
+) -> Result<Option<AmiFacts>> {
+    {
         const OP: &str = "DescribeImages";
         let Some(out) = found(
             OP,
-            self.client
+            client
                 .describe_images()
                 .image_ids(ami.as_str())
+                .set_include_disabled(include_disabled.then_some(true))
                 .send()
                 .await,
             error_class,

@@ -92,4 +92,16 @@ impl Parameters for SsmParameters {
             .map_err(|e| classify(OP, e, error_class))?;
         Ok(())
     }
+
+    async fn delete(&self, region: &RegionName, name: &str) -> Result<()> {
+        const OP: &str = "DeleteParameter";
+        let answer = self
+            .client(region)
+            .delete_parameter()
+            .name(name)
+            .send()
+            .await;
+        found(OP, answer, error_class)?;
+        Ok(())
+    }
 }

@@ -92,6 +92,13 @@ impl AppStreamImages for FakeAppStream {
             .cloned())
     }
 
+    async fn delete_image(&self, region: &RegionName, name: &AppStreamImageName) -> Result<bool> {
+        self.script.enter("DeleteImage")?;
+        Ok(lock(&self.images)
+            .remove(&(region.to_string(), name.to_string()))
+            .is_some())
+    }
+
     async fn create_imported_image(&self, request: &ImportImage) -> Result<AppStreamImage> {
         self.script.enter("CreateImportedImage")?;
         lock(&self.imports).push(request.clone());

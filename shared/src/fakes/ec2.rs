@@ -15,6 +15,14 @@ pub struct FakeEc2 {
     pub tokens: Mutex<HashMap<String, String>>,
     /// AMIs DescribeImages knows; any other AMI is a plain, exportable one.
     pub amis: Mutex<HashMap<String, Option<AmiFacts>>>,
+    /// (region, AMI) → deprecation time set by EnableImageDeprecation.
+    pub deprecated: Mutex<HashMap<(String, String), std::time::SystemTime>>,
+    /// (region, AMI) disabled by DisableImage.
+    pub disabled: Mutex<Vec<(String, String)>>,
+    /// AMI → what DescribeImageReferences answers.
+    pub references: Mutex<HashMap<String, Vec<ImageReference>>>,
+    /// (region, AMI) deregistered.
+    pub deregistered: Mutex<Vec<(String, String)>>,
 }
 
 impl FakeEc2 {
@@ -76,5 +84,70 @@ impl ImageExports for FakeEc2 {
     async fn describe_export_task(&self, export_task_id: &str) -> Result<Option<ExportTask>> {
         self.script.enter("DescribeExportImageTasks")?;
         Ok(lock(&self.tasks).get(export_task_id).cloned())
+    }
+}
+
+impl AmiLifecycle for FakeEc2 {
+    async fn describe(
+        &self,
+        _region: &crate::domain::RegionName,
+        ami: &crate::domain::AmiId,
+    ) -> Result<Option<AmiFacts>> {
+        self.describe_ami(ami).await
+    }
+
+    async fn deprecate(
+        &self,
+        region: &crate::domain::RegionName,
+        ami: &crate::domain::AmiId,
+        at: std::time::SystemTime,
+    ) -> Result<()> {
+        self.script.enter("EnableImageDeprecation")?;
+        lock(&self.deprecated).insert((region.to_string(), ami.to_string()), at);
+        Ok(())
+    }
+
+    async fn disable(
+        &self,
+        region: &crate::domain::RegionName,
+        ami: &crate::domain::AmiId,
+    ) -> Result<()> {
+        self.script.enter("DisableImage")?;
+        let key = (region.to_string(), ami.to_string());
+        let mut disabled = lock(&self.disabled);
+        if !disabled.contains(&key) {
+            disabled.push(key);
+        }
+        Ok(())
+    }
+
+    async fn references(
+        &self,
+        _region: &crate::domain::RegionName,
+        ami: &crate::domain::AmiId,
+    ) -> Result<Vec<ImageReference>> {
+        self.script.enter("DescribeImageReferences")?;
+        Ok(lock(&self.references)
+            .get(ami.as_str())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn deregister(
+        &self,
+        region: &crate::domain::RegionName,
+        ami: &crate::domain::AmiId,
+    ) -> Result<Option<Deregistered>> {
+        self.script.enter("DeregisterImage")?;
+        let key = (region.to_string(), ami.to_string());
+        let mut gone = lock(&self.deregistered);
+        if gone.contains(&key) {
+            return Ok(None);
+        }
+        gone.push(key);
+        Ok(Some(Deregistered {
+            snapshots_deleted: vec![format!("snap-{}", &ami.as_str()[4..])],
+            snapshots_kept: Vec::new(),
+        }))
     }
 }

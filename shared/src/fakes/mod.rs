@@ -92,3 +92,8 @@ impl Script {
             .count()
     }
 }
+
+/// How many items a fake's recorded collection holds.
+pub fn lock_len<C: IntoIterator + Clone>(m: &Mutex<C>) -> usize {
+    lock(m).clone().into_iter().count()
+}

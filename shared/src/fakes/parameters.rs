@@ -50,4 +50,10 @@ impl Parameters for FakeParameters {
         lock(&self.values).insert(key, ami.to_string());
         Ok(())
     }
+
+    async fn delete(&self, region: &RegionName, name: &str) -> Result<()> {
+        self.script.enter("DeleteParameter")?;
+        lock(&self.values).remove(&(region.to_string(), name.to_owned()));
+        Ok(())
+    }
 }

@@ -65,6 +65,12 @@ pub trait AppStreamImages: Send + Sync {
     ) -> impl Future<Output = Result<AppStreamImage>> + Send;
     /// Called in the home region (where the source image lives).
     fn copy_image(&self, request: &CopyImage) -> impl Future<Output = Result<()>> + Send;
+    /// DeleteImage of `name` in `region`: `false` when there was none (deleted already).
+    fn delete_image(
+        &self,
+        region: &RegionName,
+        name: &AppStreamImageName,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn list_tags(
         &self,
         region: &RegionName,

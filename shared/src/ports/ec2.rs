@@ -194,3 +194,52 @@ pub trait ImageExports: Send + Sync {
         export_task_id: &str,
     ) -> impl Future<Output = Result<Option<ExportTask>>> + Send;
 }
+
+/// A resource that still uses an AMI (EC2 DescribeImageReferences): its type as EC2 names it
+/// (`ec2:Instance`, `ec2:LaunchTemplate`, `ssm:Parameter`, `imagebuilder:ImageRecipe`,
+/// `imagebuilder:ContainerRecipe`) and its ARN.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageReference {
+    pub resource_type: String,
+    pub arn: String,
+}
+
+/// What DeregisterImage did with the AMI's snapshots (`DeleteAssociatedSnapshots`): deleted,
+/// or kept with EC2's reason (a snapshot another AMI uses is never deleted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deregistered {
+    pub snapshots_deleted: Vec<String>,
+    pub snapshots_kept: Vec<(String, String)>,
+}
+
+/// An AMI's later life, in whichever region it is: revocation (deprecate, disable) and
+/// retention (what uses it, deregistration with its snapshots).
+pub trait AmiLifecycle: Send + Sync {
+    /// DescribeImages of `ami` in `region`, disabled AMIs included (`IncludeDisabled`).
+    fn describe(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+    ) -> impl Future<Output = Result<Option<AmiFacts>>> + Send;
+    /// EnableImageDeprecation at `at` (EC2 refuses a time in the past; it rounds to the minute).
+    fn deprecate(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+        at: std::time::SystemTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// DisableImage: no launches, every launch permission removed.
+    fn disable(&self, region: &RegionName, ami: &AmiId) -> impl Future<Output = Result<()>> + Send;
+    /// DescribeImageReferences with every resource type (all pages).
+    fn references(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+    ) -> impl Future<Output = Result<Vec<ImageReference>>> + Send;
+    /// DeregisterImage with `DeleteAssociatedSnapshots`; `None` when the AMI is gone already.
+    fn deregister(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+    ) -> impl Future<Output = Result<Option<Deregistered>>> + Send;
+}

@@ -23,4 +23,7 @@ pub trait Parameters: Send + Sync {
         name: &str,
         ami: &AmiId,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes `name` in `region` (nothing when it does not exist).
+    fn delete(&self, region: &RegionName, name: &str) -> impl Future<Output = Result<()>> + Send;
 }

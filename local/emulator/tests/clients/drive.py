@@ -316,4 +316,31 @@ rc, out, err = cli("ssm", "delete-parameter", "--name", NAME)
 check("cli ssm DeleteParameter", rc == 0, err[-300:])
 check("ssm a deleted parameter is not found",
       error_code(lambda: ssm.get_parameter(Name=NAME)) == "ParameterNotFound")
+# ---- EC2 AMI lifecycle (revocation, retention)
+import datetime
+past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+check("ec2 EnableImageDeprecation in the past is refused",
+      error_code(lambda: ec2.enable_image_deprecation(ImageId=home_ami, DeprecateAt=past)) == "InvalidParameterValue")
+soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2, seconds=20)
+check("ec2 EnableImageDeprecation", ec2.enable_image_deprecation(ImageId=home_ami, DeprecateAt=soon)["Return"])
+deprecation = ec2.describe_images(ImageIds=[home_ami])["Images"][0]["DeprecationTime"]
+check("ec2 DescribeImages shows DeprecationTime rounded to the minute", deprecation.endswith(":00Z")
+      or deprecation.endswith(":00.000Z"), deprecation)
+references = ec2.describe_image_references(ImageIds=[home_ami], IncludeAllResourceTypes=True)
+check("ec2 DescribeImageReferences", references["ImageReferences"] == [], str(references))
+check("ec2 DescribeImageReferences without resource types is refused",
+      error_code(lambda: ec2.describe_image_references(ImageIds=[home_ami])) == "InvalidParameterCombination")
+rc, out, err = cli("ec2", "describe-image-references", "--image-ids", home_ami, "--include-all-resource-types")
+check("cli ec2 DescribeImageReferences", rc == 0 and out["ImageReferences"] == [], err[-300:])
+check("ec2 DisableImage", ec2.disable_image(ImageId=home_ami)["Return"])
+check("ec2 DescribeImages leaves a disabled AMI out", ec2.describe_images(ImageIds=[home_ami])["Images"] == [])
+disabled = ec2.describe_images(ImageIds=[home_ami], IncludeDisabled=True)["Images"]
+check("ec2 DescribeImages IncludeDisabled shows it disabled", disabled[0]["State"] == "disabled", str(disabled))
+check("ec2 a disabled AMI has no launch permission",
+      ec2.describe_image_attribute(ImageId=home_ami, Attribute="launchPermission")["LaunchPermissions"] == [])
+gone = ec2.deregister_image(ImageId=home_ami, DeleteAssociatedSnapshots=True)
+check("ec2 DeregisterImage DeleteAssociatedSnapshots",
+      gone["Return"] and gone["DeleteSnapshotResults"][0]["ReturnCode"] == "success", str(gone))
+check("ec2 a deregistered AMI is not found",
+      error_code(lambda: ec2.describe_images(ImageIds=[home_ami])) == "InvalidAMIID.NotFound")
 print("all checks passed")

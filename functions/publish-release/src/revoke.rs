@@ -1,0 +1,483 @@
+//! Drives each recorded revocation ([`shared::revocation`]) to completion, one surface after
+//! the other, recording each as it is done, so a tick that stops midway (a crash, a timeout, a
+//! throttled service) is finished by the next one. Every surface is idempotent: doing one
+//! again after a crash changes nothing more.
+
+use super::*;
+use shared::catalog::{History, Index, Latest, Revoked};
+use shared::channels::{self, Action, ChannelRecord, Target};
+use shared::domain::AmiId;
+use shared::ports::{AmiLifecycle, Cdn};
+use shared::revocation::{self, Progress, RevocationRecord, Surface};
+
+/// The event a finished revocation puts on the release bus.
+pub const RELEASE_REVOKED: &str = "Release Revoked";
+
+impl<T: Ports> Deps<T> {
+    /// Every revocation still to drive (one listing of `pending-revocations/`). One release's
+    /// trouble does not stop the others; the first error is returned after all were tried.
+    pub(crate) async fn drive_revocations(&self) -> Result<usize, HandlerError> {
+        let keys = self
+            .store
+            .list_keys(revocation::keys::PENDING_PREFIX)
+            .await
+            .map_err(store_err("listing pending revocations"))?;
+        let mut failed = None;
+        let mut finished = 0;
+        for id in keys
+            .iter()
+            .filter_map(|k| revocation::keys::parse_pending(k))
+        {
+            match self.drive_revocation(&id).await {
+                Ok(true) => finished += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    error!(release = %id, error = %err, "revocation not finished this tick");
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+        failed.map_or(Ok(finished), Err)
+    }
+
+    /// One revocation: each surface not done yet, in order. `true` when it finished.
+    #[tracing::instrument(skip_all, fields(release = %id))]
+    async fn drive_revocation(&self, id: &ReleaseId) -> Result<bool, HandlerError> {
+        let marker = revocation::keys::pending(id);
+        let Some(record) = self
+            .store
+            .get_json::<RevocationRecord>(&revocation::keys::record(id))
+            .await
+            .map_err(store_err("reading the revocation"))?
+        else {
+            // The marker of a revocation whose record was never written: nothing was decided.
+            self.store
+                .delete(&marker)
+                .await
+                .map_err(store_err("clearing the revocation marker"))?;
+            return Ok(false);
+        };
+        let manifest: Manifest = self
+            .store
+            .get_json(&keys::manifest(id))
+            .await
+            .map_err(store_err("reading the manifest"))?
+            .ok_or_else(|| {
+                HandlerError::from_service(
+                    "revoking",
+                    ServiceError::new(
+                        "GetObject",
+                        shared::ErrorClass::CorruptRecord,
+                        "NoManifest",
+                        format!("{id} is being revoked but has no manifest"),
+                    ),
+                )
+            })?;
+        let progress_key = revocation::keys::progress(id);
+        let mut progress: Progress = self
+            .store
+            .get_json(&progress_key)
+            .await
+            .map_err(store_err("reading the revocation's progress"))?
+            .unwrap_or_default();
+        for surface in Surface::ALL {
+            if progress.done.contains(&surface) {
+                continue;
+            }
+            let result = self.revoke_surface(surface, &record, &manifest).await;
+            match result {
+                Ok(note) => {
+                    info!(surface = surface.as_str(), note, "surface revoked");
+                    progress.done.insert(surface);
+                    progress.notes.insert(surface, note);
+                    self.store
+                        .put_json(&progress_key, &progress)
+                        .await
+                        .map_err(store_err("writing the revocation's progress"))?;
+                }
+                Err(err) => {
+                    progress
+                        .notes
+                        .insert(surface, format!("not done yet: {err}"));
+                    // Best effort: the note helps an operator; the next tick tries again anyway.
+                    let _ = self.store.put_json(&progress_key, &progress).await;
+                    return Err(err);
+                }
+            }
+        }
+        progress.finished_at = Some(release::timestamp(self.clock.now()));
+        self.store
+            .put_json(&progress_key, &progress)
+            .await
+            .map_err(store_err("writing the revocation's progress"))?;
+        self.store
+            .delete(&marker)
+            .await
+            .map_err(store_err("clearing the revocation marker"))?;
+        info!("release revoked on every surface");
+        Ok(true)
+    }
+
+    async fn revoke_surface(
+        &self,
+        surface: Surface,
+        record: &RevocationRecord,
+        manifest: &Manifest,
+    ) -> Result<String, HandlerError> {
+        match surface {
+            Surface::Channels => self.revoke_channels(record).await,
+            Surface::Catalog => self.revoke_in_catalog(record, manifest).await,
+            Surface::Disks => self.revoke_disks(record, manifest).await,
+            Surface::Amis => self.revoke_amis(record, manifest).await,
+            Surface::Appstream => self.revoke_appstream(record, manifest).await,
+            Surface::Event => {
+                let detail = serde_json::json!({
+                    "releaseId": record.release_id.as_str(),
+                    "reason": record.reason,
+                    "revokedAt": record.at,
+                    "revokedBy": record.by,
+                });
+                with_backoff(self.retry, || {
+                    self.events.put(
+                        RELEASE_REVOKED,
+                        std::slice::from_ref(&manifest.distributed_image_arn),
+                        &detail,
+                    )
+                })
+                .await
+                .map_err(store_err("putting Release Revoked"))?;
+                Ok(format!("{RELEASE_REVOKED} put on the release bus"))
+            }
+        }
+    }
+
+    /// Every channel of the image that points at the release moves to the newest release it
+    /// pointed at before that is not revoked (never to one it never held), or is emptied.
+    async fn revoke_channels(&self, record: &RevocationRecord) -> Result<String, HandlerError> {
+        let id = &record.release_id;
+        let image = channels::image_of(id);
+        let mut notes = Vec::new();
+        for channel in channels::of_image(&self.store, &image)
+            .await
+            .map_err(store_err("listing the channels"))?
+        {
+            let Some(current) = channels::read(&self.store, &image, &channel)
+                .await
+                .map_err(store_err("reading a channel"))?
+            else {
+                continue;
+            };
+            if current.value.release_id.as_ref() == Some(id) {
+                let mut moved = current.value.clone();
+                let now = release::timestamp(self.clock.now());
+                let reason = format!("{id} revoked: {}", record.reason);
+                match self.replacement(&current.value, id).await? {
+                    Some(target) => {
+                        notes.push(format!("{channel} → {}", target.release_id));
+                        moved.moved(target, Action::Revoke, &now, &record.by, Some(&reason));
+                    }
+                    None => {
+                        notes.push(format!("{channel} emptied (it held no other good release)"));
+                        moved.emptied(Action::Revoke, &now, &record.by, Some(&reason));
+                    }
+                }
+                if !channels::write_move(&self.store, Some(&current), &moved)
+                    .await
+                    .map_err(store_err("moving a channel"))?
+                {
+                    return Err(HandlerError::Retryable(
+                        shared::documents::precondition_failed(format!(
+                            "{image}/{channel} moved while it was revoked; next tick"
+                        )),
+                    ));
+                }
+            }
+            // Mirrored whether moved now or by an earlier attempt that stopped before this.
+            if current.value.release_id.as_ref() == Some(id)
+                || !current.value.withdrawn.is_empty()
+                || current
+                    .value
+                    .history
+                    .last()
+                    .is_some_and(|m| m.action == Action::Revoke)
+            {
+                channels::mirror(
+                    &self.store,
+                    &self.parameters,
+                    &self.config.parameter_prefix,
+                    &image,
+                    &channel,
+                )
+                .await
+                .map_err(store_err("mirroring a channel"))?;
+            }
+        }
+        Ok(if notes.is_empty() {
+            "no channel pointed at it".to_owned()
+        } else {
+            notes.join("; ")
+        })
+    }
+
+    /// The newest release `channel` held before, other than `revoked`, that is not revoked.
+    async fn replacement(
+        &self,
+        channel: &ChannelRecord,
+        revoked: &ReleaseId,
+    ) -> Result<Option<Target>, HandlerError> {
+        let mut seen = Vec::new();
+        for candidate in channel
+            .history
+            .iter()
+            .rev()
+            .filter_map(|m| m.release_id.as_ref())
+        {
+            if candidate == revoked || seen.contains(candidate) {
+                continue;
+            }
+            seen.push(candidate.clone());
+            let is_revoked = self
+                .store
+                .object_size(&revocation::keys::record(candidate))
+                .await
+                .map_err(store_err("reading a revocation"))?
+                .is_some();
+            if is_revoked {
+                continue;
+            }
+            if let Some(manifest) = self
+                .store
+                .get_json::<Manifest>(&keys::manifest(candidate))
+                .await
+                .map_err(store_err("reading a manifest"))?
+                && let Ok(target) = Target::of(&manifest)
+            {
+                return Ok(Some(target));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entry on its history page, among the index's newest and in latest.json says revoked;
+    /// the pages are rendered again.
+    async fn revoke_in_catalog(
+        &self,
+        record: &RevocationRecord,
+        manifest: &Manifest,
+    ) -> Result<String, HandlerError> {
+        let id = record.release_id.as_str();
+        let image = channels::image_of(&record.release_id);
+        let month = shared::catalog::month_of(&manifest.timestamps.published_at);
+        let mark = Revoked {
+            at: record.at.clone(),
+            reason: record.reason.clone(),
+        };
+        let page = keys::history(&image, &month);
+        shared::documents::update(&self.store, &page, |p: &mut History| p.revoke(id, &mark))
+            .await
+            .map_err(store_err("marking the history page"))?;
+        shared::documents::update(&self.store, keys::INDEX, |i: &mut Index| {
+            !i.needs_migration() && i.revoke(&image, id, &mark)
+        })
+        .await
+        .map_err(store_err("marking the index"))?;
+        shared::documents::update(&self.store, keys::LATEST, |l: &mut Latest| {
+            l.revoke(&image, id, &mark)
+        })
+        .await
+        .map_err(store_err("marking latest.json"))?;
+        shared::documents::render(
+            &self.store,
+            &page,
+            &keys::history_page(&image, &month),
+            |p: &History| shared::catalog::render_history(p, shared::catalog::PAGE_TITLE),
+        )
+        .await
+        .map_err(store_err("writing a catalog page"))?;
+        shared::documents::render(
+            &self.store,
+            keys::INDEX,
+            keys::DOWNLOADS_PAGE,
+            |i: &Index| shared::catalog::render_page(i, shared::catalog::PAGE_TITLE),
+        )
+        .await
+        .map_err(store_err("writing the downloads page"))?;
+        Ok(format!(
+            "marked revoked in {page}, the index and latest.json"
+        ))
+    }
+
+    /// The disks, `SHA256SUMS` and their signatures leave the grant (their published tag is
+    /// replaced; the bucket policy lets CloudFront read only objects tagged published) or are
+    /// deleted (`purge`); then their paths are invalidated, once (CallerReference
+    /// `revoke-<id>`), since their cache behaviour keeps them at the edge for up to a year.
+    async fn revoke_disks(
+        &self,
+        record: &RevocationRecord,
+        manifest: &Manifest,
+    ) -> Result<String, HandlerError> {
+        let id = &record.release_id;
+        let mut objects: Vec<String> = manifest
+            .artifacts
+            .iter()
+            .chain(manifest.export.iter())
+            .map(|a| a.object_key.clone())
+            .collect();
+        objects.sort();
+        objects.dedup();
+        if objects.is_empty() {
+            return Ok("no disks".to_owned());
+        }
+        objects.push(keys::sha256sums(id));
+        let signatures: Vec<String> = objects.iter().map(|k| keys::signature(k)).collect();
+        objects.extend(signatures);
+        for key in &objects {
+            let exists = self
+                .store
+                .object_size(key)
+                .await
+                .map_err(store_err("looking for a disk"))?
+                .is_some();
+            if !exists {
+                continue;
+            }
+            if record.purge {
+                self.store
+                    .delete(key)
+                    .await
+                    .map_err(store_err("deleting a revoked disk"))?;
+            } else {
+                let tag = [(release::TAG_PUBLISHED, "revoked")];
+                with_backoff(self.retry, || self.store.tag_object(key, &tag))
+                    .await
+                    .map_err(store_err("withdrawing a revoked disk"))?;
+            }
+        }
+        let what = if record.purge {
+            "deleted"
+        } else {
+            "withdrawn from the distribution's grant"
+        };
+        let Some(cdn) = &self.cdn else {
+            return Ok(format!(
+                "{} objects {what}; not invalidated (CDN_DISTRIBUTION_ID unset)",
+                objects.len()
+            ));
+        };
+        let paths: Vec<String> = objects.iter().map(|k| format!("/{k}")).collect();
+        let reference = format!("revoke-{id}");
+        let invalidation = with_backoff(self.retry, || cdn.create_invalidation(&paths, &reference))
+            .await
+            .map_err(store_err("invalidating the revoked disks"))?;
+        Ok(format!(
+            "{} objects {what}; their paths invalidated ({invalidation})",
+            objects.len()
+        ))
+    }
+
+    /// Every AMI of the building account: deprecated now (and disabled when asked). An AMI
+    /// gone already counts as done; AMIs of other accounts are theirs to take back (named).
+    async fn revoke_amis(
+        &self,
+        record: &RevocationRecord,
+        manifest: &Manifest,
+    ) -> Result<String, HandlerError> {
+        let target = Target::of(manifest).map_err(|e| {
+            HandlerError::from_service(
+                "revoking the AMIs",
+                ServiceError::new(
+                    "GetObject",
+                    shared::ErrorClass::CorruptRecord,
+                    "InvalidManifest",
+                    e.to_string(),
+                ),
+            )
+        })?;
+        let at = revocation::deprecate_at(self.clock.now());
+        let mut notes = Vec::new();
+        for ami in &target.amis {
+            let described = with_backoff(self.retry, || {
+                self.lifecycle.describe(&ami.region, &ami.ami_id)
+            })
+            .await
+            .map_err(store_err("describing an AMI"))?;
+            let Some(facts) = described else {
+                notes.push(format!("{} {} is gone", ami.region, ami.ami_id));
+                continue;
+            };
+            if facts.deprecation_time.is_none() {
+                with_backoff(self.retry, || {
+                    self.lifecycle.deprecate(&ami.region, &ami.ami_id, at)
+                })
+                .await
+                .map_err(store_err("deprecating an AMI"))?;
+            }
+            if record.disable && facts.state.as_deref() != Some("disabled") {
+                with_backoff(self.retry, || {
+                    self.lifecycle.disable(&ami.region, &ami.ami_id)
+                })
+                .await
+                .map_err(store_err("disabling an AMI"))?;
+            }
+            notes.push(format!(
+                "{} {} deprecated{}",
+                ami.region,
+                ami.ami_id,
+                if record.disable { " and disabled" } else { "" }
+            ));
+        }
+        let home: Vec<&AmiId> = target.amis.iter().map(|a| &a.ami_id).collect();
+        for other in manifest
+            .amis
+            .iter()
+            .filter(|a| !home.iter().any(|h| h.as_str() == a.ami_id))
+        {
+            notes.push(format!(
+                "{} {} of account {} left to that account",
+                other.region,
+                other.ami_id,
+                other.account_id.as_deref().unwrap_or("?")
+            ));
+        }
+        Ok(notes.join("; "))
+    }
+
+    /// Every AppStream copy deleted, when the revocation asks for it.
+    async fn revoke_appstream(
+        &self,
+        record: &RevocationRecord,
+        manifest: &Manifest,
+    ) -> Result<String, HandlerError> {
+        if !record.delete_appstream || manifest.appstream.is_empty() {
+            return Ok(if manifest.appstream.is_empty() {
+                "no AppStream images".to_owned()
+            } else {
+                "AppStream images kept (not asked to delete them)".to_owned()
+            });
+        }
+        let mut notes = Vec::new();
+        for image in &manifest.appstream {
+            let (Ok(region), Ok(name)) = (
+                RegionName::parse("appstream[].region", &image.region),
+                shared::domain::AppStreamImageName::parse(
+                    "appstream[].image_name",
+                    &image.image_name,
+                ),
+            ) else {
+                notes.push(format!(
+                    "{} {} not a valid image",
+                    image.region, image.image_name
+                ));
+                continue;
+            };
+            let deleted = with_backoff(self.retry, || self.appstream.delete_image(&region, &name))
+                .await
+                .map_err(store_err("deleting an AppStream image"))?;
+            notes.push(format!(
+                "{region} {name} {}",
+                if deleted { "deleted" } else { "gone already" }
+            ));
+        }
+        Ok(notes.join("; "))
+    }
+}

@@ -1,0 +1,145 @@
+//! Revocation: a published release taken back on every surface it reached. The operator's
+//! decision is recorded first (`state/<id>/revocation.json`, with `If-None-Match`, so it is made
+//! once), with a marker (`pending-revocations/<id>.json`) that makes publish-release's tick drive
+//! it to completion surface by surface, like any step: a crash midway is finished by the next
+//! tick. What is done is kept in `state/<id>/revocation-progress.json`.
+
+use crate::domain::ReleaseId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const REVOCATION_SCHEMA_VERSION: u32 = 1;
+
+pub mod keys {
+    use crate::domain::ReleaseId;
+
+    pub const PENDING_PREFIX: &str = "pending-revocations/";
+
+    /// `state/<id>/revocation.json`: the decision.
+    pub fn record(id: &ReleaseId) -> String {
+        format!("state/{id}/revocation.json")
+    }
+
+    /// `state/<id>/revocation-progress.json`: the surfaces done so far.
+    pub fn progress(id: &ReleaseId) -> String {
+        format!("state/{id}/revocation-progress.json")
+    }
+
+    /// `pending-revocations/<id>.json`: a revocation still to drive.
+    pub fn pending(id: &ReleaseId) -> String {
+        format!("{PENDING_PREFIX}{id}.json")
+    }
+
+    /// The release of a marker's key.
+    pub fn parse_pending(key: &str) -> Option<ReleaseId> {
+        let id = key.strip_prefix(PENDING_PREFIX)?.strip_suffix(".json")?;
+        ReleaseId::parse("key", id).ok()
+    }
+}
+
+/// The operator's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    pub schema_version: u32,
+    pub release_id: ReleaseId,
+    pub reason: String,
+    pub at: String,
+    pub by: String,
+    /// DisableImage every AMI of the building account too (no launches at all).
+    #[serde(default)]
+    pub disable: bool,
+    /// DeleteImage every AppStream copy.
+    #[serde(default)]
+    pub delete_appstream: bool,
+    /// Delete the disks instead of only withdrawing them from the distribution's grant.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Every surface a release reached, in the order a revocation takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// Every channel that points at it moves to the newest release it pointed at before that
+    /// is not revoked, or is emptied; their SSM parameters follow.
+    Channels,
+    /// The catalog entry (history page, index, latest.json) and the pages say revoked, with the
+    /// reason, and link no download.
+    Catalog,
+    /// The disks, `SHA256SUMS` and their signatures leave the distribution's grant (or are
+    /// deleted), and their paths are invalidated.
+    Disks,
+    /// Every AMI of the building account is deprecated now (and disabled when asked).
+    Amis,
+    /// Every AppStream copy is deleted, when asked.
+    Appstream,
+    /// `Release Revoked` goes on the release bus.
+    Event,
+}
+
+impl Surface {
+    pub const ALL: [Surface; 6] = [
+        Surface::Channels,
+        Surface::Catalog,
+        Surface::Disks,
+        Surface::Amis,
+        Surface::Appstream,
+        Surface::Event,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Channels => "channels",
+            Surface::Catalog => "catalog",
+            Surface::Disks => "disks",
+            Surface::Amis => "amis",
+            Surface::Appstream => "appstream",
+            Surface::Event => "event",
+        }
+    }
+}
+
+/// `state/<id>/revocation-progress.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub done: BTreeSet<Surface>,
+    /// What was done on each surface, or why it is not done yet.
+    pub notes: BTreeMap<Surface, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+impl Progress {
+    pub fn finished(&self) -> bool {
+        self.finished_at.is_some()
+    }
+}
+
+/// When to deprecate an AMI "now": EC2's EnableImageDeprecation refuses a time in the past and
+/// rounds seconds to the minute, so the next whole minute at least a minute ahead.
+pub fn deprecate_at(now: SystemTime) -> SystemTime {
+    let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    UNIX_EPOCH + Duration::from_secs((secs / 60 + 2) * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_deprecating_now_should_ask_for_a_whole_minute_at_least_a_minute_ahead() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000_059);
+        let at = deprecate_at(now);
+        let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs % 60, 0);
+        assert!(secs >= 1_000_000_059 + 60 && secs <= 1_000_000_059 + 120);
+    }
+
+    #[test]
+    fn when_marker_keys_are_parsed_should_round_trip() {
+        let id = ReleaseId::parse("id", "golden-1.0.0-1").unwrap();
+        assert_eq!(keys::parse_pending(&keys::pending(&id)), Some(id));
+        assert_eq!(keys::parse_pending("pending-revocations/nope.json"), None);
+    }
+}
