@@ -79,6 +79,7 @@ fn entry(i: usize, k: usize) -> Entry {
             .collect(),
         artifacts_expire_at: None,
         artifacts_expired: false,
+        revoked: None,
     }
 }
 
