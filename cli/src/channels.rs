@@ -302,7 +302,7 @@ async fn move_channel(
 }
 
 /// The principal moving the channel (STS GetCallerIdentity), for the channel's history.
-async fn caller(config: &aws_config::SdkConfig) -> String {
+pub(crate) async fn caller(config: &aws_config::SdkConfig) -> String {
     aws_sdk_sts::Client::new(config)
         .get_caller_identity()
         .send()
@@ -322,8 +322,20 @@ async fn promotion_findings(
         skip_urls: true,
         key: None,
         public_key: PublicKeySource::Bucket,
+        parameter_prefix: channels::DEFAULT_PARAMETER_PREFIX.to_owned(),
     };
     let mut findings = verify::check(config, store, manifest, &options).await?;
+    let revoked = store
+        .get_json::<shared::revocation::RevocationRecord>(&shared::revocation::keys::record(
+            &manifest.release_id,
+        ))
+        .await
+        .map_err(aws("reading the revocation"))?;
+    findings.push(Finding {
+        check: "not revoked",
+        subject: manifest.release_id.to_string(),
+        problem: revoked.map(|r| format!("revoked at {} by {}: {}", r.at, r.by, r.reason)),
+    });
     let expected = expected_permissions(config, store, &manifest.release_id).await;
     let target = Target::of(manifest)
         .map_err(|e| Failure::Problem(format!("the manifest of {}: {e}", manifest.release_id)))?;

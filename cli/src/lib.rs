@@ -9,6 +9,7 @@ pub mod channels;
 pub mod doctor;
 pub mod live;
 pub mod retry;
+pub mod revoke;
 pub mod sign;
 pub mod status;
 pub mod verify;
@@ -94,6 +95,14 @@ pub enum Command {
         /// (takes precedence over --signing-key).
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
+        /// The SSM hierarchy of the channels' parameters (stack parameter ChannelParameterPrefix),
+        /// checked for a revoked release.
+        #[arg(
+            long,
+            env = "IMAGE_RELEASE_PARAMETER_PREFIX",
+            default_value = shared::channels::DEFAULT_PARAMETER_PREFIX
+        )]
+        parameter_prefix: String,
         /// The stack's signing key (output SigningKeyArn): its public key is read with KMS
         /// GetPublicKey. Without this or --public-key, the bucket's own key is used (integrity,
         /// not origin).
@@ -155,6 +164,15 @@ pub enum Command {
         #[command(flatten)]
         settings: channels::MoveSettings,
     },
+    /// Takes a published release back on every surface: records the decision, which
+    /// publish-release's next tick carries out (channels moved or emptied, the catalog and page
+    /// marked, disks withdrawn and invalidated, AMIs deprecated, Release Revoked). `verify`
+    /// then checks it is revoked everywhere.
+    Revoke {
+        release: String,
+        #[command(flatten)]
+        options: revoke::RevokeOptions,
+    },
     /// Puts a "Release Requested" event on the release bus (start-pipeline takes it). Your
     /// principal must be one of the stack's ReleaseOperatorArns: the bus refuses anyone else.
     Request {
@@ -209,6 +227,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             private_key,
             public_key,
             signing_key: kms_key,
+            parameter_prefix,
         } => match signing_key(key_pair_id.as_deref().zip(private_key.as_deref())) {
             Ok(key) => {
                 let options = verify::Options {
@@ -219,6 +238,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                         (None, Some(arn)) => verify::PublicKeySource::Kms(arn.clone()),
                         (None, None) => verify::PublicKeySource::Bucket,
                     },
+                    parameter_prefix: parameter_prefix.clone(),
                 };
                 verify::verify(&cli, release, options).await
             }
@@ -240,6 +260,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Doctor(settings) => doctor::doctor(&cli, settings).await,
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
+        Command::Revoke { release, options } => revoke::revoke(&cli, release, options).await,
         Command::Channels { image } => channels::list(&cli, image.as_deref()).await,
         Command::Promote {
             release,

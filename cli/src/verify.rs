@@ -208,6 +208,8 @@ pub struct Options {
     pub skip_urls: bool,
     pub key: Option<(String, rsa::RsaPrivateKey)>,
     pub public_key: PublicKeySource,
+    /// The channels' SSM hierarchy, checked for a revoked release.
+    pub parameter_prefix: String,
 }
 
 /// The signature findings of a release: `SHA256SUMS` (when it has artifacts) and the manifest.
@@ -300,6 +302,19 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     let store = store(cli).await?;
     let manifest = crate::published(&store, &id).await?;
     let config = sdk(cli).await;
+    // A revoked release is checked for being revoked everywhere instead.
+    if let Some(record) = store
+        .get_json::<shared::revocation::RevocationRecord>(&shared::revocation::keys::record(&id))
+        .await
+        .map_err(crate::aws("reading the revocation"))?
+    {
+        let prefix =
+            shared::domain::ParameterPrefix::parse("--parameter-prefix", &options.parameter_prefix)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+        let findings =
+            crate::revoke::check_revoked(&config, &store, &manifest, &record, &prefix).await?;
+        return Ok(report(cli, &id, &findings));
+    }
     let findings = check(&config, &store, &manifest, &options).await?;
     Ok(report(cli, &id, &findings))
 }

@@ -836,3 +836,126 @@ async fn when_an_ami_is_unavailable_in_one_region_should_refuse_the_promotion_mo
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_ticks_finish_it_and_verify_confirm()
+ {
+    let mut s = scenario();
+    s.timeout = Duration::from_secs(120);
+    let outputs = Arc::new(Mutex::new(Vec::new()));
+    let seen = outputs.clone();
+    s.on_published = Some(OnFailure(Arc::new(move |s3, emulator| {
+        let endpoint = emulator.endpoint();
+        // Each surface's first AWS call fails for longer than one tick's retries: the tick
+        // stops there, and a later one carries on from the surface it reached.
+        for operation in [
+            "ssm:DeleteParameter",
+            "ec2:EnableImageDeprecation",
+            "ec2:DisableImage",
+            "appstream:DeleteImage",
+            "events:PutEvents",
+        ] {
+            emulator.inject(
+                operation,
+                emulator::Fault {
+                    kind: emulator::FaultKind::ServerError,
+                    count: 4,
+                    latency: Duration::ZERO,
+                },
+            );
+        }
+        let declined = cli_with(&s3, &endpoint, &["revoke", ID, "--reason", "CVE-2026-0001"]);
+        let revoked = cli_with(
+            &s3,
+            &endpoint,
+            &[
+                "revoke",
+                ID,
+                "--reason",
+                "CVE-2026-0001",
+                "--disable",
+                "--delete-appstream",
+                "--yes",
+            ],
+        );
+        let again = cli_with(
+            &s3,
+            &endpoint,
+            &["revoke", ID, "--reason", "twice", "--yes"],
+        );
+        let first = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let last = loop {
+            let out = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
+            if out.status.success() || std::time::Instant::now() > deadline {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        seen.lock()
+            .unwrap()
+            .extend([declined, revoked, again, first, last]);
+    })));
+    let report = run(s).await.expect("local release");
+    let outputs = std::mem::take(&mut *outputs.lock().unwrap());
+    let [declined, revoked, again, first, last] = outputs.as_slice() else {
+        panic!("the hook did not run: state {}", report.state);
+    };
+    assert_eq!(declined.status.code(), Some(1), "{}", text(declined));
+    assert!(text(declined).contains("not revoked"), "{}", text(declined));
+    assert!(revoked.status.success(), "{}", text(revoked));
+    assert_eq!(again.status.code(), Some(1), "{}", text(again));
+    assert!(text(again).contains("was revoked at"), "{}", text(again));
+    // Recorded, not yet done: verify says what is left.
+    assert_eq!(first.status.code(), Some(1), "{}", text(first));
+    assert!(text(first).contains("not done yet"), "{}", text(first));
+    assert!(last.status.success(), "revoked everywhere: {}", text(last));
+    for check in [
+        "revocation",
+        "AMI revoked",
+        "disk withdrawn",
+        "catalog marks it",
+        "channel moved",
+        "AppStream deleted",
+    ] {
+        assert!(text(last).contains(check), "{check}: {}", text(last));
+    }
+
+    // What AWS shows, read independently of the CLI.
+    for (region, ami) in amis_of(&report, ID).await {
+        let (state, deprecation) = report.emulator.ami(&ami).expect("the AMI");
+        assert_eq!(state, "disabled", "{region} {ami}");
+        assert!(deprecation.is_some(), "{region} {ami} deprecated");
+        assert_eq!(
+            report
+                .emulator
+                .parameter(&region, "/image-release/golden/testing"),
+            None,
+            "the emptied channel's parameter in {region}"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&object(&report, &format!("releases/{ID}/manifest.json")).await)
+            .unwrap();
+    let copies = manifest["appstream"].as_array().unwrap();
+    assert!(!copies.is_empty(), "{manifest}");
+    for copy in copies {
+        let region = copy["region"].as_str().unwrap();
+        assert!(
+            report
+                .emulator
+                .appstream_image(region, copy["image_name"].as_str().unwrap())
+                .is_none(),
+            "deleted in {region}"
+        );
+    }
+    let page = object(&report, "index.html").await;
+    assert!(
+        page.contains("revoked") && page.contains("CVE-2026-0001"),
+        "{page}"
+    );
+    let channel: serde_json::Value =
+        serde_json::from_str(&object(&report, "channels/golden/testing.json").await).unwrap();
+    assert!(channel["release_id"].is_null(), "{channel}");
+    assert_eq!(report.counts.effect_count("deprecation"), 2);
+}

@@ -133,7 +133,7 @@ mod tests {
         let at = deprecate_at(now);
         let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs % 60, 0);
-        assert!(secs >= 1_000_000_059 + 60 && secs <= 1_000_000_059 + 120);
+        assert!((1_000_000_059 + 60..=1_000_000_059 + 120).contains(&secs));
     }
 
     #[test]

@@ -286,6 +286,16 @@ async fn when_every_tested_path_runs_should_make_only_inventoried_calls() {
     assert_eq!(report.dead_letters.len(), 1, "{:?}", report.dead_letters);
     keep(&report);
 
+    // A revocation, with every option, recorded as `image-release revoke` records it and
+    // driven to its end by publish-release's ticks.
+    let mut s = scenario();
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|s3, _emulator| {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(revoke(&s3));
+    })));
+    keep(&released(s).await);
+
     let path = root().join(INVENTORY);
     if std::env::var_os("UPDATE_IAM_INVENTORY").is_some() {
         // Merged with what is there: the event path and the reconciler race for some steps, so
@@ -657,4 +667,38 @@ fn when_someone_else_in_the_account_signs_should_the_key_policy_deny_it() {
         .evaluate("publish-release", "kms:Sign", given, &[])
         .unwrap();
     assert!(decision.is_allowed(), "{decision:?}");
+}
+
+/// Revokes golden-1.0.0-1 (disable, delete AppStream copies, purge) and waits for the ticks to
+/// finish it.
+async fn revoke(s3: &str) {
+    let id = "golden-1.0.0-1";
+    runner::put_json(
+        s3,
+        &format!("pending-revocations/{id}.json"),
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let record = serde_json::json!({
+        "schema_version": 1, "release_id": id, "reason": "CVE-2026-0001",
+        "at": "2026-11-30T00:00:00Z", "by": "arn:aws:iam::123456789012:user/operator",
+        "disable": true, "delete_appstream": true, "purge": true,
+    });
+    runner::put_json(s3, &format!("state/{id}/revocation.json"), &record)
+        .await
+        .unwrap();
+    let key = format!("state/{id}/revocation-progress.json");
+    for _ in 0..200 {
+        if let Some(progress) = runner::read_json(s3, &key).await
+            && progress["finished_at"].is_string()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!(
+        "the revocation did not finish: {:?}",
+        runner::read_json(s3, &key).await
+    );
 }

@@ -328,9 +328,9 @@ impl<T: Ports> Deps<T> {
         if objects.is_empty() {
             return Ok("no disks".to_owned());
         }
+        // SHA256SUMS and its signature (the disks are signed through it).
         objects.push(keys::sha256sums(id));
-        let signatures: Vec<String> = objects.iter().map(|k| keys::signature(k)).collect();
-        objects.extend(signatures);
+        objects.push(keys::signature(&keys::sha256sums(id)));
         for key in &objects {
             let exists = self
                 .store

@@ -79,6 +79,10 @@ pub struct Scenario {
     /// and the emulator); the runner then waits for the release's end again. The operator CLI's
     /// `retry` test removes the cause and retries here.
     pub on_failure: Option<OnFailure>,
+    /// Called once when the release is published, with the running stack (functions, ticks
+    /// and all) before it stops: the operator CLI's revocation test revokes it here and
+    /// follows publish-release's ticks taking it back.
+    pub on_published: Option<OnFailure>,
     /// Where the function binaries are (default: next to the running executable).
     pub binaries: Option<PathBuf>,
     /// Record every request moto serves into `<log_dir>/moto-recording.jsonl` (the cost bench
@@ -173,6 +177,7 @@ impl Scenario {
             export_size: None,
             export_stalls: false,
             on_failure: None,
+            on_published: None,
             binaries: None,
             record_moto: false,
             distribution_events: true,
@@ -329,6 +334,36 @@ impl Report {
             failure["reason"].as_str()?.to_owned(),
         ))
     }
+}
+
+/// The local bucket's S3 client at `endpoint` (moto's), path-style.
+async fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
+    let aws = sdk_config(endpoint).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Writes `value` at `key` in the local bucket, as an operator with their own credentials
+/// would (a test standing in for the operator CLI).
+pub async fn put_json(endpoint: &str, key: &str, value: &Value) -> anyhow::Result<()> {
+    s3_at(endpoint)
+        .await
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(serde_json::to_vec(value)?.into())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("putting {key}: {e}"))?;
+    Ok(())
+}
+
+/// The JSON document at `key` in the local bucket, if there is one (and it is JSON).
+pub async fn read_json(endpoint: &str, key: &str) -> Option<Value> {
+    get_json(&s3_at(endpoint).await, key).await
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
@@ -736,6 +771,14 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         );
         tokio::task::spawn_blocking(move || hook(s3, emulator)).await?;
         ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
+    }
+    if let (Some(hook), "published") = (&scenario.on_published, ended.0.as_str()) {
+        let (hook, s3, emulator) = (
+            hook.0.clone(),
+            storage.moto.endpoint.clone(),
+            account.emulator.clone(),
+        );
+        tokio::task::spawn_blocking(move || hook(s3, emulator)).await?;
     }
     let (state, status) = ended;
     // Let late (duplicated, delayed, retried) deliveries land before counting side effects:

@@ -195,6 +195,25 @@ fn size_of(head: &HeadObjectOutput) -> u64 {
 }
 
 impl S3Adapter {
+    /// The tag set of the object at `key` (GetObjectTagging); `None` when there is no object.
+    pub async fn object_tags(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        const OP: &str = "GetObjectTagging";
+        let answer = self
+            .client
+            .get_object_tagging()
+            .bucket(self.bucket.as_str())
+            .key(key)
+            .send()
+            .await;
+        Ok(found(OP, answer, error_class)?
+            .map(|out| out.tag_set.into_iter().map(|t| (t.key, t.value)).collect()))
+    }
+}
+
+impl S3Adapter {
     /// [`ArtifactStore::sha256`], calling `progress(bytes hashed, size)` after every chunk (the
     /// operator CLI's progress bar).
     pub async fn sha256_with_progress(
