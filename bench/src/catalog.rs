@@ -80,6 +80,7 @@ fn entry(i: usize, k: usize) -> Entry {
         artifacts_expire_at: None,
         artifacts_expired: false,
         revoked: None,
+        retired: None,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod channels;
 pub mod doctor;
 pub mod live;
+pub mod retention;
 pub mod retry;
 pub mod revoke;
 pub mod sign;
@@ -173,6 +174,12 @@ pub enum Command {
         #[command(flatten)]
         options: revoke::RevokeOptions,
     },
+    /// The retention policy: `plan` lists what it would deprecate or delete, why and what it
+    /// saves; `apply` does it (the AMIs something still uses are kept).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Puts a "Release Requested" event on the release bus (start-pipeline takes it). Your
     /// principal must be one of the stack's ReleaseOperatorArns: the bus refuses anyone else.
     Request {
@@ -185,6 +192,23 @@ pub enum Command {
         /// The release version the request is for (its idempotency key).
         #[arg(long)]
         version: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionAction {
+    /// What the policy would do, and why; nothing is changed.
+    Plan {
+        #[command(flatten)]
+        policy: retention::PolicyArgs,
+    },
+    /// The plan, then (confirmed, or --yes) done.
+    Apply {
+        #[command(flatten)]
+        policy: retention::PolicyArgs,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -260,6 +284,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Doctor(settings) => doctor::doctor(&cli, settings).await,
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
+        Command::Retention { action } => match action {
+            RetentionAction::Plan { policy } => retention::plan(&cli, policy).await,
+            RetentionAction::Apply { policy, yes } => retention::apply(&cli, policy, *yes).await,
+        },
         Command::Revoke { release, options } => revoke::revoke(&cli, release, options).await,
         Command::Channels { image } => channels::list(&cli, image.as_deref()).await,
         Command::Promote {

@@ -959,3 +959,144 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
     assert!(channel["release_id"].is_null(), "{channel}");
     assert_eq!(report.counts.effect_count("deprecation"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_retention_is_applied_should_keep_an_ami_a_launch_template_uses_and_delete_an_unused_one_with_its_snapshots()
+ {
+    let (report, older, newer) = two_published().await;
+    let amis = amis_of(&report, &older).await;
+    let used = amis
+        .iter()
+        .find(|(r, _)| r == "us-east-1")
+        .unwrap()
+        .1
+        .clone();
+    let unused = amis
+        .iter()
+        .find(|(r, _)| r == "eu-west-1")
+        .unwrap()
+        .1
+        .clone();
+    let snapshot = |ami: &str| format!("snap-{}", &ami[4..]);
+    report.emulator.add_image_reference(
+        &used,
+        "ec2:LaunchTemplate",
+        "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0abcd1234efgh5678",
+    );
+    // Everything is due; only the channel (testing → the newer one) and the reference protect.
+    let policy = [
+        "--keep-newest",
+        "0",
+        "--keep-channel-days",
+        "0",
+        "--delete-after-days",
+        "0",
+    ];
+    let plan = local(
+        &report,
+        &[&["--json", "retention", "plan"][..], &policy[..]].concat(),
+    );
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let releases = plan["releases"].as_array().unwrap();
+    let of = |id: &str| {
+        releases
+            .iter()
+            .find(|r| r["release_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of(&newer)["action"], "keep", "{plan}");
+    assert!(
+        of(&newer)["why"]
+            .as_str()
+            .unwrap()
+            .contains("channel testing"),
+        "{plan}"
+    );
+    let doomed = of(&older);
+    assert_eq!(doomed["action"], "delete", "{plan}");
+    let outcome = |ami: &str| {
+        doomed["amis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["ami_id"] == ami)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(outcome(&used)["outcome"], "in_use", "{doomed}");
+    assert_eq!(
+        outcome(&used)["references"][0]["resource_type"],
+        "ec2:LaunchTemplate"
+    );
+    assert_eq!(outcome(&unused)["outcome"], "deregister", "{doomed}");
+    assert_eq!(outcome(&unused)["snapshots_gib"], 8, "{doomed}");
+    assert!(
+        !doomed["objects"].as_array().unwrap().is_empty(),
+        "{doomed}"
+    );
+    assert!(
+        doomed["saves_usd_per_month"].as_f64().unwrap() > 0.0,
+        "{doomed}"
+    );
+    // The table for people says why and what it saves.
+    let shown = local(&report, &[&["retention", "plan"][..], &policy[..]].concat());
+    assert!(
+        text(&shown).contains("keep: used by ec2:LaunchTemplate"),
+        "{}",
+        text(&shown)
+    );
+    assert!(
+        text(&shown).contains("a month saved at list prices"),
+        "{}",
+        text(&shown)
+    );
+    // A plan changes nothing.
+    assert!(report.emulator.ami(&unused).is_some());
+
+    let applied = local(
+        &report,
+        &[&["retention", "apply", "--yes"][..], &policy[..]].concat(),
+    );
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(report.emulator.ami(&unused).is_none(), "deregistered");
+    assert!(
+        !report.emulator.snapshot_exists(&snapshot(&unused)),
+        "its snapshot deleted"
+    );
+    assert!(
+        report.emulator.ami(&used).is_some(),
+        "kept: a launch template uses it"
+    );
+    assert!(report.emulator.snapshot_exists(&snapshot(&used)));
+    for (_, ami) in amis_of(&report, &newer).await {
+        assert!(
+            report.emulator.ami(&ami).is_some(),
+            "the newer release is kept"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&object(&report, &format!("releases/{older}/manifest.json")).await)
+            .unwrap();
+    let disk = manifest["artifacts"][0]["object_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = reqwest::get(report.object_url(&disk).await.unwrap())
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404, "{disk} deleted");
+    let page = object(&report, "index.html").await;
+    assert!(page.contains("deleted by the retention policy"), "{page}");
+
+    // Again: idempotent; the AMI in use is looked at again and still kept.
+    let again = local(
+        &report,
+        &[&["retention", "apply", "--yes"][..], &policy[..]].concat(),
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("0 deregistered"), "{}", text(&again));
+    assert!(report.emulator.ami(&used).is_some());
+}

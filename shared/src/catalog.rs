@@ -42,6 +42,9 @@ pub struct Entry {
     /// Set when the release was revoked: the page links no download and says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revoked>,
+    /// Set when the retention policy deleted what it could of the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Retired>,
 }
 
 /// A day: the margin between withdrawing a download's link and the earliest moment S3's
@@ -91,7 +94,18 @@ impl Entry {
             artifacts_expire_at,
             artifacts_expired: false,
             revoked: None,
+            retired: None,
         }
+    }
+
+    /// Marks the entry of `release` retired (its downloads deleted). Returns whether it changed.
+    pub fn retire(&mut self, release: &str, mark: &Retired) -> bool {
+        if self.release_id != release || self.retired.as_ref() == Some(mark) {
+            return false;
+        }
+        self.retired = Some(mark.clone());
+        self.artifacts_expired = true;
+        true
     }
 
     /// Marks the entry of `release` revoked. Returns whether it changed.
@@ -191,6 +205,13 @@ pub struct History {
 }
 
 impl History {
+    /// Marks `release` retired on this page. Returns whether it changed.
+    pub fn retire(&mut self, release: &str, mark: &Retired) -> bool {
+        self.releases
+            .iter_mut()
+            .fold(false, |changed, e| e.retire(release, mark) | changed)
+    }
+
     /// Marks `release` revoked on this page. Returns whether it changed.
     pub fn revoke(&mut self, release: &str, mark: &Revoked) -> bool {
         self.releases
@@ -249,6 +270,15 @@ pub struct PageSummary {
     /// a link left to a removed download).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_expiry: Option<String>,
+}
+
+/// What the retention policy deleted of a release, and the AMIs it kept because something
+/// still uses them (a later run looks at those again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_amis: Vec<String>,
 }
 
 /// A revoked release's mark in the catalog.
@@ -348,6 +378,16 @@ impl Default for Index {
 }
 
 impl Index {
+    /// Marks `release` retired among its image's newest releases. Returns whether it changed.
+    pub fn retire(&mut self, image: &str, release: &str, mark: &Retired) -> bool {
+        self.images.get_mut(image).is_some_and(|summary| {
+            summary
+                .recent
+                .iter_mut()
+                .fold(false, |changed, e| e.retire(release, mark) | changed)
+        })
+    }
+
     /// Marks `release` revoked among its image's newest releases. Returns whether it changed.
     pub fn revoke(&mut self, image: &str, release: &str, mark: &Revoked) -> bool {
         self.images.get_mut(image).is_some_and(|summary| {
@@ -496,6 +536,13 @@ impl Default for Latest {
 }
 
 impl Latest {
+    /// Marks `release` retired when it is its image's latest. Returns whether it changed.
+    pub fn retire(&mut self, image: &str, release: &str, mark: &Retired) -> bool {
+        self.images
+            .get_mut(image)
+            .is_some_and(|e| e.retire(release, mark))
+    }
+
     /// Marks `release` revoked when it is its image's latest. Returns whether it changed.
     pub fn revoke(&mut self, image: &str, release: &str, mark: &Revoked) -> bool {
         self.images
@@ -602,6 +649,11 @@ fn render_entry(html: &mut String, entry: &Entry, level: u8) {
             " · <strong class=\"revoked\">revoked</strong> <time datetime=\"{at}\">{at}</time>: {reason} (do not launch or download it)",
             at = escape(&revoked.at),
             reason = escape(&revoked.reason)
+        )
+    } else if let Some(retired) = &entry.retired {
+        format!(
+            " · downloads and AMIs deleted by the retention policy <time datetime=\"{at}\">{at}</time>",
+            at = escape(&retired.at)
         )
     } else if entry.artifacts_expired {
         format!(
@@ -791,6 +843,7 @@ mod tests {
             artifacts_expire_at: None,
             artifacts_expired: false,
             revoked: None,
+            retired: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod hashing;
 pub mod lineage;
 pub mod ports;
 pub mod release;
+pub mod retention;
 pub mod revocation;
 pub mod token;
 

@@ -1,0 +1,569 @@
+//! Retention with a plan: what the policy would deprecate or delete, why, and what it saves,
+//! computed from the catalog and asked of EC2; then done, idempotently. Never an S3 lifecycle
+//! rule, which cannot see the catalog, the channels or what still uses an AMI.
+//!
+//! * Kept: each image's newest `keep_newest` releases; anything a channel points at, or
+//!   pointed at within `keep_channel_days`; and any AMI that EC2 DescribeImageReferences says an
+//!   instance, launch template, SSM parameter or Image Builder recipe still uses.
+//! * Past `deprecate_after_days` (from publication): its AMIs are deprecated.
+//! * Past `delete_after_days`: its AMIs are deregistered with their snapshots
+//!   (`DeleteAssociatedSnapshots`: deregistration alone leaves them, and their cost, behind), its
+//!   disks, `SHA256SUMS` and signature deleted, its AppStream copies deleted, and the catalog says
+//!   so. DescribeImageReferences sees one account and region: AMIs Image Builder copied into other
+//!   accounts are reported as not checked and left alone.
+
+use crate::catalog::{History, Index, Latest, PAGE_TITLE, Retired, render_history, render_page};
+use crate::channels::{self, ChannelRecord};
+use crate::clock::parse_time;
+use crate::documents;
+use crate::domain::{AmiId, AppStreamImageName, RegionName, ReleaseId};
+use crate::error::{ServiceError, ValidationError};
+use crate::ports::{AmiLifecycle, AppStreamImages, ArtifactStore, ImageReference};
+use crate::release::{self, keys};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+/// EBS snapshot storage, standard tier, US East (N. Virginia) list price, USD per GB-month.
+pub const SNAPSHOT_USD_PER_GB_MONTH: f64 = 0.05;
+/// S3 Standard, first 50 TB a month, US East (N. Virginia) list price, USD per GB-month.
+pub const S3_USD_PER_GB_MONTH: f64 = 0.023;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The policy (template parameters `RetentionKeepNewest`, `RetentionKeepChannelDays`,
+/// `RetentionDeprecateAfterDays`, `RetentionDeleteAfterDays`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub keep_newest: usize,
+    pub keep_channel_days: u32,
+    /// `None`: never deprecate.
+    pub deprecate_after_days: Option<u32>,
+    /// `None`: never delete.
+    pub delete_after_days: Option<u32>,
+}
+
+impl Policy {
+    /// From `RETENTION_KEEP_NEWEST` (default 5, 0–1000), `RETENTION_KEEP_CHANNEL_DAYS` (default
+    /// 30, 0–36500), `RETENTION_DEPRECATE_AFTER_DAYS` and `RETENTION_DELETE_AFTER_DAYS` (unset or
+    /// empty: never; 0–36500).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ValidationError> {
+        let number = |var: &str,
+                      default: Option<u32>,
+                      max: u32|
+         -> Result<Option<u32>, ValidationError> {
+            match get(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ValidationError::new(var, format!("must be a whole number 0 to {max}"), &v)
+                    }),
+            }
+        };
+        Ok(Self {
+            keep_newest: number("RETENTION_KEEP_NEWEST", Some(5), 1000)?.unwrap_or(5) as usize,
+            keep_channel_days: number("RETENTION_KEEP_CHANNEL_DAYS", Some(30), 36_500)?
+                .unwrap_or(30),
+            deprecate_after_days: number("RETENTION_DEPRECATE_AFTER_DAYS", None, 36_500)?,
+            delete_after_days: number("RETENTION_DELETE_AFTER_DAYS", None, 36_500)?,
+        })
+    }
+
+    /// Whether the policy does anything at all.
+    pub fn acts(&self) -> bool {
+        self.deprecate_after_days.is_some() || self.delete_after_days.is_some()
+    }
+}
+
+/// What happens to one release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Keep,
+    Deprecate,
+    Delete,
+}
+
+/// What happens to one AMI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum AmiOutcome {
+    Deprecate,
+    AlreadyDeprecated,
+    /// Deregistered with its snapshots.
+    Deregister {
+        snapshots_gib: u64,
+    },
+    /// Something still uses it: kept.
+    InUse {
+        references: Vec<ImageReference>,
+    },
+    /// In another account: DescribeImageReferences cannot see there; left alone.
+    NotChecked {
+        account: String,
+    },
+    /// Deregistered already.
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedAmi {
+    pub region: String,
+    pub ami_id: String,
+    #[serde(flatten)]
+    pub outcome: AmiOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedRelease {
+    pub release_id: String,
+    pub image: String,
+    pub published_at: String,
+    pub action: Action,
+    pub why: String,
+    pub amis: Vec<PlannedAmi>,
+    /// Objects deleted (key, bytes).
+    pub objects: Vec<(String, u64)>,
+    /// AppStream copies deleted (region, name).
+    pub appstream: Vec<(String, String)>,
+    /// Storage no longer paid for, at list prices: snapshots and S3.
+    pub saves_usd_per_month: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub policy: Policy,
+    pub at: String,
+    pub releases: Vec<PlannedRelease>,
+}
+
+impl Plan {
+    pub fn saves_usd_per_month(&self) -> f64 {
+        self.releases.iter().map(|r| r.saves_usd_per_month).sum()
+    }
+}
+
+/// Every release the catalog holds: each image's history pages, read once.
+async fn entries<S: ArtifactStore>(store: &S) -> Result<Vec<crate::catalog::Entry>, ServiceError> {
+    let Some(index) = store.get_json::<Index>(keys::INDEX).await? else {
+        return Ok(Vec::new());
+    };
+    let mut all = Vec::new();
+    for (image, summary) in &index.images {
+        for page in &summary.history {
+            if let Some(history) = store
+                .get_json::<History>(&keys::history(image, &page.month))
+                .await?
+            {
+                all.extend(history.releases);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// The releases `image`'s channels protect: what each points at, and what each pointed at
+/// within `days` of `now`.
+async fn protected<S: ArtifactStore>(
+    store: &S,
+    image: &str,
+    days: u32,
+    now: SystemTime,
+) -> Result<Vec<(String, String)>, ServiceError> {
+    let since = now
+        .checked_sub(DAY * days)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut kept = Vec::new();
+    for channel in channels::of_image(store, image).await? {
+        let Some(record) = store
+            .get_json::<ChannelRecord>(&channels::keys::record(image, &channel))
+            .await?
+        else {
+            continue;
+        };
+        if let Some(id) = &record.release_id {
+            kept.push((id.to_string(), format!("channel {channel} points at it")));
+        }
+        for step in &record.history {
+            if parse_time(&step.at).is_some_and(|at| at >= since) {
+                for id in step.release_id.iter().chain(step.from.iter()) {
+                    kept.push((
+                        id.to_string(),
+                        format!("channel {channel} pointed at it within {days} days"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// The plan for every release of the catalog at `now`.
+pub async fn plan<S, E>(
+    store: &S,
+    ec2: &E,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Plan, ServiceError>
+where
+    S: ArtifactStore,
+    E: AmiLifecycle,
+{
+    let mut all = entries(store).await?;
+    // Newest first, by version then build, per image.
+    all.sort_by(|a, b| {
+        a.image.cmp(&b.image).then_with(|| {
+            match (
+                ReleaseId::parse("id", &b.release_id),
+                ReleaseId::parse("id", &a.release_id),
+            ) {
+                (Ok(b), Ok(a)) if channels::newer(&b, &a) => std::cmp::Ordering::Less,
+                (Ok(b), Ok(a)) if channels::newer(&a, &b) => std::cmp::Ordering::Greater,
+                _ => std::cmp::Ordering::Equal,
+            }
+        })
+    });
+    let mut releases = Vec::new();
+    let mut image = String::new();
+    let mut rank = 0;
+    let mut kept_by_channels = Vec::new();
+    for entry in &all {
+        if entry.image != image {
+            image = entry.image.clone();
+            rank = 0;
+            kept_by_channels = protected(store, &image, policy.keep_channel_days, now).await?;
+        }
+        rank += 1;
+        // Done before, with nothing left that a later run could delete.
+        if entry
+            .retired
+            .as_ref()
+            .is_some_and(|r| r.kept_amis.is_empty())
+        {
+            continue;
+        }
+        let age = parse_time(&entry.published_at)
+            .and_then(|at| now.duration_since(at).ok())
+            .unwrap_or_default();
+        let due = |days: Option<u32>| days.is_some_and(|d| age >= DAY * d);
+        let (mut action, mut why) = if due(policy.delete_after_days) {
+            (
+                Action::Delete,
+                format!(
+                    "published more than {} days ago",
+                    policy.delete_after_days.unwrap_or(0)
+                ),
+            )
+        } else if due(policy.deprecate_after_days) {
+            (
+                Action::Deprecate,
+                format!(
+                    "published more than {} days ago",
+                    policy.deprecate_after_days.unwrap_or(0)
+                ),
+            )
+        } else {
+            (
+                Action::Keep,
+                "younger than the policy's thresholds".to_owned(),
+            )
+        };
+        if action != Action::Keep && rank <= policy.keep_newest {
+            (action, why) = (
+                Action::Keep,
+                format!("among the {} newest of {image}", policy.keep_newest),
+            );
+        }
+        if action != Action::Keep
+            && let Some((_, reason)) = kept_by_channels
+                .iter()
+                .find(|(id, _)| *id == entry.release_id)
+        {
+            (action, why) = (Action::Keep, reason.clone());
+        }
+        let mut planned = PlannedRelease {
+            release_id: entry.release_id.clone(),
+            image: image.clone(),
+            published_at: entry.published_at.clone(),
+            action,
+            why,
+            amis: Vec::new(),
+            objects: Vec::new(),
+            appstream: Vec::new(),
+            saves_usd_per_month: 0.0,
+        };
+        if action == Action::Keep {
+            releases.push(planned);
+            continue;
+        }
+        let home = entry
+            .pipeline_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(4))
+            .map(str::to_owned);
+        for ami in &entry.amis {
+            let outcome = match (&ami.account_id, &home) {
+                (Some(account), Some(home)) if account != home => AmiOutcome::NotChecked {
+                    account: account.clone(),
+                },
+                _ => ami_outcome(ec2, &ami.region, &ami.ami_id, action).await?,
+            };
+            if let AmiOutcome::Deregister { snapshots_gib } = &outcome {
+                planned.saves_usd_per_month += *snapshots_gib as f64 * SNAPSHOT_USD_PER_GB_MONTH;
+            }
+            planned.amis.push(PlannedAmi {
+                region: ami.region.clone(),
+                ami_id: ami.ami_id.clone(),
+                outcome,
+            });
+        }
+        if action == Action::Delete {
+            let id = ReleaseId::parse("release_id", &entry.release_id).map_err(|e| {
+                ServiceError::new(
+                    "GetObject",
+                    crate::ErrorClass::CorruptRecord,
+                    "InvalidEntry",
+                    e.to_string(),
+                )
+            })?;
+            let mut keys_of: Vec<String> = entry
+                .artifacts
+                .iter()
+                .map(|a| a.object_key.clone())
+                .collect();
+            if !keys_of.is_empty() {
+                keys_of.push(keys::sha256sums(&id));
+                keys_of.push(keys::signature(&keys::sha256sums(&id)));
+            }
+            for key in keys_of {
+                if let Some(bytes) = store.object_size(&key).await? {
+                    planned.saves_usd_per_month +=
+                        bytes as f64 / f64::from(1u32 << 30) * S3_USD_PER_GB_MONTH;
+                    planned.objects.push((key, bytes));
+                }
+            }
+            planned.appstream = entry
+                .appstream
+                .iter()
+                .map(|a| (a.region.clone(), a.image_name.clone()))
+                .collect();
+        }
+        releases.push(planned);
+    }
+    Ok(Plan {
+        policy: *policy,
+        at: release::timestamp(now),
+        releases,
+    })
+}
+
+async fn ami_outcome<E: AmiLifecycle>(
+    ec2: &E,
+    region: &str,
+    ami: &str,
+    action: Action,
+) -> Result<AmiOutcome, ServiceError> {
+    let (Ok(region), Ok(ami)) = (
+        RegionName::parse("region", region),
+        AmiId::parse("ami_id", ami),
+    ) else {
+        return Ok(AmiOutcome::Gone);
+    };
+    let Some(facts) = ec2.describe(&region, &ami).await? else {
+        return Ok(AmiOutcome::Gone);
+    };
+    if action == Action::Deprecate {
+        return Ok(if facts.deprecation_time.is_some() {
+            AmiOutcome::AlreadyDeprecated
+        } else {
+            AmiOutcome::Deprecate
+        });
+    }
+    let references = ec2.references(&region, &ami).await?;
+    if !references.is_empty() {
+        return Ok(AmiOutcome::InUse { references });
+    }
+    Ok(AmiOutcome::Deregister {
+        snapshots_gib: facts
+            .ebs_volumes
+            .iter()
+            .map(|(_, size)| u64::try_from(size.unwrap_or(0)).unwrap_or(0))
+            .sum(),
+    })
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub deprecated: usize,
+    pub deregistered: usize,
+    pub snapshots_deleted: usize,
+    /// AMIs a re-check right before deregistering found in use: kept.
+    pub kept_in_use: usize,
+    pub objects_deleted: usize,
+    pub appstream_deleted: usize,
+}
+
+/// Does what `plan` says. Each AMI's references are asked again right before it is
+/// deregistered (something may have started using it since the plan). Idempotent: what is
+/// gone already is skipped, and a later plan no longer lists it.
+pub async fn apply<S, E, A>(
+    store: &S,
+    ec2: &E,
+    appstream: &A,
+    plan: &Plan,
+    now: SystemTime,
+) -> Result<Applied, ServiceError>
+where
+    S: ArtifactStore,
+    E: AmiLifecycle,
+    A: AppStreamImages,
+{
+    let mut applied = Applied::default();
+    let at = crate::revocation::deprecate_at(now);
+    for planned in plan.releases.iter().filter(|r| r.action != Action::Keep) {
+        let mut kept_amis = Vec::new();
+        for ami in &planned.amis {
+            let (Ok(region), Ok(id)) = (
+                RegionName::parse("region", &ami.region),
+                AmiId::parse("ami_id", &ami.ami_id),
+            ) else {
+                continue;
+            };
+            match &ami.outcome {
+                AmiOutcome::Deprecate => {
+                    ec2.deprecate(&region, &id, at).await?;
+                    applied.deprecated += 1;
+                }
+                AmiOutcome::Deregister { .. } => {
+                    if !ec2.references(&region, &id).await?.is_empty() {
+                        applied.kept_in_use += 1;
+                        kept_amis.push(ami.ami_id.clone());
+                        continue;
+                    }
+                    if let Some(done) = ec2.deregister(&region, &id).await? {
+                        applied.deregistered += 1;
+                        applied.snapshots_deleted += done.snapshots_deleted.len();
+                    }
+                }
+                AmiOutcome::InUse { .. } => kept_amis.push(ami.ami_id.clone()),
+                _ => {}
+            }
+        }
+        if planned.action != Action::Delete {
+            continue;
+        }
+        for (key, _) in &planned.objects {
+            store.delete(key).await?;
+            applied.objects_deleted += 1;
+        }
+        for (region, name) in &planned.appstream {
+            if let (Ok(region), Ok(name)) = (
+                RegionName::parse("region", region),
+                AppStreamImageName::parse("image_name", name),
+            ) && appstream.delete_image(&region, &name).await?
+            {
+                applied.appstream_deleted += 1;
+            }
+        }
+        retire(store, planned, &kept_amis, now).await?;
+    }
+    Ok(applied)
+}
+
+/// The catalog says what retention deleted: the entry on its history page, among the index's
+/// newest and in `latest.json`, and both pages.
+async fn retire<S: ArtifactStore>(
+    store: &S,
+    planned: &PlannedRelease,
+    kept_amis: &[String],
+    now: SystemTime,
+) -> Result<(), ServiceError> {
+    let mark = Retired {
+        at: release::timestamp(now),
+        kept_amis: kept_amis.to_vec(),
+    };
+    let (image, id) = (&planned.image, planned.release_id.as_str());
+    let month = crate::catalog::month_of(&planned.published_at);
+    let page = keys::history(image, &month);
+    // A repeat keeps the first mark's time: only what was kept may change.
+    let same = |e: &Option<Retired>| e.as_ref().is_some_and(|r| r.kept_amis == mark.kept_amis);
+    documents::update(store, &page, |p: &mut History| {
+        !p.releases
+            .iter()
+            .any(|e| e.release_id == id && same(&e.retired))
+            && p.retire(id, &mark)
+    })
+    .await?;
+    documents::update(store, keys::INDEX, |i: &mut Index| {
+        !i.needs_migration() && i.retire(image, id, &mark)
+    })
+    .await?;
+    documents::update(store, keys::LATEST, |l: &mut Latest| {
+        l.retire(image, id, &mark)
+    })
+    .await?;
+    documents::render(
+        store,
+        &page,
+        &keys::history_page(image, &month),
+        |p: &History| render_history(p, PAGE_TITLE),
+    )
+    .await?;
+    documents::render(store, keys::INDEX, keys::DOWNLOADS_PAGE, |i: &Index| {
+        render_page(i, PAGE_TITLE)
+    })
+    .await
+}
+
+/// The releases a plan acts on, for a summary: (deprecated AMIs, deregistered AMIs, AMIs kept
+/// in use, objects, GiB of snapshots).
+pub fn summary(plan: &Plan) -> (usize, usize, usize, usize, u64) {
+    let mut out = (0, 0, 0, 0, 0);
+    let mut seen = BTreeSet::new();
+    for r in &plan.releases {
+        for ami in &r.amis {
+            if !seen.insert(ami.ami_id.clone()) {
+                continue;
+            }
+            match &ami.outcome {
+                AmiOutcome::Deprecate => out.0 += 1,
+                AmiOutcome::Deregister { snapshots_gib } => {
+                    out.1 += 1;
+                    out.4 += snapshots_gib;
+                }
+                AmiOutcome::InUse { .. } => out.2 += 1,
+                _ => {}
+            }
+        }
+        out.3 += r.objects.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_the_policy_is_read_should_default_and_name_a_bad_value() {
+        let policy = Policy::from_lookup(|_| None).unwrap();
+        assert_eq!(policy.keep_newest, 5);
+        assert_eq!(policy.keep_channel_days, 30);
+        assert!(!policy.acts());
+        let policy =
+            Policy::from_lookup(|k| (k == "RETENTION_DELETE_AFTER_DAYS").then(|| "365".to_owned()))
+                .unwrap();
+        assert_eq!(policy.delete_after_days, Some(365));
+        let err = Policy::from_lookup(|k| (k == "RETENTION_KEEP_NEWEST").then(|| "-1".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("RETENTION_KEEP_NEWEST"), "{err}");
+    }
+}
