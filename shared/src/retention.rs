@@ -400,7 +400,7 @@ async fn ami_outcome<E: AmiLifecycle>(
 }
 
 /// What [`apply`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Applied {
     pub deprecated: usize,
     pub deregistered: usize,

@@ -296,6 +296,26 @@ async fn when_every_tested_path_runs_should_make_only_inventoried_calls() {
     })));
     keep(&released(s).await);
 
+    // Retention's scheduled run: everything is due, and once the operator empties the one
+    // channel that protects the release, publish-release deletes it (AMIs with their
+    // snapshots, disks, AppStream copies) under its own role.
+    let mut s = scenario();
+    for (k, v) in [
+        ("RetentionKeepNewest", "0"),
+        ("RetentionKeepChannelDays", "0"),
+        ("RetentionDeprecateAfterDays", "0"),
+        ("RetentionDeleteAfterDays", "0"),
+        ("RetentionInterval", "1s"),
+    ] {
+        s.parameters.push((k.into(), v.into()));
+    }
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|s3, _emulator| {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(retire(&s3));
+    })));
+    keep(&released(s).await);
+
     let path = root().join(INVENTORY);
     if std::env::var_os("UPDATE_IAM_INVENTORY").is_some() {
         // Merged with what is there: the event path and the reconciler race for some steps, so
@@ -700,5 +720,29 @@ async fn revoke(s3: &str) {
     panic!(
         "the revocation did not finish: {:?}",
         runner::read_json(s3, &key).await
+    );
+}
+
+/// Empties golden's testing channel (as an operator could) and waits for publish-release's
+/// retention run to deregister the release's AMIs.
+async fn retire(s3: &str) {
+    let key = "channels/golden/testing.json";
+    let mut channel = runner::read_json(s3, key)
+        .await
+        .expect("the testing channel");
+    channel["release_id"] = serde_json::Value::Null;
+    channel["amis"] = serde_json::json!([]);
+    runner::put_json(s3, key, &channel).await.unwrap();
+    for _ in 0..200 {
+        if let Some(run) = runner::read_json(s3, "state/retention.json").await
+            && run["applied"]["deregistered"].as_u64().unwrap_or(0) >= 1
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!(
+        "retention did not run: {:?}",
+        runner::read_json(s3, "state/retention.json").await
     );
 }

@@ -73,6 +73,11 @@ pub struct Config {
     /// `CDN_DISTRIBUTION_ID` (optional): the download distribution, whose cached paths of a
     /// revoked release's disks are invalidated; unset, nothing is invalidated.
     pub cdn_distribution_id: Option<String>,
+    /// `RETENTION_KEEP_NEWEST`, `RETENTION_KEEP_CHANNEL_DAYS`, `RETENTION_DEPRECATE_AFTER_DAYS`,
+    /// `RETENTION_DELETE_AFTER_DAYS`: the retention policy ([`shared::retention::Policy`]).
+    pub retention: shared::retention::Policy,
+    /// `RETENTION_INTERVAL` (default `1d`): the least time between two retention runs.
+    pub retention_interval: Duration,
     /// `RELEASE_CHANNEL` (default `testing`): the channel a published release goes into.
     pub channel: ChannelName,
     /// `PIPELINE_CHANNELS` (optional, empty is none): `<pipeline name>=<channel>` pairs, separated by commas,
@@ -103,6 +108,19 @@ fn host_name(field: &str, v: &str) -> Result<String, ValidationError> {
             v,
         ))
     }
+}
+
+/// The retention variable a policy error names (a `&'static str`, as [`ConfigError`] wants).
+fn retention_var(error: &ValidationError) -> &'static str {
+    [
+        "RETENTION_KEEP_NEWEST",
+        "RETENTION_KEEP_CHANNEL_DAYS",
+        "RETENTION_DEPRECATE_AFTER_DAYS",
+        "RETENTION_DELETE_AFTER_DAYS",
+    ]
+    .into_iter()
+    .find(|var| error.to_string().contains(var))
+    .unwrap_or("RETENTION_KEEP_NEWEST")
 }
 
 /// A CloudFront distribution id: upper-case letters and digits (CloudFront's ids are 13–14
@@ -215,6 +233,13 @@ impl Config {
                 bounded(1u64, 1_048_576),
             )? << 20,
             cdn_distribution_id: env.optional("CDN_DISTRIBUTION_ID", distribution_id)?,
+            retention: shared::retention::Policy::from_lookup(&get).map_err(|source| {
+                ConfigError::Invalid {
+                    var: retention_var(&source),
+                    source,
+                }
+            })?,
+            retention_interval: env.or_default("RETENTION_INTERVAL", "1d", parse_duration)?,
             channel: env.or_default(
                 "RELEASE_CHANNEL",
                 shared::channels::DEFAULT_CHANNEL,

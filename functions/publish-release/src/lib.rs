@@ -22,6 +22,7 @@ mod export;
 mod observe;
 pub mod publish;
 mod reconcile;
+mod retention;
 mod revoke;
 
 pub use config::{Config, Deadlines};
@@ -173,6 +174,10 @@ pub async fn handle<T: Ports>(
             // Nor must a revocation: it is recorded, and the next tick goes on from where it is.
             if let Err(err) = deps.drive_revocations().await {
                 error!(error = %err, "driving the revocations failed this tick");
+            }
+            // Nor must retention: its next run goes on from where this one stopped.
+            if let Err(err) = deps.run_retention().await {
+                error!(error = %err, "the retention run failed this tick");
             }
             // Nor must a channel's mirror: its marker stays, and the next tick tries again.
             if let Err(err) = deps.mirror_channels().await {

@@ -1789,3 +1789,50 @@ async fn when_a_revocation_crashes_after_any_write_should_the_next_ticks_finish_
         }
     }
 }
+
+#[tokio::test]
+async fn when_a_release_is_past_retention_and_in_no_channel_should_the_daily_run_delete_it_once() {
+    let deps = deps(&[
+        ("RETENTION_KEEP_NEWEST", "0"),
+        ("RETENTION_KEEP_CHANNEL_DAYS", "0"),
+        ("RETENTION_DELETE_AFTER_DAYS", "0"),
+    ]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    // The channel protects it: the first run (at publication's tick) deleted nothing.
+    let run = deps.store.json("state/retention.json").unwrap();
+    assert_eq!(run["applied"]["deregistered"], 0, "{run}");
+    // An operator empties the channel; a day later the next run deletes it.
+    let mut channel = deps.store.json("channels/golden/testing.json").unwrap();
+    channel["release_id"] = serde_json::Value::Null;
+    channel["amis"] = serde_json::json!([]);
+    deps.store
+        .put_value("channels/golden/testing.json", &channel);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(
+        deps.lifecycle.script.count("DeregisterImage"),
+        0,
+        "not before its interval"
+    );
+    let mut run = deps.store.json("state/retention.json").unwrap();
+    run["started_at"] = serde_json::json!("2026-01-01T00:00:00Z");
+    deps.store.put_value("state/retention.json", &run);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let run = deps.store.json("state/retention.json").unwrap();
+    assert_eq!(run["applied"]["deregistered"], 2, "{run}");
+    assert!(run["saves_usd_per_month"].as_f64().unwrap() > 0.0, "{run}");
+    let disk = format!("releases/{ID}/{TASK}.vmdk");
+    assert!(deps.store.text(&disk).is_none(), "the disk deleted");
+    let index = deps.store.json("catalog/index.json").unwrap();
+    assert!(
+        index["images"]["golden"]["recent"][0]["retired"].is_object(),
+        "{index}"
+    );
+    assert!(
+        deps.store
+            .text("index.html")
+            .unwrap()
+            .contains("deleted by the retention policy")
+    );
+}
