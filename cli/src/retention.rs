@@ -191,14 +191,18 @@ pub async fn apply(cli: &Cli, args: &PolicyArgs, yes: bool) -> Outcome {
     } else {
         println!(
             "done: {} AMI(s) deprecated, {} deregistered with {} snapshot(s), {} kept (in use \
-             when re-checked), {} object(s) and {} AppStream image(s) deleted",
+             when re-checked), {} object(s) and {} AppStream image(s) deleted ({} in use, kept)",
             applied.deprecated,
             applied.deregistered,
             applied.snapshots_deleted,
             applied.kept_in_use,
             applied.objects_deleted,
-            applied.appstream_deleted
+            applied.appstream_deleted,
+            applied.appstream_in_use
         );
+        for (snapshot, why) in &applied.snapshots_kept {
+            println!("snapshot {snapshot} kept by EC2 ({why}): it still costs; delete it by hand");
+        }
     }
     Ok(None)
 }

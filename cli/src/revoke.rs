@@ -100,8 +100,11 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
         purge: options.purge,
     };
     // The marker first: a record without one would never be driven.
+    let marker = revocation::Marker {
+        at: Some(release::timestamp(std::time::SystemTime::now())),
+    };
     store
-        .put_json(&revocation::keys::pending(&id), &serde_json::json!({}))
+        .put_json(&revocation::keys::pending(&id), &marker)
         .await
         .map_err(aws("writing the revocation marker"))?;
     match store
@@ -197,8 +200,16 @@ pub async fn check_revoked(
             Ok(None) => None,
             Ok(Some(facts)) => {
                 let mut wrong = Vec::new();
-                if facts.deprecation_time.is_none() {
-                    wrong.push("not deprecated".to_owned());
+                // The deprecation a revocation asks for is the next minute or two after it.
+                let by = shared::clock::parse_time(&record.at)
+                    .map_or(std::time::SystemTime::now(), |at| {
+                        at + std::time::Duration::from_secs(600)
+                    });
+                if !revocation::deprecated_by(facts.deprecation_time.as_deref(), by) {
+                    wrong.push(match &facts.deprecation_time {
+                        Some(at) => format!("deprecation only at {at}, not now"),
+                        None => "not deprecated".to_owned(),
+                    });
                 }
                 if record.disable && facts.state.as_deref() != Some("disabled") {
                     wrong.push(format!(

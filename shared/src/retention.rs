@@ -380,11 +380,14 @@ async fn ami_outcome<E: AmiLifecycle>(
         return Ok(AmiOutcome::Gone);
     };
     if action == Action::Deprecate {
-        return Ok(if facts.deprecation_time.is_some() {
-            AmiOutcome::AlreadyDeprecated
-        } else {
-            AmiOutcome::Deprecate
-        });
+        let by = crate::revocation::deprecate_at(SystemTime::now());
+        return Ok(
+            if crate::revocation::deprecated_by(facts.deprecation_time.as_deref(), by) {
+                AmiOutcome::AlreadyDeprecated
+            } else {
+                AmiOutcome::Deprecate
+            },
+        );
     }
     let references = ec2.references(&region, &ami).await?;
     if !references.is_empty() {
@@ -407,6 +410,13 @@ pub struct Applied {
     pub snapshots_deleted: usize,
     /// AMIs a re-check right before deregistering found in use: kept.
     pub kept_in_use: usize,
+    /// Snapshots DeregisterImage kept, with EC2's reason (`skipped`: another AMI uses it;
+    /// `missing-permissions`: the caller may not ec2:DeleteSnapshot). They still cost.
+    #[serde(default)]
+    pub snapshots_kept: Vec<(String, String)>,
+    /// AppStream copies a fleet or image builder still uses: kept.
+    #[serde(default)]
+    pub appstream_in_use: usize,
     pub objects_deleted: usize,
     pub appstream_deleted: usize,
 }
@@ -427,7 +437,6 @@ where
     A: AppStreamImages,
 {
     let mut applied = Applied::default();
-    let at = crate::revocation::deprecate_at(now);
     for planned in plan.releases.iter().filter(|r| r.action != Action::Keep) {
         let mut kept_amis = Vec::new();
         for ami in &planned.amis {
@@ -439,6 +448,8 @@ where
             };
             match &ami.outcome {
                 AmiOutcome::Deprecate => {
+                    // Asked as late as possible: EC2 refuses a time in the past.
+                    let at = crate::revocation::deprecate_at(SystemTime::now());
                     ec2.deprecate(&region, &id, at).await?;
                     applied.deprecated += 1;
                 }
@@ -451,6 +462,10 @@ where
                     if let Some(done) = ec2.deregister(&region, &id).await? {
                         applied.deregistered += 1;
                         applied.snapshots_deleted += done.snapshots_deleted.len();
+                        if !done.snapshots_kept.is_empty() {
+                            tracing::warn!(ami = %id, kept = ?done.snapshots_kept, "DeregisterImage kept snapshots");
+                        }
+                        applied.snapshots_kept.extend(done.snapshots_kept);
                     }
                 }
                 AmiOutcome::InUse { .. } => kept_amis.push(ami.ami_id.clone()),
@@ -465,12 +480,18 @@ where
             applied.objects_deleted += 1;
         }
         for (region, name) in &planned.appstream {
-            if let (Ok(region), Ok(name)) = (
+            let (Ok(region), Ok(name)) = (
                 RegionName::parse("region", region),
                 AppStreamImageName::parse("image_name", name),
-            ) && appstream.delete_image(&region, &name).await?
-            {
-                applied.appstream_deleted += 1;
+            ) else {
+                continue;
+            };
+            match appstream.delete_image(&region, &name).await {
+                Ok(true) => applied.appstream_deleted += 1,
+                Ok(false) => {}
+                // A fleet or image builder uses it: kept, and the rest goes on.
+                Err(e) if e.code == "ResourceInUseException" => applied.appstream_in_use += 1,
+                Err(e) => return Err(e),
             }
         }
         retire(store, planned, &kept_amis, now).await?;

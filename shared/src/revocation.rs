@@ -116,6 +116,28 @@ impl Progress {
     }
 }
 
+/// How long a marker without its record is left alone: the operator's CLI writes the marker,
+/// then the record, so a tick between the two must not take the marker away. After this long
+/// the CLI has stopped for good, and the marker is cleared.
+pub const ORPHAN_MARKER_AFTER: Duration = Duration::from_secs(3_600);
+
+/// `pending-revocations/<id>.json`: when the operator's CLI wrote it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+/// Whether an AMI whose `deprecationTime` is `deprecation` counts as deprecated by `by`: EC2
+/// calls an AMI deprecated once that time has passed, and gives every public AMI one two years
+/// after its creation by default, so a time far ahead is not a deprecation. `by` is the latest
+/// time acceptable (a revocation asks for the next whole minute or two).
+pub fn deprecated_by(deprecation: Option<&str>, by: SystemTime) -> bool {
+    deprecation
+        .and_then(crate::clock::parse_time)
+        .is_some_and(|at| at <= by)
+}
+
 /// When to deprecate an AMI "now": EC2's EnableImageDeprecation refuses a time in the past and
 /// rounds seconds to the minute, so the next whole minute at least a minute ahead.
 pub fn deprecate_at(now: SystemTime) -> SystemTime {
@@ -134,6 +156,14 @@ mod tests {
         let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(secs % 60, 0);
         assert!((1_000_000_059 + 60..=1_000_000_059 + 120).contains(&secs));
+    }
+
+    #[test]
+    fn when_a_deprecation_is_far_ahead_should_not_count_as_deprecated() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(deprecated_by(Some("2020-01-01T00:00:00.000Z"), now));
+        assert!(!deprecated_by(Some("2030-01-01T00:00:00.000Z"), now));
+        assert!(!deprecated_by(None, now));
     }
 
     #[test]

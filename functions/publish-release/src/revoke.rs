@@ -50,11 +50,24 @@ impl<T: Ports> Deps<T> {
             .await
             .map_err(store_err("reading the revocation"))?
         else {
-            // The marker of a revocation whose record was never written: nothing was decided.
-            self.store
-                .delete(&marker)
+            // No record: the CLI is between its two writes (leave the marker), or stopped
+            // between them long ago (nothing was decided: clear it).
+            let written = self
+                .store
+                .get_json::<revocation::Marker>(&marker)
                 .await
-                .map_err(store_err("clearing the revocation marker"))?;
+                .map_err(store_err("reading the revocation marker"))?
+                .and_then(|m| m.at)
+                .and_then(|at| shared::clock::parse_time(&at));
+            let orphaned = written.is_none_or(|at| {
+                shared::clock::age(self.clock.now(), at) >= revocation::ORPHAN_MARKER_AFTER
+            });
+            if orphaned {
+                self.store
+                    .delete(&marker)
+                    .await
+                    .map_err(store_err("clearing the revocation marker"))?;
+            }
             return Ok(false);
         };
         let manifest: Manifest = self
@@ -201,7 +214,7 @@ impl<T: Ports> Deps<T> {
                     .last()
                     .is_some_and(|m| m.action == Action::Revoke)
             {
-                channels::mirror(
+                let mirrored = channels::mirror(
                     &self.store,
                     &self.parameters,
                     &self.config.parameter_prefix,
@@ -210,6 +223,15 @@ impl<T: Ports> Deps<T> {
                 )
                 .await
                 .map_err(store_err("mirroring a channel"))?;
+                // Until SSM shows the replacement, a parameter may still name the revoked AMI.
+                if let channels::Mirrored::Waiting { regions, .. } = mirrored {
+                    return Err(HandlerError::Retryable(ServiceError::new(
+                        "GetParameter",
+                        shared::ErrorClass::Transient,
+                        "NotYetValidated",
+                        format!("SSM does not show {image}/{channel}'s new AMI in {regions:?} yet"),
+                    )));
+                }
             }
         }
         Ok(if notes.is_empty() {
@@ -251,11 +273,33 @@ impl<T: Ports> Deps<T> {
                 .await
                 .map_err(store_err("reading a manifest"))?
                 && let Ok(target) = Target::of(&manifest)
+                && self.launchable(&target).await?
             {
                 return Ok(Some(target));
             }
         }
         Ok(None)
+    }
+
+    /// Whether every AMI of `target` is `available` and not deprecated (retention may have
+    /// deregistered an older release's, or a revocation deprecated them).
+    async fn launchable(&self, target: &Target) -> Result<bool, HandlerError> {
+        let now = self.clock.now();
+        for ami in &target.amis {
+            let facts = with_backoff(self.retry, || {
+                self.lifecycle.describe(&ami.region, &ami.ami_id)
+            })
+            .await
+            .map_err(store_err("describing an AMI"))?;
+            let fine = facts.is_some_and(|f| {
+                f.state.as_deref() == Some("available")
+                    && !revocation::deprecated_by(f.deprecation_time.as_deref(), now)
+            });
+            if !fine {
+                return Ok(false);
+            }
+        }
+        Ok(!target.amis.is_empty())
     }
 
     /// The entry on its history page, among the index's newest and in latest.json says revoked;
@@ -393,7 +437,6 @@ impl<T: Ports> Deps<T> {
                 ),
             )
         })?;
-        let at = revocation::deprecate_at(self.clock.now());
         let mut notes = Vec::new();
         for ami in &target.amis {
             let described = with_backoff(self.retry, || {
@@ -405,12 +448,25 @@ impl<T: Ports> Deps<T> {
                 notes.push(format!("{} {} is gone", ami.region, ami.ami_id));
                 continue;
             };
-            if facts.deprecation_time.is_none() {
-                with_backoff(self.retry, || {
+            // Deprecated already only when its time has passed, or is the one a revocation asks
+            // for: a public AMI's default deprecation two years ahead is none.
+            let by = revocation::deprecate_at(self.clock.now());
+            if !revocation::deprecated_by(facts.deprecation_time.as_deref(), by) {
+                let deprecated = with_backoff(self.retry, || {
+                    // Asked as late as possible: EC2 refuses a time in the past.
+                    let at = revocation::deprecate_at(self.clock.now());
                     self.lifecycle.deprecate(&ami.region, &ami.ami_id, at)
                 })
-                .await
-                .map_err(store_err("deprecating an AMI"))?;
+                .await;
+                match deprecated {
+                    Ok(()) => {}
+                    // Deregistered meanwhile (retention, or by hand).
+                    Err(e) if e.is(shared::ErrorClass::NotFound) => {
+                        notes.push(format!("{} {} is gone", ami.region, ami.ami_id));
+                        continue;
+                    }
+                    Err(e) => return Err(store_err("deprecating an AMI")(e)),
+                }
             }
             if record.disable && facts.state.as_deref() != Some("disabled") {
                 with_backoff(self.retry, || {
@@ -470,13 +526,19 @@ impl<T: Ports> Deps<T> {
                 ));
                 continue;
             };
-            let deleted = with_backoff(self.retry, || self.appstream.delete_image(&region, &name))
-                .await
-                .map_err(store_err("deleting an AppStream image"))?;
-            notes.push(format!(
-                "{region} {name} {}",
-                if deleted { "deleted" } else { "gone already" }
-            ));
+            match with_backoff(self.retry, || self.appstream.delete_image(&region, &name)).await {
+                Ok(deleted) => notes.push(format!(
+                    "{region} {name} {}",
+                    if deleted { "deleted" } else { "gone already" }
+                )),
+                // A fleet or image builder uses it: that lasts until an operator stops them,
+                // so the revocation goes on and says so (verify reports the copy).
+                Err(e) if e.code == "ResourceInUseException" => notes.push(format!(
+                    "{region} {name} kept: in use ({}); delete it once its fleet is stopped",
+                    e.message
+                )),
+                Err(e) => return Err(store_err("deleting an AppStream image")(e)),
+            }
         }
         Ok(notes.join("; "))
     }

@@ -1836,3 +1836,28 @@ async fn when_a_release_is_past_retention_and_in_no_channel_should_the_daily_run
             .contains("deleted by the retention policy")
     );
 }
+
+#[tokio::test]
+async fn when_a_revocation_marker_has_no_record_yet_should_leave_it_until_it_is_an_hour_old() {
+    let deps = deps(&[]);
+    let id = release();
+    let marker = shared::revocation::keys::pending(&id);
+    // The CLI between its two writes: the marker stays for the record that follows.
+    deps.store.put_value(
+        &marker,
+        &shared::revocation::Marker {
+            at: Some(release::timestamp(std::time::SystemTime::now())),
+        },
+    );
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(deps.store.json(&marker).is_some(), "left for the record");
+    // A CLI that stopped between them long ago decided nothing: cleared.
+    deps.store.put_value(
+        &marker,
+        &shared::revocation::Marker {
+            at: Some("2026-01-01T00:00:00Z".into()),
+        },
+    );
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(deps.store.json(&marker).is_none(), "cleared");
+}

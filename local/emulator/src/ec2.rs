@@ -476,13 +476,13 @@ fn enable_deprecation(
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     let secs = (at.secs() + 30) / 60 * 60;
-    if secs < now - 60 {
+    if secs < now {
         return invalid(
             "InvalidParameterValue",
             format!("DeprecateAt {raw} is in the past"),
         );
     }
-    if secs > now + 10 * 366 * 86_400 {
+    if secs > now + 3_652 * 86_400 {
         return invalid(
             "InvalidParameterValue",
             format!("DeprecateAt {raw} is more than 10 years from now"),

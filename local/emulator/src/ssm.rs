@@ -76,14 +76,19 @@ pub(crate) fn arn(partition: &str, region: &str, account: &str, name: &str) -> S
     )
 }
 
-/// The name rules of the user guide ("Parameter naming constraints") and the model's length.
-fn check_name(request: &Value) -> Result<String, Response> {
+/// The name rules of the user guide ("Parameter naming constraints") and the model's length;
+/// `creating`: the rules only a new parameter must meet (the reserved prefixes; reading one
+/// of AWS's own public parameters under `/aws` is allowed).
+fn check_name(request: &Value, creating: bool) -> Result<String, Response> {
     let Some(name) = request["Name"].as_str() else {
         return Err(invalid(
             "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null".into(),
         ));
     };
-    if name.is_empty() || name.len() > 2048 {
+    // 2048 in the model; "the maximum length for a parameter name, including the full length of
+    // the parameter ARN, is 1011 characters" (PutParameter's documentation): the name alone is
+    // held to 1011 here.
+    if name.is_empty() || name.len() > 1011 {
         return Err(invalid(format!(
             "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must have length between 1 and 2048"
         )));
@@ -102,7 +107,7 @@ fn check_name(request: &Value) -> Result<String, Response> {
         )));
     }
     let first = name.trim_start_matches('/').to_ascii_lowercase();
-    if first.starts_with("aws") || first.starts_with("ssm") {
+    if creating && (first.starts_with("aws") || first.starts_with("ssm")) {
         return Err(invalid(format!(
             "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). ({name})"
         )));
@@ -118,7 +123,7 @@ fn check_name(request: &Value) -> Result<String, Response> {
 }
 
 fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
-    let name = check_name(request)?;
+    let name = check_name(request, true)?;
     let Some(value) = request["Value"].as_str() else {
         return Err(invalid(
             "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null".into(),
@@ -153,6 +158,15 @@ fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Res
             ));
         }
     };
+    if let Some(p) = &existing
+        && p.kind != kind
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "HierarchyTypeMismatchException",
+            "Parameter Store does not support changing a parameter type in a hierarchy.",
+        ));
+    }
     let data_type = request["DataType"].as_str().unwrap_or("text").to_owned();
     if !matches!(
         data_type.as_str(),
@@ -216,7 +230,7 @@ fn not_found(name: &str) -> Response {
 }
 
 fn get(world: &World, region: &str, request: &Value) -> Result<Response, Response> {
-    let name = check_name(request)?;
+    let name = check_name(request, false)?;
     let Some(p) = world.parameters.get(&(region.to_owned(), name.clone())) else {
         return Err(not_found(&name));
     };
@@ -233,7 +247,7 @@ fn get(world: &World, region: &str, request: &Value) -> Result<Response, Respons
 }
 
 fn delete(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
-    let name = check_name(request)?;
+    let name = check_name(request, false)?;
     if world
         .parameters
         .remove(&(region.to_owned(), name.clone()))

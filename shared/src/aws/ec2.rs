@@ -262,6 +262,11 @@ async fn describe(
         else {
             return Ok(None);
         };
+        // "Recently deregistered images appear in the returned results for a short interval"
+        // (DescribeImages): such an AMI is gone.
+        if image.state.as_ref().map(|s| s.as_str()) == Some("deregistered") {
+            return Ok(None);
+        }
         // One pass over the block device mappings: encrypted snapshots and EBS volume sizes.
         let mut encrypted_devices = Vec::new();
         let mut ebs_volumes = Vec::new();
