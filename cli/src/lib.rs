@@ -345,6 +345,22 @@ async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {
     Ok(S3Adapter::new(&sdk(cli).await, bucket))
 }
 
+/// Asks `question` on the terminal; anything but y/yes (or no answer) declines.
+fn confirm(question: &str) -> Result<bool, Failure> {
+    use std::io::{BufRead, Write};
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Usage(format!("reading the answer: {e} (pass --yes)")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 fn release_id(value: &str) -> Result<ReleaseId, Failure> {
     ReleaseId::parse("RELEASE", value).map_err(|e| Failure::Usage(e.to_string()))
 }

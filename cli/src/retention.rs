@@ -6,7 +6,6 @@ use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::ec2::Ec2Regions;
 use shared::domain::RegionName;
 use shared::retention::{self, Action, AmiOutcome, Plan, Policy};
-use std::io::{BufRead, Write};
 
 /// The policy, as the stack's parameters set it for publish-release (the same variables).
 #[derive(Debug, Clone, clap::Args)]
@@ -153,17 +152,8 @@ pub async fn apply(cli: &Cli, args: &PolicyArgs, yes: bool) -> Outcome {
     if plan.releases.iter().all(|r| r.action == Action::Keep) {
         return Ok(None);
     }
-    if !yes {
-        eprint!("Do this? [y/N] ");
-        std::io::stderr().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| Failure::Usage(format!("reading the answer: {e} (pass --yes)")))?;
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Err(Failure::Problem("nothing done".into()));
-        }
+    if !yes && !crate::confirm("Do this?")? {
+        return Err(Failure::Problem("nothing done".into()));
     }
     let regions: Vec<RegionName> = plan
         .releases

@@ -15,7 +15,6 @@ use shared::clock::SystemClock;
 use shared::ports::ArtifactStore;
 use shared::release::{ReleaseState, keys};
 use shared::steps::retry::Retried;
-use std::io::{BufRead, Write};
 
 pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
     let id = release_id(release)?;
@@ -64,7 +63,11 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
             failure.reason
         );
     }
-    if !yes && !confirm(&id)? {
+    if !yes
+        && !crate::confirm(&format!(
+            "Clear the failure of {id} and let publish-release re-drive it with the same tokens?"
+        ))?
+    {
         return Err(Failure::Problem(format!("release {id} not retried")));
     }
 
@@ -106,21 +109,4 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
         );
     }
     Ok(None)
-}
-
-/// Asks on the terminal; anything but y/yes (or no answer) declines.
-fn confirm(id: &shared::domain::ReleaseId) -> Result<bool, Failure> {
-    eprint!(
-        "Clear the failure of {id} and let publish-release re-drive it with the same tokens? [y/N] "
-    );
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::Usage(format!("reading the answer: {e} (pass --yes)")))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

@@ -19,7 +19,6 @@ use shared::domain::{AppStreamImageName, ParameterPrefix, RegionName};
 use shared::ports::{AmiLifecycle, AppStreamImages, ArtifactStore, Parameters, PutOutcome};
 use shared::release::{self, Manifest, keys};
 use shared::revocation::{self, Progress, RevocationRecord, Surface};
-use std::io::{BufRead, Write};
 
 /// What `revoke` does besides the reason.
 #[derive(Debug, Clone, clap::Args)]
@@ -85,7 +84,11 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
             String::new()
         },
     );
-    if !options.yes && !confirm(&id)? {
+    if !options.yes
+        && !crate::confirm(&format!(
+            "Revoke {id}? This cannot be undone by image-release."
+        ))?
+    {
         return Err(Failure::Problem(format!("{id} not revoked")));
     }
     let config = crate::sdk(cli).await;
@@ -129,20 +132,6 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
         );
     }
     Ok(None)
-}
-
-fn confirm(id: &shared::domain::ReleaseId) -> Result<bool, Failure> {
-    eprint!("Revoke {id}? This cannot be undone by image-release. [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::Usage(format!("reading the answer: {e} (pass --yes)")))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }
 
 fn finding(check: &'static str, subject: String, problem: Option<String>) -> Finding {

@@ -392,18 +392,16 @@ fn describe_image_attribute(
     region: &str,
     params: &BTreeMap<String, String>,
 ) -> Response {
-    let (Some(id), Some(attribute)) = (params.get("ImageId"), params.get("Attribute")) else {
+    let id = match own_ami(world, region, params) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let Some(attribute) = params.get("Attribute") else {
         return invalid(
             "MissingParameter",
-            "The request must contain the parameters ImageId and Attribute".into(),
+            "The request must contain the parameter Attribute".into(),
         );
     };
-    if world.amis.get(id).is_none_or(|r| r != region) {
-        return invalid(
-            "InvalidAMIID.NotFound",
-            format!("The image id '[{id}]' does not exist"),
-        );
-    }
     if attribute != "launchPermission" {
         return invalid(
             "InvalidParameterValue",
@@ -566,18 +564,11 @@ fn deregister_image(
     region: &str,
     params: &BTreeMap<String, String>,
 ) -> Response {
-    let Some(id) = params.get("ImageId") else {
-        return invalid(
-            "MissingParameter",
-            "The request must contain the parameter ImageId".into(),
-        );
+    let id = match own_ami(world, region, params) {
+        Ok(id) => id.clone(),
+        Err(e) => return e,
     };
-    if world.amis.get(id).is_none_or(|r| r != region) {
-        return invalid(
-            "InvalidAMIID.NotFound",
-            format!("The image id '[{id}]' does not exist"),
-        );
-    }
+    let id = &id;
     world.amis.remove(id);
     world.tags.remove(id);
     world.ami_states.remove(id);

@@ -43,6 +43,7 @@ impl KmsKey {
     }
 }
 
+/// An awsJson1_1 error answer (`__type` and `message`), as every JSON service gives it.
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -52,7 +53,7 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn ok(body: &Value) -> Response {
+pub(crate) fn ok(body: &Value) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],

@@ -11,8 +11,8 @@
 //! available in the account and region; otherwise it keeps its old value (or stays absent).
 
 use crate::world::World;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Value, json};
 
 /// One parameter of a region.
@@ -25,23 +25,8 @@ pub(crate) struct Parameter {
     pub modified: f64,
 }
 
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
-        json!({ "__type": code, "message": message }).to_string(),
-    )
-        .into_response()
-}
-
-fn ok(body: &Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
-        body.to_string(),
-    )
-        .into_response()
-}
+/// awsJson1_1's answers, as KMS's (the same protocol).
+pub(crate) use crate::kms::{error, ok};
 
 fn invalid(message: String) -> Response {
     error(StatusCode::BAD_REQUEST, "ValidationException", &message)
