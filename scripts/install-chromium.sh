@@ -8,16 +8,6 @@ find_chromium() {
     command -v chromium || command -v chromium-browser || command -v google-chrome || return 1
 }
 if path=$(find_chromium); then echo "$path"; exit 0; fi
-if ! command -v apt-get >/dev/null; then
-    echo "install-chromium: no Chromium and no apt-get; install Chromium and set CHROMIUM" >&2
-    exit 1
-fi
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { echo "install-chromium: apt-get needs root (or sudo)" >&2; exit 1; }
-    sudo="sudo -n"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >&2
-$sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
+source "$(dirname "$0")/lib/apt.sh"
+apt_install chromium CHROMIUM chromium fonts-dejavu-core
 find_chromium

@@ -8,16 +8,6 @@ find_node() {
     command -v node || command -v nodejs || return 1
 }
 if path=$(find_node); then echo "$path"; exit 0; fi
-if ! command -v apt-get >/dev/null; then
-    echo "install-node: no Node.js and no apt-get; install Node.js and set NODE" >&2
-    exit 1
-fi
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { echo "install-node: apt-get needs root (or sudo)" >&2; exit 1; }
-    sudo="sudo -n"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >&2
-$sudo apt-get install -y -qq --no-install-recommends nodejs >&2
+source "$(dirname "$0")/lib/apt.sh"
+apt_install node NODE nodejs
 find_node
