@@ -112,25 +112,18 @@ impl Ec2Adapter {
 /// asked for (a release's AMIs are wherever its distribution configuration put them).
 #[derive(Debug)]
 pub struct Ec2Regions {
-    config: aws_config::SdkConfig,
-    clients: std::sync::Mutex<std::collections::HashMap<RegionName, Client>>,
+    clients: super::RegionalClients<Client>,
 }
 
 impl Ec2Regions {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            config: config.clone(),
-            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+            clients: super::RegionalClients::new(config, Client::new),
         }
     }
 
     fn client(&self, region: &RegionName) -> Client {
-        self.clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(region.clone())
-            .or_insert_with(|| Client::new(&super::regional(&self.config, region.as_str())))
-            .clone()
+        self.clients.get(region.as_str())
     }
 }
 

@@ -51,6 +51,36 @@ impl<C> std::ops::Deref for LazyClient<C> {
     }
 }
 
+/// One SDK client of type `C` per region, each built from `config` (with that region) by
+/// `build` the first time its region is asked for: for a service called wherever a release's
+/// AMIs are, in regions no configuration lists in advance.
+#[derive(Debug)]
+pub struct RegionalClients<C> {
+    config: SdkConfig,
+    build: fn(&SdkConfig) -> C,
+    clients: std::sync::Mutex<std::collections::HashMap<String, C>>,
+}
+
+impl<C: Clone> RegionalClients<C> {
+    pub fn new(config: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        Self {
+            config: config.clone(),
+            build,
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The client of `region` (SDK clients are cheap handles: cloned out of the map).
+    pub fn get(&self, region: &str) -> C {
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(region.to_owned())
+            .or_insert_with(|| (self.build)(&super::regional(&self.config, region)))
+            .clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +112,22 @@ mod tests {
         let lazy = LazyClient::ready(Some("given".to_owned()), |_| None);
         assert!(lazy.is_built());
         assert_eq!(lazy.as_deref(), Some("given"));
+    }
+
+    #[test]
+    fn when_regions_are_asked_for_should_build_one_client_each_with_its_region() {
+        let config = SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let clients = RegionalClients::new(&config, |c| {
+            (uuid::Uuid::new_v4(), c.region().map(|r| r.to_string()))
+        });
+        let first = clients.get("eu-west-1");
+        assert_eq!(first.1.as_deref(), Some("eu-west-1"));
+        assert_eq!(clients.get("eu-west-1").0, first.0, "built once");
+        assert_eq!(
+            clients.get("ap-southeast-2").1.as_deref(),
+            Some("ap-southeast-2")
+        );
     }
 }

@@ -15,7 +15,7 @@
 ))]
 mod errors;
 mod lazy;
-pub use lazy::LazyClient;
+pub use lazy::{LazyClient, RegionalClients};
 
 #[cfg(feature = "appstream")]
 pub mod appstream;

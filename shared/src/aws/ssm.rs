@@ -1,14 +1,13 @@
 //! SSM adapter: the channels' parameters (`<prefix>/<image>/<channel>`), in whichever region a
 //! channel's AMIs are. A client per region is built the first time that region is asked for.
 
+use super::RegionalClients;
 use super::errors::{classify, found};
 use crate::domain::{AmiId, RegionName};
 use crate::error::ErrorClass;
 use crate::ports::{Parameters, Result};
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterType;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// The data type SSM validates as an AMI id that exists in the account and region.
 pub const AMI_DATA_TYPE: &str = "aws:ec2:image";
@@ -45,27 +44,18 @@ pub fn error_class(code: &str) -> ErrorClass {
 
 #[derive(Debug)]
 pub struct SsmParameters {
-    config: aws_config::SdkConfig,
-    clients: Mutex<HashMap<RegionName, Client>>,
+    clients: RegionalClients<Client>,
 }
 
 impl SsmParameters {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            config: config.clone(),
-            clients: Mutex::new(HashMap::new()),
+            clients: RegionalClients::new(config, Client::new),
         }
     }
 
     fn client(&self, region: &RegionName) -> Client {
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        clients
-            .entry(region.clone())
-            .or_insert_with(|| Client::new(&super::regional(&self.config, region.as_str())))
-            .clone()
+        self.clients.get(region.as_str())
     }
 }
 
