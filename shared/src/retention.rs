@@ -15,9 +15,10 @@
 use crate::catalog::{History, Index, Latest, PAGE_TITLE, Retired, render_history, render_page};
 use crate::channels::{self, ChannelRecord};
 use crate::clock::parse_time;
+use crate::config::Env;
 use crate::documents;
 use crate::domain::{AmiId, AppStreamImageName, RegionName, ReleaseId};
-use crate::error::{ServiceError, ValidationError};
+use crate::error::{ConfigError, ServiceError, ValidationError};
 use crate::ports::{AmiLifecycle, AppStreamImages, ArtifactStore, ImageReference};
 use crate::release::{self, keys};
 use serde::Serialize;
@@ -46,33 +47,25 @@ pub struct Policy {
 impl Policy {
     /// From `RETENTION_KEEP_NEWEST` (default 5, 0–1000), `RETENTION_KEEP_CHANNEL_DAYS` (default
     /// 30, 0–36500), `RETENTION_DEPRECATE_AFTER_DAYS` and `RETENTION_DELETE_AFTER_DAYS` (unset or
-    /// empty: never; 0–36500).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ValidationError> {
-        let number = |var: &str,
-                      default: Option<u32>,
-                      max: u32|
-         -> Result<Option<u32>, ValidationError> {
-            match get(var)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-            {
-                None => Ok(default),
-                Some(v) => v
+    /// empty: never; 0–36500). An empty variable is as if unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(|var: &str| get(var).filter(|v| !v.trim().is_empty()));
+        let days = |max: u32| {
+            move |field: &str, v: &str| -> Result<u32, ValidationError> {
+                v.trim()
                     .parse::<u32>()
                     .ok()
                     .filter(|n| *n <= max)
-                    .map(Some)
                     .ok_or_else(|| {
-                        ValidationError::new(var, format!("must be a whole number 0 to {max}"), &v)
-                    }),
+                        ValidationError::new(field, format!("must be a whole number 0 to {max}"), v)
+                    })
             }
         };
         Ok(Self {
-            keep_newest: number("RETENTION_KEEP_NEWEST", Some(5), 1000)?.unwrap_or(5) as usize,
-            keep_channel_days: number("RETENTION_KEEP_CHANNEL_DAYS", Some(30), 36_500)?
-                .unwrap_or(30),
-            deprecate_after_days: number("RETENTION_DEPRECATE_AFTER_DAYS", None, 36_500)?,
-            delete_after_days: number("RETENTION_DELETE_AFTER_DAYS", None, 36_500)?,
+            keep_newest: env.or_default("RETENTION_KEEP_NEWEST", "5", days(1000))? as usize,
+            keep_channel_days: env.or_default("RETENTION_KEEP_CHANNEL_DAYS", "30", days(36_500))?,
+            deprecate_after_days: env.optional("RETENTION_DEPRECATE_AFTER_DAYS", days(36_500))?,
+            delete_after_days: env.optional("RETENTION_DELETE_AFTER_DAYS", days(36_500))?,
         })
     }
 

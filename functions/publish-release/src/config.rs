@@ -110,19 +110,6 @@ fn host_name(field: &str, v: &str) -> Result<String, ValidationError> {
     }
 }
 
-/// The retention variable a policy error names (a `&'static str`, as [`ConfigError`] wants).
-fn retention_var(error: &ValidationError) -> &'static str {
-    [
-        "RETENTION_KEEP_NEWEST",
-        "RETENTION_KEEP_CHANNEL_DAYS",
-        "RETENTION_DEPRECATE_AFTER_DAYS",
-        "RETENTION_DELETE_AFTER_DAYS",
-    ]
-    .into_iter()
-    .find(|var| error.to_string().contains(var))
-    .unwrap_or("RETENTION_KEEP_NEWEST")
-}
-
 /// A CloudFront distribution id: upper-case letters and digits (CloudFront's ids are 13–14
 /// characters; 1–64 accepted).
 fn distribution_id(field: &str, v: &str) -> Result<String, ValidationError> {
@@ -233,12 +220,7 @@ impl Config {
                 bounded(1u64, 1_048_576),
             )? << 20,
             cdn_distribution_id: env.optional("CDN_DISTRIBUTION_ID", distribution_id)?,
-            retention: shared::retention::Policy::from_lookup(&get).map_err(|source| {
-                ConfigError::Invalid {
-                    var: retention_var(&source),
-                    source,
-                }
-            })?,
+            retention: shared::retention::Policy::from_lookup(&get)?,
             retention_interval: env.or_default("RETENTION_INTERVAL", "1d", parse_duration)?,
             channel: env.or_default(
                 "RELEASE_CHANNEL",
