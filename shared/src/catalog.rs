@@ -98,9 +98,9 @@ impl Entry {
         }
     }
 
-    /// Marks the entry of `release` retired (its downloads deleted). Returns whether it changed.
-    pub fn retire(&mut self, release: &str, mark: &Retired) -> bool {
-        if self.release_id != release || self.retired.as_ref() == Some(mark) {
+    /// Marks the entry retired (its downloads deleted). Returns whether it changed.
+    pub fn retire(&mut self, mark: &Retired) -> bool {
+        if self.retired.as_ref() == Some(mark) {
             return false;
         }
         self.retired = Some(mark.clone());
@@ -108,9 +108,9 @@ impl Entry {
         true
     }
 
-    /// Marks the entry of `release` revoked. Returns whether it changed.
-    pub fn revoke(&mut self, release: &str, mark: &Revoked) -> bool {
-        if self.release_id != release || self.revoked.as_ref() == Some(mark) {
+    /// Marks the entry revoked. Returns whether it changed.
+    pub fn revoke(&mut self, mark: &Revoked) -> bool {
+        if self.revoked.as_ref() == Some(mark) {
             return false;
         }
         self.revoked = Some(mark.clone());
@@ -205,18 +205,12 @@ pub struct History {
 }
 
 impl History {
-    /// Marks `release` retired on this page. Returns whether it changed.
-    pub fn retire(&mut self, release: &str, mark: &Retired) -> bool {
+    /// Applies `change` to the entry of `release` on this page. Returns whether it changed.
+    pub fn change(&mut self, release: &str, change: impl FnOnce(&mut Entry) -> bool) -> bool {
         self.releases
             .iter_mut()
-            .fold(false, |changed, e| e.retire(release, mark) | changed)
-    }
-
-    /// Marks `release` revoked on this page. Returns whether it changed.
-    pub fn revoke(&mut self, release: &str, mark: &Revoked) -> bool {
-        self.releases
-            .iter_mut()
-            .fold(false, |changed, e| e.revoke(release, mark) | changed)
+            .find(|e| e.release_id == release)
+            .is_some_and(change)
     }
 
     /// Adds the release once (a repeat changes nothing), newest first. Returns whether the
@@ -378,24 +372,18 @@ impl Default for Index {
 }
 
 impl Index {
-    /// Marks `release` retired among its image's newest releases. Returns whether it changed.
-    pub fn retire(&mut self, image: &str, release: &str, mark: &Retired) -> bool {
-        self.images.get_mut(image).is_some_and(|summary| {
-            summary
-                .recent
-                .iter_mut()
-                .fold(false, |changed, e| e.retire(release, mark) | changed)
-        })
-    }
-
-    /// Marks `release` revoked among its image's newest releases. Returns whether it changed.
-    pub fn revoke(&mut self, image: &str, release: &str, mark: &Revoked) -> bool {
-        self.images.get_mut(image).is_some_and(|summary| {
-            summary
-                .recent
-                .iter_mut()
-                .fold(false, |changed, e| e.revoke(release, mark) | changed)
-        })
+    /// Applies `change` to the entry of `release` among its image's newest. Returns whether it
+    /// changed.
+    pub fn change(
+        &mut self,
+        image: &str,
+        release: &str,
+        change: impl FnOnce(&mut Entry) -> bool,
+    ) -> bool {
+        self.images
+            .get_mut(image)
+            .and_then(|summary| summary.recent.iter_mut().find(|e| e.release_id == release))
+            .is_some_and(change)
     }
 
     /// As [`Latest::point`], for the page.
@@ -536,18 +524,18 @@ impl Default for Latest {
 }
 
 impl Latest {
-    /// Marks `release` retired when it is its image's latest. Returns whether it changed.
-    pub fn retire(&mut self, image: &str, release: &str, mark: &Retired) -> bool {
+    /// Applies `change` to `image`'s latest entry when it is `release`'s. Returns whether it
+    /// changed.
+    pub fn change(
+        &mut self,
+        image: &str,
+        release: &str,
+        change: impl FnOnce(&mut Entry) -> bool,
+    ) -> bool {
         self.images
             .get_mut(image)
-            .is_some_and(|e| e.retire(release, mark))
-    }
-
-    /// Marks `release` revoked when it is its image's latest. Returns whether it changed.
-    pub fn revoke(&mut self, image: &str, release: &str, mark: &Revoked) -> bool {
-        self.images
-            .get_mut(image)
-            .is_some_and(|e| e.revoke(release, mark))
+            .filter(|e| e.release_id == release)
+            .is_some_and(change)
     }
 
     /// Moves `image`'s `channel` to `pointer` unless it shows a newer move. Returns whether it

@@ -15,9 +15,7 @@
 //!   which mirrors every channel that has a marker. SSM validates an `aws:ec2:image` value
 //!   asynchronously, so a parameter that does not read back yet keeps the marker too.
 
-use crate::catalog::{
-    ChannelPointer, Index, Latest, PAGE_TITLE, compare_versions, render_page, split_release_id,
-};
+use crate::catalog::{ChannelPointer, Index, Latest, compare_versions, split_release_id};
 use crate::documents;
 use crate::domain::{AmiId, ChannelName, ParameterPrefix, RegionName, ReleaseId};
 use crate::error::{ServiceError, ValidationError};
@@ -419,13 +417,7 @@ pub async fn mirror<S: ArtifactStore, P: Parameters>(
         .await?;
         // Rendered even when the index had the move already: a mirror that stopped after the
         // index and before the page left the page behind.
-        documents::render(
-            store,
-            release::keys::INDEX,
-            release::keys::DOWNLOADS_PAGE,
-            |i: &Index| render_page(i, PAGE_TITLE),
-        )
-        .await?;
+        documents::render_downloads_page(store).await?;
         let now = store.get_json::<ChannelRecord>(&key).await?;
         if now.as_ref().map(|r| r.generation) != Some(record.generation) {
             continue;

@@ -3,8 +3,10 @@
 //! again when another writer came first. One implementation for publish-release and the
 //! operator CLI, so both keep the same promise: no writer's change is lost.
 
+use crate::catalog::{Entry, History, Index, Latest, PAGE_TITLE, render_history, render_page};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{ArtifactStore, PutOutcome, Versioned};
+use crate::release::keys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -85,4 +87,53 @@ where
         }
     }
     Ok(())
+}
+
+/// The downloads page, rendered from the index.
+pub async fn render_downloads_page<S: ArtifactStore>(store: &S) -> Result<(), ServiceError> {
+    render(store, keys::INDEX, keys::DOWNLOADS_PAGE, |i: &Index| {
+        render_page(i, PAGE_TITLE)
+    })
+    .await
+}
+
+/// The HTML of `image`'s history page of `month`, rendered from its JSON.
+pub async fn render_history_page<S: ArtifactStore>(
+    store: &S,
+    image: &str,
+    month: &str,
+) -> Result<(), ServiceError> {
+    render(
+        store,
+        &keys::history(image, month),
+        &keys::history_page(image, month),
+        |p: &History| render_history(p, PAGE_TITLE),
+    )
+    .await
+}
+
+/// Applies `change` to the catalog entry of `release` (of `image`, published in `month`)
+/// wherever the catalog holds it: its history page, the index's newest and `latest.json`; then
+/// renders both pages. `change` says whether it changed the entry (no write when it did not).
+pub async fn update_entry<S: ArtifactStore>(
+    store: &S,
+    image: &str,
+    month: &str,
+    release: &str,
+    change: impl Fn(&mut Entry) -> bool + Send,
+) -> Result<(), ServiceError> {
+    update(store, &keys::history(image, month), |p: &mut History| {
+        p.change(release, &change)
+    })
+    .await?;
+    update(store, keys::INDEX, |i: &mut Index| {
+        !i.needs_migration() && i.change(image, release, &change)
+    })
+    .await?;
+    update(store, keys::LATEST, |l: &mut Latest| {
+        l.change(image, release, &change)
+    })
+    .await?;
+    render_history_page(store, image, month).await?;
+    render_downloads_page(store).await
 }

@@ -12,7 +12,7 @@
 //!   so. DescribeImageReferences sees one account and region: AMIs Image Builder copied into other
 //!   accounts are reported as not checked and left alone.
 
-use crate::catalog::{History, Index, Latest, PAGE_TITLE, Retired, render_history, render_page};
+use crate::catalog::{History, Index, Retired};
 use crate::channels::{self, ChannelRecord};
 use crate::clock::parse_time;
 use crate::config::Env;
@@ -504,35 +504,13 @@ async fn retire<S: ArtifactStore>(
         at: release::timestamp(now),
         kept_amis: kept_amis.to_vec(),
     };
-    let (image, id) = (&planned.image, planned.release_id.as_str());
     let month = crate::catalog::month_of(&planned.published_at);
-    let page = keys::history(image, &month);
     // A repeat keeps the first mark's time: only what was kept may change.
-    let same = |e: &Option<Retired>| e.as_ref().is_some_and(|r| r.kept_amis == mark.kept_amis);
-    documents::update(store, &page, |p: &mut History| {
-        !p.releases
-            .iter()
-            .any(|e| e.release_id == id && same(&e.retired))
-            && p.retire(id, &mark)
-    })
-    .await?;
-    documents::update(store, keys::INDEX, |i: &mut Index| {
-        !i.needs_migration() && i.retire(image, id, &mark)
-    })
-    .await?;
-    documents::update(store, keys::LATEST, |l: &mut Latest| {
-        l.retire(image, id, &mark)
-    })
-    .await?;
-    documents::render(
-        store,
-        &page,
-        &keys::history_page(image, &month),
-        |p: &History| render_history(p, PAGE_TITLE),
-    )
-    .await?;
-    documents::render(store, keys::INDEX, keys::DOWNLOADS_PAGE, |i: &Index| {
-        render_page(i, PAGE_TITLE)
+    documents::update_entry(store, &planned.image, &month, &planned.release_id, |e| {
+        e.retired
+            .as_ref()
+            .is_none_or(|r| r.kept_amis != mark.kept_amis)
+            && e.retire(&mark)
     })
     .await
 }

@@ -7,9 +7,7 @@
 //! and the index, whatever the length of the history: nothing is ever read whole.
 
 use super::*;
-use shared::catalog::{
-    Entry, History, Index, Latest, PAGE_TITLE, artifacts_expire_at, render_history, render_page,
-};
+use shared::catalog::{Entry, History, Index, Latest, artifacts_expire_at};
 use shared::ports::Versioned;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -182,35 +180,14 @@ impl<T: Ports> Deps<T> {
 
     /// Renders the downloads page from the index.
     async fn render_index(&self) -> Result<(), HandlerError> {
-        self.render(keys::INDEX, keys::DOWNLOADS_PAGE, |index: &Index| {
-            render_page(index, PAGE_TITLE)
-        })
-        .await
+        shared::documents::render_downloads_page(&self.store)
+            .await
+            .map_err(store_err("writing the downloads page"))
     }
 
     /// Renders the HTML of `image`'s history page of `month`.
     async fn render_history(&self, image: &str, month: &str) -> Result<(), HandlerError> {
-        let (json_key, html_key) = (
-            keys::history(image, month),
-            keys::history_page(image, month),
-        );
-        self.render(&json_key, &html_key, |page: &History| {
-            render_history(page, PAGE_TITLE)
-        })
-        .await
-    }
-
-    /// [`shared::documents::render`].
-    async fn render<D>(
-        &self,
-        json_key: &str,
-        html_key: &str,
-        render: impl Fn(&D) -> String + Send,
-    ) -> Result<(), HandlerError>
-    where
-        D: serde::de::DeserializeOwned + PartialEq + Send + Sync,
-    {
-        shared::documents::render(&self.store, json_key, html_key, render)
+        shared::documents::render_history_page(&self.store, image, month)
             .await
             .map_err(store_err("writing a catalog page"))
     }

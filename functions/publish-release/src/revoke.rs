@@ -4,7 +4,7 @@
 //! again after a crash changes nothing more.
 
 use super::*;
-use shared::catalog::{History, Index, Latest, Revoked};
+use shared::catalog::Revoked;
 use shared::channels::{self, Action, ChannelRecord, Target};
 use shared::domain::AmiId;
 use shared::ports::{AmiLifecycle, Cdn};
@@ -316,36 +316,10 @@ impl<T: Ports> Deps<T> {
             at: record.at.clone(),
             reason: record.reason.clone(),
         };
-        let page = keys::history(&image, &month);
-        shared::documents::update(&self.store, &page, |p: &mut History| p.revoke(id, &mark))
+        shared::documents::update_entry(&self.store, &image, &month, id, |e| e.revoke(&mark))
             .await
-            .map_err(store_err("marking the history page"))?;
-        shared::documents::update(&self.store, keys::INDEX, |i: &mut Index| {
-            !i.needs_migration() && i.revoke(&image, id, &mark)
-        })
-        .await
-        .map_err(store_err("marking the index"))?;
-        shared::documents::update(&self.store, keys::LATEST, |l: &mut Latest| {
-            l.revoke(&image, id, &mark)
-        })
-        .await
-        .map_err(store_err("marking latest.json"))?;
-        shared::documents::render(
-            &self.store,
-            &page,
-            &keys::history_page(&image, &month),
-            |p: &History| shared::catalog::render_history(p, shared::catalog::PAGE_TITLE),
-        )
-        .await
-        .map_err(store_err("writing a catalog page"))?;
-        shared::documents::render(
-            &self.store,
-            keys::INDEX,
-            keys::DOWNLOADS_PAGE,
-            |i: &Index| shared::catalog::render_page(i, shared::catalog::PAGE_TITLE),
-        )
-        .await
-        .map_err(store_err("writing the downloads page"))?;
+            .map_err(store_err("marking the catalog"))?;
+        let page = keys::history(&image, &month);
         Ok(format!(
             "marked revoked in {page}, the index and latest.json"
         ))
