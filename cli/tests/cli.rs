@@ -460,7 +460,8 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
     s.parameters = vec![("DeadlineExport".into(), "3s".into())];
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let seen = outputs.clone();
-    s.on_failure = Some(OnFailure(Arc::new(move |s3, emulator| {
+    s.on_failure = Some(OnFailure(Arc::new(move |live| {
+        let (s3, emulator) = (live.s3, live.emulator);
         let endpoint = emulator.endpoint();
         // Not confirmed (no answer on stdin): nothing changes.
         let declined = cli_with(&s3, &endpoint, &["retry", ID]);
@@ -844,7 +845,8 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
     s.timeout = Duration::from_secs(120);
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let seen = outputs.clone();
-    s.on_published = Some(OnFailure(Arc::new(move |s3, emulator| {
+    s.on_published = Some(OnFailure(Arc::new(move |live| {
+        let (s3, emulator) = (live.s3, live.emulator);
         let endpoint = emulator.endpoint();
         // Each surface's first AWS call fails for longer than one tick's retries: the tick
         // stops there, and a later one carries on from the surface it reached.

@@ -38,3 +38,47 @@ pub fn manifest_violations(manifest: &serde_json::Value) -> Vec<String> {
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect()
 }
+
+/// The AWS CLI of `scripts/install-aws-clients.sh` (`AWS_CLIENTS_BIN` names its `bin`): a client
+/// nobody here wrote.
+pub fn aws_cli() -> PathBuf {
+    std::env::var_os("AWS_CLIENTS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/image-release/venv-awscli/bin")
+        })
+        .join("aws")
+}
+
+/// `aws <args> --endpoint-url <endpoint>` signed with `access_key` (the local IAM tells the
+/// principals apart by it), no profile or config file of the machine's.
+pub fn aws_as(access_key: &str, endpoint: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(aws_cli())
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", "local-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "the AWS CLI {} (scripts/install-aws-clients.sh): {e}",
+                aws_cli().display()
+            )
+        })
+}
+
+/// Exit code, stdout and stderr of a command, for an assertion's message.
+pub fn described(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

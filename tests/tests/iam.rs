@@ -145,7 +145,12 @@ fn when_a_grant_serves_no_tested_call_should_be_justified_in_the_template() {
     let account = account(&local_stack(&template));
     let calls: Vec<_> = inventory().iter().map(|l| parse(l)).collect();
     let mut unjustified = Vec::new();
-    for principal in account.principals.values() {
+    // The neighbour is not the stack's: its broad grant is the point of it.
+    for principal in account
+        .principals
+        .values()
+        .filter(|p| p.name != runner::stack::NEIGHBOUR_ROLE)
+    {
         for policy in &principal.policies {
             for statement in policy
                 .statements
@@ -289,7 +294,8 @@ async fn when_every_tested_path_runs_should_make_only_inventoried_calls() {
     // A revocation, with every option, recorded as `image-release revoke` records it and
     // driven to its end by publish-release's ticks.
     let mut s = scenario();
-    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|s3, _emulator| {
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|live| {
+        let s3 = live.s3;
         tokio::runtime::Runtime::new()
             .unwrap()
             .block_on(revoke(&s3));
@@ -309,7 +315,8 @@ async fn when_every_tested_path_runs_should_make_only_inventoried_calls() {
     ] {
         s.parameters.push((k.into(), v.into()));
     }
-    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|s3, _emulator| {
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|live| {
+        let s3 = live.s3;
         tokio::runtime::Runtime::new()
             .unwrap()
             .block_on(retire(&s3));
@@ -554,6 +561,117 @@ fn when_the_distribution_asks_for_any_key_should_the_bucket_policy_serve_only_pu
         "template.yaml",
     ] {
         assert!(!may(key, ours, true), "{key}");
+    }
+}
+
+/// Every object write S3 authorizes (Service Authorization Reference, object resource type).
+const OBJECT_WRITES: [&str; 17] = [
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersionTagging",
+    "s3:AbortMultipartUpload",
+    "s3:RestoreObject",
+    "s3:ReplicateObject",
+    "s3:ReplicateDelete",
+    "s3:ReplicateTags",
+    "s3:BypassGovernanceRetention",
+];
+
+/// The bucket policy as the template resolves it: only the stack writes its bucket. The
+/// neighbour (broad S3 rights of its own) and any other principal of the account may not
+/// write, tag or delete any key, whatever their IAM policies allow; each function's role, the
+/// VM export role and the operators named in `ReleaseOperatorArns` are not stopped by it.
+#[test]
+fn when_a_neighbour_writes_any_key_should_the_bucket_policy_deny_it() {
+    let template = root().join("template.yaml");
+    let keys = [
+        "pending/golden-1.0.0-9.json",
+        "state/golden-1.0.0-9/distribution.json",
+        "releases/golden-1.0.0-9/manifest.json",
+        "releases/golden-1.0.0-9/SHA256SUMS",
+        "releases/golden-1.0.0-9/export-ami-0a.vmdk",
+        "channels/golden/stable.json",
+        "pending-channels/golden/stable/00000000000000000009.json",
+        "pending-revocations/golden-1.0.0-1.json",
+        "catalog/history/golden/2026-12.json",
+        "catalog/latest.json",
+        "index.html",
+        "distributed/golden-1.0.0-2.json",
+        "leases/golden/0.json",
+        "anything/else",
+    ];
+    let object = |key: &str| format!("arn:aws:s3:::image-release-artifacts/{key}");
+    let ours = account(&local_stack(&template));
+    for key in keys {
+        for action in OBJECT_WRITES {
+            let decision = ours
+                .evaluate(runner::stack::NEIGHBOUR_ROLE, action, &object(key), &[])
+                .expect("the local account has its neighbour");
+            assert!(
+                !decision.is_allowed(),
+                "the neighbour's {action} on {key}: {decision:?}"
+            );
+            let stranger = ours.stranger_may(
+                "arn:aws:iam::123456789012:role/SomeoneElse",
+                action,
+                &object(key),
+                &[],
+            );
+            assert!(!stranger.is_allowed(), "{action} on {key}: {stranger:?}");
+        }
+        // The neighbour still reads what its own IAM allows: the policy denies writes only.
+        let read = ours
+            .evaluate(
+                runner::stack::NEIGHBOUR_ROLE,
+                "s3:GetObject",
+                &object(key),
+                &[],
+            )
+            .unwrap();
+        assert!(read.is_allowed(), "reading {key}: {read:?}");
+    }
+    // The stack's own principals are not in the deny (their roles decide what each may write).
+    let roles = local_stack(&template).roles().unwrap();
+    let vmimport = &roles["VmImportRole"].0;
+    for role in [
+        roles["StartPipelineFunctionRole"].0.as_str(),
+        roles["PublishReleaseFunctionRole"].0.as_str(),
+        roles["ExportImageFunctionRole"].0.as_str(),
+        vmimport.as_str(),
+    ] {
+        let decision = ours.stranger_may(role, "s3:PutObject", &object("releases/x"), &[]);
+        assert!(decision.is_allowed(), "{role}: {decision:?}");
+    }
+    // Operators named in ReleaseOperatorArns write too (retry, revoke, promote); nobody else.
+    let with_operators = account(&local_stack_with(
+        &template,
+        &[(
+            "ReleaseOperatorArns",
+            "arn:aws:iam::123456789012:role/release-ci-*,arn:aws:iam::123456789012:user/alice",
+        )],
+    ));
+    for (who, allowed) in [
+        ("arn:aws:iam::123456789012:role/release-ci-main", true),
+        ("arn:aws:iam::123456789012:user/alice", true),
+        ("arn:aws:iam::123456789012:user/bob", false),
+        ("arn:aws:iam::123456789012:role/neighbour", false),
+    ] {
+        for action in ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging"] {
+            let decision = with_operators.stranger_may(who, action, &object("state/x"), &[]);
+            assert_eq!(
+                decision.is_allowed(),
+                allowed,
+                "{who} {action}: {decision:?}"
+            );
+        }
     }
 }
 

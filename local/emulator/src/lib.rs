@@ -47,6 +47,16 @@ use world::World;
 /// against that role's policy.
 pub const VM_IMPORT_ACCESS_KEY: &str = "AKIDVMIMPORT";
 
+/// The access key of the account's neighbour: another team's principal in the shared account,
+/// with broad rights of its own (S3, EC2, SSM, AppStream and Image Builder on everything,
+/// `events:PutEvents` on the default bus, `lambda:InvokeFunction` on every function) but no
+/// part in the stack. The local IAM evaluates its calls like any other principal's, so what the
+/// stack's resource policies deny it is denied, and everything else is allowed: the attacker
+/// of the shared-account tests.
+pub const NEIGHBOUR_ACCESS_KEY: &str = "AKIDNEIGHBOUR";
+/// Its role's name (`arn:aws:iam::<account>:role/<name>`).
+pub const NEIGHBOUR_ROLE: &str = "neighbour";
+
 /// What the emulated account holds when it starts.
 #[derive(Debug, Clone)]
 pub struct Config {

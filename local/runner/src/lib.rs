@@ -6,6 +6,7 @@
 pub mod alarms;
 pub mod cfn;
 pub mod confine;
+mod invoke;
 pub mod lambda;
 pub mod process;
 pub mod proxy;
@@ -33,9 +34,26 @@ pub use aws_sdk_imagebuilder::Client as ImageBuilderClient;
 pub const BUCKET: &str = "image-release-artifacts";
 pub const SOURCE_APPSTREAM_IMAGE: &str = "golden-1.0.0-1";
 
-/// A blocking action on the running stack: `(moto's endpoint, the emulator)`.
+/// The running stack, as a hook sees it: every function up, its rules and schedules live.
 #[derive(Clone)]
-pub struct OnFailure(pub Arc<dyn Fn(String, Arc<Emulator>) + Send + Sync>);
+pub struct Live {
+    /// moto's own endpoint: S3 and CloudFront without the local IAM (the account's
+    /// administrator, as the operator tests act).
+    pub s3: String,
+    /// S3 and CloudFront through the authorizing proxy: what a caller with one of the local
+    /// account's keys (a function's, the neighbour's) may do, the bucket policy included. moto's
+    /// own endpoint when the scenario switches IAM off.
+    pub s3_authorized: String,
+    /// The emulated account (Image Builder, EC2, AppStream, EventBridge, KMS, SSM).
+    pub emulator: Arc<Emulator>,
+    /// The local Lambda's Invoke API (`POST /2015-03-31/functions/<name>/invocations`), under
+    /// the local IAM.
+    pub lambda: String,
+}
+
+/// A blocking action on the running stack.
+#[derive(Clone)]
+pub struct OnFailure(pub Arc<dyn Fn(Live) + Send + Sync>);
 
 impl std::fmt::Debug for OnFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,6 +272,14 @@ pub struct Report {
     /// The emulated account (Image Builder, EC2, AppStream, EventBridge), kept running as long as
     /// the report lives, for the operator CLI's tests.
     pub emulator: Arc<Emulator>,
+    /// S3 through the authorizing proxy (see [`Live::s3_authorized`]), kept running as long as
+    /// the report lives: what the neighbour's key may do to the bucket after the run.
+    pub s3_authorized: String,
+    _proxy: Option<Arc<proxy::AuthorizingProxy>>,
+    /// The local Lambda's Invoke API (see [`Live::lambda`]), kept running with every function
+    /// (no schedule ticks, no events routed) as long as the report lives.
+    pub lambda_endpoint: String,
+    _invoke_api: Arc<invoke::InvokeApi>,
     pub invocations: Vec<Invocation>,
     /// Events Lambda gave up on after its retries: what reached the on-failure destination.
     pub dead_letters: Vec<DeadLetter>,
@@ -547,7 +573,7 @@ struct Account {
     /// The local IAM (None when the scenario switches it off).
     iam: Option<Arc<iam::Account>>,
     /// The authorizing proxy in front of moto, which the functions use as S3 and CloudFront.
-    proxy: Option<proxy::AuthorizingProxy>,
+    proxy: Option<Arc<proxy::AuthorizingProxy>>,
     events: mpsc::UnboundedReceiver<Value>,
     pipeline_arn: String,
     /// The pipeline of each release request.
@@ -633,9 +659,38 @@ impl Bus {
     }
 
     async fn invoke(&self, index: usize, event: Value) {
+        let trigger = describe_event(&event);
+        self.invoke_as(index, event, trigger).await;
+    }
+
+    /// One synchronous invocation (the Invoke API's `RequestResponse`): no retry, recorded like
+    /// a delivery.
+    async fn invoke_once(&self, index: usize, payload: Value, trigger: &str) -> Outcome {
         let function = &self.running[index];
         let name = function.spec.binary.clone();
-        let trigger = describe_event(&event);
+        let queued = Instant::now();
+        let (outcome, took) = function.api.invoke_timed(payload, invoke::SYNC_WAIT).await;
+        let (handed, duration) = took.unwrap_or((queued, queued.elapsed()));
+        if let Outcome::Response(value) = &outcome {
+            self.seen.note_releases(value);
+        }
+        self.progress
+            .line(&name, trigger, &describe_outcome(&outcome));
+        lock(&self.seen.invocations).push(Invocation {
+            function: name,
+            trigger: trigger.to_owned(),
+            attempt: 1,
+            outcome: outcome.clone(),
+            handed,
+            duration,
+        });
+        outcome
+    }
+
+    /// An asynchronous invocation with Lambda's retries, recorded as `trigger`.
+    async fn invoke_as(&self, index: usize, event: Value, trigger: String) {
+        let function = &self.running[index];
+        let name = function.spec.binary.clone();
         let dead = lambda::invoke_async(
             function,
             &self.lambda,
@@ -762,23 +817,25 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         );
     }
     request_releases(&scenario, &account, &sender).await?;
+    let invoke_api = invoke::InvokeApi::start(bus.clone()).await?;
+    let live = Live {
+        s3: storage.moto.endpoint.clone(),
+        s3_authorized: account
+            .proxy
+            .as_ref()
+            .map_or_else(|| storage.moto.endpoint.clone(), |p| p.endpoint()),
+        emulator: account.emulator.clone(),
+        lambda: invoke_api.endpoint(),
+    };
     let mut ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
     if let (Some(hook), "failed") = (&scenario.on_failure, ended.0.as_str()) {
-        let (hook, s3, emulator) = (
-            hook.0.clone(),
-            storage.moto.endpoint.clone(),
-            account.emulator.clone(),
-        );
-        tokio::task::spawn_blocking(move || hook(s3, emulator)).await?;
+        let (hook, live) = (hook.0.clone(), live.clone());
+        tokio::task::spawn_blocking(move || hook(live)).await?;
         ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
     }
     if let (Some(hook), "published") = (&scenario.on_published, ended.0.as_str()) {
-        let (hook, s3, emulator) = (
-            hook.0.clone(),
-            storage.moto.endpoint.clone(),
-            account.emulator.clone(),
-        );
-        tokio::task::spawn_blocking(move || hook(s3, emulator)).await?;
+        let (hook, live) = (hook.0.clone(), live.clone());
+        tokio::task::spawn_blocking(move || hook(live)).await?;
     }
     let (state, status) = ended;
     // Let late (duplicated, delayed, retried) deliveries land before counting side effects:
@@ -813,6 +870,10 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         history: Vec::new(),
         moto: storage.moto.clone(),
         emulator: account.emulator.clone(),
+        s3_authorized: live.s3_authorized.clone(),
+        _proxy: account.proxy.clone(),
+        lambda_endpoint: live.lambda.clone(),
+        _invoke_api: Arc::new(invoke_api),
         invocations: lock(&seen.invocations).clone(),
         dead_letters: lock(&seen.dead_letters).clone(),
         alarms: Vec::new(),
@@ -980,7 +1041,7 @@ async fn start_account(
     let (iam, proxy) = if scenario.iam {
         let iam = Arc::new(stack.account(functions, process::access_key)?);
         let proxy = proxy::AuthorizingProxy::start(&storage.moto.endpoint, iam.clone()).await?;
-        (Some(iam), Some(proxy))
+        (Some(iam), Some(Arc::new(proxy)))
     } else {
         (None, None)
     };

@@ -166,7 +166,31 @@ async fn inspect(report: &runner::Report, keep: bool) {
         println!("  cargo run -q -p image-release -- retry {id}");
     }
     if keep {
-        println!("\nthe local stack (S3 and the emulator) stays up until Ctrl-C");
+        let emulator = report.emulator.endpoint();
+        println!(
+            "\nthe account's neighbour (another team's principal: S3, EC2, SSM, AppStream and Image \
+             Builder on everything, events:PutEvents on the default bus, lambda:InvokeFunction on \
+             every function; the local IAM evaluates its calls, the stack's resource policies included):"
+        );
+        println!(
+            "  export AWS_ENDPOINT_URL_S3={} AWS_ENDPOINT_URL_LAMBDA={} AWS_ENDPOINT_URL_EC2={emulator} \
+             AWS_ENDPOINT_URL_APPSTREAM={emulator} AWS_ENDPOINT_URL_IMAGEBUILDER={emulator} \
+             AWS_ENDPOINT_URL_EVENTBRIDGE={emulator} AWS_ENDPOINT_URL_SSM={emulator} \
+             AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1",
+            report.s3_authorized,
+            report.lambda_endpoint,
+            runner::stack::NEIGHBOUR_ACCESS_KEY
+        );
+        println!(
+            "  aws s3api put-object --bucket {} --key pending/x.json   # AccessDenied: only the stack writes",
+            runner::BUCKET
+        );
+        println!(
+            "  aws lambda invoke --function-name <name> --payload fileb://events/release-requested.json out.json"
+        );
+        println!(
+            "\nthe local stack (S3, the emulator, the functions without their schedules) stays up until Ctrl-C"
+        );
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// A running proxy; dropping it stops it.
+#[derive(Debug)]
 pub struct AuthorizingProxy {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,

@@ -119,6 +119,8 @@ pub struct Function {
     /// cargo-lambda's binary (`Metadata.BuildProperties.Binary`).
     pub binary: String,
     pub name: String,
+    /// `arn:<partition>:lambda:<region>:<account>:function:<name>`.
+    pub arn: String,
     pub environment: BTreeMap<String, String>,
     pub memory_mb: u32,
     pub timeout_s: u32,
@@ -188,6 +190,7 @@ impl Stack {
                 logical_id: id.clone(),
                 binary: binary.to_owned(),
                 name,
+                arn,
                 environment,
                 // Lambda's defaults when the template says nothing: 128 MB, 3 seconds.
                 memory_mb: number(&p["MemorySize"], 128),
@@ -222,7 +225,24 @@ const KNOWN_MANAGED_POLICIES: [&str; 2] = [
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 ];
 
-pub use emulator::VM_IMPORT_ACCESS_KEY;
+pub use emulator::{NEIGHBOUR_ACCESS_KEY, NEIGHBOUR_ROLE, VM_IMPORT_ACCESS_KEY};
+
+/// The neighbour's identity policy ([`NEIGHBOUR_ACCESS_KEY`]): what a broad grant to another
+/// team of a shared account looks like. Nothing in it names the stack.
+fn neighbour_policy(partition: &str, account: &str) -> anyhow::Result<iam::Policy> {
+    let document = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "OwnsTheServices", "Effect": "Allow", "Resource": "*",
+             "Action": ["s3:*", "ec2:*", "ssm:*", "appstream:*", "imagebuilder:*"]},
+            {"Sid": "PutsOnTheDefaultBus", "Effect": "Allow", "Action": "events:PutEvents",
+             "Resource": format!("arn:{partition}:events:*:{account}:event-bus/default")},
+            {"Sid": "InvokesAnyFunction", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+             "Resource": format!("arn:{partition}:lambda:*:{account}:function:*")}
+        ]
+    });
+    Ok(iam::Policy::parse("neighbour/broad", &document)?)
+}
 
 impl Stack {
     /// `(role ARN, its policies)` of every `AWS::IAM::Role`, inline policies named
@@ -289,7 +309,8 @@ impl Stack {
     }
 
     /// The local account's IAM: each function's role under its access key, the VM Import role
-    /// (when the stack creates it) under [`VM_IMPORT_ACCESS_KEY`], and every bucket policy.
+    /// (when the stack creates it) under [`VM_IMPORT_ACCESS_KEY`], the neighbour under
+    /// [`NEIGHBOUR_ACCESS_KEY`], and every resource policy (buses, keys, buckets).
     pub fn account(
         &self,
         functions: &[Function],
@@ -327,6 +348,18 @@ impl Stack {
                 },
             );
         }
+        let (partition, id) = (
+            self.values.get("AWS::Partition"),
+            self.values.get("AWS::AccountId"),
+        );
+        account.add_principal(
+            NEIGHBOUR_ACCESS_KEY,
+            iam::Principal {
+                name: NEIGHBOUR_ROLE.into(),
+                role_arn: format!("arn:{partition}:iam::{id}:role/{NEIGHBOUR_ROLE}"),
+                policies: vec![neighbour_policy(&partition, &id)?],
+            },
+        );
         // An event bus's resource policy (the release bus: who may put).
         for (id, bus) in self.of_type("AWS::Events::EventBus") {
             let p = &bus["Properties"];

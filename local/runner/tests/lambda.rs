@@ -15,6 +15,7 @@ fn hello(memory_mb: u32, timeout_s: u32) -> Function {
         logical_id: "HelloFunction".into(),
         binary: "lambda-probe".into(),
         name: "image-release-hello".into(),
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:image-release-hello".into(),
         environment: BTreeMap::new(),
         memory_mb,
         timeout_s,
