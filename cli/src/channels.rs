@@ -34,6 +34,10 @@ pub struct MoveSettings {
         default_value = channels::DEFAULT_PARAMETER_PREFIX
     )]
     pub parameter_prefix: String,
+    /// The key the release's signatures must verify with: what proves its AMIs before they
+    /// go into SSM.
+    #[command(flatten)]
+    pub keys: crate::provenance::KeyArgs,
 }
 
 fn channel_name(field: &str, value: &str) -> Result<ChannelName, Failure> {
@@ -231,7 +235,7 @@ async fn move_channel(
     let manifest = crate::published(store, id).await?;
     let config = sdk(cli).await;
 
-    let findings = promotion_findings(&config, store, &manifest).await?;
+    let findings = promotion_findings(&config, store, &manifest, settings.keys.source()).await?;
     if let Some(summary) = verify::report(cli, id, &findings) {
         return Err(Failure::Problem(format!(
             "{summary}: {image}/{channel} not moved"
@@ -256,7 +260,9 @@ async fn move_channel(
         )));
     }
     let parameters = SsmParameters::new(&config);
-    let mirrored = channels::mirror(store, &parameters, &prefix, &image, channel).await;
+    // The AMIs the checks above proved (the manifest's signature): nothing else goes into SSM.
+    let proof = crate::provenance::Verified(&manifest);
+    let mirrored = channels::mirror(store, &parameters, &proof, &prefix, &image, channel).await;
     let name = prefix.parameter(&image, channel);
     let (mirror_note, waiting) = match &mirrored {
         Ok(Mirrored::Done { .. }) => ("mirrored".to_owned(), Vec::new()),
@@ -266,6 +272,7 @@ async fn move_channel(
                 .to_owned(),
             regions.iter().map(ToString::to_string).collect(),
         ),
+        Ok(Mirrored::Refused { reason, .. }) => (format!("not mirrored: {reason}"), Vec::new()),
         Err(e) => (
             format!("not mirrored yet ({e}); publish-release's next tick mirrors it"),
             Vec::new(),
@@ -317,11 +324,12 @@ async fn promotion_findings(
     config: &aws_config::SdkConfig,
     store: &S3Adapter,
     manifest: &Manifest,
+    public_key: PublicKeySource,
 ) -> Result<Vec<Finding>, Failure> {
     let options = Options {
         skip_urls: true,
         key: None,
-        public_key: PublicKeySource::Bucket,
+        public_key,
         parameter_prefix: channels::DEFAULT_PARAMETER_PREFIX.to_owned(),
     };
     let mut findings = verify::check(config, store, manifest, &options).await?;

@@ -8,6 +8,7 @@
 pub mod channels;
 pub mod doctor;
 pub mod live;
+pub mod provenance;
 pub mod retention;
 pub mod retry;
 pub mod revoke;
@@ -92,10 +93,8 @@ pub enum Command {
         /// The matching RSA private key (PEM file).
         #[arg(long, requires = "key_pair_id")]
         private_key: Option<std::path::PathBuf>,
-        /// The public key (PEM) the release's signatures must verify with, pinned out of band
-        /// (takes precedence over --signing-key).
-        #[arg(long)]
-        public_key: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        keys: provenance::KeyArgs,
         /// The SSM hierarchy of the channels' parameters (stack parameter ChannelParameterPrefix),
         /// checked for a revoked release.
         #[arg(
@@ -104,11 +103,6 @@ pub enum Command {
             default_value = shared::channels::DEFAULT_PARAMETER_PREFIX
         )]
         parameter_prefix: String,
-        /// The stack's signing key (output SigningKeyArn): its public key is read with KMS
-        /// GetPublicKey. Without this or --public-key, the bucket's own key is used (integrity,
-        /// not origin).
-        #[arg(long, env = "IMAGE_RELEASE_SIGNING_KEY")]
-        signing_key: Option<String>,
     },
     /// Follows a release, one progress bar per step, until it is published (exit 0) or fails (exit 1).
     Watch {
@@ -201,11 +195,17 @@ pub enum RetentionAction {
     Plan {
         #[command(flatten)]
         policy: retention::PolicyArgs,
+        /// The key each release's manifest must verify with: only a release so proven has its
+        /// AMIs planned for.
+        #[command(flatten)]
+        keys: provenance::KeyArgs,
     },
     /// The plan, then (confirmed, or --yes) done.
     Apply {
         #[command(flatten)]
         policy: retention::PolicyArgs,
+        #[command(flatten)]
+        keys: provenance::KeyArgs,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -249,19 +249,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             skip_urls,
             key_pair_id,
             private_key,
-            public_key,
-            signing_key: kms_key,
+            keys,
             parameter_prefix,
         } => match signing_key(key_pair_id.as_deref().zip(private_key.as_deref())) {
             Ok(key) => {
                 let options = verify::Options {
                     skip_urls: *skip_urls,
                     key,
-                    public_key: match (public_key, kms_key) {
-                        (Some(path), _) => verify::PublicKeySource::File(path.clone()),
-                        (None, Some(arn)) => verify::PublicKeySource::Kms(arn.clone()),
-                        (None, None) => verify::PublicKeySource::Bucket,
-                    },
+                    public_key: keys.source(),
                     parameter_prefix: parameter_prefix.clone(),
                 };
                 verify::verify(&cli, release, options).await
@@ -285,8 +280,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(settings) => doctor::doctor(&cli, settings).await,
         Command::Retry { release, yes } => retry::retry(&cli, release, *yes).await,
         Command::Retention { action } => match action {
-            RetentionAction::Plan { policy } => retention::plan(&cli, policy).await,
-            RetentionAction::Apply { policy, yes } => retention::apply(&cli, policy, *yes).await,
+            RetentionAction::Plan { policy, keys } => retention::plan(&cli, policy, keys).await,
+            RetentionAction::Apply { policy, keys, yes } => {
+                retention::apply(&cli, policy, keys, *yes).await
+            }
         },
         Command::Revoke { release, options } => revoke::revoke(&cli, release, options).await,
         Command::Channels { image } => channels::list(&cli, image.as_deref()).await,
@@ -405,13 +402,22 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-/// The manifest of a published release (exit 1 when there is none).
+/// The manifest of a published release (exit 1 when there is none, or when the manifest at
+/// its path names another release: its signature would then prove the other's objects).
 async fn published(store: &S3Adapter, id: &ReleaseId) -> Result<Manifest, Failure> {
-    store
-        .get_json(&keys::manifest(id))
+    let key = keys::manifest(id);
+    let manifest: Manifest = store
+        .get_json(&key)
         .await
         .map_err(aws("reading the manifest"))?
-        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))
+        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))?;
+    if manifest.release_id != *id {
+        return Err(Failure::Problem(format!(
+            "{key} names release {}, not {id}: it is not this release's manifest",
+            manifest.release_id
+        )));
+    }
+    Ok(manifest)
 }
 
 /// Every downloadable artifact of a manifest (a v1 manifest has only `export`).

@@ -1,6 +1,7 @@
 //! `retention plan` and `retention apply`: the retention policy's plan, computed from the
 //! catalog and EC2 ([`shared::retention`]), printed with why and what it saves; `apply` does it.
 
+use crate::provenance::{KeyArgs, SignedManifests};
 use crate::{Cli, Failure, Outcome, aws, sdk, store, table};
 use shared::aws::appstream::AppStreamAdapter;
 use shared::aws::ec2::Ec2Regions;
@@ -57,6 +58,7 @@ fn describe(outcome: &AmiOutcome) -> String {
             format!("not checked: in account {account}, which DescribeImageReferences cannot see")
         }
         AmiOutcome::Gone => "gone already".into(),
+        AmiOutcome::NotProven { why } => format!("left alone, not proven the release's: {why}"),
     }
 }
 
@@ -123,13 +125,22 @@ fn print(cli: &Cli, plan: &Plan) {
     );
 }
 
-async fn compute(cli: &Cli, args: &PolicyArgs) -> Result<(Plan, aws_config::SdkConfig), Failure> {
+async fn compute(
+    cli: &Cli,
+    args: &PolicyArgs,
+    keys: &KeyArgs,
+) -> Result<(Plan, aws_config::SdkConfig), Failure> {
     let policy = args.policy()?;
     let store = store(cli).await?;
     let config = sdk(cli).await;
+    let key = SignedManifests::key(&config, &store, &keys.source())
+        .await
+        .map_err(Failure::Usage)?;
+    let proof = SignedManifests { store: &store, key };
     let plan = retention::plan(
         &store,
         &Ec2Regions::new(&config),
+        &proof,
         &policy,
         std::time::SystemTime::now(),
     )
@@ -139,15 +150,15 @@ async fn compute(cli: &Cli, args: &PolicyArgs) -> Result<(Plan, aws_config::SdkC
 }
 
 /// `retention plan`: what the policy would do, nothing done.
-pub async fn plan(cli: &Cli, args: &PolicyArgs) -> Outcome {
-    let (plan, _) = compute(cli, args).await?;
+pub async fn plan(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs) -> Outcome {
+    let (plan, _) = compute(cli, args, keys).await?;
     print(cli, &plan);
     Ok(None)
 }
 
 /// `retention apply`: the plan, then (confirmed, or `--yes`) done.
-pub async fn apply(cli: &Cli, args: &PolicyArgs, yes: bool) -> Outcome {
-    let (plan, config) = compute(cli, args).await?;
+pub async fn apply(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs, yes: bool) -> Outcome {
+    let (plan, config) = compute(cli, args, keys).await?;
     print(cli, &plan);
     if plan.releases.iter().all(|r| r.action == Action::Keep) {
         return Ok(None);

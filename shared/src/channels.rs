@@ -20,6 +20,7 @@ use crate::documents;
 use crate::domain::{AmiId, ChannelName, ParameterPrefix, RegionName, ReleaseId};
 use crate::error::{ServiceError, ValidationError};
 use crate::ports::{ArtifactStore, Parameters, PutOutcome, Versioned};
+use crate::provenance::{Proof, Provenance, Refusal, Refused};
 use crate::release::{self, Manifest};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -137,6 +138,25 @@ impl Target {
             release_id: manifest.release_id.clone(),
             amis,
         })
+    }
+}
+
+impl Target {
+    /// `proven`'s release, with one AMI per region of the account that built it.
+    pub fn proven(proven: &crate::provenance::Proven) -> Self {
+        let mut amis: Vec<ChannelAmi> = Vec::new();
+        for ami in proven.home_amis() {
+            if !amis.iter().any(|a| a.region == ami.region) {
+                amis.push(ChannelAmi {
+                    region: ami.region.clone(),
+                    ami_id: ami.ami_id.clone(),
+                });
+            }
+        }
+        Self {
+            release_id: proven.release.clone(),
+            amis,
+        }
     }
 }
 
@@ -369,15 +389,58 @@ pub enum Mirrored {
         generation: u64,
         regions: Vec<RegionName>,
     },
+    /// The record names an AMI that AWS's answers do not prove is its release's (a planted or
+    /// corrupted record): nothing was written, its markers are cleared, and the refusal was
+    /// logged as a security event.
+    Refused { generation: u64, reason: String },
+}
+
+/// Whether `provenance` proves every AMI of `record` is its release's, in the building
+/// account: `Ok(None)` when it does, `Ok(Some(refusal))` when it cannot (AWS's answers
+/// contradict the record, or its release's images are gone). A release not provable yet is an
+/// error to retry.
+async fn unproven<V: Provenance>(
+    provenance: &V,
+    record: &ChannelRecord,
+) -> Result<Option<Refusal>, ServiceError> {
+    let forged = |reason: String| Refusal {
+        reason,
+        kind: Refused::Forged,
+    };
+    let Some(release) = &record.release_id else {
+        return Ok((!record.amis.is_empty())
+            .then(|| forged(format!("{} names AMIs but no release", record.channel))));
+    };
+    match provenance.prove(release).await? {
+        Proof::Proven(proven) => Ok(record
+            .amis
+            .iter()
+            .find(|a| !proven.owns(a.region.as_str(), a.ami_id.as_str()))
+            .map(|a| {
+                forged(format!(
+                    "{}/{} names {} in {}, which is not an AMI of {release} in account {}",
+                    record.image, record.channel, a.ami_id, a.region, proven.account
+                ))
+            })),
+        Proof::Refused(refusal) if refusal.kind != Refused::NotYet => Ok(Some(refusal)),
+        Proof::Refused(refusal) => Err(ServiceError::new(
+            "GetImage",
+            crate::ErrorClass::Transient,
+            "NotProvenYet",
+            refusal.reason,
+        )),
+    }
 }
 
 /// Makes every surface show where the channel's record points: the SSM parameter in each
 /// region of its AMIs (written only where it differs), `latest.json` and the index (never
 /// over a newer move) and the downloads page. Idempotent; starts over if the channel moved
-/// meanwhile, so whoever mirrors last leaves the newest move everywhere.
-pub async fn mirror<S: ArtifactStore, P: Parameters>(
+/// meanwhile, so whoever mirrors last leaves the newest move everywhere. Nothing is written
+/// before `provenance` proves each AMI of the record is its release's.
+pub async fn mirror<S: ArtifactStore, P: Parameters, V: Provenance>(
     store: &S,
     parameters: &P,
+    provenance: &V,
     prefix: &ParameterPrefix,
     image: &str,
     channel: &ChannelName,
@@ -389,6 +452,16 @@ pub async fn mirror<S: ArtifactStore, P: Parameters>(
             clear_markers(store, image, channel, u64::MAX).await?;
             return Ok(Mirrored::Done { generation: 0 });
         };
+        if record.image != image || &record.channel != channel {
+            let refusal = Refusal {
+                reason: format!("{key} is the record of {}/{}", record.image, record.channel),
+                kind: Refused::Forged,
+            };
+            return refuse(store, image, channel, record.generation, refusal).await;
+        }
+        if let Some(refusal) = unproven(provenance, &record).await? {
+            return refuse(store, image, channel, record.generation, refusal).await;
+        }
         let name = prefix.parameter(image, channel);
         let mut waiting = Vec::new();
         for ami in &record.amis {
@@ -436,6 +509,31 @@ pub async fn mirror<S: ArtifactStore, P: Parameters>(
     Err(documents::precondition_failed(format!(
         "{key} moved while it was mirrored, {MIRROR_ATTEMPTS} times in a row"
     )))
+}
+
+/// A mirror refused: a forgery logged as a security event, the channel's markers cleared (so
+/// no tick refuses it again and again), nothing else touched.
+async fn refuse<S: ArtifactStore>(
+    store: &S,
+    image: &str,
+    channel: &ChannelName,
+    generation: u64,
+    refusal: Refusal,
+) -> Result<Mirrored, ServiceError> {
+    let what = format!("mirroring {image}/{channel}");
+    if refusal.kind == Refused::Forged {
+        crate::provenance::security_event(&what, &refusal.reason);
+    } else {
+        tracing::warn!(
+            reason = refusal.reason,
+            "{what} refused: its release cannot be proven"
+        );
+    }
+    clear_markers(store, image, channel, u64::MAX).await?;
+    Ok(Mirrored::Refused {
+        generation,
+        reason: refusal.reason,
+    })
 }
 
 /// Deletes the channel's markers of moves up to `generation` (a newer move's stays).

@@ -14,6 +14,7 @@ pub mod events;
 pub mod hashing;
 pub mod lineage;
 pub mod ports;
+pub mod provenance;
 pub mod release;
 pub mod retention;
 pub mod revocation;

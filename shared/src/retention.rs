@@ -20,6 +20,7 @@ use crate::documents;
 use crate::domain::{AmiId, AppStreamImageName, RegionName, ReleaseId};
 use crate::error::{ConfigError, ServiceError, ValidationError};
 use crate::ports::{AmiLifecycle, AppStreamImages, ArtifactStore, ImageReference};
+use crate::provenance::{Proof, Provenance, Refused};
 use crate::release::{self, keys};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -101,6 +102,11 @@ pub enum AmiOutcome {
     /// In another account: DescribeImageReferences cannot see there; left alone.
     NotChecked {
         account: String,
+    },
+    /// Not proven the release's (Image Builder does not report it as the release's AMI, or the
+    /// release's images are gone): never touched.
+    NotProven {
+        why: String,
     },
     /// Deregistered already.
     Gone,
@@ -198,16 +204,20 @@ async fn protected<S: ArtifactStore>(
     Ok(kept)
 }
 
-/// The plan for every release of the catalog at `now`.
-pub async fn plan<S, E>(
+/// The plan for every release of the catalog at `now`. An AMI is acted on only when
+/// `provenance` proves it is the release's, in the account that built it; a release it refuses
+/// as forged is kept whole (a security event).
+pub async fn plan<S, E, V>(
     store: &S,
     ec2: &E,
+    provenance: &V,
     policy: &Policy,
     now: SystemTime,
 ) -> Result<Plan, ServiceError>
 where
     S: ArtifactStore,
     E: AmiLifecycle,
+    V: Provenance,
 {
     let mut all = entries(store).await?;
     // Newest first, by version then build, per image.
@@ -296,17 +306,51 @@ where
             releases.push(planned);
             continue;
         }
-        let home = entry
-            .pipeline_arn
-            .as_deref()
-            .and_then(|arn| arn.split(':').nth(4))
-            .map(str::to_owned);
+        let id = ReleaseId::parse("release_id", &entry.release_id).map_err(|e| {
+            ServiceError::new(
+                "GetObject",
+                crate::ErrorClass::CorruptRecord,
+                "InvalidEntry",
+                e.to_string(),
+            )
+        })?;
+        let proven = match provenance.prove(&id).await? {
+            Proof::Proven(proven) => Ok(proven),
+            Proof::Refused(refusal) if refusal.kind == Refused::Forged => {
+                crate::provenance::security_event(&format!("retiring {id}"), &refusal.reason);
+                planned.action = Action::Keep;
+                planned.why = format!("refused: {}", refusal.reason);
+                releases.push(planned);
+                continue;
+            }
+            Proof::Refused(refusal) => Err(refusal.reason),
+        };
         for ami in &entry.amis {
-            let outcome = match (&ami.account_id, &home) {
-                (Some(account), Some(home)) if account != home => AmiOutcome::NotChecked {
-                    account: account.clone(),
+            let outcome = match &proven {
+                Err(why) => AmiOutcome::NotProven { why: why.clone() },
+                Ok(proven) => match proven.amis.iter().find(|p| p.ami_id.as_str() == ami.ami_id) {
+                    None => {
+                        let why = format!(
+                            "Image Builder does not report {} {} for {id}",
+                            ami.region, ami.ami_id
+                        );
+                        crate::provenance::security_event(&format!("retiring {id}"), &why);
+                        AmiOutcome::NotProven { why }
+                    }
+                    Some(p) if p.account_id != proven.account => AmiOutcome::NotChecked {
+                        account: p.account_id.clone(),
+                    },
+                    Some(p) => {
+                        ami_outcome(
+                            ec2,
+                            p.region.as_str(),
+                            p.ami_id.as_str(),
+                            action,
+                            &proven.account,
+                        )
+                        .await?
+                    }
                 },
-                _ => ami_outcome(ec2, &ami.region, &ami.ami_id, action).await?,
             };
             if let AmiOutcome::Deregister { snapshots_gib } = &outcome {
                 planned.saves_usd_per_month += *snapshots_gib as f64 * SNAPSHOT_USD_PER_GB_MONTH;
@@ -318,18 +362,13 @@ where
             });
         }
         if action == Action::Delete {
-            let id = ReleaseId::parse("release_id", &entry.release_id).map_err(|e| {
-                ServiceError::new(
-                    "GetObject",
-                    crate::ErrorClass::CorruptRecord,
-                    "InvalidEntry",
-                    e.to_string(),
-                )
-            })?;
+            // Only the release's own objects, whatever the entry names.
+            let own = id.prefix();
             let mut keys_of: Vec<String> = entry
                 .artifacts
                 .iter()
                 .map(|a| a.object_key.clone())
+                .filter(|k| k.starts_with(&own) && !k.contains(".."))
                 .collect();
             if !keys_of.is_empty() {
                 keys_of.push(keys::sha256sums(&id));
@@ -362,6 +401,7 @@ async fn ami_outcome<E: AmiLifecycle>(
     region: &str,
     ami: &str,
     action: Action,
+    account: &str,
 ) -> Result<AmiOutcome, ServiceError> {
     let (Ok(region), Ok(ami)) = (
         RegionName::parse("region", region),
@@ -372,6 +412,19 @@ async fn ami_outcome<E: AmiLifecycle>(
     let Some(facts) = ec2.describe(&region, &ami).await? else {
         return Ok(AmiOutcome::Gone);
     };
+    // EC2's own answer on who owns it: never another account's AMI.
+    if facts
+        .owner_id
+        .as_deref()
+        .is_some_and(|owner| owner != account)
+    {
+        return Ok(AmiOutcome::NotProven {
+            why: format!(
+                "EC2 says account {} owns it, not {account}",
+                facts.owner_id.as_deref().unwrap_or("?")
+            ),
+        });
+    }
     if action == Action::Deprecate {
         let by = crate::revocation::deprecate_at(SystemTime::now());
         return Ok(
@@ -410,6 +463,9 @@ pub struct Applied {
     /// AppStream copies a fleet or image builder still uses: kept.
     #[serde(default)]
     pub appstream_in_use: usize,
+    /// AppStream images the catalog named that do not carry the release's mark: left alone.
+    #[serde(default)]
+    pub appstream_not_ours: usize,
     pub objects_deleted: usize,
     pub appstream_deleted: usize,
 }
@@ -424,6 +480,7 @@ pub async fn apply<S, E, A>(
     plan: &Plan,
     now: SystemTime,
 ) -> Result<Applied, ServiceError>
+// An AppStream image is deleted only when it carries the release's copy mark.
 where
     S: ArtifactStore,
     E: AmiLifecycle,
@@ -472,6 +529,15 @@ where
             store.delete(key).await?;
             applied.objects_deleted += 1;
         }
+        let mark = match ReleaseId::parse("release_id", &planned.release_id) {
+            Ok(id) => store
+                .get_json::<crate::steps::appstream_copy::CopyMarkRecord>(&keys::appstream_mark(
+                    &id,
+                ))
+                .await?
+                .map(|m| m.mark),
+            Err(_) => None,
+        };
         for (region, name) in &planned.appstream {
             let (Ok(region), Ok(name)) = (
                 RegionName::parse("region", region),
@@ -479,6 +545,17 @@ where
             ) else {
                 continue;
             };
+            let Some(image) = appstream.describe_image(&region, &name).await? else {
+                continue;
+            };
+            if !mark.as_ref().is_some_and(|m| m.is_on(&image)) {
+                crate::provenance::security_event(
+                    &format!("retiring {}", planned.release_id),
+                    &format!("{region} {name} does not carry the release's mark: not its copy"),
+                );
+                applied.appstream_not_ours += 1;
+                continue;
+            }
             match appstream.delete_image(&region, &name).await {
                 Ok(true) => applied.appstream_deleted += 1,
                 Ok(false) => {}

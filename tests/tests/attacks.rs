@@ -32,6 +32,57 @@ async fn published(s: Scenario) -> Report {
     report
 }
 
+/// Every security event the functions logged: `(function, what was refused, why)`.
+fn security_events(report: &Report) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for function in [
+        "start-pipeline",
+        "distribute-image",
+        "export-image",
+        "copy-appstream-image",
+        "publish-release",
+    ] {
+        let log = std::fs::read_to_string(report.log_dir.join(format!("{function}.log")))
+            .unwrap_or_default();
+        for line in log.lines() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if event["fields"]["message"] == shared::provenance::SECURITY_EVENT {
+                out.push((
+                    function.to_owned(),
+                    event["fields"]["refused"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    event["fields"]["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The attack was seen and refused: `function` logged a security event refusing `what`, and
+/// the stack's alarm for it would fire.
+fn refused_as_security_event(report: &Report, function: &str, what: &str) {
+    let events = security_events(report);
+    assert!(
+        events
+            .iter()
+            .any(|(f, refused, _)| f == function && refused.contains(what)),
+        "{function} logged no security event refusing {what}: {events:#?}"
+    );
+    assert!(
+        report.fired().contains(&"SecurityEventAlarm"),
+        "the security-event alarm would not fire: {:?}",
+        report.alarms
+    );
+}
+
 /// `aws <args>` as the neighbour against `endpoint`.
 fn neighbour(endpoint: &str, args: &[&str]) -> std::process::Output {
     aws_as(NEIGHBOUR_ACCESS_KEY, endpoint, args)
@@ -238,4 +289,268 @@ async fn when_a_function_is_invoked_directly_should_lambda_authorize_and_answer_
             .all(|i| !i.trigger.starts_with("direct")),
         "the report was taken before these invocations"
     );
+}
+
+/// The neighbour's own image: an Image Builder image of another team's pipeline, with its AMIs
+/// in this account (us-east-1, eu-west-1). The stack must never touch them.
+const THEIR_IMAGE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/their-app/2.0.0/1";
+const THEIR_AMI: &str = "ami-0feedfacecafe0001";
+const THEIR_AMI_EU: &str = "ami-0feedfacecafe0002";
+const THEIR_APPSTREAM: &str = "their-app-2";
+
+fn seed_their_resources(emulator: &emulator::Emulator) {
+    emulator.seed_image(
+        THEIR_IMAGE,
+        "AVAILABLE",
+        Some("arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/their-app"),
+        vec![
+            ("us-east-1".into(), THEIR_AMI.into()),
+            ("eu-west-1".into(), THEIR_AMI_EU.into()),
+        ],
+    );
+    emulator.seed_appstream_image("eu-west-1", THEIR_APPSTREAM, "AVAILABLE");
+}
+
+/// Writes `value` at `key` past the bucket policy (moto's own endpoint): what a writer the policy
+/// does not stop (an administrator's mistake, a leaked operator key) could plant.
+fn plant(s3: &str, key: &str, value: &serde_json::Value) {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(runner::put_json(s3, key, value))
+        .unwrap_or_else(|e| panic!("planting {key}: {e}"));
+}
+
+fn read(s3: &str, key: &str) -> Option<serde_json::Value> {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(runner::read_json(s3, key))
+}
+
+/// Lets publish-release's schedule tick a dozen times (every 200 ms here).
+fn ticks() {
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+fn now() -> String {
+    shared::release::timestamp(std::time::SystemTime::now())
+}
+
+/// A forged release `golden-1.0.0-8` whose manifest names the neighbour's AMIs and AppStream
+/// image as if they were the release's.
+fn forged_manifest() -> serde_json::Value {
+    serde_json::json!({
+        "schema_version": 2,
+        "release_id": "golden-1.0.0-8",
+        "version": "1.0.0",
+        "build": 8,
+        "pipeline_arn": "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+        "source_image_arn": "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/8",
+        "distributed_image_arn": THEIR_IMAGE,
+        "amis": [
+            {"region": "us-east-1", "ami_id": THEIR_AMI, "account_id": "123456789012"},
+            {"region": "eu-west-1", "ami_id": THEIR_AMI_EU, "account_id": "123456789012"}
+        ],
+        "artifacts": [],
+        "appstream": [{"region": "eu-west-1", "image_name": THEIR_APPSTREAM,
+                       "arn": format!("arn:aws:appstream:eu-west-1:123456789012:image/{THEIR_APPSTREAM}")}],
+        "timestamps": {"distribution_requested_at": "2025-01-01T00:00:00Z",
+                       "published_at": "2025-01-01T01:00:00Z"},
+        "steps": []
+    })
+}
+
+/// A planted channel record (and its marker) pointing `stable` at the neighbour's AMI under our
+/// release's name: the next tick would put that AMI into the SSM parameter fleets launch from.
+/// The mirror proves each AMI from Image Builder's answers first, and refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami() {
+    let mut s = scenario();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let saw = seen.clone();
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        seed_their_resources(&live.emulator);
+        let record = serde_json::json!({
+            "schema_version": 1, "image": "golden", "channel": "stable", "generation": 1,
+            "release_id": ID, "amis": [{"region": "us-east-1", "ami_id": THEIR_AMI}],
+            "moved_at": now(), "history": []
+        });
+        plant(&live.s3, "channels/golden/stable.json", &record);
+        plant(
+            &live.s3,
+            "pending-channels/golden/stable/00000000000000000001.json",
+            &serde_json::json!({"release_id": ID, "generation": 1, "moved_at": now()}),
+        );
+        ticks();
+        let parameters: Vec<Option<String>> = [
+            "/image-release/golden/stable",
+            "/image-release/image-release/golden/stable",
+        ]
+        .iter()
+        .map(|name| live.emulator.parameter("us-east-1", name))
+        .collect();
+        *saw.lock().unwrap() = Some(parameters);
+    })));
+    let report = published(s).await;
+    let parameters = seen.lock().unwrap().take().expect("the hook ran");
+    assert!(
+        parameters.iter().all(|p| p.as_deref() != Some(THEIR_AMI)),
+        "a planted channel put the neighbour's AMI into SSM: {parameters:?}"
+    );
+    refused_as_security_event(&report, "publish-release", "mirroring golden/stable");
+}
+
+/// A planted revocation of a forged release (record, marker, manifest naming the neighbour's AMIs
+/// and AppStream image, with --disable and --delete-appstream): the stack's roles may deprecate,
+/// disable and delete account-wide, so only the proof stops them. Nothing of the neighbour's is
+/// touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_revocation_is_planted_should_no_foreign_ami_or_appstream_image_be_touched() {
+    let mut s = scenario();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let saw = seen.clone();
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        seed_their_resources(&live.emulator);
+        plant(
+            &live.s3,
+            "releases/golden-1.0.0-8/manifest.json",
+            &forged_manifest(),
+        );
+        plant(
+            &live.s3,
+            "state/golden-1.0.0-8/revocation.json",
+            &serde_json::json!({
+                "schema_version": 1, "release_id": "golden-1.0.0-8", "reason": "forged",
+                "at": now(), "by": "arn:aws:iam::123456789012:role/neighbour",
+                "disable": true, "delete_appstream": true, "purge": true
+            }),
+        );
+        plant(
+            &live.s3,
+            "pending-revocations/golden-1.0.0-8.json",
+            &serde_json::json!({"at": now()}),
+        );
+        ticks();
+        let amis = [THEIR_AMI, THEIR_AMI_EU].map(|a| live.emulator.ami(a));
+        let appstream = live.emulator.appstream_image("eu-west-1", THEIR_APPSTREAM);
+        *saw.lock().unwrap() = Some((amis, appstream.is_some()));
+    })));
+    let report = published(s).await;
+    let (amis, appstream) = seen.lock().unwrap().take().expect("the hook ran");
+    for ami in amis {
+        let (state, deprecation) = ami.expect("the neighbour's AMI still exists");
+        assert_eq!(state, "available", "the neighbour's AMI was disabled");
+        assert_eq!(deprecation, None, "the neighbour's AMI was deprecated");
+    }
+    assert!(appstream, "the neighbour's AppStream image was deleted");
+    refused_as_security_event(&report, "publish-release", "revoking golden-1.0.0-8");
+}
+
+/// A planted history entry (a forged release published long ago with the neighbour's AMIs) and a
+/// retention policy that deletes at once: retention would deregister any AMI nothing references.
+/// It deregisters only what it proves is the stack's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_history_entry_is_planted_should_retention_leave_foreign_amis_alone() {
+    let mut s = scenario();
+    for (k, v) in [
+        ("RetentionKeepNewest", "0"),
+        ("RetentionKeepChannelDays", "0"),
+        ("RetentionDeprecateAfterDays", "0"),
+        ("RetentionDeleteAfterDays", "0"),
+        ("RetentionInterval", "1s"),
+    ] {
+        s.parameters.push((k.into(), v.into()));
+    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let saw = seen.clone();
+    s.on_published =
+        Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+            seed_their_resources(&live.emulator);
+            let index = read(&live.s3, "catalog/index.json").expect("the index");
+            let page = index["images"]["golden"]["history"][0]["json"]
+                .as_str()
+                .expect("a history page")
+                .to_owned();
+            let mut history = read(&live.s3, &page).expect("the history page");
+            let manifest = forged_manifest();
+            history["releases"].as_array_mut().unwrap().push(serde_json::json!({
+            "release_id": "golden-1.0.0-8", "image": "golden", "version": "1.0.0", "build": 8,
+            "pipeline_arn": manifest["pipeline_arn"], "published_at": "2025-01-01T01:00:00Z",
+            "manifest_url": "https://x/releases/golden-1.0.0-8/manifest.json",
+            "amis": manifest["amis"], "artifacts": [], "appstream": manifest["appstream"]
+        }));
+            plant(&live.s3, &page, &history);
+            plant(&live.s3, "releases/golden-1.0.0-8/manifest.json", &manifest);
+            ticks();
+            let amis = [THEIR_AMI, THEIR_AMI_EU].map(|a| live.emulator.ami(a));
+            let appstream = live.emulator.appstream_image("eu-west-1", THEIR_APPSTREAM);
+            *saw.lock().unwrap() = Some((amis, appstream.is_some()));
+        })));
+    let report = published(s).await;
+    let (amis, appstream) = seen.lock().unwrap().take().expect("the hook ran");
+    for ami in amis {
+        let (state, deprecation) = ami.expect("the neighbour's AMI was deregistered");
+        assert_eq!(state, "available");
+        assert_eq!(deprecation, None, "the neighbour's AMI was deprecated");
+    }
+    assert!(appstream, "the neighbour's AppStream image was deleted");
+    refused_as_security_event(&report, "publish-release", "retiring golden-1.0.0-8");
+}
+
+/// The signing oracle: a forged release planted whole (its pending marker, a distribution record
+/// naming an old distributed image of ours, a manifest, SHA256SUMS and a disk of the neighbour's
+/// choosing). publish-release must never sign, tag, list or announce it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_is_planted_whole_should_nothing_be_signed_or_listed() {
+    let mut s = scenario();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let saw = seen.clone();
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
+        let id = "golden-1.0.0-7";
+        plant(
+            &live.s3,
+            &format!("pending/{id}.json"),
+            &serde_json::json!({"schema_version": 1, "release_id": id, "since": now()}),
+        );
+        let mut distribution = ours.clone();
+        distribution["release_id"] = id.into();
+        plant(
+            &live.s3,
+            &format!("state/{id}/distribution.json"),
+            &distribution,
+        );
+        let mut manifest = forged_manifest();
+        manifest["release_id"] = id.into();
+        manifest["distributed_image_arn"] = ours["distributed_image_arn"].clone();
+        plant(&live.s3, &format!("releases/{id}/manifest.json"), &manifest);
+        ticks();
+        let signature = aws_as(
+            "AKIDLOCAL",
+            &live.s3,
+            &[
+                "s3api",
+                "head-object",
+                "--bucket",
+                runner::BUCKET,
+                "--key",
+                &format!("releases/{id}/manifest.json.sig"),
+            ],
+        );
+        let latest = read(&live.s3, "catalog/latest.json");
+        *saw.lock().unwrap() = Some((signature.status.success(), latest));
+    })));
+    let report = published(s).await;
+    let (signed, latest) = seen.lock().unwrap().take().expect("the hook ran");
+    assert!(!signed, "the planted manifest was signed");
+    let latest = latest.map(|l| l.to_string()).unwrap_or_default();
+    assert!(!latest.contains("golden-1.0.0-7"), "listed: {latest}");
+    let announced: Vec<_> = report
+        .release_events
+        .iter()
+        .filter(|e| {
+            e["detail"]["releaseId"] == "golden-1.0.0-7" && e["detail-type"] == "Release Published"
+        })
+        .collect();
+    assert!(announced.is_empty(), "announced: {announced:?}");
+    refused_as_security_event(&report, "publish-release", "publishing golden-1.0.0-7");
 }

@@ -48,36 +48,36 @@ mod tests {
     use shared::domain::ReleaseId;
     use shared::error::ErrorType;
     use shared::fakes::{FakeAppStream, FakeEc2, FakeImageBuilder, FakeStore};
-    use shared::ports::ImageInfo;
-    use shared::ports::OutputAmi;
-    use shared::release::{CopyState, TAG_RELEASE_ID};
+    use shared::release::CopyState;
     use std::collections::BTreeMap;
 
     const DISTRIBUTED: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
     const EVENT: &str = include_str!("../../../events/image-available-distributed.json");
     const NAME: &str = "golden-1.0.0-1";
+    const SOURCE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1";
+    const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
+    const DISTRIBUTION: &str =
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden";
 
     fn deps(vars: &[(&str, &str)]) -> Deps<FakeImageBuilder, FakeAppStream, FakeStore, FakeEc2> {
         let mut all = BTreeMap::from([
             ("AWS_REGION", "us-east-1"),
             ("ARTIFACT_BUCKET", "image-release-artifacts"),
             ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1,ap-southeast-2"),
+            ("PIPELINE_ARNS", PIPELINE),
+            ("DISTRIBUTION_CONFIGURATION_ARN", DISTRIBUTION),
         ]);
         all.extend(vars.iter().copied());
-        let image = ImageInfo {
-            arn: DISTRIBUTED.into(),
-            tags: BTreeMap::from([(TAG_RELEASE_ID.into(), NAME.into())]),
-            amis: vec![OutputAmi {
-                name: None,
-                region: "us-east-1".into(),
-                image: "ami-0abcdef1234567890".into(),
-                account_id: None,
-            }],
-            ..ImageInfo::default()
-        };
         Deps {
             config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
-            pipelines: FakeImageBuilder::default().with_image(image),
+            pipelines: FakeImageBuilder::default().with_proven_release(
+                NAME,
+                SOURCE,
+                DISTRIBUTED,
+                PIPELINE,
+                DISTRIBUTION,
+                &[("us-east-1", "ami-0abcdef1234567890")],
+            ),
             appstream: FakeAppStream::default(),
             // The release whose distribution record names the distributed image.
             store: FakeStore::default().with_distributed_release(

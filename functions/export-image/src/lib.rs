@@ -54,11 +54,22 @@ mod tests {
     const PIPELINE_EVENT: &str = include_str!("../../../events/image-available-pipeline.json");
     const FAILED_EVENT: &str = include_str!("../../../events/image-failed.json");
 
+    const SOURCE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1";
+    const PIPELINE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden";
+    const DISTRIBUTION: &str =
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden";
+
+    /// The distributed image as GetImage answers it: distributed with the configuration, the
+    /// tags DistributeImage gave it, its AMIs.
     fn distributed(amis: &[(&str, &str)]) -> ImageInfo {
         ImageInfo {
             arn: DISTRIBUTED.into(),
             status: Some("AVAILABLE".into()),
-            tags: BTreeMap::from([(TAG_RELEASE_ID.into(), "golden-1.0.0-1".into())]),
+            distribution_configuration_arn: Some(DISTRIBUTION.into()),
+            tags: BTreeMap::from([
+                (TAG_RELEASE_ID.into(), "golden-1.0.0-1".into()),
+                (shared::release::TAG_SOURCE_IMAGE.into(), SOURCE.into()),
+            ]),
             amis: amis
                 .iter()
                 .map(|(r, i)| OutputAmi {
@@ -76,11 +87,22 @@ mod tests {
         let mut all = BTreeMap::from([
             ("AWS_REGION", "us-east-1"),
             ("ARTIFACT_BUCKET", "image-release-artifacts"),
+            ("PIPELINE_ARNS", PIPELINE),
+            ("DISTRIBUTION_CONFIGURATION_ARN", DISTRIBUTION),
         ]);
         all.extend(vars.iter().copied());
+        // The pipeline's image the release was built as.
+        let source = ImageInfo {
+            arn: SOURCE.into(),
+            status: Some("AVAILABLE".into()),
+            source_pipeline_arn: Some(PIPELINE.into()),
+            ..ImageInfo::default()
+        };
         Deps {
             config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),
-            pipelines: FakeImageBuilder::default().with_image(image),
+            pipelines: FakeImageBuilder::default()
+                .with_image(source)
+                .with_image(image),
             exports: FakeEc2::default(),
             // The release whose distribution record names the distributed image.
             store: FakeStore::default().with_distributed_release(
@@ -185,6 +207,8 @@ mod tests {
         let err = Config::from_lookup(|k| match k {
             "AWS_REGION" => Some("us-east-1".into()),
             "ARTIFACT_BUCKET" => Some("image-release-artifacts".into()),
+            "PIPELINE_ARNS" => Some(PIPELINE.into()),
+            "DISTRIBUTION_CONFIGURATION_ARN" => Some(DISTRIBUTION.into()),
             "EXPORT_FORMATS" => Some("VMDK,VHD,VMDK".into()),
             _ => None,
         })
@@ -218,10 +242,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_distributed_image_has_no_tags_should_find_its_release_by_the_output_record() {
-        let mut image = distributed(TWO_REGIONS);
-        image.tags.clear();
-        let deps = deps(image, &[]);
+    async fn when_an_output_record_names_the_image_should_find_its_release_by_it() {
+        // The output record is the first signal of the release; the proof needs the
+        // distribution's tags all the same (see the next test).
+        let deps = deps(distributed(TWO_REGIONS), &[]);
         deps.store.put_value(
             "distributed/golden-1.0.0-2.json",
             &shared::release::DistributionOutput {
@@ -238,6 +262,64 @@ mod tests {
             Outcome::ExportStarted { ref release_id, .. } if release_id == "golden-1.0.0-1"
         ));
         assert_eq!(deps.exports.exports()[0].prefix, "releases/golden-1.0.0-1/");
+    }
+
+    #[tokio::test]
+    async fn when_the_distributed_image_lacks_the_distributions_tags_should_refuse_to_export() {
+        // DistributeImage tags the image it creates (its API reference: "tags: The tags to apply
+        // to the distributed image"); an image without them was not distributed for the release.
+        let mut image = distributed(TWO_REGIONS);
+        image.tags.clear();
+        let deps = deps(image, &[]);
+        deps.store.put_value(
+            "distributed/golden-1.0.0-2.json",
+            &shared::release::DistributionOutput {
+                schema_version: SCHEMA_VERSION,
+                release_id: ReleaseId::parse("r", "golden-1.0.0-1").unwrap(),
+                source_image_arn: SOURCE.into(),
+                distributed_image_arn: DISTRIBUTED.into(),
+                recorded_at: "t".into(),
+            },
+        );
+        let outcome = handle(&deps, event(EVENT)).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Skipped { reason } if reason.contains("does not carry the tags")),
+            "{outcome:?}"
+        );
+        assert_eq!(deps.exports.script.count("ExportImage"), 0);
+    }
+
+    #[tokio::test]
+    async fn when_an_event_says_available_but_getimage_does_not_should_skip_without_exporting() {
+        // Anyone who may invoke the function can send AVAILABLE mid-distribution.
+        let mut image = distributed(TWO_REGIONS);
+        image.status = Some("DISTRIBUTING".into());
+        let deps = deps(image, &[]);
+        let outcome = handle(&deps, event(EVENT)).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Skipped { reason } if reason.contains("DISTRIBUTING")),
+            "{outcome:?}"
+        );
+        assert_eq!(deps.exports.script.count("ExportImage"), 0);
+    }
+
+    #[tokio::test]
+    async fn when_the_source_was_not_built_by_a_configured_pipeline_should_refuse_to_export() {
+        let deps = deps(distributed(TWO_REGIONS), &[]);
+        deps.pipelines.put_image(ImageInfo {
+            arn: SOURCE.into(),
+            status: Some("AVAILABLE".into()),
+            source_pipeline_arn: Some(
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/theirs".into(),
+            ),
+            ..ImageInfo::default()
+        });
+        let outcome = handle(&deps, event(EVENT)).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Skipped { reason } if reason.contains("not by a configured pipeline")),
+            "{outcome:?}"
+        );
+        assert_eq!(deps.exports.script.count("ExportImage"), 0);
     }
 
     #[tokio::test]
@@ -439,6 +521,14 @@ mod lineage_tests {
         let all = BTreeMap::from([
             ("AWS_REGION", "us-east-1"),
             ("ARTIFACT_BUCKET", "image-release-artifacts"),
+            (
+                "PIPELINE_ARNS",
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+            ),
+            (
+                "DISTRIBUTION_CONFIGURATION_ARN",
+                "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+            ),
         ]);
         let deps = Deps {
             config: Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap(),

@@ -68,6 +68,7 @@ impl<T: Ports> Deps<T> {
         match channels::mirror(
             &self.store,
             &self.parameters,
+            &self.provenance(),
             &self.config.parameter_prefix,
             image,
             channel,
@@ -82,6 +83,9 @@ impl<T: Ports> Deps<T> {
                 regions,
             } => {
                 warn!(image, channel = %channel, generation, ?regions, "SSM does not show the channel's AMI yet in these regions; looking again next tick");
+            }
+            Mirrored::Refused { generation, reason } => {
+                warn!(image, channel = %channel, generation, reason, "the channel's record was not mirrored");
             }
         }
         Ok(())

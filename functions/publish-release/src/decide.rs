@@ -31,8 +31,6 @@ pub(crate) struct Observed {
     pub export: Option<StepObservation<Vec<ManifestExport>>>,
     /// The AppStream step; `None` when `REQUIRED_STEPS` leaves it out.
     pub appstream: Option<StepObservation<Vec<ManifestAppStreamImage>>>,
-    /// `manifest.json` exists: the release was published before (the status write was lost).
-    pub already_published: bool,
 }
 
 /// What the reconciler does with the release.
@@ -45,7 +43,8 @@ pub(crate) enum Decision {
     },
     /// Some step is still under way.
     Pending { steps: Vec<StepStatus> },
-    /// Every required step is done (or the manifest exists already): publish.
+    /// Every required step is done: publish. A stored manifest alone is never a reason: it is
+    /// published only once the steps it was built from are done again by AWS's answers.
     Publish {
         steps: Vec<StepStatus>,
         export: Option<Vec<ManifestExport>>,
@@ -192,7 +191,7 @@ pub(crate) fn decide(
     let ready = observed.distribution_requested_at.is_some()
         && (!export_required || export.is_some())
         && appstream.is_some();
-    if !ready && !observed.already_published {
+    if !ready {
         steps.push(step(
             Step::Publish,
             StepState::Pending,
@@ -304,7 +303,6 @@ mod tests {
                 since: since.clone(),
                 progress,
             }),
-            already_published: false,
         }
     }
 
@@ -443,14 +441,14 @@ mod tests {
     }
 
     #[test]
-    fn when_the_manifest_exists_already_should_publish_again_whatever_the_steps_say() {
-        let mut observed = observed(
+    fn when_a_step_is_under_way_should_wait_whatever_is_stored() {
+        // A stored manifest is not an observation: a release publishes only from its steps.
+        let observed = observed(
             Some(Progress::Pending("waiting for export-image".into())),
             None,
         );
-        observed.already_published = true;
         let decision = decide(&release(), observed, &deadlines(), at(1));
-        assert!(matches!(decision, Decision::Publish { .. }), "{decision:?}");
+        assert!(matches!(decision, Decision::Pending { .. }), "{decision:?}");
     }
 
     #[test]

@@ -273,7 +273,21 @@ fn store_err(what: &str) -> impl Fn(ServiceError) -> HandlerError + '_ {
     move |e| HandlerError::from_service(what.to_owned(), e)
 }
 
-/// `releases/<id>/failure-<step>.json`, a step's recorded failure.
+impl<T: Ports> Deps<T> {
+    /// Proves releases from Image Builder's answers: builds of `PIPELINE_ARNS`, distributed
+    /// with `DISTRIBUTION_CONFIGURATION_ARN` ([`shared::provenance`]).
+    pub(crate) fn provenance(
+        &self,
+    ) -> shared::provenance::ImageBuilderProvenance<'_, T::Pipelines, T::Store> {
+        shared::provenance::ImageBuilderProvenance {
+            pipelines: &self.pipelines,
+            store: &self.store,
+            configured: &self.config.distribute.pipelines,
+            distribution: &self.config.distribute.distribution,
+        }
+    }
+}
+
 impl<T: Ports> Deps<T> {
     /// One release: drive the steps that are due, then follow and publish. Every log line
     /// inside carries the release id (its span). An error while observing it goes to
@@ -311,10 +325,16 @@ impl<T: Ports> Deps<T> {
         let (_, failures) = shared::steps::current_failures(&self.store, release, &records)
             .await
             .map_err(store_err("reading a failure record"))?;
-        if failures.is_empty()
-            && let reconcile::Driven::Waiting(waiting) = self.drive(release, &records).await?
-        {
-            return self.pending(release, vec![waiting]).await;
+        if failures.is_empty() {
+            match self.drive(release, &records).await? {
+                reconcile::Driven::Waiting(waiting) => {
+                    return self.pending(release, vec![waiting]).await;
+                }
+                reconcile::Driven::Forged(why) => {
+                    return self.refuse(release, Vec::new(), why, true).await;
+                }
+                reconcile::Driven::Started => {}
+            }
         }
         self.advance(release).await
     }
@@ -414,19 +434,11 @@ impl<T: Ports> Deps<T> {
         } else {
             (None, None)
         };
-        // The manifest is public (releases/), not among the records: asked for on its own.
-        let already_published = self
-            .store
-            .object_size(&keys::manifest(release))
-            .await
-            .map_err(store_err("looking for the manifest"))?
-            .is_some();
         let observed = decide::Observed {
             failures,
             distribution_requested_at: distribution.as_ref().map(|d| d.requested_at.clone()),
             export,
             appstream,
-            already_published,
         };
         match decide::decide(release, observed, &config.deadlines, self.clock.now()) {
             decide::Decision::Failed { steps, failure } => {
@@ -446,7 +458,6 @@ impl<T: Ports> Deps<T> {
                     export_done: export,
                     appstream_record,
                     appstream_done: appstream,
-                    already_published,
                 };
                 self.publish(release, parts, steps).await
             }

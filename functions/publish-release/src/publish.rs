@@ -3,6 +3,7 @@
 //! counts that line and its alarm notifies the alarm topic.
 
 use super::*;
+use shared::provenance::{Proof, Proven, Provenance};
 
 /// The log message of a failed release; template.yaml's `ReleaseFailedMetric` matches it.
 pub const RELEASE_FAILED: &str = "release failed";
@@ -24,7 +25,6 @@ pub(crate) struct Parts {
     pub export_done: Option<Vec<ManifestExport>>,
     pub appstream_record: Option<AppStreamRecord>,
     pub appstream_done: Option<Vec<ManifestAppStreamImage>>,
-    pub already_published: bool,
 }
 
 /// Writes `status.json`; a final state also takes the release off the pending list.
@@ -89,9 +89,13 @@ impl<T: Ports> Deps<T> {
         })
     }
 
-    /// Writes `SHA256SUMS` and the manifest once (the first publisher wins), then the catalog
-    /// (history page, index, latest pointer, downloads page), and ends the release. Nothing is
-    /// invalidated: the distribution does not cache what changed (`CachingDisabled`).
+    /// Publishes a release whose steps are done: proves it from Image Builder's answers
+    /// ([`shared::provenance`]), builds its manifest from that proof and the steps' records,
+    /// writes `SHA256SUMS` and the manifest once (the first publisher wins), checks that what is
+    /// stored is exactly what this invocation built, signs what it built, then the catalog
+    /// (history page, index, latest pointer, downloads page) and the channel, and ends the
+    /// release. A revoked release is never published. Nothing is invalidated: the distribution
+    /// does not cache what changed (`CachingDisabled`).
     pub(crate) async fn publish(
         &self,
         release: &ReleaseId,
@@ -101,27 +105,38 @@ impl<T: Ports> Deps<T> {
         let config = &self.config;
         let manifest_key = keys::manifest(release);
         let url = format!("https://{}/{manifest_key}", config.cdn_domain);
-        let written = match (&parts.distribution, parts.already_published) {
-            (Some(_), false) => self.write_manifest(release, parts).await?,
-            _ => None,
-        };
-        // Published before (by another invocation, or before a lost status write): read it.
-        let manifest = match written {
-            Some(manifest) => Some(manifest),
-            None => self
-                .store
-                .get_json::<Manifest>(&manifest_key)
-                .await
-                .map_err(store_err("reading the manifest"))?,
-        };
-        // The catalog only ever lists a release whose manifest is written, and only once what
-        // the manifest names is tagged published (CloudFront serves nothing else under releases/).
-        if let Some(manifest) = &manifest {
-            let signed = self.sign(release, manifest).await?;
-            self.tag_published(release, manifest, &signed).await?;
-            self.update_catalog(manifest, url.clone()).await?;
-            self.publish_into_channel(manifest).await?;
+        // Revocation wins: a release revoked before its publication finished stays unpublished
+        // (its revocation takes back whatever an earlier attempt reached).
+        if let Some(revoked) = self
+            .store
+            .get_json::<shared::revocation::RevocationRecord>(&shared::revocation::keys::record(
+                release,
+            ))
+            .await
+            .map_err(store_err("reading the revocation"))?
+        {
+            let reason = format!(
+                "revoked by {} at {} before its publication finished: {}",
+                revoked.by, revoked.at, revoked.reason
+            );
+            return self.refuse(release, steps, reason, false).await;
         }
+        let proven = match self.provenance().prove(release).await {
+            Ok(Proof::Proven(proven)) => proven,
+            Ok(Proof::Refused(refusal)) if refusal.is_forged(true) => {
+                return self.refuse(release, steps, refusal.reason, true).await;
+            }
+            Ok(Proof::Refused(refusal)) => {
+                steps.push(step(Step::Publish, StepState::Pending, refusal.reason));
+                return self.pending(release, steps).await;
+            }
+            Err(e) => return Err(HandlerError::from_service("proving the release", e)),
+        };
+        let manifest = self.write_manifest(release, parts, &proven).await?;
+        let signed = self.sign(release, &manifest).await?;
+        self.tag_published(release, &manifest, &signed).await?;
+        self.update_catalog(&manifest, url.clone()).await?;
+        self.publish_into_channel(&manifest).await?;
         steps.push(step(
             Step::Publish,
             StepState::Done,
@@ -132,11 +147,57 @@ impl<T: Ports> Deps<T> {
             .await
     }
 
-    /// Signs `SHA256SUMS` and the manifest as they are stored (KMS Sign over each object's
-    /// SHA-256, `MessageType: DIGEST`), writes each signature beside its object (`<key>.sig`),
-    /// and the public key to [`keys::SIGNING_KEY_PEM`]. Returns the signature keys. Runs on
-    /// every publication attempt: ECDSA signatures differ each time, and any of them verifies,
-    /// so a repeat after a partial finish simply signs again. Nothing when no key is configured.
+    /// Ends a release that must not be published (`reason`): its status says why, it leaves
+    /// the pending list, and nothing is announced. `forged`: the records claim what AWS's
+    /// answers contradict, a security event.
+    pub(crate) async fn refuse(
+        &self,
+        release: &ReleaseId,
+        mut steps: Vec<StepStatus>,
+        reason: String,
+        forged: bool,
+    ) -> Result<ReleaseReport, HandlerError> {
+        if forged {
+            shared::provenance::security_event(&format!("publishing {release}"), &reason);
+        } else {
+            warn!(reason, "not published");
+        }
+        let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
+        steps.push(step(Step::Publish, StepState::Failed, reason));
+        let status = StatusRecord {
+            schema_version: SCHEMA_VERSION,
+            release_id: release.clone(),
+            state: ReleaseState::Failed,
+            steps: steps.clone(),
+            failure: Some(failure),
+            observation: None,
+            updated_at: release::timestamp(self.clock.now()),
+            generation: shared::steps::generation(&self.store, release)
+                .await
+                .map_err(store_err("reading the retry record"))?,
+        };
+        self.store
+            .put_json(&keys::status(release), &status)
+            .await
+            .map_err(store_err("writing the status record"))?;
+        self.store
+            .delete(&keys::pending(release))
+            .await
+            .map_err(store_err("clearing the pending marker"))?;
+        Ok(ReleaseReport {
+            release_id: release.to_string(),
+            state: ReleaseState::Failed,
+            steps,
+            manifest_url: None,
+        })
+    }
+
+    /// Signs `SHA256SUMS` and the manifest as this invocation built them (KMS Sign over each
+    /// one's SHA-256, `MessageType: DIGEST`), writes each signature beside its object
+    /// (`<key>.sig`), and the public key to [`keys::SIGNING_KEY_PEM`]. [`Deps::write_manifest`]
+    /// proved that the stored objects are those bytes. Returns the signature keys. Runs on every
+    /// publication attempt: ECDSA signatures differ each time, and any of them verifies, so a
+    /// repeat after a partial finish simply signs again. Nothing when no key is configured.
     async fn sign(
         &self,
         release: &ReleaseId,
@@ -146,24 +207,8 @@ impl<T: Ports> Deps<T> {
             return Ok(Vec::new());
         };
         let mut signed = Vec::new();
-        let mut objects = Vec::new();
-        if !manifest.artifacts.is_empty() {
-            objects.push(keys::sha256sums(release));
-        }
-        objects.push(keys::manifest(release));
-        for key in objects {
-            let digest = with_backoff(self.retry, || self.store.sha256(&key))
-                .await
-                .map_err(|e| HandlerError::from_service(format!("hashing {key} to sign it"), e))?
-                .ok_or_else(|| {
-                    HandlerError::Failed(format!("{key} vanished before it was signed"))
-                })?;
-            let digest = digest_bytes(&digest.sha256).ok_or_else(|| {
-                HandlerError::Failed(format!(
-                    "{key}: the store gave no SHA-256 ({})",
-                    digest.sha256
-                ))
-            })?;
+        for (key, bytes) in published_documents(release, manifest) {
+            let digest = shared::ports::sha256_digest(&bytes);
             let signature = with_backoff(self.retry, || signer.sign_digest(&digest))
                 .await
                 .map_err(|e| HandlerError::from_service(format!("signing {key}"), e))?;
@@ -258,41 +303,75 @@ impl<T: Ports> Deps<T> {
         Ok(())
     }
 
-    /// Writes `SHA256SUMS`, then the manifest once (`If-None-Match: *`). Returns the manifest
-    /// when this call wrote it, `None` when another publisher did first.
+    /// Writes `SHA256SUMS`, then the manifest once (`If-None-Match: *`), as built from `proven`
+    /// and the steps' records; when a manifest is stored already (another publisher, or an
+    /// attempt whose status write was lost), the one built here takes its publication time and
+    /// step times. Then proves that what the store holds is exactly those bytes: an object
+    /// that differs (a planted manifest, a changed `SHA256SUMS`) is a security event, and
+    /// nothing is signed. Returns the manifest this invocation stands behind.
     async fn write_manifest(
         &self,
         release: &ReleaseId,
         parts: Parts,
-    ) -> Result<Option<Manifest>, HandlerError> {
-        let manifest = self.manifest(release, parts).await?;
+        proven: &Proven,
+    ) -> Result<Manifest, HandlerError> {
+        let key = keys::manifest(release);
+        let mut manifest = self.manifest(release, parts, proven).await?;
         if !manifest.artifacts.is_empty() {
-            let sums = manifest
-                .artifacts
-                .iter()
-                .map(|a| format!("{}  {}\n", a.sha256, keys::file_name(&a.object_key)))
-                .collect::<String>();
             self.store
                 .put_text(
                     &keys::sha256sums(release),
-                    sums,
+                    sha256sums(&manifest),
                     "text/plain; charset=utf-8",
                 )
                 .await
                 .map_err(store_err("writing SHA256SUMS"))?;
         }
-        let key = keys::manifest(release);
         let outcome = self
             .store
             .put_json_if_absent(&key, &manifest)
             .await
             .map_err(store_err("writing the manifest"))?;
         info!(key = %key, outcome = ?outcome, "manifest written");
-        Ok((outcome == PutOutcome::Written).then_some(manifest))
+        if outcome != PutOutcome::Written
+            && let Some(stored) = self
+                .store
+                .get_json::<Manifest>(&key)
+                .await
+                .map_err(store_err("reading the manifest"))?
+        {
+            manifest.timestamps.published_at = stored.timestamps.published_at;
+            manifest.steps = stored.steps;
+        }
+        for (object, bytes) in published_documents(release, &manifest) {
+            let stored = self
+                .store
+                .sha256(&object)
+                .await
+                .map_err(|e| HandlerError::from_service(format!("hashing {object}"), e))?;
+            let built = shared::ports::sha256_hex(&bytes);
+            if stored.as_ref().map(|d| d.sha256.as_str()) != Some(built.as_str()) {
+                let why = match stored {
+                    None => format!("{object} vanished before it was signed"),
+                    Some(d) => format!(
+                        "{object} as stored (SHA-256 {}) is not the one built from AWS's answers ({built})",
+                        d.sha256
+                    ),
+                };
+                shared::provenance::security_event(&format!("signing {object}"), &why);
+                return Err(HandlerError::Failed(why));
+            }
+        }
+        Ok(manifest)
     }
 
     /// The v2 manifest of a release whose steps are all done.
-    async fn manifest(&self, release: &ReleaseId, parts: Parts) -> Result<Manifest, HandlerError> {
+    async fn manifest(
+        &self,
+        release: &ReleaseId,
+        parts: Parts,
+        proven: &Proven,
+    ) -> Result<Manifest, HandlerError> {
         let Parts {
             distribution,
             export_records,
@@ -312,7 +391,6 @@ impl<T: Ports> Deps<T> {
             .map_err(store_err("reading the build record"))?;
         let published_at = release::timestamp(self.clock.now());
         let artifacts: Vec<ManifestExport> = export_done.unwrap_or_default();
-        let export_record = export_records.first();
         let (_, version, number) = shared::catalog::split_release_id(release.as_str());
         let export_started = export_records.iter().map(|r| r.requested_at.clone()).min();
         let appstream_started = appstream_record.as_ref().map(|r| r.requested_at.clone());
@@ -358,17 +436,21 @@ impl<T: Ports> Deps<T> {
             release_id: release.clone(),
             version: Some(version),
             build: Some(number),
-            pipeline_arn: build.and_then(|b| b.pipeline_arn),
-            source_image_arn: distribution.source_image_arn.clone(),
-            distributed_image_arn: export_record
-                .as_ref()
-                .map(|r| r.distributed_image_arn.clone())
-                .or(distribution.distributed_image_arn.clone())
-                .unwrap_or_default(),
-            amis: export_record
-                .as_ref()
-                .map(|r| r.amis.iter().cloned().map(ManifestAmi::from).collect())
-                .unwrap_or_default(),
+            // What the proof read from Image Builder, never a record: whichever steps the
+            // release required, its AMIs are the distribution's outputs.
+            pipeline_arn: proven.pipeline_arn.clone(),
+            source_image_arn: proven.source_image.clone(),
+            distributed_image_arn: proven.distributed_image.clone(),
+            amis: proven
+                .amis
+                .iter()
+                .map(|a| ManifestAmi {
+                    region: a.region.to_string(),
+                    ami_id: a.ami_id.to_string(),
+                    account_id: Some(a.account_id.clone()),
+                    name: a.name.clone(),
+                })
+                .collect(),
             export: artifacts.first().cloned(),
             checksums_url: (!artifacts.is_empty()).then(|| {
                 format!(
@@ -390,7 +472,22 @@ impl<T: Ports> Deps<T> {
     }
 }
 
-/// The 32 bytes of a lowercase hex SHA-256.
-fn digest_bytes(hex: &str) -> Option<[u8; 32]> {
-    shared::ports::unhex(hex)?.try_into().ok()
+/// `SHA256SUMS` of `manifest`'s artifacts, in `sha256sum -c` format.
+fn sha256sums(manifest: &Manifest) -> String {
+    manifest
+        .artifacts
+        .iter()
+        .map(|a| format!("{}  {}\n", a.sha256, keys::file_name(&a.object_key)))
+        .collect()
+}
+
+/// The documents a publication signs, as this invocation builds them: `SHA256SUMS` (when the
+/// release has artifacts), then the manifest, each with its bytes as stored.
+fn published_documents(release: &ReleaseId, manifest: &Manifest) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    if !manifest.artifacts.is_empty() {
+        out.push((keys::sha256sums(release), sha256sums(manifest).into_bytes()));
+    }
+    out.push((keys::manifest(release), shared::ports::json_body(manifest)));
+    out
 }

@@ -19,6 +19,28 @@ pub(crate) enum Driven {
     Started,
     /// Still waiting on AWS: report this step as pending.
     Waiting(StepStatus),
+    /// The release's records contradict themselves (a distribution record of another release,
+    /// or of another source image): someone planted them. Refused, never driven.
+    Forged(String),
+}
+
+/// Why a distribution record cannot be `release`'s own: it names another release, or a source
+/// image whose build version is another release. `None` when it is consistent.
+fn not_its_own(release: &ReleaseId, record: &DistributionRecord) -> Option<String> {
+    if record.release_id != *release {
+        return Some(format!(
+            "{release}'s distribution record is release {}'s",
+            record.release_id
+        ));
+    }
+    match ImageBuildVersionArn::parse("source_image_arn", &record.source_image_arn) {
+        Ok(source) if source.release_id() == release => None,
+        Ok(source) => Some(format!(
+            "{release}'s distribution record names the source image {source}, which is release {}",
+            source.release_id()
+        )),
+        Err(e) => Some(format!("{release}'s distribution record: {e}")),
+    }
 }
 
 fn synthetic(image: &ImageBuildVersionArn, info: &ImageInfo, status: &str) -> ImageStateChange {
@@ -151,6 +173,9 @@ impl<T: Ports> Deps<T> {
                 },
             },
         };
+        if let Some(why) = not_its_own(release, &distribution) {
+            return Ok(Driven::Forged(why));
+        }
         let export_missing = self.config.export.as_ref().is_some_and(|export| {
             export
                 .formats
@@ -260,7 +285,7 @@ impl<T: Ports> Deps<T> {
                     .await?
                 {
                     Driven::Waiting(s) => Ok(Some(s)),
-                    Driven::Started => Ok(None),
+                    Driven::Started | Driven::Forged(_) => Ok(None),
                 };
             }
             ImageStatus::Unknown => {

@@ -64,7 +64,14 @@ impl<T: Ports> Deps<T> {
             return Ok(None);
         }
         let result = async {
-            let plan = retention::plan(&self.store, &self.lifecycle, policy, now).await?;
+            let plan = retention::plan(
+                &self.store,
+                &self.lifecycle,
+                &self.provenance(),
+                policy,
+                now,
+            )
+            .await?;
             let applied =
                 retention::apply(&self.store, &self.lifecycle, &self.appstream, &plan, now).await?;
             Ok::<_, ServiceError>((plan.saves_usd_per_month(), applied))

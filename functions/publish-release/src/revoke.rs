@@ -8,6 +8,7 @@ use shared::catalog::Revoked;
 use shared::channels::{self, Action, ChannelRecord, Target};
 use shared::domain::AmiId;
 use shared::ports::{AmiLifecycle, Cdn};
+use shared::provenance::{Proof, Proven, Provenance, Refused};
 use shared::revocation::{self, Progress, RevocationRecord, Surface};
 
 /// The event a finished revocation puts on the release bus.
@@ -93,11 +94,56 @@ impl<T: Ports> Deps<T> {
             .await
             .map_err(store_err("reading the revocation's progress"))?
             .unwrap_or_default();
+        // What the release really is, by Image Builder's answers: only its proven AMIs are
+        // deprecated or disabled. A revocation the records cannot back (no distribution of
+        // this release, an image that is another's) touches nothing and is a security event.
+        let proven = match self
+            .provenance()
+            .prove(id)
+            .await
+            .map_err(store_err("proving the release"))?
+        {
+            Proof::Proven(proven) => Some(proven),
+            Proof::Refused(refusal) if refusal.kind == Refused::NotYet => {
+                return Err(HandlerError::Retryable(ServiceError::new(
+                    "GetImage",
+                    shared::ErrorClass::Transient,
+                    "NotProvenYet",
+                    refusal.reason,
+                )));
+            }
+            Proof::Refused(refusal) if refusal.kind == Refused::Forged => {
+                shared::provenance::security_event(&format!("revoking {id}"), &refusal.reason);
+                progress
+                    .notes
+                    .insert(Surface::Amis, format!("refused: {}", refusal.reason));
+                self.store
+                    .put_json(&progress_key, &progress)
+                    .await
+                    .map_err(store_err("writing the revocation's progress"))?;
+                self.store
+                    .delete(&marker)
+                    .await
+                    .map_err(store_err("clearing the revocation marker"))?;
+                return Ok(false);
+            }
+            // Its images are gone from Image Builder (deleted since): the bucket's surfaces
+            // are still taken back; its AMIs cannot be proven, so they are left alone.
+            Proof::Refused(refusal) => {
+                warn!(
+                    reason = refusal.reason,
+                    "the release's AMIs cannot be proven"
+                );
+                None
+            }
+        };
         for surface in Surface::ALL {
             if progress.done.contains(&surface) {
                 continue;
             }
-            let result = self.revoke_surface(surface, &record, &manifest).await;
+            let result = self
+                .revoke_surface(surface, &record, &manifest, proven.as_ref())
+                .await;
             match result {
                 Ok(note) => {
                     info!(surface = surface.as_str(), note, "surface revoked");
@@ -136,12 +182,13 @@ impl<T: Ports> Deps<T> {
         surface: Surface,
         record: &RevocationRecord,
         manifest: &Manifest,
+        proven: Option<&Proven>,
     ) -> Result<String, HandlerError> {
         match surface {
             Surface::Channels => self.revoke_channels(record).await,
             Surface::Catalog => self.revoke_in_catalog(record, manifest).await,
             Surface::Disks => self.revoke_disks(record, manifest).await,
-            Surface::Amis => self.revoke_amis(record, manifest).await,
+            Surface::Amis => self.revoke_amis(record, manifest, proven).await,
             Surface::Appstream => self.revoke_appstream(record, manifest).await,
             Surface::Event => {
                 let detail = serde_json::json!({
@@ -217,6 +264,7 @@ impl<T: Ports> Deps<T> {
                 let mirrored = channels::mirror(
                     &self.store,
                     &self.parameters,
+                    &self.provenance(),
                     &self.config.parameter_prefix,
                     &image,
                     &channel,
@@ -267,15 +315,18 @@ impl<T: Ports> Deps<T> {
             if is_revoked {
                 continue;
             }
-            if let Some(manifest) = self
-                .store
-                .get_json::<Manifest>(&keys::manifest(candidate))
+            // Its AMIs as Image Builder reports them: a channel never moves to a release it
+            // cannot prove.
+            let proof = self
+                .provenance()
+                .prove(candidate)
                 .await
-                .map_err(store_err("reading a manifest"))?
-                && let Ok(target) = Target::of(&manifest)
-                && self.launchable(&target).await?
-            {
-                return Ok(Some(target));
+                .map_err(store_err("proving a release"))?;
+            if let Proof::Proven(proven) = proof {
+                let target = Target::proven(&proven);
+                if self.launchable(&target).await? {
+                    return Ok(Some(target));
+                }
             }
         }
         Ok(None)
@@ -335,11 +386,15 @@ impl<T: Ports> Deps<T> {
         manifest: &Manifest,
     ) -> Result<String, HandlerError> {
         let id = &record.release_id;
+        // Only the release's own objects: a manifest naming another release's keys is not
+        // followed there.
+        let own = id.prefix();
         let mut objects: Vec<String> = manifest
             .artifacts
             .iter()
             .chain(manifest.export.iter())
             .map(|a| a.object_key.clone())
+            .filter(|k| k.starts_with(&own) && !k.contains(".."))
             .collect();
         objects.sort();
         objects.dedup();
@@ -393,24 +448,23 @@ impl<T: Ports> Deps<T> {
         ))
     }
 
-    /// Every AMI of the building account: deprecated now (and disabled when asked). An AMI
-    /// gone already counts as done; AMIs of other accounts are theirs to take back (named).
+    /// Every AMI of the building account that Image Builder reports for the release
+    /// (`proven`): deprecated now (and disabled when asked). An AMI gone already counts as done;
+    /// AMIs of other accounts are theirs to take back (named); a release that cannot be proven
+    /// leaves every AMI alone.
     async fn revoke_amis(
         &self,
         record: &RevocationRecord,
         manifest: &Manifest,
+        proven: Option<&Proven>,
     ) -> Result<String, HandlerError> {
-        let target = Target::of(manifest).map_err(|e| {
-            HandlerError::from_service(
-                "revoking the AMIs",
-                ServiceError::new(
-                    "GetObject",
-                    shared::ErrorClass::CorruptRecord,
-                    "InvalidManifest",
-                    e.to_string(),
-                ),
-            )
-        })?;
+        let Some(proven) = proven else {
+            return Ok(
+                "AMIs left alone: Image Builder no longer reports the release's images, so they cannot be proven its"
+                    .to_owned(),
+            );
+        };
+        let target = Target::proven(proven);
         let mut notes = Vec::new();
         for ami in &target.amis {
             let described = with_backoff(self.retry, || {
@@ -457,16 +511,27 @@ impl<T: Ports> Deps<T> {
             ));
         }
         let home: Vec<&AmiId> = target.amis.iter().map(|a| &a.ami_id).collect();
-        for other in manifest
-            .amis
-            .iter()
-            .filter(|a| !home.iter().any(|h| h.as_str() == a.ami_id))
-        {
+        for other in proven.amis.iter().filter(|a| !home.contains(&&a.ami_id)) {
             notes.push(format!(
                 "{} {} of account {} left to that account",
-                other.region,
-                other.ami_id,
-                other.account_id.as_deref().unwrap_or("?")
+                other.region, other.ami_id, other.account_id
+            ));
+        }
+        for unproven in manifest
+            .amis
+            .iter()
+            .filter(|a| !proven.amis.iter().any(|p| p.ami_id.as_str() == a.ami_id))
+        {
+            shared::provenance::security_event(
+                &format!("revoking {}", record.release_id),
+                &format!(
+                    "the manifest names {} {}, which Image Builder does not report for the release: left alone",
+                    unproven.region, unproven.ami_id
+                ),
+            );
+            notes.push(format!(
+                "{} {} left alone: not an AMI of the release",
+                unproven.region, unproven.ami_id
             ));
         }
         Ok(notes.join("; "))
@@ -485,6 +550,15 @@ impl<T: Ports> Deps<T> {
                 "AppStream images kept (not asked to delete them)".to_owned()
             });
         }
+        // Only the copies this release made: they carry its mark in their description.
+        let mark = self
+            .store
+            .get_json::<shared::steps::appstream_copy::CopyMarkRecord>(&keys::appstream_mark(
+                &record.release_id,
+            ))
+            .await
+            .map_err(store_err("reading the release's AppStream mark"))?
+            .map(|m| m.mark);
         let mut notes = Vec::new();
         for image in &manifest.appstream {
             let (Ok(region), Ok(name)) = (
@@ -500,6 +574,24 @@ impl<T: Ports> Deps<T> {
                 ));
                 continue;
             };
+            let described =
+                with_backoff(self.retry, || self.appstream.describe_image(&region, &name))
+                    .await
+                    .map_err(store_err("describing an AppStream image"))?;
+            let Some(described) = described else {
+                notes.push(format!("{region} {name} gone already"));
+                continue;
+            };
+            if !mark.as_ref().is_some_and(|m| m.is_on(&described)) {
+                shared::provenance::security_event(
+                    &format!("revoking {}", record.release_id),
+                    &format!("{region} {name} does not carry the release's mark: not its copy"),
+                );
+                notes.push(format!(
+                    "{region} {name} left alone: not the release's copy"
+                ));
+                continue;
+            }
             match with_backoff(self.retry, || self.appstream.delete_image(&region, &name)).await {
                 Ok(deleted) => notes.push(format!(
                     "{region} {name} {}",

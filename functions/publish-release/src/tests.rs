@@ -186,6 +186,7 @@ fn seed(deps: &TestDeps, copy_state: CopyState) {
         "AVAILABLE",
         &[("team", "platform"), ("release", ID)],
     );
+    put_release_images(deps);
 }
 
 fn task(status: &str, message: Option<&str>) -> ExportTask {
@@ -518,13 +519,98 @@ async fn when_export_is_not_required_should_publish_without_it() {
     }
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    let manifest = deps
+        .store
+        .json(&format!("releases/{ID}/manifest.json"))
+        .unwrap();
+    assert!(manifest.get("export").is_none());
+    // Without the export step, the AMIs still come from the distribution (Image Builder's
+    // outputs), so channels, revocation, verify and retention have them.
+    let amis: Vec<(&str, &str)> = manifest["amis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["region"].as_str().unwrap(), a["ami_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        amis,
+        [
+            ("us-east-1", "ami-0abcdef1234567890"),
+            ("eu-west-1", "ami-0fedcba9876543210")
+        ]
+    );
+    let testing = deps
+        .parameters
+        .value("us-east-1", "/image-release/golden/testing");
+    assert_eq!(testing.as_deref(), Some("ami-0abcdef1234567890"));
+}
+
+#[tokio::test]
+async fn when_a_stored_manifest_is_not_the_one_built_from_aws_should_sign_nothing() {
+    // Someone wrote the manifest before publish-release did (the bucket policy aside): its
+    // content is theirs. The publication rebuilds it from AWS's answers, finds the stored one
+    // differs, and signs, tags, lists and announces nothing.
+    let deps = deps(&[("SIGNING_KEY_ID", SIGNING_KEY)]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let mut forged = serde_json::json!({
+        "schema_version": 2, "release_id": ID, "source_image_arn": SOURCE,
+        "distributed_image_arn": DISTRIBUTED, "amis": [{"region": "us-east-1",
+        "ami_id": "ami-0feedfacecafe0001"}], "appstream": [],
+        "timestamps": {"distribution_requested_at": "t1", "published_at": "t9"}
+    });
+    deps.store
+        .put_value(&format!("releases/{ID}/manifest.json"), &forged);
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Pending);
+    let keys = deps.store.keys();
+    assert!(
+        !keys.iter().any(|k| k.ends_with(".sig")),
+        "something was signed: {keys:?}"
+    );
+    assert!(deps.store.json("catalog/latest.json").is_none());
+    assert!(
+        deps.events.events().is_empty(),
+        "{:?}",
+        deps.events.events()
+    );
+    // The manifest stays as it was found: publish-release never overwrites it.
+    forged["timestamps"]["published_at"] = "t9".into();
+    assert_eq!(
+        deps.store.json(&format!("releases/{ID}/manifest.json")),
+        Some(forged)
+    );
+}
+
+#[tokio::test]
+async fn when_a_release_is_revoked_before_its_publication_finished_should_never_publish_it() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    deps.store.put_value(
+        &format!("state/{ID}/revocation.json"),
+        &serde_json::json!({"schema_version": 1, "release_id": ID, "reason": "CVE-2026-0001",
+            "at": "2026-12-01T00:00:00Z", "by": "arn:aws:iam::123456789012:user/alice"}),
+    );
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+    assert!(
+        status["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("revoked by arn:aws:iam::123456789012:user/alice"),
+        "{status}"
+    );
+    assert!(deps.store.json(&format!("pending/{ID}.json")).is_none());
     assert!(
         deps.store
             .json(&format!("releases/{ID}/manifest.json"))
-            .unwrap()
-            .get("export")
             .is_none()
     );
+    assert!(deps.store.json("catalog/latest.json").is_none());
+    assert!(deps.store.json("channels/golden/testing.json").is_none());
+    assert!(deps.events.events().is_empty(), "nothing announced");
 }
 
 #[test]
@@ -584,19 +670,49 @@ fn failure_reason(deps: &TestDeps) -> String {
 const SOURCE: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/1";
 const DISTRIBUTED: &str = "arn:aws:imagebuilder:us-east-1:123456789012:image/golden/1.0.0/2";
 
+const DISTRIBUTION_CONFIGURATION: &str =
+    "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden";
+
+/// What GetImage answers for `arn` in `status`: the pipeline's image (built by PIPELINE), or
+/// the distributed image (distributed with the configuration, carrying the tags DistributeImage
+/// gave it, with its AMIs in both regions).
 fn image(arn: &str, status: &str) -> shared::ports::ImageInfo {
+    let ami = |region: &str, image: &str| shared::ports::OutputAmi {
+        name: None,
+        region: region.into(),
+        image: image.into(),
+        account_id: Some("123456789012".into()),
+    };
+    if arn == DISTRIBUTED {
+        return shared::ports::ImageInfo {
+            arn: arn.into(),
+            status: Some(status.into()),
+            distribution_configuration_arn: Some(DISTRIBUTION_CONFIGURATION.into()),
+            tags: BTreeMap::from([
+                (shared::release::TAG_RELEASE_ID.into(), ID.into()),
+                (shared::release::TAG_SOURCE_IMAGE.into(), SOURCE.into()),
+            ]),
+            amis: vec![
+                ami("us-east-1", "ami-0abcdef1234567890"),
+                ami("eu-west-1", "ami-0fedcba9876543210"),
+            ],
+            ..Default::default()
+        };
+    }
     shared::ports::ImageInfo {
         arn: arn.into(),
         status: Some(status.into()),
         source_pipeline_arn: Some(PIPELINE.into()),
-        amis: vec![shared::ports::OutputAmi {
-            name: None,
-            region: "us-east-1".into(),
-            image: "ami-0abcdef1234567890".into(),
-            account_id: None,
-        }],
+        amis: vec![ami("us-east-1", "ami-0abcdef1234567890")],
         ..Default::default()
     }
+}
+
+/// Image Builder's answers for the release: what publication, channels, revocation and
+/// retention prove it from.
+fn put_release_images(deps: &TestDeps) {
+    deps.pipelines.put_image(image(SOURCE, "AVAILABLE"));
+    deps.pipelines.put_image(image(DISTRIBUTED, "AVAILABLE"));
 }
 
 /// A build registered by start-pipeline, nothing after it.

@@ -94,41 +94,52 @@ impl Counter<'_> {
             .count()
     }
 
-    /// A log metric: the filter that produces it, counted over its function's log.
+    /// A log metric: every filter that produces it (one per function's log group), each
+    /// counted over its function's log, summed.
     fn log_metric(&self, namespace: &str, metric: &str) -> Option<Result<usize, String>> {
-        let (filter_id, filter) =
-            self.stack
-                .of_type("AWS::Logs::MetricFilter")
-                .find(|(_, f)| {
-                    f["Properties"]["MetricTransformations"]
-                        .as_array()
-                        .is_some_and(|ts| {
-                            ts.iter().any(|t| {
-                                t["MetricName"] == metric && t["MetricNamespace"] == namespace
-                            })
-                        })
-                })?;
-        let group = &filter["Properties"]["LogGroupName"];
-        let Some(function) = self
+        let filters: Vec<(&String, &Value)> = self
             .stack
-            .of_type("AWS::Lambda::Function")
-            .find(|(_, f)| &f["Properties"]["LoggingConfig"]["LogGroup"] == group)
-            .and_then(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-        else {
-            return Some(Err(format!(
-                "{filter_id}: no function writes log group {group}"
-            )));
-        };
-        let pattern = filter["Properties"]["FilterPattern"]
-            .as_str()
-            .unwrap_or_default();
-        let log = std::fs::read_to_string(self.report.log_dir.join(format!("{function}.log")))
-            .unwrap_or_default();
-        Some(
-            count_matches(&log, pattern).ok_or_else(|| {
-                format!("{filter_id}: the runner cannot read the pattern {pattern}")
-            }),
-        )
+            .of_type("AWS::Logs::MetricFilter")
+            .filter(|(_, f)| {
+                f["Properties"]["MetricTransformations"]
+                    .as_array()
+                    .is_some_and(|ts| {
+                        ts.iter()
+                            .any(|t| t["MetricName"] == metric && t["MetricNamespace"] == namespace)
+                    })
+            })
+            .collect();
+        if filters.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        for (filter_id, filter) in filters {
+            let group = &filter["Properties"]["LogGroupName"];
+            let Some(function) = self
+                .stack
+                .of_type("AWS::Lambda::Function")
+                .find(|(_, f)| &f["Properties"]["LoggingConfig"]["LogGroup"] == group)
+                .and_then(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+            else {
+                return Some(Err(format!(
+                    "{filter_id}: no function writes log group {group}"
+                )));
+            };
+            let pattern = filter["Properties"]["FilterPattern"]
+                .as_str()
+                .unwrap_or_default();
+            let log = std::fs::read_to_string(self.report.log_dir.join(format!("{function}.log")))
+                .unwrap_or_default();
+            match count_matches(&log, pattern) {
+                Some(n) => total += n,
+                None => {
+                    return Some(Err(format!(
+                        "{filter_id}: the runner cannot read the pattern {pattern}"
+                    )));
+                }
+            }
+        }
+        Some(Ok(total))
     }
 
     /// The count one metric of an alarm stands for.

@@ -118,6 +118,7 @@ impl ImagePipelines for ImageBuilderAdapter {
             reason: image.state.and_then(|s| s.reason),
             failure,
             source_pipeline_arn: image.source_pipeline_arn,
+            distribution_configuration_arn: image.distribution_configuration.and_then(|d| d.arn),
             tags: image.tags.unwrap_or_default().into_iter().collect(),
             amis,
         })

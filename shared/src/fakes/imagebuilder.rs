@@ -26,6 +26,55 @@ impl FakeImageBuilder {
         lock(&self.images).insert(info.arn.clone(), info);
         self
     }
+    /// A release Image Builder can prove ([`crate::provenance`]): its source image built by
+    /// `pipeline`, and its distributed image AVAILABLE, distributed with `distribution`,
+    /// carrying the tags DistributeImage gave it and its `amis` (region, id) in the source's
+    /// account.
+    pub fn with_proven_release(
+        self,
+        release: &str,
+        source: &str,
+        distributed: &str,
+        pipeline: &str,
+        distribution: &str,
+        amis: &[(&str, &str)],
+    ) -> Self {
+        let account = source.split(':').nth(4).unwrap_or_default().to_owned();
+        self.with_image(ImageInfo {
+            arn: source.into(),
+            status: Some("AVAILABLE".into()),
+            source_pipeline_arn: Some(pipeline.into()),
+            ..ImageInfo::default()
+        })
+        .with_image(ImageInfo {
+            arn: distributed.into(),
+            status: Some("AVAILABLE".into()),
+            distribution_configuration_arn: Some(distribution.into()),
+            tags: [
+                (
+                    crate::release::TAG_RELEASE_ID.to_owned(),
+                    release.to_owned(),
+                ),
+                (
+                    crate::release::TAG_SOURCE_IMAGE.to_owned(),
+                    source.to_owned(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            amis: amis
+                .iter()
+                .map(|(region, image)| crate::ports::OutputAmi {
+                    region: (*region).into(),
+                    image: (*image).into(),
+                    account_id: Some(account.clone()),
+                    name: None,
+                })
+                .collect(),
+            ..ImageInfo::default()
+        })
+    }
+
     pub fn started(&self) -> Vec<StartExecution> {
         lock(&self.started).clone()
     }

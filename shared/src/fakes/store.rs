@@ -29,7 +29,7 @@ impl FakeStore {
         lock(&self.tags).remove(key);
     }
     pub fn put_value<T: Serialize>(&self, key: &str, value: &T) {
-        self.put_raw(key, &serde_json::to_vec(value).unwrap_or_default());
+        self.put_raw(key, &crate::ports::json_body(value));
     }
     pub fn keys(&self) -> Vec<String> {
         lock(&self.objects).keys().cloned().collect()
@@ -117,7 +117,7 @@ impl ArtifactStore for FakeStore {
         if objects.contains_key(key) {
             return Ok(PutOutcome::AlreadyExists);
         }
-        objects.insert(key.into(), serde_json::to_vec(value).unwrap_or_default());
+        objects.insert(key.into(), crate::ports::json_body(value));
         lock(&self.tags).remove(key);
         Ok(PutOutcome::Written)
     }
@@ -240,10 +240,7 @@ impl ArtifactStore for FakeStore {
         if current.as_deref() != etag {
             return Ok(PutOutcome::AlreadyExists);
         }
-        objects.insert(
-            key.into(),
-            serde_json::to_vec_pretty(value).unwrap_or_default(),
-        );
+        objects.insert(key.into(), crate::ports::json_body(value));
         lock(&self.tags).remove(key);
         Ok(PutOutcome::Written)
     }

@@ -146,6 +146,8 @@ pub struct ImageInfo {
     pub status: Option<String>,
     pub reason: Option<String>,
     pub source_pipeline_arn: Option<String>,
+    /// `distributionConfiguration.arn`: the configuration the image was distributed with.
+    pub distribution_configuration_arn: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub amis: Vec<OutputAmi>,
     /// `state.failureContext`, when the image is FAILED.

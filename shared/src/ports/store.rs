@@ -24,6 +24,18 @@ pub struct Versioned<T> {
 }
 
 /// SHA-256 of bytes as lower-case hex (what `sha256sum` prints).
+/// The bytes a JSON document is stored as (pretty-printed): one serialization for every store,
+/// so that a digest computed from a value is the digest of the object written from it.
+pub fn json_body<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+/// The SHA-256 of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex(&sha2::Sha256::digest(bytes))

@@ -51,6 +51,9 @@ pub struct Config {
     pub description: Option<ImageDescription>,
     /// The same description for CreateImportedImage, whose pattern is stricter (`import` mode only).
     pub import_description: Option<ImportDescription>,
+    /// `PIPELINE_ARNS`, `DISTRIBUTION_CONFIGURATION_ARN`: what an image must be built and
+    /// distributed with before anything is imported or copied in a release's name.
+    pub configured: crate::provenance::Configured,
 }
 
 impl Config {
@@ -127,6 +130,7 @@ impl Config {
             )?,
             import_role,
             description: env.optional("APPSTREAM_IMAGE_DESCRIPTION", ImageDescription::parse)?,
+            configured: crate::provenance::Configured::from_env(&env)?,
         })
     }
 }
@@ -188,6 +192,7 @@ pub async fn on_image<P: ImagePipelines, A: AppStreamImages, S: ArtifactStore, M
         deps.store,
         deps.retry,
         change,
+        &deps.config.configured,
     )
     .await?
     {

@@ -32,6 +32,9 @@ pub struct Config {
     pub role_name: RoleName,
     /// `EXPORT_DRY_RUN`: only check permissions (EC2 DryRun), export nothing.
     pub dry_run: bool,
+    /// `PIPELINE_ARNS`, `DISTRIBUTION_CONFIGURATION_ARN`: what an image must be built and
+    /// distributed with before anything is exported in a release's name.
+    pub configured: crate::provenance::Configured,
 }
 
 impl Config {
@@ -44,6 +47,7 @@ impl Config {
             formats: formats(&env)?,
             role_name: env.or_default("EXPORT_ROLE_NAME", "vmimport", RoleName::parse)?,
             dry_run: env.flag("EXPORT_DRY_RUN", false)?,
+            configured: crate::provenance::Configured::from_env(&env)?,
         })
     }
 }
@@ -145,6 +149,7 @@ pub async fn on_image<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifa
         deps.store,
         deps.retry,
         change,
+        &deps.config.configured,
     )
     .await?
     {

@@ -282,7 +282,10 @@ pub async fn end_step<S: ArtifactStore>(
 
 /// The release an AVAILABLE image that our DistributeImage created belongs to, with what GetImage
 /// tells about the image; or why a step that starts from such an image (export, AppStream) skips
-/// the event: the step is not required, the image is not AVAILABLE, or it is not one of ours.
+/// the event: the step is not required, the image is not AVAILABLE (as GetImage says: the event
+/// is only a hint, and anyone who may invoke the function can forge one), or it is not one of
+/// ours (its release cannot be proven from Image Builder's answers: a security event when they
+/// contradict the records).
 pub async fn distributed_release_of<P: ImagePipelines, S: ArtifactStore>(
     step: &str,
     required: bool,
@@ -290,6 +293,7 @@ pub async fn distributed_release_of<P: ImagePipelines, S: ArtifactStore>(
     store: &S,
     retry: RetryPolicy,
     change: &ImageStateChange,
+    configured: &crate::provenance::Configured,
 ) -> Result<Result<(ReleaseId, ImageInfo), String>, HandlerError> {
     let image = change.image.as_str();
     let skip = |reason: String| {
@@ -315,6 +319,39 @@ pub async fn distributed_release_of<P: ImagePipelines, S: ArtifactStore>(
                 .map_err(|e| HandlerError::from_service("reading the pending marker", e))?;
             if pending.is_none() {
                 return skip(format!("release {release} is not pending"));
+            }
+            // Where the image stands is GetImage's answer, not the event's.
+            if info.image_status() != crate::ports::ImageStatus::Available {
+                return skip(format!(
+                    "GetImage says {image} is {}, not AVAILABLE",
+                    info.status.as_deref().unwrap_or("of no status")
+                ));
+            }
+            use crate::provenance::{Proof, Provenance, Refused};
+            let provenance = configured.provenance(pipelines, store);
+            let proof = with_backoff(retry, || provenance.prove(&release))
+                .await
+                .map_err(|e| HandlerError::from_service("proving the release", e))?;
+            match proof {
+                Proof::Proven(proven) if proven.distributed_image == image => {}
+                Proof::Proven(proven) => {
+                    let why = format!(
+                        "{image} is not release {release}'s distributed image ({})",
+                        proven.distributed_image
+                    );
+                    crate::provenance::security_event(&format!("{step} of {release}"), &why);
+                    return skip(why);
+                }
+                Proof::Refused(refusal) if refusal.kind == Refused::NotYet => {
+                    return skip(refusal.reason);
+                }
+                Proof::Refused(refusal) => {
+                    crate::provenance::security_event(
+                        &format!("{step} of {release}"),
+                        &refusal.reason,
+                    );
+                    return skip(refusal.reason);
+                }
             }
             tracing::info!(image, release = %release, signal = signal.as_str(), "image of a release");
             Ok(Ok((release, info)))
