@@ -554,3 +554,110 @@ async fn when_a_release_is_planted_whole_should_nothing_be_signed_or_listed() {
     assert!(announced.is_empty(), "announced: {announced:?}");
     refused_as_security_event(&report, "publish-release", "publishing golden-1.0.0-7");
 }
+
+/// `aws lambda invoke` of `function` with `payload` as the neighbour, at the running stack's
+/// Invoke API: the function's response (or error) as JSON.
+fn invoke_live(lambda: &str, function: &str, payload: &serde_json::Value) -> serde_json::Value {
+    let nonce = uuid_like();
+    let input = std::env::temp_dir().join(format!("forged-{nonce}.json"));
+    let output = std::env::temp_dir().join(format!("answer-{nonce}.json"));
+    std::fs::write(&input, payload.to_string()).unwrap();
+    let out = aws_as(
+        NEIGHBOUR_ACCESS_KEY,
+        lambda,
+        &[
+            "lambda",
+            "invoke",
+            "--function-name",
+            function,
+            "--payload",
+            &format!("fileb://{}", input.display()),
+            output.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", described(&out));
+    let answer = std::fs::read(&output)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let _ = std::fs::remove_file(input);
+    let _ = std::fs::remove_file(output);
+    answer
+}
+
+fn sample(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(root().join("events").join(name)).unwrap()).unwrap()
+}
+
+/// The neighbour invokes each function directly (no bus, no rule) with forged events: a build
+/// of another team's pipeline, FAILED for our published release's build, AVAILABLE for its
+/// distributed image. Each function takes the facts from AWS, so nothing changes that AWS's
+/// state does not justify: no build started, no failure recorded, no export started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_functions_are_invoked_with_forged_events_should_nothing_change_without_aws_saying_so()
+{
+    let mut s = scenario();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let saw = seen.clone();
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        let before = live.emulator.counts();
+        let status_before = read(&live.s3, &format!("state/{ID}/status.json"));
+
+        let mut request = sample("release-requested.json");
+        request["detail"]["pipelineArn"] =
+            "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/their-app".into();
+        let started = invoke_live(&live.lambda, "image-release-start-pipeline", &request);
+
+        let failed = sample("image-failed.json");
+        let distributed = invoke_live(&live.lambda, "image-release-distribute-image", &failed);
+
+        let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
+        let mut available = sample("image-available-distributed.json");
+        available["resources"][0] = ours["distributed_image_arn"].clone();
+        let exported = invoke_live(&live.lambda, "image-release-export-image", &available);
+
+        ticks();
+        let after = live.emulator.counts();
+        let failure = read(&live.s3, &format!("state/{ID}/failure-build.json"));
+        let status_after = read(&live.s3, &format!("state/{ID}/status.json"));
+        *saw.lock().unwrap() = Some((
+            before,
+            after,
+            [started, distributed, exported],
+            failure,
+            status_before,
+            status_after,
+        ));
+    })));
+    let report = published(s).await;
+    let (before, after, answers, failure, status_before, status_after) =
+        seen.lock().unwrap().take().expect("the hook ran");
+    let [started, distributed, exported] = answers;
+    assert_eq!(started["errorType"], "InvalidEvent", "{started}");
+    assert!(
+        started["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("detail.pipelineArn")),
+        "{started}"
+    );
+    for effect in ["pipeline-execution", "export-task"] {
+        assert_eq!(
+            before.effects.get(effect),
+            after.effects.get(effect),
+            "{effect}: {before:?} → {after:?}"
+        );
+    }
+    assert_eq!(failure, None, "a forged FAILED recorded a failure");
+    assert_eq!(
+        status_after.as_ref().map(|s| s["state"].clone()),
+        status_before.as_ref().map(|s| s["state"].clone())
+    );
+    assert_ne!(distributed["action"], "recordedFailure", "{distributed}");
+    assert_eq!(exported["action"], "skipped", "{exported}");
+    let direct: Vec<_> = report
+        .invocations
+        .iter()
+        .filter(|i| i.trigger.starts_with("direct invoke by neighbour"))
+        .collect();
+    assert_eq!(direct.len(), 3, "{direct:?}");
+}

@@ -272,6 +272,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_a_forged_failed_event_names_an_available_image_should_record_no_failure() {
+        // Anyone who may invoke the function can send FAILED for any build: GetImage says
+        // where the image stands, and an AVAILABLE image of our pipeline is distributed.
+        let deps = deps(vec![image(IMAGE, Some(PIPELINE), &[])]);
+        let outcome = handle(&deps, event(FAILED_EVENT)).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Distributed { .. }),
+            "{outcome:?}"
+        );
+        assert!(
+            deps.store
+                .json("state/golden-1.0.0-1/failure-build.json")
+                .is_none()
+        );
+        // And one that is still building is left alone whatever the event says.
+        let mut building = image(IMAGE, Some(PIPELINE), &[]);
+        building.status = Some("BUILDING".into());
+        let building = super::tests::deps(vec![building]);
+        let outcome = handle(&building, event(FAILED_EVENT)).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Skipped { reason } if reason.contains("GetImage says BUILDING")),
+            "{outcome:?}"
+        );
+        assert!(
+            building.store.keys().is_empty(),
+            "{:?}",
+            building.store.keys()
+        );
+    }
+
+    #[tokio::test]
     async fn when_event_is_malformed_should_fail_invalid_event_without_calls() {
         let deps = deps(vec![]);
         let err = handle(&deps, event(MALFORMED)).await.unwrap_err();

@@ -123,12 +123,35 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
             ),
         ));
     }
-    let ended = change.status != "AVAILABLE";
-
-    // Read the image back: its tags tell our distributed images apart, its pipeline tells whose it is.
+    // Read the image back: its tags tell our distributed images apart, its pipeline tells whose
+    // it is, and its state is where it stands. The event's status is only a hint: anyone who may
+    // invoke the function can send FAILED for an image that is not.
     let info = with_backoff(deps.retry, || deps.pipelines.get_image(&change.image))
         .await
         .map_err(|e| HandlerError::from_service(format!("reading image {image}"), e))?;
+    let status = match info.image_status() {
+        crate::ports::ImageStatus::Available => "AVAILABLE",
+        crate::ports::ImageStatus::Failed => "FAILED",
+        crate::ports::ImageStatus::Cancelled => "CANCELLED",
+        _ => {
+            return Ok(skipped(
+                image,
+                format!(
+                    "the event says {}, GetImage says {}",
+                    change.status,
+                    info.status.as_deref().unwrap_or("no status")
+                ),
+            ));
+        }
+    };
+    if status != change.status {
+        warn!(image, event = %change.status, get_image = status, "the event's status is not the image's: acting on GetImage's");
+    }
+    let change = &ImageStateChange {
+        status: status.to_owned(),
+        ..change.clone()
+    };
+    let ended = status != "AVAILABLE";
 
     if let Some((release, signal)) =
         lineage::distributed_release(deps.store, &change.image, &info).await?
@@ -293,11 +316,13 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     })
 }
 
+/// The failure as Image Builder tells it (`state.reason` of GetImage; the event's reason only
+/// when GetImage gives none: an event is a hint).
 fn failure_reason(change: &ImageStateChange, info: &ImageInfo, what: &str) -> String {
-    let detail = change
+    let detail = info
         .reason
         .as_deref()
-        .or(info.reason.as_deref())
+        .or(change.reason.as_deref())
         .unwrap_or("no reason given");
     format!("{what}: {detail}")
 }
