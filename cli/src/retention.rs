@@ -24,6 +24,10 @@ pub struct PolicyArgs {
     /// AppStream copies (default: never).
     #[arg(long, env = "RETENTION_DELETE_AFTER_DAYS")]
     pub delete_after_days: Option<String>,
+    /// Deregister AMIs shared with other accounts too (true or false; default false: they are
+    /// kept, their use there is invisible to DescribeImageReferences).
+    #[arg(long, env = "RETENTION_DELETE_SHARED")]
+    pub delete_shared: Option<String>,
 }
 
 impl PolicyArgs {
@@ -33,6 +37,7 @@ impl PolicyArgs {
             "RETENTION_KEEP_CHANNEL_DAYS" => self.keep_channel_days.clone(),
             "RETENTION_DEPRECATE_AFTER_DAYS" => self.deprecate_after_days.clone(),
             "RETENTION_DELETE_AFTER_DAYS" => self.delete_after_days.clone(),
+            "RETENTION_DELETE_SHARED" => self.delete_shared.clone(),
             _ => None,
         })
         .map_err(|e| Failure::Usage(e.to_string()))
@@ -53,6 +58,11 @@ fn describe(outcome: &AmiOutcome) -> String {
                 .map(|r| format!("{} {}", r.resource_type, r.arn))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+        AmiOutcome::Shared { with } => format!(
+            "keep: shared with {} (their launches are invisible here; --delete-shared true \
+             deregisters it anyway)",
+            with.join(", ")
         ),
         AmiOutcome::NotChecked { account } => {
             format!("not checked: in account {account}, which DescribeImageReferences cannot see")
@@ -125,10 +135,12 @@ fn print(cli: &Cli, plan: &Plan) {
     );
 }
 
+/// The plan at `now`, every release proven by its manifest's signature with the key `keys` name.
 async fn compute(
     cli: &Cli,
     args: &PolicyArgs,
     keys: &KeyArgs,
+    now: std::time::SystemTime,
 ) -> Result<(Plan, aws_config::SdkConfig), Failure> {
     let policy = args.policy()?;
     let store = store(cli).await?;
@@ -137,28 +149,79 @@ async fn compute(
         .await
         .map_err(Failure::Usage)?;
     let proof = SignedManifests { store: &store, key };
-    let plan = retention::plan(
-        &store,
-        &Ec2Regions::new(&config),
-        &proof,
-        &policy,
-        std::time::SystemTime::now(),
-    )
-    .await
-    .map_err(aws("planning retention"))?;
+    let plan = retention::plan(&store, &Ec2Regions::new(&config), &proof, &policy, now)
+        .await
+        .map_err(aws("planning retention"))?;
     Ok((plan, config))
 }
 
 /// `retention plan`: what the policy would do, nothing done.
 pub async fn plan(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs) -> Outcome {
-    let (plan, _) = compute(cli, args, keys).await?;
+    let (plan, _) = compute(cli, args, keys, std::time::SystemTime::now()).await?;
     print(cli, &plan);
     Ok(None)
 }
 
-/// `retention apply`: the plan, then (confirmed, or `--yes`) done.
+/// `retention apply`: takes the run's claim (a scheduled run or another operator under way is
+/// never joined), plans at S3's time of the claim (not this machine's clock), and (confirmed,
+/// or `--yes`) does it, recording what it did where publish-release records its runs.
 pub async fn apply(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs, yes: bool) -> Outcome {
-    let (plan, config) = compute(cli, args, keys).await?;
+    let store = store(cli).await?;
+    let by = crate::channels::caller(&sdk(cli).await).await;
+    let run = match retention::claim(&store, std::time::SystemTime::now(), None, &by)
+        .await
+        .map_err(aws("claiming the retention run"))?
+    {
+        retention::Claimed::Yes(run) => run,
+        retention::Claimed::Busy(run) => {
+            return Err(Failure::Problem(format!(
+                "a retention run is under way (started {} by {}): nothing done; try again once                  it finished, or after {} minutes if it stopped",
+                run.started_at.as_deref().unwrap_or("?"),
+                run.by.as_deref().unwrap_or("publish-release"),
+                retention::CLAIM_HOLDS_FOR.as_secs() / 60
+            )));
+        }
+        // Only a scheduled run asks for an interval.
+        retention::Claimed::NotDue => {
+            return Err(Failure::Problem(
+                "the retention run could not be claimed: nothing done".into(),
+            ));
+        }
+    };
+    let now = store
+        .last_modified(retention::RUN)
+        .await
+        .map_err(aws("reading the claim's time"))?
+        .unwrap_or_else(std::time::SystemTime::now);
+    let result = apply_claimed(cli, args, keys, yes, now).await;
+    let recorded = match &result {
+        Ok(Some(done)) => Ok(done.clone()),
+        Ok(None) => Ok((0.0, retention::Applied::default())),
+        Err(e) => Err(shared::ServiceError::new(
+            "retention apply",
+            shared::ErrorClass::Invalid,
+            "Stopped",
+            match e {
+                Failure::Problem(m) | Failure::Usage(m) => m.clone(),
+            },
+        )),
+    };
+    retention::finish(&store, run, std::time::SystemTime::now(), &recorded)
+        .await
+        .map_err(aws("recording the retention run"))?;
+    result.map(|_| None)
+}
+
+/// The claimed run: plan at `now`, confirm, apply. `Some((saves per month, applied))` when
+/// anything was done.
+async fn apply_claimed(
+    cli: &Cli,
+    args: &PolicyArgs,
+    keys: &KeyArgs,
+    yes: bool,
+    now: std::time::SystemTime,
+) -> Result<Option<(f64, retention::Applied)>, Failure> {
+    let (plan, config) = compute(cli, args, keys, now).await?;
     print(cli, &plan);
     if plan.releases.iter().all(|r| r.action == Action::Keep) {
         return Ok(None);
@@ -183,7 +246,7 @@ pub async fn apply(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs, yes: bool) -> O
         &Ec2Regions::new(&config),
         &AppStreamAdapter::new(&config, &home, &regions),
         &plan,
-        std::time::SystemTime::now(),
+        now,
     )
     .await
     .map_err(aws("applying retention"))?;
@@ -205,5 +268,5 @@ pub async fn apply(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs, yes: bool) -> O
             println!("snapshot {snapshot} kept by EC2 ({why}): it still costs; delete it by hand");
         }
     }
-    Ok(None)
+    Ok(Some((plan.saves_usd_per_month(), applied)))
 }

@@ -43,6 +43,9 @@ pub struct Policy {
     pub deprecate_after_days: Option<u32>,
     /// `None`: never delete.
     pub delete_after_days: Option<u32>,
+    /// Deregister an AMI this account shares with others too (their launches are invisible to
+    /// DescribeImageReferences); by default such an AMI is kept.
+    pub delete_shared: bool,
 }
 
 impl Policy {
@@ -67,6 +70,7 @@ impl Policy {
             keep_channel_days: env.or_default("RETENTION_KEEP_CHANNEL_DAYS", "30", days(36_500))?,
             deprecate_after_days: env.optional("RETENTION_DEPRECATE_AFTER_DAYS", days(36_500))?,
             delete_after_days: env.optional("RETENTION_DELETE_AFTER_DAYS", days(36_500))?,
+            delete_shared: env.flag("RETENTION_DELETE_SHARED", false)?,
         })
     }
 
@@ -99,6 +103,11 @@ pub enum AmiOutcome {
     InUse {
         references: Vec<ImageReference>,
     },
+    /// Shared with other accounts, organizations or the public (its launch permissions), whose
+    /// use of it this account cannot see: kept, unless the policy deletes shared AMIs.
+    Shared {
+        with: Vec<String>,
+    },
     /// In another account: DescribeImageReferences cannot see there; left alone.
     NotChecked {
         account: String,
@@ -118,6 +127,9 @@ pub struct PlannedAmi {
     pub ami_id: String,
     #[serde(flatten)]
     pub outcome: AmiOutcome,
+    /// Who else may launch it (DescribeImageAttribute `launchPermission`), when it was asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub launch_permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -221,18 +233,7 @@ where
 {
     let mut all = entries(store).await?;
     // Newest first, by version then build, per image.
-    all.sort_by(|a, b| {
-        a.image.cmp(&b.image).then_with(|| {
-            match (
-                ReleaseId::parse("id", &b.release_id),
-                ReleaseId::parse("id", &a.release_id),
-            ) {
-                (Ok(b), Ok(a)) if channels::newer(&b, &a) => std::cmp::Ordering::Less,
-                (Ok(b), Ok(a)) if channels::newer(&a, &b) => std::cmp::Ordering::Greater,
-                _ => std::cmp::Ordering::Equal,
-            }
-        })
-    });
+    all.sort_by(|a, b| a.image.cmp(&b.image).then_with(|| newest_first(a, b)));
     let mut releases = Vec::new();
     let mut image = String::new();
     let mut rank = 0;
@@ -326,8 +327,8 @@ where
             Proof::Refused(refusal) => Err(refusal.reason),
         };
         for ami in &entry.amis {
-            let outcome = match &proven {
-                Err(why) => AmiOutcome::NotProven { why: why.clone() },
+            let (outcome, launch_permissions) = match &proven {
+                Err(why) => (AmiOutcome::NotProven { why: why.clone() }, Vec::new()),
                 Ok(proven) => match proven.amis.iter().find(|p| p.ami_id.as_str() == ami.ami_id) {
                     None => {
                         let why = format!(
@@ -335,11 +336,14 @@ where
                             ami.region, ami.ami_id
                         );
                         crate::provenance::security_event(&format!("retiring {id}"), &why);
-                        AmiOutcome::NotProven { why }
+                        (AmiOutcome::NotProven { why }, Vec::new())
                     }
-                    Some(p) if p.account_id != proven.account => AmiOutcome::NotChecked {
-                        account: p.account_id.clone(),
-                    },
+                    Some(p) if p.account_id != proven.account => (
+                        AmiOutcome::NotChecked {
+                            account: p.account_id.clone(),
+                        },
+                        Vec::new(),
+                    ),
                     Some(p) => {
                         ami_outcome(
                             ec2,
@@ -347,6 +351,7 @@ where
                             p.ami_id.as_str(),
                             action,
                             &proven.account,
+                            policy,
                         )
                         .await?
                     }
@@ -359,6 +364,7 @@ where
                 region: ami.region.clone(),
                 ami_id: ami.ami_id.clone(),
                 outcome,
+                launch_permissions,
             });
         }
         if action == Action::Delete {
@@ -396,21 +402,42 @@ where
     })
 }
 
+/// Newest first, by version then build; a total order (as `sort_by` needs) even for ids that
+/// do not parse, which go last, by their text.
+fn newest_first(a: &crate::catalog::Entry, b: &crate::catalog::Entry) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let key = |e: &crate::catalog::Entry| {
+        ReleaseId::parse("id", &e.release_id).ok().map(|id| {
+            let (_, version, build) = crate::catalog::split_release_id(id.as_str());
+            (version, build)
+        })
+    };
+    match (key(a), key(b)) {
+        (Some((va, ba)), Some((vb, bb))) => crate::catalog::compare_versions(&vb, &va)
+            .then(bb.cmp(&ba))
+            .then_with(|| a.release_id.cmp(&b.release_id)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.release_id.cmp(&b.release_id),
+    }
+}
+
 async fn ami_outcome<E: AmiLifecycle>(
     ec2: &E,
     region: &str,
     ami: &str,
     action: Action,
     account: &str,
-) -> Result<AmiOutcome, ServiceError> {
+    policy: &Policy,
+) -> Result<(AmiOutcome, Vec<String>), ServiceError> {
     let (Ok(region), Ok(ami)) = (
         RegionName::parse("region", region),
         AmiId::parse("ami_id", ami),
     ) else {
-        return Ok(AmiOutcome::Gone);
+        return Ok((AmiOutcome::Gone, Vec::new()));
     };
     let Some(facts) = ec2.describe(&region, &ami).await? else {
-        return Ok(AmiOutcome::Gone);
+        return Ok((AmiOutcome::Gone, Vec::new()));
     };
     // EC2's own answer on who owns it: never another account's AMI.
     if facts
@@ -418,34 +445,158 @@ async fn ami_outcome<E: AmiLifecycle>(
         .as_deref()
         .is_some_and(|owner| owner != account)
     {
-        return Ok(AmiOutcome::NotProven {
-            why: format!(
-                "EC2 says account {} owns it, not {account}",
-                facts.owner_id.as_deref().unwrap_or("?")
-            ),
-        });
+        return Ok((
+            AmiOutcome::NotProven {
+                why: format!(
+                    "EC2 says account {} owns it, not {account}",
+                    facts.owner_id.as_deref().unwrap_or("?")
+                ),
+            },
+            Vec::new(),
+        ));
     }
+    let shared = ec2
+        .launch_permissions(&region, &ami)
+        .await?
+        .unwrap_or_default();
     if action == Action::Deprecate {
         let by = crate::revocation::deprecate_at(SystemTime::now());
-        return Ok(
-            if crate::revocation::deprecated_by(facts.deprecation_time.as_deref(), by) {
-                AmiOutcome::AlreadyDeprecated
-            } else {
-                AmiOutcome::Deprecate
-            },
-        );
+        let outcome = if crate::revocation::deprecated_by(facts.deprecation_time.as_deref(), by) {
+            AmiOutcome::AlreadyDeprecated
+        } else {
+            AmiOutcome::Deprecate
+        };
+        return Ok((outcome, shared));
     }
     let references = ec2.references(&region, &ami).await?;
     if !references.is_empty() {
-        return Ok(AmiOutcome::InUse { references });
+        return Ok((AmiOutcome::InUse { references }, shared));
     }
-    Ok(AmiOutcome::Deregister {
-        snapshots_gib: facts
-            .ebs_volumes
-            .iter()
-            .map(|(_, size)| u64::try_from(size.unwrap_or(0)).unwrap_or(0))
-            .sum(),
-    })
+    // Who launches it in the accounts it is shared with, DescribeImageReferences cannot see.
+    if !shared.is_empty() && !policy.delete_shared {
+        return Ok((
+            AmiOutcome::Shared {
+                with: shared.clone(),
+            },
+            shared,
+        ));
+    }
+    Ok((
+        AmiOutcome::Deregister {
+            snapshots_gib: facts
+                .ebs_volumes
+                .iter()
+                .map(|(_, size)| u64::try_from(size.unwrap_or(0)).unwrap_or(0))
+                .sum(),
+        },
+        shared,
+    ))
+}
+
+/// `state/retention.json`: the claim of the retention run under way, or what the last one did.
+/// publish-release's scheduled run and `image-release retention apply` take turns through it.
+pub const RUN: &str = "state/retention.json";
+
+/// How long a run that started and did not finish holds the claim: a run that stopped midway
+/// (a crash, a timeout) frees it after this.
+pub const CLAIM_HOLDS_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// [`RUN`]: when the policy last ran, who ran it, and what it did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Run {
+    pub started_at: Option<String>,
+    /// `publish-release`, or the operator's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saves_usd_per_month: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Run {
+    /// Whether the run is under way at `now`: started, not finished, and started less than
+    /// [`CLAIM_HOLDS_FOR`] ago.
+    pub fn in_progress(&self, now: SystemTime) -> bool {
+        self.finished_at.is_none()
+            && self
+                .started_at
+                .as_deref()
+                .and_then(parse_time)
+                .is_some_and(|at| now.duration_since(at).unwrap_or_default() < CLAIM_HOLDS_FOR)
+    }
+}
+
+/// What [`claim`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claimed {
+    /// This caller runs it: the record it wrote.
+    Yes(Run),
+    /// Another run holds the claim (`started_at`, `by`).
+    Busy(Run),
+    /// The last run is more recent than `interval` (the scheduled run's only).
+    NotDue,
+}
+
+/// Claims the retention run for `by` at `now`, with a conditional write of [`RUN`] on what it
+/// read: a run under way (another tick, an operator) is never joined, and of two claimants only
+/// one writes. `interval`: the least time since the last run (the scheduled run), `None` for an
+/// operator who asks now.
+pub async fn claim<S: ArtifactStore>(
+    store: &S,
+    now: SystemTime,
+    interval: Option<Duration>,
+    by: &str,
+) -> Result<Claimed, ServiceError> {
+    let current: Option<crate::ports::Versioned<Run>> = store.get_json_versioned(RUN).await?;
+    if let Some(current) = &current {
+        if current.value.in_progress(now) {
+            return Ok(Claimed::Busy(current.value.clone()));
+        }
+        let last = current.value.started_at.as_deref().and_then(parse_time);
+        if let (Some(interval), Some(last)) = (interval, last)
+            && now.duration_since(last).unwrap_or_default() < interval
+        {
+            return Ok(Claimed::NotDue);
+        }
+    }
+    let run = Run {
+        started_at: Some(release::timestamp(now)),
+        by: Some(by.to_owned()),
+        ..Run::default()
+    };
+    match store
+        .put_json_if_match(RUN, &run, current.as_ref().map(|c| c.etag.as_str()))
+        .await?
+    {
+        crate::ports::PutOutcome::Written => Ok(Claimed::Yes(run)),
+        crate::ports::PutOutcome::AlreadyExists => Ok(store
+            .get_json::<Run>(RUN)
+            .await?
+            .map_or(Claimed::NotDue, Claimed::Busy)),
+    }
+}
+
+/// Records the end of `run` (what it did, or its error).
+pub async fn finish<S: ArtifactStore>(
+    store: &S,
+    mut run: Run,
+    now: SystemTime,
+    result: &Result<(f64, Applied), ServiceError>,
+) -> Result<(), ServiceError> {
+    run.finished_at = Some(release::timestamp(now));
+    match result {
+        Ok((saves, applied)) => {
+            run.applied = Some(applied.clone());
+            run.saves_usd_per_month = Some(*saves);
+        }
+        Err(err) => run.error = Some(err.to_string()),
+    }
+    store.put_json(RUN, &run).await
 }
 
 /// What [`apply`] did.
@@ -518,7 +669,9 @@ where
                         applied.snapshots_kept.extend(done.snapshots_kept);
                     }
                 }
-                AmiOutcome::InUse { .. } => kept_amis.push(ami.ami_id.clone()),
+                AmiOutcome::InUse { .. } | AmiOutcome::Shared { .. } => {
+                    kept_amis.push(ami.ami_id.clone())
+                }
                 _ => {}
             }
         }
@@ -608,7 +761,7 @@ pub fn summary(plan: &Plan) -> (usize, usize, usize, usize, u64) {
                     out.1 += 1;
                     out.4 += snapshots_gib;
                 }
-                AmiOutcome::InUse { .. } => out.2 += 1,
+                AmiOutcome::InUse { .. } | AmiOutcome::Shared { .. } => out.2 += 1,
                 _ => {}
             }
         }
@@ -620,6 +773,56 @@ pub fn summary(plan: &Plan) -> (usize, usize, usize, usize, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_ids_do_not_parse_should_the_order_still_be_total_and_newest_first() {
+        let entry = |id: &str| crate::catalog::Entry {
+            release_id: id.into(),
+            image: "golden".into(),
+            version: String::new(),
+            build: 0,
+            pipeline_arn: None,
+            published_at: String::new(),
+            manifest_url: String::new(),
+            checksums_url: None,
+            amis: Vec::new(),
+            artifacts: Vec::new(),
+            appstream: Vec::new(),
+            artifacts_expire_at: None,
+            artifacts_expired: false,
+            revoked: None,
+            retired: None,
+        };
+        let ids = [
+            "golden-1.0.0-2",
+            "not a release",
+            "golden-1.10.0-1",
+            "golden-1.0.0-10",
+            "",
+            "golden-1.2.0-1",
+        ];
+        let want = [
+            "golden-1.10.0-1",
+            "golden-1.2.0-1",
+            "golden-1.0.0-10",
+            "golden-1.0.0-2",
+            "",
+            "not a release",
+        ];
+        // Every rotation of the input sorts to the same order.
+        for start in 0..ids.len() {
+            let mut entries: Vec<_> = ids
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(ids.len())
+                .map(|id| entry(id))
+                .collect();
+            entries.sort_by(newest_first);
+            let got: Vec<&str> = entries.iter().map(|e| e.release_id.as_str()).collect();
+            assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn when_the_policy_is_read_should_default_and_name_a_bad_value() {

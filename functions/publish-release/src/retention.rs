@@ -1,25 +1,10 @@
 //! The scheduled retention run ([`shared::retention`]): at most once per `RETENTION_INTERVAL`
-//! (default a day), claimed with a conditional write of `state/retention.json` so that two
-//! ticks never both run it, then the plan is made and applied, and what it did recorded.
+//! (default a day), claimed with a conditional write of `state/retention.json`
+//! ([`retention::claim`]) so that two ticks, or a tick and an operator's `retention apply`,
+//! never both run it; then the plan is made and applied, and what it did recorded.
 
 use super::*;
-use shared::retention::{self, Applied};
-
-/// `state/retention.json`: when the policy last ran and what it did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct RetentionRun {
-    pub started_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied: Option<Applied>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saves_usd_per_month: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-pub const RETENTION_RUN: &str = "state/retention.json";
+use shared::retention::{self, Applied, Claimed};
 
 impl<T: Ports> Deps<T> {
     /// Runs the retention policy when it acts and its interval has passed since the last run.
@@ -30,39 +15,22 @@ impl<T: Ports> Deps<T> {
             return Ok(None);
         }
         let now = self.clock.now();
-        let current: Option<shared::ports::Versioned<RetentionRun>> = self
-            .store
-            .get_json_versioned(RETENTION_RUN)
-            .await
-            .map_err(store_err("reading the retention run"))?;
-        let due = current
-            .as_ref()
-            .and_then(|c| c.value.started_at.as_deref())
-            .and_then(shared::clock::parse_time)
-            .is_none_or(|at| {
-                now.duration_since(at).unwrap_or_default() >= self.config.retention_interval
-            });
-        if !due {
-            return Ok(None);
-        }
-        let mut run = RetentionRun {
-            started_at: Some(release::timestamp(now)),
-            ..RetentionRun::default()
+        let claimed = retention::claim(
+            &self.store,
+            now,
+            Some(self.config.retention_interval),
+            "publish-release",
+        )
+        .await
+        .map_err(store_err("claiming the retention run"))?;
+        let run = match claimed {
+            Claimed::Yes(run) => run,
+            Claimed::Busy(run) => {
+                info!(since = ?run.started_at, by = ?run.by, "retention is under way elsewhere");
+                return Ok(None);
+            }
+            Claimed::NotDue => return Ok(None),
         };
-        // The claim: a tick that loses it leaves the run to the winner.
-        if self
-            .store
-            .put_json_if_match(
-                RETENTION_RUN,
-                &run,
-                current.as_ref().map(|c| c.etag.as_str()),
-            )
-            .await
-            .map_err(store_err("claiming the retention run"))?
-            != PutOutcome::Written
-        {
-            return Ok(None);
-        }
         let result = async {
             let plan = retention::plan(
                 &self.store,
@@ -77,24 +45,18 @@ impl<T: Ports> Deps<T> {
             Ok::<_, ServiceError>((plan.saves_usd_per_month(), applied))
         }
         .await;
-        run.finished_at = Some(release::timestamp(self.clock.now()));
-        let outcome = match result {
+        retention::finish(&self.store, run, self.clock.now(), &result)
+            .await
+            .map_err(store_err("recording the retention run"))?;
+        match result {
             Ok((saves, applied)) => {
                 info!(?applied, saves_usd_per_month = saves, "retention applied");
-                run.applied = Some(applied.clone());
-                run.saves_usd_per_month = Some(saves);
                 Ok(Some(applied))
             }
             Err(err) => {
                 error!(error = %err, "retention stopped; its next run goes on from there");
-                run.error = Some(err.to_string());
                 Err(HandlerError::from_service("applying retention", err))
             }
-        };
-        self.store
-            .put_json(RETENTION_RUN, &run)
-            .await
-            .map_err(store_err("recording the retention run"))?;
-        outcome
+        }
     }
 }

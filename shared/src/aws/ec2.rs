@@ -79,33 +79,39 @@ impl Ec2Adapter {
     /// Who may launch `ami` (DescribeImageAttribute `launchPermission`): account ids, `group:all`
     /// for a public AMI, `organization:<arn>` and `ou:<arn>`. `None` when EC2 does not know the AMI.
     pub async fn launch_permissions(&self, ami: &AmiId) -> Result<Option<Vec<String>>> {
-        const OP: &str = "DescribeImageAttribute";
-        let Some(out) = found(
-            OP,
-            self.client
-                .describe_image_attribute()
-                .image_id(ami.as_str())
-                .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
-                .send()
-                .await,
-            error_class,
-        )?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(
-            out.launch_permissions
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| {
-                    p.user_id
-                        .or_else(|| p.group.map(|g| format!("group:{}", g.as_str())))
-                        .or_else(|| p.organization_arn.map(|a| format!("organization:{a}")))
-                        .or_else(|| p.organizational_unit_arn.map(|a| format!("ou:{a}")))
-                })
-                .collect(),
-        ))
+        launch_permissions(&self.client, ami).await
     }
+}
+
+/// DescribeImageAttribute `launchPermission` of `ami` with `client` (see
+/// [`Ec2Adapter::launch_permissions`]).
+async fn launch_permissions(client: &Client, ami: &AmiId) -> Result<Option<Vec<String>>> {
+    const OP: &str = "DescribeImageAttribute";
+    let Some(out) = found(
+        OP,
+        client
+            .describe_image_attribute()
+            .image_id(ami.as_str())
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await,
+        error_class,
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        out.launch_permissions
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| {
+                p.user_id
+                    .or_else(|| p.group.map(|g| format!("group:{}", g.as_str())))
+                    .or_else(|| p.organization_arn.map(|a| format!("organization:{a}")))
+                    .or_else(|| p.organizational_unit_arn.map(|a| format!("ou:{a}")))
+            })
+            .collect(),
+    ))
 }
 
 /// EC2 in whichever region an AMI is: a client per region, built the first time that region is
@@ -130,6 +136,14 @@ impl Ec2Regions {
 impl AmiLifecycle for Ec2Regions {
     async fn describe(&self, region: &RegionName, ami: &AmiId) -> Result<Option<AmiFacts>> {
         describe(&self.client(region), ami, true).await
+    }
+
+    async fn launch_permissions(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+    ) -> Result<Option<Vec<String>>> {
+        launch_permissions(&self.client(region), ami).await
     }
 
     async fn deprecate(

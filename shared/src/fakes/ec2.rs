@@ -23,6 +23,8 @@ pub struct FakeEc2 {
     pub references: Mutex<HashMap<String, Vec<ImageReference>>>,
     /// (region, AMI) deregistered.
     pub deregistered: Mutex<Vec<(String, String)>>,
+    /// AMI → who it is shared with (DescribeImageAttribute `launchPermission`).
+    pub shared: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl FakeEc2 {
@@ -119,6 +121,20 @@ impl AmiLifecycle for FakeEc2 {
             disabled.push(key);
         }
         Ok(())
+    }
+
+    async fn launch_permissions(
+        &self,
+        _region: &crate::domain::RegionName,
+        ami: &crate::domain::AmiId,
+    ) -> Result<Option<Vec<String>>> {
+        self.script.enter("DescribeImageAttribute")?;
+        Ok(Some(
+            lock(&self.shared)
+                .get(ami.as_str())
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 
     async fn references(

@@ -236,6 +236,14 @@ pub trait AmiLifecycle: Send + Sync {
         region: &RegionName,
         ami: &AmiId,
     ) -> impl Future<Output = Result<Vec<ImageReference>>> + Send;
+    /// Who may launch `ami` (DescribeImageAttribute `launchPermission`): account ids,
+    /// `group:all` for a public AMI, `organization:<arn>`, `ou:<arn>`; `None` when EC2 does not
+    /// know the AMI.
+    fn launch_permissions(
+        &self,
+        region: &RegionName,
+        ami: &AmiId,
+    ) -> impl Future<Output = Result<Option<Vec<String>>>> + Send;
     /// DeregisterImage with `DeleteAssociatedSnapshots`; `None` when the AMI is gone already.
     fn deregister(
         &self,
