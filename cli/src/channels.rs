@@ -328,6 +328,7 @@ async fn promotion_findings(
 ) -> Result<Vec<Finding>, Failure> {
     let options = Options {
         skip_urls: true,
+        catalog: false,
         key: None,
         public_key,
         parameter_prefix: channels::DEFAULT_PARAMETER_PREFIX.to_owned(),

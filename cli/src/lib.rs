@@ -255,6 +255,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(key) => {
                 let options = verify::Options {
                     skip_urls: *skip_urls,
+                    catalog: true,
                     key,
                     public_key: keys.source(),
                     parameter_prefix: parameter_prefix.clone(),
@@ -443,6 +444,9 @@ fn signing_key(
     Ok(Some((id.to_owned(), key)))
 }
 
+/// The longest a signed download URL may live (`--expires 3650d`).
+const MAX_URL_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
+
 async fn url(
     cli: &Cli,
     release: &str,
@@ -463,6 +467,26 @@ async fn url(
                 .ok_or_else(|| Failure::Usage(format!("--expires {expires}: too far ahead")))?
         }
     };
+    // A signed URL lives between now and the longest --expires accepts: one born expired, or
+    // one no --expires could give, is refused whichever flag asked for it.
+    let lifetime = expires
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    let flag = if expires_at.is_some() {
+        "--expires-at"
+    } else {
+        "--expires"
+    };
+    if lifetime.is_zero() {
+        return Err(Failure::Usage(format!(
+            "{flag}: the URL would be expired already; give a time in the future"
+        )));
+    }
+    if lifetime > MAX_URL_LIFETIME {
+        return Err(Failure::Usage(format!(
+            "{flag}: at most 3650 days ahead (a signed URL is a credential)"
+        )));
+    }
     let expires = expires
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)

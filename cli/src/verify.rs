@@ -169,6 +169,133 @@ impl PublicKeySource {
     }
 }
 
+/// How a finding names the key it checked with.
+fn origin_of(source: &PublicKeySource) -> String {
+    match source {
+        PublicKeySource::File(path) => format!("key {}", path.display()),
+        PublicKeySource::Kms(arn) => format!("key {arn} (KMS)"),
+        PublicKeySource::Bucket => {
+            format!("key {} from the bucket, not pinned", keys::SIGNING_KEY_PEM)
+        }
+    }
+}
+
+/// What is wrong with a signed catalog document's freshness: no seal, an expired one, or a
+/// sequence lower than one already seen (`seen`) — an older catalog replayed.
+pub fn freshness_problem(
+    seal: Option<&shared::catalog::Seal>,
+    seen: Option<u64>,
+    now: std::time::SystemTime,
+) -> Option<String> {
+    let Some(seal) = seal else {
+        return Some(
+            "has no seal (sequence and expiry): not written by a sealing publisher".into(),
+        );
+    };
+    if seal.expired(now) {
+        return Some(format!(
+            "expired at {}: publish-release has not renewed it (stopped, or the document is frozen)",
+            seal.expires_at
+        ));
+    }
+    match seen {
+        Some(seen) if seal.sequence < seen => Some(format!(
+            "is sequence {}, older than sequence {seen} seen before: an older catalog served in place of the current one",
+            seal.sequence
+        )),
+        _ => None,
+    }
+}
+
+/// Where the highest sequence of each catalog document this machine has seen is kept, per
+/// bucket: `seen-<bucket>.json` in `$IMAGE_RELEASE_STATE_DIR`, else
+/// `$XDG_STATE_HOME/image-release`, else `~/.local/state/image-release`; `None` without any.
+fn seen_file(bucket: &str) -> Option<std::path::PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let dir = var("IMAGE_RELEASE_STATE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            var("XDG_STATE_HOME").map(|d| std::path::PathBuf::from(d).join("image-release"))
+        })
+        .or_else(|| {
+            var("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state/image-release"))
+        })?;
+    Some(dir.join(format!("seen-{bucket}.json")))
+}
+
+/// The signature and freshness findings of the signed catalog documents (`latest.json`,
+/// `index.json`): each signature verifies with the key, the seal has not expired, and its
+/// sequence is not lower than one seen before (then recorded as seen).
+async fn check_catalog(
+    config: &aws_config::SdkConfig,
+    store: &S3Adapter,
+    source: &PublicKeySource,
+) -> Vec<Finding> {
+    let origin = origin_of(source);
+    let key = match crate::provenance::SignedManifests::key(config, store, source).await {
+        Ok(key) => key,
+        Err(problem) => return vec![Finding::new("catalog", origin, Some(problem))],
+    };
+    let path = seen_file(store.bucket());
+    let mut seen: BTreeMap<String, u64> = path
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now();
+    let mut findings = Vec::new();
+    for document in [keys::LATEST, keys::INDEX] {
+        #[derive(serde::Deserialize)]
+        struct Sealed {
+            seal: Option<shared::catalog::Seal>,
+        }
+        let problem = match (
+            store.get_json::<Sealed>(document).await,
+            store.sha256(document).await,
+            store.read_bytes(&keys::signature(document)).await,
+        ) {
+            (Ok(None), _, _) => None,
+            (Ok(Some(sealed)), Ok(Some(digest)), Ok(signature)) => {
+                if signature.is_none() && !source.pinned() {
+                    findings.push(Finding::new(
+                        "catalog",
+                        format!("{document} (not signed; pass --signing-key or --public-key to require it)"),
+                        None,
+                    ));
+                    continue;
+                }
+                let problem = signature_problem(&key, &digest.sha256, signature.as_deref())
+                    .or_else(|| {
+                        freshness_problem(sealed.seal.as_ref(), seen.get(document).copied(), now)
+                    });
+                if problem.is_none()
+                    && let Some(seal) = &sealed.seal
+                {
+                    let entry = seen.entry(document.to_owned()).or_default();
+                    *entry = (*entry).max(seal.sequence);
+                }
+                problem
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                Some(format!("could not read it: {e}"))
+            }
+            (Ok(Some(_)), Ok(None), _) => Some("vanished while it was checked".into()),
+        };
+        findings.push(Finding::new(
+            "catalog",
+            format!("{document} ({origin})"),
+            problem,
+        ));
+    }
+    if let Some(path) = path {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(&path, serde_json::to_vec_pretty(&seen).unwrap_or_default());
+    }
+    findings
+}
+
 /// A P-256 public key from PEM (`-----BEGIN PUBLIC KEY-----`) or DER `SubjectPublicKeyInfo`.
 pub fn public_key(bytes: &[u8]) -> Result<p256::ecdsa::VerifyingKey, String> {
     use p256::pkcs8::DecodePublicKey;
@@ -206,6 +333,9 @@ pub fn signature_problem(
 
 pub struct Options {
     pub skip_urls: bool,
+    /// Also check the signed catalog documents' signatures and freshness (`verify`; a
+    /// promotion checks the release, whose catalog entry it is about to change).
+    pub catalog: bool,
     pub key: Option<(String, rsa::RsaPrivateKey)>,
     pub public_key: PublicKeySource,
     /// The channels' SSM hierarchy, checked for a revoked release.
@@ -242,34 +372,8 @@ async fn check_signatures(
             None,
         )];
     }
-    let (key, origin) = match source {
-        PublicKeySource::File(path) => (
-            std::fs::read(path)
-                .map_err(|e| format!("--public-key {}: {e}", path.display()))
-                .and_then(|b| public_key(&b)),
-            format!("key {}", path.display()),
-        ),
-        PublicKeySource::Kms(arn) => {
-            use shared::ports::ReleaseSigner;
-            let key = match shared::domain::KmsKeyId::parse("--signing-key", arn) {
-                Ok(key_id) => shared::aws::kms::KmsSigner::new(config, key_id)
-                    .public_key()
-                    .await
-                    .map_err(|e| format!("GetPublicKey of {arn}: {e}"))
-                    .and_then(|der| public_key(&der)),
-                Err(e) => Err(e.to_string()),
-            };
-            (key, format!("key {arn} (KMS)"))
-        }
-        PublicKeySource::Bucket => (
-            match store.read_bytes(keys::SIGNING_KEY_PEM).await {
-                Ok(Some(bytes)) => public_key(&bytes),
-                Ok(None) => Err(format!("{} does not exist", keys::SIGNING_KEY_PEM)),
-                Err(e) => Err(format!("reading {}: {e}", keys::SIGNING_KEY_PEM)),
-            },
-            format!("key {} from the bucket, not pinned", keys::SIGNING_KEY_PEM),
-        ),
-    };
+    let key = crate::provenance::SignedManifests::key(config, store, source).await;
+    let origin = origin_of(source);
     let key = match key {
         Ok(key) => key,
         Err(problem) => return vec![Finding::new("signature", origin, Some(problem))],
@@ -377,6 +481,9 @@ pub async fn check(
         )
         .await,
     );
+    if options.catalog {
+        findings.extend(check_catalog(config, store, &options.public_key).await);
+    }
 
     if !options.skip_urls {
         let mut urls: Vec<(String, bool)> = Vec::new();
@@ -402,12 +509,13 @@ pub async fn check(
             .build()
             .map_err(|e| Failure::Usage(format!("HTTP client: {e}")))?;
         for (url, signed) in urls {
+            // Never the URL in the error: a signed one carries its signature.
             let answer = http
                 .head(&url)
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
-                .map_err(|e| causes(&e));
+                .map_err(|e| causes(&e.without_url()));
             let shown = url.split('?').next().unwrap_or(&url).to_owned();
             findings.push(Finding::new("URL", shown, url_problem(answer, signed)));
         }
@@ -736,6 +844,40 @@ mod tests {
                 .contains("not a DER")
         );
         assert!(signature_problem(&public, "zz", Some(&sig)).is_some());
+    }
+
+    #[test]
+    fn when_a_catalog_document_is_unsealed_expired_or_older_than_seen_should_say_so() {
+        use shared::catalog::Seal;
+        let now = std::time::SystemTime::now();
+        let seal = |sequence, expires_at: std::time::SystemTime| Seal {
+            sequence,
+            expires_at: shared::release::timestamp(expires_at),
+        };
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(
+            freshness_problem(Some(&seal(5, now + day)), None, now),
+            None
+        );
+        assert_eq!(
+            freshness_problem(Some(&seal(5, now + day)), Some(5), now),
+            None
+        );
+        assert!(
+            freshness_problem(None, None, now)
+                .unwrap()
+                .contains("no seal")
+        );
+        assert!(
+            freshness_problem(Some(&seal(5, now - day)), None, now)
+                .unwrap()
+                .contains("expired")
+        );
+        let older = freshness_problem(Some(&seal(4, now + day)), Some(5), now).unwrap();
+        assert!(
+            older.contains("sequence 4, older than sequence 5"),
+            "{older}"
+        );
     }
 
     #[test]

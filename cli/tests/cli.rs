@@ -42,6 +42,14 @@ fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL_S3", s3)
+        // What verify has seen of the catalog, per local stack (each has its own endpoint).
+        .env(
+            "IMAGE_RELEASE_STATE_DIR",
+            std::env::temp_dir().join(format!(
+                "image-release-state-{}",
+                s3.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+            )),
+        )
         .env("AWS_ENDPOINT_URL_IAM", s3)
         .env("AWS_ENDPOINT_URL_STS", s3)
         .env("AWS_ENDPOINT_URL_SNS", s3)
@@ -359,6 +367,40 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
         2,
         "SHA256SUMS and manifest.json: {pinned}"
     );
+    // The catalog's documents too: signed with the same key, sealed, not expired.
+    assert_eq!(
+        pinned
+            .lines()
+            .filter(|l| l.starts_with("catalog") && l.contains("(KMS)") && l.ends_with("ok"))
+            .count(),
+        2,
+        "latest.json and index.json: {pinned}"
+    );
+    // This machine has seen a newer latest.json than the bucket serves now: a replay of an
+    // older (validly signed) catalog is refused.
+    let state = std::env::temp_dir().join(format!(
+        "image-release-state-{}",
+        report
+            .moto
+            .endpoint
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::write(
+        state.join(format!("seen-{}.json", runner::BUCKET)),
+        r#"{"catalog/latest.json": 999}"#,
+    )
+    .unwrap();
+    let replayed = local(
+        &report,
+        &["verify", ID, "--skip-urls", "--signing-key", &signing_key],
+    );
+    assert_eq!(replayed.status.code(), Some(1), "{}", text(&replayed));
+    assert!(
+        text(&replayed).contains("older than sequence 999 seen before"),
+        "{}",
+        text(&replayed)
+    );
+    std::fs::remove_dir_all(&state).ok();
 
     // Tamper with what was published, with the AWS CLI: an artifact rewritten (same size), an
     // AMI deregistered, an AppStream copy deleted.

@@ -354,6 +354,9 @@ impl ImageSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub schema_version: u32,
+    /// Its freshness, signed with it (`catalog/index.json.sig`): see [`Seal`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
     #[serde(default)]
     pub images: BTreeMap<String, ImageSummary>,
     /// Schema 1's list of every release: read for the migration only, never written.
@@ -365,6 +368,7 @@ impl Default for Index {
     fn default() -> Self {
         Self {
             schema_version: CATALOG_SCHEMA_VERSION,
+            seal: None,
             images: BTreeMap::new(),
             legacy: Vec::new(),
         }
@@ -502,11 +506,77 @@ impl Index {
     }
 }
 
+/// How fresh a signed catalog document is (`latest.json`, `index.json`): a sequence that grows
+/// with every write, and when the document stops being current. publish-release signs the
+/// document after every change and renews the seal (a new sequence and expiry, signed) well
+/// before it expires, so a reader who pins the key refuses a document that is unsigned,
+/// expired, or older than one it has seen: an older catalog replayed in place of the current
+/// one, or one frozen by a writer who stopped the signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub sequence: u64,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// How long a seal is valid: a week. publish-release renews it once less than half is left,
+/// so a document is never expired while the stack runs, and a frozen one is noticed within a
+/// week.
+pub const SEAL_VALIDITY: Duration = Duration::from_secs(7 * 86_400);
+
+impl Seal {
+    /// The seal after `previous`, at `now`.
+    pub fn next(previous: Option<&Seal>, now: std::time::SystemTime) -> Self {
+        Self {
+            sequence: previous.map_or(1, |s| s.sequence.saturating_add(1)),
+            expires_at: crate::release::timestamp(now + SEAL_VALIDITY),
+        }
+    }
+
+    /// Whether it must be renewed at `now`: less than half its validity left (or unreadable).
+    pub fn renew_due(&self, now: std::time::SystemTime) -> bool {
+        crate::clock::parse_time(&self.expires_at)
+            .is_none_or(|at| at.duration_since(now).unwrap_or_default() < SEAL_VALIDITY / 2)
+    }
+
+    /// Whether it has expired at `now` (or cannot be read).
+    pub fn expired(&self, now: std::time::SystemTime) -> bool {
+        crate::clock::parse_time(&self.expires_at).is_none_or(|at| at <= now)
+    }
+}
+
+/// A document written with [`crate::documents::update`]: the signed catalog documents take a new
+/// [`Seal`] with every write; the others have none.
+pub trait Sealed {
+    fn seal_mut(&mut self) -> Option<&mut Option<Seal>> {
+        None
+    }
+}
+
+impl Sealed for Latest {
+    fn seal_mut(&mut self) -> Option<&mut Option<Seal>> {
+        Some(&mut self.seal)
+    }
+}
+
+impl Sealed for Index {
+    fn seal_mut(&mut self) -> Option<&mut Option<Seal>> {
+        Some(&mut self.seal)
+    }
+}
+
+impl Sealed for History {}
+
+impl Sealed for serde_json::Value {}
+
 /// `catalog/latest.json`: the newest published release of each image (pipeline output), and
 /// where each image's channels point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latest {
     pub schema_version: u32,
+    /// Its freshness, signed with it (`catalog/latest.json.sig`): see [`Seal`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
     pub images: BTreeMap<String, Entry>,
     /// Image → channel → where it points (added to schema 1: older readers ignore it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -517,6 +587,7 @@ impl Default for Latest {
     fn default() -> Self {
         Self {
             schema_version: LATEST_SCHEMA_VERSION,
+            seal: None,
             images: BTreeMap::new(),
             channels: BTreeMap::new(),
         }

@@ -3,7 +3,9 @@
 //! again when another writer came first. One implementation for publish-release and the
 //! operator CLI, so both keep the same promise: no writer's change is lost.
 
-use crate::catalog::{Entry, History, Index, Latest, PAGE_TITLE, render_history, render_page};
+use crate::catalog::{
+    Entry, History, Index, Latest, PAGE_TITLE, Seal, Sealed, render_history, render_page,
+};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{ArtifactStore, PutOutcome, Versioned};
 use crate::release::keys;
@@ -24,7 +26,7 @@ pub async fn update<S, D>(
 ) -> Result<(D, bool), ServiceError>
 where
     S: ArtifactStore,
-    D: Default + Serialize + DeserializeOwned + Send + Sync,
+    D: Default + Serialize + DeserializeOwned + Sealed + Send + Sync,
 {
     for attempt in 1..=ATTEMPTS {
         let current: Option<Versioned<D>> = store.get_json_versioned(key).await?;
@@ -34,6 +36,10 @@ where
         };
         if !change(&mut value) {
             return Ok((value, false));
+        }
+        // A signed document's every version has its own sequence (publish-release signs it).
+        if let Some(seal) = value.seal_mut() {
+            *seal = Some(Seal::next(seal.as_ref(), std::time::SystemTime::now()));
         }
         match store
             .put_json_if_match(key, &value, etag.as_deref())

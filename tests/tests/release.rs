@@ -108,8 +108,14 @@ fn assert_published_once(report: &Report) {
         "{why}"
     );
     assert_eq!(
-        sha256sum(&["-c", "SHA256SUMS"], &report.log_dir).trim(),
+        sha256sum(&["-c", "--strict", "SHA256SUMS"], &report.log_dir).trim(),
         format!("{file}: OK")
+    );
+    // Signed with it: the release it belongs to (a replayed older SHA256SUMS says its own).
+    let sums = std::fs::read_to_string(report.log_dir.join("SHA256SUMS")).unwrap();
+    assert_eq!(
+        sums.lines().next(),
+        Some(format!("# release {id}").as_str())
     );
     // SHA256SUMS and the manifest carry KMS signatures that openssl verifies with the public
     // key the catalog serves; a changed byte fails.
@@ -127,6 +133,25 @@ fn assert_published_once(report: &Report) {
     )
     .unwrap();
     assert!(openssl_verifies(&report.log_dir, "signing-key.pem", "SHA256SUMS.tampered").is_err());
+    // The catalog's latest.json is signed the same way, with its freshness (a sequence that only
+    // grows, an expiry) inside what is signed.
+    for file in ["latest.json", "latest.json.sig"] {
+        let (endpoint, key) = (report.moto.endpoint.clone(), format!("catalog/{file}"));
+        let bytes = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(runner::read_bytes(&endpoint, &key))
+        })
+        .join()
+        .unwrap()
+        .unwrap_or_else(|| panic!("catalog/{file}\n{why}"));
+        std::fs::write(report.log_dir.join(file), bytes).unwrap();
+    }
+    openssl_verifies(&report.log_dir, "signing-key.pem", "latest.json")
+        .unwrap_or_else(|e| panic!("latest.json: {e}\n{why}"));
+    let seal = &report.latest.as_ref().expect("latest.json")["seal"];
+    assert!(seal["sequence"].as_u64().is_some_and(|s| s >= 1), "{seal}");
+    assert!(seal["expires_at"].as_str().is_some(), "{seal}");
     assert_eq!(manifest["artifacts"][0], manifest["export"]);
     let index = report.index.as_ref().expect("catalog/index.json");
     assert_eq!(index["images"]["golden"]["recent"][0]["release_id"], id);

@@ -91,6 +91,10 @@ impl<T: Ports> Deps<T> {
             }
             let mut index = value;
             index.migrate(&pages);
+            index.seal = Some(shared::catalog::Seal::next(
+                index.seal.as_ref(),
+                self.clock.now(),
+            ));
             match self
                 .store
                 .put_json_if_match(keys::INDEX, &index, Some(&etag))
@@ -171,7 +175,12 @@ impl<T: Ports> Deps<T> {
         change: impl FnMut(&mut D) -> bool + Send,
     ) -> Result<(D, bool), HandlerError>
     where
-        D: Default + Serialize + serde::de::DeserializeOwned + Send + Sync,
+        D: Default
+            + Serialize
+            + serde::de::DeserializeOwned
+            + shared::catalog::Sealed
+            + Send
+            + Sync,
     {
         shared::documents::update(&self.store, key, change)
             .await

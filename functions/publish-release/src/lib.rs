@@ -24,6 +24,7 @@ pub mod publish;
 mod reconcile;
 mod retention;
 mod revoke;
+mod seal;
 
 pub use config::{Config, Deadlines};
 pub use publish::{RELEASE_FAILED, RELEASE_STUCK, STUCK_AFTER_TICKS};
@@ -243,6 +244,11 @@ pub async fn handle<T: Ports>(
                 });
             }
         }
+    }
+    // Last: whatever this invocation (or an operator) changed in the catalog is signed, and a
+    // seal about to expire renewed. A failure is left to the next invocation.
+    if let Err(err) = deps.seal_catalog().await {
+        error!(error = %err, "signing the catalog failed; the next invocation signs it");
     }
     Ok(Outcome::Reconciled {
         releases: reports,

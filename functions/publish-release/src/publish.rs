@@ -472,12 +472,18 @@ impl<T: Ports> Deps<T> {
     }
 }
 
-/// `SHA256SUMS` of `manifest`'s artifacts, in `sha256sum -c` format.
+/// `SHA256SUMS` of `manifest`'s artifacts, in `sha256sum -c` format, under a first line that
+/// names the release: the file is signed, so the line ties it to its release (an older
+/// release's `SHA256SUMS`, validly signed, says so). `sha256sum -c` skips lines that begin with
+/// `#`, `--strict` included (GNU coreutils).
 fn sha256sums(manifest: &Manifest) -> String {
-    manifest
-        .artifacts
-        .iter()
-        .map(|a| format!("{}  {}\n", a.sha256, keys::file_name(&a.object_key)))
+    std::iter::once(format!("# release {}\n", manifest.release_id))
+        .chain(
+            manifest
+                .artifacts
+                .iter()
+                .map(|a| format!("{}  {}\n", a.sha256, keys::file_name(&a.object_key))),
+        )
         .collect()
 }
 

@@ -260,7 +260,7 @@ async fn when_every_step_is_done_should_publish_the_manifest_list_it_and_tag_cop
             deps.store.objects.lock().unwrap()[&format!("releases/{ID}/SHA256SUMS")].clone()
         )
         .unwrap(),
-        format!("{zeros}  {TASK}.vmdk\n")
+        format!("# release {ID}\n{zeros}  {TASK}.vmdk\n")
     );
     let index = deps.store.json("catalog/index.json").unwrap();
     assert_eq!(index["schema_version"], 2);
@@ -1976,4 +1976,105 @@ async fn when_a_revocation_marker_has_no_record_yet_should_leave_it_until_it_is_
     );
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert!(deps.store.json(&marker).is_none(), "cleared");
+}
+
+fn signed_count(deps: &TestDeps) -> usize {
+    deps.signer.as_ref().unwrap().signed.lock().unwrap().len()
+}
+
+fn bytes(deps: &TestDeps, key: &str) -> Vec<u8> {
+    deps.store.objects.lock().unwrap()[key].clone()
+}
+
+#[tokio::test]
+async fn when_the_catalog_changes_should_sign_it_once_renew_its_seal_and_never_sign_an_older_one() {
+    let mut deps = deps(&[("SIGNING_KEY_ID", SIGNING_KEY)]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let sealed = |deps: &TestDeps, key: &str| {
+        let document = bytes(deps, key);
+        assert_eq!(
+            bytes(deps, &format!("{key}.sig")),
+            FakeSigner::signature_of(&shared::ports::sha256_digest(&document)),
+            "{key}'s signature is over the document as stored"
+        );
+        let value: Value = serde_json::from_slice(&document).unwrap();
+        value["seal"]["sequence"].as_u64().expect("a sequence")
+    };
+    let first = sealed(&deps, keys::LATEST);
+    sealed(&deps, keys::INDEX);
+    let old_latest = bytes(&deps, keys::LATEST);
+
+    // A tick that changes nothing signs nothing.
+    let signed = signed_count(&deps);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(signed_count(&deps), signed);
+
+    // Four days on (past half the seal's week): renewed, with a new sequence, and signed.
+    deps.clock = Box::new(shared::clock::ManualClock::new(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(4 * 86_400),
+    ));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let renewed = sealed(&deps, keys::LATEST);
+    assert!(renewed > first, "{renewed} after {first}");
+    let signed = signed_count(&deps);
+
+    // The older latest.json put back (a replay past the bucket policy): never signed again.
+    deps.store.put_raw(keys::LATEST, &old_latest);
+    deps.clock = Box::new(shared::clock::SystemClock);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(signed_count(&deps), signed, "the older document was signed");
+    let seals = deps.store.json("state/seals.json").unwrap();
+    assert_eq!(seals["signed"][keys::LATEST]["sequence"], renewed);
+}
+
+/// Past retention, in no channel, one AMI shared with another account: that one is kept (its
+/// launches there are invisible to DescribeImageReferences), the other deregistered; with
+/// `RETENTION_DELETE_SHARED` both go.
+#[tokio::test]
+async fn when_an_ami_is_shared_with_another_account_should_retention_keep_it_unless_told() {
+    for (delete_shared, deregistered) in [("false", 1), ("true", 2)] {
+        let deps = deps(&[
+            ("RETENTION_KEEP_NEWEST", "0"),
+            ("RETENTION_KEEP_CHANNEL_DAYS", "0"),
+            ("RETENTION_DELETE_AFTER_DAYS", "0"),
+            ("RETENTION_DELETE_SHARED", delete_shared),
+        ]);
+        deps.lifecycle
+            .shared
+            .lock()
+            .unwrap()
+            .insert("ami-0fedcba9876543210".into(), vec!["111122223333".into()]);
+        seed(&deps, CopyState::Requested);
+        complete_everything(&deps);
+        handle(&deps, event(SCHEDULE)).await.unwrap();
+        let mut channel = deps.store.json("channels/golden/testing.json").unwrap();
+        channel["release_id"] = serde_json::Value::Null;
+        channel["amis"] = serde_json::json!([]);
+        deps.store
+            .put_value("channels/golden/testing.json", &channel);
+        let mut run = deps.store.json("state/retention.json").unwrap();
+        run["started_at"] = serde_json::json!("2026-01-01T00:00:00Z");
+        deps.store.put_value("state/retention.json", &run);
+        handle(&deps, event(SCHEDULE)).await.unwrap();
+        let run = deps.store.json("state/retention.json").unwrap();
+        assert_eq!(
+            run["applied"]["deregistered"], deregistered,
+            "RETENTION_DELETE_SHARED={delete_shared}: {run}"
+        );
+        let gone: Vec<String> = deps
+            .lifecycle
+            .deregistered
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, ami)| ami.clone())
+            .collect();
+        assert_eq!(
+            gone.contains(&"ami-0fedcba9876543210".to_owned()),
+            delete_shared == "true",
+            "{gone:?}"
+        );
+    }
 }

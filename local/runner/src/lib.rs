@@ -392,6 +392,11 @@ pub async fn read_json(endpoint: &str, key: &str) -> Option<Value> {
     get_json(&s3_at(endpoint).await, key).await
 }
 
+/// The object at `key` in the local bucket, as stored, if there is one.
+pub async fn read_bytes(endpoint: &str, key: &str) -> Option<Vec<u8>> {
+    get_bytes(&s3_at(endpoint).await, key).await
+}
+
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(shared::aws::https_client())

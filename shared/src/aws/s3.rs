@@ -61,6 +61,21 @@ impl S3Adapter {
         }
     }
 
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        self.bucket.as_str()
+    }
+
+    /// When S3 last wrote the object at `key` (its `Last-Modified`, S3's clock, not the
+    /// caller's); `None` when there is no object.
+    pub async fn last_modified(&self, key: &str) -> Result<Option<std::time::SystemTime>> {
+        Ok(self
+            .head(key)
+            .await?
+            .and_then(|h| h.last_modified)
+            .and_then(|at| std::time::SystemTime::try_from(at).ok()))
+    }
+
     fn body<T: Serialize>(operation: &'static str, value: &T) -> Result<ByteStream> {
         serde_json::to_vec_pretty(value)
             .map(ByteStream::from)
@@ -92,6 +107,22 @@ impl S3Adapter {
         let Some(out) = found(OP, result, error_class)? else {
             return Ok(None);
         };
+        // A record, a catalog page, a signature: never the size of a disk. One that is (planted,
+        // or gone wrong) is refused before it is read, so it cannot exhaust a 128 MB function
+        // and stop every tick.
+        let size = out.content_length.unwrap_or_default();
+        if u64::try_from(size).unwrap_or(u64::MAX) > crate::ports::MAX_DOCUMENT_BYTES {
+            return Err(ServiceError::new(
+                OP,
+                ErrorClass::CorruptRecord,
+                "DocumentTooLarge",
+                format!(
+                    "s3://{}/{key} is {size} bytes; a record or document is at most {} bytes",
+                    self.bucket,
+                    crate::ports::MAX_DOCUMENT_BYTES
+                ),
+            ));
+        }
         let bytes = out
             .body
             .collect()

@@ -243,3 +243,30 @@ async fn when_hashing_in_slices_should_read_each_byte_once_and_resume_to_the_sam
     assert_eq!(again.offset, 4);
     assert_eq!(first.num_calls(), 2);
 }
+
+#[tokio::test]
+async fn when_a_record_is_larger_than_any_document_should_refuse_it_before_reading_it() {
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    // S3 says how large the object is; the body (never read) is a stand-in.
+    let planted = mock!(aws_sdk_s3::Client::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .content_length(shared::ports::MAX_DOCUMENT_BYTES as i64 + 1)
+            .body(ByteStream::from_static(b"{}"))
+            .build()
+    });
+    let client = mock_client!(aws_sdk_s3, [&planted]);
+    let store = S3Adapter::from_client(
+        client,
+        BucketName::parse("b", "image-release-artifacts").unwrap(),
+    );
+    let err = store
+        .get_json::<serde_json::Value>("pending/golden-1.0.0-9.json")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, shared::ErrorClass::CorruptRecord, "{err}");
+    assert!(
+        err.message.contains("pending/golden-1.0.0-9.json") && err.message.contains("at most"),
+        "{err}"
+    );
+}

@@ -1,0 +1,154 @@
+//! The catalog's signed freshness. Every write of `catalog/latest.json` and
+//! `catalog/index.json` takes a new [`Seal`] (a sequence that only grows and an expiry, see
+//! [`shared::documents::update`]); at the end of every invocation publish-release signs each
+//! document whose stored bytes are not the ones it signed last (`<key>.sig` beside it, KMS over
+//! the SHA-256 of the object as stored, as for the manifest), and renews a seal that has less
+//! than half its validity left. What it signed is kept in `state/seals.json`.
+//!
+//! Only a document whose sequence went up since the last signature is signed: a writer past
+//! the bucket policy who puts back an older document (a lower or equal sequence) gets a
+//! security event, not a signature.
+
+use super::*;
+use shared::catalog::{Index, Latest, Seal};
+use std::collections::BTreeMap;
+
+/// What publish-release signed of each catalog document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Seals {
+    #[serde(default)]
+    pub signed: BTreeMap<String, SignedDocument>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SignedDocument {
+    pub sha256: String,
+    pub sequence: u64,
+    pub signed_at: String,
+}
+
+pub const SEALS: &str = "state/seals.json";
+
+/// The catalog documents whose freshness is signed.
+pub const SEALED: [&str; 2] = [keys::LATEST, keys::INDEX];
+
+impl<T: Ports> Deps<T> {
+    /// Renews the seals that are due, then signs every catalog document that changed since it
+    /// was last signed. Nothing without a signing key.
+    pub(crate) async fn seal_catalog(&self) -> Result<usize, HandlerError> {
+        let Some(signer) = &self.signer else {
+            return Ok(0);
+        };
+        let now = self.clock.now();
+        let current: Option<shared::ports::Versioned<Seals>> = self
+            .store
+            .get_json_versioned(SEALS)
+            .await
+            .map_err(store_err("reading the catalog's seals"))?;
+        let (mut seals, etag) =
+            current.map_or((Seals::default(), None), |c| (c.value, Some(c.etag)));
+        let mut signed = 0;
+        for key in SEALED {
+            let seal = match key {
+                keys::LATEST => self.renewed::<Latest>(key, now, |l| &l.seal).await?,
+                _ => self.renewed::<Index>(key, now, |i| &i.seal).await?,
+            };
+            let Some(seal) = seal else { continue };
+            let Some(digest) = with_backoff(self.retry, || self.store.sha256(key))
+                .await
+                .map_err(|e| HandlerError::from_service(format!("hashing {key}"), e))?
+            else {
+                continue;
+            };
+            let last = seals.signed.get(key);
+            if last.is_some_and(|l| l.sha256 == digest.sha256) {
+                continue;
+            }
+            if let Some(last) = last.filter(|l| seal.sequence <= l.sequence) {
+                shared::provenance::security_event(
+                    &format!("signing {key}"),
+                    &format!(
+                        "{key} changed without its sequence going up ({} after {}): an older or \
+                         foreign document, left unsigned",
+                        seal.sequence, last.sequence
+                    ),
+                );
+                continue;
+            }
+            let bytes = shared::ports::unhex(&digest.sha256)
+                .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                .ok_or_else(|| HandlerError::Failed(format!("{key}: the store gave no SHA-256")))?;
+            let signature = with_backoff(self.retry, || signer.sign_digest(&bytes))
+                .await
+                .map_err(|e| HandlerError::from_service(format!("signing {key}"), e))?;
+            let target = keys::signature(key);
+            with_backoff(self.retry, || {
+                self.store
+                    .put_bytes(&target, signature.clone(), "application/octet-stream")
+            })
+            .await
+            .map_err(store_err("writing a catalog signature"))?;
+            seals.signed.insert(
+                key.to_owned(),
+                SignedDocument {
+                    sha256: digest.sha256,
+                    sequence: seal.sequence,
+                    signed_at: release::timestamp(now),
+                },
+            );
+            signed += 1;
+            info!(
+                key,
+                sequence = seal.sequence,
+                expires_at = seal.expires_at,
+                "catalog document signed"
+            );
+        }
+        if signed > 0 {
+            // Another invocation signing at once: either record is one of the two signatures,
+            // and the next invocation signs again whatever is not recorded.
+            let _ = self
+                .store
+                .put_json_if_match(SEALS, &seals, etag.as_deref())
+                .await
+                .map_err(store_err("recording the catalog's seals"))?;
+        }
+        Ok(signed)
+    }
+
+    /// The seal of document `key` (absent: `None`), renewed first when due (a new sequence and
+    /// expiry, through the conditional write every writer uses).
+    async fn renewed<D>(
+        &self,
+        key: &str,
+        now: std::time::SystemTime,
+        seal_of: impl Fn(&D) -> &Option<Seal> + Send + Sync,
+    ) -> Result<Option<Seal>, HandlerError>
+    where
+        D: Default
+            + Serialize
+            + serde::de::DeserializeOwned
+            + shared::catalog::Sealed
+            + Send
+            + Sync,
+    {
+        let Some(document) = self
+            .store
+            .get_json::<D>(key)
+            .await
+            .map_err(store_err("reading the catalog"))?
+        else {
+            return Ok(None);
+        };
+        if seal_of(&document)
+            .as_ref()
+            .is_some_and(|s| !s.renew_due(now))
+        {
+            return Ok(seal_of(&document).clone());
+        }
+        let (renewed, _) = shared::documents::update(&self.store, key, |_: &mut D| true)
+            .await
+            .map_err(store_err("renewing a catalog seal"))?;
+        Ok(seal_of(&renewed).clone())
+    }
+}
