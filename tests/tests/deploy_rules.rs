@@ -303,3 +303,84 @@ fn when_sam_translates_the_template_should_no_resource_depend_on_itself_through_
         }
     }
 }
+
+/// The logical ids `value` names with `Fn::GetAtt` (list or dotted form), anywhere inside it.
+fn get_att_ids(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(target) = map.get("Fn::GetAtt") {
+                let id = match target {
+                    Value::Array(parts) => parts.first().and_then(Value::as_str).map(str::to_owned),
+                    Value::String(dotted) => dotted.split('.').next().map(str::to_owned),
+                    _ => None,
+                };
+                out.extend(id);
+            }
+            map.values().for_each(|v| get_att_ids(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| get_att_ids(v, out)),
+        _ => {}
+    }
+}
+
+/// The dead-letter queue and the alarm topic accept only this stack's rules and alarms
+/// (`aws:SourceArn`), not any of the account's: and no rule that dead-letters to the queue, no
+/// alarm that notifies the topic, is missing from them (its deliveries would be refused).
+#[test]
+fn when_a_rule_or_an_alarm_delivers_should_the_queue_and_topic_policies_name_exactly_the_stacks() {
+    let translated = runner::cfn::translate(&root().join("template.yaml")).unwrap();
+    let resources = translated["Resources"].as_object().unwrap();
+    let names = |resource: &Value, id: &str| {
+        let mut ids = std::collections::BTreeSet::new();
+        get_att_ids(resource, &mut ids);
+        ids.contains(id)
+    };
+    let senders = |kind: &str, reaches: &dyn Fn(&Value) -> bool| {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == kind && reaches(&r["Properties"]))
+            .map(|(id, _)| id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let rules = senders("AWS::Events::Rule", &|p| {
+        p["Targets"].as_array().is_some_and(|targets| {
+            targets
+                .iter()
+                .any(|t| names(&t["DeadLetterConfig"], "DeadLetterQueue"))
+        })
+    });
+    let alarms = senders("AWS::CloudWatch::Alarm", &|p| {
+        p["AlarmActions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["Ref"] == "AlarmTopic"))
+    });
+    assert!(
+        rules.len() >= 5 && alarms.len() >= 5,
+        "{rules:?} {alarms:?}"
+    );
+    for (policy, sid, expected) in [
+        (
+            "DeadLetterQueuePolicy",
+            "EventBridgeRulesDeliverFailures",
+            &rules,
+        ),
+        ("AlarmTopicPolicy", "OnlyThisStacksAlarms", &alarms),
+    ] {
+        let statement = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{policy} has no {sid}"));
+        let mut named = std::collections::BTreeSet::new();
+        get_att_ids(
+            &statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+            &mut named,
+        );
+        assert_eq!(&named, expected, "{policy}'s aws:SourceArn");
+        assert!(
+            statement["Condition"]["StringEquals"]["aws:SourceAccount"].is_object(),
+            "{policy}: {statement}"
+        );
+    }
+}

@@ -378,6 +378,9 @@ pub(crate) fn physical_attribute(
         ("AWS::Events::EventBus", "Name") => name.to_owned(),
         ("AWS::KMS::Key", "Arn") => format!("arn:{partition}:kms:{region}:{account}:key/{name}"),
         ("AWS::SNS::Topic", "TopicArn") => format!("arn:{partition}:sns:{region}:{account}:{name}"),
+        ("AWS::CloudWatch::Alarm", "Arn") => {
+            format!("arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}")
+        }
         _ => format!("<{name}.{attribute}>"),
     }
 }
