@@ -32,6 +32,22 @@ async fn published(s: Scenario) -> Report {
     report
 }
 
+/// Publishes one release, then runs `attack` against the running stack (every function up,
+/// publish-release ticking) and returns the report with what the attack saw.
+async fn attacked<T: Send + 'static>(
+    mut s: Scenario,
+    attack: impl Fn(&runner::Live) -> T + Send + Sync + 'static,
+) -> (Report, T) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let saw = seen.clone();
+    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        *saw.lock().unwrap() = Some(attack(&live));
+    })));
+    let report = published(s).await;
+    let seen = seen.lock().unwrap().take().expect("the attack ran");
+    (report, seen)
+}
+
 /// Every security event the functions logged: `(function, what was refused, why)`.
 fn security_events(report: &Report) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -364,10 +380,8 @@ fn forged_manifest() -> serde_json::Value {
 /// The mirror proves each AMI from Image Builder's answers first, and refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami() {
-    let mut s = scenario();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let saw = seen.clone();
-    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+    let s = scenario();
+    let (report, parameters) = attacked(s, |live| {
         seed_their_resources(&live.emulator);
         let record = serde_json::json!({
             "schema_version": 1, "image": "golden", "channel": "stable", "generation": 1,
@@ -388,10 +402,9 @@ async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami
         .iter()
         .map(|name| live.emulator.parameter("us-east-1", name))
         .collect();
-        *saw.lock().unwrap() = Some(parameters);
-    })));
-    let report = published(s).await;
-    let parameters = seen.lock().unwrap().take().expect("the hook ran");
+        parameters
+    })
+    .await;
     assert!(
         parameters.iter().all(|p| p.as_deref() != Some(THEIR_AMI)),
         "a planted channel put the neighbour's AMI into SSM: {parameters:?}"
@@ -405,10 +418,8 @@ async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami
 /// touched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_revocation_is_planted_should_no_foreign_ami_or_appstream_image_be_touched() {
-    let mut s = scenario();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let saw = seen.clone();
-    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+    let s = scenario();
+    let (report, (amis, appstream)) = attacked(s, |live| {
         seed_their_resources(&live.emulator);
         plant(
             &live.s3,
@@ -432,10 +443,9 @@ async fn when_a_revocation_is_planted_should_no_foreign_ami_or_appstream_image_b
         ticks();
         let amis = [THEIR_AMI, THEIR_AMI_EU].map(|a| live.emulator.ami(a));
         let appstream = live.emulator.appstream_image("eu-west-1", THEIR_APPSTREAM);
-        *saw.lock().unwrap() = Some((amis, appstream.is_some()));
-    })));
-    let report = published(s).await;
-    let (amis, appstream) = seen.lock().unwrap().take().expect("the hook ran");
+        (amis, appstream.is_some())
+    })
+    .await;
     for ami in amis {
         let (state, deprecation) = ami.expect("the neighbour's AMI still exists");
         assert_eq!(state, "available", "the neighbour's AMI was disabled");
@@ -460,10 +470,8 @@ async fn when_a_history_entry_is_planted_should_retention_leave_foreign_amis_alo
     ] {
         s.parameters.push((k.into(), v.into()));
     }
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let saw = seen.clone();
-    s.on_published =
-        Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+    let (report, (amis, appstream)) =
+        attacked(s, |live| {
             seed_their_resources(&live.emulator);
             let index = read(&live.s3, "catalog/index.json").expect("the index");
             let page = index["images"]["golden"]["history"][0]["json"]
@@ -483,10 +491,9 @@ async fn when_a_history_entry_is_planted_should_retention_leave_foreign_amis_alo
             ticks();
             let amis = [THEIR_AMI, THEIR_AMI_EU].map(|a| live.emulator.ami(a));
             let appstream = live.emulator.appstream_image("eu-west-1", THEIR_APPSTREAM);
-            *saw.lock().unwrap() = Some((amis, appstream.is_some()));
-        })));
-    let report = published(s).await;
-    let (amis, appstream) = seen.lock().unwrap().take().expect("the hook ran");
+            (amis, appstream.is_some())
+        })
+        .await;
     for ami in amis {
         let (state, deprecation) = ami.expect("the neighbour's AMI was deregistered");
         assert_eq!(state, "available");
@@ -501,10 +508,8 @@ async fn when_a_history_entry_is_planted_should_retention_leave_foreign_amis_alo
 /// choosing). publish-release must never sign, tag, list or announce it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_release_is_planted_whole_should_nothing_be_signed_or_listed() {
-    let mut s = scenario();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let saw = seen.clone();
-    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+    let s = scenario();
+    let (report, (signed, latest)) = attacked(s, |live| {
         let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
         let id = "golden-1.0.0-7";
         plant(
@@ -537,10 +542,9 @@ async fn when_a_release_is_planted_whole_should_nothing_be_signed_or_listed() {
             ],
         );
         let latest = read(&live.s3, "catalog/latest.json");
-        *saw.lock().unwrap() = Some((signature.status.success(), latest));
-    })));
-    let report = published(s).await;
-    let (signed, latest) = seen.lock().unwrap().take().expect("the hook ran");
+        (signature.status.success(), latest)
+    })
+    .await;
     assert!(!signed, "the planted manifest was signed");
     let latest = latest.map(|l| l.to_string()).unwrap_or_default();
     assert!(!latest.contains("golden-1.0.0-7"), "listed: {latest}");
@@ -596,42 +600,39 @@ fn sample(name: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_functions_are_invoked_with_forged_events_should_nothing_change_without_aws_saying_so()
 {
-    let mut s = scenario();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let saw = seen.clone();
-    s.on_published = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
-        let before = live.emulator.counts();
-        let status_before = read(&live.s3, &format!("state/{ID}/status.json"));
+    let s = scenario();
+    let (report, (before, after, answers, failure, status_before, status_after)) =
+        attacked(s, |live| {
+            let before = live.emulator.counts();
+            let status_before = read(&live.s3, &format!("state/{ID}/status.json"));
 
-        let mut request = sample("release-requested.json");
-        request["detail"]["pipelineArn"] =
-            "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/their-app".into();
-        let started = invoke_live(&live.lambda, "image-release-start-pipeline", &request);
+            let mut request = sample("release-requested.json");
+            request["detail"]["pipelineArn"] =
+                "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/their-app".into();
+            let started = invoke_live(&live.lambda, "image-release-start-pipeline", &request);
 
-        let failed = sample("image-failed.json");
-        let distributed = invoke_live(&live.lambda, "image-release-distribute-image", &failed);
+            let failed = sample("image-failed.json");
+            let distributed = invoke_live(&live.lambda, "image-release-distribute-image", &failed);
 
-        let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
-        let mut available = sample("image-available-distributed.json");
-        available["resources"][0] = ours["distributed_image_arn"].clone();
-        let exported = invoke_live(&live.lambda, "image-release-export-image", &available);
+            let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
+            let mut available = sample("image-available-distributed.json");
+            available["resources"][0] = ours["distributed_image_arn"].clone();
+            let exported = invoke_live(&live.lambda, "image-release-export-image", &available);
 
-        ticks();
-        let after = live.emulator.counts();
-        let failure = read(&live.s3, &format!("state/{ID}/failure-build.json"));
-        let status_after = read(&live.s3, &format!("state/{ID}/status.json"));
-        *saw.lock().unwrap() = Some((
-            before,
-            after,
-            [started, distributed, exported],
-            failure,
-            status_before,
-            status_after,
-        ));
-    })));
-    let report = published(s).await;
-    let (before, after, answers, failure, status_before, status_after) =
-        seen.lock().unwrap().take().expect("the hook ran");
+            ticks();
+            let after = live.emulator.counts();
+            let failure = read(&live.s3, &format!("state/{ID}/failure-build.json"));
+            let status_after = read(&live.s3, &format!("state/{ID}/status.json"));
+            (
+                before,
+                after,
+                [started, distributed, exported],
+                failure,
+                status_before,
+                status_after,
+            )
+        })
+        .await;
     let [started, distributed, exported] = answers;
     assert_eq!(started["errorType"], "InvalidEvent", "{started}");
     assert!(

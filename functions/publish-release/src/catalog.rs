@@ -169,7 +169,7 @@ impl<T: Ports> Deps<T> {
 
     /// [`shared::documents::update`]: `change` applied with a conditional write, read again
     /// when another publisher wrote first.
-    async fn update<D>(
+    pub(crate) async fn update<D>(
         &self,
         key: &str,
         change: impl FnMut(&mut D) -> bool + Send,

@@ -117,14 +117,8 @@ impl<T: Ports> Deps<T> {
                 progress
                     .notes
                     .insert(Surface::Amis, format!("refused: {}", refusal.reason));
-                self.store
-                    .put_json(&progress_key, &progress)
-                    .await
-                    .map_err(store_err("writing the revocation's progress"))?;
-                self.store
-                    .delete(&marker)
-                    .await
-                    .map_err(store_err("clearing the revocation marker"))?;
+                self.end_revocation(&progress_key, &progress, &marker)
+                    .await?;
                 return Ok(false);
             }
             // Its images are gone from Image Builder (deleted since): the bucket's surfaces
@@ -165,16 +159,27 @@ impl<T: Ports> Deps<T> {
             }
         }
         progress.finished_at = Some(release::timestamp(self.clock.now()));
+        self.end_revocation(&progress_key, &progress, &marker)
+            .await?;
+        info!("release revoked on every surface");
+        Ok(true)
+    }
+
+    /// A revocation's last writes (finished, or refused): its progress, then its marker goes.
+    async fn end_revocation(
+        &self,
+        progress_key: &str,
+        progress: &Progress,
+        marker: &str,
+    ) -> Result<(), HandlerError> {
         self.store
-            .put_json(&progress_key, &progress)
+            .put_json(progress_key, progress)
             .await
             .map_err(store_err("writing the revocation's progress"))?;
         self.store
-            .delete(&marker)
+            .delete(marker)
             .await
-            .map_err(store_err("clearing the revocation marker"))?;
-        info!("release revoked on every surface");
-        Ok(true)
+            .map_err(store_err("clearing the revocation marker"))
     }
 
     async fn revoke_surface(

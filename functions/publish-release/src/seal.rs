@@ -146,9 +146,7 @@ impl<T: Ports> Deps<T> {
         {
             return Ok(seal_of(&document).clone());
         }
-        let (renewed, _) = shared::documents::update(&self.store, key, |_: &mut D| true)
-            .await
-            .map_err(store_err("renewing a catalog seal"))?;
+        let (renewed, _) = self.update(key, |_: &mut D| true).await?;
         Ok(seal_of(&renewed).clone())
     }
 }
