@@ -7,6 +7,7 @@
 
 pub mod channels;
 pub mod doctor;
+pub mod freshness;
 pub mod live;
 pub mod provenance;
 pub mod retention;

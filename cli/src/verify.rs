@@ -28,7 +28,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(check: &'static str, subject: String, problem: Option<String>) -> Self {
+    pub(crate) fn new(check: &'static str, subject: String, problem: Option<String>) -> Self {
         Self {
             check,
             subject,
@@ -164,13 +164,13 @@ pub enum PublicKeySource {
 }
 
 impl PublicKeySource {
-    fn pinned(&self) -> bool {
+    pub(crate) fn pinned(&self) -> bool {
         !matches!(self, Self::Bucket)
     }
 }
 
 /// How a finding names the key it checked with.
-fn origin_of(source: &PublicKeySource) -> String {
+pub(crate) fn origin_of(source: &PublicKeySource) -> String {
     match source {
         PublicKeySource::File(path) => format!("key {}", path.display()),
         PublicKeySource::Kms(arn) => format!("key {arn} (KMS)"),
@@ -178,122 +178,6 @@ fn origin_of(source: &PublicKeySource) -> String {
             format!("key {} from the bucket, not pinned", keys::SIGNING_KEY_PEM)
         }
     }
-}
-
-/// What is wrong with a signed catalog document's freshness: no seal, an expired one, or a
-/// sequence lower than one already seen (`seen`) — an older catalog replayed.
-pub fn freshness_problem(
-    seal: Option<&shared::catalog::Seal>,
-    seen: Option<u64>,
-    now: std::time::SystemTime,
-) -> Option<String> {
-    let Some(seal) = seal else {
-        return Some(
-            "has no seal (sequence and expiry): not written by a sealing publisher".into(),
-        );
-    };
-    if seal.expired(now) {
-        return Some(format!(
-            "expired at {}: publish-release has not renewed it (stopped, or the document is frozen)",
-            seal.expires_at
-        ));
-    }
-    match seen {
-        Some(seen) if seal.sequence < seen => Some(format!(
-            "is sequence {}, older than sequence {seen} seen before: an older catalog served in place of the current one",
-            seal.sequence
-        )),
-        _ => None,
-    }
-}
-
-/// Where the highest sequence of each catalog document this machine has seen is kept, per
-/// bucket: `seen-<bucket>.json` in `$IMAGE_RELEASE_STATE_DIR`, else
-/// `$XDG_STATE_HOME/image-release`, else `~/.local/state/image-release`; `None` without any.
-fn seen_file(bucket: &str) -> Option<std::path::PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    let dir = var("IMAGE_RELEASE_STATE_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            var("XDG_STATE_HOME").map(|d| std::path::PathBuf::from(d).join("image-release"))
-        })
-        .or_else(|| {
-            var("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state/image-release"))
-        })?;
-    Some(dir.join(format!("seen-{bucket}.json")))
-}
-
-/// The signature and freshness findings of the signed catalog documents (`latest.json`,
-/// `index.json`): each signature verifies with the key, the seal has not expired, and its
-/// sequence is not lower than one seen before (then recorded as seen).
-async fn check_catalog(
-    config: &aws_config::SdkConfig,
-    store: &S3Adapter,
-    source: &PublicKeySource,
-) -> Vec<Finding> {
-    let origin = origin_of(source);
-    let key = match crate::provenance::SignedManifests::key(config, store, source).await {
-        Ok(key) => key,
-        Err(problem) => return vec![Finding::new("catalog", origin, Some(problem))],
-    };
-    let path = seen_file(store.bucket());
-    let mut seen: BTreeMap<String, u64> = path
-        .as_ref()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let now = std::time::SystemTime::now();
-    let mut findings = Vec::new();
-    for document in [keys::LATEST, keys::INDEX] {
-        #[derive(serde::Deserialize)]
-        struct Sealed {
-            seal: Option<shared::catalog::Seal>,
-        }
-        let problem = match (
-            store.get_json::<Sealed>(document).await,
-            store.sha256(document).await,
-            store.read_bytes(&keys::signature(document)).await,
-        ) {
-            (Ok(None), _, _) => None,
-            (Ok(Some(sealed)), Ok(Some(digest)), Ok(signature)) => {
-                if signature.is_none() && !source.pinned() {
-                    findings.push(Finding::new(
-                        "catalog",
-                        format!("{document} (not signed; pass --signing-key or --public-key to require it)"),
-                        None,
-                    ));
-                    continue;
-                }
-                let problem = signature_problem(&key, &digest.sha256, signature.as_deref())
-                    .or_else(|| {
-                        freshness_problem(sealed.seal.as_ref(), seen.get(document).copied(), now)
-                    });
-                if problem.is_none()
-                    && let Some(seal) = &sealed.seal
-                {
-                    let entry = seen.entry(document.to_owned()).or_default();
-                    *entry = (*entry).max(seal.sequence);
-                }
-                problem
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                Some(format!("could not read it: {e}"))
-            }
-            (Ok(Some(_)), Ok(None), _) => Some("vanished while it was checked".into()),
-        };
-        findings.push(Finding::new(
-            "catalog",
-            format!("{document} ({origin})"),
-            problem,
-        ));
-    }
-    if let Some(path) = path {
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let _ = std::fs::write(&path, serde_json::to_vec_pretty(&seen).unwrap_or_default());
-    }
-    findings
 }
 
 /// A P-256 public key from PEM (`-----BEGIN PUBLIC KEY-----`) or DER `SubjectPublicKeyInfo`.
@@ -482,7 +366,7 @@ pub async fn check(
         .await,
     );
     if options.catalog {
-        findings.extend(check_catalog(config, store, &options.public_key).await);
+        findings.extend(crate::freshness::check_catalog(config, store, &options.public_key).await);
     }
 
     if !options.skip_urls {
@@ -844,40 +728,6 @@ mod tests {
                 .contains("not a DER")
         );
         assert!(signature_problem(&public, "zz", Some(&sig)).is_some());
-    }
-
-    #[test]
-    fn when_a_catalog_document_is_unsealed_expired_or_older_than_seen_should_say_so() {
-        use shared::catalog::Seal;
-        let now = std::time::SystemTime::now();
-        let seal = |sequence, expires_at: std::time::SystemTime| Seal {
-            sequence,
-            expires_at: shared::release::timestamp(expires_at),
-        };
-        let day = std::time::Duration::from_secs(86_400);
-        assert_eq!(
-            freshness_problem(Some(&seal(5, now + day)), None, now),
-            None
-        );
-        assert_eq!(
-            freshness_problem(Some(&seal(5, now + day)), Some(5), now),
-            None
-        );
-        assert!(
-            freshness_problem(None, None, now)
-                .unwrap()
-                .contains("no seal")
-        );
-        assert!(
-            freshness_problem(Some(&seal(5, now - day)), None, now)
-                .unwrap()
-                .contains("expired")
-        );
-        let older = freshness_problem(Some(&seal(4, now + day)), Some(5), now).unwrap();
-        assert!(
-            older.contains("sequence 4, older than sequence 5"),
-            "{older}"
-        );
     }
 
     #[test]

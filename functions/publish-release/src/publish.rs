@@ -44,28 +44,7 @@ impl<T: Ports> Deps<T> {
                 .unwrap_or(("publish", "no reason recorded"));
             error!(step, reason, "{RELEASE_FAILED}");
         }
-        // A final state says which retry generation it ends, so that a reader can tell it from
-        // a status an operator's later retry superseded.
-        let generation = match state {
-            ReleaseState::Pending => 0,
-            _ => shared::steps::generation(&self.store, release)
-                .await
-                .map_err(store_err("reading the retry record"))?,
-        };
-        let status = StatusRecord {
-            schema_version: SCHEMA_VERSION,
-            release_id: release.clone(),
-            state,
-            steps: steps.clone(),
-            failure,
-            observation: None,
-            updated_at: release::timestamp(self.clock.now()),
-            generation,
-        };
-        self.store
-            .put_json(&keys::status(release), &status)
-            .await
-            .map_err(store_err("writing the status record"))?;
+        let status = self.record_status(release, state, &steps, failure).await?;
         if state != ReleaseState::Pending {
             // Before the marker goes: a failed put keeps the release pending, and the next
             // tick puts the event again (at least once; consumers key on the release id).
@@ -76,10 +55,7 @@ impl<T: Ports> Deps<T> {
                 manifest_url.as_deref(),
             )
             .await?;
-            self.store
-                .delete(&keys::pending(release))
-                .await
-                .map_err(store_err("clearing the pending marker"))?;
+            self.clear_pending(release).await?;
         }
         Ok(ReleaseReport {
             release_id: release.to_string(),
@@ -87,6 +63,47 @@ impl<T: Ports> Deps<T> {
             steps,
             manifest_url,
         })
+    }
+
+    /// Writes `status.json`: `state` after `steps`, with `failure`. A final state says which
+    /// retry generation it ends, so that a reader can tell it from a status an operator's later
+    /// retry superseded.
+    async fn record_status(
+        &self,
+        release: &ReleaseId,
+        state: ReleaseState,
+        steps: &[StepStatus],
+        failure: Option<FailureRecord>,
+    ) -> Result<StatusRecord, HandlerError> {
+        let generation = match state {
+            ReleaseState::Pending => 0,
+            _ => shared::steps::generation(&self.store, release)
+                .await
+                .map_err(store_err("reading the retry record"))?,
+        };
+        let status = StatusRecord {
+            schema_version: SCHEMA_VERSION,
+            release_id: release.clone(),
+            state,
+            steps: steps.to_vec(),
+            failure,
+            observation: None,
+            updated_at: release::timestamp(self.clock.now()),
+            generation,
+        };
+        self.store
+            .put_json(&keys::status(release), &status)
+            .await
+            .map_err(store_err("writing the status record"))?;
+        Ok(status)
+    }
+
+    /// Takes the release off the pending list.
+    async fn clear_pending(&self, release: &ReleaseId) -> Result<(), HandlerError> {
+        self.store
+            .delete(&keys::pending(release))
+            .await
+            .map_err(store_err("clearing the pending marker"))
     }
 
     /// Publishes a release whose steps are done: proves it from Image Builder's answers
@@ -164,26 +181,9 @@ impl<T: Ports> Deps<T> {
         }
         let failure = decide::failure(release, Step::Publish, reason.clone(), self.clock.now());
         steps.push(step(Step::Publish, StepState::Failed, reason));
-        let status = StatusRecord {
-            schema_version: SCHEMA_VERSION,
-            release_id: release.clone(),
-            state: ReleaseState::Failed,
-            steps: steps.clone(),
-            failure: Some(failure),
-            observation: None,
-            updated_at: release::timestamp(self.clock.now()),
-            generation: shared::steps::generation(&self.store, release)
-                .await
-                .map_err(store_err("reading the retry record"))?,
-        };
-        self.store
-            .put_json(&keys::status(release), &status)
-            .await
-            .map_err(store_err("writing the status record"))?;
-        self.store
-            .delete(&keys::pending(release))
-            .await
-            .map_err(store_err("clearing the pending marker"))?;
+        self.record_status(release, ReleaseState::Failed, &steps, Some(failure))
+            .await?;
+        self.clear_pending(release).await?;
         Ok(ReleaseReport {
             release_id: release.to_string(),
             state: ReleaseState::Failed,
