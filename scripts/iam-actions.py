@@ -47,6 +47,17 @@ ALIASES = {
     "s3:HeadObject": ["s3:GetObject"],
 }
 
+# Dependent actions the Service Authorization Reference does not list, each citing the AWS
+# documentation that says it: added to the action's dependent_actions (and named in
+# "documented_dependents", so the table says which came from where).
+DOCUMENTED_DEPENDENTS = {
+    # CloudFormation User Guide, AWS::SSM::Parameter
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ssm-parameter.html):
+    # "To create an SSM parameter, you must have the IAM permissions ssm:PutParameter and
+    # ssm:AddTagsToResource." A PutParameter with Tags is refused without it, on the parameter.
+    "ssm:PutParameter": ["ssm:AddTagsToResource"],
+}
+
 # Permissions checked on the caller's behalf, not operations of a called service.
 AUTHORIZATIONS = {
     # IAM User Guide, "Grant a user permissions to pass a role to an AWS service"
@@ -150,11 +161,14 @@ def describe(data, action):
             "dependent_actions": sorted(r.get("dependent_actions") or []),
             "required": bool(r.get("required")),
         }
+    documented = DOCUMENTED_DEPENDENTS.get(action, [])
+    extra = {"documented_dependents": sorted(documented)} if documented else {}
     return {
         "access_level": priv.get("access_level"),
         "api_documentation_link": priv.get("api_documentation_link"),
         "condition_keys": global_keys,
-        "dependent_actions": global_deps,
+        "dependent_actions": sorted(set(global_deps) | set(documented)),
+        **extra,
         # What a policy statement's Resource can name: each type's ARN template, or "*" when the
         # action has no resource type.
         "resource_arns": sorted({t["arn"] for t in types.values() if t["arn"]}) or ["*"],

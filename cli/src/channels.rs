@@ -27,13 +27,9 @@ pub struct MoveSettings {
     /// Why (kept in the channel's history).
     #[arg(long)]
     pub reason: Option<String>,
-    /// The SSM hierarchy of the channels' parameters (stack parameter ChannelParameterPrefix).
-    #[arg(
-        long,
-        env = "IMAGE_RELEASE_PARAMETER_PREFIX",
-        default_value = channels::DEFAULT_PARAMETER_PREFIX
-    )]
-    pub parameter_prefix: String,
+    /// The SSM hierarchy of the channels' parameters (stack output ChannelParameterPrefix).
+    #[arg(long, env = "IMAGE_RELEASE_PARAMETER_PREFIX")]
+    pub parameter_prefix: Option<String>,
     /// The key the release's signatures must verify with: what proves its AMIs before they
     /// go into SSM.
     #[command(flatten)]
@@ -45,8 +41,7 @@ fn channel_name(field: &str, value: &str) -> Result<ChannelName, Failure> {
 }
 
 fn prefix(settings: &MoveSettings) -> Result<ParameterPrefix, Failure> {
-    ParameterPrefix::parse("--parameter-prefix", &settings.parameter_prefix)
-        .map_err(|e| Failure::Usage(e.to_string()))
+    crate::parameter_prefix(settings.parameter_prefix.as_deref())
 }
 
 fn reason(settings: &MoveSettings) -> Result<Option<&str>, Failure> {
@@ -123,6 +118,7 @@ pub async fn list(cli: &Cli, image: Option<&str>) -> Outcome {
 pub async fn promote(cli: &Cli, release: &str, to: &str, settings: &MoveSettings) -> Outcome {
     let id = release_id(release)?;
     let channel = channel_name("--to", to)?;
+    prefix(settings)?;
     let image = channels::image_of(&id);
     let store = store(cli).await?;
     let current = channels::read(&store, &image, &channel)
@@ -157,6 +153,7 @@ pub async fn rollback(
     settings: &MoveSettings,
 ) -> Outcome {
     let channel = channel_name("--channel", channel)?;
+    prefix(settings)?;
     let store = store(cli).await?;
     let image = match (image, to) {
         (Some(image), _) => image.to_owned(),
@@ -262,7 +259,8 @@ async fn move_channel(
     let parameters = SsmParameters::new(&config);
     // The AMIs the checks above proved (the manifest's signature): nothing else goes into SSM.
     let proof = crate::provenance::Verified(&manifest);
-    let mirrored = channels::mirror(store, &parameters, &proof, &prefix, &image, channel).await;
+    let space = channels::ParameterSpace::new(&prefix, store.bucket());
+    let mirrored = channels::mirror(store, &parameters, &proof, &space, &image, channel).await;
     let name = prefix.parameter(&image, channel);
     let (mirror_note, waiting) = match &mirrored {
         Ok(Mirrored::Done { .. }) => ("mirrored".to_owned(), Vec::new()),
@@ -331,7 +329,7 @@ async fn promotion_findings(
         catalog: false,
         key: None,
         public_key,
-        parameter_prefix: channels::DEFAULT_PARAMETER_PREFIX.to_owned(),
+        parameter_prefix: None,
     };
     let mut findings = verify::check(config, store, manifest, &options).await?;
     let revoked = store

@@ -96,14 +96,10 @@ pub enum Command {
         private_key: Option<std::path::PathBuf>,
         #[command(flatten)]
         keys: provenance::KeyArgs,
-        /// The SSM hierarchy of the channels' parameters (stack parameter ChannelParameterPrefix),
+        /// The SSM hierarchy of the channels' parameters (stack output ChannelParameterPrefix),
         /// checked for a revoked release.
-        #[arg(
-            long,
-            env = "IMAGE_RELEASE_PARAMETER_PREFIX",
-            default_value = shared::channels::DEFAULT_PARAMETER_PREFIX
-        )]
-        parameter_prefix: String,
+        #[arg(long, env = "IMAGE_RELEASE_PARAMETER_PREFIX")]
+        parameter_prefix: Option<String>,
     },
     /// Follows a release, one progress bar per step, until it is published (exit 0) or fails (exit 1).
     Watch {
@@ -333,6 +329,19 @@ async fn sdk(cli: &Cli) -> aws_config::SdkConfig {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     loader.load().await
+}
+
+/// The channels' SSM hierarchy, which only the stack knows (its default names the stack).
+fn parameter_prefix(value: Option<&str>) -> Result<shared::domain::ParameterPrefix, Failure> {
+    let value = value.ok_or_else(|| {
+        Failure::Usage(
+            "no parameter prefix: pass --parameter-prefix or set IMAGE_RELEASE_PARAMETER_PREFIX \
+             (stack output ChannelParameterPrefix)"
+                .into(),
+        )
+    })?;
+    shared::domain::ParameterPrefix::parse("--parameter-prefix", value)
+        .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {

@@ -223,7 +223,7 @@ pub struct Options {
     pub key: Option<(String, rsa::RsaPrivateKey)>,
     pub public_key: PublicKeySource,
     /// The channels' SSM hierarchy, checked for a revoked release.
-    pub parameter_prefix: String,
+    pub parameter_prefix: Option<String>,
 }
 
 /// The signature findings of a release: `SHA256SUMS` (when it has artifacts) and the manifest.
@@ -296,9 +296,7 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
         .await
         .map_err(crate::aws("reading the revocation"))?
     {
-        let prefix =
-            shared::domain::ParameterPrefix::parse("--parameter-prefix", &options.parameter_prefix)
-                .map_err(|e| Failure::Usage(e.to_string()))?;
+        let prefix = crate::parameter_prefix(options.parameter_prefix.as_deref())?;
         let findings =
             crate::revoke::check_revoked(&config, &store, &manifest, &record, &prefix).await?;
         return Ok(report(cli, &id, &findings));

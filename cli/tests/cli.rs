@@ -61,6 +61,7 @@ fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
         .env("AWS_ENDPOINT_URL_KMS", emulator)
         .env("AWS_ENDPOINT_URL_SSM", emulator)
         .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
+        .env("IMAGE_RELEASE_PARAMETER_PREFIX", runner::PARAMETER_PREFIX)
         .output()
         .expect("image-release")
 }
@@ -303,6 +304,24 @@ async fn when_usage_or_configuration_is_wrong_should_exit_2_naming_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bucket"));
+    // The channels' prefix is the stack's (its default names the stack): never guessed.
+    for args in [
+        &["promote", ID, "--to", "stable"][..],
+        &["rollback", "--channel", "stable"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_image-release"))
+            .args(args)
+            .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
+            .env_remove("IMAGE_RELEASE_PARAMETER_PREFIX")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--parameter-prefix") && stderr.contains("ChannelParameterPrefix"),
+            "{stderr}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -758,7 +777,10 @@ async fn assert_channel_at(report: &Report, channel: &str, release: &str) {
         assert_eq!(
             report
                 .emulator
-                .parameter(region, &format!("/image-release/golden/{channel}"))
+                .parameter(
+                    region,
+                    &format!("{}/golden/{channel}", runner::PARAMETER_PREFIX)
+                )
                 .as_deref(),
             Some(ami.as_str()),
             "{channel} in {region}"
@@ -853,9 +875,10 @@ async fn when_an_ami_is_unavailable_in_one_region_should_refuse_the_promotion_mo
     assert!(said.contains("golden/stable not moved"), "{said}");
     for (region, _) in &amis {
         assert_eq!(
-            report
-                .emulator
-                .parameter(region, "/image-release/golden/stable"),
+            report.emulator.parameter(
+                region,
+                &format!("{}/golden/stable", runner::PARAMETER_PREFIX)
+            ),
             None
         );
     }
@@ -971,9 +994,10 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
         assert_eq!(state, "disabled", "{region} {ami}");
         assert!(deprecation.is_some(), "{region} {ami} deprecated");
         assert_eq!(
-            report
-                .emulator
-                .parameter(&region, "/image-release/golden/testing"),
+            report.emulator.parameter(
+                &region,
+                &format!("{}/golden/testing", runner::PARAMETER_PREFIX)
+            ),
             None,
             "the emptied channel's parameter in {region}"
         );

@@ -14,16 +14,21 @@
 //!   So a crash anywhere after the record is written is finished by publish-release's next tick,
 //!   which mirrors every channel that has a marker. SSM validates an `aws:ec2:image` value
 //!   asynchronously, so a parameter that does not read back yet keeps the marker too.
+//! * A parameter is the stack's only if it carries the stack's ownership tag ([`OWNER_TAG`]):
+//!   another stack's parameter, or one nobody tagged, is never overwritten or deleted.
 
 use crate::catalog::{ChannelPointer, Index, Latest, compare_versions, split_release_id};
 use crate::documents;
-use crate::domain::{AmiId, ChannelName, ParameterPrefix, RegionName, ReleaseId};
+use crate::domain::{AmiId, ChannelName, RegionName, ReleaseId};
 use crate::error::{ServiceError, ValidationError};
 use crate::ports::{ArtifactStore, Parameters, PutOutcome, Versioned};
 use crate::provenance::{Proof, Provenance, Refusal, Refused};
 use crate::release::{self, Manifest};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+
+mod ownership;
+pub use ownership::{NOT_OURS, OWNER_TAG, ParameterSpace};
 
 pub const CHANNEL_SCHEMA_VERSION: u32 = 1;
 /// The channel a release is published into unless configured otherwise.
@@ -436,12 +441,14 @@ async fn unproven<V: Provenance>(
 /// region of its AMIs (written only where it differs), `latest.json` and the index (never
 /// over a newer move) and the downloads page. Idempotent; starts over if the channel moved
 /// meanwhile, so whoever mirrors last leaves the newest move everywhere. Nothing is written
-/// before `provenance` proves each AMI of the record is its release's.
+/// before `provenance` proves each AMI of the record is its release's, nor while a parameter it
+/// would overwrite or delete is not this stack's (an error of code [`ownership::NOT_OURS`], its
+/// markers kept: each tick refuses again until an operator resolves the collision).
 pub async fn mirror<S: ArtifactStore, P: Parameters, V: Provenance>(
     store: &S,
     parameters: &P,
     provenance: &V,
-    prefix: &ParameterPrefix,
+    space: &ParameterSpace<'_>,
     image: &str,
     channel: &ChannelName,
 ) -> Result<Mirrored, ServiceError> {
@@ -462,22 +469,41 @@ pub async fn mirror<S: ArtifactStore, P: Parameters, V: Provenance>(
         if let Some(refusal) = unproven(provenance, &record).await? {
             return refuse(store, image, channel, record.generation, refusal).await;
         }
-        let name = prefix.parameter(image, channel);
-        let mut waiting = Vec::new();
+        let name = space.prefix.parameter(image, channel);
+        // What must change, and that each parameter it changes is this stack's: nothing is
+        // written while one of them is not.
+        let mut writes = Vec::new();
         for ami in &record.amis {
-            let shows = |value: Option<String>| value.as_deref() == Some(ami.ami_id.as_str());
-            if shows(parameters.get(&ami.region, &name).await?) {
-                continue;
+            match parameters.get(&ami.region, &name).await? {
+                Some(value) if value == ami.ami_id.as_str() => {}
+                Some(_) => writes.push((ami, true)),
+                None => writes.push((ami, false)),
             }
-            parameters.put_ami(&ami.region, &name, &ami.ami_id).await?;
-            if !shows(parameters.get(&ami.region, &name).await?) {
+        }
+        let mut deletes = Vec::new();
+        for region in &record.withdrawn {
+            if parameters.get(region, &name).await?.is_some() {
+                deletes.push(region);
+            }
+        }
+        let existing = writes.iter().filter(|(_, exists)| *exists);
+        for region in existing
+            .map(|(ami, _)| &ami.region)
+            .chain(deletes.iter().copied())
+        {
+            space.refuse_foreign(parameters, region, &name).await?;
+        }
+        let mut waiting = Vec::new();
+        for (ami, exists) in writes {
+            space
+                .put(parameters, &ami.region, &name, &ami.ami_id, exists)
+                .await?;
+            if parameters.get(&ami.region, &name).await?.as_deref() != Some(ami.ami_id.as_str()) {
                 waiting.push(ami.region.clone());
             }
         }
-        for region in &record.withdrawn {
-            if parameters.get(region, &name).await?.is_some() {
-                parameters.delete(region, &name).await?;
-            }
+        for region in deletes {
+            parameters.delete(region, &name).await?;
         }
         let pointer = record.pointer();
         documents::update(store, release::keys::INDEX, |i: &mut Index| {

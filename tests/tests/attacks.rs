@@ -412,6 +412,67 @@ async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami
     refused_as_security_event(&report, "publish-release", "mirroring golden/stable");
 }
 
+/// A second stack in the account with the same channel prefix (set explicitly) made
+/// `<prefix>/golden/testing` first, tagged as its own. Our release is published into `testing`:
+/// the mirror sees the parameter is not this stack's (ListTagsForResource) and writes no
+/// parameter at all, logs a security event, and keeps the move pending for when the collision
+/// is resolved. The other stack's parameter keeps its value and its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_second_stack_owns_a_channel_parameter_should_the_stack_never_overwrite_it() {
+    let mut s = scenario();
+    let name = format!("{}/golden/testing", runner::PARAMETER_PREFIX);
+    let theirs = name.clone();
+    s.before_request = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        seed_their_resources(&live.emulator);
+        let out = neighbour(
+            &live.emulator.endpoint(),
+            &[
+                "ssm",
+                "put-parameter",
+                "--name",
+                &theirs,
+                "--type",
+                "String",
+                "--data-type",
+                "aws:ec2:image",
+                "--value",
+                THEIR_AMI,
+                "--tags",
+                "Key=image-release:bucket,Value=their-stack-artifacts",
+            ],
+        );
+        assert!(out.status.success(), "{}", described(&out));
+    })));
+    let name_after = name.clone();
+    let (report, (parameters, owner, markers)) = attacked(s, move |live| {
+        ticks();
+        let parameters: Vec<Option<String>> = ["us-east-1", "eu-west-1"]
+            .iter()
+            .map(|region| live.emulator.parameter(region, &name_after))
+            .collect();
+        let owner =
+            live.emulator
+                .parameter_tag("us-east-1", &name_after, shared::channels::OWNER_TAG);
+        let markers = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(runner::list_keys(&live.s3, "pending-channels/"));
+        (parameters, owner, markers)
+    })
+    .await;
+    assert_eq!(
+        parameters,
+        vec![Some(THEIR_AMI.to_owned()), None],
+        "the other stack's parameter was overwritten, or ours written beside it"
+    );
+    assert_eq!(owner.as_deref(), Some("their-stack-artifacts"));
+    assert_eq!(markers.len(), 1, "the move stays pending: {markers:?}");
+    refused_as_security_event(
+        &report,
+        "publish-release",
+        &format!("writing SSM parameter {name}"),
+    );
+}
+
 /// A planted revocation of a forged release (record, marker, manifest naming the neighbour's AMIs
 /// and AppStream image, with --disable and --delete-appstream): the stack's roles may deprecate,
 /// disable and delete account-wide, so only the proof stops them. Nothing of the neighbour's is

@@ -292,6 +292,15 @@ impl<T: Ports> Deps<T> {
             distribution: &self.config.distribute.distribution,
         }
     }
+
+    /// The channels' parameters: under `CHANNEL_PARAMETER_PREFIX`, owned by `ARTIFACT_BUCKET`'s
+    /// stack ([`shared::channels::OWNER_TAG`]).
+    pub(crate) fn parameter_space(&self) -> shared::channels::ParameterSpace<'_> {
+        shared::channels::ParameterSpace::new(
+            &self.config.parameter_prefix,
+            self.config.bucket.as_str(),
+        )
+    }
 }
 
 impl<T: Ports> Deps<T> {

@@ -270,7 +270,7 @@ impl<T: Ports> Deps<T> {
                     &self.store,
                     &self.parameters,
                     &self.provenance(),
-                    &self.config.parameter_prefix,
+                    &self.parameter_space(),
                     &image,
                     &channel,
                 )

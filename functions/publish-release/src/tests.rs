@@ -1669,6 +1669,14 @@ fn assert_channel_mirrored(deps: &TestDeps, channel: &str, release: &str, genera
             ami["ami_id"].as_str(),
             "the parameter in {region}"
         );
+        let name = format!("/image-release/golden/{channel}");
+        assert_eq!(
+            deps.parameters
+                .tag_of(region, &name, shared::channels::OWNER_TAG)
+                .as_deref(),
+            Some("image-release-artifacts"),
+            "the parameter in {region} is the stack's"
+        );
     }
     let latest = deps.store.json("catalog/latest.json").unwrap();
     assert_eq!(latest["channels"]["golden"][channel]["release_id"], release);
@@ -1749,6 +1757,81 @@ async fn when_ssm_fails_or_lags_should_publish_and_let_the_tick_finish_the_chann
     handle(&deps, event(SCHEDULE)).await.unwrap();
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_channel_mirrored(&deps, "testing", ID, 1);
+}
+
+#[tokio::test]
+async fn when_another_stack_owns_a_channel_parameter_should_write_none_and_keep_the_move_pending() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let name = "/image-release/golden/testing";
+    let theirs = (shared::channels::OWNER_TAG, "their-stack-artifacts");
+    deps.parameters
+        .plant("eu-west-1", name, "ami-0theirs000000001", Some(theirs));
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Published);
+    assert_eq!(
+        deps.parameters.value("eu-west-1", name).as_deref(),
+        Some("ami-0theirs000000001"),
+        "another stack's parameter is never overwritten"
+    );
+    assert_eq!(
+        deps.parameters.value("us-east-1", name),
+        None,
+        "nothing is written while one parameter is not the stack's"
+    );
+    assert_eq!(deps.store.keys_under("pending-channels/").len(), 1);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(
+        deps.parameters.value("eu-west-1", name).as_deref(),
+        Some("ami-0theirs000000001"),
+        "each tick refuses again"
+    );
+    // The collision resolved (the leftover deleted): the next tick mirrors the move.
+    deps.parameters.remove("eu-west-1", name);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_channel_mirrored(&deps, "testing", ID, 1);
+}
+
+#[tokio::test]
+async fn when_a_channel_parameter_has_no_owner_tag_should_neither_overwrite_nor_delete_it() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    let name = "/image-release/golden/testing";
+    deps.parameters
+        .plant("us-east-1", name, "ami-0someone0000001", None);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(
+        deps.parameters.value("us-east-1", name).as_deref(),
+        Some("ami-0someone0000001")
+    );
+    assert_eq!(deps.parameters.value("eu-west-1", name), None);
+    // Revoking the release withdraws the channel: the untagged parameter is not deleted.
+    let id = release();
+    deps.store.put_value(
+        &shared::revocation::keys::pending(&id),
+        &serde_json::json!({}),
+    );
+    deps.store.put_value(
+        &shared::revocation::keys::record(&id),
+        &shared::revocation::RevocationRecord {
+            schema_version: 1,
+            release_id: id,
+            reason: "CVE-2026-0001".into(),
+            at: "2026-11-30T00:00:00Z".into(),
+            by: "arn:aws:iam::123456789012:user/operator".into(),
+            disable: false,
+            delete_appstream: false,
+            purge: false,
+        },
+    );
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(
+        deps.parameters.value("us-east-1", name).as_deref(),
+        Some("ami-0someone0000001"),
+        "a parameter the stack did not create is never deleted"
+    );
 }
 
 /// The seeded release, published (and so in `testing`), then revoked by an operator: the

@@ -182,9 +182,34 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
             "image",
             format!("arn:{p}:ec2:{region}::image/{}", r.f("ImageId")?),
         ),
-        ("ssm", "PutParameter" | "GetParameter" | "DeleteParameter") => call.on(
+        ("ssm", "PutParameter") => {
+            let arn = crate::ssm::arn(p, region, &account, r.s("Name")?);
+            let call = call.on("parameter", arn.clone());
+            // "To create a parameter with tags you need ssm:PutParameter and
+            // ssm:AddTagsToResource" (CloudFormation's AWS::SSM::Parameter, and the
+            // AccessDenied SSM answers on the parameter's ARN).
+            match r.json.get("Tags").and_then(serde_json::Value::as_array) {
+                Some(tags) if !tags.is_empty() => {
+                    let mut call = call.dependent("ssm:AddTagsToResource", arn);
+                    for tag in tags {
+                        let key = tag["Key"].as_str().unwrap_or_default();
+                        let value = tag["Value"].as_str().unwrap_or_default();
+                        call = call
+                            .context(&format!("aws:RequestTag/{key}"), value.to_owned())
+                            .context("aws:TagKeys", key.to_owned());
+                    }
+                    call
+                }
+                _ => call.not_applicable("ssm:AddTagsToResource", "the request tags nothing"),
+            }
+        }
+        ("ssm", "GetParameter" | "DeleteParameter") => call.on(
             "parameter",
             crate::ssm::arn(p, region, &account, r.s("Name")?),
+        ),
+        ("ssm", "ListTagsForResource" | "AddTagsToResource") => call.on(
+            "parameter",
+            crate::ssm::arn(p, region, &account, r.s("ResourceId")?),
         ),
         ("ec2", "DeregisterImage") => call.on(
             "image",

@@ -461,6 +461,14 @@ impl Emulator {
             .map(|p| p.value.clone())
     }
 
+    /// The value of tag `key` of a parameter, as ListTagsForResource would show it.
+    pub fn parameter_tag(&self, region: &str, name: &str, key: &str) -> Option<String> {
+        world::lock(&self.world)
+            .parameters
+            .get(&(region.to_owned(), name.to_owned()))
+            .and_then(|p| p.tags.get(key).cloned())
+    }
+
     /// An AppStream image as DescribeImages and ListTagsForResource would show it.
     pub fn appstream_image(&self, region: &str, name: &str) -> Option<AppStreamView> {
         let world = world::lock(&self.world);

@@ -1,5 +1,7 @@
 //! SSM Parameter Store, as far as channels need it (awsJson1_1, `X-Amz-Target:
-//! AmazonSSM.<Op>`): `PutParameter`, `GetParameter`, `DeleteParameter`. Limits and codes from
+//! AmazonSSM.<Op>`): `PutParameter`, `GetParameter`, `DeleteParameter`, and a parameter's tags
+//! (`ListTagsForResource`, `AddTagsToResource`; `Tags` on PutParameter only when creating:
+//! with `Overwrite` SSM answers `ValidationException`). Limits and codes from
 //! botocore's `ssm` model (`PSParameterName` 1–2048; `ParameterAlreadyExists`,
 //! `ParameterNotFound`, `HierarchyLevelLimitExceededException`, `UnsupportedParameterType`) and
 //! the user guide's naming constraints (characters `a-zA-Z0-9_.-/`, at most 15 levels, not
@@ -23,7 +25,12 @@ pub(crate) struct Parameter {
     pub data_type: String,
     pub version: u64,
     pub modified: f64,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
+
+/// Tags a resource may carry (AddTagsToResource's documentation: "most resources can have a
+/// maximum of 50 tags").
+const MAX_TAGS: usize = 50;
 
 /// awsJson1_1's answers, as KMS's (the same protocol).
 pub(crate) use crate::kms::{error, ok};
@@ -44,6 +51,8 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
         "PutParameter" => put(world, region, &request),
         "GetParameter" => get(world, region, &request),
         "DeleteParameter" => delete(world, region, &request),
+        "ListTagsForResource" => list_tags(world, region, &request),
+        "AddTagsToResource" => add_tags(world, region, &request),
         other => Err(error(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
@@ -122,6 +131,15 @@ fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Res
     let key = (region.to_owned(), name.clone());
     let existing = world.parameters.get(&key).cloned();
     let overwrite = request["Overwrite"].as_bool().unwrap_or(false);
+    let tags = check_tags(&request["Tags"])?;
+    if overwrite && !tags.is_empty() {
+        return Err(invalid(
+            "Invalid request: tags and overwrite can't be used together. To create a parameter \
+             with tags, please remove overwrite flag. To update tags for an existing parameter, \
+             please use AddTagsToResource or RemoveTagsFromResource."
+                .into(),
+        ));
+    }
     if existing.is_some() && !overwrite {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -188,6 +206,8 @@ fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Res
                 kind,
                 data_type,
                 version,
+                // An overwrite keeps the tags; a new parameter takes the request's.
+                tags: existing.map_or(tags, |p| p.tags),
                 modified: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
@@ -240,5 +260,115 @@ fn delete(world: &mut World, region: &str, request: &Value) -> Result<Response, 
     {
         return Err(not_found(&name));
     }
+    Ok(ok(&json!({})))
+}
+
+/// A request's `Tags` (`[{"Key", "Value"}]`), checked against botocore's `TagKey` (1–128) and
+/// `TagValue` (0–256) with their pattern, the `aws:` prefix AWS reserves, and [`MAX_TAGS`].
+fn check_tags(tags: &Value) -> Result<std::collections::BTreeMap<String, String>, Response> {
+    let Some(list) = tags.as_array() else {
+        return if tags.is_null() {
+            Ok(Default::default())
+        } else {
+            Err(invalid("Tags must be a list".into()))
+        };
+    };
+    let allowed = |text: &str| {
+        text.chars().all(|c| {
+            c.is_alphanumeric()
+                || c.is_whitespace()
+                || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+        })
+    };
+    let mut checked = std::collections::BTreeMap::new();
+    for tag in list {
+        let (Some(key), Some(value)) = (tag["Key"].as_str(), tag["Value"].as_str()) else {
+            return Err(invalid(
+                "1 validation error detected: Value null at 'tags.member.key' failed to satisfy constraint: Member must not be null".into(),
+            ));
+        };
+        if key.is_empty() || key.chars().count() > 128 || !allowed(key) {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{key}' at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 128 and match ^([\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*)$"
+            )));
+        }
+        if value.chars().count() > 256 || !allowed(value) {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{value}' at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 256 and match ^([\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*)$"
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(invalid(format!(
+                "The tag key {key} uses the aws: prefix, which AWS reserves."
+            )));
+        }
+        checked.insert(key.to_owned(), value.to_owned());
+    }
+    if checked.len() > MAX_TAGS {
+        return Err(too_many_tags());
+    }
+    Ok(checked)
+}
+
+fn too_many_tags() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "TooManyTagsError",
+        "A resource can have at most 50 tags.",
+    )
+}
+
+/// The parameter a tagging request names: `ResourceType` must be `Parameter` here (the other
+/// types are not emulated), `ResourceId` its name; an unknown one is `InvalidResourceId`.
+fn tagged<'a>(
+    world: &'a mut World,
+    region: &str,
+    request: &Value,
+) -> Result<&'a mut Parameter, Response> {
+    match request["ResourceType"].as_str() {
+        Some("Parameter") => {}
+        other => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "InvalidResourceType",
+                &format!(
+                    "the emulator tags only parameters (ResourceType Parameter), not {other:?}"
+                ),
+            ));
+        }
+    }
+    let id = request["ResourceId"].as_str().unwrap_or_default();
+    world
+        .parameters
+        .get_mut(&(region.to_owned(), id.to_owned()))
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "InvalidResourceId",
+                "The resource ID isn't valid. Verify that you entered the correct ID and try again.",
+            )
+        })
+}
+
+fn list_tags(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
+    let parameter = tagged(world, region, request)?;
+    let list: Vec<Value> = parameter
+        .tags
+        .iter()
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
+        .collect();
+    Ok(ok(&json!({ "TagList": list })))
+}
+
+fn add_tags(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
+    let tags = check_tags(&request["Tags"])?;
+    let parameter = tagged(world, region, request)?;
+    let mut merged = parameter.tags.clone();
+    merged.extend(tags);
+    if merged.len() > MAX_TAGS {
+        return Err(too_many_tags());
+    }
+    parameter.tags = merged;
+    world.counts.effect("ssm:AddTagsToResource");
     Ok(ok(&json!({})))
 }

@@ -32,6 +32,9 @@ pub use aws_sdk_cloudfront::Client as CloudFrontClient;
 pub use aws_sdk_imagebuilder::Client as ImageBuilderClient;
 
 pub const BUCKET: &str = "image-release-artifacts";
+/// The channels' SSM hierarchy the template gives the local stack: its default,
+/// `/image-release/<stack name>` (stack output ChannelParameterPrefix).
+pub const PARAMETER_PREFIX: &str = "/image-release/image-release";
 pub const SOURCE_APPSTREAM_IMAGE: &str = "golden-1.0.0-1";
 
 /// The running stack, as a hook sees it: every function up, its rules and schedules live.
@@ -101,6 +104,8 @@ pub struct Scenario {
     /// and all) before it stops: the operator CLI's revocation test revokes it here and
     /// follows publish-release's ticks taking it back.
     pub on_published: Option<OnFailure>,
+    /// Runs once the stack is up, before the release is requested (what was there first).
+    pub before_request: Option<OnFailure>,
     /// Where the function binaries are (default: next to the running executable).
     pub binaries: Option<PathBuf>,
     /// Record every request moto serves into `<log_dir>/moto-recording.jsonl` (the cost bench
@@ -196,6 +201,7 @@ impl Scenario {
             export_stalls: false,
             on_failure: None,
             on_published: None,
+            before_request: None,
             binaries: None,
             record_moto: false,
             distribution_events: true,
@@ -385,6 +391,29 @@ pub async fn put_json(endpoint: &str, key: &str, value: &Value) -> anyhow::Resul
         .await
         .map_err(|e| anyhow::anyhow!("putting {key}: {e}"))?;
     Ok(())
+}
+
+/// Every key of the local bucket under `prefix`.
+pub async fn list_keys(endpoint: &str, prefix: &str) -> Vec<String> {
+    keys_under(&s3_at(endpoint).await, prefix).await
+}
+
+async fn keys_under(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(Ok(page)) = pages.next().await {
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    keys
 }
 
 /// The JSON document at `key` in the local bucket, if there is one (and it is JSON).
@@ -821,7 +850,6 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             scenario.log_dir.display()
         );
     }
-    request_releases(&scenario, &account, &sender).await?;
     let invoke_api = invoke::InvokeApi::start(bus.clone()).await?;
     let live = Live {
         s3: storage.moto.endpoint.clone(),
@@ -832,6 +860,11 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         emulator: account.emulator.clone(),
         lambda: invoke_api.endpoint(),
     };
+    if let Some(hook) = &scenario.before_request {
+        let (hook, live) = (hook.0.clone(), live.clone());
+        tokio::task::spawn_blocking(move || hook(live)).await?;
+    }
+    request_releases(&scenario, &account, &sender).await?;
     let mut ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
     if let (Some(hook), "failed") = (&scenario.on_failure, ended.0.as_str()) {
         let (hook, live) = (hook.0.clone(), live.clone());
@@ -1287,15 +1320,7 @@ async fn served(s3: &aws_sdk_s3::Client, iam: &iam::Account, distribution_id: &s
         "arn:aws:cloudfront::{}:distribution/{distribution_id}",
         iam.id
     );
-    let mut keys = Vec::new();
-    let mut pages = s3.list_objects_v2().bucket(BUCKET).into_paginator().send();
-    while let Some(Ok(page)) = pages.next().await {
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-    }
+    let keys = keys_under(s3, "").await;
     let mut out = Vec::new();
     for key in keys {
         let tags: Vec<(String, String)> = s3

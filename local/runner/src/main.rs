@@ -139,9 +139,11 @@ async fn inspect(report: &runner::Report, keep: bool) {
         "AWS_ENDPOINT_URL_S3={} AWS_ENDPOINT_URL_EC2={emulator} AWS_ENDPOINT_URL_APPSTREAM={emulator} \
          AWS_ENDPOINT_URL_IMAGEBUILDER={emulator} AWS_ENDPOINT_URL_EVENTBRIDGE={emulator} \
          AWS_ENDPOINT_URL_KMS={emulator} AWS_ENDPOINT_URL_SSM={emulator} \
-         AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 IMAGE_RELEASE_BUCKET={}",
+         AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 IMAGE_RELEASE_BUCKET={} \
+         IMAGE_RELEASE_PARAMETER_PREFIX={}",
         report.moto.endpoint,
-        runner::BUCKET
+        runner::BUCKET,
+        runner::PARAMETER_PREFIX
     );
     println!(
         "\ninspect it with the operator CLI{}:",
