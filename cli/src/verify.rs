@@ -647,6 +647,8 @@ mod tests {
             state: "FAILED".into(),
             state_reason: Some("copy failed".into()),
             description: None,
+            visibility: None,
+            image_builder_name: None,
         };
         let wanted = BTreeMap::from([("team".to_owned(), "platform".to_owned())]);
         let problem = appstream_problem(&image, Some(&found), &BTreeMap::new(), &wanted).unwrap();

@@ -473,6 +473,71 @@ async fn when_a_second_stack_owns_a_channel_parameter_should_the_stack_never_ove
     );
 }
 
+/// AppStream `existing` mode takes the source image by the release's name, and release ids are
+/// predictable: the neighbour copies its own image into the home region under that name before
+/// the operator makes theirs (AWS CLI `appstream copy-image`). The step refuses a source that
+/// was not made in an image builder (a copy, an import or a share has no `ImageBuilderName`):
+/// the release fails at its AppStream step naming why, a security event is logged, and nothing
+/// is copied in the release's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_neighbour_squats_the_appstream_source_name_should_nothing_be_copied() {
+    let mut s = scenario();
+    s.before_request = Some(runner::OnFailure(std::sync::Arc::new(move |live| {
+        seed_their_resources(&live.emulator);
+        let endpoint = live.emulator.endpoint();
+        // The operator has not made the release's source yet (the local stack seeds it).
+        let out = neighbour(
+            &endpoint,
+            &[
+                "appstream",
+                "delete-image",
+                "--name",
+                runner::SOURCE_APPSTREAM_IMAGE,
+            ],
+        );
+        assert!(out.status.success(), "{}", described(&out));
+        let out = neighbour(
+            &endpoint,
+            &[
+                "appstream",
+                "copy-image",
+                "--region",
+                "eu-west-1",
+                "--source-image-name",
+                THEIR_APPSTREAM,
+                "--destination-image-name",
+                runner::SOURCE_APPSTREAM_IMAGE,
+                "--destination-region",
+                "us-east-1",
+            ],
+        );
+        assert!(out.status.success(), "{}", described(&out));
+    })));
+    let report = run(s).await.expect("local release");
+    assert_eq!(report.state, "failed", "{:?}", report.status);
+    let status = report.status.clone().unwrap_or_default().to_string();
+    assert!(
+        status.contains("not made in an image builder"),
+        "the failure names the squat: {status}"
+    );
+    for region in ["eu-west-1", "ap-southeast-2"] {
+        assert!(
+            report
+                .emulator
+                .appstream_image(region, runner::SOURCE_APPSTREAM_IMAGE)
+                .is_none(),
+            "the squatted source was copied to {region}"
+        );
+    }
+    let events = security_events(&report);
+    assert!(
+        events
+            .iter()
+            .any(|(_, refused, _)| refused.contains("copying golden-1.0.0-1")),
+        "no security event refused the squatted source: {events:#?}"
+    );
+}
+
 /// A planted revocation of a forged release (record, marker, manifest naming the neighbour's AMIs
 /// and AppStream image, with --disable and --delete-appstream): the stack's roles may deprecate,
 /// disable and delete account-wide, so only the proof stops them. Nothing of the neighbour's is

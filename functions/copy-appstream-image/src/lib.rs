@@ -131,6 +131,95 @@ mod tests {
         assert_eq!(record["destinations"][0]["state"], "requested");
     }
 
+    /// What an `existing` source must be: `PRIVATE`, made in an image builder (one of
+    /// `APPSTREAM_SOURCE_BUILDERS` when set). Each squat fails the step and copies nothing.
+    #[tokio::test]
+    async fn when_an_existing_source_was_not_made_by_an_operator_should_fail_and_copy_nothing() {
+        /// (case, configuration, how the image came to be, what the failure names)
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            fn(&FakeAppStream),
+            &'a str,
+        );
+        let cases: [Case; 4] = [
+            (
+                "copied, imported or shared: no image builder",
+                &[],
+                |a| a.put_described("us-east-1", NAME, "AVAILABLE", &[], None),
+                "not made in an image builder",
+            ),
+            (
+                "shared with the account",
+                &[],
+                |a| {
+                    a.put_image("us-east-1", NAME, "AVAILABLE", &[]);
+                    a.images
+                        .lock()
+                        .unwrap()
+                        .get_mut(&("us-east-1".into(), NAME.into()))
+                        .unwrap()
+                        .visibility = Some("SHARED".into());
+                },
+                "SHARED",
+            ),
+            (
+                "made in another image builder than the configured ones",
+                &[(
+                    "APPSTREAM_SOURCE_BUILDERS",
+                    "golden-builder,windows-builder",
+                )],
+                |a| a.put_image("us-east-1", NAME, "AVAILABLE", &[]),
+                "not one of APPSTREAM_SOURCE_BUILDERS (golden-builder, windows-builder)",
+            ),
+            (
+                "made by hand in a builder while only configured ones count",
+                &[("APPSTREAM_SOURCE_BUILDERS", "golden-builder")],
+                |a| a.put_image("us-east-1", NAME, "AVAILABLE", &[]),
+                "release-builder",
+            ),
+        ];
+        for (case, vars, squat, named) in cases {
+            let deps = deps(vars);
+            squat(&deps.appstream);
+            let outcome = handle(&deps, event()).await.unwrap();
+            let Outcome::RecordedFailure { reason, .. } = outcome else {
+                panic!("{case}: {outcome:?}");
+            };
+            assert!(reason.contains(named), "{case}: {reason}");
+            assert!(deps.appstream.copies().is_empty(), "{case}");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_builders_are_configured_should_copy_a_source_made_in_one_of_them() {
+        let deps = deps(&[(
+            "APPSTREAM_SOURCE_BUILDERS",
+            "golden-builder,release-builder",
+        )]);
+        deps.appstream
+            .put_image("us-east-1", NAME, "AVAILABLE", &[]);
+        handle(&deps, event()).await.unwrap();
+        assert_eq!(deps.appstream.copies().len(), 2);
+    }
+
+    #[test]
+    fn when_a_source_builder_is_not_an_appstream_name_should_refuse_the_configuration() {
+        let all = BTreeMap::from([
+            ("AWS_REGION", "us-east-1"),
+            ("ARTIFACT_BUCKET", "image-release-artifacts"),
+            ("APPSTREAM_DESTINATION_REGIONS", "eu-west-1"),
+            ("PIPELINE_ARNS", PIPELINE),
+            ("DISTRIBUTION_CONFIGURATION_ARN", DISTRIBUTION),
+            ("APPSTREAM_SOURCE_BUILDERS", "good,-bad"),
+        ]);
+        let err = Config::from_lookup(|k| all.get(k).map(|v| (*v).to_owned())).unwrap_err();
+        assert!(
+            err.to_string().contains("APPSTREAM_SOURCE_BUILDERS"),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn when_an_image_of_the_copys_name_exists_without_our_mark_should_fail_naming_it() {
         let deps = deps(&[("APPSTREAM_DESTINATION_REGIONS", "eu-west-1")]);

@@ -133,6 +133,9 @@ fn image_json(image: &AppStreamImage) -> Value {
     if let Some(description) = &image.description {
         out["Description"] = json!(description);
     }
+    if let Some(builder) = &image.builder {
+        out["ImageBuilderName"] = json!(builder);
+    }
     if let Some(reason) = image.reason.as_ref().filter(|_| image.state == "FAILED") {
         out["StateChangeReason"] = json!({ "Code": image.reason_code, "Message": reason });
     }
@@ -258,6 +261,7 @@ fn create_imported_image(world: &mut World, region: &str, input: &Value) -> Answ
             .get("Description")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        builder: None,
         plan,
         started: Instant::now(),
     };
@@ -354,6 +358,7 @@ fn copy_image(world: &mut World, region: &str, input: &Value) -> Answer {
             reason: None,
             reason_code: "IMAGE_COPY_FAILURE",
             description: description.map(str::to_owned),
+            builder: None,
             plan: vec![(0, "PENDING"), (1, "COPYING"), (3, "AVAILABLE")],
             started: Instant::now(),
         },

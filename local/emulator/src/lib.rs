@@ -57,6 +57,10 @@ pub const NEIGHBOUR_ACCESS_KEY: &str = "AKIDNEIGHBOUR";
 /// Its role's name (`arn:aws:iam::<account>:role/<name>`).
 pub const NEIGHBOUR_ROLE: &str = "neighbour";
 
+/// The AppStream image builder the operator's source images (`Config::appstream_images`, and
+/// those made on demand) were made in, as DescribeImages' `ImageBuilderName` shows.
+pub const SOURCE_IMAGE_BUILDER: &str = "release-builder";
+
 /// What the emulated account holds when it starts.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -139,6 +139,9 @@ pub(crate) struct AppStreamImage {
     /// `StateChangeReason.Code` when the image fails (`IMAGE_IMPORT_FAILURE`, `IMAGE_COPY_FAILURE`…).
     pub reason_code: &'static str,
     pub description: Option<String>,
+    /// `ImageBuilderName`: the operator's images were made in [`crate::SOURCE_IMAGE_BUILDER`];
+    /// a copy, an import or an image seeded as someone else's has none (the API reference).
+    pub builder: Option<String>,
     pub plan: Plan,
     pub started: Instant,
 }
@@ -538,6 +541,7 @@ impl World {
                 reason: None,
                 reason_code: "INTERNAL_ERROR",
                 description: description.map(str::to_owned),
+                builder: None,
                 plan: Vec::new(),
                 started: Instant::now(),
             },
@@ -563,6 +567,7 @@ impl World {
                 reason: None,
                 reason_code: "INTERNAL_ERROR",
                 description: None,
+                builder: Some(crate::SOURCE_IMAGE_BUILDER.to_owned()),
                 plan: Vec::new(),
                 started: Instant::now(),
             },

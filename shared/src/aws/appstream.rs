@@ -88,6 +88,8 @@ fn to_image(image: aws_sdk_appstream::types::Image) -> AppStreamImage {
             .unwrap_or_default(),
         state_reason: image.state_change_reason.and_then(|r| r.message),
         description: image.description,
+        visibility: image.visibility.map(|v| v.as_str().to_owned()),
+        image_builder_name: image.image_builder_name,
     }
 }
 
@@ -135,6 +137,8 @@ impl AppStreamImages for AppStreamAdapter {
             state: "PENDING".to_owned(),
             state_reason: None,
             description: request.description.as_ref().map(|d| d.as_str().to_owned()),
+            visibility: None,
+            image_builder_name: None,
         }))
     }
 

@@ -79,6 +79,19 @@ impl AppStreamImageName {
     }
 }
 
+string_type!(
+    /// An AppStream image builder's name (`ImageBuilderName` of an image, `Name` of
+    /// CreateImageBuilder): `^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`, as an image's name.
+    AppStreamBuilderName
+);
+
+impl AppStreamBuilderName {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_pattern(field, value, &APPSTREAM_NAME_RE, APPSTREAM_NAME)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
 /// A name template in which `{release}` stands for the release id (e.g. `golden-{release}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameTemplate(String);

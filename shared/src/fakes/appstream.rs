@@ -26,9 +26,16 @@ impl FakeAppStream {
     pub fn arn(region: &str, name: &str) -> String {
         format!("arn:aws:appstream:{region}:123456789012:image/{name}")
     }
+    /// An image an operator made in the image builder [`FakeAppStream::BUILDER`].
     pub fn put_image(&self, region: &str, name: &str, state: &str, tags: &[(&str, &str)]) {
         self.put_described(region, name, state, tags, None);
+        if let Some(image) = lock(&self.images).get_mut(&(region.into(), name.into())) {
+            image.image_builder_name = Some(Self::BUILDER.into());
+        }
     }
+
+    /// The image builder [`FakeAppStream::put_image`]'s images were made in.
+    pub const BUILDER: &str = "release-builder";
     /// An image with a description (where a release's mark is).
     pub fn put_described(
         &self,
@@ -47,6 +54,8 @@ impl FakeAppStream {
                 state: state.into(),
                 state_reason: None,
                 description: description.map(str::to_owned),
+                visibility: Some("PRIVATE".into()),
+                image_builder_name: None,
             },
         );
         lock(&self.tags).insert(
@@ -113,6 +122,8 @@ impl AppStreamImages for FakeAppStream {
             state,
             state_reason: None,
             description: description.map(str::to_owned),
+            visibility: Some("PRIVATE".into()),
+            image_builder_name: None,
         })
     }
 

@@ -11,6 +11,11 @@ pub struct AppStreamImage {
     pub state_reason: Option<String>,
     /// Where a release's [`crate::steps::appstream_copy::CopyMark`] is found.
     pub description: Option<String>,
+    /// `Visibility`: `PUBLIC` | `PRIVATE` | `SHARED`.
+    pub visibility: Option<String>,
+    /// `ImageBuilderName`: the image builder the image was made in; none for an image that
+    /// was shared, copied, imported or updated by Managed Image Updates (the API reference).
+    pub image_builder_name: Option<String>,
 }
 
 /// An AppStream image's `State`, converted once.

@@ -7,13 +7,20 @@
 //! CreateImportedImage (`import`). When the source is not AVAILABLE yet, the destinations are
 //! recorded as waiting and publish-release issues the copies once it is. AWS does not copy tags:
 //! publish-release applies the source's tags to each copy once it exists.
+//!
+//! Anyone in the account may create an image of the release's name first (release ids are
+//! predictable). An imported source counts only with the release's mark. An `existing` source
+//! must be `PRIVATE` and made in an image builder (`ImageBuilderName`, which AppStream leaves
+//! empty for an image that was copied, imported or shared, the ways to make one by API alone),
+//! and in one of `APPSTREAM_SOURCE_BUILDERS` when that is set; anything else is refused as a
+//! security event and fails the step.
 
 use super::appstream_copy::{CopyMark, copy_mark, ensure_copy};
 use crate::clock::Clock;
 use crate::config::{Env, RequiredSteps};
 use crate::domain::{
-    AmiId, AppStreamImageName, BucketName, IamRoleArn, ImageDescription, ImportDescription,
-    NameTemplate, RegionName, ReleaseId,
+    AmiId, AppStreamBuilderName, AppStreamImageName, BucketName, IamRoleArn, ImageDescription,
+    ImportDescription, NameTemplate, RegionName, ReleaseId,
 };
 use crate::events::ImageStateChange;
 use crate::ports::{
@@ -51,6 +58,9 @@ pub struct Config {
     pub description: Option<ImageDescription>,
     /// The same description for CreateImportedImage, whose pattern is stricter (`import` mode only).
     pub import_description: Option<ImportDescription>,
+    /// `APPSTREAM_SOURCE_BUILDERS` (`existing` mode): the image builders an existing source
+    /// may have been made in, comma-separated; empty: any image builder.
+    pub source_builders: Vec<AppStreamBuilderName>,
     /// `PIPELINE_ARNS`, `DISTRIBUTION_CONFIGURATION_ARN`: what an image must be built and
     /// distributed with before anything is imported or copied in a release's name.
     pub configured: crate::provenance::Configured,
@@ -129,6 +139,7 @@ impl Config {
                 NameTemplate::parse,
             )?,
             import_role,
+            source_builders: env.list("APPSTREAM_SOURCE_BUILDERS", AppStreamBuilderName::parse)?,
             description: env.optional("APPSTREAM_IMAGE_DESCRIPTION", ImageDescription::parse)?,
             configured: crate::provenance::Configured::from_env(&env)?,
         })
@@ -284,9 +295,35 @@ async fn copy_release<P, A: AppStreamImages, S: ArtifactStore, M: AmiCatalog>(
     })
 }
 
+/// Why an `existing` source image is not one an operator made for the release: not `PRIVATE`,
+/// not made in an image builder, or not in one of `builders` (when any are configured).
+fn not_an_operators_image(
+    image: &AppStreamImage,
+    builders: &[AppStreamBuilderName],
+) -> Option<String> {
+    if let Some(visibility) = image.visibility.as_deref().filter(|v| *v != "PRIVATE") {
+        return Some(format!("its visibility is {visibility}, not PRIVATE"));
+    }
+    let Some(builder) = image.image_builder_name.as_deref() else {
+        return Some(
+            "it was not made in an image builder (no ImageBuilderName: copied, imported or \
+             shared), so anyone in the account could have made it"
+                .into(),
+        );
+    };
+    if !builders.is_empty() && !builders.iter().any(|b| b.as_str() == builder) {
+        let allowed: Vec<&str> = builders.iter().map(AppStreamBuilderName::as_str).collect();
+        return Some(format!(
+            "it was made in image builder {builder}, not one of APPSTREAM_SOURCE_BUILDERS ({})",
+            allowed.join(", ")
+        ));
+    }
+    None
+}
+
 /// Finds the source image in the home region, importing it from the AMI in `import` mode. An
 /// imported source counts only when it carries the release's mark (anyone may create an image of
-/// that name first); an `existing` source is the operator's own image and is taken by name.
+/// that name first); an `existing` source only when [`not_an_operators_image`] finds nothing.
 async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
     deps: &Deps<'_, P, A, S, M>,
     release: &ReleaseId,
@@ -296,13 +333,28 @@ async fn source_image<P, A: AppStreamImages, S, M: AmiCatalog>(
 ) -> Result<AppStreamImage, HandlerError> {
     let config = &deps.config;
     let ours = |image: AppStreamImage| {
-        if config.mode == AppStreamSourceMode::Import && !mark.is_on(&image) {
-            Err(HandlerError::Failed(CopyMark::not_ours(
-                &image,
-                &config.region,
-            )))
-        } else {
-            Ok(image)
+        let refusal = match config.mode {
+            AppStreamSourceMode::Import if !mark.is_on(&image) => {
+                return Err(HandlerError::Failed(CopyMark::not_ours(
+                    &image,
+                    &config.region,
+                )));
+            }
+            AppStreamSourceMode::Import => None,
+            AppStreamSourceMode::Existing => {
+                not_an_operators_image(&image, &config.source_builders)
+            }
+        };
+        match refusal {
+            Some(reason) => {
+                let reason = format!(
+                    "source AppStream image {name} in {}: {reason}",
+                    config.region
+                );
+                crate::provenance::security_event(&format!("copying {name}"), &reason);
+                Err(HandlerError::Failed(reason))
+            }
+            None => Ok(image),
         }
     };
     let existing = with_backoff(deps.retry, || {
