@@ -1028,6 +1028,127 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
     assert_eq!(report.counts.effect_count("deprecation"), 2);
 }
 
+/// A release that needs only some steps (`RequiredSteps=export`, `RequiredSteps=appstream`; the
+/// default, both, is every other test here) still lists the AMIs the distribution made, so every
+/// surface covers them: the channel's parameters name them, `verify` checks them, a revocation
+/// deprecates them and empties the channel, and retention plans them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_release_needs_only_some_steps_should_channels_verify_revocation_and_retention_cover_its_amis()
+ {
+    for steps in ["export", "appstream"] {
+        let mut s = scenario();
+        s.timeout = Duration::from_secs(120);
+        s.parameters
+            .push(("RequiredSteps".to_owned(), steps.to_owned()));
+        let outputs = Arc::new(Mutex::new(Vec::new()));
+        let seen = outputs.clone();
+        s.on_published = Some(OnFailure(Arc::new(move |live| {
+            let (s3, emulator) = (live.s3, live.emulator);
+            let endpoint = emulator.endpoint();
+            let name = format!("{}/golden/testing", runner::PARAMETER_PREFIX);
+            let parameters: Vec<Option<String>> = ["us-east-1", "eu-west-1"]
+                .iter()
+                .map(|region| emulator.parameter(region, &name))
+                .collect();
+            let verified = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
+            let revoked = cli_with(
+                &s3,
+                &endpoint,
+                &["revoke", ID, "--reason", "CVE-2026-0002", "--yes"],
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let confirmed = loop {
+                let out = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
+                if out.status.success() || std::time::Instant::now() > deadline {
+                    break out;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            };
+            seen.lock()
+                .unwrap()
+                .push((parameters, [verified, revoked, confirmed]));
+        })));
+        let report = run(s).await.expect("local release");
+        let Some((parameters, [verified, revoked, confirmed])) = outputs.lock().unwrap().pop()
+        else {
+            panic!("{steps}: the hook did not run: state {}", report.state);
+        };
+        let amis = amis_of(&report, ID).await;
+        let mut regions: Vec<&str> = amis.iter().map(|(r, _)| r.as_str()).collect();
+        regions.sort();
+        assert_eq!(regions, ["eu-west-1", "us-east-1"], "{steps}: {amis:?}");
+        let named = |region: &str| {
+            amis.iter()
+                .find(|(r, _)| r == region)
+                .map(|(_, a)| a.clone())
+        };
+        assert_eq!(
+            parameters,
+            vec![named("us-east-1"), named("eu-west-1")],
+            "{steps}: the channel's parameters name the release's AMIs"
+        );
+        assert!(verified.status.success(), "{steps}: {}", text(&verified));
+        for (region, ami) in &amis {
+            assert!(
+                text(&verified).contains(&format!("{region} {ami}")),
+                "{steps}: verify checks {ami}: {}",
+                text(&verified)
+            );
+        }
+        assert!(revoked.status.success(), "{steps}: {}", text(&revoked));
+        assert!(
+            confirmed.status.success(),
+            "{steps}: revoked everywhere: {}",
+            text(&confirmed)
+        );
+        for (region, ami) in &amis {
+            let (_, deprecation) = report.emulator.ami(ami).expect("the AMI");
+            assert!(deprecation.is_some(), "{steps}: {region} {ami} deprecated");
+            assert_eq!(
+                report.emulator.parameter(
+                    region,
+                    &format!("{}/golden/testing", runner::PARAMETER_PREFIX)
+                ),
+                None,
+                "{steps}: the emptied channel's parameter in {region}"
+            );
+        }
+        let plan = local(
+            &report,
+            &[
+                "--json",
+                "retention",
+                "plan",
+                "--keep-newest",
+                "0",
+                "--keep-channel-days",
+                "0",
+                "--delete-after-days",
+                "0",
+            ],
+        );
+        assert!(plan.status.success(), "{steps}: {}", text(&plan));
+        let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let entry = plan["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["release_id"] == ID)
+            .unwrap_or_else(|| panic!("{steps}: {plan}"))
+            .clone();
+        for (_, ami) in &amis {
+            assert!(
+                entry["amis"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["ami_id"] == ami.as_str()),
+                "{steps}: retention plans {ami}: {entry}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_retention_is_applied_should_keep_an_ami_a_launch_template_uses_and_delete_an_unused_one_with_its_snapshots()
  {
