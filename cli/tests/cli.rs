@@ -751,6 +751,19 @@ async fn two_published() -> (Report, String, String) {
 }
 
 /// The home-account AMI of `release` in each region, from its manifest.
+/// `verify ID --skip-urls` every half second until it passes (publish-release's ticks carry a
+/// revocation out) or `within` has passed: its last answer.
+fn verified_within(s3: &str, endpoint: &str, within: Duration) -> Output {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let out = cli_with(s3, endpoint, &["verify", ID, "--skip-urls"]);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 async fn amis_of(report: &Report, release: &str) -> Vec<(String, String)> {
     let manifest: serde_json::Value =
         serde_json::from_str(&object(report, &format!("releases/{release}/manifest.json")).await)
@@ -951,14 +964,7 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
             &["revoke", ID, "--reason", "twice", "--yes"],
         );
         let first = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        let last = loop {
-            let out = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
-            if out.status.success() || std::time::Instant::now() > deadline {
-                break out;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        };
+        let last = verified_within(&s3, &endpoint, Duration::from_secs(90));
         seen.lock()
             .unwrap()
             .extend([declined, revoked, again, first, last]);
@@ -1056,14 +1062,7 @@ async fn when_a_release_needs_only_some_steps_should_channels_verify_revocation_
                 &endpoint,
                 &["revoke", ID, "--reason", "CVE-2026-0002", "--yes"],
             );
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            let confirmed = loop {
-                let out = cli_with(&s3, &endpoint, &["verify", ID, "--skip-urls"]);
-                if out.status.success() || std::time::Instant::now() > deadline {
-                    break out;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            };
+            let confirmed = verified_within(&s3, &endpoint, Duration::from_secs(60));
             seen.lock()
                 .unwrap()
                 .push((parameters, [verified, revoked, confirmed]));

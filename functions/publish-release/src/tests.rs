@@ -1808,24 +1808,7 @@ async fn when_a_channel_parameter_has_no_owner_tag_should_neither_overwrite_nor_
     );
     assert_eq!(deps.parameters.value("eu-west-1", name), None);
     // Revoking the release withdraws the channel: the untagged parameter is not deleted.
-    let id = release();
-    deps.store.put_value(
-        &shared::revocation::keys::pending(&id),
-        &serde_json::json!({}),
-    );
-    deps.store.put_value(
-        &shared::revocation::keys::record(&id),
-        &shared::revocation::RevocationRecord {
-            schema_version: 1,
-            release_id: id,
-            reason: "CVE-2026-0001".into(),
-            at: "2026-11-30T00:00:00Z".into(),
-            by: "arn:aws:iam::123456789012:user/operator".into(),
-            disable: false,
-            delete_appstream: false,
-            purge: false,
-        },
-    );
+    revoke(&deps, false, false, false);
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(
         deps.parameters.value("us-east-1", name).as_deref(),
@@ -1841,6 +1824,12 @@ async fn published_then_revoked(deps: &TestDeps, disable: bool, appstream: bool,
     complete_everything(deps);
     handle(deps, event(SCHEDULE)).await.unwrap();
     assert_channel_mirrored(deps, "testing", ID, 1);
+    revoke(deps, disable, appstream, purge);
+}
+
+/// An operator's revocation of the seeded release: the decision and its marker, as
+/// `image-release revoke` writes them.
+fn revoke(deps: &TestDeps, disable: bool, appstream: bool, purge: bool) {
     let id = release();
     deps.store.put_value(
         &shared::revocation::keys::pending(&id),

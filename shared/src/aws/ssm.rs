@@ -63,6 +63,21 @@ impl SsmParameters {
     fn client(&self, region: &RegionName) -> Client {
         self.clients.get(region.as_str())
     }
+
+    /// PutParameter of an AMI id: a `String` of data type `aws:ec2:image`.
+    fn put(
+        &self,
+        region: &RegionName,
+        name: &str,
+        ami: &AmiId,
+    ) -> aws_sdk_ssm::operation::put_parameter::builders::PutParameterFluentBuilder {
+        self.client(region)
+            .put_parameter()
+            .name(name)
+            .value(ami.as_str())
+            .r#type(ParameterType::String)
+            .data_type(AMI_DATA_TYPE)
+    }
 }
 
 impl Parameters for SsmParameters {
@@ -105,12 +120,7 @@ impl Parameters for SsmParameters {
             .value(value)
             .build()
             .map_err(|e| ServiceError::new(OP, ErrorClass::Invalid, "Tag", e.to_string()))?;
-        self.client(region)
-            .put_parameter()
-            .name(name)
-            .value(ami.as_str())
-            .r#type(ParameterType::String)
-            .data_type(AMI_DATA_TYPE)
+        self.put(region, name, ami)
             .tags(tag)
             .send()
             .await
@@ -120,12 +130,7 @@ impl Parameters for SsmParameters {
 
     async fn put_ami(&self, region: &RegionName, name: &str, ami: &AmiId) -> Result<()> {
         const OP: &str = "PutParameter";
-        self.client(region)
-            .put_parameter()
-            .name(name)
-            .value(ami.as_str())
-            .r#type(ParameterType::String)
-            .data_type(AMI_DATA_TYPE)
+        self.put(region, name, ami)
             .overwrite(true)
             .send()
             .await
