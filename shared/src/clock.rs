@@ -145,14 +145,33 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// No text panics the parser (the workspace aborts on panic), and whatever it accepts can
-        /// be added to the clock.
+        /// No text panics the parser (the workspace aborts on panic), whatever it accepts can be
+        /// added to the clock, and whatever it refuses is an error naming the field. Half the cases
+        /// are shaped like durations (digits of any length and a unit), so the accepting branch
+        /// runs as often as the refusing one.
         #[test]
-        fn when_any_text_is_a_duration_should_answer_without_panicking(value in "\\PC{0,12}") {
-            if let Ok(d) = parse_duration("D", &value) {
-                proptest::prop_assert!(d <= MAX_DURATION);
-                proptest::prop_assert!(SystemTime::now().checked_add(d).is_some());
+        fn when_any_text_is_a_duration_should_answer_without_panicking(
+            value in proptest::prop_oneof!["\\PC{0,12}", "[0-9]{1,22}[smhd]"]
+        ) {
+            match parse_duration("DEADLINE", &value) {
+                Ok(d) => {
+                    proptest::prop_assert!(d <= MAX_DURATION);
+                    proptest::prop_assert!(SystemTime::now().checked_add(d).is_some());
+                }
+                Err(e) => proptest::prop_assert!(e.to_string().contains("DEADLINE"), "{e}"),
             }
+        }
+
+        /// The shaped half of the cases above is accepted exactly when it is at most 3650 days.
+        #[test]
+        fn when_digits_and_a_unit_are_given_should_accept_exactly_up_to_the_maximum(
+            digits in "[0-9]{1,22}", unit in "[smhd]"
+        ) {
+            let seconds = digits.parse::<u128>().unwrap().saturating_mul(match unit.as_str() {
+                "s" => 1, "m" => 60, "h" => 3_600, _ => 86_400,
+            });
+            let parsed = parse_duration("D", &format!("{digits}{unit}"));
+            proptest::prop_assert_eq!(parsed.is_ok(), seconds <= u128::from(MAX_DURATION.as_secs()));
         }
 
         #[test]

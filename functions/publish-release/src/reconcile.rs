@@ -343,7 +343,10 @@ impl<T: Ports> Deps<T> {
             let marker = keys::distribution_retry(release, attempt);
             let token = ClientToken::<64>::parse(
                 "clientToken",
-                &shared::token::derive("retry-image", &[image.as_str(), &attempt.to_string()]),
+                &shared::token::derive(
+                    shared::token::RETRY_IMAGE,
+                    &[image.as_str(), &attempt.to_string()],
+                ),
             )?;
             // The record first: a crash after it costs one retry, never an unbounded number.
             if steps::put_record(&self.store, &marker, &described, "a distribution retry").await?

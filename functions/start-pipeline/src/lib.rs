@@ -116,7 +116,10 @@ pub async fn handle<P: ImagePipelines, S: ArtifactStore>(
     //    answers the second call with the first execution.
     let client_token = ClientToken::<36>::parse(
         "clientToken",
-        &token::derive("start-pipeline", &[pipeline.as_str(), &request.dedup_key]),
+        &token::derive(
+            token::START_PIPELINE,
+            &[pipeline.as_str(), &request.dedup_key],
+        ),
     )?;
     let mut extra = BTreeMap::new();
     if let Some(version) = &request.version {

@@ -230,7 +230,7 @@ pub async fn on_image<P: ImagePipelines, S: ArtifactStore>(
     let client_token = ClientToken::<64>::parse(
         "clientToken",
         &token::derive(
-            "distribute-image",
+            token::DISTRIBUTE_IMAGE,
             &[image, deps.config.distribution.as_str()],
         ),
     )?;

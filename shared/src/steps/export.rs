@@ -301,7 +301,7 @@ async fn export_one<P: ImagePipelines, E: ImageExports + AmiCatalog, S: Artifact
         inputs.push(&number);
     }
     let client_token =
-        ClientToken::<64>::parse("ClientToken", &token::derive("export-image", &inputs))?;
+        ClientToken::<64>::parse("ClientToken", &token::derive(token::EXPORT_IMAGE, &inputs))?;
     let request = ExportImage {
         image_id: ami.clone(),
         format,
