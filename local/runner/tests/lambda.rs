@@ -140,6 +140,13 @@ async fn when_an_invocation_uses_more_than_its_memory_size_should_fail_out_of_me
     )
     .is_err()
     {
+        // CI (.ci/run sets IMAGE_RELEASE_REQUIRE_CGROUPS) runs as root: there a missing cgroup
+        // is a failure, never a skip that reports as a pass.
+        assert!(
+            std::env::var_os("IMAGE_RELEASE_REQUIRE_CGROUPS").is_none(),
+            "this machine cannot create cgroups, and IMAGE_RELEASE_REQUIRE_CGROUPS says it must: \
+             MemorySize would not be enforced"
+        );
         eprintln!(
             "skipped: this machine cannot create cgroups (not root?); MemorySize is not enforced here"
         );
