@@ -82,3 +82,21 @@ pub fn described(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// `template.yaml` as the local stack makes it (SAM's translator, then CloudFormation's
+/// resolution), with the local account's values (the golden pipeline, one destination region,
+/// the distribution's domain) and `parameters` set: the error when CloudFormation would refuse
+/// them (the template's `Rules`).
+pub fn local_template(parameters: &[(&str, &str)]) -> Result<runner::stack::Stack, String> {
+    let mut values = runner::local_values(
+        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        &["eu-west-1".to_owned()],
+        "E2QWRUHEXAMPLE",
+        "d111111abcdef8.cloudfront.net",
+    );
+    for (k, v) in parameters {
+        values.set(k, *v);
+    }
+    runner::stack::Stack::load(&root().join("template.yaml"), values).map_err(|e| e.to_string())
+}

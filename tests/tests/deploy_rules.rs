@@ -8,19 +8,12 @@ use runner::stack::Stack;
 use serde_json::Value;
 
 fn stack(parameters: &[(&str, &str)]) -> Stack {
-    let mut values = runner::local_values(
-        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
-        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
-        &["eu-west-1".to_owned()],
-        "E2QWRUHEXAMPLE",
-        "d111111abcdef8.cloudfront.net",
-    );
-    values.set("NotificationEmail", "ops@example.com");
-    values.set("ReleaseEventsEmail", "releases@example.com");
-    for (k, v) in parameters {
-        values.set(k, *v);
-    }
-    Stack::load(&root().join("template.yaml"), values).unwrap_or_else(|e| panic!("{e}"))
+    let emails = [
+        ("NotificationEmail", "ops@example.com"),
+        ("ReleaseEventsEmail", "releases@example.com"),
+    ];
+    release_tests::local_template(&[&emails[..], parameters].concat())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -293,15 +293,37 @@ fn when_destination_regions_are_given_should_accept_exactly_the_appstream_region
 
 #[test]
 fn when_import_mode_is_chosen_should_require_appstream_only() {
-    // Import needs Windows; VM Export refuses Windows: the template rejects the combination.
-    let template = template();
-    let rule = &template["Rules"]["ImportModeCannotRequireExport"];
-    assert!(rule["RuleCondition"].is_object() || rule["RuleCondition"].is_string());
-    let assertion = rule["Assertions"][0]["AssertDescription"].as_str().unwrap();
-    assert!(
-        assertion.contains("RequiredSteps to appstream"),
-        "{assertion}"
-    );
+    // Import needs Windows; VM Export refuses Windows: the template's Rules refuse the
+    // combination, evaluated as CloudFormation would before it creates the stack.
+    let load = |parameters: &[(&str, &str)]| release_tests::local_template(parameters).map(|_| ());
+    let import = [
+        ("AppStreamSourceMode", "import"),
+        (
+            "AppStreamImportRoleArn",
+            "arn:aws:iam::123456789012:role/AppStreamImport",
+        ),
+    ];
+    for steps in ["export,appstream", "export"] {
+        let refused = load(&[&import[..], &[("RequiredSteps", steps)]].concat())
+            .expect_err("import mode with the export step is refused");
+        assert!(
+            refused
+                .to_string()
+                .contains("ImportModeCannotRequireExport")
+                && refused
+                    .to_string()
+                    .contains("set RequiredSteps to appstream"),
+            "{refused}"
+        );
+    }
+    load(&[&import[..], &[("RequiredSteps", "appstream")]].concat()).unwrap();
+    for steps in ["export,appstream", "export", "appstream"] {
+        load(&[
+            ("AppStreamSourceMode", "existing"),
+            ("RequiredSteps", steps),
+        ])
+        .unwrap();
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! `scripts/sam-translate.py`) makes CloudFormation of the SAM template, and [`Resolver`]
 //! resolves its intrinsics as CloudFormation would with the local stack's values (parameters,
 //! conditions, `Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, `Fn::Split`, `Fn::Join`, `Fn::Select`,
-//! `AWS::NoValue`), naming resources as CloudFormation would when the template does not.
+//! `AWS::NoValue`), naming resources as CloudFormation would when the template does not, and
+//! refuses parameters that break the template's `Rules`, as CloudFormation would.
 
 use crate::template::Values;
 use serde_json::{Map, Value, json};
@@ -126,9 +127,63 @@ impl Resolver<'_> {
             "Fn::Not" => !list.first().is_some_and(|a| self.truth(a)),
             "Fn::And" => list.iter().all(|a| self.truth(a)),
             "Fn::Or" => list.iter().any(|a| self.truth(a)),
+            // A rule function: whether the list (first argument) contains the string.
+            "Fn::Contains" if list.len() == 2 => {
+                let wanted = scalar(&self.resolve(&list[1]));
+                self.resolve(&list[0])
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|i| scalar(i) == wanted))
+            }
             "Condition" => args.as_str().is_some_and(|n| self.condition(n)),
             _ => false,
         }
+    }
+
+    /// The template's `Rules`, as CloudFormation checks them before it creates or updates a
+    /// stack: each rule whose `RuleCondition` holds (or that has none) must have every
+    /// `Assert` hold, or the parameters are refused with its `AssertDescription`. A rule using
+    /// a function this resolver does not evaluate is an error, never a pass.
+    pub(crate) fn check_rules(&self, rules: &Map<String, Value>) -> anyhow::Result<()> {
+        const EVALUATED: [&str; 6] = [
+            "Fn::Equals",
+            "Fn::Not",
+            "Fn::And",
+            "Fn::Or",
+            "Fn::Contains",
+            "Ref",
+        ];
+        fn unsupported(value: &Value) -> Option<String> {
+            match value {
+                Value::Object(map) => map.iter().find_map(|(k, v)| {
+                    if (k == "Ref" || k.starts_with("Fn::")) && !EVALUATED.contains(&k.as_str()) {
+                        Some(k.clone())
+                    } else {
+                        unsupported(v)
+                    }
+                }),
+                Value::Array(items) => items.iter().find_map(unsupported),
+                _ => None,
+            }
+        }
+        for (name, rule) in rules {
+            if let Some(function) = unsupported(rule) {
+                anyhow::bail!(
+                    "rule {name} uses {function}, which the local stack does not evaluate"
+                );
+            }
+            if rule.get("RuleCondition").is_some_and(|c| !self.truth(c)) {
+                continue;
+            }
+            for assertion in rule["Assertions"].as_array().into_iter().flatten() {
+                if !self.truth(&assertion["Assert"]) {
+                    anyhow::bail!(
+                        "the parameters break rule {name}: {}",
+                        scalar(&assertion["AssertDescription"])
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     fn reference(&self, name: &str) -> Value {

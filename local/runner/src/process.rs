@@ -64,7 +64,9 @@ impl Moto {
             .kill_on_drop(true)
             .spawn()?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
+        // Up to 30 s: moto's first start imports a lot of Python, and a 2-core machine running
+        // the suite's other tests beside it was seen needing more than 10 s.
+        for _ in 0..600 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
@@ -77,7 +79,7 @@ impl Moto {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         anyhow::bail!(
-            "moto did not start on port {port} within 10 s (see {})",
+            "moto did not start on port {port} within 30 s (see {})",
             log.display()
         )
     }

@@ -49,6 +49,7 @@ impl Stack {
             resources,
             values: &values,
         };
+        resolver.check_rules(translated["Rules"].as_object().unwrap_or(&empty))?;
         let mut out = Map::new();
         for (id, resource) in resources {
             if let Some(condition) = resource.get("Condition").and_then(Value::as_str)
