@@ -49,40 +49,70 @@ impl Moto {
                 executable.display()
             );
         }
-        let port = free_port()?;
-        let log_file = std::fs::File::create(log)?;
-        let mut command = Command::new(executable);
-        if let Some(file) = recording {
-            command
-                .env("MOTO_ENABLE_RECORDING", "true")
-                .env("MOTO_RECORDER_FILEPATH", file);
-        }
-        let child = command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::from(log_file.try_clone()?))
-            .stderr(Stdio::from(log_file))
-            .kill_on_drop(true)
-            .spawn()?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        // Up to 30 s: moto's first start imports a lot of Python, and a 2-core machine running
-        // the suite's other tests beside it was seen needing more than 10 s.
-        for _ in 0..600 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(Self {
-                    _child: child,
-                    endpoint,
-                });
+        // A free port is only free when it is probed: another local server may take it before
+        // moto binds it (moto then exits, and that server answers instead). So moto is ready
+        // only when moto itself answers (its /moto-api/data.json), and a lost port is tried
+        // again with another.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let log_file = std::fs::File::create(log)?;
+            let mut command = Command::new(executable);
+            if let Some(file) = recording {
+                command
+                    .env("MOTO_ENABLE_RECORDING", "true")
+                    .env("MOTO_RECORDER_FILEPATH", file);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut child = command
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::from(log_file.try_clone()?))
+                .stderr(Stdio::from(log_file))
+                .kill_on_drop(true)
+                .spawn()?;
+            // Up to 30 s: moto's first start imports a lot of Python, and a 2-core machine
+            // running the suite's other tests beside it was seen needing more than 10 s.
+            for _ in 0..600 {
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                if answers_as_moto(port).await {
+                    return Ok(Self {
+                        _child: child,
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if child.try_wait()?.is_none() {
+                anyhow::bail!(
+                    "moto did not start on port {port} within 30 s (see {})",
+                    log.display()
+                );
+            }
         }
         anyhow::bail!(
-            "moto did not start on port {port} within 30 s (see {})",
+            "moto exited three times at start, each port taken meanwhile (see {})",
             log.display()
         )
     }
+}
+
+/// Whether moto answers on `port`: a 200 to `GET /moto-api/data.json`, which no other local
+/// server serves.
+async fn answers_as_moto(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let request = format!(
+        "GET /moto-api/data.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head))
+        .await
+        .is_ok_and(|read| read.is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
 }
 
 /// Serves `app` on a free port of 127.0.0.1 until the returned sender is dropped or fired:
