@@ -751,6 +751,16 @@ async fn two_published() -> (Report, String, String) {
 }
 
 /// The home-account AMI of `release` in each region, from its manifest.
+/// A retention policy under which every release is due: only a channel or a reference keeps one.
+const EVERYTHING_DUE: [&str; 6] = [
+    "--keep-newest",
+    "0",
+    "--keep-channel-days",
+    "0",
+    "--delete-after-days",
+    "0",
+];
+
 /// `verify ID --skip-urls` every half second until it passes (publish-release's ticks carry a
 /// revocation out) or `within` has passed: its last answer.
 fn verified_within(s3: &str, endpoint: &str, within: Duration) -> Output {
@@ -1114,17 +1124,7 @@ async fn when_a_release_needs_only_some_steps_should_channels_verify_revocation_
         }
         let plan = local(
             &report,
-            &[
-                "--json",
-                "retention",
-                "plan",
-                "--keep-newest",
-                "0",
-                "--keep-channel-days",
-                "0",
-                "--delete-after-days",
-                "0",
-            ],
+            &[&["--json", "retention", "plan"][..], &EVERYTHING_DUE[..]].concat(),
         );
         assert!(plan.status.success(), "{steps}: {}", text(&plan));
         let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -1172,14 +1172,7 @@ async fn when_retention_is_applied_should_keep_an_ami_a_launch_template_uses_and
         "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0abcd1234efgh5678",
     );
     // Everything is due; only the channel (testing → the newer one) and the reference protect.
-    let policy = [
-        "--keep-newest",
-        "0",
-        "--keep-channel-days",
-        "0",
-        "--delete-after-days",
-        "0",
-    ];
+    let policy = EVERYTHING_DUE;
     let plan = local(
         &report,
         &[&["--json", "retention", "plan"][..], &policy[..]].concat(),
