@@ -458,18 +458,21 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
         )),
         Some(topic) => {
             let regional_sns = aws_sdk_sns::Client::new(&regional);
+            // SNS answers 100 subscriptions a page: every page is read.
             findings.push(
                 match regional_sns
                     .list_subscriptions_by_topic()
                     .topic_arn(topic)
+                    .into_paginator()
+                    .items()
                     .send()
+                    .try_collect()
                     .await
                 {
-                    Ok(out) => {
-                        let arns: Vec<String> = out
-                            .subscriptions()
-                            .iter()
-                            .filter_map(|s| s.subscription_arn().map(str::to_owned))
+                    Ok(subscriptions) => {
+                        let arns: Vec<String> = subscriptions
+                            .into_iter()
+                            .filter_map(|s| s.subscription_arn)
                             .collect();
                         subscription_finding(topic, &arns)
                     }

@@ -704,9 +704,29 @@ async fn when_a_deployment_is_checked_should_doctor_name_each_problem_with_its_f
             "ops@example.com",
         ],
     );
+    // 100 more (boto3, as an operator's script would): SNS answers 100 a page, and every
+    // page is counted.
+    let python = aws_cli().with_file_name("python");
+    let subscribe = format!(
+        "import boto3\n\
+         sns = boto3.client('sns', endpoint_url='{}', region_name='us-east-1', \
+         aws_access_key_id='AKIDLOCAL', aws_secret_access_key='local-secret')\n\
+         for n in range(100): \
+         sns.subscribe(TopicArn='{topic}', Protocol='email', Endpoint=f'ops{{n}}@example.com')\n",
+        moto.endpoint
+    );
+    let out = Command::new(&python)
+        .args(["-c", &subscribe])
+        .output()
+        .expect("the AWS clients' Python (scripts/install-aws-clients.sh)");
+    assert!(out.status.success(), "boto3 subscribe: {}", text(&out));
     let (out, stdout) = doctor(&["--appstream-regions", "eu-west-1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout.lines().all(|l| l.starts_with("ok")), "{stdout}");
+    assert!(
+        stdout.contains("has 101 confirmed subscription(s)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("vmimport exists and trusts vmie.amazonaws.com"),
         "{stdout}"

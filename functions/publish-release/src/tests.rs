@@ -958,25 +958,31 @@ async fn when_the_export_outlives_its_deadline_should_fail_as_timed_out() {
 
 #[tokio::test]
 async fn when_more_than_1000_releases_are_pending_should_look_at_every_one() {
-    let deps = deps(&[]);
-    for n in 1..=1_001 {
-        let id = ReleaseId::parse("r", &format!("golden-1.0.0-{n}")).unwrap();
-        deps.store.put_value(
-            &keys::pending(&id),
-            &PendingMarker {
-                schema_version: 1,
-                release_id: id,
-                since: release::timestamp(std::time::SystemTime::now()),
-                source_image_arn: None,
-            },
-        );
-    }
+    let pending = |count: usize| {
+        let deps = deps(&[]);
+        for n in 1..=count {
+            let id = ReleaseId::parse("r", &format!("golden-1.0.0-{n}")).unwrap();
+            deps.store.put_value(
+                &keys::pending(&id),
+                &PendingMarker {
+                    schema_version: 1,
+                    release_id: id,
+                    since: release::timestamp(std::time::SystemTime::now()),
+                    source_image_arn: None,
+                },
+            );
+        }
+        deps
+    };
+    let deps = pending(shared::fakes::S3_PAGE_KEYS + 1);
     // One release's trouble never blocks the others.
     deps.store
         .script
         .fail("GetObject", ErrorClass::Throttled, "SlowDown", 3);
     let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
     assert_eq!(outcome.releases().len(), 1_001);
+    // The listing met S3's page boundary: two pages of 1,000 and 1.
+    assert_eq!(deps.store.pages_listed("pending/"), 2);
     assert!(
         outcome
             .releases()

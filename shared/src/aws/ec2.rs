@@ -128,6 +128,19 @@ impl Ec2Regions {
         }
     }
 
+    /// Over clients made already, one per region (adapter tests).
+    pub fn from_clients(clients: std::collections::HashMap<RegionName, Client>) -> Self {
+        Self {
+            clients: super::RegionalClients::ready(
+                Client::new,
+                clients
+                    .into_iter()
+                    .map(|(region, client)| (region.as_str().to_owned(), client))
+                    .collect(),
+            ),
+        }
+    }
+
     fn client(&self, region: &RegionName) -> Client {
         self.clients.get(region.as_str())
     }

@@ -70,6 +70,19 @@ impl<C: Clone> RegionalClients<C> {
         }
     }
 
+    /// Clients made already, one per region (tests: SDK clients over a mocked transport); a
+    /// region without one is built from an empty configuration.
+    pub fn ready(
+        build: fn(&SdkConfig) -> C,
+        clients: std::collections::HashMap<String, C>,
+    ) -> Self {
+        Self {
+            config: SdkConfig::builder().build(),
+            build,
+            clients: std::sync::Mutex::new(clients),
+        }
+    }
+
     /// The client of `region` (SDK clients are cheap handles: cloned out of the map).
     pub fn get(&self, region: &str) -> C {
         self.clients

@@ -22,7 +22,7 @@ pub use events::FakeEvents;
 pub use imagebuilder::FakeImageBuilder;
 pub use parameters::FakeParameters;
 pub use signer::FakeSigner;
-pub use store::FakeStore;
+pub use store::{FakeStore, S3_PAGE_KEYS};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -8,12 +8,17 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// The most keys one ListObjectsV2 page holds.
+pub const S3_PAGE_KEYS: usize = 1_000;
+
 #[derive(Debug, Default)]
 pub struct FakeStore {
     pub script: Script,
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Each object's tag set; a write replaces the object and drops its tags, as in S3.
     pub tags: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The prefix of each ListObjectsV2 page asked for, in order.
+    pub listed: Mutex<Vec<String>>,
     /// Bytes hashed by `sha256_slice` so far (what a resumed hash saves).
     pub hashed_bytes: std::sync::atomic::AtomicU64,
 }
@@ -47,6 +52,10 @@ impl FakeStore {
         lock(&self.objects)
             .get(key)
             .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+    /// How many ListObjectsV2 pages of exactly `prefix` were asked for.
+    pub fn pages_listed(&self, prefix: &str) -> usize {
+        lock(&self.listed).iter().filter(|p| *p == prefix).count()
     }
     /// The tags of the object at `key` (empty when it has none).
     pub fn tags_of(&self, key: &str) -> BTreeMap<String, String> {
@@ -148,13 +157,16 @@ impl ArtifactStore for FakeStore {
         Ok(())
     }
 
+    /// Pages as S3 does: ListObjectsV2 returns at most 1,000 keys (`MaxKeys`' default and
+    /// limit), so each page is a call of its own that can fail, after the earlier pages were
+    /// read. An empty listing is one call.
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        self.script.enter("ListObjectsV2")?;
-        Ok(lock(&self.objects)
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+        let keys = self.keys_under(prefix);
+        for _page in 0..keys.len().div_ceil(S3_PAGE_KEYS).max(1) {
+            lock(&self.listed).push(prefix.to_owned());
+            self.script.enter("ListObjectsV2")?;
+        }
+        Ok(keys)
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>> {

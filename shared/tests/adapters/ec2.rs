@@ -128,3 +128,83 @@ async fn when_describing_a_task_should_ask_for_that_id_and_read_status_and_progr
         ("active", Some("42"), Some("converting"))
     );
 }
+
+#[tokio::test]
+async fn when_references_span_two_pages_should_read_both_and_ask_with_the_token() {
+    use aws_sdk_ec2::operation::describe_image_references::DescribeImageReferencesOutput;
+    use aws_sdk_ec2::types::{ImageReference, ImageReferenceResourceType};
+    let reference = |arn: &str| {
+        ImageReference::builder()
+            .image_id("ami-0abcdef1234567890")
+            .resource_type(ImageReferenceResourceType::Ec2Instance)
+            .arn(arn)
+            .build()
+    };
+    let first = mock!(aws_sdk_ec2::Client::describe_image_references)
+        .match_requests(|r| {
+            r.image_ids() == ["ami-0abcdef1234567890"]
+                && r.include_all_resource_types() == Some(true)
+                && r.next_token().is_none()
+        })
+        .then_output(move || {
+            DescribeImageReferencesOutput::builder()
+                .image_references(reference("arn:aws:ec2:us-east-1:123456789012:instance/i-1"))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_ec2::Client::describe_image_references)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(move || {
+            DescribeImageReferencesOutput::builder()
+                .image_references(reference("arn:aws:ec2:us-east-1:123456789012:instance/i-2"))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&first, &second]);
+    let region = RegionName::parse("r", "us-east-1").unwrap();
+    let ec2 = shared::aws::ec2::Ec2Regions::from_clients(HashMap::from([(region.clone(), client)]));
+    let references = ec2
+        .references(
+            &region,
+            &AmiId::parse("a", "ami-0abcdef1234567890").unwrap(),
+        )
+        .await
+        .unwrap();
+    let arns: Vec<&str> = references.iter().map(|r| r.arn.as_str()).collect();
+    assert_eq!(
+        arns,
+        [
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-2"
+        ]
+    );
+    assert_eq!(references[0].resource_type, "ec2:Instance");
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn when_a_later_page_of_references_fails_should_fail_not_answer_a_partial_list() {
+    use aws_sdk_ec2::operation::describe_image_references::DescribeImageReferencesOutput;
+    let first = mock!(aws_sdk_ec2::Client::describe_image_references)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(|| {
+            DescribeImageReferencesOutput::builder()
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_ec2::Client::describe_image_references).then_error(|| {
+        aws_sdk_ec2::operation::describe_image_references::DescribeImageReferencesError::generic(
+            meta("RequestLimitExceeded"),
+        )
+    });
+    let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&first, &second]);
+    let region = RegionName::parse("r", "us-east-1").unwrap();
+    let ec2 = shared::aws::ec2::Ec2Regions::from_clients(HashMap::from([(region.clone(), client)]));
+    let err = ec2
+        .references(
+            &region,
+            &AmiId::parse("a", "ami-0abcdef1234567890").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
+}

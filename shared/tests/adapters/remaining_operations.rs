@@ -166,3 +166,49 @@ async fn when_listing_heading_and_deleting_should_use_the_bucket_prefix_and_key(
     store.delete("pending/golden-1.0.0-1.json").await.unwrap();
     assert_eq!(delete.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn when_a_listing_is_truncated_should_read_every_page_with_its_continuation_token() {
+    let first = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(|r| r.prefix() == Some("pending/") && r.continuation_token().is_none())
+        .then_output(|| {
+            ListObjectsV2Output::builder()
+                .contents(Object::builder().key("pending/golden-1.0.0-1.json").build())
+                .is_truncated(true)
+                .next_continuation_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(|r| {
+            r.prefix() == Some("pending/") && r.continuation_token() == Some("page-2")
+        })
+        .then_output(|| {
+            ListObjectsV2Output::builder()
+                .contents(Object::builder().key("pending/golden-1.0.0-2.json").build())
+                .is_truncated(false)
+                .build()
+        });
+    let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&first, &second]);
+    assert_eq!(
+        store(client).list_keys("pending/").await.unwrap(),
+        ["pending/golden-1.0.0-1.json", "pending/golden-1.0.0-2.json"]
+    );
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn when_a_later_page_fails_should_fail_the_listing_not_answer_part_of_it() {
+    let first = mock!(aws_sdk_s3::Client::list_objects_v2).then_output(|| {
+        ListObjectsV2Output::builder()
+            .contents(Object::builder().key("pending/golden-1.0.0-1.json").build())
+            .is_truncated(true)
+            .next_continuation_token("page-2")
+            .build()
+    });
+    let second = mock!(aws_sdk_s3::Client::list_objects_v2).then_error(|| {
+        aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error::generic(meta("SlowDown"))
+    });
+    let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&first, &second]);
+    let err = store(client).list_keys("pending/").await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
+}
