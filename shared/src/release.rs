@@ -518,7 +518,10 @@ pub struct Manifest {
     /// `<image name>-<version>-<build>`.
     #[cfg_attr(
         feature = "schema",
-        schemars(with = "String", regex(pattern = r"^[A-Za-z0-9-]+-\d+\.\d+\.\d+-\d+$"))
+        schemars(
+            with = "String",
+            regex(pattern = r"^[a-z0-9-_]+-[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$")
+        )
     )]
     pub release_id: ReleaseId,
     /// v2: the image's semantic version (`major.minor.patch`).

@@ -539,6 +539,11 @@ async fn when_import_mode_gets_a_windows_ami_should_import_and_publish_appstream
     let manifest = report.manifest.as_ref().unwrap();
     assert!(manifest.get("export").is_none(), "{manifest}");
     assert_eq!(manifest["appstream"].as_array().unwrap().len(), 2);
+    // A release without disks is a valid manifest too, by the types and by the docs.
+    assert_eq!(
+        release_tests::manifest_violations(manifest),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

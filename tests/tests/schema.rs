@@ -92,3 +92,58 @@ fn when_a_manifest_breaks_the_schema_should_name_the_field() {
     extra["surprise"] = json!(1);
     assert!(!manifest_violations(&extra).is_empty());
 }
+
+/// The documented schema is an oracle only if it refuses on its own: each break below is one
+/// the generated schema (from the Rust types) would let through or refuse for another reason,
+/// and the documented schema must name it.
+#[test]
+fn when_a_manifest_breaks_the_documentation_should_the_documented_schema_name_the_field() {
+    for (pointer, bad) in [
+        ("/schema_version", json!(1)),
+        ("/build", json!(0)),
+        ("/version", json!("1.0")),
+        ("/source_image_arn", json!("arn:aws:s3:::bucket")),
+        ("/amis/0/ami_id", json!("ami-0123456789")),
+        ("/amis/0/region", json!("US-EAST-1")),
+        (
+            "/artifacts/0/url",
+            json!("http://d111111abcdef8.cloudfront.net/x"),
+        ),
+        (
+            "/artifacts/0/object_key",
+            json!("releases/golden-1.0.0-1/export-ami-1.vhd"),
+        ),
+        ("/timestamps/published_at", json!("yesterday")),
+        ("/steps/0/step", json!("sign")),
+    ] {
+        let mut manifest = v2();
+        *manifest.pointer_mut(pointer).unwrap() = bad;
+        let violations = manifest_violations(&manifest);
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.starts_with(pointer) && v.ends_with("documented.schema.json)")),
+            "{pointer}: {violations:?}"
+        );
+    }
+    // Image Builder image names may hold `_` (imageBuildVersionArn `[a-z0-9-_]+`), and so may
+    // release ids (`ReleaseId::parse`): both schemas accept one.
+    let mut underscore = v2();
+    underscore["release_id"] = json!("golden_base-1.0.0-1");
+    for key in ["/artifacts/0/object_key", "/artifacts/0/url"] {
+        let value = underscore.pointer(key).unwrap().as_str().unwrap();
+        let value = value.replace("golden-1.0.0-1", "golden_base-1.0.0-1");
+        *underscore.pointer_mut(key).unwrap() = json!(value);
+    }
+    assert_eq!(manifest_violations(&underscore), Vec::<String>::new());
+}
+
+#[test]
+fn when_the_schema_constrains_a_release_id_should_use_the_pattern_release_id_parse_checks() {
+    let generated = manifest_schema();
+    assert_eq!(
+        generated["properties"]["release_id"]["pattern"],
+        shared::domain::RELEASE_ID,
+        "{generated}"
+    );
+}

@@ -91,7 +91,9 @@ impl<'de> Deserialize<'de> for ImageBuildVersionArn {
     }
 }
 
-const RELEASE_ID: &str = r"^[a-z0-9-_]+-[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$";
+/// What `ReleaseId::parse` accepts (within 128 characters): `<image name>-<x.y.z>-<build>`, the
+/// image name as Image Builder's imageBuildVersionArn spells it.
+pub const RELEASE_ID: &str = r"^[a-z0-9-_]+-[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$";
 static RELEASE_ID_RE: LazyLock<Regex> = LazyLock::new(|| regex(RELEASE_ID));
 
 string_type!(
