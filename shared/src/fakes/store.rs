@@ -17,6 +17,12 @@ pub struct FakeStore {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Each object's tag set; a write replaces the object and drops its tags, as in S3.
     pub tags: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// When set, every call yields to the runtime before it acts, as a call over the network
+    /// would: two handlers run at once interleave their calls instead of one finishing first.
+    pub yields: std::sync::atomic::AtomicBool,
+    /// The key of every write a call made (PutObject, conditional or not, that wrote), in
+    /// order; what tests seed with `put_raw`/`put_value` is not counted.
+    pub written: Mutex<Vec<String>>,
     /// The prefix of each ListObjectsV2 page asked for, in order.
     pub listed: Mutex<Vec<String>>,
     /// Bytes hashed by `sha256_slice` so far (what a resumed hash saves).
@@ -52,6 +58,25 @@ impl FakeStore {
         lock(&self.objects)
             .get(key)
             .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+    /// A store whose calls yield (see `yields`).
+    pub fn yielding(self) -> Self {
+        self.yields
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+    /// How many writes of `key` calls made.
+    pub fn writes_of(&self, key: &str) -> usize {
+        lock(&self.written).iter().filter(|k| *k == key).count()
+    }
+    async fn enter(&self, operation: &'static str) -> Result<()> {
+        if self.yields.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::task::yield_now().await;
+        }
+        self.script.enter(operation)
+    }
+    fn wrote(&self, key: &str) {
+        lock(&self.written).push(key.to_owned());
     }
     /// How many ListObjectsV2 pages of exactly `prefix` were asked for.
     pub fn pages_listed(&self, prefix: &str) -> usize {
@@ -96,7 +121,7 @@ impl FakeStore {
 
 impl ArtifactStore for FakeStore {
     async fn get_json<T: DeserializeOwned + Send>(&self, key: &str) -> Result<Option<T>> {
-        self.script.enter("GetObject")?;
+        self.enter("GetObject").await?;
         match lock(&self.objects).get(key) {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(bytes).map(Some).map_err(|e| {
@@ -111,8 +136,9 @@ impl ArtifactStore for FakeStore {
     }
 
     async fn put_json<T: Serialize + Sync>(&self, key: &str, value: &T) -> Result<()> {
-        self.script.enter("PutObject")?;
+        self.enter("PutObject").await?;
         self.put_value(key, value);
+        self.wrote(key);
         Ok(())
     }
 
@@ -121,25 +147,26 @@ impl ArtifactStore for FakeStore {
         key: &str,
         value: &T,
     ) -> Result<PutOutcome> {
-        self.script.enter("PutObject")?;
+        self.enter("PutObject").await?;
         let mut objects = lock(&self.objects);
         if objects.contains_key(key) {
             return Ok(PutOutcome::AlreadyExists);
         }
         objects.insert(key.into(), crate::ports::json_body(value));
         lock(&self.tags).remove(key);
+        self.wrote(key);
         Ok(PutOutcome::Written)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.script.enter("DeleteObject")?;
+        self.enter("DeleteObject").await?;
         lock(&self.objects).remove(key);
         lock(&self.tags).remove(key);
         Ok(())
     }
 
     async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<()> {
-        self.script.enter("PutObjectTagging")?;
+        self.enter("PutObjectTagging").await?;
         if !lock(&self.objects).contains_key(key) {
             return Err(ServiceError::new(
                 "PutObjectTagging",
@@ -164,18 +191,18 @@ impl ArtifactStore for FakeStore {
         let keys = self.keys_under(prefix);
         for _page in 0..keys.len().div_ceil(S3_PAGE_KEYS).max(1) {
             lock(&self.listed).push(prefix.to_owned());
-            self.script.enter("ListObjectsV2")?;
+            self.enter("ListObjectsV2").await?;
         }
         Ok(keys)
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>> {
-        self.script.enter("HeadObject")?;
+        self.enter("HeadObject").await?;
         Ok(lock(&self.objects).get(key).map(|b| b.len() as u64))
     }
 
     async fn sha256(&self, key: &str) -> Result<Option<ObjectDigest>> {
-        self.script.enter("GetObject")?;
+        self.enter("GetObject").await?;
         Ok(lock(&self.objects).get(key).map(|b| ObjectDigest {
             size: b.len() as u64,
             sha256: sha256_hex(b),
@@ -189,7 +216,7 @@ impl ArtifactStore for FakeStore {
         budget: u64,
     ) -> Result<Option<crate::hashing::HashSlice>> {
         use sha2::Digest;
-        self.script.enter("GetObject")?;
+        self.enter("GetObject").await?;
         let Some(bytes) = lock(&self.objects).get(key).cloned() else {
             return Ok(None);
         };
@@ -211,9 +238,10 @@ impl ArtifactStore for FakeStore {
     }
 
     async fn put_bytes(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<()> {
-        self.script.enter("PutObject")?;
+        self.enter("PutObject").await?;
         lock(&self.objects).insert(key.into(), body);
         lock(&self.tags).remove(key);
+        self.wrote(key);
         Ok(())
     }
 
@@ -221,7 +249,7 @@ impl ArtifactStore for FakeStore {
         &self,
         key: &str,
     ) -> Result<Option<Versioned<T>>> {
-        self.script.enter("GetObject")?;
+        self.enter("GetObject").await?;
         let objects = lock(&self.objects);
         let Some(bytes) = objects.get(key) else {
             return Ok(None);
@@ -246,7 +274,7 @@ impl ArtifactStore for FakeStore {
         value: &T,
         etag: Option<&str>,
     ) -> Result<PutOutcome> {
-        self.script.enter("PutObject")?;
+        self.enter("PutObject").await?;
         let mut objects = lock(&self.objects);
         let current = objects.get(key).map(|b| sha256_hex(b));
         if current.as_deref() != etag {
@@ -254,6 +282,7 @@ impl ArtifactStore for FakeStore {
         }
         objects.insert(key.into(), crate::ports::json_body(value));
         lock(&self.tags).remove(key);
+        self.wrote(key);
         Ok(PutOutcome::Written)
     }
 }
