@@ -946,6 +946,15 @@ async fn when_an_ami_is_unavailable_in_one_region_should_refuse_the_promotion_mo
     );
 }
 
+/// The first AWS call of each surface a revocation reaches.
+const REVOCATION_SURFACES: [&str; 5] = [
+    "ssm:DeleteParameter",
+    "ec2:EnableImageDeprecation",
+    "ec2:DisableImage",
+    "appstream:DeleteImage",
+    "events:PutEvents",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_ticks_finish_it_and_verify_confirm()
  {
@@ -958,13 +967,7 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
         let endpoint = emulator.endpoint();
         // Each surface's first AWS call fails for longer than one tick's retries: the tick
         // stops there, and a later one carries on from the surface it reached.
-        for operation in [
-            "ssm:DeleteParameter",
-            "ec2:EnableImageDeprecation",
-            "ec2:DisableImage",
-            "appstream:DeleteImage",
-            "events:PutEvents",
-        ] {
+        for operation in REVOCATION_SURFACES {
             emulator.inject(
                 operation,
                 emulator::Fault {
@@ -1062,6 +1065,14 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
         serde_json::from_str(&object(&report, "channels/golden/testing.json").await).unwrap();
     assert!(channel["release_id"].is_null(), "{channel}");
     assert_eq!(report.counts.effect_count("deprecation"), 2);
+    // Each surface's failure happened, in full: the ticks finished what it interrupted.
+    for operation in REVOCATION_SURFACES {
+        assert_eq!(
+            report.counts.call_count(&format!("{operation}#fault")),
+            4,
+            "{operation}"
+        );
+    }
 }
 
 /// A release that needs only some steps (`RequiredSteps=export`, `RequiredSteps=appstream`; the

@@ -841,8 +841,10 @@ async fn when_two_pipelines_share_a_recipe_should_publish_each_build_once_withou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_quotas_are_exhausted_should_defer_each_step_and_still_publish_once() {
     let mut s = scenario();
-    // The SDKs retry the services' quota errors as throttling (three attempts): each fault
-    // count here outlasts one call's attempts at least once.
+    // Image Builder's ServiceQuotaExceededException and EC2's ResourceLimitExceeded defer at
+    // once. AppStream's LimitExceededException is retried as throttling (by the SDK, then the
+    // step's backoff) before a copy waits: six faults were seen absorbed whole, so ten outlast
+    // one region's attempts. Each count is checked to have fired in full below.
     s.faults = vec![
         (
             "imagebuilder:DistributeImage".into(),
@@ -851,19 +853,54 @@ async fn when_quotas_are_exhausted_should_defer_each_step_and_still_publish_once
         ("ec2:ExportImage".into(), Fault::errors(FaultKind::Quota, 2)),
         (
             "appstream:CopyImage".into(),
-            Fault::errors(FaultKind::Quota, 6),
+            Fault::errors(FaultKind::Quota, 10),
         ),
     ];
+    let faults: Vec<(String, u32)> = s
+        .faults
+        .iter()
+        .map(|(operation, fault)| (operation.clone(), fault.count))
+        .collect();
     let report = release(s).await;
     assert_published_once(&report);
-    let deferred = report
-        .invocations
-        .iter()
-        .filter(|i| matches!(&i.outcome, runner::runtime_api::Outcome::Response(v) if v["action"] == "deferred"))
-        .count();
+    // Every fault fired, each as often as it was set.
+    for (operation, count) in faults {
+        assert_eq!(
+            report.counts.call_count(&format!("{operation}#fault")),
+            count,
+            "{operation}\n{}",
+            explain(&report)
+        );
+    }
+    // Each step was deferred by its own function: distribute-image and export-image answer
+    // `deferred`, copy-appstream-image a destination `waiting-for-quota`.
+    let responses = |function: &str| -> Vec<serde_json::Value> {
+        report
+            .invocations
+            .iter()
+            .filter(|i| i.function == function)
+            .filter_map(|i| match &i.outcome {
+                runner::runtime_api::Outcome::Response(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    for function in ["distribute-image", "export-image"] {
+        assert!(
+            responses(function)
+                .iter()
+                .any(|v| v["action"] == "deferred"),
+            "{function} deferred its step\n{}",
+            explain(&report)
+        );
+    }
     assert!(
-        deferred >= 1,
-        "a step was deferred to the reconciler\n{}",
+        responses("copy-appstream-image")
+            .iter()
+            .any(|v| v["destinations"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["state"] == "waiting-for-quota"))),
+        "copy-appstream-image waited for the quota\n{}",
         explain(&report)
     );
     assert!(report.dead_letters.is_empty(), "{:?}", report.dead_letters);
