@@ -111,3 +111,23 @@ pub fn local_template(parameters: &[(&str, &str)]) -> Result<runner::stack::Stac
     }
     runner::stack::Stack::load(&root().join("template.yaml"), values).map_err(|e| e.to_string())
 }
+
+/// The text of every file under `dir` (recursively) whose name ends with `.<extension>`,
+/// concatenated; `target` directories are skipped.
+pub fn read_tree(dir: &std::path::Path, extension: &str) -> String {
+    let mut text = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return text;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("target") {
+                text.push_str(&read_tree(&path, extension));
+            }
+        } else if path.extension().is_some_and(|e| e == extension) {
+            text.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+    text
+}

@@ -508,6 +508,13 @@ async fn when_releases_publish_or_fail_should_let_the_distribution_read_only_wha
     let report = run(s).await.unwrap();
     assert_eq!(report.state, "failed", "{:?}", report.failure());
     let id = report.release_id.clone().unwrap();
+    // The export did write its disk: the test is about an object that exists.
+    let disk = format!("releases/{id}/export-ami-");
+    assert!(
+        report.served.iter().any(|s| s.key.starts_with(&disk)),
+        "{:#?}",
+        report.served
+    );
     let unpublished: Vec<_> = report
         .served
         .iter()

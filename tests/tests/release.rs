@@ -601,6 +601,14 @@ async fn when_every_distributed_image_event_is_withheld_should_still_publish_onc
         "no event of the distributed image reached a function: the reconciler did its steps\n{}",
         explain(&report)
     );
+    assert!(
+        report
+            .invocations
+            .iter()
+            .any(|i| i.trigger.contains("/1.0.0/1")),
+        "the pipeline's image's events still arrive\n{}",
+        explain(&report)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -609,6 +617,14 @@ async fn when_every_pipeline_image_event_is_withheld_should_still_publish_once()
     s.pipeline_events = false;
     let report = release(s).await;
     assert_published_once(&report);
+    assert!(
+        !report
+            .invocations
+            .iter()
+            .any(|i| i.trigger.contains("/1.0.0/1")),
+        "no event of the pipeline's image reached a function: the reconciler distributed it\n{}",
+        explain(&report)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -652,9 +668,9 @@ async fn when_a_distribution_times_out_in_a_region_once_should_retry_it_and_publ
 async fn when_a_distribution_keeps_failing_should_fail_with_each_regions_reason_after_n_retries() {
     let mut s = scenario();
     s.distribution_failure = Some(emulator::DistributionFailure {
-        region: "eu-west-1".into(),
+        region: "eu-west-1,us-east-1".into(),
         status: "TIMED_OUT".into(),
-        message: "AMI copy to eu-west-1 timed out".into(),
+        message: "AMI copy to {region} timed out".into(),
         times: 10,
     });
     s.parameters = vec![("DistributionRetries".into(), "1".into())];
@@ -662,12 +678,15 @@ async fn when_a_distribution_keeps_failing_should_fail_with_each_regions_reason_
     assert_eq!(report.state, "failed", "{}", explain(&report));
     let (step, reason) = report.failure().unwrap();
     assert_eq!(step, "distribution");
-    assert!(
-        reason
-            .contains("eu-west-1 account 123456789012 TIMED_OUT: AMI copy to eu-west-1 timed out")
-            && reason.contains("after 1 RetryImage"),
-        "{reason}"
-    );
+    for region in ["eu-west-1", "us-east-1"] {
+        assert!(
+            reason.contains(&format!(
+                "{region} account 123456789012 TIMED_OUT: AMI copy to {region} timed out"
+            )),
+            "{region}: {reason}"
+        );
+    }
+    assert!(reason.contains("after 1 RetryImage"), "{reason}");
     assert_eq!(report.counts.effect_count("retry-image"), 1);
     assert_eq!(report.counts.effect_count("export-task"), 0);
 }

@@ -56,7 +56,7 @@ fn env_vars_read(name: &str) -> BTreeSet<String> {
         }
     }
     let re = regex_lite::Regex::new(
-        r#"env\.(?:required|optional|or_default|list|flag|tags)\(\s*"([A-Z0-9_]+)""#,
+        r#"env\.(?:required|optional|or_default|list|flag|tags|raw)\(\s*"([A-Z0-9_]+)""#,
     )
     .unwrap();
     re.captures_iter(&source).map(|c| c[1].to_owned()).collect()
@@ -115,6 +115,91 @@ fn when_a_function_reads_a_variable_should_be_set_by_the_template() {
         "APPSTREAM_IMAGE_NAME",
     ] {
         assert!(reconciler.contains(var), "publish-release: {var} not found");
+    }
+}
+
+/// Parameter combinations that switch the optional routes of the functions' configuration on
+/// (retention, channels per pipeline, import mode, signing, several formats).
+const CONFIGURATIONS: &[&[(&str, &str)]] = &[
+    &[],
+    &[
+        ("RetentionDeleteAfterDays", "90"),
+        ("RetentionDeprecateAfterDays", "30"),
+        ("RetentionKeepChannelDays", "14"),
+        ("PipelineChannels", "golden=stable"),
+        ("ExportFormats", "VMDK,VHD"),
+        ("ReleaseTags", "team=platform"),
+        ("MaxReleasesInFlight", "3"),
+    ],
+    &[
+        ("AppStreamSourceMode", "import"),
+        ("RequiredSteps", "appstream"),
+        (
+            "AppStreamImportRoleArn",
+            "arn:aws:iam::123456789012:role/AppStreamImport",
+        ),
+        ("AppStreamImageName", "imported-{release}"),
+    ],
+];
+
+/// The inventory taken at run time, from every route the configuration reads through
+/// (`env.raw`, `shared::retention`, a step's `Config`): each function's `Config::from_lookup`
+/// (what its `main` calls with the process environment) is asked with the environment the
+/// template gives that function, recording every name it looks up. Each must be set by the
+/// template (or by Lambda), and the template's environment must configure the function.
+#[test]
+fn when_a_function_configures_itself_should_read_only_variables_the_template_sets() {
+    use std::sync::Mutex;
+    let mut read_somewhere = BTreeSet::new();
+    for parameters in CONFIGURATIONS {
+        let stack = release_tests::local_template(parameters).unwrap();
+        let functions = stack.functions();
+        assert_eq!(functions.len(), 5, "{parameters:?}");
+        for f in functions {
+            let asked = Mutex::new(BTreeSet::new());
+            let lookup = |name: &str| {
+                asked.lock().unwrap().insert(name.to_owned());
+                match name {
+                    "AWS_REGION" => Some("us-east-1".to_owned()),
+                    _ => f.environment.get(name).cloned(),
+                }
+            };
+            let configured = match f.binary.as_str() {
+                "start-pipeline" => start_pipeline::Config::from_lookup(lookup).map(drop),
+                "distribute-image" => distribute_image::Config::from_lookup(lookup).map(drop),
+                "export-image" => export_image::Config::from_lookup(lookup).map(drop),
+                "copy-appstream-image" => {
+                    copy_appstream_image::Config::from_lookup(lookup).map(drop)
+                }
+                "publish-release" => publish_release::Config::from_lookup(lookup).map(drop),
+                other => panic!("a function this test does not know: {other}"),
+            };
+            if let Err(e) = configured {
+                panic!("{} with {parameters:?}: {e}", f.binary);
+            }
+            let asked = asked.into_inner().unwrap();
+            let unset: Vec<_> = asked
+                .iter()
+                .filter(|name| *name != "AWS_REGION" && !f.environment.contains_key(*name))
+                .collect();
+            assert!(
+                unset.is_empty(),
+                "{} reads {unset:?}, which template.yaml does not set ({parameters:?})",
+                f.binary
+            );
+            read_somewhere.extend(asked.into_iter().map(|n| (f.binary.clone(), n)));
+        }
+    }
+    // The routes the source scan missed are on this one.
+    for var in [
+        "PIPELINE_CHANNELS",
+        "RETENTION_DELETE_AFTER_DAYS",
+        "RETENTION_KEEP_NEWEST",
+    ] {
+        assert!(
+            read_somewhere.contains(&("publish-release".to_owned(), var.to_owned())),
+            "publish-release: {var} not recorded"
+        );
     }
 }
 

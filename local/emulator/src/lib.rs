@@ -142,7 +142,8 @@ pub struct Config {
     pub launch_permissions: Vec<String>,
 }
 
-/// A distribution that fails in `region` with `message` and region status `status`
+/// A distribution that fails in `region` (a comma-separated list: each of them) with
+/// `message` (`{region}` in it names the region) and region status `status`
 /// (`FAILED` | `CANCELLED` | `TIMED_OUT`), for the first `times` attempts.
 #[derive(Debug, Clone)]
 pub struct DistributionFailure {

@@ -397,16 +397,27 @@ impl World {
     fn distribution_failure_for(&self, image: &Image) -> Option<Value> {
         let failure = self.config.distribution_failure.as_ref()?;
         (image.distribution_arn.is_some() && image.attempts <= failure.times).then(|| {
+            let failures: Vec<Value> = failure
+                .region
+                .split(',')
+                .map(|region| {
+                    json!({
+                        "region": region,
+                        "status": failure.status,
+                        "errorMessage": failure.message.replace("{region}", region),
+                        "targetAccountId": self.config.account,
+                    })
+                })
+                .collect();
             json!({
                 "imageStatus": "DISTRIBUTING",
                 "distributionFailure": {
-                    "errorMessage": format!("Distribution failed in 1 of {} regions", image.regions.len()),
-                    "regionFailures": [{
-                        "region": failure.region,
-                        "status": failure.status,
-                        "errorMessage": failure.message,
-                        "targetAccountId": self.config.account,
-                    }]
+                    "errorMessage": format!(
+                        "Distribution failed in {} of {} regions",
+                        failures.len(),
+                        image.regions.len()
+                    ),
+                    "regionFailures": failures,
                 }
             })
         })
