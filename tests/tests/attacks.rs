@@ -93,7 +93,7 @@ fn refused_as_security_event(report: &Report, function: &str, what: &str) {
         "{function} logged no security event refusing {what}: {events:#?}"
     );
     assert!(
-        report.fired().contains(&"SecurityEventAlarm"),
+        report.fired().unwrap().contains(&"SecurityEventAlarm"),
         "the security-event alarm would not fire: {:?}",
         report.alarms
     );

@@ -410,7 +410,7 @@ async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_
     // A routine failure: recorded and alarmed once, not retried by Lambda or dead-lettered.
     assert!(report.dead_letters.is_empty(), "{:?}", report.dead_letters);
     assert_eq!(
-        report.fired(),
+        report.fired().unwrap(),
         ["ReleaseFailedAlarm"],
         "{:?}",
         report.alarms

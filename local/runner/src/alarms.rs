@@ -18,6 +18,9 @@ use serde_json::Value;
 pub struct AlarmState {
     /// The alarm's logical id.
     pub name: String,
+    /// Whether the runner could count what the alarm counts; an alarm it cannot judge is
+    /// never reported as quiet (see [`crate::Report::fired`]).
+    pub judged: bool,
     pub fired: bool,
     /// What was counted, against what threshold.
     pub reason: String,
@@ -232,11 +235,13 @@ pub fn evaluate(stack: &Stack, running: &[Running], report: &Report) -> Vec<Alar
         out.push(match count {
             Ok(n) => AlarmState {
                 name: id.clone(),
+                judged: true,
                 fired: n as f64 > threshold,
                 reason: format!("{n} counted (threshold {threshold})"),
             },
             Err(why) => AlarmState {
                 name: id.clone(),
+                judged: false,
                 fired: false,
                 reason: format!("not judged locally: {why}"),
             },

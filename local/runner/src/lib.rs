@@ -349,13 +349,27 @@ impl Report {
         self.iam.iter().filter(|r| !r.allowed).collect()
     }
 
-    /// The alarms that would have fired.
-    pub fn fired(&self) -> Vec<&str> {
-        self.alarms
+    /// The alarms that would have fired; an error naming each alarm the runner could not judge
+    /// (so "no other alarm fired" is never said of one nobody counted).
+    pub fn fired(&self) -> Result<Vec<&str>, String> {
+        let unjudged: Vec<String> = self
+            .alarms
+            .iter()
+            .filter(|a| !a.judged)
+            .map(|a| format!("{} ({})", a.name, a.reason))
+            .collect();
+        if !unjudged.is_empty() {
+            return Err(format!(
+                "alarms the runner could not judge: {}",
+                unjudged.join(", ")
+            ));
+        }
+        Ok(self
+            .alarms
             .iter()
             .filter(|a| a.fired)
             .map(|a| a.name.as_str())
-            .collect()
+            .collect())
     }
 
     /// The failed step and its reason, from `status.json`.

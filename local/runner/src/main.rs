@@ -118,15 +118,11 @@ fn lambda_summary(report: &runner::Report) {
             dead.function, dead.trigger, dead.attempts, dead.error
         );
     }
-    let fired = report.fired();
-    println!(
-        "alarms that would have fired: {}",
-        if fired.is_empty() {
-            "none".to_owned()
-        } else {
-            fired.join(", ")
-        }
-    );
+    match report.fired() {
+        Ok(fired) if fired.is_empty() => println!("alarms that would have fired: none"),
+        Ok(fired) => println!("alarms that would have fired: {}", fired.join(", ")),
+        Err(unjudged) => println!("{unjudged}"),
+    }
 }
 
 /// The commands that inspect what the release just did (the operator CLI, `cli/`).
