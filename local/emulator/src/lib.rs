@@ -299,6 +299,7 @@ impl Emulator {
                         if let Some(s3) = &s3 {
                             upload_export(s3, &ticker_world, upload, export_size).await;
                         }
+                        world::lock(&ticker_world).uploads_pending -= 1;
                     }
                 }
             };
@@ -398,6 +399,17 @@ impl Emulator {
     /// How many times each operation was called, and how many side effects each caused.
     pub fn counts(&self) -> CallCounts {
         world::lock(&self.world).counts.clone()
+    }
+
+    /// What the emulated services are still doing on their own (see `World::in_progress`).
+    pub fn in_progress(&self) -> Vec<String> {
+        world::lock(&self.world).in_progress()
+    }
+
+    /// How many events the emulator has sent to its bus so far (state changes it emitted and
+    /// events clients put): a reader that received fewer has some still queued.
+    pub fn events_sent(&self) -> u64 {
+        world::lock(&self.world).events_sent
     }
 
     /// Every AMI: (id, region).

@@ -192,6 +192,10 @@ pub(crate) struct World {
     serial: u64,
     /// Events emitted so far (what the seeded drop decision hashes).
     events_emitted: u64,
+    /// Events sent to the bus's receiver (emitted and not dropped, or put by a client).
+    pub(crate) events_sent: u64,
+    /// Finished exports whose disk is not written to S3 yet.
+    pub(crate) uploads_pending: usize,
     /// Calls answered so far (what the seeded fault decision hashes).
     calls_seen: u64,
 }
@@ -236,6 +240,8 @@ impl World {
             counts: CallCounts::default(),
             serial: 0,
             events_emitted: 0,
+            events_sent: 0,
+            uploads_pending: 0,
             calls_seen: 0,
         };
         for arn in world.config.signing_keys.clone() {
@@ -370,6 +376,7 @@ impl World {
 
     /// An event put on the bus by a client (EventBridge PutEvents): delivered, never dropped.
     pub(crate) fn publish(&mut self, event: Value) {
+        self.events_sent += 1;
         let _ = self.events.send(event);
     }
 
@@ -381,6 +388,7 @@ impl World {
             return;
         }
         self.counts.effect("event-emitted");
+        self.events_sent += 1;
         let _ = self.events.send(event);
     }
 
@@ -626,6 +634,48 @@ impl World {
     }
 
     /// Advances every lifecycle to where the clock says it is; returns the exports to upload.
+    /// What AWS would still be doing on its own: an image or AppStream image with a state
+    /// change still planned, an export task still running (a stalled one never ends, and is not
+    /// counted), a finished export's disk not written yet. Empty when nothing will change
+    /// without a call.
+    pub fn in_progress(&self) -> Vec<String> {
+        let step = self.config.step.as_millis().max(1);
+        let steps_since = |started: Instant| {
+            u32::try_from(started.elapsed().as_millis() / step).unwrap_or(u32::MAX)
+        };
+        let mut busy = Vec::new();
+        for image in self.images.values() {
+            let elapsed = steps_since(image.started);
+            if image.plan.iter().any(|(at, _)| *at > elapsed) {
+                busy.push(format!("image {} {}", image.arn, image.status));
+            }
+        }
+        for image in self.appstream.values() {
+            let elapsed = steps_since(image.started);
+            if image.plan.iter().any(|(at, _)| *at > elapsed) {
+                busy.push(format!(
+                    "AppStream image {} in {} {}",
+                    image.name, image.region, image.state
+                ));
+            }
+        }
+        if !self.config.export_stalls {
+            busy.extend(
+                self.exports
+                    .values()
+                    .filter(|t| t.status == "active")
+                    .map(|t| format!("export task {}", t.id)),
+            );
+        }
+        if self.uploads_pending > 0 {
+            busy.push(format!(
+                "{} exported disks being written",
+                self.uploads_pending
+            ));
+        }
+        busy
+    }
+
     pub fn tick(&mut self) -> Vec<Upload> {
         let step = self.config.step.as_millis().max(1);
         let steps_since = |started: Instant| {
@@ -736,6 +786,7 @@ impl World {
                     task.message = None;
                     if !task.uploaded {
                         task.uploaded = true;
+                        self.uploads_pending += 1;
                         uploads.push(Upload {
                             task_id: task.id.clone(),
                             image_id: task.image_id.clone(),

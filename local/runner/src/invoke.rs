@@ -159,8 +159,12 @@ async fn invoke(bus: &Arc<Bus>, name: &str, headers: &HeaderMap, body: &Bytes) -
     match kind {
         "DryRun" => StatusCode::NO_CONTENT.into_response(),
         "Event" => {
+            let flight = bus.in_flight();
             let bus = bus.clone();
-            tokio::spawn(async move { bus.invoke_as(index, payload, trigger).await });
+            tokio::spawn(async move {
+                let _flight = flight;
+                bus.invoke_as(index, payload, trigger).await
+            });
             StatusCode::ACCEPTED.into_response()
         }
         "RequestResponse" => {

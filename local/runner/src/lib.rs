@@ -22,7 +22,7 @@ use runtime_api::Outcome;
 use serde_json::{Value, json};
 use stack::Stack;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use template::Values;
@@ -679,9 +679,63 @@ struct Bus {
     duplicate_events: bool,
     duplicate_fraction: f64,
     jitter: Option<Duration>,
+    traffic: Traffic,
+}
+
+/// What the bus is carrying, to tell when the stack is quiet: no invocation in flight, no
+/// event queued anywhere between the emulator and a function, and nothing the emulated
+/// services are still doing on their own (a state change planned, an export running).
+#[derive(Default)]
+struct Traffic {
+    /// Deliveries (with Lambda's retries) and Invoke API invocations not finished yet.
+    in_flight: AtomicUsize,
+    /// Events taken from the emulator's bus, and put by the runner itself.
+    forwarded: AtomicU64,
+    direct: AtomicU64,
+    /// Events routed to their functions (each delivery is in flight before this grows).
+    routed: AtomicU64,
+    /// Scheduled ticks delivered.
+    ticks: AtomicUsize,
+}
+
+impl Traffic {
+    fn quiet(&self, emulator: &Emulator) -> bool {
+        let forwarded = self.forwarded.load(Ordering::SeqCst);
+        self.in_flight.load(Ordering::SeqCst) == 0
+            && emulator.in_progress().is_empty()
+            && emulator.events_sent() == forwarded
+            && self.routed.load(Ordering::SeqCst) == forwarded + self.direct.load(Ordering::SeqCst)
+    }
+
+    fn describe(&self, emulator: &Emulator) -> String {
+        format!(
+            "{} invocations in flight; in progress: {:?}; {} events sent by the emulator, {} taken, {} put by the runner, {} routed",
+            self.in_flight.load(Ordering::SeqCst),
+            emulator.in_progress(),
+            emulator.events_sent(),
+            self.forwarded.load(Ordering::SeqCst),
+            self.direct.load(Ordering::SeqCst),
+            self.routed.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// One invocation in flight, until dropped (also when its task is aborted).
+pub(crate) struct InFlight(Arc<Bus>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.traffic.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Bus {
+    /// Counts an invocation in flight until the returned guard is dropped.
+    pub(crate) fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.traffic.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
     fn deliver(self: &Arc<Self>, index: usize, event: Value) {
         let twice = self.duplicate_events
             || (self.duplicate_fraction > 0.0
@@ -697,7 +751,9 @@ impl Bus {
             });
             let bus = self.clone();
             let event = event.clone();
+            let flight = self.in_flight();
             tokio::spawn(async move {
+                let _flight = flight;
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
@@ -847,8 +903,10 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         duplicate_events: scenario.duplicate_events,
         duplicate_fraction: scenario.duplicate_fraction,
         jitter: scenario.jitter,
+        traffic: Traffic::default(),
     });
-    let (sender, tasks) = start_bus(&bus, &mut account, schedules, scenario.publish_interval);
+    let scheduled = !schedules.is_empty();
+    let (sender, mut tasks) = start_bus(&bus, &mut account, schedules, scenario.publish_interval);
     if progress.enabled {
         println!(
             "[{:>6.1}s] local AWS ready: emulator {} · moto {} · {} functions · IAM {} (logs in {})",
@@ -878,7 +936,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         let (hook, live) = (hook.0.clone(), live.clone());
         tokio::task::spawn_blocking(move || hook(live)).await?;
     }
-    request_releases(&scenario, &account, &sender).await?;
+    request_releases(&scenario, &account, &sender, &bus.traffic.direct).await?;
     let mut ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
     if let (Some(hook), "failed") = (&scenario.on_failure, ended.0.as_str()) {
         let (hook, live) = (hook.0.clone(), live.clone());
@@ -890,16 +948,15 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         tokio::task::spawn_blocking(move || hook(live)).await?;
     }
     let (state, status) = ended;
-    // Let late (duplicated, delayed, retried) deliveries land before counting side effects:
-    // Lambda's retries come one and two "minutes" after a failed attempt.
-    let settle = scenario.jitter.unwrap_or_default()
-        + scenario.publish_interval * 2
-        + scenario.lambda.minute * 3
-        + Duration::from_millis(300);
-    tokio::time::sleep(settle).await;
-    for task in tasks {
-        task.abort();
-    }
+    // Side effects are counted once the stack is quiet: the schedule ticked twice more (a
+    // late duplicate would come from a tick), then stopped, and then nothing is in flight
+    // (Lambda's retries, delayed and duplicated deliveries included) and no event is queued.
+    let ticker = tasks.pop().expect("the ticker");
+    let bound = scenario.jitter.unwrap_or_default()
+        + scenario.publish_interval * 4
+        + scenario.lambda.minute * 4
+        + Duration::from_secs(60);
+    settle(&bus, &account.emulator, ticker, scheduled, bound).await?;
     let mut report = Report {
         releases: Vec::new(),
         deliveries: seen.deliveries.load(Ordering::Relaxed),
@@ -1179,15 +1236,18 @@ fn start_bus(
         tokio::spawn(async move {
             while let Some(event) = receiver.recv().await {
                 bus.route(&event);
+                bus.traffic.routed.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
     let forward = {
         let sender = sender.clone();
+        let bus = bus.clone();
         let (_, closed) = mpsc::unbounded_channel();
         let mut emulated = std::mem::replace(&mut account.events, closed);
         tokio::spawn(async move {
             while let Some(event) = emulated.recv().await {
+                bus.traffic.forwarded.fetch_add(1, Ordering::SeqCst);
                 if sender.send(event).is_err() {
                     break;
                 }
@@ -1209,18 +1269,62 @@ fn start_bus(
                         event("aws.events", "Scheduled Event", vec![rule], json!({})),
                     );
                 }
+                bus.traffic.ticks.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
     (sender, vec![router, forward, ticker])
 }
 
+/// Waits until the stack is quiet (see [`Traffic`]): two more scheduled ticks (when there is a
+/// schedule), the ticker stopped, then quiet on three checks in a row. An error when it is
+/// not quiet within `bound`.
+async fn settle(
+    bus: &Arc<Bus>,
+    emulator: &Emulator,
+    ticker: tokio::task::JoinHandle<()>,
+    scheduled: bool,
+    bound: Duration,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let poll = Duration::from_millis(20);
+    let ticks = bus.traffic.ticks.load(Ordering::SeqCst);
+    while scheduled && bus.traffic.ticks.load(Ordering::SeqCst) < ticks + 2 {
+        anyhow::ensure!(
+            start.elapsed() < bound,
+            "the schedule did not tick twice within {bound:?}"
+        );
+        tokio::time::sleep(poll).await;
+    }
+    ticker.abort();
+    let mut calm = 0;
+    while calm < 3 {
+        anyhow::ensure!(
+            start.elapsed() < bound,
+            "the local stack was not quiet within {bound:?}: {}",
+            bus.traffic.describe(emulator)
+        );
+        calm = if bus.traffic.quiet(emulator) {
+            calm + 1
+        } else {
+            0
+        };
+        tokio::time::sleep(poll).await;
+    }
+    Ok(())
+}
+
 /// Phase 5: the release requests (or the pipeline started outside the system).
 async fn request_releases(
     scenario: &Scenario,
     account: &Account,
-    bus: &mpsc::UnboundedSender<Value>,
+    sender: &mpsc::UnboundedSender<Value>,
+    sent: &AtomicU64,
 ) -> anyhow::Result<()> {
+    let bus = |event: Value| {
+        sent.fetch_add(1, Ordering::SeqCst);
+        sender.send(event)
+    };
     if scenario.start_outside {
         // As the pipeline's own schedule or a person would: nothing of ours sees it start.
         let imagebuilder = ImageBuilderClient::new(&sdk_config(&account.emulator.endpoint()).await);
@@ -1233,7 +1337,7 @@ async fn request_releases(
             .map_err(|e| anyhow::anyhow!("StartImagePipelineExecution: {e:?}"))?;
     } else if scenario.releases.len() > 1 {
         for (i, arn) in account.request_arns.iter().enumerate() {
-            let _ = bus.send(event(
+            let _ = bus(event(
                 "image-release",
                 "Release Requested",
                 Vec::new(),
@@ -1241,7 +1345,7 @@ async fn request_releases(
             ));
         }
     } else {
-        let _ = bus.send(event(
+        let _ = bus(event(
             "image-release",
             "Release Requested",
             Vec::new(),
@@ -1249,7 +1353,7 @@ async fn request_releases(
         ));
     }
     for extra in &scenario.extra_events {
-        let _ = bus.send(extra.clone());
+        let _ = bus(extra.clone());
     }
     Ok(())
 }
