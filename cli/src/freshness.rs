@@ -1,5 +1,5 @@
-//! The signed catalog's freshness, as `verify` checks it: `latest.json` and `index.json` are
-//! signed with the stack's key and sealed (a sequence that only grows, an expiry), and this
+//! The signed catalog's freshness, as `verify` checks it: `latest.json`, `index.json` and each
+//! channel record are signed with the stack's key and sealed (a sequence that only grows, an expiry), and this
 //! machine remembers the highest sequence it has seen of each, per bucket, so that an older
 //! catalog served in place of the current one is refused.
 
@@ -73,7 +73,27 @@ pub(crate) async fn check_catalog(
         .unwrap_or_default();
     let now = std::time::SystemTime::now();
     let mut findings = Vec::new();
-    for document in [keys::LATEST, keys::INDEX] {
+    // The channel records are sealed and signed the same way (read from the bucket: they are
+    // not served).
+    let channels = match store.list_keys(shared::channels::keys::PREFIX).await {
+        Ok(keys) => keys
+            .into_iter()
+            .filter(|k| shared::channels::keys::is_record(k))
+            .collect(),
+        Err(e) => {
+            findings.push(Finding::new(
+                "catalog",
+                shared::channels::keys::PREFIX.to_owned(),
+                Some(format!("could not list the channels: {e}")),
+            ));
+            Vec::new()
+        }
+    };
+    let documents = [keys::LATEST.to_owned(), keys::INDEX.to_owned()]
+        .into_iter()
+        .chain(channels);
+    for document in documents {
+        let document = document.as_str();
         #[derive(serde::Deserialize)]
         struct Sealed {
             seal: Option<shared::catalog::Seal>,

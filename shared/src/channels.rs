@@ -17,7 +17,7 @@
 //! * A parameter is the stack's only if it carries the stack's ownership tag ([`OWNER_TAG`]):
 //!   another stack's parameter, or one nobody tagged, is never overwritten or deleted.
 
-use crate::catalog::{ChannelPointer, Index, Latest, compare_versions, split_release_id};
+use crate::catalog::{ChannelPointer, Index, Latest, Seal, compare_versions, split_release_id};
 use crate::documents;
 use crate::domain::{AmiId, ChannelName, RegionName, ReleaseId};
 use crate::error::{ServiceError, ValidationError};
@@ -49,6 +49,14 @@ pub mod keys {
     /// `channels/<image>/<channel>.json`: the channel's record.
     pub fn record(image: &str, channel: &ChannelName) -> String {
         format!("{PREFIX}{image}/{channel}.json")
+    }
+
+    /// Whether `key` is a channel's record (not its signature, nor anything else under
+    /// [`PREFIX`]).
+    pub fn is_record(key: &str) -> bool {
+        key.strip_prefix(PREFIX)
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .is_some_and(|rest| rest.split('/').count() == 2)
     }
 
     /// `pending-channels/<image>/<channel>/`: the markers of moves not mirrored yet.
@@ -198,6 +206,11 @@ pub struct ChannelRecord {
     pub moved_at: String,
     /// Oldest first, at most [`HISTORY_LIMIT`].
     pub history: Vec<Move>,
+    /// Its freshness, signed by publish-release like the catalog's (`<key>.sig`): a sequence
+    /// that grows with every move and every renewal, and an expiry. Absent on a record written
+    /// before records were sealed, until its next move or publish-release's next tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
 }
 
 impl ChannelRecord {
@@ -212,6 +225,7 @@ impl ChannelRecord {
             withdrawn: Vec::new(),
             moved_at: String::new(),
             history: Vec::new(),
+            seal: None,
         }
     }
 
@@ -242,6 +256,9 @@ impl ChannelRecord {
         reason: Option<&str>,
     ) {
         self.generation += 1;
+        // Every version of the record has its own sequence; it expires a week after the move.
+        let now = crate::clock::parse_time(at).unwrap_or_else(std::time::SystemTime::now);
+        self.seal = Some(Seal::next(self.seal.as_ref(), now));
         let release_id = target.as_ref().map(|t| t.release_id.clone());
         self.history.push(Move {
             generation: self.generation,
@@ -404,7 +421,7 @@ pub enum Mirrored {
 /// account: `Ok(None)` when it does, `Ok(Some(refusal))` when it cannot (AWS's answers
 /// contradict the record, or its release's images are gone). A release not provable yet is an
 /// error to retry.
-async fn unproven<V: Provenance>(
+pub async fn unproven<V: Provenance>(
     provenance: &V,
     record: &ChannelRecord,
 ) -> Result<Option<Refusal>, ServiceError> {

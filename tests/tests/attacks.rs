@@ -386,7 +386,8 @@ async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami
         let record = serde_json::json!({
             "schema_version": 1, "image": "golden", "channel": "stable", "generation": 1,
             "release_id": ID, "amis": [{"region": "us-east-1", "ami_id": THEIR_AMI}],
-            "moved_at": now(), "history": []
+            "moved_at": now(), "history": [],
+            "seal": {"sequence": 99, "expires_at": "2099-01-01T00:00:00Z"}
         });
         plant(&live.s3, "channels/golden/stable.json", &record);
         plant(
@@ -402,12 +403,22 @@ async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami
         .iter()
         .map(|name| live.emulator.parameter("us-east-1", name))
         .collect();
-        parameters
+        let channels = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(runner::list_keys(&live.s3, "channels/golden/"));
+        (parameters, channels)
     })
     .await;
+    let (parameters, channels) = parameters;
     assert!(
         parameters.iter().all(|p| p.as_deref() != Some(THEIR_AMI)),
         "a planted channel put the neighbour's AMI into SSM: {parameters:?}"
+    );
+    // Its sequence (99) is higher than any signed, and still it is never signed.
+    assert!(
+        channels.contains(&"channels/golden/testing.json.sig".to_owned())
+            && !channels.contains(&"channels/golden/stable.json.sig".to_owned()),
+        "{channels:?}"
     );
     refused_as_security_event(&report, "publish-release", "mirroring golden/stable");
 }

@@ -1,5 +1,5 @@
-//! The catalog's signed freshness. Every write of `catalog/latest.json` and
-//! `catalog/index.json` takes a new [`Seal`] (a sequence that only grows and an expiry, see
+//! The catalog's signed freshness. Every write of `catalog/latest.json`,
+//! `catalog/index.json` and each channel record takes a new [`Seal`] (a sequence that only grows and an expiry, see
 //! [`shared::documents::update`]); at the end of every invocation publish-release signs each
 //! document whose stored bytes are not the ones it signed last (`<key>.sig` beside it, KMS over
 //! the SHA-256 of the object as stored, as for the manifest), and renews a seal that has less
@@ -7,10 +7,12 @@
 //!
 //! Only a document whose sequence went up since the last signature is signed: a writer past
 //! the bucket policy who puts back an older document (a lower or equal sequence) gets a
-//! security event, not a signature.
+//! security event, not a signature. A channel record is signed only once proven as the mirror
+//! proves it (the record of its key's channel, naming AMIs AWS says are its release's).
 
 use super::*;
 use shared::catalog::{Index, Latest, Seal};
+use shared::channels::{self, ChannelRecord};
 use std::collections::BTreeMap;
 
 /// What publish-release signed of each catalog document.
@@ -29,7 +31,8 @@ pub struct SignedDocument {
 
 pub const SEALS: &str = "state/seals.json";
 
-/// The catalog documents whose freshness is signed.
+/// The catalog documents whose freshness is signed (and every channel record,
+/// `channels/<image>/<channel>.json`).
 pub const SEALED: [&str; 2] = [keys::LATEST, keys::INDEX];
 
 impl<T: Ports> Deps<T> {
@@ -47,12 +50,29 @@ impl<T: Ports> Deps<T> {
             .map_err(store_err("reading the catalog's seals"))?;
         let (mut seals, etag) =
             current.map_or((Seals::default(), None), |c| (c.value, Some(c.etag)));
-        let mut signed = 0;
+        let mut documents = Vec::new();
         for key in SEALED {
             let seal = match key {
                 keys::LATEST => self.renewed::<Latest>(key, now, |l| &l.seal).await?,
                 _ => self.renewed::<Index>(key, now, |i| &i.seal).await?,
             };
+            documents.push((key.to_owned(), seal));
+        }
+        let channel_keys = self
+            .store
+            .list_keys(channels::keys::PREFIX)
+            .await
+            .map_err(store_err("listing the channels"))?;
+        for key in channel_keys
+            .into_iter()
+            .filter(|k| channels::keys::is_record(k))
+        {
+            let seal = self.renewed_channel(&key, now).await?;
+            documents.push((key, seal));
+        }
+        let mut signed = 0;
+        for (key, seal) in documents {
+            let key = key.as_str();
             let Some(seal) = seal else { continue };
             let Some(digest) = with_backoff(self.retry, || self.store.sha256(key))
                 .await
@@ -73,6 +93,9 @@ impl<T: Ports> Deps<T> {
                         seal.sequence, last.sequence
                     ),
                 );
+                continue;
+            }
+            if key.starts_with(channels::keys::PREFIX) && !self.channel_proven(key).await {
                 continue;
             }
             let bytes = shared::ports::unhex(&digest.sha256)
@@ -114,6 +137,73 @@ impl<T: Ports> Deps<T> {
                 .map_err(store_err("recording the catalog's seals"))?;
         }
         Ok(signed)
+    }
+
+    /// The seal of the channel record at `key` (absent: `None`), renewed first when due, with
+    /// `If-Match` on the record read: a move meanwhile sealed it anew (signed next tick).
+    async fn renewed_channel(
+        &self,
+        key: &str,
+        now: std::time::SystemTime,
+    ) -> Result<Option<Seal>, HandlerError> {
+        let read = self.store.get_json_versioned::<ChannelRecord>(key).await;
+        let current = match read {
+            Ok(Some(current)) => current,
+            Ok(None) => return Ok(None),
+            // A record that does not parse is never signed (the mirror reports it).
+            Err(e) if e.class == shared::error::ErrorClass::CorruptRecord => {
+                warn!(key, error = %e, "channel record unreadable; not signed");
+                return Ok(None);
+            }
+            Err(e) => return Err(store_err("reading a channel")(e)),
+        };
+        let mut record = current.value;
+        if record.seal.as_ref().is_some_and(|s| !s.renew_due(now)) {
+            return Ok(record.seal);
+        }
+        record.seal = Some(Seal::next(record.seal.as_ref(), now));
+        let written = self
+            .store
+            .put_json_if_match(key, &record, Some(&current.etag))
+            .await
+            .map_err(store_err("renewing a channel's seal"))?;
+        Ok((written == PutOutcome::Written)
+            .then_some(record.seal)
+            .flatten())
+    }
+
+    /// Whether the channel record at `key` is one publish-release stands behind: the record of
+    /// the channel its key names, pointing at AMIs AWS says are its release's. Anything else is
+    /// a security event and stays unsigned (as the mirror refuses it).
+    async fn channel_proven(&self, key: &str) -> bool {
+        let record = match self.store.get_json::<ChannelRecord>(key).await {
+            Ok(Some(record)) => record,
+            Ok(None) | Err(_) => return false,
+        };
+        if channels::keys::record(&record.image, &record.channel) != key {
+            shared::provenance::security_event(
+                &format!("signing {key}"),
+                &format!(
+                    "{key} is the record of {}/{}: left unsigned",
+                    record.image, record.channel
+                ),
+            );
+            return false;
+        }
+        match channels::unproven(&self.provenance(), &record).await {
+            Ok(None) => true,
+            Ok(Some(refusal)) => {
+                shared::provenance::security_event(
+                    &format!("signing {key}"),
+                    &format!("{}: left unsigned", refusal.reason),
+                );
+                false
+            }
+            Err(e) => {
+                warn!(key, error = %e, "channel not proven yet; signed on a later tick");
+                false
+            }
+        }
     }
 
     /// The seal of document `key` (absent: `None`), renewed first when due (a new sequence and

@@ -2145,6 +2145,57 @@ async fn when_the_catalog_changes_should_sign_it_once_renew_its_seal_and_never_s
     assert_eq!(seals["signed"][keys::LATEST]["sequence"], renewed);
 }
 
+/// Channel records are sealed and signed like the catalog: the publication's move is signed
+/// at the end of the tick; a record renewed past half its week is signed anew; a record that
+/// names a foreign AMI (a plant past the bucket policy, with a higher sequence) never is.
+#[tokio::test]
+async fn when_a_channel_moves_should_its_record_be_sealed_signed_renewed_and_a_foreign_one_never_signed()
+ {
+    const CHANNEL: &str = "channels/golden/testing.json";
+    let mut deps = deps(&[("SIGNING_KEY_ID", SIGNING_KEY)]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let signed_over = |deps: &TestDeps| {
+        let record = bytes(deps, CHANNEL);
+        assert_eq!(
+            bytes(deps, &format!("{CHANNEL}.sig")),
+            FakeSigner::signature_of(&shared::ports::sha256_digest(&record)),
+            "the record's signature is over the record as stored"
+        );
+        let value: Value = serde_json::from_slice(&record).unwrap();
+        value["seal"]["sequence"].as_u64().expect("a sequence")
+    };
+    let first = signed_over(&deps);
+    let seals = deps.store.json("state/seals.json").unwrap();
+    assert_eq!(seals["signed"][CHANNEL]["sequence"], first);
+
+    // Four days on: renewed (a new sequence, the same move) and signed.
+    deps.clock = Box::new(shared::clock::ManualClock::new(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(4 * 86_400),
+    ));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    let renewed = signed_over(&deps);
+    assert!(renewed > first, "{renewed} after {first}");
+    let record = deps.store.json(CHANNEL).unwrap();
+    assert_eq!(record["generation"], 1, "a renewal is not a move");
+
+    // A plant with a higher sequence naming someone else's AMI: left unsigned.
+    let mut planted = record.clone();
+    planted["seal"]["sequence"] = serde_json::json!(renewed + 10);
+    planted["amis"][0]["ami_id"] = serde_json::json!("ami-0badbadbadbadbad0");
+    deps.store.put_value(CHANNEL, &planted);
+    let signature = bytes(&deps, &format!("{CHANNEL}.sig"));
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(
+        bytes(&deps, &format!("{CHANNEL}.sig")),
+        signature,
+        "the planted record was signed"
+    );
+    let seals = deps.store.json("state/seals.json").unwrap();
+    assert_eq!(seals["signed"][CHANNEL]["sequence"], renewed);
+}
+
 /// Past retention, in no channel, one AMI shared with another account: that one is kept (its
 /// launches there are invisible to DescribeImageReferences), the other deregistered; with
 /// `RETENTION_DELETE_SHARED` both go.
