@@ -366,12 +366,7 @@ fn when_run_twice_concurrently_should_write_one_manifest_and_list_it_once() {
             "round {round}"
         );
         assert_eq!(index["images"]["golden"]["history"][0]["releases"], 1);
-        let published = deps
-            .events
-            .events()
-            .iter()
-            .filter(|(detail_type, _, _)| detail_type == "Release Published")
-            .count();
+        let published = published_events(&deps);
         // The announcement is at least once, as documented ("key on releaseId"): each racing
         // tick that finds the release unannounced may put it, never more.
         assert!((1..=2).contains(&published), "round {round}: {published}");
@@ -1545,12 +1540,7 @@ async fn when_retry_runs_while_ticks_run_in_a_loop_should_publish_the_release_on
         1,
         "one new task, however many ticks"
     );
-    let published = deps
-        .events
-        .events()
-        .iter()
-        .filter(|(detail_type, _, _)| detail_type == "Release Published")
-        .count();
+    let published = published_events(&deps);
     assert_eq!(published, 1);
 }
 
@@ -2098,8 +2088,30 @@ fn signed_count(deps: &TestDeps) -> usize {
     deps.signer.as_ref().unwrap().signed.lock().unwrap().len()
 }
 
+/// How many `Release Published` events were put.
+fn published_events(deps: &TestDeps) -> usize {
+    deps.events
+        .events()
+        .iter()
+        .filter(|(detail_type, _, _)| detail_type == "Release Published")
+        .count()
+}
+
 fn bytes(deps: &TestDeps, key: &str) -> Vec<u8> {
     deps.store.objects.lock().unwrap()[key].clone()
+}
+
+/// The seal's sequence of the document at `key`, after checking that `<key>.sig` is the
+/// signature of the document as stored.
+fn sealed(deps: &TestDeps, key: &str) -> u64 {
+    let document = bytes(deps, key);
+    assert_eq!(
+        bytes(deps, &format!("{key}.sig")),
+        FakeSigner::signature_of(&shared::ports::sha256_digest(&document)),
+        "{key}'s signature is over the document as stored"
+    );
+    let value: Value = serde_json::from_slice(&document).unwrap();
+    value["seal"]["sequence"].as_u64().expect("a sequence")
 }
 
 #[tokio::test]
@@ -2108,16 +2120,6 @@ async fn when_the_catalog_changes_should_sign_it_once_renew_its_seal_and_never_s
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
     handle(&deps, event(SCHEDULE)).await.unwrap();
-    let sealed = |deps: &TestDeps, key: &str| {
-        let document = bytes(deps, key);
-        assert_eq!(
-            bytes(deps, &format!("{key}.sig")),
-            FakeSigner::signature_of(&shared::ports::sha256_digest(&document)),
-            "{key}'s signature is over the document as stored"
-        );
-        let value: Value = serde_json::from_slice(&document).unwrap();
-        value["seal"]["sequence"].as_u64().expect("a sequence")
-    };
     let first = sealed(&deps, keys::LATEST);
     sealed(&deps, keys::INDEX);
     let old_latest = bytes(&deps, keys::LATEST);
@@ -2156,17 +2158,7 @@ async fn when_a_channel_moves_should_its_record_be_sealed_signed_renewed_and_a_f
     seed(&deps, CopyState::Requested);
     complete_everything(&deps);
     handle(&deps, event(SCHEDULE)).await.unwrap();
-    let signed_over = |deps: &TestDeps| {
-        let record = bytes(deps, CHANNEL);
-        assert_eq!(
-            bytes(deps, &format!("{CHANNEL}.sig")),
-            FakeSigner::signature_of(&shared::ports::sha256_digest(&record)),
-            "the record's signature is over the record as stored"
-        );
-        let value: Value = serde_json::from_slice(&record).unwrap();
-        value["seal"]["sequence"].as_u64().expect("a sequence")
-    };
-    let first = signed_over(&deps);
+    let first = sealed(&deps, CHANNEL);
     let seals = deps.store.json("state/seals.json").unwrap();
     assert_eq!(seals["signed"][CHANNEL]["sequence"], first);
 
@@ -2175,7 +2167,7 @@ async fn when_a_channel_moves_should_its_record_be_sealed_signed_renewed_and_a_f
         std::time::SystemTime::now() + std::time::Duration::from_secs(4 * 86_400),
     ));
     handle(&deps, event(SCHEDULE)).await.unwrap();
-    let renewed = signed_over(&deps);
+    let renewed = sealed(&deps, CHANNEL);
     assert!(renewed > first, "{renewed} after {first}");
     let record = deps.store.json(CHANNEL).unwrap();
     assert_eq!(record["generation"], 1, "a renewal is not a move");

@@ -146,6 +146,11 @@ pub(crate) struct AppStreamImage {
     pub started: Instant,
 }
 
+/// Whole lifecycle steps of `step_ms` since `started`.
+fn steps_of(step_ms: u128, started: Instant) -> u32 {
+    u32::try_from(started.elapsed().as_millis() / step_ms).unwrap_or(u32::MAX)
+}
+
 /// An export that finished and must now be written to S3.
 pub(crate) struct Upload {
     pub task_id: String,
@@ -639,10 +644,8 @@ impl World {
     /// counted), a finished export's disk not written yet. Empty when nothing will change
     /// without a call.
     pub fn in_progress(&self) -> Vec<String> {
-        let step = self.config.step.as_millis().max(1);
-        let steps_since = |started: Instant| {
-            u32::try_from(started.elapsed().as_millis() / step).unwrap_or(u32::MAX)
-        };
+        let step = self.step_ms();
+        let steps_since = |started| steps_of(step, started);
         let mut busy = Vec::new();
         for image in self.images.values() {
             let elapsed = steps_since(image.started);
@@ -676,11 +679,14 @@ impl World {
         busy
     }
 
+    /// One lifecycle step, in milliseconds (at least one).
+    fn step_ms(&self) -> u128 {
+        self.config.step.as_millis().max(1)
+    }
+
     pub fn tick(&mut self) -> Vec<Upload> {
-        let step = self.config.step.as_millis().max(1);
-        let steps_since = |started: Instant| {
-            u32::try_from(started.elapsed().as_millis() / step).unwrap_or(u32::MAX)
-        };
+        let step = self.step_ms();
+        let steps_since = |started| steps_of(step, started);
 
         // Image Builder images.
         let mut changed = Vec::new();

@@ -160,15 +160,7 @@ async fn when_references_span_two_pages_should_read_both_and_ask_with_the_token(
                 .build()
         });
     let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&first, &second]);
-    let region = RegionName::parse("r", "us-east-1").unwrap();
-    let ec2 = shared::aws::ec2::Ec2Regions::from_clients(HashMap::from([(region.clone(), client)]));
-    let references = ec2
-        .references(
-            &region,
-            &AmiId::parse("a", "ami-0abcdef1234567890").unwrap(),
-        )
-        .await
-        .unwrap();
+    let references = references_in_us_east_1(client).await.unwrap();
     let arns: Vec<&str> = references.iter().map(|r| r.arn.as_str()).collect();
     assert_eq!(
         arns,
@@ -197,14 +189,19 @@ async fn when_a_later_page_of_references_fails_should_fail_not_answer_a_partial_
         )
     });
     let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&first, &second]);
+    let err = references_in_us_east_1(client).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
+}
+
+/// DescribeImageReferences of ami-0abcdef1234567890 in us-east-1, through `client`.
+async fn references_in_us_east_1(
+    client: aws_sdk_ec2::Client,
+) -> Result<Vec<shared::ports::ImageReference>> {
     let region = RegionName::parse("r", "us-east-1").unwrap();
-    let ec2 = shared::aws::ec2::Ec2Regions::from_clients(HashMap::from([(region.clone(), client)]));
-    let err = ec2
+    shared::aws::ec2::Ec2Regions::from_clients(HashMap::from([(region.clone(), client)]))
         .references(
             &region,
             &AmiId::parse("a", "ami-0abcdef1234567890").unwrap(),
         )
         .await
-        .unwrap_err();
-    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
 }
