@@ -50,38 +50,61 @@ impl<T: Ports> Deps<T> {
             .map_err(store_err("reading the catalog's seals"))?;
         let (mut seals, etag) =
             current.map_or((Seals::default(), None), |c| (c.value, Some(c.etag)));
-        let mut documents = Vec::new();
+        // Renew what is due first. A channel that cannot be read or renewed is skipped (logged):
+        // it never stops the catalog's own signatures.
+        let mut documents: Vec<String> = Vec::new();
         for key in SEALED {
-            let seal = match key {
+            match key {
                 keys::LATEST => self.renewed::<Latest>(key, now, |l| &l.seal).await?,
                 _ => self.renewed::<Index>(key, now, |i| &i.seal).await?,
             };
-            documents.push((key.to_owned(), seal));
+            documents.push(key.to_owned());
         }
-        let channel_keys = self
-            .store
-            .list_keys(channels::keys::PREFIX)
-            .await
-            .map_err(store_err("listing the channels"))?;
-        for key in channel_keys
-            .into_iter()
-            .filter(|k| channels::keys::is_record(k))
-        {
-            let seal = self.renewed_channel(&key, now).await?;
-            documents.push((key, seal));
+        match with_backoff(self.retry, || self.store.list_keys(channels::keys::PREFIX)).await {
+            Ok(channel_keys) => {
+                for key in channel_keys
+                    .into_iter()
+                    .filter(|k| channels::keys::is_record(k))
+                {
+                    let last = seals.signed.get(&key).map(|l| l.sequence);
+                    match self.renewed_channel(&key, now, last).await {
+                        Ok(()) => documents.push(key),
+                        Err(e) => {
+                            warn!(key, error = %e, "channel not renewed; not signed this tick")
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "channels not listed; none signed this tick"),
         }
         let mut signed = 0;
-        for (key, seal) in documents {
+        for key in documents {
             let key = key.as_str();
-            let Some(seal) = seal else { continue };
-            let Some(digest) = with_backoff(self.retry, || self.store.sha256(key))
-                .await
-                .map_err(|e| HandlerError::from_service(format!("hashing {key}"), e))?
+            // One read: the bytes signed are the bytes whose seal is judged and, for a
+            // channel, whose record is proven.
+            let bytes = match with_backoff(self.retry, || self.store.read_bytes(key)).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(e) if key.starts_with(channels::keys::PREFIX) => {
+                    warn!(key, error = %e, "channel unreadable; not signed this tick");
+                    continue;
+                }
+                Err(e) => return Err(HandlerError::from_service(format!("reading {key}"), e)),
+            };
+            #[derive(serde::Deserialize)]
+            struct Sealed {
+                seal: Option<Seal>,
+            }
+            let Some(seal) = serde_json::from_slice::<Sealed>(&bytes)
+                .ok()
+                .and_then(|s| s.seal)
             else {
                 continue;
             };
+            let digest = shared::ports::sha256_digest(&bytes);
+            let sha256 = shared::ports::sha256_hex(&bytes);
             let last = seals.signed.get(key);
-            if last.is_some_and(|l| l.sha256 == digest.sha256) {
+            if last.is_some_and(|l| l.sha256 == sha256) {
                 continue;
             }
             if let Some(last) = last.filter(|l| seal.sequence <= l.sequence) {
@@ -95,13 +118,10 @@ impl<T: Ports> Deps<T> {
                 );
                 continue;
             }
-            if key.starts_with(channels::keys::PREFIX) && !self.channel_proven(key).await {
+            if key.starts_with(channels::keys::PREFIX) && !self.channel_proven(key, &bytes).await {
                 continue;
             }
-            let bytes = shared::ports::unhex(&digest.sha256)
-                .and_then(|d| <[u8; 32]>::try_from(d).ok())
-                .ok_or_else(|| HandlerError::Failed(format!("{key}: the store gave no SHA-256")))?;
-            let signature = with_backoff(self.retry, || signer.sign_digest(&bytes))
+            let signature = with_backoff(self.retry, || signer.sign_digest(&digest))
                 .await
                 .map_err(|e| HandlerError::from_service(format!("signing {key}"), e))?;
             let target = keys::signature(key);
@@ -114,7 +134,7 @@ impl<T: Ports> Deps<T> {
             seals.signed.insert(
                 key.to_owned(),
                 SignedDocument {
-                    sha256: digest.sha256,
+                    sha256,
                     sequence: seal.sequence,
                     signed_at: release::timestamp(now),
                 },
@@ -139,46 +159,54 @@ impl<T: Ports> Deps<T> {
         Ok(signed)
     }
 
-    /// The seal of the channel record at `key` (absent: `None`), renewed first when due, with
-    /// `If-Match` on the record read: a move meanwhile sealed it anew (signed next tick).
+    /// Renews the seal of the channel record at `key` when due, with `If-Match` on the record
+    /// read (a move meanwhile sealed it anew: signed next tick). A record without a seal (written
+    /// before records were sealed, or by hand) takes the sequence after `last_signed`, so it can
+    /// be signed again; a record put back with an older seal keeps it, and is refused.
     async fn renewed_channel(
         &self,
         key: &str,
         now: std::time::SystemTime,
-    ) -> Result<Option<Seal>, HandlerError> {
-        let read = self.store.get_json_versioned::<ChannelRecord>(key).await;
+        last_signed: Option<u64>,
+    ) -> Result<(), shared::error::ServiceError> {
+        let read = with_backoff(self.retry, || {
+            self.store.get_json_versioned::<ChannelRecord>(key)
+        })
+        .await;
         let current = match read {
             Ok(Some(current)) => current,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(()),
             // A record that does not parse is never signed (the mirror reports it).
-            Err(e) if e.class == shared::error::ErrorClass::CorruptRecord => {
-                warn!(key, error = %e, "channel record unreadable; not signed");
-                return Ok(None);
-            }
-            Err(e) => return Err(store_err("reading a channel")(e)),
+            Err(e) if e.class == shared::error::ErrorClass::CorruptRecord => return Ok(()),
+            Err(e) => return Err(e),
         };
         let mut record = current.value;
         if record.seal.as_ref().is_some_and(|s| !s.renew_due(now)) {
-            return Ok(record.seal);
+            return Ok(());
         }
-        record.seal = Some(Seal::next(record.seal.as_ref(), now));
-        let written = self
+        let previous = match (&record.seal, last_signed) {
+            (Some(seal), _) => Some(seal.clone()),
+            (None, Some(sequence)) => Some(Seal {
+                sequence,
+                expires_at: String::new(),
+            }),
+            (None, None) => None,
+        };
+        record.seal = Some(Seal::next(previous.as_ref(), now));
+        // Lost to a move: that move sealed the record.
+        let _ = self
             .store
             .put_json_if_match(key, &record, Some(&current.etag))
-            .await
-            .map_err(store_err("renewing a channel's seal"))?;
-        Ok((written == PutOutcome::Written)
-            .then_some(record.seal)
-            .flatten())
+            .await?;
+        Ok(())
     }
 
     /// Whether the channel record at `key` is one publish-release stands behind: the record of
     /// the channel its key names, pointing at AMIs AWS says are its release's. Anything else is
     /// a security event and stays unsigned (as the mirror refuses it).
-    async fn channel_proven(&self, key: &str) -> bool {
-        let record = match self.store.get_json::<ChannelRecord>(key).await {
-            Ok(Some(record)) => record,
-            Ok(None) | Err(_) => return false,
+    async fn channel_proven(&self, key: &str, bytes: &[u8]) -> bool {
+        let Ok(record) = serde_json::from_slice::<ChannelRecord>(bytes) else {
+            return false;
         };
         if channels::keys::record(&record.image, &record.channel) != key {
             shared::provenance::security_event(

@@ -89,11 +89,6 @@ impl S3Adapter {
             })
     }
 
-    /// The bytes of the object at `key` (a signature, a public key), or `None`.
-    pub async fn read_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.get_bytes(key).await?.map(|(bytes, _)| bytes))
-    }
-
     /// GetObject of a whole (small) object: its bytes and ETag, or `None`.
     async fn get_bytes(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
         const OP: &str = "GetObject";
@@ -404,6 +399,10 @@ impl ArtifactStore for S3Adapter {
             );
         }
         Ok(keys)
+    }
+
+    async fn read_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_bytes(key).await?.map(|(bytes, _)| bytes))
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>> {

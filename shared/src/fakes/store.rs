@@ -196,6 +196,11 @@ impl ArtifactStore for FakeStore {
         Ok(keys)
     }
 
+    async fn read_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.enter("GetObject").await?;
+        Ok(lock(&self.objects).get(key).cloned())
+    }
+
     async fn object_size(&self, key: &str) -> Result<Option<u64>> {
         self.enter("HeadObject").await?;
         Ok(lock(&self.objects).get(key).map(|b| b.len() as u64))

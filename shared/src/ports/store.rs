@@ -87,6 +87,9 @@ pub trait ArtifactStore: Send + Sync {
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
     /// Every key under `prefix`.
     fn list_keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The bytes of a small object at `key` (a document, a record, a signature; at most
+    /// [`MAX_DOCUMENT_BYTES`], a larger one is `ErrorClass::CorruptRecord`), or `None`.
+    fn read_bytes(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// The size of the object at `key`, or `None`.
     fn object_size(&self, key: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
     /// Size and SHA-256 of the object at `key`, streamed (memory does not grow with the size),
