@@ -111,6 +111,19 @@ impl Image {
     }
 }
 
+impl Image {
+    /// Ends the plan in `status` instead of `AVAILABLE` (a distribution that failed or was
+    /// cancelled): the next tick must not find the plan's `AVAILABLE` due again and flip the
+    /// image back, emitting a state change every tick (one event per change, as AWS does).
+    fn end_plan_as(&mut self, status: &'static str) {
+        for (_, planned) in &mut self.plan {
+            if *planned == "AVAILABLE" {
+                *planned = status;
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ExportTask {
     pub id: String,
@@ -201,6 +214,8 @@ pub(crate) struct World {
     pub(crate) events_sent: u64,
     /// Finished exports whose disk is not written to S3 yet.
     pub(crate) uploads_pending: usize,
+    /// When [`World::tick`] last ran: a planned change due after it is not applied yet.
+    ticked_at: Instant,
     /// Calls answered so far (what the seeded fault decision hashes).
     calls_seen: u64,
 }
@@ -247,6 +262,7 @@ impl World {
             events_emitted: 0,
             events_sent: 0,
             uploads_pending: 0,
+            ticked_at: Instant::now(),
             calls_seen: 0,
         };
         for arn in world.config.signing_keys.clone() {
@@ -640,12 +656,21 @@ impl World {
 
     /// Advances every lifecycle to where the clock says it is; returns the exports to upload.
     /// What AWS would still be doing on its own: an image or AppStream image with a state
-    /// change still planned, an export task still running (a stalled one never ends, and is not
+    /// change still planned (or due, and not applied by a tick yet), an export task still running (a stalled one never ends, and is not
     /// counted), a finished export's disk not written yet. Empty when nothing will change
     /// without a call.
     pub fn in_progress(&self) -> Vec<String> {
         let step = self.step_ms();
-        let steps_since = |started| steps_of(step, started);
+        // Steps applied so far: up to the last tick, not up to now.
+        let steps_since = |started: Instant| {
+            u32::try_from(
+                self.ticked_at
+                    .saturating_duration_since(started)
+                    .as_millis()
+                    / step,
+            )
+            .unwrap_or(u32::MAX)
+        };
         let mut busy = Vec::new();
         for image in self.images.values() {
             let elapsed = steps_since(image.started);
@@ -685,6 +710,7 @@ impl World {
     }
 
     pub fn tick(&mut self) -> Vec<Upload> {
+        self.ticked_at = Instant::now();
         let step = self.step_ms();
         let steps_since = |started| steps_of(step, started);
 
@@ -714,6 +740,7 @@ impl World {
                 && image.attempts <= cancelled
             {
                 image.status = "CANCELLED";
+                image.end_plan_as("CANCELLED");
             }
         }
         // A distribution due to fail ends FAILED with its failureContext instead of AVAILABLE.
@@ -725,6 +752,7 @@ impl World {
                 .and_then(|i| self.distribution_failure_for(i));
             if let (Some(failure), Some(image)) = (failure, self.images.get_mut(arn)) {
                 image.status = "FAILED";
+                image.end_plan_as("FAILED");
                 image.reason = Some("Image distribution failed".into());
                 image.failure_context = Some(failure);
             }

@@ -168,6 +168,7 @@ async fn invoke(bus: &Arc<Bus>, name: &str, headers: &HeaderMap, body: &Bytes) -
             StatusCode::ACCEPTED.into_response()
         }
         "RequestResponse" => {
+            let _flight = bus.in_flight();
             let outcome = bus.invoke_once(index, payload, &trigger).await;
             let executed = [("x-amz-executed-version", "$LATEST")];
             match outcome {
