@@ -180,8 +180,9 @@ fn when_the_docs_list_what_is_checked_locally_should_name_what_only_aws_can_conf
         .map(|(_, rest)| rest.split("\n## ").next().unwrap_or_default())
         .expect("docs/src/deploy.md: section missing");
     let mut corpus = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    // The stack's own code: not the local emulator or IAM, which name AWS's actions anyway.
-    for dir in ["shared/src", "functions", "cli/src"] {
+    // The stack's own code and its local Lambda; not the local emulator or IAM, which name
+    // AWS's actions anyway.
+    for dir in ["shared/src", "functions", "cli/src", "local/runner/src"] {
         corpus.push_str(&release_tests::read_tree(&root().join(dir), "rs"));
     }
     let entries: Vec<&str> = section
