@@ -50,7 +50,7 @@ pub struct Settings {
     /// the pipeline's).
     #[arg(long)]
     pub distribution: Option<String>,
-    /// The VM Import service role (stack parameter VmImportRoleName).
+    /// The VM Import service role (stack output VmExportRoleName).
     #[arg(long)]
     pub vm_import_role: Option<String>,
     /// export,appstream | export | appstream (stack parameter RequiredSteps).
@@ -83,6 +83,8 @@ impl Settings {
         };
         take(&mut self.pipeline, "PipelineArn");
         take(&mut self.distribution, "DistributionConfigurationArn");
+        // The role the stack passes (its own, named by IAM, or VmImportRoleName).
+        take(&mut self.vm_import_role, "VmExportRoleName");
         take(&mut self.vm_import_role, "VmImportRoleName");
         take(&mut self.required_steps, "RequiredSteps");
         take(&mut self.appstream_regions, "AppStreamDestinationRegions");

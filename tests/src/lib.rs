@@ -112,6 +112,38 @@ pub fn local_template(parameters: &[(&str, &str)]) -> Result<runner::stack::Stac
     runner::stack::Stack::load(&root().join("template.yaml"), values).map_err(|e| e.to_string())
 }
 
+/// `template.yaml` as CloudFormation would create it as stack `stack_name` (id `…/<uuid>`) in
+/// `region` of the local account, with `parameters` set: every name and every environment as
+/// that stack's, not the local stack's fixed ones.
+pub fn stack_in(
+    stack_name: &str,
+    region: &str,
+    uuid: &str,
+    parameters: &[(&str, &str)],
+) -> Result<runner::stack::Stack, String> {
+    let mut values = runner::local_values(
+        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
+        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
+        &["eu-west-1".to_owned()],
+        "E2QWRUHEXAMPLE",
+        "d111111abcdef8.cloudfront.net",
+    );
+    // The local stack's fixed physical names: CloudFormation's come from the template.
+    values.0.remove("ArtifactBucket");
+    values.0.remove("DistributionLogs");
+    values
+        .set("AWS::StackName", stack_name)
+        .set("AWS::Region", region)
+        .set(
+            "AWS::StackId",
+            format!("arn:aws:cloudformation:{region}:123456789012:stack/{stack_name}/{uuid}"),
+        );
+    for (k, v) in parameters {
+        values.set(k, *v);
+    }
+    runner::stack::Stack::load(&root().join("template.yaml"), values).map_err(|e| e.to_string())
+}
+
 /// The text of every file under `dir` (recursively) whose name ends with `.<extension>`,
 /// concatenated; `target` directories are skipped.
 pub fn read_tree(dir: &std::path::Path, extension: &str) -> String {

@@ -263,7 +263,7 @@ async fn when_a_function_is_invoked_directly_should_lambda_authorize_and_answer_
     let (out, response) = invoke_as(
         NEIGHBOUR_ACCESS_KEY,
         &report,
-        "image-release-start-pipeline",
+        "image-release-StartPipelineFunction",
         &sample,
     );
     assert!(out.status.success(), "{}", described(&out));
@@ -279,7 +279,7 @@ async fn when_a_function_is_invoked_directly_should_lambda_authorize_and_answer_
     let (out, _) = invoke_as(
         &runner::process::access_key("distribute-image"),
         &report,
-        "image-release-start-pipeline",
+        "image-release-StartPipelineFunction",
         &sample,
     );
     let text = described(&out);
@@ -398,7 +398,7 @@ async fn when_a_channel_record_is_planted_should_no_parameter_name_a_foreign_ami
         ticks();
         let parameters: Vec<Option<String>> = [
             "/image-release/golden/stable",
-            "/image-release/image-release/golden/stable",
+            "/image-release/image-release/us-east-1/golden/stable",
         ]
         .iter()
         .map(|name| live.emulator.parameter("us-east-1", name))
@@ -746,15 +746,15 @@ async fn when_functions_are_invoked_with_forged_events_should_nothing_change_wit
             let mut request = sample("release-requested.json");
             request["detail"]["pipelineArn"] =
                 "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/their-app".into();
-            let started = invoke_live(&live.lambda, "image-release-start-pipeline", &request);
+            let started = invoke_live(&live.lambda, "image-release-StartPipelineFunction", &request);
 
             let failed = sample("image-failed.json");
-            let distributed = invoke_live(&live.lambda, "image-release-distribute-image", &failed);
+            let distributed = invoke_live(&live.lambda, "image-release-DistributeImageFunction", &failed);
 
             let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
             let mut available = sample("image-available-distributed.json");
             available["resources"][0] = ours["distributed_image_arn"].clone();
-            let exported = invoke_live(&live.lambda, "image-release-export-image", &available);
+            let exported = invoke_live(&live.lambda, "image-release-ExportImageFunction", &available);
 
             ticks();
             let after = live.emulator.counts();

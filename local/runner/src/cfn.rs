@@ -243,7 +243,7 @@ impl Resolver<'_> {
             .and_then(|p| self.resources.get(logical).map(|r| &r["Properties"][p]))
             .filter(|v| !v.is_null())
             .map(|v| scalar(&self.resolve(v)))
-            .unwrap_or_else(|| physical_name(logical, self.values))
+            .unwrap_or_else(|| generated_name(self.kind(logical), logical, self.values))
     }
 
     fn substitute(&self, text: &str, variables: &Map<String, Value>) -> String {
@@ -370,9 +370,24 @@ fn intrinsic(value: &Value) -> Option<(&str, &Value)> {
 }
 
 /// The physical name CloudFormation would give `logical` when the template names none: the
-/// stack name and the logical id (CloudFormation adds a random suffix; the local stack does not).
+/// stack name and the logical id (CloudFormation adds a random suffix; the local stack does not),
+/// cut to what the resource's type takes, lowercase for a bucket, as CloudFormation generates
+/// them ("Name type": a generated name fits the resource's limits whatever the stack's name).
 pub fn physical_name(logical: &str, values: &Values) -> String {
     format!("{}-{logical}", values.get("AWS::StackName"))
+}
+
+/// [`physical_name`] for a resource of type `kind`, within its type's length limit.
+pub fn generated_name(kind: &str, logical: &str, values: &Values) -> String {
+    let name = physical_name(logical, values);
+    let (limit, lower) = match kind {
+        "AWS::S3::Bucket" => (63, true),
+        "AWS::IAM::Role" | "AWS::Lambda::Function" | "AWS::Events::Rule" => (64, false),
+        "AWS::SQS::Queue" => (80, false),
+        _ => (usize::MAX, false),
+    };
+    let name: String = name.chars().take(limit).collect();
+    if lower { name.to_lowercase() } else { name }
 }
 
 /// The property that names a resource of each type, when the template sets it.

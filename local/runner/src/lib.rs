@@ -33,8 +33,8 @@ pub use aws_sdk_imagebuilder::Client as ImageBuilderClient;
 
 pub const BUCKET: &str = "image-release-artifacts";
 /// The channels' SSM hierarchy the template gives the local stack: its default,
-/// `/image-release/<stack name>` (stack output ChannelParameterPrefix).
-pub const PARAMETER_PREFIX: &str = "/image-release/image-release";
+/// `/image-release/<stack name>/<stack region>` (stack output ChannelParameterPrefix).
+pub const PARAMETER_PREFIX: &str = "/image-release/image-release/us-east-1";
 pub const SOURCE_APPSTREAM_IMAGE: &str = "golden-1.0.0-1";
 
 /// The running stack, as a hook sees it: every function up, its rules and schedules live.

@@ -10,7 +10,7 @@
 //! schedules, dead-letter targets) and everything the local IAM enforces (each function's role,
 //! the bucket policy) is read from the resolved stack, so local and deployed wiring cannot drift.
 
-use crate::cfn::{Resolver, physical_attribute, physical_name, scalar, translate};
+use crate::cfn::{Resolver, generated_name, physical_attribute, physical_name, scalar, translate};
 use crate::template::Values;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -151,7 +151,10 @@ impl Stack {
             let p = &resource["Properties"];
             let name = p["FunctionName"]
                 .as_str()
-                .map_or_else(|| physical_name(id, &self.values), str::to_owned);
+                .map_or_else(
+                    || generated_name("AWS::Lambda::Function", id, &self.values),
+                    str::to_owned,
+                );
             let arn = physical_attribute("AWS::Lambda::Function", "Arn", &name, &self.values);
             let environment = p["Environment"]["Variables"]
                 .as_object()
@@ -273,7 +276,7 @@ impl Stack {
                 None => physical_attribute(
                     "AWS::IAM::Role",
                     "Arn",
-                    &physical_name(id, &self.values),
+                    &generated_name("AWS::IAM::Role", id, &self.values),
                     &self.values,
                 ),
             };

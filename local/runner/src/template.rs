@@ -20,6 +20,10 @@ impl Values {
             ("AWS::Region", "us-east-1"),
             ("AWS::AccountId", "123456789012"),
             ("AWS::StackName", "image-release"),
+            (
+                "AWS::StackId",
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/image-release/4e1f8a20-2c1b-11f1-9d3e-0a1b2c3d4e5f",
+            ),
             ("ArtifactBucket", "image-release-artifacts"),
         ] {
             v.insert(k.to_owned(), val.to_owned());
