@@ -56,6 +56,12 @@ DOCUMENTED_DEPENDENTS = {
     # "To create an SSM parameter, you must have the IAM permissions ssm:PutParameter and
     # ssm:AddTagsToResource." A PutParameter with Tags is refused without it, on the parameter.
     "ssm:PutParameter": ["ssm:AddTagsToResource"],
+    # VM Import/Export User Guide, "Required permissions for VM Import/Export"
+    # (https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html): "Your
+    # users, groups, and roles need the following permissions in their IAM policy to use VM
+    # Import/Export": s3:GetBucketLocation, s3:GetObject and s3:PutObject on the export bucket
+    # and its objects, beside ec2:ExportImage.
+    "ec2:ExportImage": ["s3:GetBucketLocation", "s3:GetObject", "s3:PutObject"],
 }
 
 # Permissions checked on the caller's behalf, not operations of a called service.

@@ -746,15 +746,27 @@ async fn when_functions_are_invoked_with_forged_events_should_nothing_change_wit
             let mut request = sample("release-requested.json");
             request["detail"]["pipelineArn"] =
                 "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/their-app".into();
-            let started = invoke_live(&live.lambda, "image-release-StartPipelineFunction", &request);
+            let started = invoke_live(
+                &live.lambda,
+                "image-release-StartPipelineFunction",
+                &request,
+            );
 
             let failed = sample("image-failed.json");
-            let distributed = invoke_live(&live.lambda, "image-release-DistributeImageFunction", &failed);
+            let distributed = invoke_live(
+                &live.lambda,
+                "image-release-DistributeImageFunction",
+                &failed,
+            );
 
             let ours = read(&live.s3, &format!("state/{ID}/distribution.json")).expect("ours");
             let mut available = sample("image-available-distributed.json");
             available["resources"][0] = ours["distributed_image_arn"].clone();
-            let exported = invoke_live(&live.lambda, "image-release-ExportImageFunction", &available);
+            let exported = invoke_live(
+                &live.lambda,
+                "image-release-ExportImageFunction",
+                &available,
+            );
 
             ticks();
             let after = live.emulator.counts();

@@ -132,10 +132,26 @@ fn names(stack: &runner::stack::Stack) -> Vec<(String, String, String, usize)> {
 fn when_two_stacks_share_an_account_and_a_stack_name_spans_two_regions_should_no_name_collide() {
     // Two stacks of one account, each in two regions: four stacks, each with its own id.
     let deployments = [
-        ("image-release", "us-east-1", "4e1f8a20-2c1b-11f1-9d3e-0a1b2c3d4e5f"),
-        ("image-release", "eu-west-1", "9a0c1e44-2c1b-11f1-8f21-06d5e8a7b9c1"),
-        ("golden-images", "us-east-1", "0b7d2f90-2c1c-11f1-a4c3-0e2f6a1b3c5d"),
-        ("golden-images", "eu-west-1", "c3e5a7b1-2c1c-11f1-b6d8-02a4c6e8f0a2"),
+        (
+            "image-release",
+            "us-east-1",
+            "4e1f8a20-2c1b-11f1-9d3e-0a1b2c3d4e5f",
+        ),
+        (
+            "image-release",
+            "eu-west-1",
+            "9a0c1e44-2c1b-11f1-8f21-06d5e8a7b9c1",
+        ),
+        (
+            "golden-images",
+            "us-east-1",
+            "0b7d2f90-2c1c-11f1-a4c3-0e2f6a1b3c5d",
+        ),
+        (
+            "golden-images",
+            "eu-west-1",
+            "c3e5a7b1-2c1c-11f1-b6d8-02a4c6e8f0a2",
+        ),
     ];
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut counted = 0;
@@ -211,10 +227,11 @@ fn capabilities_needed(template: &Value, translated: &runner::stack::Stack) -> V
         ("AWS::IAM::InstanceProfile", "InstanceProfileName"),
     ];
     let mut needed = Vec::new();
-    let iam = translated
-        .resources
-        .values()
-        .any(|r| r["Type"].as_str().is_some_and(|t| t.starts_with("AWS::IAM::")));
+    let iam = translated.resources.values().any(|r| {
+        r["Type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("AWS::IAM::"))
+    });
     let named = translated.resources.values().any(|r| {
         NAMED_IAM
             .iter()
@@ -325,8 +342,9 @@ const ENVIRONMENT_LIMIT: usize = 4096;
 #[test]
 fn when_every_parameter_is_at_its_longest_should_each_functions_environment_fit_lambdas_4_kb() {
     let template = template();
-    let longest = longest_values(&template)
-        .unwrap_or_else(|names| panic!("parameters without MaxLength, AllowedValues or MaxValue: {names:?}"));
+    let longest = longest_values(&template).unwrap_or_else(|names| {
+        panic!("parameters without MaxLength, AllowedValues or MaxValue: {names:?}")
+    });
     let long = longest_stack_name();
     let uuid = "4e1f8a20-2c1b-11f1-9d3e-0a1b2c3d4e5f";
     let with: Vec<(&str, &str)> = longest
@@ -468,16 +486,23 @@ fn when_a_channel_prefix_is_given_should_the_template_accept_what_the_functions_
     .collect();
     let levels = |n: usize| (0..n).map(|i| format!("/l{i}")).collect::<String>();
     cases.extend([levels(12), levels(13), levels(14), levels(15)]);
-    cases.extend([format!("/{}", "x".repeat(max - 1)), format!("/{}", "x".repeat(max))]);
+    cases.extend([
+        format!("/{}", "x".repeat(max - 1)),
+        format!("/{}", "x".repeat(max)),
+    ]);
     // And a seeded walk through strings of the characters that matter.
     let alphabet: Vec<char> = "/aAwWsSmMx-._0 ".chars().collect();
     let mut state: u64 = 0x2026_1207;
     for _ in 0..20_000 {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         let len = 1 + (state >> 59) as usize;
         let mut s = String::from("/");
         for _ in 0..len {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             s.push(alphabet[(state >> 40) as usize % alphabet.len()]);
         }
         cases.push(s);
@@ -495,7 +520,10 @@ fn when_a_channel_prefix_is_given_should_the_template_accept_what_the_functions_
         refused_by_both += usize::from(!functions);
     }
     assert!(refused_by_both > 1_000 && refused_by_both < cases.len() - 1_000);
-    assert!(accepts(&template, "ChannelParameterPrefix", ""), "empty = the default");
+    assert!(
+        accepts(&template, "ChannelParameterPrefix", ""),
+        "empty = the default"
+    );
 }
 
 /// The combinations a service refuses are refused by the template's Rules, before anything is

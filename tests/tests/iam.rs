@@ -465,6 +465,43 @@ async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_
     );
 }
 
+/// The VM Import/Export guide's caller permissions beside ec2:ExportImage: without
+/// s3:GetBucketLocation on the bucket the export is refused, naming the action and the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_exporter_cannot_locate_the_bucket_should_fail_at_export_naming_the_guides_permission()
+ {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let edited = without_statement(&text, "ExportIntoTheBucket");
+    assert!(!edited.contains("Sid: ExportIntoTheBucket"));
+    let report = run_with_template(&edited).await;
+    assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "export", "{reason}");
+    assert!(
+        reason.contains("s3:GetBucketLocation")
+            && reason.contains("arn:aws:s3:::image-release-artifacts"),
+        "{reason}"
+    );
+}
+
+/// The guide's service-role policy lets VM Export check the bucket (location, ACL, listing)
+/// before it writes: a role without those checks fails the export task, naming the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_vm_import_role_cannot_check_the_bucket_should_the_export_task_fail_naming_it() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let edited = without_statement(&text, "VmExportChecksTheBucket");
+    assert!(!edited.contains("Sid: VmExportChecksTheBucket"));
+    let report = run_with_template(&edited).await;
+    assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
+    let (step, reason) = report.failure().unwrap();
+    assert_eq!(step, "export", "{reason}");
+    assert!(
+        reason.contains("cannot check s3://image-release-artifacts")
+            && reason.contains("AccessDenied"),
+        "{reason}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_vm_import_roles_trust_policy_refuses_vm_export_should_fail_at_export_naming_the_role()
  {

@@ -151,9 +151,23 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
                 "arn:{p}:ec2:{region}:{account}:export-image-task/{}",
                 world.peek_export_task_id()
             );
+            // The caller's S3 permissions the VM Import/Export guide requires beside
+            // ec2:ExportImage: on the bucket, and on the disk the export writes.
+            let bucket = r.f("S3ExportLocation.S3Bucket")?;
+            let disk = format!(
+                "arn:{p}:s3:::{bucket}/{}{}.{}",
+                r.f("S3ExportLocation.S3Prefix").unwrap_or_default(),
+                world.peek_export_task_id(),
+                r.f("DiskImageFormat")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+            );
             let call = call
                 .on("image", format!("arn:{p}:ec2:{region}::image/{ami}"))
-                .on("export-image-task", task.clone());
+                .on("export-image-task", task.clone())
+                .dependent("s3:GetBucketLocation", format!("arn:{p}:s3:::{bucket}"))
+                .dependent("s3:GetObject", disk.clone())
+                .dependent("s3:PutObject", disk);
             if r.form.keys().any(|k| k.starts_with("TagSpecification.")) {
                 let mut call =
                     call.dependent_with("ec2:CreateTags", task, "ec2:CreateAction", "ExportImage");

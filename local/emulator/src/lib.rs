@@ -741,6 +741,36 @@ pub fn export_content(task_id: &str, size: usize) -> Vec<u8> {
     body
 }
 
+/// The export bucket's location, ACL and listing of the export prefix, as the VM Import role.
+async fn check_export_bucket(
+    s3: &aws_sdk_s3::Client,
+    upload: &world::Upload,
+) -> Result<(), String> {
+    let shown = |e: &dyn std::error::Error| aws_sdk_s3::error::DisplayErrorContext(e).to_string();
+    s3.get_bucket_location()
+        .bucket(&upload.bucket)
+        .send()
+        .await
+        .map_err(|e| shown(&e))?;
+    s3.get_bucket_acl()
+        .bucket(&upload.bucket)
+        .send()
+        .await
+        .map_err(|e| shown(&e))?;
+    let prefix = upload
+        .key
+        .rsplit_once('/')
+        .map_or_else(String::new, |(p, _)| format!("{p}/"));
+    s3.list_objects_v2()
+        .bucket(&upload.bucket)
+        .prefix(prefix)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| shown(&e))?;
+    Ok(())
+}
+
 /// Writes a finished export into S3 and emits the `Object Created` event S3 would send.
 async fn upload_export(
     s3: &aws_sdk_s3::Client,
@@ -757,6 +787,17 @@ async fn upload_export(
         .into_bytes(),
     };
     let size = body.len();
+    // What the VM Import/Export guide's service-role policy lets the role do with the export
+    // bucket besides writing the disk (s3:GetBucketLocation, s3:GetBucketAcl, s3:ListBucket):
+    // VM Export checks the bucket as the role before it writes, and fails the task if it cannot.
+    if let Err(message) = check_export_bucket(s3, &upload).await {
+        tracing::error!(bucket = %upload.bucket, error = %message, "export bucket check failed");
+        world::lock(world).fail_export(
+            &upload.task_id,
+            &format!("cannot check s3://{}: {message}", upload.bucket),
+        );
+        return;
+    }
     match s3
         .put_object()
         .bucket(&upload.bucket)

@@ -161,6 +161,13 @@ fn describe(
                 None => call,
             }
         }
+        // VM Export's checks of the export bucket (the emulator makes them as the VM Import role).
+        ("GET", None) if query_has(uri, "location") => {
+            Call::new("s3:GetBucketLocation", &region).on("bucket", bucket_arn.clone())
+        }
+        ("GET", None) if query_has(uri, "acl") => {
+            Call::new("s3:GetBucketAcl", &region).on("bucket", bucket_arn.clone())
+        }
         ("PUT", None) => Call::new("s3:CreateBucket", &region).on("bucket", bucket_arn.clone()),
         _ => return None,
     };

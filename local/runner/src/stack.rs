@@ -149,12 +149,10 @@ impl Stack {
                 continue;
             };
             let p = &resource["Properties"];
-            let name = p["FunctionName"]
-                .as_str()
-                .map_or_else(
-                    || generated_name("AWS::Lambda::Function", id, &self.values),
-                    str::to_owned,
-                );
+            let name = p["FunctionName"].as_str().map_or_else(
+                || generated_name("AWS::Lambda::Function", id, &self.values),
+                str::to_owned,
+            );
             let arn = physical_attribute("AWS::Lambda::Function", "Arn", &name, &self.values);
             let environment = p["Environment"]["Variables"]
                 .as_object()
