@@ -575,8 +575,11 @@ where
         if planned.action != Action::Delete {
             continue;
         }
+        // Every version of each object: in the versioned bucket a plain delete leaves the bytes
+        // stored (and billed) for the noncurrent-version rule's 30 days, and the plan's saving
+        // would not be true until then.
         for (key, _) in &planned.objects {
-            store.delete(key).await?;
+            store.delete_every_version(key).await?;
             applied.objects_deleted += 1;
         }
         let mark = match ReleaseId::parse("release_id", &planned.release_id) {

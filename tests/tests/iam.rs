@@ -926,6 +926,9 @@ async fn revoke(s3: &str) {
         if let Some(progress) = runner::read_json(s3, &key).await
             && progress["finished_at"].is_string()
         {
+            // Purged: every version of the disks and of SHA256SUMS is gone, not only the
+            // current one (the bucket is versioned), as the AWS CLI lists them.
+            assert_no_versions_left(s3, &format!("releases/{id}/"));
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -934,6 +937,35 @@ async fn revoke(s3: &str) {
         "the revocation did not finish: {:?}",
         runner::read_json(s3, &key).await
     );
+}
+
+/// Every version and delete marker under `prefix` of the artifact bucket, as the AWS CLI lists
+/// them: none may be left of a disk or of `SHA256SUMS` (the manifest stays, as the record of
+/// what was published).
+fn assert_no_versions_left(s3: &str, prefix: &str) {
+    let out = release_tests::aws_as(
+        "AKIDTEST",
+        s3,
+        &[
+            "s3api",
+            "list-object-versions",
+            "--bucket",
+            "image-release-artifacts",
+            "--prefix",
+            prefix,
+            "--output",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", release_tests::described(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let left: Vec<String> = ["Versions", "DeleteMarkers"]
+        .iter()
+        .flat_map(|k| listed[k].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v["Key"].as_str().map(str::to_owned))
+        .filter(|k| !k.ends_with("/manifest.json") && !k.ends_with("/manifest.json.sig"))
+        .collect();
+    assert!(left.is_empty(), "versions left under {prefix}: {left:?}");
 }
 
 /// Empties golden's testing channel (as an operator could) and waits for publish-release's
@@ -950,6 +982,9 @@ async fn retire(s3: &str) {
         if let Some(run) = runner::read_json(s3, "state/retention.json").await
             && run["applied"]["deregistered"].as_u64().unwrap_or(0) >= 1
         {
+            if run["applied"]["objects_deleted"].as_u64().unwrap_or(0) >= 1 {
+                assert_no_versions_left(s3, "releases/golden-1.0.0-1/");
+            }
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -420,8 +420,9 @@ impl<T: Ports> Deps<T> {
                 continue;
             }
             if record.purge {
+                // Every version: a purge removes the bytes, not only the current version.
                 self.store
-                    .delete(key)
+                    .delete_every_version(key)
                     .await
                     .map_err(store_err("deleting a revoked disk"))?;
             } else {

@@ -921,6 +921,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
     let storage = start_storage(&scenario).await?;
     let config = account_config(&scenario);
     let stack = load_stack(&scenario, &config, &storage)?;
+    configure_bucket(&storage.s3, &stack).await?;
     let functions = stack.functions();
     let mut account = start_account(&scenario, config, &storage, &stack, &functions).await?;
     let (running, schedules) = start_functions(&scenario, &storage, &account, functions).await?;
@@ -1086,6 +1087,29 @@ async fn start_storage(scenario: &Scenario) -> anyhow::Result<Storage> {
         distribution_id,
         domain,
     })
+}
+
+/// The artifact bucket as the template configures it: versioned when it says so (a delete then
+/// adds a marker and keeps the bytes, as on AWS, and only a delete of every version removes them).
+async fn configure_bucket(s3: &aws_sdk_s3::Client, stack: &Stack) -> anyhow::Result<()> {
+    if !stack.versioned("ArtifactBucket") {
+        return Ok(());
+    }
+    let enabled = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(enabled)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "PutBucketVersioning: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(())
 }
 
 /// The emulated account the releases need (not started yet: the stack's values come from it).

@@ -161,6 +161,14 @@ fn describe(
                 None => call,
             }
         }
+        // Purge and retention delete every version of a disk.
+        ("GET", None) if query_has(uri, "versions") => {
+            let call = Call::new("s3:ListObjectVersions", &region).on("bucket", bucket_arn.clone());
+            match query(uri, "prefix") {
+                Some(prefix) => call.context("s3:prefix", prefix),
+                None => call,
+            }
+        }
         // VM Export's checks of the export bucket (the emulator makes them as the VM Import role).
         ("GET", None) if query_has(uri, "location") => {
             Call::new("s3:GetBucketLocation", &region).on("bucket", bucket_arn.clone())

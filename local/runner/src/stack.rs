@@ -65,6 +65,14 @@ impl Stack {
         })
     }
 
+    /// Whether the bucket `logical` is versioned (`VersioningConfiguration: Status: Enabled`).
+    pub fn versioned(&self, logical: &str) -> bool {
+        self.resources.get(logical).is_some_and(|b| {
+            b["Type"] == "AWS::S3::Bucket"
+                && b["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+        })
+    }
+
     /// The resources of one CloudFormation type, by logical id.
     /// The name of the stack's own event bus (`AWS::Events::EventBus`), where release requests
     /// go; `default` when it has none.

@@ -354,6 +354,57 @@ impl ArtifactStore for S3Adapter {
         Ok(())
     }
 
+    async fn delete_every_version(&self, key: &str) -> Result<usize> {
+        const LIST: &str = "ListObjectVersions";
+        const DELETE: &str = "DeleteObject";
+        // Versions and delete markers of exactly `key` (the prefix also lists longer keys), one
+        // page of up to 1,000 at a time with S3's two markers.
+        let mut ids = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(self.bucket.as_str())
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(LIST, e, error_class))?;
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let markers = page
+                .delete_markers()
+                .iter()
+                .map(|m| (m.key(), m.version_id()));
+            ids.extend(
+                versions
+                    .chain(markers)
+                    .filter(|(k, _)| *k == Some(key))
+                    .filter_map(|(_, id)| id.map(str::to_owned)),
+            );
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() && version_marker.is_none() {
+                break;
+            }
+        }
+        for id in &ids {
+            self.client
+                .delete_object()
+                .bucket(self.bucket.as_str())
+                .key(key)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(|e| classify(DELETE, e, error_class))?;
+        }
+        Ok(ids.len())
+    }
+
     async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<()> {
         const OP: &str = "PutObjectTagging";
         let invalid = |e: aws_sdk_s3::error::BuildError| {

@@ -165,6 +165,14 @@ impl ArtifactStore for FakeStore {
         Ok(())
     }
 
+    /// The fake keeps one version of each object: deleting it for good deletes that one.
+    async fn delete_every_version(&self, key: &str) -> Result<usize> {
+        self.enter("ListObjectVersions").await?;
+        let existed = lock(&self.objects).remove(key).is_some();
+        lock(&self.tags).remove(key);
+        Ok(usize::from(existed))
+    }
+
     async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<()> {
         self.enter("PutObjectTagging").await?;
         if !lock(&self.objects).contains_key(key) {

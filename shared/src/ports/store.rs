@@ -85,6 +85,10 @@ pub trait ArtifactStore: Send + Sync {
         value: &T,
     ) -> impl Future<Output = Result<PutOutcome>> + Send;
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the object at `key` for good: every version of it and every delete marker (in
+    /// a versioned bucket a plain delete only adds a marker, and the bytes stay stored, and
+    /// billed, until the noncurrent-version rule expires them). How many were deleted.
+    fn delete_every_version(&self, key: &str) -> impl Future<Output = Result<usize>> + Send;
     /// Every key under `prefix`.
     fn list_keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// The bytes of a small object at `key` (a document, a record, a signature; at most

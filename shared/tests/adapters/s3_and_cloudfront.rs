@@ -270,3 +270,65 @@ async fn when_a_record_is_larger_than_any_document_should_refuse_it_before_readi
         "{err}"
     );
 }
+
+/// A purge or retention deletes an object for good: every version and delete marker of exactly
+/// that key (not of longer keys the prefix also lists), across pages of ListObjectVersions.
+#[tokio::test]
+async fn when_deleting_every_version_should_page_the_versions_and_delete_each_of_that_key_only() {
+    use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
+    use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+    use aws_sdk_s3::types::{DeleteMarkerEntry, ObjectVersion};
+    const KEY: &str = "releases/golden-1.0.0-1/SHA256SUMS";
+    let version = |key: &str, id: &str| ObjectVersion::builder().key(key).version_id(id).build();
+    let first = mock!(aws_sdk_s3::Client::list_object_versions)
+        .match_requests(|r| r.prefix() == Some(KEY) && r.key_marker().is_none())
+        .then_output(move || {
+            ListObjectVersionsOutput::builder()
+                .versions(version(KEY, "v2"))
+                .versions(version(&format!("{KEY}.sig"), "s1"))
+                .delete_markers(
+                    DeleteMarkerEntry::builder()
+                        .key(KEY)
+                        .version_id("m1")
+                        .build(),
+                )
+                .is_truncated(true)
+                .next_key_marker(KEY)
+                .next_version_id_marker("v2")
+                .build()
+        });
+    let second = mock!(aws_sdk_s3::Client::list_object_versions)
+        .match_requests(|r| r.key_marker() == Some(KEY) && r.version_id_marker() == Some("v2"))
+        .then_output(move || {
+            ListObjectVersionsOutput::builder()
+                .versions(version(KEY, "v1"))
+                .is_truncated(false)
+                .build()
+        });
+    let deleted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = deleted.clone();
+    let delete = mock!(aws_sdk_s3::Client::delete_object)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push((
+                r.key().unwrap().to_owned(),
+                r.version_id().unwrap().to_owned(),
+            ));
+            true
+        })
+        .then_output(|| DeleteObjectOutput::builder().build());
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&first, &second, &delete]);
+    let store = S3Adapter::from_client(
+        client,
+        BucketName::parse("b", "image-release-artifacts").unwrap(),
+    );
+    assert_eq!(store.delete_every_version(KEY).await.unwrap(), 3);
+    let deleted = deleted.lock().unwrap().clone();
+    assert_eq!(
+        deleted,
+        [
+            (KEY.to_owned(), "v2".to_owned()),
+            (KEY.to_owned(), "m1".to_owned()),
+            (KEY.to_owned(), "v1".to_owned()),
+        ]
+    );
+}
