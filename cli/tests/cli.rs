@@ -27,17 +27,37 @@ fn cli(endpoint: &str, args: &[&str]) -> Output {
     cli_with(endpoint, endpoint, args)
 }
 
-/// The CLI against a local release: moto's S3, the emulator for everything else.
+/// The CLI against a local release: S3 through the local IAM (the bucket policy included), the
+/// emulator for everything else.
 fn local(report: &Report, args: &[&str]) -> Output {
-    cli_with(&report.moto.endpoint, &report.emulator.endpoint(), args)
+    cli_with(&report.s3_authorized, &report.emulator.endpoint(), args)
+}
+
+/// The operator a command runs as: the local account's principal made of the template's
+/// managed policies for that kind of operator (runner::stack::OPERATORS), so that a command
+/// needing more than its policy grants fails its test, as a function does under its role.
+fn operator_for(args: &[&str]) -> &'static str {
+    use runner::stack::OPERATORS;
+    let command = args.iter().find(|a| !a.starts_with('-')).copied();
+    let kind = match command {
+        Some("request" | "retry" | "promote" | "rollback") => 1,
+        Some("revoke") => 2,
+        Some("retention") if args.contains(&"apply") => 3,
+        _ => 0,
+    };
+    OPERATORS[kind].access_key
 }
 
 fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
+    cli_as(operator_for(args), s3, emulator, args)
+}
+
+fn cli_as(access_key: &str, s3: &str, emulator: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_image-release"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+        .env("AWS_ACCESS_KEY_ID", access_key)
         .env("AWS_SECRET_ACCESS_KEY", "local-secret")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -129,7 +149,7 @@ async fn published() -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_release_is_published_should_status_and_url_show_it() {
     let report = published().await;
-    let s3 = report.moto.endpoint.clone();
+    let s3 = report.s3_authorized.clone();
 
     let out = cli(&s3, &["status"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -187,7 +207,7 @@ async fn when_a_release_is_published_should_status_and_url_show_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_signed_url_is_asked_should_match_the_aws_clis_cloudfront_sign() {
     let report = published().await;
-    let s3 = report.moto.endpoint.clone();
+    let s3 = report.s3_authorized.clone();
     let key = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/test-signing-key.pem");
     let key = key.to_str().unwrap();
     let out = cli(
@@ -243,7 +263,7 @@ async fn when_a_release_failed_or_is_unknown_should_exit_1_naming_it() {
     s.export_failure = Some("the role vmimport cannot write to the bucket".into());
     let report = run(s).await.expect("local release");
     assert_eq!(report.state, "failed");
-    let s3 = report.moto.endpoint.clone();
+    let s3 = report.s3_authorized.clone();
 
     let out = cli(&s3, &["status", ID]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -406,8 +426,7 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
     let state = std::env::temp_dir().join(format!(
         "image-release-state-{}",
         report
-            .moto
-            .endpoint
+            .s3_authorized
             .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
     ));
     std::fs::write(
@@ -528,7 +547,7 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let seen = outputs.clone();
     s.on_failure = Some(OnFailure(Arc::new(move |live| {
-        let (s3, emulator) = (live.s3, live.emulator);
+        let (s3, emulator) = (live.s3_authorized, live.emulator);
         let endpoint = emulator.endpoint();
         // Not confirmed (no answer on stdin): nothing changes.
         let declined = cli_with(&s3, &endpoint, &["retry", ID]);
@@ -969,7 +988,7 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let seen = outputs.clone();
     s.on_published = Some(OnFailure(Arc::new(move |live| {
-        let (s3, emulator) = (live.s3, live.emulator);
+        let (s3, emulator) = (live.s3_authorized, live.emulator);
         let endpoint = emulator.endpoint();
         // Each surface's first AWS call fails for longer than one tick's retries: the tick
         // stops there, and a later one carries on from the surface it reached.
@@ -1096,7 +1115,7 @@ async fn when_a_release_needs_only_some_steps_should_channels_verify_revocation_
         let outputs = Arc::new(Mutex::new(Vec::new()));
         let seen = outputs.clone();
         s.on_published = Some(OnFailure(Arc::new(move |live| {
-            let (s3, emulator) = (live.s3, live.emulator);
+            let (s3, emulator) = (live.s3_authorized, live.emulator);
             let endpoint = emulator.endpoint();
             let name = format!("{}/golden/testing", runner::PARAMETER_PREFIX);
             let parameters: Vec<Option<String>> = ["us-east-1", "eu-west-1"]
@@ -1317,4 +1336,54 @@ async fn when_retention_is_applied_should_keep_an_ami_a_launch_template_uses_and
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("0 deregistered"), "{}", text(&again));
     assert!(report.emulator.ami(&used).is_some());
+}
+
+/// The operator policies are what the commands run under: a reader (OperatorReadOnlyPolicy
+/// alone) may look but not move a channel or revoke; a revoker may revoke but not
+/// promote. Each refusal is the local IAM's, naming the action, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_operator_runs_a_command_beyond_its_policy_should_aws_refuse_it() {
+    use runner::stack::OPERATORS;
+    let report = published().await;
+    let (s3, emulator) = (&report.s3_authorized, report.emulator.endpoint());
+    let [reader, _, revoker, _] = OPERATORS.map(|o| o.access_key);
+    let looked = cli_as(reader, s3, &emulator, &["verify", ID, "--skip-urls"]);
+    assert_eq!(looked.status.code(), Some(0), "{}", text(&looked));
+    for (key, args, action) in [
+        (
+            reader,
+            &["promote", ID, "--to", "stable"][..],
+            "s3:PutObject",
+        ),
+        (
+            reader,
+            &["revoke", ID, "--reason", "x", "--yes"][..],
+            "s3:PutObject",
+        ),
+        (
+            revoker,
+            &["promote", ID, "--to", "stable"][..],
+            "s3:PutObject",
+        ),
+    ] {
+        let out = cli_as(key, s3, &emulator, args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(action) && text(&out).contains("AccessDenied"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let channels = local(&report, &["--json", "channels", "golden"]);
+    assert!(
+        !String::from_utf8_lossy(&channels.stdout).contains("\"stable\""),
+        "a refused promotion moved nothing: {}",
+        text(&channels)
+    );
+    let status = local(&report, &["status", ID, "--json"]);
+    assert!(
+        !String::from_utf8_lossy(&status.stdout).contains("revoked"),
+        "a refused revocation recorded nothing: {}",
+        text(&status)
+    );
 }

@@ -30,6 +30,12 @@ enum Scope {
 /// is held to 64.
 const NAMES: &[(&str, &str, Scope, usize)] = &[
     ("AWS::IAM::Role", "RoleName", Scope::Account, 64),
+    (
+        "AWS::IAM::ManagedPolicy",
+        "ManagedPolicyName",
+        Scope::Account,
+        128,
+    ),
     ("AWS::S3::Bucket", "BucketName", Scope::Account, 63),
     (
         "AWS::CloudFront::OriginAccessControl",

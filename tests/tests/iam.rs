@@ -157,11 +157,15 @@ fn when_a_grant_serves_no_tested_call_should_be_justified_in_the_template() {
     let account = account(&local_stack(&template));
     let calls: Vec<_> = inventory().iter().map(|l| parse(l)).collect();
     let mut unjustified = Vec::new();
-    // The neighbour is not the stack's: its broad grant is the point of it.
+    // The neighbour is not the stack's: its broad grant is the point of it. The operators'
+    // policies are held to their commands by the CLI's tests, which run every command under
+    // them (cli/tests/cli.rs); the inventory here is the functions' calls.
+    let operators: Vec<&str> = runner::stack::OPERATORS.iter().map(|o| o.role).collect();
     for principal in account
         .principals
         .values()
         .filter(|p| p.name != runner::stack::NEIGHBOUR_ROLE)
+        .filter(|p| !operators.contains(&p.name.as_str()))
     {
         for policy in &principal.policies {
             for statement in policy

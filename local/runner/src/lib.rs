@@ -1726,6 +1726,11 @@ pub fn local_values(
             "arn:aws:iam::123456789012:role/ImageBuilderDistribution",
         )
         .set("AppStreamDestinationRegions", regions.join(","))
+        // The local operators that write (stack::OPERATORS), as a deployment names its own.
+        .set(
+            "ReleaseOperatorArns",
+            "arn:aws:iam::123456789012:role/image-release-operator-*",
+        )
         .set("DownloadDistribution", distribution_id)
         .set("DownloadDistribution.DomainName", domain)
         .set(

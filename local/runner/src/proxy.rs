@@ -123,6 +123,9 @@ fn describe(
     }
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
     let call = match (method.as_str(), &key) {
+        ("GET", Some(k)) if query_has(uri, "tagging") => {
+            Call::new("s3:GetObjectTagging", &region).on("object", format!("{bucket_arn}/{k}"))
+        }
         ("GET", Some(k)) => Call::new("s3:GetObject", &region)
             .as_action(if query_has(uri, "versionId") {
                 "s3:GetObjectVersion"
@@ -247,7 +250,14 @@ async fn handle(
         .as_ref()
         .is_some_and(|k| account.principals.contains_key(k));
     let mut list_check = None;
-    if known && let Some(key) = &key {
+    // STS GetCallerIdentity: "No permissions are required to perform this operation" (its API
+    // reference); the operator CLI asks it who acts, through the same local endpoint.
+    let caller_identity =
+        method == Method::POST && body.windows(24).any(|w| w == b"Action=GetCallerIdentity");
+    if known
+        && !caller_identity
+        && let Some(key) = &key
+    {
         let Some((call, bucket)) = describe(&method, &uri, &headers, &account.id) else {
             let message = format!(
                 "the local stack does not authorize {method} {} (no function makes this call)",

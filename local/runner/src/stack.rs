@@ -226,6 +226,41 @@ impl Stack {
     }
 }
 
+/// One operator of the local account: its access key, its role's name, and the template's
+/// managed policies (logical ids) attached to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator {
+    pub access_key: &'static str,
+    pub role: &'static str,
+    pub policies: &'static [&'static str],
+}
+
+/// The operators of the local account, one per kind the template's managed policies serve.
+/// Those that write are named by the local `ReleaseOperatorArns` (`image-release-operator-*`);
+/// the reader is not, as the docs advise.
+pub const OPERATORS: [Operator; 4] = [
+    Operator {
+        access_key: "AKIDOPREADER",
+        role: "image-release-reader",
+        policies: &["OperatorReadOnlyPolicy"],
+    },
+    Operator {
+        access_key: "AKIDOPRELEASEMANAGER",
+        role: "image-release-operator-release-manager",
+        policies: &["OperatorReadOnlyPolicy", "OperatorReleaseManagerPolicy"],
+    },
+    Operator {
+        access_key: "AKIDOPREVOKER",
+        role: "image-release-operator-revoker",
+        policies: &["OperatorReadOnlyPolicy", "OperatorRevokerPolicy"],
+    },
+    Operator {
+        access_key: "AKIDOPRETENTION",
+        role: "image-release-operator-retention",
+        policies: &["OperatorReadOnlyPolicy", "OperatorRetentionPolicy"],
+    },
+];
+
 /// The AWS managed policies SAM attaches to every function role. They grant only CloudWatch
 /// Logs and X-Ray, which no function calls through the local stack, so they add nothing the
 /// local IAM evaluates. Any other managed policy is an error: the local IAM would not know
@@ -370,6 +405,26 @@ impl Stack {
                 policies: vec![neighbour_policy(&partition, &id)?],
             },
         );
+        // The operators, each under the template's managed policies for its kind (when the
+        // template has them), as the CLI's tests run its commands.
+        for operator in OPERATORS {
+            let policies = operator
+                .policies
+                .iter()
+                .filter_map(|id| self.resources.get(*id).map(|r| (id, r)))
+                .map(|(id, r)| iam::Policy::parse(id, &r["Properties"]["PolicyDocument"]))
+                .collect::<Result<Vec<_>, _>>()?;
+            if policies.len() == operator.policies.len() {
+                account.add_principal(
+                    operator.access_key,
+                    iam::Principal {
+                        name: operator.role.into(),
+                        role_arn: format!("arn:{partition}:iam::{id}:role/{}", operator.role),
+                        policies,
+                    },
+                );
+            }
+        }
         // An event bus's resource policy (the release bus: who may put).
         for (id, bus) in self.of_type("AWS::Events::EventBus") {
             let p = &bus["Properties"];
