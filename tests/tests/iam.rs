@@ -332,10 +332,10 @@ async fn when_every_tested_path_runs_should_make_only_inventoried_calls() {
         s.parameters.push((k.into(), v.into()));
     }
     s.on_published = Some(runner::OnFailure(std::sync::Arc::new(|live| {
-        let s3 = live.s3;
+        let (s3, emulator) = (live.s3, live.emulator.endpoint());
         tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(retire(&s3));
+            .block_on(retire(&s3, &emulator));
     })));
     keep(&released(s).await);
 
@@ -974,7 +974,7 @@ fn assert_no_versions_left(s3: &str, prefix: &str) {
 
 /// Empties golden's testing channel (as an operator could) and waits for publish-release's
 /// retention run to deregister the release's AMIs.
-async fn retire(s3: &str) {
+async fn retire(s3: &str, emulator: &str) {
     let key = "channels/golden/testing.json";
     let mut channel = runner::read_json(s3, key)
         .await
@@ -982,6 +982,23 @@ async fn retire(s3: &str) {
     channel["release_id"] = serde_json::Value::Null;
     channel["amis"] = serde_json::json!([]);
     runner::put_json(s3, key, &channel).await.unwrap();
+    // And its SSM parameters, as the mirror of an emptied channel deletes them: while one names
+    // an AMI, DescribeImageReferences reports it in use (as on AWS) and retention keeps it.
+    let name = format!("{}/golden/testing", runner::PARAMETER_PREFIX);
+    for region in ["us-east-1", "eu-west-1"] {
+        release_tests::aws_as(
+            "AKIDTEST",
+            emulator,
+            &[
+                "ssm",
+                "delete-parameter",
+                "--name",
+                &name,
+                "--region",
+                region,
+            ],
+        );
+    }
     for _ in 0..200 {
         if let Some(run) = runner::read_json(s3, "state/retention.json").await
             && run["applied"]["deregistered"].as_u64().unwrap_or(0) >= 1

@@ -223,6 +223,15 @@ fn create_imported_image(world: &mut World, region: &str, input: &Value) -> Answ
             format!("The image {name} already exists."),
         ));
     }
+    // The model: DryRun "performs validation checks without actually creating the imported
+    // image", answered with DryRunOperationException (HTTP 412) once the checks pass.
+    if input.get("DryRun").and_then(Value::as_bool) == Some(true) {
+        return Err(Failure(
+            StatusCode::PRECONDITION_FAILED,
+            "DryRunOperationException",
+            "The validation checks passed; no image was created (DryRun).".into(),
+        ));
+    }
     let arn = world.appstream_arn(region, name);
     let tags: BTreeMap<String, String> = input
         .get("Tags")

@@ -30,8 +30,15 @@ fn ok(body: Value) -> Response {
         .into_response()
 }
 
+/// A value that breaks the model's pattern or bounds. Image Builder answers those with
+/// InvalidParameterValueException ("The value supplied for parameter '…' is not valid. '…'
+/// must match pattern …", as seen from GetComponent); its error lists do not name it.
 fn invalid(message: String) -> Response {
-    error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message)
+    error(
+        StatusCode::BAD_REQUEST,
+        "InvalidParameterValueException",
+        &message,
+    )
 }
 
 fn not_found(message: String) -> Response {
@@ -46,6 +53,9 @@ fn mismatch(token: &str) -> Response {
     )
 }
 
+/// DistributeImage `executionRole` (`RoleNameOrArn` of the model).
+const ROLE_NAME_OR_ARN: &str =
+    r"^(?:arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/)?[a-zA-Z_0-9+=,.@\-_/]+$";
 const PIPELINE_ARN: &str =
     r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline/[a-z0-9-_]+$";
 const DISTRIBUTION_ARN: &str =
@@ -81,8 +91,9 @@ fn tags(body: &Value) -> Result<BTreeMap<String, String>, Response> {
     let Some(map) = body.get("tags").and_then(Value::as_object) else {
         return Ok(BTreeMap::new());
     };
-    if map.len() > 50 {
-        return Err(invalid(format!("tags: at most 50, got {}", map.len())));
+    // TagMap: 1 to 50 entries (the model): an empty map is refused, not read as none.
+    if map.is_empty() || map.len() > 50 {
+        return Err(invalid(format!("tags: 1 to 50, got {}", map.len())));
     }
     let mut out = BTreeMap::new();
     for (key, value) in map {
@@ -153,10 +164,16 @@ pub(crate) fn handle(
             "the request body is not a JSON object",
         );
     }
-    if let Some(arn) = named_arn(operation, query, &parsed)
-        && let Err(answer) = in_region(region, &arn, "resource")
-    {
-        return answer;
+    if let Some(arn) = named_arn(operation, query, &parsed) {
+        // A malformed ARN is a validation error, not a resource of another region.
+        if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
+            return invalid(format!(
+                "The value supplied for parameter {arn:?} is not valid: it is not an Image Builder ARN"
+            ));
+        }
+        if let Err(answer) = in_region(region, &arn, "resource") {
+            return answer;
+        }
     }
     let result = match (method.as_str(), operation) {
         ("PUT", "StartImagePipelineExecution") => start(world, &parsed),
@@ -182,7 +199,8 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
             "imagePipelineArn must match {PIPELINE_ARN}"
         )));
     }
-    let token = token(body, 36)?;
+    // ClientToken: 1 to 64 characters (the model).
+    let token = token(body, 64)?;
     let tags = tags(body)?;
     let fingerprint = format!("{arn}|{tags:?}");
     match world.idempotent("StartImagePipelineExecution", &token, &fingerprint) {
@@ -375,8 +393,10 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
             "distributionConfigurationArn must match {DISTRIBUTION_ARN}"
         )));
     }
-    if role.is_empty() || role.chars().count() > 2048 {
-        return Err(invalid("executionRole must be 1 to 2048 characters".into()));
+    if role.is_empty() || role.chars().count() > 2048 || !matches(ROLE_NAME_OR_ARN, &role) {
+        return Err(invalid(format!(
+            "executionRole must be 1 to 2048 characters matching {ROLE_NAME_OR_ARN}"
+        )));
     }
     let token = token(body, 64)?;
     let tags = tags(body)?;
@@ -463,6 +483,23 @@ fn list_pipeline_images(world: &World, body: &Value) -> Result<Response, Respons
             "imagePipelineArn must match {PIPELINE_ARN}"
         )));
     }
+    // Filters: 1 to 10, each named name or version ("Use the following filters to streamline
+    // results: name, version") with 1 to 10 values.
+    if let Some(filters) = body.get("filters") {
+        let filters = filters.as_array().cloned().unwrap_or_default();
+        let bad = filters.is_empty()
+            || filters.len() > 10
+            || filters.iter().any(|f| {
+                let values = f["values"].as_array().map_or(0, Vec::len);
+                !matches!(f["name"].as_str(), Some("name" | "version"))
+                    || !(1..=10).contains(&values)
+            });
+        if bad {
+            return Err(invalid(
+                "filters: 1 to 10, each named name or version with 1 to 10 values".into(),
+            ));
+        }
+    }
     let max = match body.get("maxResults") {
         None => 25,
         Some(v) => match v.as_u64() {
@@ -531,10 +568,14 @@ fn retry(world: &mut World, body: &Value) -> Result<Response, Response> {
         .get(&arn)
         .ok_or_else(|| not_found(format!("image {arn} does not exist")))?;
     if !matches!(image.status, "FAILED" | "CANCELLED") {
-        return Err(invalid(format!(
-            "image {arn} is {}; only a FAILED or CANCELLED image can be retried",
-            image.status
-        )));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestException",
+            &format!(
+                "image {arn} is {}; only a FAILED or CANCELLED image can be retried",
+                image.status
+            ),
+        ));
     }
     world.retry_image(&arn);
     world.counts.effect("retry-image");

@@ -116,6 +116,15 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
             &format!("Key '{key_id}' does not exist"),
         );
     };
+    // Sign's DryRun: "The request was rejected because the DryRun parameter was specified"
+    // (DryRunOperationException, HTTP 400), once the key and the caller check out.
+    if operation == "Sign" && input["DryRun"].as_bool() == Some(true) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "DryRunOperationException",
+            "The request would have succeeded, but the DryRun parameter was specified.",
+        );
+    }
     if operation == "GetPublicKey" {
         let Ok(der) = key.key.verifying_key().to_public_key_der() else {
             return error(

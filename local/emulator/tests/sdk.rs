@@ -190,7 +190,7 @@ async fn when_token_repeats_should_return_the_first_execution_and_mismatch_on_ot
             .send()
             .await
             .unwrap_err();
-    assert_eq!(code(&err), "InvalidRequestException");
+    assert_eq!(code(&err), "InvalidParameterValueException");
     let err =
         c.ib.start_image_pipeline_execution()
             .image_pipeline_arn("arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/other")
@@ -202,11 +202,11 @@ async fn when_token_repeats_should_return_the_first_execution_and_mismatch_on_ot
     let err =
         c.ib.start_image_pipeline_execution()
             .image_pipeline_arn(PIPELINE)
-            .client_token("t".repeat(37))
+            .client_token("t".repeat(65))
             .send()
             .await
             .unwrap_err();
-    assert_eq!(code(&err), "InvalidRequestException");
+    assert_eq!(code(&err), "InvalidParameterValueException");
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ pub fn error_class(code: &str) -> ErrorClass {
         "IncompatibleImageException"
         | "InvalidRoleException"
         | "InvalidParameterCombinationException"
-        | "DryRunOperationNotAllowedException"
+        | "DryRunOperationException"
         | "InvalidAccountStatusException"
         | "ValidationException" => ErrorClass::Invalid,
         "OperationNotPermittedException" | "AccessDeniedException" => ErrorClass::AccessDenied,

@@ -55,6 +55,11 @@ def cli(*args, region="us-east-1"):
     return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
 
 
+def soon_dt():
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+
+
 def wait_available(ib, arn, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -79,7 +84,7 @@ check("imagebuilder StartImagePipelineExecution token mismatch",
       == "IdempotentParameterMismatchException")
 check("imagebuilder StartImagePipelineExecution bad tag key",
       error_code(lambda: ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="boto3-start-2",
-                                                           tags={"a<b": "x"})) == "InvalidRequestException")
+                                                           tags={"a<b": "x"})) == "InvalidParameterValueException")
 check("imagebuilder StartImagePipelineExecution unknown pipeline",
       error_code(lambda: ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE + "x", clientToken="boto3-start-3"))
       == "ResourceNotFoundException")
@@ -97,7 +102,7 @@ check("imagebuilder DistributeImage bad log group",
       error_code(lambda: ib.distribute_image(sourceImage=image_arn, distributionConfigurationArn=DISTRIBUTION,
                                              executionRole=ROLE, clientToken="boto3-distribute-2",
                                              loggingConfiguration={"logGroupName": "/aws/group#1"}))
-      == "InvalidRequestException")
+      == "InvalidParameterValueException")
 out = wait_available(ib, distributed["imageBuildVersionArn"])
 amis = {a["region"]: a["image"] for a in out["outputResources"]["amis"]}
 check("imagebuilder distributed image has AMIs per region", set(amis) == {"us-east-1", "eu-west-1"}, str(amis))
@@ -316,6 +321,69 @@ rc, out, err = cli("ssm", "delete-parameter", "--name", NAME)
 check("cli ssm DeleteParameter", rc == 0, err[-300:])
 check("ssm a deleted parameter is not found",
       error_code(lambda: ssm.get_parameter(Name=NAME)) == "ParameterNotFound")
+# ---- What AWS refuses, the emulator refuses (issue 30; each failed on the emulator before)
+check("imagebuilder a malformed ARN is a validation error, not a missing resource",
+      error_code(lambda: ib.get_image(imageBuildVersionArn="arn:nope")) == "InvalidParameterValueException")
+long_token = "t" * 64
+long_started = ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken=long_token)
+check("imagebuilder StartImagePipelineExecution takes a 64-character clientToken (the model's)",
+      long_started["clientToken"] == long_token)
+check("imagebuilder an empty tags map is refused (TagMap min 1)",
+      error_code(lambda: ib.start_image_pipeline_execution(imagePipelineArn=PIPELINE, clientToken="empty-tags",
+                                                           tags={})) == "InvalidParameterValueException")
+check("imagebuilder DistributeImage executionRole must match RoleNameOrArn",
+      error_code(lambda: ib.distribute_image(sourceImage=image_arn, distributionConfigurationArn=DISTRIBUTION,
+                                             executionRole="not a role!", clientToken="bad-role"))
+      == "InvalidParameterValueException")
+check("imagebuilder ListImagePipelineImages filters are name or version only",
+      error_code(lambda: ib.list_image_pipeline_images(imagePipelineArn=PIPELINE,
+                                                       filters=[{"name": "arch", "values": ["x86_64"]}]))
+      == "InvalidParameterValueException")
+for name, call in [
+    ("EnableImageDeprecation", lambda: ec2.enable_image_deprecation(ImageId=home_ami, DeprecateAt=soon_dt(), DryRun=True)),
+    ("DisableImage", lambda: ec2.disable_image(ImageId=home_ami, DryRun=True)),
+    ("DeregisterImage", lambda: ec2.deregister_image(ImageId=home_ami, DryRun=True)),
+    ("CreateTags", lambda: ec2.create_tags(Resources=[home_ami], Tags=[{"Key": "dry", "Value": "run"}], DryRun=True)),
+]:
+    check(f"ec2 {name} DryRun answers DryRunOperation", error_code(call) == "DryRunOperation")
+after = ec2.describe_images(ImageIds=[home_ami])["Images"][0]
+check("ec2 DryRun calls changed nothing", after["State"] == "available" and "DeprecationTime" not in after
+      and {"Key": "dry", "Value": "run"} not in after.get("Tags", []), str(after))
+check("kms Sign DryRun answers DryRunOperationException, no signature",
+      error_code(lambda: kms.sign(KeyId=key["Arn"], Message=digest, MessageType="DIGEST",
+                                  SigningAlgorithm="ECDSA_SHA_256", DryRun=True)) == "DryRunOperationException")
+check("appstream CreateImportedImage DryRun answers DryRunOperationException",
+      error_code(lambda: appstream.create_imported_image(
+          Name="dry-run-1", SourceAmiId=home_ami, IamRoleArn=ROLE, DryRun=True)) == "DryRunOperationException")
+check("appstream a dry run creates nothing",
+      error_code(lambda: appstream.describe_images(Names=["dry-run-1"])) == "ResourceNotFoundException")
+entry = {"Source": "image-release", "DetailType": "Release Requested", "Detail": "{}"}
+refused = events.put_events(Entries=[dict(entry, Source="aws.ec2"), dict(entry, Source="")])
+check("events a source beginning aws. or an empty one fails its entry",
+      refused["FailedEntryCount"] == 2
+      and refused["Entries"][0].get("ErrorCode") == "NotAuthorizedForSourceException"
+      and refused["Entries"][1].get("ErrorCode") == "InvalidArgument", str(refused))
+elsewhere = events.put_events(Entries=[dict(entry, EventBusName=f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/default")])
+check("events a bus of another region is refused", elsewhere["FailedEntryCount"] == 1, str(elsewhere))
+check("events a request over the size limit is a ValidationException",
+      error_code(lambda: events.put_events(Entries=[dict(entry, Detail=json.dumps({"x": "y" * (1024 * 1024)}))]))
+      == "ValidationException")
+ssm.put_parameter(Name="/refs/golden", Value=home_ami, Type="String", DataType="aws:ec2:image")
+held = ec2.describe_image_references(ImageIds=[home_ami], IncludeAllResourceTypes=True)["ImageReferences"]
+check("ec2 DescribeImageReferences sees the account's own aws:ec2:image parameter",
+      [(r["ResourceType"], r["Arn"]) for r in held]
+      == [("ssm:Parameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/refs/golden")], str(held))
+ssm.delete_parameter(Name="/refs/golden")
+# botocore checks the model's minimums itself: a client that does not sends what AWS must refuse.
+unchecked_ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=ENDPOINT, **CREDENTIALS,
+                             config=CONFIG.merge(botocore.config.Config(parameter_validation=False)))
+check("ec2 DescribeImageReferences MaxResults below 5 is refused",
+      error_code(lambda: unchecked_ec2.describe_image_references(ImageIds=[home_ami], IncludeAllResourceTypes=True,
+                                                       MaxResults=4)) == "InvalidParameterValue")
+check("ec2 DescribeImageReferences takes at most 10 images",
+      error_code(lambda: unchecked_ec2.describe_image_references(ImageIds=[home_ami] * 11,
+                                                                 IncludeAllResourceTypes=True))
+      == "InvalidParameterValue")
 # ---- EC2 AMI lifecycle (revocation, retention)
 import datetime
 past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
