@@ -255,7 +255,7 @@ pub(crate) fn call(world: &World, service: &str, operation: &str, r: &Request<'_
         // ARN its id would have, and then answered NotFoundException.
         ("kms", "Sign" | "GetPublicKey") => {
             let key_id = r.s("KeyId")?;
-            let arn = crate::kms::key_arn(world, key_id).unwrap_or_else(|| {
+            let arn = crate::kms::key_arn(world, region, key_id).unwrap_or_else(|| {
                 if key_id.starts_with("arn:") {
                     key_id.to_owned()
                 } else {

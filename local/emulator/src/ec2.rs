@@ -344,7 +344,12 @@ fn describe_images(world: &World, region: &str, params: &BTreeMap<String, String
     let ids = list(params, "ImageId");
     let mut items = String::new();
     for id in &ids {
-        if world.amis.get(id).is_none_or(|r| r != region) {
+        // "Recently deregistered images appear in the returned results for a short interval
+        // and then return empty results" (DescribeImages): empty, not an error, as moto answers.
+        let deregistered = world
+            .deregistered
+            .contains(&(id.clone(), region.to_owned()));
+        if world.amis.get(id).is_none_or(|r| r != region) && !deregistered {
             return invalid(
                 "InvalidAMIID.NotFound",
                 format!("The image id '[{id}]' does not exist"),
@@ -675,6 +680,7 @@ fn deregister_image(
     };
     let id = &id;
     world.amis.remove(id);
+    world.deregistered.insert((id.clone(), region.to_owned()));
     world.tags.remove(id);
     world.ami_states.remove(id);
     world.ami_deprecations.remove(id);

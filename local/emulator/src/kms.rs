@@ -12,8 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::EncodePublicKey;
 use serde_json::{Value, json};
@@ -66,8 +66,9 @@ fn invalid(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "ValidationException", message)
 }
 
-/// The key `KeyId` names: key id, key ARN, alias name or alias ARN.
-pub(crate) fn key_arn(world: &World, key_id: &str) -> Option<String> {
+/// The key `KeyId` names in `region`: key id, key ARN, alias name or alias ARN. KMS keys are
+/// regional ("Multi-Region keys are not global"): another region's key is not found.
+pub(crate) fn key_arn(world: &World, region: &str, key_id: &str) -> Option<String> {
     let alias = key_id
         .split_once(":alias/")
         .map_or(key_id.to_owned(), |(_, name)| format!("alias/{name}"));
@@ -80,9 +81,43 @@ pub(crate) fn key_arn(world: &World, key_id: &str) -> Option<String> {
     world
         .kms_keys
         .iter()
+        .filter(|k| k.arn.split(':').nth(3) == Some(region))
         .find(|k| k.arn == target || k.id == target)
         .map(|k| k.arn.clone())
 }
+
+/// Randomness for ECDSA's nonce: KMS's signatures differ on each call (not RFC 6979's
+/// deterministic ones), so nothing may depend on a signature repeating. From v4 UUIDs, the
+/// emulator's source of random bytes.
+struct NonceRng;
+
+impl p256::elliptic_curve::rand_core::RngCore for NonceRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(16) {
+            let random = uuid::Uuid::new_v4();
+            chunk.copy_from_slice(&random.as_bytes()[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(
+        &mut self,
+        dest: &mut [u8],
+    ) -> Result<(), p256::elliptic_curve::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl p256::elliptic_curve::rand_core::CryptoRng for NonceRng {}
 
 pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u8]) -> Response {
     let Ok(input) = serde_json::from_slice::<Value>(body) else {
@@ -104,7 +139,7 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
             "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048",
         );
     }
-    let found = key_arn(world, key_id);
+    let found = key_arn(world, region, key_id);
     let Some(key) = world
         .kms_keys
         .iter()
@@ -197,9 +232,11 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
         other => return invalid(&format!("MessageType {other} is not supported here")),
     };
     if operation == "Sign" {
+        use p256::ecdsa::signature::RandomizedSigner;
+        use p256::ecdsa::signature::hazmat::RandomizedPrehashSigner;
         let signature: Result<Signature, _> = match &digest {
-            Some(d) => key.key.sign_prehash(d),
-            None => Ok(key.key.sign(&message)),
+            Some(d) => key.key.sign_prehash_with_rng(&mut NonceRng, d),
+            None => key.key.try_sign_with_rng(&mut NonceRng, &message),
         };
         let Ok(signature) = signature else {
             return error(

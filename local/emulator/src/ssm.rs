@@ -101,6 +101,16 @@ fn check_name(request: &Value, creating: bool) -> Result<String, Response> {
         )));
     }
     let first = name.trim_start_matches('/').to_ascii_lowercase();
+    // A path under /aws is AWS's own public parameters: PutParameter there is refused as
+    // access, not as a malformed name ("No access to reserved parameter name", as moto's server
+    // answers too; tests/tests/second_opinion.rs).
+    if creating && name.to_ascii_lowercase().starts_with("/aws") && name.matches('/').count() > 1 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            &format!("No access to reserved parameter name: {name}."),
+        ));
+    }
     if creating && (first.starts_with("aws") || first.starts_with("ssm")) {
         return Err(invalid(format!(
             "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). ({name})"

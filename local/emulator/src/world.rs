@@ -194,6 +194,8 @@ pub(crate) struct World {
     pub orphaned_snapshots: std::collections::BTreeSet<String>,
     /// AMI id → (resource type, ARN) of each resource that uses it (DescribeImageReferences).
     pub image_references: HashMap<String, Vec<(String, String)>>,
+    /// AMIs deregistered, with their region: DescribeImages lists them no more, without an error.
+    pub deregistered: std::collections::BTreeSet<(String, String)>,
     /// (region, name) → SSM parameter.
     pub parameters: BTreeMap<(String, String), crate::ssm::Parameter>,
     pub exports: BTreeMap<String, ExportTask>,
@@ -244,6 +246,7 @@ impl World {
             builds: HashMap::new(),
             tokens: HashMap::new(),
             amis: BTreeMap::new(),
+            deregistered: Default::default(),
             ami_states: HashMap::new(),
             ami_deprecations: HashMap::new(),
             launch_permissions: HashMap::new(),
