@@ -94,18 +94,23 @@ pub fn described(out: &std::process::Output) -> String {
     )
 }
 
-/// `template.yaml` as the local stack makes it (SAM's translator, then CloudFormation's
-/// resolution), with the local account's values (the golden pipeline, one destination region,
-/// the distribution's domain) and `parameters` set: the error when CloudFormation would refuse
-/// them (the template's `Rules`).
-pub fn local_template(parameters: &[(&str, &str)]) -> Result<runner::stack::Stack, String> {
-    let mut values = runner::local_values(
+/// The local account's values: the golden pipeline, one destination region, the distribution.
+fn golden_values() -> runner::template::Values {
+    runner::local_values(
         "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
         "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
         &["eu-west-1".to_owned()],
         "E2QWRUHEXAMPLE",
         "d111111abcdef8.cloudfront.net",
-    );
+    )
+}
+
+/// `template.yaml` as the local stack makes it (SAM's translator, then CloudFormation's
+/// resolution), with the local account's values (the golden pipeline, one destination region,
+/// the distribution's domain) and `parameters` set: the error when CloudFormation would refuse
+/// them (the template's `Rules`).
+pub fn local_template(parameters: &[(&str, &str)]) -> Result<runner::stack::Stack, String> {
+    let mut values = golden_values();
     for (k, v) in parameters {
         values.set(k, *v);
     }
@@ -121,13 +126,7 @@ pub fn stack_in(
     uuid: &str,
     parameters: &[(&str, &str)],
 ) -> Result<runner::stack::Stack, String> {
-    let mut values = runner::local_values(
-        "arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/golden",
-        "arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/golden",
-        &["eu-west-1".to_owned()],
-        "E2QWRUHEXAMPLE",
-        "d111111abcdef8.cloudfront.net",
-    );
+    let mut values = golden_values();
     // The local stack's fixed physical names: CloudFormation's come from the template.
     values.0.remove("ArtifactBucket");
     values.0.remove("DistributionLogs");

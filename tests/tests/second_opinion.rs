@@ -8,8 +8,8 @@ use runner::process::Moto;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// Runs `tests/clients/<script>` with boto3 against `endpoint`: its JSON answers.
-async fn answers(script: &str, endpoint: &str) -> Value {
+/// Runs `tests/clients/<script>` with boto3 against `endpoint` (and `args`): its JSON answers.
+async fn answers(script: &str, endpoint: &str, args: &[&str]) -> Value {
     let python = aws_cli().with_file_name("python");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("clients")
@@ -17,6 +17,7 @@ async fn answers(script: &str, endpoint: &str) -> Value {
     let out = tokio::process::Command::new(&python)
         .arg(&path)
         .arg(endpoint)
+        .args(args)
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -43,8 +44,8 @@ async fn when_boto3_tags_ssm_parameters_should_get_the_same_answers_from_the_emu
     let (emulator, _events) = emulator::Emulator::start(emulator::Config::demo(), 0)
         .await
         .unwrap();
-    let ours = answers("ssm_tags.py", &emulator.endpoint()).await;
-    let theirs = answers("ssm_tags.py", &moto.endpoint).await;
+    let ours = answers("ssm_tags.py", &emulator.endpoint(), &[]).await;
+    let theirs = answers("ssm_tags.py", &moto.endpoint, &[]).await;
     assert_eq!(ours, theirs, "the emulator and moto disagree");
     let owner = json!([["image-release:bucket", "stack-a-artifacts"]]);
     let expected = json!({
@@ -105,34 +106,8 @@ async fn when_boto3_calls_what_both_implement_should_the_emulator_and_moto_agree
     let (emulator, _events) = emulator::Emulator::start(emulator::Config::demo(), 0)
         .await
         .unwrap();
-    let python = aws_cli().with_file_name("python");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/differential.py");
-    let run = |endpoint: String, kind: &'static str| {
-        let (python, script) = (python.clone(), script.clone());
-        async move {
-            let out = tokio::process::Command::new(&python)
-                .arg(&script)
-                .arg(&endpoint)
-                .arg(kind)
-                .env_remove("AWS_PROFILE")
-                .env("AWS_CONFIG_FILE", "/dev/null")
-                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .kill_on_drop(true)
-                .output()
-                .await
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-            assert!(
-                out.status.success(),
-                "{kind}: {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_str::<Value>(stdout.trim()).unwrap()
-        }
-    };
-    let ours = run(emulator.endpoint(), "emulator").await;
-    let theirs = run(moto.endpoint.clone(), "moto").await;
+    let ours = answers("differential.py", &emulator.endpoint(), &["emulator"]).await;
+    let theirs = answers("differential.py", &moto.endpoint, &["moto"]).await;
     let (ours, theirs) = (ours.as_object().unwrap(), theirs.as_object().unwrap());
     assert_eq!(
         ours.keys().collect::<Vec<_>>(),
