@@ -35,8 +35,8 @@ async fn answers(script: &str, endpoint: &str, args: &[&str]) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_boto3_tags_ssm_parameters_should_get_the_same_answers_from_the_emulator_and_moto() {
+/// The script's answers from a fresh emulator and from a fresh moto server.
+async fn side_by_side(script: &str, emulator_args: &[&str], moto_args: &[&str]) -> (Value, Value) {
     let dir = tempfile::tempdir().unwrap();
     let moto = Moto::start(&Moto::executable(), &dir.path().join("moto.log"))
         .await
@@ -44,8 +44,14 @@ async fn when_boto3_tags_ssm_parameters_should_get_the_same_answers_from_the_emu
     let (emulator, _events) = emulator::Emulator::start(emulator::Config::demo(), 0)
         .await
         .unwrap();
-    let ours = answers("ssm_tags.py", &emulator.endpoint(), &[]).await;
-    let theirs = answers("ssm_tags.py", &moto.endpoint, &[]).await;
+    let ours = answers(script, &emulator.endpoint(), emulator_args).await;
+    let theirs = answers(script, &moto.endpoint, moto_args).await;
+    (ours, theirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_boto3_tags_ssm_parameters_should_get_the_same_answers_from_the_emulator_and_moto() {
+    let (ours, theirs) = side_by_side("ssm_tags.py", &[], &[]).await;
     assert_eq!(ours, theirs, "the emulator and moto disagree");
     let owner = json!([["image-release:bucket", "stack-a-artifacts"]]);
     let expected = json!({
@@ -99,15 +105,7 @@ const DOCUMENTED_DIFFERENCES: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_boto3_calls_what_both_implement_should_the_emulator_and_moto_agree_or_aws_documents_why_not()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let moto = Moto::start(&Moto::executable(), &dir.path().join("moto.log"))
-        .await
-        .unwrap();
-    let (emulator, _events) = emulator::Emulator::start(emulator::Config::demo(), 0)
-        .await
-        .unwrap();
-    let ours = answers("differential.py", &emulator.endpoint(), &["emulator"]).await;
-    let theirs = answers("differential.py", &moto.endpoint, &["moto"]).await;
+    let (ours, theirs) = side_by_side("differential.py", &["emulator"], &["moto"]).await;
     let (ours, theirs) = (ours.as_object().unwrap(), theirs.as_object().unwrap());
     assert_eq!(
         ours.keys().collect::<Vec<_>>(),
