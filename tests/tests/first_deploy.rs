@@ -312,13 +312,20 @@ fn when_deployed_with_sam_deploy_guided_should_the_capabilities_offered_be_what_
 }
 
 /// The longest value each parameter takes: its `MaxLength`, its longest `AllowedValues`, or its
-/// `MaxValue`. A parameter with none of them is unbounded, and an error.
+/// `MaxValue`. A parameter with none of them is unbounded, and an error. One without a pattern
+/// is filled with quotes, which Lambda's JSON measure counts twice (`\"`); the patterns admit
+/// neither a quote nor a backslash (those of the parameters that reach an environment).
 fn longest_values(template: &Value) -> Result<Vec<(String, String)>, Vec<String>> {
     let mut out = Vec::new();
     let mut unbounded = Vec::new();
     for (name, p) in template["Parameters"].as_object().unwrap() {
         let longest = if let Some(n) = p["MaxLength"].as_u64() {
-            "a".repeat(n as usize)
+            let filler = if p["AllowedPattern"].is_string() {
+                "a"
+            } else {
+                "\""
+            };
+            filler.repeat(n as usize)
         } else if let Some(values) = p["AllowedValues"].as_array() {
             values
                 .iter()

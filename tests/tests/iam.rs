@@ -973,20 +973,15 @@ fn assert_no_versions_left(s3: &str, prefix: &str) {
 }
 
 /// Empties golden's testing channel (as an operator could) and waits for publish-release's
-/// retention run to deregister the release's AMIs.
+/// retention run to deregister the release's AMIs, both regions'.
 async fn retire(s3: &str, emulator: &str) {
-    let key = "channels/golden/testing.json";
-    let mut channel = runner::read_json(s3, key)
-        .await
-        .expect("the testing channel");
-    channel["release_id"] = serde_json::Value::Null;
-    channel["amis"] = serde_json::json!([]);
-    runner::put_json(s3, key, &channel).await.unwrap();
-    // And its SSM parameters, as the mirror of an emptied channel deletes them: while one names
-    // an AMI, DescribeImageReferences reports it in use (as on AWS) and retention keeps it.
+    // The channel's SSM parameters first, as the mirror of an emptied channel deletes them:
+    // while one names an AMI, DescribeImageReferences reports it in use (as on AWS) and
+    // retention keeps it. Before the record, so that no retention run sees one region's gone
+    // and the other's still there.
     let name = format!("{}/golden/testing", runner::PARAMETER_PREFIX);
     for region in ["us-east-1", "eu-west-1"] {
-        release_tests::aws_as(
+        let out = release_tests::aws_as(
             "AKIDTEST",
             emulator,
             &[
@@ -998,14 +993,25 @@ async fn retire(s3: &str, emulator: &str) {
                 region,
             ],
         );
+        assert!(out.status.success(), "{}", release_tests::described(&out));
     }
+    let key = "channels/golden/testing.json";
+    let mut channel = runner::read_json(s3, key)
+        .await
+        .expect("the testing channel");
+    channel["release_id"] = serde_json::Value::Null;
+    channel["amis"] = serde_json::json!([]);
+    runner::put_json(s3, key, &channel).await.unwrap();
     for _ in 0..200 {
         if let Some(run) = runner::read_json(s3, "state/retention.json").await
-            && run["applied"]["deregistered"].as_u64().unwrap_or(0) >= 1
+            && run["applied"]["deregistered"].as_u64().unwrap_or(0) >= 2
         {
-            if run["applied"]["objects_deleted"].as_u64().unwrap_or(0) >= 1 {
-                assert_no_versions_left(s3, "releases/golden-1.0.0-1/");
-            }
+            // Everything is due: the disks went too, every version of each.
+            assert!(
+                run["applied"]["objects_deleted"].as_u64().unwrap_or(0) >= 1,
+                "{run}"
+            );
+            assert_no_versions_left(s3, "releases/golden-1.0.0-1/");
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -69,6 +69,13 @@ fn access_key(headers: &HeaderMap) -> Option<String> {
     credential.split('/').next().map(str::to_owned)
 }
 
+/// The service of the request's SigV4 credential scope (`<key>/<date>/<region>/<service>/…`).
+fn signed_service(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').nth(3).map(str::to_owned)
+}
+
 fn region(headers: &HeaderMap) -> String {
     headers
         .get("authorization")
@@ -251,9 +258,11 @@ async fn handle(
         .is_some_and(|k| account.principals.contains_key(k));
     let mut list_check = None;
     // STS GetCallerIdentity: "No permissions are required to perform this operation" (its API
-    // reference); the operator CLI asks it who acts, through the same local endpoint.
-    let caller_identity =
-        method == Method::POST && body.windows(24).any(|w| w == b"Action=GetCallerIdentity");
+    // reference); the operator CLI asks it who acts, through the same local endpoint. Told by
+    // the signature's scope (signed for sts), never by the body an S3 request could carry.
+    let caller_identity = method == Method::POST
+        && signed_service(&headers).as_deref() == Some("sts")
+        && body.windows(24).any(|w| w == b"Action=GetCallerIdentity");
     if known
         && !caller_identity
         && let Some(key) = &key
