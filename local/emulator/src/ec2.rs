@@ -57,6 +57,15 @@ fn list(params: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// EC2's answer to a request with `DryRun` that would have succeeded.
+fn dry_run_succeeded() -> Response {
+    error(
+        StatusCode::PRECONDITION_FAILED,
+        "DryRunOperation",
+        "Request would have succeeded, but DryRun flag is set.",
+    )
+}
+
 pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8]) -> Response {
     let params: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     // DryRun (every EC2 action here): "If you have the required permissions, the error response
@@ -72,11 +81,7 @@ pub(crate) fn handle(world: &mut World, region: &str, action: &str, body: &[u8])
                 format!("The image id '[{id}]' does not exist"),
             );
         }
-        return error(
-            StatusCode::PRECONDITION_FAILED,
-            "DryRunOperation",
-            "Request would have succeeded, but DryRun flag is set.",
-        );
+        return dry_run_succeeded();
     }
     match action {
         "ExportImage" => export_image(world, region, &params),
@@ -183,11 +188,7 @@ fn export_image(world: &mut World, region: &str, params: &BTreeMap<String, Strin
         );
     }
     if params.get("DryRun").is_some_and(|v| v == "true") {
-        return error(
-            StatusCode::PRECONDITION_FAILED,
-            "DryRunOperation",
-            "Request would have succeeded, but DryRun flag is set.",
-        );
+        return dry_run_succeeded();
     }
     let mut tags = Vec::new();
     for i in 1.. {
@@ -530,9 +531,6 @@ fn disable_image(world: &mut World, region: &str, params: &BTreeMap<String, Stri
     ok("DisableImage", "<return>true</return>")
 }
 
-/// DescribeImageReferences: the resources a test registered as using each AMI. Either
-/// `IncludeAllResourceTypes` or `ResourceType.N` is required, as the model says; AMIs that do
-/// not exist are refused as EC2 refuses them elsewhere.
 /// DescribeImageReferences' resource types (`ImageReferenceResourceType` of the model).
 const REFERENCE_TYPES: [&str; 5] = [
     "ec2:Instance",
@@ -542,6 +540,10 @@ const REFERENCE_TYPES: [&str; 5] = [
     "imagebuilder:ContainerRecipe",
 ];
 
+/// DescribeImageReferences: the resources a test registered as using each AMI and the
+/// account's own `aws:ec2:image` parameters naming it. Either `IncludeAllResourceTypes` or
+/// `ResourceType.N` is required, as the model says; AMIs that do not exist are refused as EC2
+/// refuses them elsewhere.
 fn describe_references(world: &World, region: &str, params: &BTreeMap<String, String>) -> Response {
     let ids = list(params, "ImageId");
     if ids.is_empty() {

@@ -27,10 +27,15 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
 /// PutEvents' limit on a request's entries (see [`handle`]).
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
-/// Why EventBridge fails one entry before it looks at its detail, as the entry's result.
-fn refused(entry: &Value, region: &str, account: &str) -> Option<Value> {
+/// An entry's `Source` and `DetailType`, or why EventBridge fails the entry before it looks at
+/// its detail (the entry's result).
+fn source_and_type<'a>(
+    entry: &'a Value,
+    region: &str,
+    account: &str,
+) -> Result<(&'a str, &'a str), Value> {
     let fail =
-        |code: &str, message: &str| Some(json!({ "ErrorCode": code, "ErrorMessage": message }));
+        |code: &str, message: &str| Err(json!({ "ErrorCode": code, "ErrorMessage": message }));
     let source = entry["Source"].as_str().unwrap_or_default();
     let detail_type = entry["DetailType"].as_str().unwrap_or_default();
     if source.is_empty() {
@@ -76,7 +81,7 @@ fn refused(entry: &Value, region: &str, account: &str) -> Option<Value> {
             );
         }
     }
-    None
+    Ok((source, detail_type))
 }
 
 /// An entry's `Time` (awsJson: seconds since the epoch) as an event's RFC 3339 `time`.
@@ -140,20 +145,19 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
     let mut failed = 0;
     let mut results = Vec::new();
     for entry in entries {
-        if let Some(reason) = refused(&entry, region, &world.config.account) {
-            failed += 1;
-            results.push(reason);
-            continue;
-        }
+        let (source, detail_type) = match source_and_type(&entry, region, &world.config.account) {
+            Ok(fields) => fields,
+            Err(reason) => {
+                failed += 1;
+                results.push(reason);
+                continue;
+            }
+        };
         let detail = entry["Detail"]
             .as_str()
             .and_then(|d| serde_json::from_str::<Value>(d).ok())
             .filter(Value::is_object);
-        let (Some(source), Some(detail_type), Some(detail)) = (
-            entry["Source"].as_str(),
-            entry["DetailType"].as_str(),
-            detail,
-        ) else {
+        let Some(detail) = detail else {
             failed += 1;
             let code = if entry["Detail"].is_string() {
                 "MalformedDetail"

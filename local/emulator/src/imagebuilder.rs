@@ -77,11 +77,13 @@ fn string<'a>(body: &'a Value, field: &str) -> Result<&'a str, Response> {
         .ok_or_else(|| invalid(format!("{field} is required")))
 }
 
-fn token(body: &Value, max: usize) -> Result<String, Response> {
+/// `ClientToken` of the model: 1 to 64 characters, for every operation that takes one.
+fn token(body: &Value) -> Result<String, Response> {
+    const MAX: usize = 64;
     let token = string(body, "clientToken")?;
-    if token.is_empty() || token.chars().count() > max {
+    if token.is_empty() || token.chars().count() > MAX {
         return Err(invalid(format!(
-            "clientToken must be 1 to {max} characters"
+            "clientToken must be 1 to {MAX} characters"
         )));
     }
     Ok(token.to_owned())
@@ -199,8 +201,7 @@ fn start(world: &mut World, body: &Value) -> Result<Response, Response> {
             "imagePipelineArn must match {PIPELINE_ARN}"
         )));
     }
-    // ClientToken: 1 to 64 characters (the model).
-    let token = token(body, 64)?;
+    let token = token(body)?;
     let tags = tags(body)?;
     let fingerprint = format!("{arn}|{tags:?}");
     match world.idempotent("StartImagePipelineExecution", &token, &fingerprint) {
@@ -398,7 +399,7 @@ fn distribute(world: &mut World, body: &Value) -> Result<Response, Response> {
             "executionRole must be 1 to 2048 characters matching {ROLE_NAME_OR_ARN}"
         )));
     }
-    let token = token(body, 64)?;
+    let token = token(body)?;
     let tags = tags(body)?;
     let log_group = body
         .pointer("/loggingConfiguration/logGroupName")
@@ -556,7 +557,7 @@ fn retry(world: &mut World, body: &Value) -> Result<Response, Response> {
             "imageBuildVersionArn must match {IMAGE_ARN}"
         )));
     }
-    let token = token(body, 64)?;
+    let token = token(body)?;
     let fingerprint = arn.clone();
     match world.idempotent("RetryImage", &token, &fingerprint) {
         Ok(Some(first)) => return Ok(ok(first)),

@@ -159,9 +159,10 @@ pub(crate) struct AppStreamImage {
     pub started: Instant,
 }
 
-/// Whole lifecycle steps of `step_ms` since `started`.
-fn steps_of(step_ms: u128, started: Instant) -> u32 {
-    u32::try_from(started.elapsed().as_millis() / step_ms).unwrap_or(u32::MAX)
+/// Whole lifecycle steps of `step_ms` from `started` until `until`.
+fn steps_of(step_ms: u128, started: Instant, until: Instant) -> u32 {
+    u32::try_from(until.saturating_duration_since(started).as_millis() / step_ms)
+        .unwrap_or(u32::MAX)
 }
 
 /// An export that finished and must now be written to S3.
@@ -657,23 +658,14 @@ impl World {
         }
     }
 
-    /// Advances every lifecycle to where the clock says it is; returns the exports to upload.
     /// What AWS would still be doing on its own: an image or AppStream image with a state
-    /// change still planned (or due, and not applied by a tick yet), an export task still running (a stalled one never ends, and is not
-    /// counted), a finished export's disk not written yet. Empty when nothing will change
-    /// without a call.
+    /// change still planned (or due, and not applied by a tick yet), an export task still
+    /// running (a stalled one never ends, and is not counted), a finished export's disk not
+    /// written yet. Empty when nothing will change without a call.
     pub fn in_progress(&self) -> Vec<String> {
         let step = self.step_ms();
         // Steps applied so far: up to the last tick, not up to now.
-        let steps_since = |started: Instant| {
-            u32::try_from(
-                self.ticked_at
-                    .saturating_duration_since(started)
-                    .as_millis()
-                    / step,
-            )
-            .unwrap_or(u32::MAX)
-        };
+        let steps_since = |started| steps_of(step, started, self.ticked_at);
         let mut busy = Vec::new();
         for image in self.images.values() {
             let elapsed = steps_since(image.started);
@@ -712,10 +704,12 @@ impl World {
         self.config.step.as_millis().max(1)
     }
 
+    /// Advances every lifecycle to where the clock says it is; returns the exports to upload.
     pub fn tick(&mut self) -> Vec<Upload> {
-        self.ticked_at = Instant::now();
+        let now = Instant::now();
+        self.ticked_at = now;
         let step = self.step_ms();
-        let steps_since = |started| steps_of(step, started);
+        let steps_since = |started| steps_of(step, started, now);
 
         // Image Builder images.
         let mut changed = Vec::new();
