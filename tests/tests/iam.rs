@@ -445,16 +445,23 @@ fn without_statement(template: &str, sid: &str) -> String {
     out.join("\n") + "\n"
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_naming_action_and_resource()
- {
+/// A release run with the template's statement `sid` removed: it must fail at the export step;
+/// the report and the failure's reason.
+async fn export_fails_without(sid: &str) -> (Report, String) {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let edited = without_statement(&text, "ExportAmis");
-    assert!(!edited.contains("Sid: ExportAmis") && edited.len() < text.len());
+    let edited = without_statement(&text, sid);
+    assert!(!edited.contains(&format!("Sid: {sid}")) && edited.len() < text.len());
     let report = run_with_template(&edited).await;
     assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
     let (step, reason) = report.failure().unwrap();
     assert_eq!(step, "export", "{reason}");
+    (report, reason)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_naming_action_and_resource()
+ {
+    let (report, reason) = export_fails_without("ExportAmis").await;
     assert!(
         reason.contains("ec2:ExportImage") && reason.contains("arn:aws:ec2:us-east-1::image/ami-"),
         "{reason}"
@@ -474,13 +481,7 @@ async fn when_a_statement_is_removed_from_the_template_should_fail_at_that_step_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_exporter_cannot_locate_the_bucket_should_fail_at_export_naming_the_guides_permission()
  {
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let edited = without_statement(&text, "ExportIntoTheBucket");
-    assert!(!edited.contains("Sid: ExportIntoTheBucket"));
-    let report = run_with_template(&edited).await;
-    assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
-    let (step, reason) = report.failure().unwrap();
-    assert_eq!(step, "export", "{reason}");
+    let (_, reason) = export_fails_without("ExportIntoTheBucket").await;
     assert!(
         reason.contains("s3:GetBucketLocation")
             && reason.contains("arn:aws:s3:::image-release-artifacts"),
@@ -492,13 +493,7 @@ async fn when_the_exporter_cannot_locate_the_bucket_should_fail_at_export_naming
 /// before it writes: a role without those checks fails the export task, naming the bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_vm_import_role_cannot_check_the_bucket_should_the_export_task_fail_naming_it() {
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let edited = without_statement(&text, "VmExportChecksTheBucket");
-    assert!(!edited.contains("Sid: VmExportChecksTheBucket"));
-    let report = run_with_template(&edited).await;
-    assert_eq!(report.state, "failed", "logs {}", report.log_dir.display());
-    let (step, reason) = report.failure().unwrap();
-    assert_eq!(step, "export", "{reason}");
+    let (_, reason) = export_fails_without("VmExportChecksTheBucket").await;
     assert!(
         reason.contains("cannot check s3://image-release-artifacts")
             && reason.contains("AccessDenied"),
