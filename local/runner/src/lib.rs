@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod cfn;
 pub mod confine;
 mod invoke;
+pub mod kept;
 pub mod lambda;
 pub mod process;
 pub mod proxy;
@@ -52,6 +53,14 @@ pub struct Live {
     /// The local Lambda's Invoke API (`POST /2015-03-31/functions/<name>/invocations`), under
     /// the local IAM.
     pub lambda: String,
+    /// The stack's release bus (stack output `ReleaseBusName`): where `image-release request`
+    /// puts, through the emulator's PutEvents.
+    pub release_bus: String,
+    /// The ARN of the stack's signing key(s) in the local KMS (`SigningKeyArn`).
+    pub signing_keys: Vec<String>,
+    /// The releases seen so far, sorted (empty before the request; every release of the run
+    /// when `on_published` is called).
+    pub releases: Vec<String>,
 }
 
 /// A blocking action on the running stack.
@@ -100,9 +109,10 @@ pub struct Scenario {
     /// and the emulator); the runner then waits for the release's end again. The operator CLI's
     /// `retry` test removes the cause and retries here.
     pub on_failure: Option<OnFailure>,
-    /// Called once when the release is published, with the running stack (functions, ticks
-    /// and all) before it stops: the operator CLI's revocation test revokes it here and
-    /// follows publish-release's ticks taking it back.
+    /// Called once when the release is published (with several releases: when every one is),
+    /// with the running stack (functions, ticks and all) before it stops: the operator CLI's
+    /// revocation test revokes it here and follows publish-release's ticks taking it back, and
+    /// `local-release --keep` keeps the stack up here until Ctrl-C.
     pub on_published: Option<OnFailure>,
     /// Runs once the stack is up, before the release is requested (what was there first).
     pub before_request: Option<OnFailure>,
@@ -966,6 +976,9 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .map_or_else(|| storage.moto.endpoint.clone(), |p| p.endpoint()),
         emulator: account.emulator.clone(),
         lambda: invoke_api.endpoint(),
+        release_bus: stack.release_bus(),
+        signing_keys: stack.signing_keys(),
+        releases: Vec::new(),
     };
     if let Some(hook) = &scenario.before_request {
         let (hook, live) = (hook.0.clone(), live.clone());
@@ -978,8 +991,11 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         tokio::task::spawn_blocking(move || hook(live)).await?;
         ended = wait_for_end(&scenario, &storage.s3, &bus, start).await;
     }
-    if let (Some(hook), "published") = (&scenario.on_published, ended.0.as_str()) {
-        let (hook, live) = (hook.0.clone(), live.clone());
+    if let Some(hook) = &scenario.on_published
+        && all_published(&ended.0, &storage.s3, &seen).await
+    {
+        let (hook, mut live) = (hook.0.clone(), live.clone());
+        live.releases = seen.release_ids();
         tokio::task::spawn_blocking(move || hook(live)).await?;
     }
     let (state, status) = ended;
@@ -1483,6 +1499,22 @@ async fn wait_for_end(
         }
     }
     ("timed-out".to_owned(), status)
+}
+
+/// Whether the run ended with its release published, or, with several, every one of them.
+async fn all_published(state: &str, s3: &aws_sdk_s3::Client, seen: &Seen) -> bool {
+    match state {
+        "published" => true,
+        "done" => {
+            for id in seen.release_ids() {
+                if release_state(s3, &id).await != "published" {
+                    return false;
+                }
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 async fn release_state(s3: &aws_sdk_s3::Client, id: &str) -> String {

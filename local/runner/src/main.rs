@@ -2,8 +2,11 @@
 //! happens, then the manifest and its CloudFront URL; exits non-zero naming the failed step.
 
 use clap::Parser;
-use runner::{Scenario, run, workspace_root};
+use runner::{OnFailure, Scenario, run, workspace_root};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -38,10 +41,16 @@ struct Args {
     /// The size of the exported disk in bytes (deterministic content, hashed by publish-release).
     #[arg(long, default_value_t = 3 * 1024 * 1024)]
     export_size: usize,
-    /// Keep the local S3 (moto) up after the release, until Ctrl-C, so that the printed
-    /// `image-release` commands can inspect it.
+    /// Keep the whole local stack running once the releases are published (every function,
+    /// the buses, publish-release's tick), until Ctrl-C, and print the operator commands to try
+    /// on it: promote, rollback, revoke, retention, a new request. After a failed release only
+    /// S3 and the emulator stay up.
     #[arg(long)]
     keep: bool,
+    /// Publish this many releases of the image `golden` (requested as versions 1.0.0, 1.0.1,
+    /// …; builds golden-1.0.0-1, golden-1.0.0-2, …), so that a rollback has an earlier release.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+    releases: u16,
     /// A template parameter override, `Name=Value` (repeatable), e.g. `DeadlineExport=2s`.
     #[arg(long = "parameter", value_parser = parse_parameter)]
     parameters: Vec<(String, String)>,
@@ -85,11 +94,25 @@ async fn main() -> ExitCode {
     scenario.distribution_events = !args.withhold_events.contains(&Withheld::Distributed);
     scenario.pipeline_events = !args.withhold_events.contains(&Withheld::Pipeline);
     scenario.event_drop = args.drop_events;
-    scenario.parameters = args.parameters;
+    scenario.releases = vec!["golden".to_owned(); usize::from(args.releases)];
+    if args.releases > 2 {
+        // All are requested at once: let start-pipeline take them (a --parameter still wins).
+        scenario
+            .parameters
+            .push(("MaxReleasesInFlight".into(), args.releases.to_string()));
+    }
+    scenario.parameters.extend(args.parameters);
     scenario.lambda.cpu_share = args.cpu_share;
     scenario.iam = !args.no_iam;
     let keep = args.keep;
     scenario.export_size = Some(args.export_size);
+    let kept = Arc::new(AtomicBool::new(false));
+    if keep {
+        scenario.on_published = Some(keep_until_ctrl_c(
+            kept.clone(),
+            scenario.log_dir.join("operator-state"),
+        ));
+    }
     let report = match run(scenario).await {
         Ok(report) => report,
         Err(err) => {
@@ -100,8 +123,43 @@ async fn main() -> ExitCode {
     println!();
     let code = outcome(&report);
     lambda_summary(&report);
-    inspect(&report, keep).await;
+    if !kept.load(Ordering::SeqCst) {
+        inspect(&report, keep).await;
+    }
     code
+}
+
+/// The hook that keeps the stack running once every release is published: prints what to try
+/// (`runner::kept`), then waits for Ctrl-C with every function and tick live.
+fn keep_until_ctrl_c(kept: Arc<AtomicBool>, state_dir: PathBuf) -> OnFailure {
+    OnFailure(Arc::new(move |live| {
+        kept.store(true, Ordering::SeqCst);
+        println!("\npublished: {}", live.releases.join(", "));
+        let cli = match std::env::current_exe() {
+            Ok(exe) if exe.with_file_name("image-release").exists() => {
+                let dir = exe.parent().map(|d| d.display().to_string());
+                println!(
+                    "\nthe operator CLI, built beside local-release:\n  export PATH={}:\"$PATH\"",
+                    dir.unwrap_or_default()
+                );
+                "image-release"
+            }
+            _ => "cargo run -q -p image-release --",
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let downloads = runtime
+            .block_on(runner::kept::downloads_page(&live))
+            .unwrap_or_else(|err| format!("(none: {err:#})"));
+        print!(
+            "{}",
+            runner::kept::instructions(&live, cli, &state_dir, &downloads)
+        );
+        let waited = runtime.block_on(tokio::signal::ctrl_c());
+        if let Err(err) = waited {
+            eprintln!("cannot wait for Ctrl-C ({err}): stopping the local stack");
+        }
+        println!("\nCtrl-C: stopping the local stack once it is quiet");
+    }))
 }
 
 /// What Lambda and CloudWatch would have shown: denied calls, dead letters, alarms.
@@ -229,6 +287,27 @@ fn outcome(report: &runner::Report) -> ExitCode {
             }
             eprintln!("function logs: {}", report.log_dir.display());
             ExitCode::FAILURE
+        }
+        "done" => {
+            // Several releases: each one's end.
+            for (id, state) in &report.releases {
+                println!("release {id}: {state}");
+            }
+            println!(
+                "{} releases ended in {:.1}s",
+                report.releases.len(),
+                report.elapsed.as_secs_f64()
+            );
+            if report
+                .releases
+                .iter()
+                .all(|(_, state)| state == "published")
+            {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("function logs: {}", report.log_dir.display());
+                ExitCode::FAILURE
+            }
         }
         other => {
             eprintln!(
