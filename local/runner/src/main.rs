@@ -154,6 +154,7 @@ fn keep_until_ctrl_c(kept: Arc<AtomicBool>, state_dir: PathBuf) -> OnFailure {
             "{}",
             runner::kept::instructions(&live, cli, &state_dir, &downloads)
         );
+        neighbour(&live.s3_authorized, &live.lambda, &live.emulator.endpoint());
         let waited = runtime.block_on(tokio::signal::ctrl_c());
         if let Err(err) = waited {
             eprintln!("cannot wait for Ctrl-C ({err}): stopping the local stack");
@@ -204,7 +205,7 @@ async fn inspect(report: &runner::Report, keep: bool) {
         if keep {
             ""
         } else {
-            " (run with --keep to keep the local stack up for them)"
+            " (run with --keep --releases 2 to keep the whole stack running and try the lifecycle)"
         }
     );
     println!("  export {env}");
@@ -222,33 +223,41 @@ async fn inspect(report: &runner::Report, keep: bool) {
         println!("  cargo run -q -p image-release -- retry {id}");
     }
     if keep {
-        let emulator = report.emulator.endpoint();
-        println!(
-            "\nthe account's neighbour (another team's principal: S3, EC2, SSM, AppStream and Image \
-             Builder on everything, events:PutEvents on the default bus, lambda:InvokeFunction on \
-             every function; the local IAM evaluates its calls, the stack's resource policies included):"
-        );
-        println!(
-            "  export AWS_ENDPOINT_URL_S3={} AWS_ENDPOINT_URL_LAMBDA={} AWS_ENDPOINT_URL_EC2={emulator} \
-             AWS_ENDPOINT_URL_APPSTREAM={emulator} AWS_ENDPOINT_URL_IMAGEBUILDER={emulator} \
-             AWS_ENDPOINT_URL_EVENTBRIDGE={emulator} AWS_ENDPOINT_URL_SSM={emulator} \
-             AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1",
-            report.s3_authorized,
-            report.lambda_endpoint,
-            runner::stack::NEIGHBOUR_ACCESS_KEY
-        );
-        println!(
-            "  aws s3api put-object --bucket {} --key pending/x.json   # AccessDenied: only the stack writes",
-            runner::BUCKET
-        );
-        println!(
-            "  aws lambda invoke --function-name <name> --payload fileb://events/release-requested.json out.json"
+        neighbour(
+            &report.s3_authorized,
+            &report.lambda_endpoint,
+            &report.emulator.endpoint(),
         );
         println!(
             "\nthe local stack (S3, the emulator, the functions without their schedules) stays up until Ctrl-C"
         );
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The account's neighbour: another team's principal, to try the security model's attacks by hand.
+fn neighbour(s3_authorized: &str, lambda: &str, emulator: &str) {
+    println!(
+        "\nthe account's neighbour (another team's principal: S3, EC2, SSM, AppStream and Image \
+         Builder on everything, events:PutEvents on the default bus, lambda:InvokeFunction on \
+         every function; the local IAM evaluates its calls, the stack's resource policies included):"
+    );
+    println!(
+        "  export AWS_ENDPOINT_URL_S3={} AWS_ENDPOINT_URL_LAMBDA={} AWS_ENDPOINT_URL_EC2={emulator} \
+         AWS_ENDPOINT_URL_APPSTREAM={emulator} AWS_ENDPOINT_URL_IMAGEBUILDER={emulator} \
+         AWS_ENDPOINT_URL_EVENTBRIDGE={emulator} AWS_ENDPOINT_URL_SSM={emulator} \
+         AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1",
+        s3_authorized,
+        lambda,
+        runner::stack::NEIGHBOUR_ACCESS_KEY
+    );
+    println!(
+        "  aws s3api put-object --bucket {} --key pending/x.json   # AccessDenied: only the stack writes",
+        runner::BUCKET
+    );
+    println!(
+        "  aws lambda invoke --function-name <name> --payload fileb://events/release-requested.json out.json"
+    );
 }
 
 fn outcome(report: &runner::Report) -> ExitCode {
