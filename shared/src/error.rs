@@ -27,11 +27,18 @@ impl ValidationError {
         Self {
             field: field.into(),
             rule: rule.into(),
-            shown: if value.is_empty() {
-                String::new()
-            } else {
-                format!("{shown:?}")
-            },
+            // An empty value is shown too (`(got "")`): `FOO=` is a value, and the commonest
+            // mistake of all.
+            shown: format!("{shown:?}"),
+        }
+    }
+
+    /// An error about a field whose value cannot be shown (a malformed document).
+    pub fn without_value(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+            shown: String::new(),
         }
     }
 

@@ -28,7 +28,7 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ValidationErr
         } else {
             path
         };
-        ValidationError::new(field, err.inner().to_string(), "")
+        ValidationError::without_value(field, err.inner().to_string())
     })
 }
 
