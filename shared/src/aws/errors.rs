@@ -31,7 +31,12 @@ where
             ServiceError::new(operation, class, code, text)
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ServiceError::new(operation, ErrorClass::Transient, "NetworkError", message)
+            ServiceError::new(
+                operation,
+                ErrorClass::Transient,
+                "NetworkError",
+                causes(&err),
+            )
         }
         SdkError::ConstructionFailure(_) => ServiceError::new(
             operation,
@@ -41,6 +46,22 @@ where
         ),
         _ => ServiceError::new(operation, ErrorClass::Other, "Unknown", message),
     }
+}
+
+/// An error and its causes, one line (`dispatch failure: io error: … Connection refused`):
+/// what `DisplayErrorContext` says without the debug structure it appends, which no operator
+/// can read.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// An answer that lacks a field the API documents as always present.

@@ -14,6 +14,17 @@
     feature = "ssm"
 ))]
 mod errors;
+#[cfg(any(
+    feature = "appstream",
+    feature = "cloudfront",
+    feature = "ec2",
+    feature = "eventbridge",
+    feature = "imagebuilder",
+    feature = "kms",
+    feature = "s3",
+    feature = "ssm"
+))]
+pub use errors::causes;
 mod lazy;
 pub use lazy::{LazyClient, RegionalClients};
 
