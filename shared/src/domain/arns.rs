@@ -123,6 +123,25 @@ impl ReleaseId {
     }
 }
 
+/// The image part of a release id: the name Image Builder gives the image (its recipe's name,
+/// as the imageBuildVersionArn spells it).
+pub const IMAGE_NAME: &str = r"^[a-z0-9-_]+$";
+static IMAGE_NAME_RE: LazyLock<Regex> = LazyLock::new(|| regex(IMAGE_NAME));
+
+string_type!(
+    /// The image a release is of, as operators name it (`golden`): the part of a release id
+    /// before its version. Channels belong to an image.
+    ImageName
+);
+
+impl ImageName {
+    pub fn parse(field: &str, value: &str) -> Result<Self, ValidationError> {
+        check_len(field, value, 1, 128)?;
+        check_pattern(field, value, &IMAGE_NAME_RE, IMAGE_NAME)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
 const DISTRIBUTION_ARN: &str =
     r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration/[a-z0-9-_]+$";
 static DISTRIBUTION_ARN_RE: LazyLock<Regex> = LazyLock::new(|| regex(DISTRIBUTION_ARN));

@@ -97,6 +97,33 @@ pub fn partition_of(region: &str) -> &'static str {
 }
 
 impl RegionName {
+    /// Parses a region code that belongs to an AWS partition: listed in botocore's endpoint
+    /// data, or of a partition's region pattern (a region launched since is accepted).
+    /// `mars-north-1` and `US-EAST-1` are refused, where the SDK would sign for them and fail
+    /// at the network.
+    pub fn parse_known(field: &str, value: &str) -> Result<Self, ValidationError> {
+        let region = Self::parse(field, value)?;
+        let known = PARTITIONS
+            .iter()
+            .any(|p| p.regions.contains(&value) || p.pattern.is_match(value));
+        if known {
+            Ok(region)
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!(
+                    "must be a region of an AWS partition ({}; from botocore's endpoint data)",
+                    PARTITIONS
+                        .iter()
+                        .map(|p| format!("{} {}", p.name, p.pattern.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                value,
+            ))
+        }
+    }
+
     /// The partition this region belongs to (botocore's endpoint data).
     pub fn partition(&self) -> &'static str {
         partition_of(&self.0)
@@ -117,5 +144,28 @@ mod partition_tests {
         assert_eq!(partition_of("us-isob-east-1"), "aws-iso-b");
         // Not yet listed, but of the pattern of the commercial partition.
         assert_eq!(partition_of("ap-southeast-9"), "aws");
+    }
+
+    #[test]
+    fn when_a_region_is_of_no_partition_should_refuse_it_naming_the_patterns() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "ap-southeast-9",
+            "us-gov-west-1",
+            "cn-north-1",
+        ] {
+            assert!(RegionName::parse_known("--region", ok).is_ok(), "{ok}");
+        }
+        for bad in ["mars-north-1", "zz-north-1", "US-EAST-1", "bad region", "", "us-east"] {
+            let err = RegionName::parse_known("--region", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("--region: "), "{err}");
+            assert!(err.contains(&format!("(got {bad:?})")), "{err}");
+        }
+        // Of the shape of a region, but of no partition.
+        let err = RegionName::parse_known("--region", "zz-north-1").unwrap_err();
+        assert!(err.rule.contains("AWS partition"), "{err}");
     }
 }
