@@ -55,6 +55,9 @@ fn reason(settings: &MoveSettings) -> Result<Option<&str>, Failure> {
 
 /// `channels [IMAGE]`: every channel (of one image) with where it points.
 pub async fn list(cli: &Cli, image: Option<&str>) -> Outcome {
+    let image = image
+        .map(|i| shared::domain::ImageName::parse("IMAGE", i))
+        .transpose()?;
     let store = store(cli).await?;
     let prefix = match image {
         Some(image) => format!("{}{image}/", channels::keys::PREFIX),
@@ -77,10 +80,25 @@ pub async fn list(cli: &Cli, image: Option<&str>) -> Outcome {
             records.push(record);
         }
     }
+    let mut revoked = BTreeSet::new();
+    for id in records.iter().filter_map(|r| r.release_id.as_ref()) {
+        if crate::revoke::revocation(&store, id).await?.is_some() {
+            revoked.insert(id.clone());
+        }
+    }
     if cli.json {
+        let channels: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                let mut value = json!(r);
+                value["revoked"] =
+                    json!(r.release_id.as_ref().is_some_and(|id| revoked.contains(id)));
+                value
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "channels": records })).unwrap_or_default()
+            serde_json::to_string_pretty(&json!({ "channels": channels })).unwrap_or_default()
         );
         return Ok(None);
     }
@@ -92,9 +110,7 @@ pub async fn list(cli: &Cli, image: Option<&str>) -> Outcome {
             vec![
                 r.image.clone(),
                 r.channel.to_string(),
-                r.release_id
-                    .as_ref()
-                    .map_or("(empty)".into(), ToString::to_string),
+                release_cell(r.release_id.as_ref(), &revoked),
                 r.moved_at.clone(),
                 last.map_or(String::new(), |m| m.action.as_str().to_owned()),
                 last.map_or(String::new(), |m| m.by.clone()),
@@ -114,11 +130,22 @@ pub async fn list(cli: &Cli, image: Option<&str>) -> Outcome {
     Ok(None)
 }
 
+/// Where a channel points, as `channels` shows it: a revoked release says so (publish-release's
+/// next tick moves the channel away from it).
+pub fn release_cell(release: Option<&ReleaseId>, revoked: &BTreeSet<ReleaseId>) -> String {
+    match release {
+        None => "(empty)".into(),
+        Some(id) if revoked.contains(id) => format!("{id} (revoked)"),
+        Some(id) => id.to_string(),
+    }
+}
+
 /// `promote RELEASE --to CHANNEL`.
 pub async fn promote(cli: &Cli, release: &str, to: &str, settings: &MoveSettings) -> Outcome {
     let id = release_id(release)?;
     let channel = channel_name("--to", to)?;
     prefix(settings)?;
+    settings.keys.check()?;
     let image = channels::image_of(&id);
     let store = store(cli).await?;
     let current = channels::read(&store, &image, &channel)
@@ -128,9 +155,7 @@ pub async fn promote(cli: &Cli, release: &str, to: &str, settings: &MoveSettings
         .as_ref()
         .is_some_and(|c| c.value.release_id.as_ref() == Some(&id))
     {
-        return Err(Failure::Problem(format!(
-            "{image}/{channel} already points at {id}: nothing moved"
-        )));
+        return Ok(unchanged(cli, &image, &channel, &id));
     }
     move_channel(
         cli,
@@ -153,11 +178,16 @@ pub async fn rollback(
     settings: &MoveSettings,
 ) -> Outcome {
     let channel = channel_name("--channel", channel)?;
+    let to = to.map(|t| ReleaseId::parse("--to", t)).transpose()?;
+    let image = image
+        .map(|i| shared::domain::ImageName::parse("--image", i))
+        .transpose()?;
     prefix(settings)?;
+    settings.keys.check()?;
     let store = store(cli).await?;
-    let image = match (image, to) {
-        (Some(image), _) => image.to_owned(),
-        (None, Some(to)) => channels::image_of(&release_id(to)?),
+    let image = match (image, &to) {
+        (Some(image), _) => image.to_string(),
+        (None, Some(to)) => channels::image_of(to),
         (None, None) => only_image_with(&store, &channel).await?,
     };
     let current = channels::read(&store, &image, &channel)
@@ -165,7 +195,7 @@ pub async fn rollback(
         .map_err(aws("reading the channel"))?
         .ok_or_else(|| Failure::Problem(format!("{image}/{channel} has never pointed anywhere")))?;
     let target = match to {
-        Some(to) => release_id(to)?,
+        Some(to) => to,
         None => current.value.rollback_target().cloned().ok_or_else(|| {
             Failure::Problem(format!(
                 "{image}/{channel} has no earlier release to roll back to (pass --to RELEASE)"
@@ -173,9 +203,7 @@ pub async fn rollback(
         })?,
     };
     if current.value.release_id.as_ref() == Some(&target) {
-        return Err(Failure::Problem(format!(
-            "{image}/{channel} already points at {target}: nothing moved"
-        )));
+        return Ok(unchanged(cli, &image, &channel, &target));
     }
     move_channel(
         cli,
@@ -187,6 +215,19 @@ pub async fn rollback(
         settings,
     )
     .await
+}
+
+/// A move to where the channel points already: done, nothing changed (exit 0, said so).
+fn unchanged(cli: &Cli, image: &str, channel: &ChannelName, id: &ReleaseId) -> Option<String> {
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "image": image, "channel": channel.as_str(), "release": id.as_str(), "unchanged": true })
+        );
+    } else {
+        println!("{image}/{channel} already points at {id}: nothing to do");
+    }
+    None
 }
 
 /// The one image that has `channel` (usage error when none or several do).
@@ -230,9 +271,9 @@ async fn move_channel(
     let reason = reason(settings)?;
     let image = channels::image_of(id);
     let manifest = crate::published(store, id).await?;
-    let config = sdk(cli).await;
+    let config = sdk(cli).await?;
 
-    let findings = promotion_findings(&config, store, &manifest, settings.keys.source()).await?;
+    let findings = promotion_findings(&config, store, &manifest, settings.keys.source()?).await?;
     if let Some(summary) = verify::report(cli, id, &findings) {
         return Err(Failure::Problem(format!(
             "{summary}: {image}/{channel} not moved"
@@ -306,15 +347,28 @@ async fn move_channel(
     Ok(None)
 }
 
-/// The principal moving the channel (STS GetCallerIdentity), for the channel's history.
+/// The principal acting (STS GetCallerIdentity), for the record it writes. When it cannot be
+/// read, the record says so and the operator is warned on stderr: the history would otherwise
+/// blame nobody without anyone noticing.
 pub(crate) async fn caller(config: &aws_config::SdkConfig) -> String {
-    aws_sdk_sts::Client::new(config)
+    let answer = aws_sdk_sts::Client::new(config)
         .get_caller_identity()
         .send()
-        .await
-        .ok()
-        .and_then(|out| out.arn)
-        .unwrap_or_else(|| "unknown (sts:GetCallerIdentity failed)".into())
+        .await;
+    match answer {
+        Ok(out) if out.arn.is_some() => out.arn.unwrap_or_default(),
+        Ok(_) => unknown_caller("the answer names no ARN".into()),
+        Err(e) => unknown_caller(shared::aws::causes(&e)),
+    }
+}
+
+fn unknown_caller(why: String) -> String {
+    eprintln!(
+        "warning: who you are could not be read (sts:GetCallerIdentity: {why}): the record \
+         says `unknown`; allow sts:GetCallerIdentity (no policy can deny it) or check the \
+         endpoint"
+    );
+    "unknown (sts:GetCallerIdentity failed)".into()
 }
 
 /// `verify`'s checks without the URLs, then deprecation and launch permissions.
@@ -332,12 +386,7 @@ async fn promotion_findings(
         parameter_prefix: None,
     };
     let mut findings = verify::check(config, store, manifest, &options).await?;
-    let revoked = store
-        .get_json::<shared::revocation::RevocationRecord>(&shared::revocation::keys::record(
-            &manifest.release_id,
-        ))
-        .await
-        .map_err(aws("reading the revocation"))?;
+    let revoked = crate::revoke::revocation(store, &manifest.release_id).await?;
     findings.push(Finding {
         check: "not revoked",
         subject: manifest.release_id.to_string(),
@@ -437,7 +486,7 @@ async fn expected_permissions(
         .map_err(|e| {
             format!(
                 "GetDistributionConfiguration {arn} failed: {}",
-                aws_sdk_imagebuilder::error::DisplayErrorContext(&e)
+                shared::aws::causes(&e)
             )
         })?;
     let mut expected = BTreeMap::new();
@@ -475,6 +524,19 @@ mod tests {
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn when_a_channel_points_at_a_revoked_release_should_show_it_revoked() {
+        let id = ReleaseId::parse("id", "golden-1.0.0-2").unwrap();
+        let other = ReleaseId::parse("id", "golden-1.0.0-1").unwrap();
+        let revoked = BTreeSet::from([id.clone()]);
+        assert_eq!(
+            release_cell(Some(&id), &revoked),
+            "golden-1.0.0-2 (revoked)"
+        );
+        assert_eq!(release_cell(Some(&other), &revoked), "golden-1.0.0-1");
+        assert_eq!(release_cell(None, &revoked), "(empty)");
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct Finding {
     /// `None` when the check passed; else the problem and its fix.
     pub problem: Option<String>,
     pub detail: String,
+    /// AWS could not be asked (unreachable, or the caller may not ask): nothing is known, so
+    /// no fix is offered but the access.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 fn ok(check: &'static str, detail: impl Into<String>) -> Finding {
@@ -26,6 +30,7 @@ fn ok(check: &'static str, detail: impl Into<String>) -> Finding {
         check,
         problem: None,
         detail: detail.into(),
+        unknown: false,
     }
 }
 
@@ -34,7 +39,65 @@ fn bad(check: &'static str, problem: impl Into<String>) -> Finding {
         check,
         problem: Some(problem.into()),
         detail: String::new(),
+        unknown: false,
     }
+}
+
+/// Why `what` could not be checked at all, when the answer says nothing about it: the
+/// service could not be reached, or refused the caller. `None` when AWS answered about the
+/// thing itself (then the check's own judgement and fix apply).
+pub fn unchecked(
+    check: &'static str,
+    service: &str,
+    what: &str,
+    reached: bool,
+    code: Option<&str>,
+    cause: &str,
+) -> Option<Finding> {
+    let problem = if !reached {
+        format!(
+            "could not check {what}: {service} cannot be reached ({cause}); fix: the network, \
+             the endpoint (AWS_ENDPOINT_URL_*) or --region, then run doctor again"
+        )
+    } else if code.is_some_and(|c| c.contains("AccessDenied") || c == "UnauthorizedOperation") {
+        format!(
+            "could not check {what}: {service} refused these credentials ({cause}); fix: run \
+             doctor under the stack's OperatorReadOnlyPolicyArn policy, or as a principal that may \
+             read it"
+        )
+    } else {
+        return None;
+    };
+    Some(Finding {
+        check,
+        problem: Some(problem),
+        detail: String::new(),
+        unknown: true,
+    })
+}
+
+/// [`unchecked`] for an SDK error, or the check's own verdict `otherwise`.
+fn judged<E, R>(
+    check: &'static str,
+    service: &str,
+    what: &str,
+    e: &aws_sdk_sts::error::SdkError<E, R>,
+    otherwise: impl FnOnce(String) -> Finding,
+) -> Finding
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let service_error = e.as_service_error();
+    unchecked(
+        check,
+        service,
+        what,
+        service_error.is_some(),
+        service_error.and_then(|s| s.code()),
+        &sdk_error(e),
+    )
+    .unwrap_or_else(|| otherwise(sdk_error(e)))
 }
 
 /// What `doctor` checks, from the stack and the flags.
@@ -72,6 +135,18 @@ pub struct Settings {
     #[arg(long)]
     pub alarm_topic: Option<String>,
 }
+
+/// The stack's parameters and outputs doctor reads ([`Settings::merge`]).
+pub const STACK_KEYS: [&str; 8] = [
+    "PipelineArn",
+    "DistributionConfigurationArn",
+    "VmExportRoleName",
+    "RequiredSteps",
+    "AppStreamDestinationRegions",
+    "AppStreamSourceMode",
+    "AlarmTopicArn",
+    "ArtifactBucketName",
+];
 
 impl Settings {
     /// Fills what the flags left out from the stack's parameters and outputs.
@@ -219,18 +294,29 @@ pub fn appstream_region_findings(home: &str, regions: &[String]) -> Vec<Finding>
 }
 
 pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
-    let config = sdk(cli).await;
+    let config = sdk(cli).await?;
     let mut settings = settings.clone();
     let mut bucket = cli.bucket.clone();
     let mut findings = Vec::new();
-    if let Some(stack) = &settings.stack {
+    if let Some(stack) = settings.stack.clone() {
         let cloudformation = aws_sdk_cloudformation::Client::new(&config);
         let described = cloudformation
             .describe_stacks()
-            .stack_name(stack)
+            .stack_name(&stack)
             .send()
             .await
-            .map_err(|e| Failure::Usage(format!("--stack {stack}: {}", sdk_error(&e))))?;
+            .map_err(|e| {
+                let cause = sdk_error(&e);
+                match e.as_service_error() {
+                    Some(_) => Failure::Usage(format!("--stack {stack}: {cause}")),
+                    None => Failure::Problem(format!(
+                        "--stack {stack}: CloudFormation cannot be reached ({cause}): none of \
+                         the stack's parameters and outputs could be read; fix: the network, \
+                         the endpoint or --region, or pass them as flags ({})",
+                        STACK_KEYS.join(", ")
+                    )),
+                }
+            })?;
         let mut values = BTreeMap::new();
         for found in described.stacks() {
             for p in found.parameters() {
@@ -245,6 +331,26 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
             }
         }
         settings.merge(&values, &mut bucket);
+        let missing: Vec<&str> = STACK_KEYS
+            .iter()
+            .copied()
+            .filter(|k| !values.contains_key(*k))
+            .collect();
+        findings.push(if missing.is_empty() {
+            ok(
+                "stack",
+                format!("{stack}: every parameter and output doctor reads"),
+            )
+        } else {
+            bad(
+                "stack",
+                format!(
+                    "{stack} has no {}: what they give is checked only from flags; fix: update \
+                     the stack to this template, or pass the flags",
+                    missing.join(", ")
+                ),
+            )
+        });
     }
     let pipeline = settings
         .pipeline
@@ -280,13 +386,12 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
                     .map(str::to_owned);
             }
         }
-        Err(e) => findings.push(bad(
-            "pipeline",
-            format!(
-                "{pipeline} cannot be read ({}); fix: check PipelineArn and the stack's region",
-                sdk_error(&e)
-            ),
-        )),
+        Err(e) => findings.push(judged("pipeline", "Image Builder", pipeline.as_str(), &e, |why| {
+            bad(
+                "pipeline",
+                format!("{pipeline} cannot be read ({why}); fix: check PipelineArn and the stack's region"),
+            )
+        })),
     }
     match &distribution {
         None => findings.push(bad(
@@ -316,13 +421,14 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
                     .collect();
                 findings.extend(distribution_findings(&home, &regions, export_required));
             }
-            Err(e) => findings.push(bad(
-                "distribution",
-                format!(
-                    "{arn} cannot be read ({}); fix: check DistributionConfigurationArn",
-                    sdk_error(&e)
-                ),
-            )),
+            Err(e) => findings.push(judged("distribution", "Image Builder", arn, &e, |why| {
+                bad(
+                    "distribution",
+                    format!(
+                        "{arn} cannot be read ({why}); fix: check DistributionConfigurationArn"
+                    ),
+                )
+            })),
         },
     }
 
@@ -354,24 +460,41 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
                     ),
                 }
             }
-            Err(e) => bad(
-                "VM Import role",
-                format!(
-                    "{role} cannot be read ({}); fix: deploy with CreateVmImportRole=true, or \
-                     create it as the VM Import/Export user guide says",
-                    sdk_error(&e)
-                ),
-            ),
+            Err(e) => judged("VM Import role", "IAM", &role, &e, |why| {
+                bad(
+                    "VM Import role",
+                    format!(
+                        "{role} cannot be read ({why}); fix: deploy with CreateVmImportRole=true, \
+                         or create it as the VM Import/Export user guide says"
+                    ),
+                )
+            }),
         });
     }
 
     // 3. The bucket belongs to the account of the stack.
-    let caller = aws_sdk_sts::Client::new(&config)
+    let caller = match aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
         .send()
         .await
-        .ok()
-        .and_then(|o| o.account().map(str::to_owned));
+    {
+        Ok(o) => o.account().map(str::to_owned),
+        Err(e) => {
+            findings.push(judged(
+                "account",
+                "STS",
+                "these credentials' account",
+                &e,
+                |why| {
+                    bad(
+                        "account",
+                        format!("these credentials' account cannot be read ({why})"),
+                    )
+                },
+            ));
+            None
+        }
+    };
     match &bucket {
         None => findings.push(bad(
             "bucket",
@@ -393,14 +516,15 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
                     .await
                 {
                     Ok(_) => ok("bucket", format!("{name} belongs to {owner}")),
-                    Err(e) => bad(
-                        "bucket",
-                        format!(
-                            "{name} is not a bucket of account {owner} ({}); fix: use the stack's \
-                             ArtifactBucketName, in the pipeline's account",
-                            sdk_error(&e)
-                        ),
-                    ),
+                    Err(e) => judged("bucket", "S3", name, &e, |why| {
+                        bad(
+                            "bucket",
+                            format!(
+                                "{name} is not a bucket of account {owner} ({why}); fix: use the \
+                                 stack's ArtifactBucketName, in the pipeline's account"
+                            ),
+                        )
+                    }),
                 },
             );
         }
@@ -478,13 +602,12 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
                             .collect();
                         subscription_finding(topic, &arns)
                     }
-                    Err(e) => bad(
-                        "alarm topic",
-                        format!(
-                            "{topic} cannot be read ({}); fix: check AlarmTopicArn",
-                            sdk_error(&e)
-                        ),
-                    ),
+                    Err(e) => judged("alarm topic", "SNS", topic, &e, |why| {
+                        bad(
+                            "alarm topic",
+                            format!("{topic} cannot be read ({why}); fix: check AlarmTopicArn"),
+                        )
+                    }),
                 },
             );
         }
@@ -501,13 +624,20 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
         );
     } else {
         for f in &findings {
-            match &f.problem {
-                None => println!("ok    {:<17} {}", f.check, f.detail),
-                Some(p) => println!("FAIL  {:<17} {p}", f.check),
+            match (&f.problem, f.unknown) {
+                (None, _) => println!("ok    {:<17} {}", f.check, f.detail),
+                (Some(p), true) => println!("?     {:<17} {p}", f.check),
+                (Some(p), false) => println!("FAIL  {:<17} {p}", f.check),
             }
         }
     }
-    Ok((problems > 0).then(|| format!("doctor: {problems} of {} checks failed", findings.len())))
+    let unknown = findings.iter().filter(|f| f.unknown).count();
+    Ok((problems > 0).then(|| {
+        format!(
+            "doctor: {problems} of {} checks failed ({unknown} of them could not be made)",
+            findings.len()
+        )
+    }))
 }
 
 async fn appstream_source(config: &aws_config::SdkConfig, home: &str, name: &str) -> Finding {
@@ -534,21 +664,31 @@ async fn appstream_source(config: &aws_config::SdkConfig, home: &str, name: &str
                  AppStreamSourceMode=import"
             ),
         ),
-        Err(e) => bad("AppStream source", format!("{name} cannot be read: {e}")),
+        Err(e) => unchecked(
+            "AppStream source",
+            "AppStream",
+            name,
+            e.code != "NetworkError",
+            Some(&e.code),
+            &e.message,
+        )
+        .unwrap_or_else(|| bad("AppStream source", format!("{name} cannot be read: {e}"))),
     }
 }
 
 /// An SDK error as people read it: the service's code and message when there is one.
-fn sdk_error<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Display, R>(
-    e: &aws_sdk_sts::error::SdkError<E, R>,
-) -> String {
+fn sdk_error<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match e.as_service_error() {
         Some(service) => format!(
             "{}: {}",
             service.code().unwrap_or("error"),
             service.message().unwrap_or_default()
         ),
-        None => e.to_string(),
+        None => shared::aws::causes(e),
     }
 }
 

@@ -2,10 +2,10 @@
 //! standard credential chain: `--profile`, `--region`, environment) or the local stack (the SDK's
 //! `AWS_ENDPOINT_URL_<SERVICE>` variables). Tables for people, `--json` for scripts.
 //!
-//! Exit codes: 0 ok; 1 a problem was found (a failed or missing release, a missing artifact);
-//! 2 usage or configuration error (bad flags, no bucket, an unreadable key).
+//! Exit codes and messages: one contract for every command, [`contract`].
 
 pub mod channels;
+pub mod contract;
 pub mod doctor;
 pub mod freshness;
 pub mod live;
@@ -15,7 +15,10 @@ pub mod retry;
 pub mod revoke;
 pub mod sign;
 pub mod status;
+pub mod url;
 pub mod verify;
+
+pub use contract::Failure;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -27,7 +30,7 @@ use shared::domain::{BucketName, ImagePipelineArn, ReleaseId, ReleaseVersion};
 use shared::ports::{ArtifactStore, ReleaseEvents};
 use shared::release::{Manifest, keys};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -62,25 +65,9 @@ pub enum Command {
         #[arg(long, requires = "release")]
         live: bool,
     },
-    /// The download URL of a release's artifact; a CloudFront signed URL with a key.
-    Url {
-        release: String,
-        /// VMDK, RAW or VHD (default: the manifest's first artifact).
-        #[arg(long)]
-        format: Option<String>,
-        /// How long a signed URL is valid: a whole number and s, m, h or d.
-        #[arg(long, default_value = "7d")]
-        expires: String,
-        /// An exact expiry (RFC 3339, e.g. 2026-12-31T00:00:00Z) instead of --expires.
-        #[arg(long)]
-        expires_at: Option<String>,
-        /// The CloudFront public key id (stack output DownloadSigningKeyId).
-        #[arg(long, requires = "private_key")]
-        key_pair_id: Option<String>,
-        /// The matching RSA private key (PEM file).
-        #[arg(long, requires = "key_pair_id")]
-        private_key: Option<std::path::PathBuf>,
-    },
+    /// The download URL of a release's artifact; a CloudFront signed URL with a key. A revoked
+    /// release's is refused unless --force.
+    Url(url::UrlArgs),
     /// Checks a published release against AWS: AMIs, artifacts (size and SHA-256), AppStream
     /// images, the signatures of SHA256SUMS and the manifest, CloudFront URLs. Prints every mismatch; exit 1 if there is any.
     Verify {
@@ -209,38 +196,12 @@ pub enum RetentionAction {
     },
 }
 
-/// How a command ended: the exit code, and what to print.
-#[derive(Debug)]
-pub enum Failure {
-    /// Exit 1: the command worked and found a problem.
-    Problem(String),
-    /// Exit 2: the command could not run as asked.
-    Usage(String),
-}
-
 type Outcome = Result<Option<String>, Failure>;
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Status { release, live } => status::status(&cli, release.as_deref(), *live).await,
-        Command::Url {
-            release,
-            format,
-            expires,
-            expires_at,
-            key_pair_id,
-            private_key,
-        } => {
-            url(
-                &cli,
-                release,
-                format.as_deref(),
-                expires,
-                expires_at.as_deref(),
-                key_pair_id.as_deref().zip(private_key.as_deref()),
-            )
-            .await
-        }
+        Command::Url(args) => url::url(&cli, args).await,
         Command::Verify {
             release,
             skip_urls,
@@ -248,18 +209,21 @@ pub async fn run(cli: Cli) -> ExitCode {
             private_key,
             keys,
             parameter_prefix,
-        } => match signing_key(key_pair_id.as_deref().zip(private_key.as_deref())) {
-            Ok(key) => {
+        } => match (
+            signing_key(key_pair_id.as_deref().zip(private_key.as_deref())),
+            keys.source(),
+        ) {
+            (Ok(key), Ok(public_key)) => {
                 let options = verify::Options {
                     skip_urls: *skip_urls,
                     catalog: true,
                     key,
-                    public_key: keys.source(),
+                    public_key,
                     parameter_prefix: parameter_prefix.clone(),
                 };
                 verify::verify(&cli, release, options).await
             }
-            Err(e) => Err(e),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         },
         Command::Watch {
             release,
@@ -302,24 +266,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             version,
         } => request(&cli, event_bus, pipeline.as_deref(), version.as_deref()).await,
     };
-    match result {
-        Ok(Some(problem)) => {
-            eprintln!("{problem}");
-            ExitCode::from(1)
-        }
-        Ok(None) => ExitCode::SUCCESS,
-        Err(Failure::Problem(message)) => {
-            eprintln!("image-release: {message}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(message)) => {
-            eprintln!("image-release: {message}");
-            ExitCode::from(2)
-        }
-    }
+    contract::finish(result, cli.json)
 }
 
-async fn sdk(cli: &Cli) -> aws_config::SdkConfig {
+/// The SDK's configuration (the standard chain, `--profile`, `--region`), with a region of an
+/// AWS partition: a missing or malformed region is a configuration error (exit 2), where the
+/// SDK would only fail at the first call.
+async fn sdk(cli: &Cli) -> Result<aws_config::SdkConfig, Failure> {
+    if let Some(region) = &cli.region {
+        shared::domain::RegionName::parse_known("--region", region)?;
+    }
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(shared::aws::https_client());
     if let Some(profile) = &cli.profile {
@@ -328,7 +284,19 @@ async fn sdk(cli: &Cli) -> aws_config::SdkConfig {
     if let Some(region) = &cli.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
-    loader.load().await
+    let config = loader.load().await;
+    let region = config.region().ok_or_else(|| {
+        Failure::Usage(
+            "no region: pass --region, set AWS_REGION or give the profile a region".into(),
+        )
+    })?;
+    if cli.region.is_none() {
+        shared::domain::RegionName::parse_known(
+            "the region (AWS_REGION or the profile's)",
+            region.as_ref(),
+        )?;
+    }
+    Ok(config)
 }
 
 /// The channels' SSM hierarchy, which only the stack knows (its default names the stack).
@@ -348,9 +316,8 @@ async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {
     let bucket = cli.bucket.as_deref().ok_or_else(|| {
         Failure::Usage("no bucket: pass --bucket or set IMAGE_RELEASE_BUCKET (stack output ArtifactBucketName)".into())
     })?;
-    let bucket =
-        BucketName::parse("--bucket", bucket).map_err(|e| Failure::Usage(e.to_string()))?;
-    Ok(S3Adapter::new(&sdk(cli).await, bucket))
+    let bucket = BucketName::parse("--bucket", bucket)?;
+    Ok(S3Adapter::new(&sdk(cli).await?, bucket))
 }
 
 /// Asks `question` on the terminal; anything but y/yes (or no answer) declines.
@@ -413,15 +380,22 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-/// The manifest of a published release (exit 1 when there is none, or when the manifest at
+/// The manifest of a published release (exit 1 when there is none, the contract's words for
+/// an unknown or unpublished release, or when the manifest at
 /// its path names another release: its signature would then prove the other's objects).
 async fn published(store: &S3Adapter, id: &ReleaseId) -> Result<Manifest, Failure> {
     let key = keys::manifest(id);
-    let manifest: Manifest = store
+    let manifest: Option<Manifest> = store
         .get_json(&key)
         .await
-        .map_err(aws("reading the manifest"))?
-        .ok_or_else(|| Failure::Problem(format!("release {id} has no manifest (not published)")))?;
+        .map_err(aws("reading the manifest"))?;
+    let Some(manifest) = manifest else {
+        return Err(match status::current_status(store, id).await? {
+            Some(status) => contract::not_published(id, &name(status.state)),
+            None if status::registered(store, id).await? => contract::not_published(id, "pending"),
+            None => contract::unknown_release(id, store.bucket()),
+        });
+    };
     if manifest.release_id != *id {
         return Err(Failure::Problem(format!(
             "{key} names release {}, not {id}: it is not this release's manifest",
@@ -454,84 +428,6 @@ fn signing_key(
     Ok(Some((id.to_owned(), key)))
 }
 
-/// The longest a signed download URL may live (`--expires 3650d`).
-const MAX_URL_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
-
-async fn url(
-    cli: &Cli,
-    release: &str,
-    format: Option<&str>,
-    expires: &str,
-    expires_at: Option<&str>,
-    key: Option<(&str, &std::path::Path)>,
-) -> Outcome {
-    let id = release_id(release)?;
-    let expires = match expires_at {
-        Some(at) => parse_time(at)
-            .ok_or_else(|| Failure::Usage(format!("--expires-at: not an RFC 3339 time: {at:?}")))?,
-        None => {
-            let wait =
-                parse_duration("--expires", expires).map_err(|e| Failure::Usage(e.to_string()))?;
-            SystemTime::now()
-                .checked_add(wait)
-                .ok_or_else(|| Failure::Usage(format!("--expires {expires}: too far ahead")))?
-        }
-    };
-    // A signed URL lives between now and the longest --expires accepts: one born expired, or
-    // one no --expires could give, is refused whichever flag asked for it.
-    let lifetime = expires
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    let flag = if expires_at.is_some() {
-        "--expires-at"
-    } else {
-        "--expires"
-    };
-    if lifetime.is_zero() {
-        return Err(Failure::Usage(format!(
-            "{flag}: the URL would be expired already; give a time in the future"
-        )));
-    }
-    if lifetime > MAX_URL_LIFETIME {
-        return Err(Failure::Usage(format!(
-            "{flag}: at most 3650 days ahead (a signed URL is a credential)"
-        )));
-    }
-    let expires = expires
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let key = signing_key(key)?;
-    let store = store(cli).await?;
-    let manifest = published(&store, &id).await?;
-    let artifacts = artifacts(&manifest);
-    let artifact = match format {
-        Some(f) => artifacts
-            .iter()
-            .find(|a| a.format.as_str().eq_ignore_ascii_case(f)),
-        None => artifacts.first(),
-    }
-    .ok_or_else(|| {
-        Failure::Problem(format!(
-            "release {id} has no {} artifact",
-            format.unwrap_or("downloadable")
-        ))
-    })?;
-    let url = match &key {
-        Some((key_pair_id, key)) => sign::signed_url(&artifact.url, key_pair_id, key, expires),
-        None => artifact.url.clone(),
-    };
-    if cli.json {
-        println!(
-            "{}",
-            json!({ "url": url, "format": artifact.format, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes, "expires": key.as_ref().map(|_| expires) })
-        );
-    } else {
-        println!("{url}");
-    }
-    Ok(None)
-}
-
 async fn request(
     cli: &Cli,
     event_bus: &str,
@@ -551,7 +447,7 @@ async fn request(
             ReleaseVersion::parse("--version", v).map_err(|e| Failure::Usage(e.to_string()))?;
         detail["releaseVersion"] = version.as_str().into();
     }
-    let events = EventBridgeAdapter::new(&sdk(cli).await, bus.clone());
+    let events = EventBridgeAdapter::new(&sdk(cli).await?, bus.clone());
     events
         .put("Release Requested", &[], &detail)
         .await

@@ -28,10 +28,25 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// A `--public-key` file that cannot be read as a public key: a usage error (exit 2),
+    /// found before anything is asked of AWS.
+    pub fn check(&self) -> Result<(), crate::Failure> {
+        let Some(path) = &self.public_key else {
+            return Ok(());
+        };
+        std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| public_key(&b))
+            .map(drop)
+            .map_err(|e| crate::Failure::Usage(format!("--public-key {}: {e}", path.display())))
+    }
+
     /// Where the key comes from; the bucket's own, with a warning on stderr, when nothing is
-    /// pinned.
-    pub fn source(&self) -> PublicKeySource {
-        match (&self.public_key, &self.signing_key) {
+    /// pinned. A `--public-key` file that cannot be read as a public key is a usage error
+    /// (exit 2), found before anything is asked of AWS.
+    pub fn source(&self) -> Result<PublicKeySource, crate::Failure> {
+        self.check()?;
+        Ok(match (&self.public_key, &self.signing_key) {
             (Some(path), _) => PublicKeySource::File(path.clone()),
             (None, Some(arn)) => PublicKeySource::Kms(arn.clone()),
             (None, None) => {
@@ -43,7 +58,7 @@ impl KeyArgs {
                 );
                 PublicKeySource::Bucket
             }
-        }
+        })
     }
 }
 

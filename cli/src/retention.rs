@@ -31,7 +31,15 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// The policy, a bad value named as its flag (and the variable that can set it).
     fn policy(&self) -> Result<Policy, Failure> {
+        const FLAGS: [(&str, &str); 5] = [
+            ("RETENTION_KEEP_NEWEST", "--keep-newest"),
+            ("RETENTION_KEEP_CHANNEL_DAYS", "--keep-channel-days"),
+            ("RETENTION_DEPRECATE_AFTER_DAYS", "--deprecate-after-days"),
+            ("RETENTION_DELETE_AFTER_DAYS", "--delete-after-days"),
+            ("RETENTION_DELETE_SHARED", "--delete-shared"),
+        ];
         Policy::from_lookup(|var| match var {
             "RETENTION_KEEP_NEWEST" => self.keep_newest.clone(),
             "RETENTION_KEEP_CHANNEL_DAYS" => self.keep_channel_days.clone(),
@@ -40,7 +48,13 @@ impl PolicyArgs {
             "RETENTION_DELETE_SHARED" => self.delete_shared.clone(),
             _ => None,
         })
-        .map_err(|e| Failure::Usage(e.to_string()))
+        .map_err(|e| match e {
+            shared::ConfigError::Invalid { var, source } => {
+                let flag = FLAGS.iter().find(|(v, _)| *v == var).map_or(var, |f| f.1);
+                Failure::from(source.at(format!("{flag} (or {var})")))
+            }
+            other => Failure::Usage(other.to_string()),
+        })
     }
 }
 
@@ -144,10 +158,10 @@ async fn compute(
 ) -> Result<(Plan, aws_config::SdkConfig), Failure> {
     let policy = args.policy()?;
     let store = store(cli).await?;
-    let config = sdk(cli).await;
-    let key = SignedManifests::key(&config, &store, &keys.source())
+    let config = sdk(cli).await?;
+    let key = SignedManifests::key(&config, &store, &keys.source()?)
         .await
-        .map_err(Failure::Usage)?;
+        .map_err(Failure::Problem)?;
     let proof = SignedManifests { store: &store, key };
     let plan = retention::plan(&store, &Ec2Regions::new(&config), &proof, &policy, now)
         .await
@@ -166,8 +180,11 @@ pub async fn plan(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs) -> Outcome {
 /// never joined), plans at S3's time of the claim (not this machine's clock), and (confirmed,
 /// or `--yes`) does it, recording what it did where publish-release records its runs.
 pub async fn apply(cli: &Cli, args: &PolicyArgs, keys: &KeyArgs, yes: bool) -> Outcome {
+    // Usage first: a bad flag is found before the run is claimed.
+    args.policy()?;
+    keys.check()?;
     let store = store(cli).await?;
-    let by = crate::channels::caller(&sdk(cli).await).await;
+    let by = crate::channels::caller(&sdk(cli).await?).await;
     let run = match retention::claim(&store, std::time::SystemTime::now(), None, &by)
         .await
         .map_err(aws("claiming the retention run"))?

@@ -34,7 +34,7 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
             )));
         }
         None if records.is_empty() => {
-            return Err(Failure::Problem(format!("no release {id} in the bucket")));
+            return Err(crate::contract::unknown_release(&id, store.bucket()));
         }
         Some(ReleaseState::Pending) | None if failures.is_empty() => {
             return Err(Failure::Problem(format!(

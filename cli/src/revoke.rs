@@ -52,15 +52,8 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
     }
     let store = store(cli).await?;
     let manifest = crate::published(&store, &id).await?;
-    if let Some(existing) = store
-        .get_json::<RevocationRecord>(&revocation::keys::record(&id))
-        .await
-        .map_err(aws("reading the revocation"))?
-    {
-        return Err(Failure::Problem(format!(
-            "{id} was revoked at {} by {}: {} (follow it with image-release verify {id})",
-            existing.at, existing.by, existing.reason
-        )));
+    if let Some(existing) = revocation(&store, &id).await? {
+        return repeated(cli, &existing, options);
     }
     println!(
         "Revoking {id} takes it back on every surface: the channels that point at it move to the \
@@ -91,7 +84,7 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
     {
         return Err(Failure::Problem(format!("{id} not revoked")));
     }
-    let config = crate::sdk(cli).await;
+    let config = crate::sdk(cli).await?;
     let record = RevocationRecord {
         schema_version: revocation::REVOCATION_SCHEMA_VERSION,
         release_id: id.clone(),
@@ -129,6 +122,53 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
             "revocation of {id} recorded ({}); publish-release takes it back at its next tick. \
              Check it is revoked everywhere: image-release verify {id}",
             revocation::keys::record(&id)
+        );
+    }
+    Ok(None)
+}
+
+/// The release's revocation record, if it was revoked.
+pub(crate) async fn revocation(
+    store: &S3Adapter,
+    id: &shared::domain::ReleaseId,
+) -> Result<Option<RevocationRecord>, Failure> {
+    store
+        .get_json(&revocation::keys::record(id))
+        .await
+        .map_err(aws("reading the revocation"))
+}
+
+/// `revoke` of a release revoked already: done (exit 0) when it asks for nothing more than
+/// the revocation did; refused when it asks for more (a revocation is decided once).
+fn repeated(cli: &Cli, existing: &RevocationRecord, options: &RevokeOptions) -> Outcome {
+    let id = &existing.release_id;
+    let more: Vec<&str> = [
+        (options.disable && !existing.disable, "--disable"),
+        (
+            options.delete_appstream && !existing.delete_appstream,
+            "--delete-appstream",
+        ),
+        (options.purge && !existing.purge, "--purge"),
+    ]
+    .into_iter()
+    .filter_map(|(asked, flag)| asked.then_some(flag))
+    .collect();
+    if !more.is_empty() {
+        return Err(Failure::Problem(format!(
+            "{} without {}: a revocation is decided once, so nothing changed",
+            crate::contract::revoked(existing),
+            more.join(", ")
+        )));
+    }
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({ "revoked": existing, "unchanged": true })
+        );
+    } else {
+        println!(
+            "{}: nothing to do (follow it with image-release verify {id})",
+            crate::contract::revoked(existing)
         );
     }
     Ok(None)

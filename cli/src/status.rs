@@ -8,6 +8,9 @@ use shared::ports::ArtifactStore;
 use shared::release::{PendingMarker, ReleaseState, StatusRecord, StepState, StepStatus, keys};
 use std::time::SystemTime;
 
+/// The key of a revocation record under `state/<id>/`.
+const REVOCATION_SUFFIX: &str = "/revocation.json";
+
 /// One release as `status` lists it.
 fn summary(status: &StatusRecord) -> Value {
     let waiting = status
@@ -42,6 +45,26 @@ pub fn deadline(step: &StepStatus, now: SystemTime) -> String {
     }
 }
 
+/// A release's state as the CLI shows it: `revoked` for a published release taken back.
+fn state_name(status: &StatusRecord, revoked: bool) -> String {
+    match (status.state, revoked) {
+        (ReleaseState::Published, true) => "revoked".into(),
+        (state, _) => name(state),
+    }
+}
+
+/// Whether the release is registered on publish-release's pending list (its marker).
+pub(crate) async fn registered(
+    store: &S3Adapter,
+    id: &shared::domain::ReleaseId,
+) -> Result<bool, Failure> {
+    let marker: Option<PendingMarker> = store
+        .get_json(&keys::pending(id))
+        .await
+        .map_err(aws("reading the pending marker"))?;
+    Ok(marker.is_some())
+}
+
 /// The release's status as it stands: `None` when there is none yet, or when an operator
 /// retried the release after it was written as final (publish-release has not looked since).
 pub(crate) async fn current_status(
@@ -64,11 +87,11 @@ pub(crate) async fn current_status(
 }
 
 pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outcome {
+    let id = release.map(release_id).transpose()?;
     let store = store(cli).await?;
-    let Some(release) = release else {
+    let Some(id) = id else {
         return status_all(cli, &store).await;
     };
-    let id = release_id(release)?;
     let status = current_status(&store, &id).await?;
     let Some(status) = status else {
         let marker: Option<PendingMarker> = store
@@ -83,15 +106,23 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outc
                 );
                 Ok(None)
             }
-            None => Err(Failure::Problem(format!("no release {id} in the bucket"))),
+            None => Err(crate::contract::unknown_release(&id, store.bucket())),
         };
     };
     let live = match live {
-        true => Some(crate::live::live(&crate::sdk(cli).await, &store, &id).await),
+        true => Some(crate::live::live(&crate::sdk(cli).await?, &store, &id).await),
         false => None,
+    };
+    let revoked = match status.state {
+        ReleaseState::Published => crate::revoke::revocation(&store, &id).await?,
+        _ => None,
     };
     if cli.json {
         let mut out = serde_json::to_value(&status).unwrap_or_default();
+        if let Some(record) = &revoked {
+            out["state"] = json!("revoked");
+            out["revoked"] = json!(record);
+        }
         if let Some(live) = &live {
             out["live"] = json!(live);
         }
@@ -99,9 +130,12 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outc
     } else {
         println!(
             "{id}: {} (updated {} ago)",
-            name(status.state),
+            state_name(&status, revoked.is_some()),
             ago(&status.updated_at)
         );
+        if let Some(record) = &revoked {
+            println!("{}", crate::contract::revoked(record));
+        }
         let rows: Vec<Vec<String>> = status
             .steps
             .iter()
@@ -146,10 +180,16 @@ pub(crate) async fn status(cli: &Cli, release: Option<&str>, live: bool) -> Outc
 }
 
 pub(crate) async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
-    let mut ids: Vec<String> = store
+    let state_keys = store
         .list_keys(keys::STATE_PREFIX)
         .await
-        .map_err(aws("listing releases"))?
+        .map_err(aws("listing releases"))?;
+    let revoked: Vec<String> = state_keys
+        .iter()
+        .filter(|k| k.ends_with(REVOCATION_SUFFIX))
+        .cloned()
+        .collect();
+    let mut ids: Vec<String> = state_keys
         .iter()
         .filter_map(|k| {
             k.strip_prefix(keys::STATE_PREFIX)?
@@ -179,7 +219,13 @@ pub(crate) async fn status_all(cli: &Cli, store: &S3Adapter) -> Outcome {
         let row = match status {
             Some(status) => {
                 failed += usize::from(status.state == ReleaseState::Failed);
-                summary(&status)
+                let mut row = summary(&status);
+                let key = shared::revocation::keys::record(&id);
+                if status.state == ReleaseState::Published && revoked.contains(&key) {
+                    row["state"] = json!("revoked");
+                    row["waiting_on"] = json!(format!("revoked (image-release status {id})"));
+                }
+                row
             }
             None => {
                 json!({ "release": id.as_str(), "state": "pending", "waiting_on": "registered; publish-release has not looked yet" })
@@ -326,7 +372,7 @@ pub(crate) async fn watch(
                 .await
                 .map_err(aws("reading the pending marker"))?;
             if marker.is_none() {
-                return Err(Failure::Problem(format!("no release {id} in the bucket")));
+                return Err(crate::contract::unknown_release(&id, store.bucket()));
             }
         }
         let now = match &status {
@@ -357,6 +403,10 @@ pub(crate) async fn watch(
         };
         match status.as_ref().map(|s| s.state) {
             Some(ReleaseState::Published) => {
+                if let Some(record) = crate::revoke::revocation(&store, &id).await? {
+                    end(false);
+                    return Ok(Some(crate::contract::revoked(&record)));
+                }
                 end(true);
                 if !cli.json {
                     println!("{id}: published");

@@ -289,13 +289,9 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     let id = release_id(release)?;
     let store = store(cli).await?;
     let manifest = crate::published(&store, &id).await?;
-    let config = sdk(cli).await;
+    let config = sdk(cli).await?;
     // A revoked release is checked for being revoked everywhere instead.
-    if let Some(record) = store
-        .get_json::<shared::revocation::RevocationRecord>(&shared::revocation::keys::record(&id))
-        .await
-        .map_err(crate::aws("reading the revocation"))?
-    {
+    if let Some(record) = crate::revoke::revocation(&store, &id).await? {
         let prefix = crate::parameter_prefix(options.parameter_prefix.as_deref())?;
         let findings =
             crate::revoke::check_revoked(&config, &store, &manifest, &record, &prefix).await?;
@@ -397,7 +393,7 @@ pub async fn check(
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
-                .map_err(|e| causes(&e.without_url()));
+                .map_err(|e| shared::aws::causes(&e.without_url()));
             let shown = url.split('?').next().unwrap_or(&url).to_owned();
             findings.push(Finding::new("URL", shown, url_problem(answer, signed)));
         }
@@ -431,6 +427,9 @@ pub fn report(cli: &Cli, id: &ReleaseId, findings: &[Finding]) -> Option<String>
             })
             .collect();
         println!("{}", table(&["CHECK", "SUBJECT", "RESULT"], &rows));
+        if problems == 0 {
+            println!("all {} checks of {id} passed", findings.len());
+        }
     }
     (problems > 0).then(|| {
         format!(
@@ -438,18 +437,6 @@ pub fn report(cli: &Cli, id: &ReleaseId, findings: &[Finding]) -> Option<String>
             findings.len()
         )
     })
-}
-
-/// An error with its causes (reqwest's own message names only the URL).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn progress_bar(artifact: &ManifestExport) -> indicatif::ProgressBar {

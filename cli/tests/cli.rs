@@ -4,119 +4,14 @@
 //! wrote) with the same key and expiry; RSA PKCS#1 v1.5 signatures are deterministic.
 //! `tests/data/test-signing-key.pem` is a throw-away key made for this test only.
 
-use runner::{OnFailure, Report, Scenario, run};
+mod support;
+
+use runner::{OnFailure, Report, run};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const ID: &str = "golden-1.0.0-1";
-
-fn scenario() -> Scenario {
-    let mut s = Scenario::new(&runner::workspace_root());
-    s.step = Duration::from_millis(150);
-    s.publish_interval = Duration::from_millis(200);
-    s.timeout = Duration::from_secs(60);
-    s.progress = false;
-    s.export_size = Some(1024 * 1024);
-    s
-}
-
-/// The CLI with one local endpoint for S3 and EventBridge, and local credentials.
-fn cli(endpoint: &str, args: &[&str]) -> Output {
-    cli_with(endpoint, endpoint, args)
-}
-
-/// The CLI against a local release: S3 through the local IAM (the bucket policy included), the
-/// emulator for everything else.
-fn local(report: &Report, args: &[&str]) -> Output {
-    cli_with(&report.s3_authorized, &report.emulator.endpoint(), args)
-}
-
-/// The operator a command runs as: the local account's principal made of the template's
-/// managed policies for that kind of operator (runner::stack::OPERATORS), so that a command
-/// needing more than its policy grants fails its test, as a function does under its role.
-fn operator_for(args: &[&str]) -> &'static str {
-    use runner::stack::OPERATORS;
-    let command = args.iter().find(|a| !a.starts_with('-')).copied();
-    let kind = match command {
-        Some("request" | "retry" | "promote" | "rollback") => 1,
-        Some("revoke") => 2,
-        Some("retention") if args.contains(&"apply") => 3,
-        _ => 0,
-    };
-    OPERATORS[kind].access_key
-}
-
-fn cli_with(s3: &str, emulator: &str, args: &[&str]) -> Output {
-    cli_as(operator_for(args), s3, emulator, args)
-}
-
-fn cli_as(access_key: &str, s3: &str, emulator: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_image-release"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", access_key)
-        .env("AWS_SECRET_ACCESS_KEY", "local-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_S3", s3)
-        // What verify has seen of the catalog, per local stack (each has its own endpoint).
-        .env(
-            "IMAGE_RELEASE_STATE_DIR",
-            std::env::temp_dir().join(format!(
-                "image-release-state-{}",
-                s3.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-            )),
-        )
-        .env("AWS_ENDPOINT_URL_IAM", s3)
-        .env("AWS_ENDPOINT_URL_STS", s3)
-        .env("AWS_ENDPOINT_URL_SNS", s3)
-        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", s3)
-        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", emulator)
-        .env("AWS_ENDPOINT_URL_EC2", emulator)
-        .env("AWS_ENDPOINT_URL_APPSTREAM", emulator)
-        .env("AWS_ENDPOINT_URL_IMAGEBUILDER", emulator)
-        .env("AWS_ENDPOINT_URL_KMS", emulator)
-        .env("AWS_ENDPOINT_URL_SSM", emulator)
-        .env("IMAGE_RELEASE_BUCKET", runner::BUCKET)
-        .env("IMAGE_RELEASE_PARAMETER_PREFIX", runner::PARAMETER_PREFIX)
-        .output()
-        .expect("image-release")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The AWS CLI (scripts/install-aws-clients.sh): a client nobody here wrote.
-fn aws_cli() -> PathBuf {
-    PathBuf::from(std::env::var_os("AWS_CLIENTS_BIN").unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".cache/image-release/venv-awscli/bin")
-            .into_os_string()
-    }))
-    .join("aws")
-}
-
-/// `aws <args> --endpoint-url <endpoint>` with local credentials; panics unless it succeeds.
-fn aws(endpoint: &str, args: &[&str]) {
-    let out = Command::new(aws_cli())
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
-        .env("AWS_SECRET_ACCESS_KEY", "local-secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("the AWS CLI (scripts/install-aws-clients.sh)");
-    assert!(out.status.success(), "aws {args:?}: {}", text(&out));
-}
+use support::*;
 
 /// `aws s3api put-object` of `body` at `key` in the local bucket: a write nobody here wrote.
 fn put_object(report: &Report, key: &str, body: &std::path::Path) {
@@ -133,17 +28,6 @@ fn put_object(report: &Report, key: &str, body: &std::path::Path) {
             body.to_str().unwrap(),
         ],
     );
-}
-
-async fn published() -> Report {
-    let report = run(scenario()).await.expect("local release");
-    assert_eq!(
-        report.state,
-        "published",
-        "logs {}",
-        report.log_dir.display()
-    );
-    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +162,12 @@ async fn when_a_release_failed_or_is_unknown_should_exit_1_naming_it() {
 
     let out = cli(&s3, &["status", "nothing-9.9.9-9"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no release nothing-9.9.9-9"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("release nothing-9.9.9-9 does not exist in bucket"),
+        "{}",
+        text(&out)
+    );
 
     let out = cli(&s3, &["url", ID]);
     assert_eq!(out.status.code(), Some(1), "not published: {}", text(&out));
@@ -616,13 +505,17 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
 const STACK_TEMPLATE: &str = r#"{
   "Parameters": {
     "PipelineArn": { "Type": "String" },
+    "DistributionConfigurationArn": { "Type": "String", "Default": "" },
+    "RequiredSteps": { "Type": "String", "Default": "export,appstream" },
     "AppStreamDestinationRegions": { "Type": "String" },
+    "AppStreamSourceMode": { "Type": "String", "Default": "existing" },
     "VmImportRoleName": { "Type": "String", "Default": "vmimport" }
   },
   "Resources": { "AlarmTopic": { "Type": "AWS::SNS::Topic" } },
   "Outputs": {
     "AlarmTopicArn": { "Value": { "Ref": "AlarmTopic" } },
-    "ArtifactBucketName": { "Value": "image-release-artifacts" }
+    "ArtifactBucketName": { "Value": "image-release-artifacts" },
+    "VmExportRoleName": { "Value": { "Ref": "VmImportRoleName" } }
   }
 }"#;
 
@@ -667,6 +560,7 @@ async fn when_a_deployment_is_checked_should_doctor_name_each_problem_with_its_f
     let (out, stdout) = doctor(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     for line in [
+        "ok    stack",
         "ok    pipeline",
         "ok    distribution",
         "ok    export region",
@@ -755,6 +649,58 @@ async fn when_a_deployment_is_checked_should_doctor_name_each_problem_with_its_f
     assert!(
         stdout.contains("vmimport exists and trusts vmie.amazonaws.com"),
         "{stdout}"
+    );
+
+    // What cannot be reached is said so, never with a wrong fix: IAM and STS closed.
+    let mut blind = command(
+        runner::stack::OPERATORS[0].access_key,
+        &moto.endpoint,
+        &emulator.endpoint(),
+        &[
+            "doctor",
+            "--stack",
+            "image-release",
+            "--appstream-regions",
+            "eu-west-1",
+        ],
+    );
+    let out = blind
+        .env("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "?     VM Import role    could not check vmimport: IAM cannot be reached",
+        "?     account           could not check these credentials' account: STS cannot be reached",
+        "ok    bucket",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "{line}: {stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("CreateVmImportRole"),
+        "a wrong fix: {stdout}"
+    );
+    // CloudFormation cannot be reached: said so, naming what could not be read.
+    let out = command(
+        runner::stack::OPERATORS[0].access_key,
+        &moto.endpoint,
+        &emulator.endpoint(),
+        &["doctor", "--stack", "image-release"],
+    )
+    .env("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("CloudFormation cannot be reached")
+            && text(&out).contains("VmExportRoleName"),
+        "{}",
+        text(&out)
     );
 
     // Without a pipeline there is nothing to check: a usage error.
@@ -885,10 +831,14 @@ async fn when_a_release_is_promoted_then_rolled_back_should_move_every_ssm_param
         assert!(text(&out).contains("launch permissions"), "{}", text(&out));
         assert_channel_at(&report, "stable", release).await;
     }
-    // Promoting again is refused, having moved nothing.
+    // Promoting again is done already: exit 0, saying so, having moved nothing.
     let out = local(&report, &["promote", &newer, "--to", "stable"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("already points at"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("already points at") && text(&out).contains("nothing to do"),
+        "{}",
+        text(&out)
+    );
 
     let out = local(
         &report,
@@ -1035,8 +985,13 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
     assert_eq!(declined.status.code(), Some(1), "{}", text(declined));
     assert!(text(declined).contains("not revoked"), "{}", text(declined));
     assert!(revoked.status.success(), "{}", text(revoked));
-    assert_eq!(again.status.code(), Some(1), "{}", text(again));
-    assert!(text(again).contains("was revoked at"), "{}", text(again));
+    // Revoking again is done already (exit 0, saying so).
+    assert_eq!(again.status.code(), Some(0), "{}", text(again));
+    assert!(
+        text(again).contains("was revoked at") && text(again).contains("nothing to do"),
+        "{}",
+        text(again)
+    );
     // Recorded, not yet done: verify says what is left.
     assert_eq!(first.status.code(), Some(1), "{}", text(first));
     assert!(text(first).contains("not done yet"), "{}", text(first));
