@@ -86,48 +86,62 @@ fn describe(outcome: &AmiOutcome) -> String {
     }
 }
 
-fn print(cli: &Cli, plan: &Plan) {
-    if cli.json {
-        println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default());
-        return;
-    }
+/// The plan's table: every release with its action and why (a kept release too: why it is
+/// kept is what an operator checks first), then what each action touches.
+pub fn rows(plan: &Plan) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    for r in plan.releases.iter().filter(|r| r.action != Action::Keep) {
+    let detail = |what: String| {
+        vec![
+            String::new(),
+            String::new(),
+            String::new(),
+            what,
+            String::new(),
+        ]
+    };
+    for r in &plan.releases {
+        let acting = r.action != Action::Keep;
         rows.push(vec![
             r.release_id.clone(),
             format!("{:?}", r.action).to_lowercase(),
             r.why.clone(),
             String::new(),
-            format!("${:.2}", r.saves_usd_per_month),
+            if acting {
+                format!("${:.2}", r.saves_usd_per_month)
+            } else {
+                String::new()
+            },
         ]);
+        if !acting {
+            continue;
+        }
         for ami in &r.amis {
-            rows.push(vec![
-                String::new(),
-                String::new(),
-                String::new(),
-                format!("{} {}: {}", ami.region, ami.ami_id, describe(&ami.outcome)),
-                String::new(),
-            ]);
+            rows.push(detail(format!(
+                "{} {}: {}",
+                ami.region,
+                ami.ami_id,
+                describe(&ami.outcome)
+            )));
         }
         for (key, bytes) in &r.objects {
-            rows.push(vec![
-                String::new(),
-                String::new(),
-                String::new(),
-                format!("delete {key} ({})", shared::catalog::human_size(*bytes)),
-                String::new(),
-            ]);
+            rows.push(detail(format!(
+                "delete {key} ({})",
+                shared::catalog::human_size(*bytes)
+            )));
         }
         for (region, name) in &r.appstream {
-            rows.push(vec![
-                String::new(),
-                String::new(),
-                String::new(),
-                format!("delete AppStream image {name} in {region}"),
-                String::new(),
-            ]);
+            rows.push(detail(format!("delete AppStream image {name} in {region}")));
         }
     }
+    rows
+}
+
+fn print(cli: &Cli, plan: &Plan) {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default());
+        return;
+    }
+    let rows = rows(plan);
     let kept = plan
         .releases
         .iter()
@@ -286,4 +300,52 @@ async fn apply_claimed(
         }
     }
     Ok(Some((plan.saves_usd_per_month(), applied)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::retention::PlannedRelease;
+
+    #[test]
+    fn when_a_release_is_kept_should_the_table_say_why() {
+        let release = |id: &str, action: Action, why: &str| PlannedRelease {
+            release_id: id.into(),
+            image: "golden".into(),
+            published_at: "2026-01-01T00:00:00Z".into(),
+            action,
+            why: why.into(),
+            amis: Vec::new(),
+            objects: vec![("releases/x/disk.vmdk".into(), 1024)],
+            appstream: Vec::new(),
+            saves_usd_per_month: 0.5,
+        };
+        let plan = Plan {
+            policy: Policy::from_lookup(|_| None).unwrap(),
+            at: "2026-12-07T00:00:00Z".into(),
+            releases: vec![
+                release("golden-1.0.0-2", Action::Keep, "stable points at it"),
+                release("golden-1.0.0-1", Action::Delete, "published 400 days ago"),
+            ],
+        };
+        let rows = rows(&plan);
+        assert_eq!(
+            rows[0][..3],
+            ["golden-1.0.0-2", "keep", "stable points at it"]
+        );
+        assert_eq!(rows[0][4], "", "a kept release saves nothing");
+        assert_eq!(
+            rows[1][..3],
+            ["golden-1.0.0-1", "delete", "published 400 days ago"]
+        );
+        assert!(
+            rows[2][3].starts_with("delete releases/x/disk.vmdk"),
+            "{rows:?}"
+        );
+        assert_eq!(
+            rows.len(),
+            3,
+            "what a kept release would touch is not listed"
+        );
+    }
 }
