@@ -31,9 +31,24 @@ pub mod keys {
         format!("{PENDING_PREFIX}{id}.json")
     }
 
-    /// The release of a marker's key.
+    /// `pending-revocations/<id>.r<revision>.json`: a raised revocation still to drive. A key
+    /// of its own, so that a tick ending the revision before cannot clear it.
+    pub fn pending_raise(id: &ReleaseId, revision: u32) -> String {
+        format!("{PENDING_PREFIX}{id}.r{revision}.json")
+    }
+
+    /// The release of a marker's key (either kind).
     pub fn parse_pending(key: &str) -> Option<ReleaseId> {
-        let id = key.strip_prefix(PENDING_PREFIX)?.strip_suffix(".json")?;
+        let name = key.strip_prefix(PENDING_PREFIX)?.strip_suffix(".json")?;
+        // A release id ends in `-<build>`, never in `.r<digits>`: the suffix is a raise's.
+        let id = match name.rsplit_once(".r") {
+            Some((id, revision))
+                if !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                id
+            }
+            _ => name,
+        };
         ReleaseId::parse("key", id).ok()
     }
 }
@@ -55,6 +70,48 @@ pub struct RevocationRecord {
     /// Delete the disks instead of only withdrawing them from the distribution's grant.
     #[serde(default)]
     pub purge: bool,
+    /// Each time the revocation was raised since (`--purge`, `--disable` or
+    /// `--delete-appstream` added later): the record's revision is their number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raises: Vec<Raise>,
+}
+
+/// A revocation raised: what was added, by whom, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Raise {
+    pub at: String,
+    pub by: String,
+    /// The options added (`purge`, `disable`, `delete_appstream`).
+    pub added: Vec<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl RevocationRecord {
+    /// 0 for the decision as first made; one more for each raise.
+    pub fn revision(&self) -> u32 {
+        u32::try_from(self.raises.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The options `other` asks for that this record does not have (`purge`, …).
+    pub fn missing_options(
+        &self,
+        disable: bool,
+        delete_appstream: bool,
+        purge: bool,
+    ) -> Vec<&'static str> {
+        [
+            (disable && !self.disable, "disable"),
+            (
+                delete_appstream && !self.delete_appstream,
+                "delete_appstream",
+            ),
+            (purge && !self.purge, "purge"),
+        ]
+        .into_iter()
+        .filter_map(|(asked, option)| asked.then_some(option))
+        .collect()
+    }
 }
 
 /// Every surface a release reached, in the order a revocation takes them.
@@ -79,6 +136,9 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// The surfaces whose work an option changes: a raised revocation does them again.
+    pub const RAISABLE: [Surface; 3] = [Surface::Disks, Surface::Amis, Surface::Appstream];
+
     pub const ALL: [Surface; 6] = [
         Surface::Channels,
         Surface::Catalog,
@@ -108,11 +168,33 @@ pub struct Progress {
     pub notes: BTreeMap<Surface, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The record's revision the surfaces were done for.
+    #[serde(default)]
+    pub revision: u32,
 }
 
 impl Progress {
     pub fn finished(&self) -> bool {
         self.finished_at.is_some()
+    }
+
+    /// Brings the progress to `record`'s revision: a raise undoes what its options change (the
+    /// raisable surfaces are done again, with the raised options) and the revocation is not
+    /// finished until they are. `true` when anything was reopened.
+    pub fn follow(&mut self, record: &RevocationRecord) -> bool {
+        if self.revision >= record.revision() {
+            return false;
+        }
+        for surface in Surface::RAISABLE {
+            self.done.remove(&surface);
+            self.notes.insert(
+                surface,
+                format!("to do again: raised to revision {}", record.revision()),
+            );
+        }
+        self.finished_at = None;
+        self.revision = record.revision();
+        true
     }
 }
 
@@ -126,6 +208,10 @@ pub const ORPHAN_MARKER_AFTER: Duration = Duration::from_secs(3_600);
 pub struct Marker {
     #[serde(default)]
     pub at: Option<String>,
+    /// The record's revision the marker was written for: a tick that reads an older record
+    /// leaves the marker (the CLI is between its two writes).
+    #[serde(default)]
+    pub revision: u32,
 }
 
 /// Whether an AMI whose `deprecationTime` is `deprecation` counts as deprecated by `by`: EC2
@@ -169,7 +255,61 @@ mod tests {
     #[test]
     fn when_marker_keys_are_parsed_should_round_trip() {
         let id = ReleaseId::parse("id", "golden-1.0.0-1").unwrap();
-        assert_eq!(keys::parse_pending(&keys::pending(&id)), Some(id));
+        assert_eq!(keys::parse_pending(&keys::pending(&id)), Some(id.clone()));
+        assert_eq!(
+            keys::parse_pending(&keys::pending_raise(&id, 12)),
+            Some(id.clone())
+        );
         assert_eq!(keys::parse_pending("pending-revocations/nope.json"), None);
+        assert_eq!(
+            keys::parse_pending("pending-revocations/golden-1.0.0-1.r.json"),
+            None
+        );
+    }
+
+    #[test]
+    fn when_a_revocation_is_raised_should_its_progress_reopen_only_what_the_options_change() {
+        let id = ReleaseId::parse("id", "golden-1.0.0-1").unwrap();
+        let mut record = RevocationRecord {
+            schema_version: REVOCATION_SCHEMA_VERSION,
+            release_id: id,
+            reason: "CVE".into(),
+            at: "2026-12-07T00:00:00Z".into(),
+            by: "ops".into(),
+            disable: false,
+            delete_appstream: false,
+            purge: false,
+            raises: Vec::new(),
+        };
+        let mut progress = Progress {
+            done: Surface::ALL.into_iter().collect(),
+            finished_at: Some("2026-12-07T00:01:00Z".into()),
+            ..Progress::default()
+        };
+        assert!(!progress.follow(&record), "nothing raised");
+        assert!(progress.finished());
+        assert_eq!(
+            record.missing_options(true, false, true),
+            ["disable", "purge"]
+        );
+        record.purge = true;
+        record.raises.push(Raise {
+            at: "2026-12-08T00:00:00Z".into(),
+            by: "ops".into(),
+            added: vec!["purge".into()],
+            reason: "the disks too".into(),
+        });
+        assert!(progress.follow(&record));
+        assert!(!progress.finished());
+        assert_eq!(progress.revision, 1);
+        let open: Vec<Surface> = Surface::ALL
+            .into_iter()
+            .filter(|s| !progress.done.contains(s))
+            .collect();
+        assert_eq!(open, Surface::RAISABLE);
+        assert!(!progress.follow(&record), "once per revision");
+        // An old progress (no revision field) reads as revision 0.
+        let old: Progress = serde_json::from_str(r#"{"done":["channels"],"notes":{}}"#).unwrap();
+        assert_eq!(old.revision, 0);
     }
 }

@@ -25,11 +25,11 @@ impl<T: Ports> Deps<T> {
             .map_err(store_err("listing pending revocations"))?;
         let mut failed = None;
         let mut finished = 0;
-        for id in keys
+        for (marker, id) in keys
             .iter()
-            .filter_map(|k| revocation::keys::parse_pending(k))
+            .filter_map(|k| Some((k, revocation::keys::parse_pending(k)?)))
         {
-            match self.drive_revocation(&id).await {
+            match self.drive_revocation(&id, marker).await {
                 Ok(true) => finished += 1,
                 Ok(false) => {}
                 Err(err) => {
@@ -41,35 +41,41 @@ impl<T: Ports> Deps<T> {
         failed.map_or(Ok(finished), Err)
     }
 
-    /// One revocation: each surface not done yet, in order. `true` when it finished.
-    #[tracing::instrument(skip_all, fields(release = %id))]
-    async fn drive_revocation(&self, id: &ReleaseId) -> Result<bool, HandlerError> {
-        let marker = revocation::keys::pending(id);
-        let Some(record) = self
+    /// One revocation, for its marker `marker` (the first decision's, or a raise's): each
+    /// surface not done yet for the record's revision, in order. `true` when it finished.
+    #[tracing::instrument(skip_all, fields(release = %id, marker))]
+    async fn drive_revocation(&self, id: &ReleaseId, marker: &str) -> Result<bool, HandlerError> {
+        let record = self
             .store
             .get_json::<RevocationRecord>(&revocation::keys::record(id))
             .await
-            .map_err(store_err("reading the revocation"))?
-        else {
-            // No record: the CLI is between its two writes (leave the marker), or stopped
-            // between them long ago (nothing was decided: clear it).
-            let written = self
-                .store
-                .get_json::<revocation::Marker>(&marker)
-                .await
-                .map_err(store_err("reading the revocation marker"))?
-                .and_then(|m| m.at)
-                .and_then(|at| shared::clock::parse_time(&at));
-            let orphaned = written.is_none_or(|at| {
-                shared::clock::age(self.clock.now(), at) >= revocation::ORPHAN_MARKER_AFTER
-            });
-            if orphaned {
-                self.store
-                    .delete(&marker)
-                    .await
-                    .map_err(store_err("clearing the revocation marker"))?;
+            .map_err(store_err("reading the revocation"))?;
+        // The marker is written first, then the record (or its raise): a marker ahead of the
+        // record means the CLI is between its two writes (leave it), or stopped between them
+        // long ago (nothing was decided: clear it).
+        let written = self
+            .store
+            .get_json::<revocation::Marker>(marker)
+            .await
+            .map_err(store_err("reading the revocation marker"))?;
+        let ahead = written.as_ref().map_or(0, |m| m.revision);
+        let record = match record {
+            Some(record) if record.revision() >= ahead => record,
+            _ => {
+                let at = written
+                    .and_then(|m| m.at)
+                    .and_then(|at| shared::clock::parse_time(&at));
+                let orphaned = at.is_none_or(|at| {
+                    shared::clock::age(self.clock.now(), at) >= revocation::ORPHAN_MARKER_AFTER
+                });
+                if orphaned {
+                    self.store
+                        .delete(marker)
+                        .await
+                        .map_err(store_err("clearing the revocation marker"))?;
+                }
+                return Ok(false);
             }
-            return Ok(false);
         };
         let manifest: Manifest = self
             .store
@@ -94,6 +100,12 @@ impl<T: Ports> Deps<T> {
             .await
             .map_err(store_err("reading the revocation's progress"))?
             .unwrap_or_default();
+        if progress.follow(&record) {
+            info!(
+                revision = record.revision(),
+                "revocation raised: its disks, AMIs and AppStream copies are done again"
+            );
+        }
         // What the release really is, by Image Builder's answers: only its proven AMIs are
         // deprecated or disabled. A revocation the records cannot back (no distribution of
         // this release, an image that is another's) touches nothing and is a security event.
@@ -117,7 +129,7 @@ impl<T: Ports> Deps<T> {
                 progress
                     .notes
                     .insert(Surface::Amis, format!("refused: {}", refusal.reason));
-                self.end_revocation(&progress_key, &progress, &marker)
+                self.end_revocation(&progress_key, &progress, marker)
                     .await?;
                 return Ok(false);
             }
@@ -159,7 +171,7 @@ impl<T: Ports> Deps<T> {
             }
         }
         progress.finished_at = Some(release::timestamp(self.clock.now()));
-        self.end_revocation(&progress_key, &progress, &marker)
+        self.end_revocation(&progress_key, &progress, marker)
             .await?;
         info!("release revoked on every surface");
         Ok(true)

@@ -1881,6 +1881,7 @@ fn revoke(deps: &TestDeps, disable: bool, appstream: bool, purge: bool) {
             disable,
             delete_appstream: appstream,
             purge,
+            raises: Vec::new(),
         },
     );
 }
@@ -2070,6 +2071,7 @@ async fn when_a_revocation_marker_has_no_record_yet_should_leave_it_until_it_is_
         &marker,
         &shared::revocation::Marker {
             at: Some(release::timestamp(std::time::SystemTime::now())),
+            revision: 0,
         },
     );
     handle(&deps, event(SCHEDULE)).await.unwrap();
@@ -2079,10 +2081,91 @@ async fn when_a_revocation_marker_has_no_record_yet_should_leave_it_until_it_is_
         &marker,
         &shared::revocation::Marker {
             at: Some("2026-01-01T00:00:00Z".into()),
+            revision: 0,
         },
     );
     handle(&deps, event(SCHEDULE)).await.unwrap();
     assert!(deps.store.json(&marker).is_none(), "cleared");
+}
+
+/// A revocation decided without `--purge`, `--disable` or `--delete-appstream`, finished, then
+/// raised with all three (`image-release revoke --purge …` again): its own marker first, left
+/// alone while the record is behind it, then the raised record; the next tick does the disks,
+/// AMIs and AppStream copies again with the new options, and only them.
+#[tokio::test]
+async fn when_a_finished_revocation_is_raised_should_the_next_tick_do_what_the_raise_adds() {
+    let deps = deps(&[("CDN_DISTRIBUTION_ID", "E2QWRUHAPOMQZL")]);
+    published_then_revoked(&deps, false, false, false).await;
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_revoked_everywhere(&deps, false, false, false);
+    let id = release();
+    let disk = format!("releases/{ID}/{TASK}.vmdk");
+    let revoked_events = |deps: &TestDeps| {
+        deps.events
+            .events()
+            .iter()
+            .filter(|e| e.0 == RELEASE_REVOKED)
+            .count()
+    };
+    let events_before = revoked_events(&deps);
+
+    let marker = shared::revocation::keys::pending_raise(&id, 1);
+    deps.store.put_value(
+        &marker,
+        &shared::revocation::Marker {
+            at: Some(release::timestamp(std::time::SystemTime::now())),
+            revision: 1,
+        },
+    );
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert!(
+        deps.store.json(&marker).is_some(),
+        "left for the raised record"
+    );
+    assert!(
+        deps.store.text(&disk).is_some(),
+        "nothing done before the record"
+    );
+
+    let mut record: shared::revocation::RevocationRecord = serde_json::from_value(
+        deps.store
+            .json(&shared::revocation::keys::record(&id))
+            .unwrap(),
+    )
+    .unwrap();
+    record.purge = true;
+    record.disable = true;
+    record.delete_appstream = true;
+    record.raises.push(shared::revocation::Raise {
+        at: "2026-12-01T00:00:00Z".into(),
+        by: "arn:aws:iam::123456789012:user/operator".into(),
+        added: vec!["disable".into(), "delete_appstream".into(), "purge".into()],
+        reason: "the disks too".into(),
+    });
+    deps.store
+        .put_value(&shared::revocation::keys::record(&id), &record);
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+
+    assert!(deps.store.keys_under("pending-revocations/").is_empty());
+    let progress = deps
+        .store
+        .json(&format!("state/{ID}/revocation-progress.json"))
+        .unwrap();
+    assert_eq!(progress["revision"], 1, "{progress}");
+    assert!(progress["finished_at"].is_string(), "{progress}");
+    assert!(deps.store.text(&disk).is_none(), "purged");
+    assert_eq!(shared::fakes::lock_len(&deps.lifecycle.disabled), 2);
+    assert_eq!(
+        shared::fakes::lock_len(&deps.lifecycle.deprecated),
+        2,
+        "deprecated once: not again"
+    );
+    assert!(deps.appstream.script.count("DeleteImage") > 0);
+    assert_eq!(
+        revoked_events(&deps),
+        events_before,
+        "the event surface is not done again"
+    );
 }
 
 fn signed_count(deps: &TestDeps) -> usize {
