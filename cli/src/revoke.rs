@@ -52,8 +52,12 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
     }
     let store = store(cli).await?;
     let manifest = crate::published(&store, &id).await?;
-    if let Some(existing) = revocation(&store, &id).await? {
-        return repeated(cli, &existing, options);
+    if let Some(existing) = store
+        .get_json_versioned::<RevocationRecord>(&revocation::keys::record(&id))
+        .await
+        .map_err(aws("reading the revocation"))?
+    {
+        return raise(cli, &store, existing, options, reason).await;
     }
     println!(
         "Revoking {id} takes it back on every surface: the channels that point at it move to the \
@@ -94,10 +98,12 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
         disable: options.disable,
         delete_appstream: options.delete_appstream,
         purge: options.purge,
+        raises: Vec::new(),
     };
     // The marker first: a record without one would never be driven.
     let marker = revocation::Marker {
         at: Some(release::timestamp(std::time::SystemTime::now())),
+        revision: 0,
     };
     store
         .put_json(&revocation::keys::pending(&id), &marker)
@@ -138,37 +144,99 @@ pub(crate) async fn revocation(
         .map_err(aws("reading the revocation"))
 }
 
-/// `revoke` of a release revoked already: done (exit 0) when it asks for nothing more than
-/// the revocation did; refused when it asks for more (a revocation is decided once).
-fn repeated(cli: &Cli, existing: &RevocationRecord, options: &RevokeOptions) -> Outcome {
-    let id = &existing.release_id;
-    let more: Vec<&str> = [
-        (options.disable && !existing.disable, "--disable"),
-        (
-            options.delete_appstream && !existing.delete_appstream,
-            "--delete-appstream",
-        ),
-        (options.purge && !existing.purge, "--purge"),
-    ]
-    .into_iter()
-    .filter_map(|(asked, flag)| asked.then_some(flag))
-    .collect();
-    if !more.is_empty() {
-        return Err(Failure::Problem(format!(
-            "{} without {}: a revocation is decided once, so nothing changed",
-            crate::contract::revoked(existing),
-            more.join(", ")
-        )));
+/// `revoke` of a release revoked already: done (exit 0) when it asks for nothing more than the
+/// revocation has; raised when it adds `--purge`, `--disable` or `--delete-appstream`. A raise
+/// is a marker of its own (`pending-revocations/<id>.r<revision>.json`), then the record with
+/// the options added and the raise listed (`If-Match` on what was read), so publish-release's
+/// next tick does the disks, AMIs and AppStream copies again with them.
+async fn raise(
+    cli: &Cli,
+    store: &S3Adapter,
+    existing: shared::ports::Versioned<RevocationRecord>,
+    options: &RevokeOptions,
+    reason: &str,
+) -> Outcome {
+    let record = existing.value;
+    let id = record.release_id.clone();
+    let added = record.missing_options(options.disable, options.delete_appstream, options.purge);
+    if added.is_empty() {
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::json!({ "revoked": record, "unchanged": true })
+            );
+        } else {
+            println!(
+                "{}: nothing to do (follow it with image-release verify {id})",
+                crate::contract::revoked(&record)
+            );
+        }
+        return Ok(None);
+    }
+    let flags: Vec<String> = added
+        .iter()
+        .map(|o| format!("--{}", o.replace('_', "-")))
+        .collect();
+    println!(
+        "{} Raising it with {} does its disks, AMIs and AppStream copies again with them.",
+        crate::contract::revoked(&record),
+        flags.join(", ")
+    );
+    if !options.yes
+        && !crate::confirm(&format!(
+            "Raise the revocation of {id}? This cannot be undone by image-release."
+        ))?
+    {
+        return Err(Failure::Problem(format!("{id}: revocation not raised")));
+    }
+    let config = crate::sdk(cli).await?;
+    let now = release::timestamp(std::time::SystemTime::now());
+    let mut raised = record.clone();
+    raised.disable |= options.disable;
+    raised.delete_appstream |= options.delete_appstream;
+    raised.purge |= options.purge;
+    raised.raises.push(revocation::Raise {
+        at: now.clone(),
+        by: crate::channels::caller(&config).await,
+        added: added.iter().map(|o| (*o).to_owned()).collect(),
+        reason: reason.to_owned(),
+    });
+    let revision = raised.revision();
+    let marker = revocation::Marker {
+        at: Some(now),
+        revision,
+    };
+    store
+        .put_json(&revocation::keys::pending_raise(&id, revision), &marker)
+        .await
+        .map_err(aws("writing the revocation marker"))?;
+    match store
+        .put_json_if_match(
+            &revocation::keys::record(&id),
+            &raised,
+            Some(&existing.etag),
+        )
+        .await
+        .map_err(aws("raising the revocation"))?
+    {
+        PutOutcome::Written => {}
+        PutOutcome::AlreadyExists => {
+            return Err(Failure::Problem(format!(
+                "the revocation of {id} was changed by someone else meanwhile: nothing raised; \
+                 run image-release status {id} and decide again"
+            )));
+        }
     }
     if cli.json {
         println!(
             "{}",
-            serde_json::json!({ "revoked": existing, "unchanged": true })
+            serde_json::json!({ "revoked": raised, "raised": revision })
         );
     } else {
         println!(
-            "{}: nothing to do (follow it with image-release verify {id})",
-            crate::contract::revoked(existing)
+            "revocation of {id} raised to revision {revision} (adds {}); publish-release does \
+             it at its next tick. Check it: image-release verify {id}",
+            flags.join(", ")
         );
     }
     Ok(None)
@@ -195,11 +263,13 @@ pub async fn check_revoked(
 ) -> Result<Vec<Finding>, Failure> {
     let id = &manifest.release_id;
     let mut findings = Vec::new();
-    let progress: Progress = store
+    let mut progress: Progress = store
         .get_json(&revocation::keys::progress(id))
         .await
         .map_err(aws("reading the revocation's progress"))?
         .unwrap_or_default();
+    // A raise the ticks have not carried out yet reopens what it changes.
+    progress.follow(record);
     let undone: Vec<String> = Surface::ALL
         .iter()
         .filter(|s| !progress.done.contains(s))

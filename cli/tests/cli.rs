@@ -752,19 +752,6 @@ const EVERYTHING_DUE: [&str; 6] = [
     "0",
 ];
 
-/// `verify ID --skip-urls` every half second until it passes (publish-release's ticks carry a
-/// revocation out) or `within` has passed: its last answer.
-fn verified_within(s3: &str, endpoint: &str, within: Duration) -> Output {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let out = cli_with(s3, endpoint, &["verify", ID, "--skip-urls"]);
-        if out.status.success() || std::time::Instant::now() > deadline {
-            return out;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 async fn amis_of(report: &Report, release: &str) -> Vec<(String, String)> {
     let manifest: serde_json::Value =
         serde_json::from_str(&object(report, &format!("releases/{release}/manifest.json")).await)

@@ -254,8 +254,9 @@ fn when_a_flag_or_variable_is_wrong_should_exit_2_naming_it_with_what_was_given(
 }
 
 /// Against a published release: an unknown release worded alike in every command; a repeat
-/// that changes nothing is done (exit 0, said so); a revoked release shown revoked by status,
-/// watch and url (refused without --force); an identity that cannot be read warned about.
+/// that changes nothing is done (exit 0, said so); a revocation raised to `--purge` carried out
+/// by the ticks; a revoked release shown revoked by status, watch and url (refused without
+/// --force); an identity that cannot be read warned about.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_so_alike() {
     let mut s = scenario();
@@ -307,6 +308,11 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
         out.push(("watch".into(), run(&["watch", ID, "--interval", "1s"])));
         out.push(("url".into(), run(&["url", ID])));
         out.push(("url --force".into(), run(&["url", ID, "--force"])));
+        // The raise carried out by the ticks: verify checks the disks are gone.
+        out.push((
+            "verified".into(),
+            verified_within(&s3, &emulator, std::time::Duration::from_secs(60)),
+        ));
         *seen.lock().unwrap() = out;
     })));
     let report = run(s).await.expect("local release");
@@ -357,8 +363,19 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
     assert_eq!(again.status.code(), Some(0), "{}", text(again));
     assert!(text(again).contains("nothing to do"), "{}", text(again));
     let raised = get("revoke raised");
-    assert_eq!(raised.status.code(), Some(1), "{}", text(raised));
-    assert!(text(raised).contains("without --purge"), "{}", text(raised));
+    assert_eq!(raised.status.code(), Some(0), "{}", text(raised));
+    assert!(
+        text(raised).contains("raised to revision 1 (adds --purge)"),
+        "{}",
+        text(raised)
+    );
+    let verified = get("verified");
+    assert!(verified.status.success(), "{}", text(verified));
+    assert!(
+        text(verified).contains("disk withdrawn") && !text(verified).contains("still exists"),
+        "{}",
+        text(verified)
+    );
 
     let status = get("status");
     assert_eq!(status.status.code(), Some(0), "{}", text(status));

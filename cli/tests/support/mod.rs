@@ -132,3 +132,16 @@ pub async fn published() -> Report {
     );
     report
 }
+
+/// `verify ID --skip-urls` every half second until it passes (publish-release's ticks carry a
+/// revocation out) or `within` has passed: its last answer.
+pub fn verified_within(s3: &str, endpoint: &str, within: Duration) -> Output {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let out = cli_with(s3, endpoint, &["verify", ID, "--skip-urls"]);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
