@@ -8,7 +8,7 @@ mod support;
 
 use runner::{OnFailure, Report, run};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
