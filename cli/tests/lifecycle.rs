@@ -8,7 +8,9 @@
 //! carry out until `verify` passes, retention plan and apply, a download link, and a new
 //! request put through the emulator's EventBridge that publishes.
 
-use runner::kept::{RELEASE_MANAGER, RETENTION, REVOKER, operator_environment};
+mod support;
+
+use runner::kept::operator_environment;
 use runner::{Live, OnFailure, Scenario, run};
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,18 +28,11 @@ const NEWER: &str = "golden-1.0.0-2";
 /// How long publish-release's ticks may take to carry a change out (a tick every 200 ms here).
 const TICKS: Duration = Duration::from_secs(60);
 
-/// The operator whose policy a command needs (a copy of `cli/tests/cli.rs`'s `operator_for`,
-/// until the two files share their helpers).
+/// The operator whose policy a command needs: the narrowest (`support::operator_for`, as every
+/// other test of the CLI runs its commands).
 fn operator_for(args: &[String]) -> &'static str {
-    let command = args
-        .iter()
-        .find(|a| !a.starts_with('-'))
-        .map(String::as_str);
-    match command {
-        Some("revoke") => REVOKER,
-        Some("retention") if args.iter().any(|a| a == "apply") => RETENTION,
-        _ => RELEASE_MANAGER,
-    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    support::operator_for(&args)
 }
 
 /// `line`'s words as a shell splits them: whitespace apart, double quotes kept together.
