@@ -553,7 +553,7 @@ async fn when_a_quota_is_injected_should_answer_each_services_own_quota_error() 
         .disk_image_format(aws_sdk_ec2::types::DiskImageFormat::Vmdk)
         .s3_export_location(
             aws_sdk_ec2::types::ExportTaskS3LocationRequest::builder()
-                .s3_bucket("b")
+                .s3_bucket("bkt")
                 .build(),
         )
         .send()
@@ -580,7 +580,7 @@ async fn when_more_exports_than_the_regions_limit_are_active_should_refuse_the_n
             .disk_image_format(format)
             .s3_export_location(
                 aws_sdk_ec2::types::ExportTaskS3LocationRequest::builder()
-                    .s3_bucket("b")
+                    .s3_bucket("bkt")
                     .build(),
             )
     };
