@@ -11,7 +11,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use regex_lite::Regex;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// How a request reached the emulator, and so how it is answered.
@@ -60,9 +59,9 @@ impl Protocol {
 }
 
 /// An error answer: HTTP status, the service's error code, its message.
-pub(crate) struct Failure(StatusCode, &'static str, String);
+pub(crate) struct Failure(pub StatusCode, pub &'static str, pub String);
 
-type Answer = Result<Value, Failure>;
+pub(crate) type Answer = Result<Value, Failure>;
 
 pub(crate) fn error(protocol: Protocol, status: StatusCode, code: &str, message: &str) -> Response {
     // RPC v2 CBOR names the shape with its namespace; awsJson1_1 accepts either form.
@@ -73,7 +72,7 @@ pub(crate) fn error(protocol: Protocol, status: StatusCode, code: &str, message:
     protocol.encode(status, &json!({ "__type": kind, "message": message }))
 }
 
-fn bad(code: &'static str, message: String) -> Failure {
+pub(crate) fn bad(code: &'static str, message: String) -> Failure {
     Failure(StatusCode::BAD_REQUEST, code, message)
 }
 
@@ -104,8 +103,8 @@ pub(crate) fn handle(
         "DescribeImages" => describe_images(world, region, &input),
         "CreateImportedImage" => create_imported_image(world, region, &input),
         "CopyImage" => copy_image(world, region, &input),
-        "TagResource" => tag_resource(world, &input),
-        "ListTagsForResource" => list_tags(world, &input),
+        "TagResource" => crate::appstream_tags::tag_resource(world, region, &input),
+        "ListTagsForResource" => crate::appstream_tags::list_tags(world, region, &input),
         "DeleteImage" => delete_image(world, region, &input),
         other => Err(bad(
             "UnknownOperationException",
@@ -118,7 +117,7 @@ pub(crate) fn handle(
     }
 }
 
-fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, Failure> {
+pub(crate) fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, Failure> {
     input
         .get(name)
         .and_then(Value::as_str)
@@ -204,6 +203,7 @@ fn create_imported_image(world: &mut World, region: &str, input: &Value) -> Answ
             format!("Description must be at most 256 characters matching {IMPORT_DESCRIPTION}"),
         ));
     }
+    let tags = crate::appstream_tags::check(&input["Tags"])?.unwrap_or_default();
     if !role.starts_with("arn:aws") || !role.contains(":role/") {
         return Err(bad(
             "InvalidRoleException",
@@ -233,15 +233,6 @@ fn create_imported_image(world: &mut World, region: &str, input: &Value) -> Answ
         ));
     }
     let arn = world.appstream_arn(region, name);
-    let tags: BTreeMap<String, String> = input
-        .get("Tags")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
     world.tags.insert(arn.clone(), tags);
     // AppStream validates the AMI while it imports (Windows Server 2022, x86_64, UEFI with TPM
     // 2.0, ENA, one root volume ≤ 500 GB); here only the emulator's Windows AMIs meet that.
@@ -378,67 +369,60 @@ fn copy_image(world: &mut World, region: &str, input: &Value) -> Answer {
     Ok(json!({ "DestinationImageName": destination }))
 }
 
-/// An operator (or a test) deleting an image: it answers with the image, then it is gone.
+/// DeleteImage: "You cannot delete an image when it is in use" (`ResourceInUseException`, the
+/// model's first error: a fleet or image builder uses it, see `Emulator::use_appstream_image`).
+/// Otherwise the image answers `DELETING` and is gone a lifecycle step later (its tags with it).
+/// DeleteImage of an image already `DELETING` answers the model's
+/// `ConcurrentModificationException` (AWS documents no answer for it: a stand-in).
 fn delete_image(world: &mut World, region: &str, input: &Value) -> Answer {
     let name = field(input, "Name")?;
-    let Some(mut image) = world
-        .appstream
-        .remove(&(region.to_owned(), name.to_owned()))
-    else {
+    if !valid_name(name) {
+        return Err(bad(
+            "ValidationException",
+            format!("Name must match {NAME}"),
+        ));
+    }
+    let key = (region.to_owned(), name.to_owned());
+    if let Some(user) = world.appstream_users.get(&key) {
+        return Err(bad(
+            "ResourceInUseException",
+            format!("The image {name} is in use by {user}."),
+        ));
+    }
+    let Some(image) = world.appstream.get_mut(&key) else {
         return Err(bad(
             "ResourceNotFoundException",
             format!("The image {name} does not exist in {region}."),
         ));
     };
-    world.tags.remove(&image.arn);
+    if image.state == "DELETING" {
+        return Err(bad(
+            "ConcurrentModificationException",
+            format!("The image {name} is being deleted."),
+        ));
+    }
     image.state = "DELETING".into();
-    Ok(json!({ "Image": image_json(&image) }))
+    image.plan = vec![(0, "DELETING"), (1, DELETED)];
+    image.started = Instant::now();
+    let answer = json!({ "Image": image_json(image) });
+    world.counts.effect(&format!("appstream-delete:{region}"));
+    Ok(answer)
 }
 
-fn known_arn(world: &World, arn: &str) -> bool {
-    world.appstream.values().any(|i| i.arn == arn)
-}
+/// The state a deleted image reaches one step after `DELETING`: no answer ever shows it.
+const DELETED: &str = "DELETED";
 
-fn tag_resource(world: &mut World, input: &Value) -> Answer {
-    let arn = field(input, "ResourceArn")?.to_owned();
-    if !known_arn(world, &arn) {
-        return Err(bad(
-            "ResourceNotFoundException",
-            format!("{arn} does not exist"),
-        ));
-    }
-    let tags = input
-        .get("Tags")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    if tags.is_empty() || tags.len() > 50 {
-        return Err(bad(
-            "ValidationException",
-            "Tags must hold 1 to 50 tags".into(),
-        ));
-    }
-    let entry = world.tags.entry(arn.clone()).or_default();
-    for (k, v) in tags {
-        if k.starts_with("aws:") {
-            return Err(bad(
-                "InvalidParameterCombinationException",
-                format!("tag key {k} is reserved"),
-            ));
+/// Forgets the images whose deletion ended (called by each tick), and their tags.
+pub(crate) fn forget_deleted(world: &mut World) {
+    let gone: Vec<(String, String)> = world
+        .appstream
+        .iter()
+        .filter(|(_, i)| i.state == DELETED)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in gone {
+        if let Some(image) = world.appstream.remove(&key) {
+            world.tags.remove(&image.arn);
         }
-        entry.insert(k, v.as_str().unwrap_or_default().to_owned());
     }
-    world.counts.effect(&format!("tag:{arn}"));
-    Ok(json!({}))
-}
-
-fn list_tags(world: &World, input: &Value) -> Answer {
-    let arn = field(input, "ResourceArn")?;
-    if !known_arn(world, arn) {
-        return Err(bad(
-            "ResourceNotFoundException",
-            format!("{arn} does not exist"),
-        ));
-    }
-    Ok(json!({ "Tags": world.tags.get(arn).cloned().unwrap_or_default() }))
 }

@@ -33,7 +33,7 @@ fn ok(body: Value) -> Response {
 /// A value that breaks the model's pattern or bounds. Image Builder answers those with
 /// InvalidParameterValueException ("The value supplied for parameter '…' is not valid. '…'
 /// must match pattern …", as seen from GetComponent); its error lists do not name it.
-fn invalid(message: String) -> Response {
+pub(crate) fn invalid(message: String) -> Response {
     error(
         StatusCode::BAD_REQUEST,
         "InvalidParameterValueException",
@@ -60,7 +60,8 @@ const PIPELINE_ARN: &str =
     r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline/[a-z0-9-_]+$";
 const DISTRIBUTION_ARN: &str =
     r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration/[a-z0-9-_]+$";
-const IMAGE_ARN: &str = r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/[a-z0-9-_]+/[0-9]+\.[0-9]+\.[0-9]+(?:/[0-9]+)?$";
+/// `ImageBuildVersionArn` of the model (RetryImage): a build, `…/x.y.z/n`.
+const IMAGE_ARN: &str = r"^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/[a-z0-9-_]+/[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$";
 /// `TagKey` of Image Builder's model: `^(?!aws:)[a-zA-Z0-9\s_.:/=+\-@]*$`, 1–128 characters
 /// (regex-lite has no look-ahead: the `aws:` prefix is checked on its own).
 const TAG_KEY: &str = r"^[a-zA-Z0-9\s_.:/=+\-@]*$";
@@ -371,14 +372,7 @@ fn get_image(world: &World, query: &str) -> Result<Response, Response> {
     let Some(arn) = arn else {
         return Err(invalid("imageBuildVersionArn is required".into()));
     };
-    if !matches(IMAGE_ARN, &arn) {
-        return Err(invalid(format!(
-            "imageBuildVersionArn must match {IMAGE_ARN}"
-        )));
-    }
-    let image = world
-        .images
-        .get(&arn)
+    let image = crate::imagebuilder_versions::resolve(world, &arn)?
         .ok_or_else(|| not_found(format!("image {arn} does not exist")))?;
     Ok(ok(
         json!({ "requestId": uuid::Uuid::new_v4().to_string(), "image": image_json(image, &world.config.account) }),

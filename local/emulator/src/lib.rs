@@ -21,12 +21,16 @@
 #![allow(clippy::result_large_err)]
 
 mod appstream;
+mod appstream_tags;
 mod authz;
 mod ec2;
 mod eventbridge;
 mod imagebuilder;
+mod imagebuilder_versions;
 mod kms;
 mod ssm;
+mod ssm_tags;
+mod ssm_validation;
 mod world;
 
 pub use eventbridge::LOCAL_BUS_KEY;
@@ -140,6 +144,10 @@ pub struct Config {
     /// in every region: GetDistributionConfiguration shows them, DistributeImage grants them on
     /// each AMI it creates, DescribeImageAttribute `launchPermission` answers them.
     pub launch_permissions: Vec<String>,
+    /// Lifecycle steps SSM takes to validate an `aws:ec2:image` value (PutParameter answers
+    /// before: "the PutParameter call returns before the validation is complete"); 0 validates
+    /// at once.
+    pub ssm_validation_steps: u32,
 }
 
 /// A distribution that fails in `region` (a comma-separated list: each of them) with
@@ -228,6 +236,7 @@ impl Config {
             signing_keys: Vec::new(),
             key_aliases: Vec::new(),
             launch_permissions: Vec::new(),
+            ssm_validation_steps: 1,
         }
     }
 
@@ -484,6 +493,22 @@ impl Emulator {
             .parameters
             .get(&(region.to_owned(), name.to_owned()))
             .and_then(|p| p.tags.get(key).cloned())
+    }
+
+    /// A fleet or image builder (`by`) starts using AppStream image `name` of `region`:
+    /// DeleteImage answers `ResourceInUseException` ("You cannot delete an image when it is in
+    /// use") until [`Emulator::stop_using_appstream_image`].
+    pub fn use_appstream_image(&self, region: &str, name: &str, by: &str) {
+        world::lock(&self.world)
+            .appstream_users
+            .insert((region.to_owned(), name.to_owned()), by.to_owned());
+    }
+
+    /// The fleet or image builder using AppStream image `name` of `region` stops.
+    pub fn stop_using_appstream_image(&self, region: &str, name: &str) {
+        world::lock(&self.world)
+            .appstream_users
+            .remove(&(region.to_owned(), name.to_owned()));
     }
 
     /// An AppStream image as DescribeImages and ListTagsForResource would show it.

@@ -8,9 +8,19 @@
 //! beginning with `aws` or `ssm`, a hierarchy beginning with `/`); a request that breaks them
 //! gets AWS's generic `ValidationException`.
 //!
-//! A value of data type `aws:ec2:image` is validated asynchronously, as the API reference says:
-//! PutParameter answers 200 and the parameter takes the value only if it names an AMI that is
-//! available in the account and region; otherwise it keeps its old value (or stays absent).
+//! A value of data type `aws:ec2:image` is validated asynchronously, as the API reference says
+//! ("the PutParameter call returns before the validation is complete"): PutParameter answers 200,
+//! GetParameter keeps answering the old value (or `ParameterNotFound`) until the validation ends
+//! [`crate::Config::ssm_validation_steps`] lifecycle steps later, and then the parameter takes
+//! the value only if it names an AMI available in the account and region (`ssm_validation`).
+//!
+//! GetParameter takes what its documentation lists: a name, the parameter's ARN, and a selector
+//! `name:version` or `name:label` (labels are not emulated: a label selects nothing). PutParameter
+//! and DeleteParameter take only a name ("You can't enter the Amazon Resource Name (ARN) for a
+//! parameter"). Values are limited by tier, in characters: "Standard tier parameters support a
+//! maximum parameter value of 4096 characters" (SSM's own message), Advanced 8 KB
+//! (PutParameter `Tier`: "Advanced parameters have a content size limit of 8 KB"), and
+//! Intelligent-Tiering picks Standard when the value fits, Advanced otherwise.
 
 use crate::world::World;
 use axum::http::StatusCode;
@@ -26,16 +36,28 @@ pub(crate) struct Parameter {
     pub version: u64,
     pub modified: f64,
     pub tags: std::collections::BTreeMap<String, String>,
+    /// `Standard` or `Advanced` ("you can't revert an advanced parameter to a standard parameter").
+    pub tier: &'static str,
+    /// The earlier versions' (version, value, modified), for GetParameter's `name:version`.
+    pub history: Vec<(u64, String, f64)>,
 }
 
-/// Tags a resource may carry (AddTagsToResource's documentation: "most resources can have a
-/// maximum of 50 tags").
-const MAX_TAGS: usize = 50;
+/// A write PutParameter accepted: applied at once, or when its validation ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    pub value: String,
+    pub kind: String,
+    pub data_type: String,
+    pub version: u64,
+    pub tier: &'static str,
+    /// The request's tags: a parameter that does not exist yet when the write lands gets them.
+    pub tags: std::collections::BTreeMap<String, String>,
+}
 
 /// awsJson1_1's answers, as KMS's (the same protocol).
 pub(crate) use crate::kms::{error, ok};
 
-fn invalid(message: String) -> Response {
+pub(crate) fn invalid(message: String) -> Response {
     error(StatusCode::BAD_REQUEST, "ValidationException", &message)
 }
 
@@ -51,8 +73,8 @@ pub(crate) fn handle(world: &mut World, region: &str, operation: &str, body: &[u
         "PutParameter" => put(world, region, &request),
         "GetParameter" => get(world, region, &request),
         "DeleteParameter" => delete(world, region, &request),
-        "ListTagsForResource" => list_tags(world, region, &request),
-        "AddTagsToResource" => add_tags(world, region, &request),
+        "ListTagsForResource" => crate::ssm_tags::list_tags(world, region, &request),
+        "AddTagsToResource" => crate::ssm_tags::add_tags(world, region, &request),
         other => Err(error(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
@@ -79,6 +101,10 @@ fn check_name(request: &Value, creating: bool) -> Result<String, Response> {
             "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null".into(),
         ));
     };
+    check_name_text(name, creating)
+}
+
+fn check_name_text(name: &str, creating: bool) -> Result<String, Response> {
     // 2048 in the model; "the maximum length for a parameter name, including the full length of
     // the parameter ARN, is 1011 characters" (PutParameter's documentation): the name alone is
     // held to 1011 here.
@@ -126,6 +152,41 @@ fn check_name(request: &Value, creating: bool) -> Result<String, Response> {
     Ok(name.to_owned())
 }
 
+/// The tier a value of `chars` characters takes: the request's `Tier`, or the existing
+/// parameter's, or the default (Standard); its limit checked.
+fn tier(
+    request: &Value,
+    existing: Option<&Parameter>,
+    chars: usize,
+) -> Result<&'static str, Response> {
+    let tier = match request["Tier"].as_str() {
+        Some("Standard") => "Standard",
+        Some("Advanced") => "Advanced",
+        Some("Intelligent-Tiering") if chars <= 4096 => existing.map_or("Standard", |p| p.tier),
+        Some("Intelligent-Tiering") => "Advanced",
+        Some(other) => {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{other}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]"
+            )));
+        }
+        None => existing.map_or("Standard", |p| p.tier),
+    };
+    if tier == "Standard" && existing.is_some_and(|p| p.tier == "Advanced") {
+        return Err(invalid(
+            "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.".into(),
+        ));
+    }
+    match tier {
+        "Standard" if chars > 4096 => Err(invalid(
+            "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.".into(),
+        )),
+        "Advanced" if chars > 8192 => Err(invalid(
+            "Advanced tier parameters support a maximum parameter value of 8192 characters.".into(),
+        )),
+        tier => Ok(tier),
+    }
+}
+
 fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
     let name = check_name(request, true)?;
     let Some(value) = request["Value"].as_str() else {
@@ -133,15 +194,16 @@ fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Res
             "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null".into(),
         ));
     };
-    if value.is_empty() || value.len() > 4096 {
+    if value.is_empty() {
         return Err(invalid(
-            "Standard tier parameters support a maximum parameter value of 4096 characters.".into(),
+            "1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1.".into(),
         ));
     }
     let key = (region.to_owned(), name.clone());
     let existing = world.parameters.get(&key).cloned();
+    let tier = tier(request, existing.as_ref(), value.chars().count())?;
     let overwrite = request["Overwrite"].as_bool().unwrap_or(false);
-    let tags = check_tags(&request["Tags"])?;
+    let tags = crate::ssm_tags::check_tags(&request["Tags"])?;
     if overwrite && !tags.is_empty() {
         return Err(invalid(
             "Invalid request: tags and overwrite can't be used together. To create a parameter \
@@ -205,35 +267,60 @@ fn put(world: &mut World, region: &str, request: &Value) -> Result<Response, Res
             p.data_type
         )));
     }
-    let version = existing.as_ref().map_or(0, |p| p.version) + 1;
-    // aws:ec2:image: the asynchronous validation, decided now; a value it refuses is dropped.
-    let accepted = data_type != "aws:ec2:image" || world.ami_available(region, value);
-    if accepted {
-        world.parameters.insert(
-            key,
-            Parameter {
-                value: value.to_owned(),
-                kind,
-                data_type,
-                version,
-                // An overwrite keeps the tags; a new parameter takes the request's.
-                tags: existing.map_or(tags, |p| p.tags),
-                modified: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or_default(),
-            },
-        );
-        world.counts.effect("ssm:PutParameter");
+    // After the newest version, written or still being validated.
+    let version = existing
+        .as_ref()
+        .map(|p| p.version)
+        .max(crate::ssm_validation::newest_version(world, region, &name))
+        .unwrap_or(0)
+        + 1;
+    let write = Write {
+        value: value.to_owned(),
+        kind,
+        data_type,
+        version,
+        tier,
+        tags,
+    };
+    if write.data_type == "aws:ec2:image" && world.config.ssm_validation_steps > 0 {
+        crate::ssm_validation::queue(world, region, &name, write);
+    } else if write.data_type == "aws:ec2:image" && !world.ami_available(region, value) {
+        crate::ssm_validation::refused(region, &name, value);
     } else {
-        tracing::info!(
-            region,
-            name,
-            value,
-            "aws:ec2:image validation failed: parameter unchanged"
-        );
+        apply(world, region, &name, write);
     }
-    Ok(ok(&json!({ "Version": version, "Tier": "Standard" })))
+    Ok(ok(&json!({ "Version": version, "Tier": tier })))
+}
+
+/// Writes a new version of parameter `name` (an overwrite keeps its tags, the version before
+/// goes into its history; a new parameter takes the request's tags).
+pub(crate) fn apply(world: &mut World, region: &str, name: &str, write: Write) {
+    let key = (region.to_owned(), name.to_owned());
+    let modified = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let (tags, history) = match world.parameters.remove(&key) {
+        Some(mut p) => {
+            p.history.push((p.version, p.value, p.modified));
+            (p.tags, p.history)
+        }
+        None => (write.tags, Vec::new()),
+    };
+    world.parameters.insert(
+        key,
+        Parameter {
+            value: write.value,
+            kind: write.kind,
+            data_type: write.data_type,
+            version: write.version,
+            tier: write.tier,
+            tags,
+            history,
+            modified,
+        },
+    );
+    world.counts.effect("ssm:PutParameter");
 }
 
 fn not_found(name: &str) -> Response {
@@ -244,21 +331,104 @@ fn not_found(name: &str) -> Response {
     )
 }
 
+/// What GetParameter's `Name` asks for: the parameter's name and the selector after it, if any.
+/// An ARN names the parameter of its region and account (`parameter/` and the name without its
+/// leading slash; a name of one level may have been created with or without it); an ARN of
+/// another region or account names nothing here.
+fn selected(
+    world: &World,
+    region: &str,
+    asked: &str,
+) -> Result<(String, Option<String>), Response> {
+    let (path, from_arn) = match asked.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [partition, "ssm", arn_region, account, resource] = parts[..] else {
+                return Err(invalid(format!("{asked} is not a parameter ARN")));
+            };
+            let Some(name) = resource.strip_prefix("parameter/") else {
+                return Err(invalid(format!("{asked} is not a parameter ARN")));
+            };
+            if partition != crate::authz::partition(region)
+                || arn_region != region
+                || account != world.config.account
+            {
+                return Err(not_found(asked));
+            }
+            (name.to_owned(), true)
+        }
+        None => (asked.to_owned(), false),
+    };
+    let (path, selector) = match path.split_once(':') {
+        Some((_, selector)) if selector.is_empty() || selector.contains(':') => {
+            return Err(not_found(asked));
+        }
+        Some((name, selector)) => (name.to_owned(), Some(selector.to_owned())),
+        None => (path, None),
+    };
+    let name = if from_arn {
+        let slashed = format!("/{path}");
+        let exists = |n: &str| {
+            world
+                .parameters
+                .contains_key(&(region.to_owned(), n.to_owned()))
+        };
+        if path.contains('/') || (exists(&slashed) && !exists(&path)) {
+            slashed
+        } else {
+            path
+        }
+    } else {
+        path
+    };
+    Ok((check_name_text(&name, false)?, selector))
+}
+
 fn get(world: &World, region: &str, request: &Value) -> Result<Response, Response> {
-    let name = check_name(request, false)?;
+    let Some(asked) = request["Name"].as_str() else {
+        return Err(check_name(request, false)
+            .err()
+            .unwrap_or_else(|| not_found("")));
+    };
+    let (name, selector) = selected(world, region, asked)?;
     let Some(p) = world.parameters.get(&(region.to_owned(), name.clone())) else {
-        return Err(not_found(&name));
+        return Err(not_found(asked));
+    };
+    let (version, value, modified) = match &selector {
+        None => (p.version, p.value.as_str(), p.modified),
+        Some(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
+            let wanted: Option<u64> = s.parse().ok();
+            let current = (p.version, p.value.as_str(), p.modified);
+            std::iter::once(current)
+                .chain(p.history.iter().map(|(v, value, m)| (*v, value.as_str(), *m)))
+                .find(|(v, ..)| Some(*v) == wanted)
+                .ok_or_else(|| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "ParameterVersionNotFound",
+                        &format!(
+                            "Systems Manager could not find version {s} of {name}. Verify the version and try again."
+                        ),
+                    )
+                })?
+        }
+        // A label: LabelParameterVersion is not emulated, so no version carries one.
+        Some(_) => return Err(not_found(asked)),
     };
     let partition = crate::authz::partition(region);
-    Ok(ok(&json!({ "Parameter": {
+    let mut parameter = json!({
         "Name": name,
         "Type": p.kind,
-        "Value": p.value,
-        "Version": p.version,
-        "LastModifiedDate": p.modified,
+        "Value": value,
+        "Version": version,
+        "LastModifiedDate": modified,
         "ARN": arn(partition, region, &world.config.account, &name),
         "DataType": p.data_type,
-    }})))
+    });
+    if let Some(selector) = selector {
+        parameter["Selector"] = json!(format!(":{selector}"));
+    }
+    Ok(ok(&json!({ "Parameter": parameter })))
 }
 
 fn delete(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
@@ -270,115 +440,5 @@ fn delete(world: &mut World, region: &str, request: &Value) -> Result<Response, 
     {
         return Err(not_found(&name));
     }
-    Ok(ok(&json!({})))
-}
-
-/// A request's `Tags` (`[{"Key", "Value"}]`), checked against botocore's `TagKey` (1–128) and
-/// `TagValue` (0–256) with their pattern, the `aws:` prefix AWS reserves, and [`MAX_TAGS`].
-fn check_tags(tags: &Value) -> Result<std::collections::BTreeMap<String, String>, Response> {
-    let Some(list) = tags.as_array() else {
-        return if tags.is_null() {
-            Ok(Default::default())
-        } else {
-            Err(invalid("Tags must be a list".into()))
-        };
-    };
-    let allowed = |text: &str| {
-        text.chars().all(|c| {
-            c.is_alphanumeric()
-                || c.is_whitespace()
-                || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
-        })
-    };
-    let mut checked = std::collections::BTreeMap::new();
-    for tag in list {
-        let (Some(key), Some(value)) = (tag["Key"].as_str(), tag["Value"].as_str()) else {
-            return Err(invalid(
-                "1 validation error detected: Value null at 'tags.member.key' failed to satisfy constraint: Member must not be null".into(),
-            ));
-        };
-        if key.is_empty() || key.chars().count() > 128 || !allowed(key) {
-            return Err(invalid(format!(
-                "1 validation error detected: Value '{key}' at 'tags.member.key' failed to satisfy constraint: Member must have length between 1 and 128 and match ^([\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*)$"
-            )));
-        }
-        if value.chars().count() > 256 || !allowed(value) {
-            return Err(invalid(format!(
-                "1 validation error detected: Value '{value}' at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 256 and match ^([\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*)$"
-            )));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(invalid(format!(
-                "The tag key {key} uses the aws: prefix, which AWS reserves."
-            )));
-        }
-        checked.insert(key.to_owned(), value.to_owned());
-    }
-    if checked.len() > MAX_TAGS {
-        return Err(too_many_tags());
-    }
-    Ok(checked)
-}
-
-fn too_many_tags() -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "TooManyTagsError",
-        "A resource can have at most 50 tags.",
-    )
-}
-
-/// The parameter a tagging request names: `ResourceType` must be `Parameter` here (the other
-/// types are not emulated), `ResourceId` its name; an unknown one is `InvalidResourceId`.
-fn tagged<'a>(
-    world: &'a mut World,
-    region: &str,
-    request: &Value,
-) -> Result<&'a mut Parameter, Response> {
-    match request["ResourceType"].as_str() {
-        Some("Parameter") => {}
-        other => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidResourceType",
-                &format!(
-                    "the emulator tags only parameters (ResourceType Parameter), not {other:?}"
-                ),
-            ));
-        }
-    }
-    let id = request["ResourceId"].as_str().unwrap_or_default();
-    world
-        .parameters
-        .get_mut(&(region.to_owned(), id.to_owned()))
-        .ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "InvalidResourceId",
-                "The resource ID isn't valid. Verify that you entered the correct ID and try again.",
-            )
-        })
-}
-
-fn list_tags(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
-    let parameter = tagged(world, region, request)?;
-    let list: Vec<Value> = parameter
-        .tags
-        .iter()
-        .map(|(k, v)| json!({ "Key": k, "Value": v }))
-        .collect();
-    Ok(ok(&json!({ "TagList": list })))
-}
-
-fn add_tags(world: &mut World, region: &str, request: &Value) -> Result<Response, Response> {
-    let tags = check_tags(&request["Tags"])?;
-    let parameter = tagged(world, region, request)?;
-    let mut merged = parameter.tags.clone();
-    merged.extend(tags);
-    if merged.len() > MAX_TAGS {
-        return Err(too_many_tags());
-    }
-    parameter.tags = merged;
-    world.counts.effect("ssm:AddTagsToResource");
     Ok(ok(&json!({})))
 }

@@ -221,6 +221,11 @@ pub(crate) struct World {
     ticked_at: Instant,
     /// Calls answered so far (what the seeded fault decision hashes).
     calls_seen: u64,
+    /// `aws:ec2:image` writes SSM is still validating (`crate::ssm_validation`).
+    pub(crate) ssm_validations: Vec<crate::ssm_validation::Validation>,
+    /// (region, AppStream image name) → the fleet or image builder using it: DeleteImage
+    /// answers `ResourceInUseException`.
+    pub(crate) appstream_users: BTreeMap<(String, String), String>,
 }
 
 /// A seeded, deterministic draw in [0, 1) for the `n`-th occurrence.
@@ -268,6 +273,8 @@ impl World {
             uploads_pending: 0,
             ticked_at: Instant::now(),
             calls_seen: 0,
+            ssm_validations: Vec::new(),
+            appstream_users: BTreeMap::new(),
         };
         for arn in world.config.signing_keys.clone() {
             world.kms_keys.push(crate::kms::KmsKey::generate(arn));
@@ -690,6 +697,7 @@ impl World {
                     .map(|t| format!("export task {}", t.id)),
             );
         }
+        busy.extend(crate::ssm_validation::busy(self));
         if self.uploads_pending > 0 {
             busy.push(format!(
                 "{} exported disks being written",
@@ -848,6 +856,8 @@ impl World {
                 image.state = (*state).to_owned();
             }
         }
+        crate::appstream::forget_deleted(self);
+        crate::ssm_validation::finish_due(self, now);
         uploads
     }
 }

@@ -294,6 +294,20 @@ ssm = client("ssm")
 NAME = "/image-release/golden/stable"
 put = ssm.put_parameter(Name=NAME, Value=home_ami, Type="String", DataType="aws:ec2:image")
 check("ssm PutParameter aws:ec2:image", put["Version"] == 1, str(put))
+
+
+def validated(name, value, region="us-east-1"):
+    """SSM validates aws:ec2:image values asynchronously: waits until `name` reads `value`."""
+    for _ in range(100):
+        try:
+            if client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"] == value:
+                return
+        except ClientError:
+            pass
+        time.sleep(0.02)
+
+
+validated(NAME, home_ami)
 got = ssm.get_parameter(Name=NAME)["Parameter"]
 check("ssm GetParameter", got["Value"] == home_ami and got["DataType"] == "aws:ec2:image" and got["Version"] == 1
       and got["ARN"] == f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/image-release/golden/stable", str(got))
@@ -302,6 +316,7 @@ check("ssm PutParameter of an existing name without Overwrite is ParameterAlread
                                            DataType="aws:ec2:image")) == "ParameterAlreadyExists")
 put = ssm.put_parameter(Name=NAME, Value="ami-0000000000000000f", Type="String", DataType="aws:ec2:image",
                         Overwrite=True)
+time.sleep(0.2)
 check("ssm aws:ec2:image of a missing AMI answers 200 and the validation keeps the old value",
       ssm.get_parameter(Name=NAME)["Parameter"]["Value"] == home_ami, str(put))
 check("ssm a name under /aws is refused as access to a reserved name",
@@ -371,6 +386,7 @@ check("events a request over the size limit is a ValidationException",
       error_code(lambda: events.put_events(Entries=[dict(entry, Detail=json.dumps({"x": "y" * (1024 * 1024)}))]))
       == "ValidationException")
 ssm.put_parameter(Name="/refs/golden", Value=home_ami, Type="String", DataType="aws:ec2:image")
+validated("/refs/golden", home_ami)
 held = ec2.describe_image_references(ImageIds=[home_ami], IncludeAllResourceTypes=True)["ImageReferences"]
 check("ec2 DescribeImageReferences sees the account's own aws:ec2:image parameter",
       [(r["ResourceType"], r["Arn"]) for r in held]
