@@ -16,7 +16,9 @@ use shared::aws::ssm::SsmParameters;
 use shared::catalog::{History, Index, Latest};
 use shared::channels::{self, ChannelRecord, Target};
 use shared::domain::{AppStreamImageName, ParameterPrefix, RegionName};
-use shared::ports::{AmiLifecycle, AppStreamImages, ArtifactStore, Parameters, PutOutcome};
+use shared::ports::{
+    AmiLifecycle, AppStreamImageState, AppStreamImages, ArtifactStore, Parameters, PutOutcome,
+};
 use shared::release::{self, Manifest, keys};
 use shared::revocation::{self, Progress, RevocationRecord, Surface};
 
@@ -439,6 +441,8 @@ pub async fn check_revoked(
             };
             let problem = match appstream.describe_image(&region, &name).await {
                 Ok(None) => None,
+                // DeleteImage was done: AppStream shows the image DELETING until it is gone.
+                Ok(Some(found)) if found.image_state() == AppStreamImageState::Deleting => None,
                 Ok(Some(found)) => Some(format!("still exists ({})", found.state)),
                 Err(e) => Some(format!("DescribeImages failed: {e}")),
             };

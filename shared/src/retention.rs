@@ -609,6 +609,10 @@ where
                 applied.appstream_not_ours += 1;
                 continue;
             }
+            // Deleted by an earlier apply: AppStream shows it DELETING until it is gone.
+            if image.image_state() == crate::ports::AppStreamImageState::Deleting {
+                continue;
+            }
             match appstream.delete_image(&region, &name).await {
                 Ok(true) => applied.appstream_deleted += 1,
                 Ok(false) => {}

@@ -610,6 +610,12 @@ impl<T: Ports> Deps<T> {
                 ));
                 continue;
             }
+            // DeleteImage leaves the image DELETING for a while (AppStream's image states):
+            // an earlier tick deleted it already, and deleting again is refused.
+            if described.image_state() == shared::ports::AppStreamImageState::Deleting {
+                notes.push(format!("{region} {name} being deleted"));
+                continue;
+            }
             match with_backoff(self.retry, || self.appstream.delete_image(&region, &name)).await {
                 Ok(deleted) => notes.push(format!(
                     "{region} {name} {}",

@@ -2015,6 +2015,28 @@ async fn when_a_revocation_crashes_after_any_write_should_the_next_ticks_finish_
 }
 
 #[tokio::test]
+async fn when_a_revoked_releases_appstream_copies_are_deleting_already_should_not_delete_them_again()
+ {
+    // GIVEN copies an earlier DeleteImage left DELETING (AppStream shows a deleted image in
+    // that state until it is gone, and refuses to delete it again)
+    let deps = deps(&[("CDN_DISTRIBUTION_ID", "E2QWRUHAPOMQZL")]);
+    published_then_revoked(&deps, true, true, false).await;
+    for region in ["ap-southeast-2", "eu-west-1"] {
+        deps.appstream.set_state(region, ID, "DELETING");
+    }
+    // WHEN the revocation runs
+    handle(&deps, event(SCHEDULE)).await.unwrap();
+    // THEN it finishes without deleting them again
+    assert_eq!(deps.appstream.script.count("DeleteImage"), 0);
+    let progress = deps
+        .store
+        .json(&format!("state/{ID}/revocation-progress.json"))
+        .unwrap();
+    assert!(progress["finished_at"].is_string(), "{progress}");
+    assert!(progress.to_string().contains("being deleted"), "{progress}");
+}
+
+#[tokio::test]
 async fn when_a_release_is_past_retention_and_in_no_channel_should_the_daily_run_delete_it_once() {
     let deps = deps(&[
         ("RETENTION_KEEP_NEWEST", "0"),

@@ -103,8 +103,10 @@ impl AppStreamImages for FakeAppStream {
 
     async fn delete_image(&self, region: &RegionName, name: &AppStreamImageName) -> Result<bool> {
         self.script.enter("DeleteImage")?;
+        // As AppStream: the image answers DELETING, and goes later (here: never).
         Ok(lock(&self.images)
-            .remove(&(region.to_string(), name.to_string()))
+            .get_mut(&(region.to_string(), name.to_string()))
+            .map(|image| image.state = "DELETING".into())
             .is_some())
     }
 
