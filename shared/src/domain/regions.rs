@@ -157,7 +157,14 @@ mod partition_tests {
         ] {
             assert!(RegionName::parse_known("--region", ok).is_ok(), "{ok}");
         }
-        for bad in ["mars-north-1", "zz-north-1", "US-EAST-1", "bad region", "", "us-east"] {
+        for bad in [
+            "mars-north-1",
+            "zz-north-1",
+            "US-EAST-1",
+            "bad region",
+            "",
+            "us-east",
+        ] {
             let err = RegionName::parse_known("--region", bad)
                 .unwrap_err()
                 .to_string();
