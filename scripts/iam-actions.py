@@ -45,6 +45,10 @@ ALIASES = {
     # S3 API Reference, HeadObject (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html),
     # Permissions: "To use HEAD, you must have the s3:GetObject permission."
     "s3:HeadObject": ["s3:GetObject"],
+    # S3 API Reference, HeadBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html),
+    # Permissions: "To use this operation, you must have permissions to perform the s3:ListBucket
+    # action." (image-release doctor checks the bucket's owner with it.)
+    "s3:HeadBucket": ["s3:ListBucket"],
 }
 
 # Dependent actions the Service Authorization Reference does not list, each citing the AWS

@@ -61,6 +61,10 @@ pub struct Live {
     /// The releases seen so far, sorted (empty before the request; every release of the run
     /// when `on_published` is called).
     pub releases: Vec<String>,
+    /// The stack's outputs and parameters, as CloudFormation's DescribeStacks would show them.
+    pub stack: std::collections::BTreeMap<String, String>,
+    /// The stack's id (`AWS::StackId`).
+    pub stack_id: String,
 }
 
 /// A blocking action on the running stack.
@@ -979,6 +983,8 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
         release_bus: stack.release_bus(),
         signing_keys: stack.signing_keys(),
         releases: Vec::new(),
+        stack: stack.described.clone(),
+        stack_id: stack.values.get("AWS::StackId"),
     };
     if let Some(hook) = &scenario.before_request {
         let (hook, live) = (hook.0.clone(), live.clone());
@@ -1227,7 +1233,12 @@ async fn start_account(
 ) -> anyhow::Result<Account> {
     let (iam, proxy) = if scenario.iam {
         let iam = Arc::new(stack.account(functions, process::access_key)?);
-        let proxy = proxy::AuthorizingProxy::start(&storage.moto.endpoint, iam.clone()).await?;
+        let proxy = proxy::AuthorizingProxy::start(
+            &storage.moto.endpoint,
+            iam.clone(),
+            &stack.values.get("AWS::StackId"),
+        )
+        .await?;
         (Some(iam), Some(Arc::new(proxy)))
     } else {
         (None, None)

@@ -1,4 +1,5 @@
-//! The authorizing proxy in front of moto (S3, CloudFront): every request a function (or the
+//! The authorizing proxy in front of moto (S3, CloudFront; and the reads `image-release doctor`
+//! makes of CloudFormation, IAM and SNS, which moto serves too): every request a function (or the
 //! emulator, as the VM Import role) signs is authorized as AWS would authorize it, by the
 //! local account's IAM ([`iam::Account`]): the caller's role as `template.yaml` resolves it and
 //! the bucket's policy. An allowed request goes on to moto unchanged; a denied one gets the
@@ -26,22 +27,38 @@ pub struct AuthorizingProxy {
 
 impl AuthorizingProxy {
     /// Serves on 127.0.0.1 at a free port, forwarding to `upstream` (moto's endpoint).
-    pub async fn start(upstream: &str, account: Arc<Account>) -> anyhow::Result<Self> {
+    /// `stack_id` is the local stack's (`AWS::StackId`): what CloudFormation authorizes a
+    /// DescribeStacks of its name against.
+    pub async fn start(
+        upstream: &str,
+        account: Arc<Account>,
+        stack_id: &str,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder().build()?;
         let upstream = upstream.trim_end_matches('/').to_owned();
-        let app =
-            axum::Router::new()
-                .fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                        let (client, upstream, account) =
-                            (client.clone(), upstream.clone(), account.clone());
-                        async move {
-                            handle(&client, &upstream, &account, method, uri, headers, body).await
-                        }
-                    },
-                )
-                // Exported disks are large: S3's own limit (5 GB a PUT) is moto's business.
-                .layer(axum::extract::DefaultBodyLimit::disable());
+        let stack_id: Arc<str> = Arc::from(stack_id);
+        let app = axum::Router::new()
+            .fallback(
+                move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    let (client, upstream, account, stack_id) = (
+                        client.clone(),
+                        upstream.clone(),
+                        account.clone(),
+                        stack_id.clone(),
+                    );
+                    async move {
+                        let target = Target {
+                            client: &client,
+                            upstream: &upstream,
+                            account: &account,
+                            stack_id: &stack_id,
+                        };
+                        handle(target, method, uri, headers, body).await
+                    }
+                },
+            )
+            // Exported disks are large: S3's own limit (5 GB a PUT) is moto's business.
+            .layer(axum::extract::DefaultBodyLimit::disable());
         let (addr, stop) = crate::process::serve_locally(app).await?;
         Ok(Self {
             addr,
@@ -187,6 +204,8 @@ fn describe(
             Call::new("s3:GetBucketAcl", &region).on("bucket", bucket_arn.clone())
         }
         ("PUT", None) => Call::new("s3:CreateBucket", &region).on("bucket", bucket_arn.clone()),
+        // doctor: is the bucket the account's (HeadBucket with ExpectedBucketOwner).
+        ("HEAD", None) => Call::new("s3:HeadBucket", &region).on("bucket", bucket_arn.clone()),
         _ => return None,
     };
     Some((call, Some(bucket_arn)))
@@ -243,15 +262,98 @@ fn cloudfront_denied(message: &str) -> Response {
         .into_response()
 }
 
+/// Where an authorized request goes, and what authorizes it.
+struct Target<'a> {
+    client: &'a reqwest::Client,
+    upstream: &'a str,
+    account: &'a Account,
+    stack_id: &'a str,
+}
+
+/// A query-protocol read (form-encoded `Action=…`, signed for `iam`, `sns` or
+/// `cloudformation`): the call and its resource, as the Service Authorization Reference names
+/// them. Only the reads `image-release doctor` makes; anything else is not authorized.
+fn describe_query(
+    service: &str,
+    body: &[u8],
+    region: &str,
+    account: &str,
+    stack_id: &str,
+) -> Option<Call> {
+    let form: std::collections::BTreeMap<String, String> =
+        form_urlencoded::parse(body).into_owned().collect();
+    let action = form.get("Action")?;
+    match (service, action.as_str()) {
+        // IAM is global: its calls are signed for us-east-1.
+        ("iam", "GetRole") => Some(Call::new("iam:GetRole", "us-east-1").on(
+            "role",
+            format!("arn:aws:iam::{account}:role/{}", form.get("RoleName")?),
+        )),
+        ("sns", "ListSubscriptionsByTopic") => Some(
+            Call::new("sns:ListSubscriptionsByTopic", region)
+                .on("topic", form.get("TopicArn")?.clone()),
+        ),
+        // A stack named by its name is authorized as its ARN (its id). The API reference
+        // (DescribeStacks, StackName) requires ListStacks only of a call without a StackName.
+        ("cloudformation", "DescribeStacks") => {
+            let Some(named) = form.get("StackName") else {
+                return Some(
+                    Call::new("cloudformation:DescribeStacks", region)
+                        .on(
+                            "stack",
+                            format!("arn:aws:cloudformation:{region}:{account}:stack/*/*"),
+                        )
+                        .dependent("cloudformation:ListStacks", "*"),
+                );
+            };
+            let local_name = stack_id.split('/').nth(1).unwrap_or_default();
+            let arn = if named == local_name || named == stack_id {
+                stack_id.to_owned()
+            } else if named.starts_with("arn:") {
+                named.clone()
+            } else {
+                format!("arn:aws:cloudformation:{region}:{account}:stack/{named}/unknown")
+            };
+            Some(
+                Call::new("cloudformation:DescribeStacks", region)
+                    .on("stack", arn)
+                    .not_applicable(
+                        "cloudformation:ListStacks",
+                        "a StackName is given (API reference, DescribeStacks: ListStacks only without one)",
+                    ),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// A denial in the query protocol's XML (IAM, SNS and CloudFormation answer alike).
+fn query_denied(message: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{}</Message></Error><RequestId>local</RequestId></ErrorResponse>",
+        xml_escape(message)
+    );
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/xml")],
+        body,
+    )
+        .into_response()
+}
+
 async fn handle(
-    client: &reqwest::Client,
-    upstream: &str,
-    account: &Account,
+    target: Target<'_>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let Target {
+        client,
+        upstream,
+        account,
+        stack_id,
+    } = target;
     let key = access_key(&headers);
     let known = key
         .as_ref()
@@ -263,7 +365,31 @@ async fn handle(
     let caller_identity = method == Method::POST
         && signed_service(&headers).as_deref() == Some("sts")
         && body.windows(24).any(|w| w == b"Action=GetCallerIdentity");
+    let query_service = signed_service(&headers)
+        .filter(|s| matches!(s.as_str(), "iam" | "sns" | "cloudformation"))
+        .filter(|_| method == Method::POST);
     if known
+        && !caller_identity
+        && let (Some(key), Some(service)) = (&key, &query_service)
+    {
+        let region = region(&headers);
+        let Some(call) = describe_query(service, &body, &region, &account.id, stack_id) else {
+            return query_denied(&format!(
+                "the local stack does not authorize this {service} call (only doctor's reads)"
+            ));
+        };
+        match account.authorize(key, &call) {
+            Ok(Ok(())) => {}
+            Ok(Err(denied)) => return query_denied(&denied.message),
+            Err(mismatch) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the proxy's authorization of a call is wrong: {mismatch}"),
+                )
+                    .into_response();
+            }
+        }
+    } else if known
         && !caller_identity
         && let Some(key) = &key
     {

@@ -21,6 +21,9 @@ use std::path::Path;
 pub struct Stack {
     pub resources: Map<String, Value>,
     pub values: Values,
+    /// The stack's parameters (with the values it was given) and outputs (those whose
+    /// condition holds), by name: what CloudFormation DescribeStacks lists for it.
+    pub described: BTreeMap<String, String>,
 }
 
 impl Stack {
@@ -59,9 +62,22 @@ impl Stack {
             }
             out.insert(id.clone(), resolver.resolve(resource));
         }
+        let mut described: BTreeMap<String, String> = parameters
+            .keys()
+            .map(|name| (name.clone(), values.get(name)))
+            .collect();
+        for (name, output) in translated["Outputs"].as_object().unwrap_or(&empty) {
+            if let Some(condition) = output.get("Condition").and_then(Value::as_str)
+                && !resolver.condition(condition)
+            {
+                continue;
+            }
+            described.insert(name.clone(), scalar(&resolver.resolve(&output["Value"])));
+        }
         Ok(Self {
             resources: out,
             values,
+            described,
         })
     }
 
