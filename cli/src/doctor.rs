@@ -308,6 +308,16 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
             .map_err(|e| {
                 let cause = sdk_error(&e);
                 match e.as_service_error() {
+                    Some(s)
+                        if aws_sdk_sts::error::ProvideErrorMetadata::code(s)
+                            .is_some_and(|c| c.contains("AccessDenied")) =>
+                    {
+                        Failure::Problem(format!(
+                            "--stack {stack}: CloudFormation refused these credentials ({cause}); \
+                             fix: run doctor under the stack's OperatorReadOnlyPolicyArn policy, \
+                             or pass the stack's parameters and outputs as flags"
+                        ))
+                    }
                     Some(_) => Failure::Usage(format!("--stack {stack}: {cause}")),
                     None => Failure::Problem(format!(
                         "--stack {stack}: CloudFormation cannot be reached ({cause}): none of \
