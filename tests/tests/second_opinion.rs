@@ -74,6 +74,39 @@ async fn when_boto3_tags_ssm_parameters_should_get_the_same_answers_from_the_emu
     assert_eq!(ours, expected);
 }
 
+/// The emulator's answers and moto's agree step by step, except where `documented` lists the
+/// step with the AWS sentence that settles it and the emulator's answer, which must be that one
+/// (and must still differ, else the entry is stale). At least `least` steps.
+fn agree_or_documented(
+    ours: &Value,
+    theirs: &Value,
+    documented: &[(&str, &str, &str)],
+    least: usize,
+) {
+    let (ours, theirs) = (ours.as_object().unwrap(), theirs.as_object().unwrap());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    assert!(ours.len() >= least, "{} answers", ours.len());
+    let mut differences = Vec::new();
+    for (step, answer) in ours {
+        if theirs[step] != *answer && !documented.iter().any(|(s, ..)| s == step) {
+            differences.push(format!("{step}: emulator {answer}, moto {}", theirs[step]));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "the emulator and moto disagree (fix one, or list the difference with the AWS sentence \
+         that settles it):\n{}",
+        differences.join("\n")
+    );
+    for (step, answer, _) in documented {
+        assert_ne!(ours[*step], theirs[*step], "{step}: no longer differs");
+        assert_eq!(ours[*step].to_string(), *answer, "{step}");
+    }
+}
+
 /// Every answer both implement, side by side (tests/clients/differential.py: SSM parameters, KMS
 /// signing keys, EventBridge PutEvents, EC2 images and tags). A difference is allowed only when
 /// it is listed here with the AWS documentation that says which side is right, and the
@@ -110,32 +143,45 @@ const DOCUMENTED_DIFFERENCES: &[(&str, &str, &str)] = &[
 async fn when_boto3_calls_what_both_implement_should_the_emulator_and_moto_agree_or_aws_documents_why_not()
  {
     let (ours, theirs) = side_by_side("differential.py", &["emulator"], &["moto"]).await;
-    let (ours, theirs) = (ours.as_object().unwrap(), theirs.as_object().unwrap());
-    assert_eq!(
-        ours.keys().collect::<Vec<_>>(),
-        theirs.keys().collect::<Vec<_>>()
-    );
-    assert!(ours.len() >= 30, "{} answers", ours.len());
-    let mut differences = Vec::new();
-    for (step, answer) in ours {
-        if theirs[step] != *answer && !DOCUMENTED_DIFFERENCES.iter().any(|(s, ..)| s == step) {
-            differences.push(format!("{step}: emulator {answer}, moto {}", theirs[step]));
-        }
-    }
-    assert!(
-        differences.is_empty(),
-        "the emulator and moto disagree (fix one, or list the difference with the AWS sentence \
-         that settles it):\n{}",
-        differences.join("\n")
-    );
-    // A documented difference still holds (else it is stale), with the emulator's answer the
-    // one AWS documents.
-    for (step, answer, _) in DOCUMENTED_DIFFERENCES {
-        assert_ne!(ours[*step], theirs[*step], "{step}: no longer differs");
-        assert_eq!(ours[*step].to_string(), *answer, "{step}");
-    }
+    agree_or_documented(&ours, &theirs, DOCUMENTED_DIFFERENCES, 30);
     // And what AWS documents, whoever answers.
     assert_eq!(ours["kms signatures differ on each call (ECDSA)"], true);
     assert_eq!(ours["ec2 tag DryRun"], "error DryRunOperation");
     assert_eq!(ours["ssm get in another region"], "error ParameterNotFound");
+}
+
+/// DescribeImages' filters, owners and pages and CreateTags' tag constraints
+/// (tests/clients/ec2_images.py), where moto differs from what the EC2 API Reference says.
+const EC2_IMAGES_DOCUMENTED_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "tag key beginning aws:",
+        "\"error InvalidParameterValue\"",
+        "EC2 API Reference, Tag, Key: \"Constraints: Tag keys are case-sensitive and accept a \
+         maximum of 127 Unicode characters. May not begin with aws:.\" (moto tags the AMI)",
+    ),
+    (
+        "tag key of 128 characters",
+        "\"error InvalidParameterValue\"",
+        "EC2 API Reference, Tag, Key: \"accept a maximum of 127 Unicode characters\" (moto tags \
+         the AMI)",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_boto3_filters_pages_and_tags_images_should_the_emulator_and_moto_agree_or_aws_documents_why_not()
+ {
+    let (ours, theirs) = side_by_side("ec2_images.py", &["emulator"], &["moto"]).await;
+    agree_or_documented(&ours, &theirs, EC2_IMAGES_DOCUMENTED_DIFFERENCES, 20);
+    // And what the EC2 API Reference documents, whoever answers: filter values OR, filters
+    // AND, `*` any characters and `?` exactly one.
+    assert_eq!(
+        ours["images filter tag:<key> two values"],
+        json!(["first", "second"])
+    );
+    assert_eq!(ours["images two filters"], json!(["first"]));
+    assert_eq!(
+        ours["images filter tag:<key> wildcard ?"],
+        json!(["first", "second"])
+    );
+    assert_eq!(ours["images Owners amazon"], json!([]));
 }
