@@ -20,7 +20,7 @@ use shared::ports::{
     AmiLifecycle, AppStreamImageState, AppStreamImages, ArtifactStore, Parameters, PutOutcome,
 };
 use shared::release::{self, Manifest, keys};
-use shared::revocation::{self, Progress, RevocationRecord, Surface};
+use shared::revocation::{self, RevocationRecord, Surface};
 
 /// What `revoke` does besides the reason.
 #[derive(Debug, Clone, clap::Args)]
@@ -265,13 +265,10 @@ pub async fn check_revoked(
 ) -> Result<Vec<Finding>, Failure> {
     let id = &manifest.release_id;
     let mut findings = Vec::new();
-    let mut progress: Progress = store
-        .get_json(&revocation::keys::progress(id))
-        .await
-        .map_err(aws("reading the revocation's progress"))?
-        .unwrap_or_default();
     // A raise the ticks have not carried out yet reopens what it changes.
-    progress.follow(record);
+    let (_, progress) = revocation::progress_for(store, record)
+        .await
+        .map_err(aws("reading the revocation's progress"))?;
     let undone: Vec<String> = Surface::ALL
         .iter()
         .filter(|s| !progress.done.contains(s))

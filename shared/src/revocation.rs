@@ -26,6 +26,16 @@ pub mod keys {
         format!("state/{id}/revocation-progress.json")
     }
 
+    /// The progress of the record's `revision`: [`progress`] for the decision as first made,
+    /// `state/<id>/revocation-progress.r<revision>.json` for a raise. A key per revision, so a
+    /// slow tick still driving an earlier revision can never overwrite a later one's.
+    pub fn progress_of(id: &ReleaseId, revision: u32) -> String {
+        match revision {
+            0 => progress(id),
+            n => format!("state/{id}/revocation-progress.r{n}.json"),
+        }
+    }
+
     /// `pending-revocations/<id>.json`: a revocation still to drive.
     pub fn pending(id: &ReleaseId) -> String {
         format!("{PENDING_PREFIX}{id}.json")
@@ -198,6 +208,37 @@ impl Progress {
     }
 }
 
+/// The progress of `record`'s revision, with its key: its own, or, before a raise was first
+/// driven, the latest earlier revision's reopened by [`Progress::follow`] (nothing done when
+/// there is none).
+pub async fn progress_for<S: crate::ports::ArtifactStore>(
+    store: &S,
+    record: &RevocationRecord,
+) -> Result<(String, Progress), crate::ServiceError> {
+    let id = &record.release_id;
+    let revision = record.revision();
+    let key = keys::progress_of(id, revision);
+    if let Some(progress) = store.get_json::<Progress>(&key).await? {
+        return Ok((key, progress));
+    }
+    for earlier in (0..revision).rev() {
+        if let Some(mut progress) = store
+            .get_json::<Progress>(&keys::progress_of(id, earlier))
+            .await?
+        {
+            progress.follow(record);
+            return Ok((key, progress));
+        }
+    }
+    Ok((
+        key,
+        Progress {
+            revision,
+            ..Progress::default()
+        },
+    ))
+}
+
 /// How long a marker without its record is left alone: the operator's CLI writes the marker,
 /// then the record, so a tick between the two must not take the marker away. After this long
 /// the CLI has stopped for good, and the marker is cleared.
@@ -308,6 +349,15 @@ mod tests {
             .collect();
         assert_eq!(open, Surface::RAISABLE);
         assert!(!progress.follow(&record), "once per revision");
+        // A stale tick still on revision 0 writes only revision 0's key.
+        assert_eq!(
+            keys::progress_of(&record.release_id, 0),
+            keys::progress(&record.release_id)
+        );
+        assert_ne!(
+            keys::progress_of(&record.release_id, 1),
+            keys::progress(&record.release_id)
+        );
         // An old progress (no revision field) reads as revision 0.
         let old: Progress = serde_json::from_str(r#"{"done":["channels"],"notes":{}}"#).unwrap();
         assert_eq!(old.revision, 0);

@@ -52,7 +52,8 @@ impl<T: Ports> Deps<T> {
             .map_err(store_err("reading the revocation"))?;
         // The marker is written first, then the record (or its raise): a marker ahead of the
         // record means the CLI is between its two writes (leave it), or stopped between them
-        // long ago (nothing was decided: clear it).
+        // long ago (nothing was decided: clear it). Its `at` is the CLI's clock, which SigV4
+        // keeps within 15 minutes of AWS's (RequestTimeTooSkewed), far inside the hour.
         let written = self
             .store
             .get_json::<revocation::Marker>(marker)
@@ -93,19 +94,10 @@ impl<T: Ports> Deps<T> {
                     ),
                 )
             })?;
-        let progress_key = revocation::keys::progress(id);
-        let mut progress: Progress = self
-            .store
-            .get_json(&progress_key)
+        // Each revision of the record has its progress (a raise's starts from the one before).
+        let (progress_key, mut progress) = revocation::progress_for(&self.store, &record)
             .await
-            .map_err(store_err("reading the revocation's progress"))?
-            .unwrap_or_default();
-        if progress.follow(&record) {
-            info!(
-                revision = record.revision(),
-                "revocation raised: its disks, AMIs and AppStream copies are done again"
-            );
-        }
+            .map_err(store_err("reading the revocation's progress"))?;
         // What the release really is, by Image Builder's answers: only its proven AMIs are
         // deprecated or disabled. A revocation the records cannot back (no distribution of
         // this release, an image that is another's) touches nothing and is a security event.

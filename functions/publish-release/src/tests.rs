@@ -2171,7 +2171,7 @@ async fn when_a_finished_revocation_is_raised_should_the_next_tick_do_what_the_r
     assert!(deps.store.keys_under("pending-revocations/").is_empty());
     let progress = deps
         .store
-        .json(&format!("state/{ID}/revocation-progress.json"))
+        .json(&format!("state/{ID}/revocation-progress.r1.json"))
         .unwrap();
     assert_eq!(progress["revision"], 1, "{progress}");
     assert!(progress["finished_at"].is_string(), "{progress}");
@@ -2187,6 +2187,19 @@ async fn when_a_finished_revocation_is_raised_should_the_next_tick_do_what_the_r
         revoked_events(&deps),
         events_before,
         "the event surface is not done again"
+    );
+    // A slow tick still on revision 0 writes its progress last: revision 1's is its own key,
+    // so the raise stays done (verify reads the record's revision).
+    deps.store.put_value(
+        &format!("state/{ID}/revocation-progress.json"),
+        &serde_json::json!({ "done": ["channels"], "notes": {}, "revision": 0 }),
+    );
+    let (key, progress) = shared::revocation::progress_for(&deps.store, &record)
+        .await
+        .unwrap();
+    assert!(
+        key.ends_with(".r1.json") && progress.finished(),
+        "{key} {progress:?}"
     );
 }
 
