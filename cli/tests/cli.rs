@@ -774,6 +774,12 @@ async fn amis_of(report: &Report, release: &str) -> Vec<(String, String)> {
 async fn assert_channel_at(report: &Report, channel: &str, release: &str) {
     let amis = amis_of(report, release).await;
     assert_eq!(amis.len(), 2, "{amis:?}");
+    // SSM validates aws:ec2:image values after PutParameter returns (the CLI says it is waiting
+    // for them): the emulator ends its validations within a few lifecycle steps.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !report.emulator.in_progress().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for (region, ami) in &amis {
         assert_eq!(
             report
