@@ -108,6 +108,9 @@ async fn main() -> ExitCode {
     scenario.export_size = Some(args.export_size);
     let kept = Arc::new(AtomicBool::new(false));
     if keep {
+        // Ctrl-C ends the kept stack: it must reach this process alone, not moto and the
+        // functions, which are stopped in order once the report is read.
+        runner::process::detach_children_from_terminal();
         scenario.on_published = Some(keep_until_ctrl_c(
             kept.clone(),
             scenario.log_dir.join("operator-state"),

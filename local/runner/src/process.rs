@@ -57,6 +57,7 @@ impl Moto {
             let port = free_port()?;
             let log_file = std::fs::File::create(log)?;
             let mut command = Command::new(executable);
+            own_group(&mut command);
             if let Some(file) = recording {
                 command
                     .env("MOTO_ENABLE_RECORDING", "true")
@@ -185,6 +186,7 @@ impl FunctionProcess {
             Some(cgroup) => cgroup.command(binary, &[]),
             None => Command::new(binary),
         };
+        own_group(&mut command);
         let child = command
             .env_clear()
             .envs(environment)
@@ -258,4 +260,21 @@ pub fn lambda_environment(
         env.insert(k.to_owned(), v.to_owned());
     }
     env
+}
+
+/// Whether the children (moto, the functions) get process groups of their own.
+static OWN_GROUPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Puts every child started from now on in a process group of its own, so that Ctrl-C at the
+/// terminal reaches `local-release` alone: a kept stack then stops in order (the last ticks
+/// settle, the report is read) before its children are stopped with it. Tests leave it off,
+/// so that a test runner stopping a test's process group stops its children too.
+pub fn detach_children_from_terminal() {
+    OWN_GROUPS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn own_group(command: &mut Command) {
+    if OWN_GROUPS.load(std::sync::atomic::Ordering::Relaxed) {
+        command.process_group(0);
+    }
 }
