@@ -774,12 +774,7 @@ async fn amis_of(report: &Report, release: &str) -> Vec<(String, String)> {
 async fn assert_channel_at(report: &Report, channel: &str, release: &str) {
     let amis = amis_of(report, release).await;
     assert_eq!(amis.len(), 2, "{amis:?}");
-    // SSM validates aws:ec2:image values after PutParameter returns (the CLI says it is waiting
-    // for them): the emulator ends its validations within a few lifecycle steps.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !report.emulator.in_progress().is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::task::block_in_place(|| validated(&report.emulator));
     for (region, ami) in &amis {
         assert_eq!(
             report
@@ -1066,6 +1061,7 @@ async fn when_a_release_needs_only_some_steps_should_channels_verify_revocation_
             let (s3, emulator) = (live.s3_authorized, live.emulator);
             let endpoint = emulator.endpoint();
             let name = format!("{}/golden/testing", runner::PARAMETER_PREFIX);
+            validated(&emulator);
             let parameters: Vec<Option<String>> = ["us-east-1", "eu-west-1"]
                 .iter()
                 .map(|region| emulator.parameter(region, &name))

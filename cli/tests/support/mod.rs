@@ -145,3 +145,13 @@ pub fn verified_within(s3: &str, endpoint: &str, within: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// Waits (at most 10 s) until the emulator has nothing of its own under way: SSM validates an
+/// `aws:ec2:image` value after PutParameter returns, so a parameter a mirror just wrote shows
+/// only once its validation ended, within a few lifecycle steps.
+pub fn validated(emulator: &emulator::Emulator) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !emulator.in_progress().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
