@@ -145,6 +145,7 @@ pub async fn promote(cli: &Cli, release: &str, to: &str, settings: &MoveSettings
     let id = release_id(release)?;
     let channel = channel_name("--to", to)?;
     prefix(settings)?;
+    reason(settings)?;
     settings.keys.check()?;
     let image = channels::image_of(&id);
     let store = store(cli).await?;
@@ -155,6 +156,14 @@ pub async fn promote(cli: &Cli, release: &str, to: &str, settings: &MoveSettings
         .as_ref()
         .is_some_and(|c| c.value.release_id.as_ref() == Some(&id))
     {
+        // Where it points already, unless that release was revoked since (publish-release's
+        // next tick moves the channel away): a promotion of it is refused as any other.
+        if let Some(record) = crate::revoke::revocation(&store, &id).await? {
+            return Err(Failure::Problem(format!(
+                "{}: {image}/{channel} not promoted (publish-release's next tick moves it away)",
+                crate::contract::revoked(&record)
+            )));
+        }
         return Ok(unchanged(cli, &image, &channel, &id));
     }
     move_channel(
@@ -182,7 +191,16 @@ pub async fn rollback(
     let image = image
         .map(|i| shared::domain::ImageName::parse("--image", i))
         .transpose()?;
+    if let (Some(image), Some(to)) = (&image, &to)
+        && channels::image_of(to) != image.as_str()
+    {
+        return Err(Failure::Usage(format!(
+            "--to: {to} is a release of {}, not of --image {image}",
+            channels::image_of(to)
+        )));
+    }
     prefix(settings)?;
+    reason(settings)?;
     settings.keys.check()?;
     let store = store(cli).await?;
     let image = match (image, &to) {

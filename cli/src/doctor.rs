@@ -318,7 +318,8 @@ pub async fn doctor(cli: &Cli, settings: &Settings) -> Outcome {
                              or pass the stack's parameters and outputs as flags"
                         ))
                     }
-                    Some(_) => Failure::Usage(format!("--stack {stack}: {cause}")),
+                    // No such stack, throttled…: AWS answered no (exit 1), as for an unknown release.
+                    Some(_) => Failure::Problem(format!("--stack {stack}: {cause}")),
                     None => Failure::Problem(format!(
                         "--stack {stack}: CloudFormation cannot be reached ({cause}): none of \
                          the stack's parameters and outputs could be read; fix: the network, \

@@ -320,6 +320,16 @@ async fn store(cli: &Cli) -> Result<S3Adapter, Failure> {
     Ok(S3Adapter::new(&sdk(cli).await?, bucket))
 }
 
+/// Prose for the operator (what a command is about to do): on stdout for people, on stderr
+/// with `--json`, whose stdout carries only results.
+fn say(cli: &Cli, text: &str) {
+    if cli.json {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
 /// Asks `question` on the terminal; anything but y/yes (or no answer) declines.
 fn confirm(question: &str) -> Result<bool, Failure> {
     use std::io::{BufRead, Write};

@@ -28,9 +28,12 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// A `--public-key` file that cannot be read as a public key: a usage error (exit 2),
-    /// found before anything is asked of AWS.
+    /// A `--public-key` file that cannot be read as a public key, or a `--signing-key` that is
+    /// no KMS key id: a usage error (exit 2), found before anything is asked of AWS.
     pub fn check(&self) -> Result<(), crate::Failure> {
+        if let Some(key) = &self.signing_key {
+            shared::domain::KmsKeyId::parse("--signing-key (or IMAGE_RELEASE_SIGNING_KEY)", key)?;
+        }
         let Some(path) = &self.public_key else {
             return Ok(());
         };

@@ -51,16 +51,22 @@ pub async fn retry(cli: &Cli, release: &str, yes: bool) -> Outcome {
     {
         failures.push(failure);
     }
-    println!(
-        "{id}: {}",
-        status.as_ref().map_or("failing".into(), |s| name(s.state))
+    crate::say(
+        cli,
+        &format!(
+            "{id}: {}",
+            status.as_ref().map_or("failing".into(), |s| name(s.state))
+        ),
     );
     for failure in &failures {
-        println!(
-            "  {} failed at {}: {}",
-            failure.step.as_str(),
-            failure.at,
-            failure.reason
+        crate::say(
+            cli,
+            &format!(
+                "  {} failed at {}: {}",
+                failure.step.as_str(),
+                failure.at,
+                failure.reason
+            ),
         );
     }
     if !yes

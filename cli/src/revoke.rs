@@ -61,27 +61,30 @@ pub async fn revoke(cli: &Cli, release: &str, options: &RevokeOptions) -> Outcom
     {
         return raise(cli, &store, existing, options, reason).await;
     }
-    println!(
-        "Revoking {id} takes it back on every surface: the channels that point at it move to the \
+    crate::say(
+        cli,
+        &format!(
+            "Revoking {id} takes it back on every surface: the channels that point at it move to the \
          newest release they held before (or are emptied), the catalog and the downloads page \
          say revoked, its {} disk(s) stop being served{}, its {} AMI(s) of the building account \
          are deprecated{}{}, and Release Revoked goes on the bus.",
-        crate::artifacts(&manifest).len(),
-        if options.purge {
-            " and are deleted"
-        } else {
-            ""
-        },
-        Target::of(&manifest).map(|t| t.amis.len()).unwrap_or(0),
-        if options.disable { " and disabled" } else { "" },
-        if options.delete_appstream {
-            format!(
-                ", its {} AppStream copies deleted",
-                manifest.appstream.len()
-            )
-        } else {
-            String::new()
-        },
+            crate::artifacts(&manifest).len(),
+            if options.purge {
+                " and are deleted"
+            } else {
+                ""
+            },
+            Target::of(&manifest).map(|t| t.amis.len()).unwrap_or(0),
+            if options.disable { " and disabled" } else { "" },
+            if options.delete_appstream {
+                format!(
+                    ", its {} AppStream copies deleted",
+                    manifest.appstream.len()
+                )
+            } else {
+                String::new()
+            },
+        ),
     );
     if !options.yes
         && !crate::confirm(&format!(
@@ -179,10 +182,13 @@ async fn raise(
         .iter()
         .map(|o| format!("--{}", o.replace('_', "-")))
         .collect();
-    println!(
-        "{} Raising it with {} does its disks, AMIs and AppStream copies again with them.",
-        crate::contract::revoked(&record),
-        flags.join(", ")
+    crate::say(
+        cli,
+        &format!(
+            "{} Raising it with {} does its disks, AMIs and AppStream copies again with them.",
+            crate::contract::revoked(&record),
+            flags.join(", ")
+        ),
     );
     if !options.yes
         && !crate::confirm(&format!(

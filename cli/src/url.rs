@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long a signed URL lives when neither `--expires` nor `--expires-at` says.
 pub const DEFAULT_LIFETIME: &str = "7d";
 
-/// The longest a signed download URL may live, by either flag (`--expires 3650d`).
-pub const MAX_URL_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
+/// The longest a signed download URL may live, by either flag: the longest `--expires`.
+pub const MAX_URL_LIFETIME: Duration = shared::clock::MAX_DURATION;
 
 /// What `url` is asked for.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,7 +57,7 @@ pub fn expiry(
             let given = expires.unwrap_or(DEFAULT_LIFETIME);
             let wait = parse_duration("--expires", given)?;
             let at = now.checked_add(wait).ok_or_else(|| {
-                Failure::Usage(format!("--expires: at most 3650d (got {given:?})"))
+                Failure::Usage(format!("--expires: must be at most 3650d (ten years) (got {given:?})"))
             })?;
             ("--expires", at)
         }
@@ -71,7 +71,7 @@ pub fn expiry(
     }
     if lifetime > MAX_URL_LIFETIME {
         return Err(Failure::Usage(format!(
-            "{flag}: at most 3650 days ahead, a signed URL being a credential (got {shown:?})"
+            "{flag}: must be at most 3650d (ten years) ahead: a signed URL is a credential (got {shown:?})"
         )));
     }
     Ok(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
@@ -79,6 +79,12 @@ pub fn expiry(
 
 pub async fn url(cli: &Cli, args: &UrlArgs) -> Outcome {
     let id = release_id(&args.release)?;
+    // The formats ExportImage makes (any case): checked before the manifest is read.
+    let wanted = args
+        .format
+        .as_deref()
+        .map(|f| shared::domain::DiskImageFormat::parse("--format", &f.to_ascii_uppercase()))
+        .transpose()?;
     let key = signing_key(args.key_pair_id.as_deref().zip(args.private_key.as_deref()))?;
     if key.is_none()
         && let Some((flag, value)) = args
@@ -112,10 +118,10 @@ pub async fn url(cli: &Cli, args: &UrlArgs) -> Outcome {
     }
     let artifacts = artifacts(&manifest);
     let formats: Vec<&str> = artifacts.iter().map(|a| a.format.as_str()).collect();
-    let artifact = match args.format.as_deref() {
+    let artifact = match wanted.map(|w| w.as_str()) {
         Some(f) => artifacts
             .iter()
-            .find(|a| a.format.as_str().eq_ignore_ascii_case(f))
+            .find(|a| a.format.as_str() == f)
             .ok_or_else(|| {
                 Failure::Problem(format!(
                     "release {id} has no {f} artifact; it has {}",
@@ -169,7 +175,10 @@ mod tests {
         }
         for (expires, at) in [(Some("3651d"), None), (None, Some("2999-01-01T00:00:00Z"))] {
             let e = expiry(expires, at, now()).unwrap_err();
-            assert!(e.message().contains("at most 3650"), "{e:?}");
+            assert!(
+                e.message().contains("must be at most 3650d (ten years)"),
+                "{e:?}"
+            );
         }
         assert_eq!(
             expiry(None, None, now()).unwrap(),

@@ -287,6 +287,10 @@ async fn check_signatures(
 
 pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     let id = release_id(release)?;
+    // A malformed prefix is a usage error whether or not the release turns out revoked.
+    if options.parameter_prefix.is_some() {
+        crate::parameter_prefix(options.parameter_prefix.as_deref())?;
+    }
     let store = store(cli).await?;
     let manifest = crate::published(&store, &id).await?;
     let config = sdk(cli).await?;

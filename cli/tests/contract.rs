@@ -178,10 +178,33 @@ fn when_a_flag_or_variable_is_wrong_should_exit_2_naming_it_with_what_was_given(
             with_key(&["--expires-at", "2020-01-01T00:00:00Z"]),
             "--expires-at: must be in the future",
         ),
-        (with_key(&["--expires", "36500d"]), "--expires: "),
+        (
+            with_key(&["--expires", "36500d"]),
+            "--expires: must be at most 3650d (ten years)",
+        ),
         (
             with_key(&["--expires-at", "2999-01-01T00:00:00Z"]),
-            "--expires-at: at most 3650 days",
+            "--expires-at: must be at most 3650d (ten years)",
+        ),
+        (
+            vec!["url", ID, "--format", "QCOW2"],
+            "--format: must be one of VMDK | RAW | VHD",
+        ),
+        (
+            vec!["verify", ID, "--signing-key", "not a key"],
+            "--signing-key (or IMAGE_RELEASE_SIGNING_KEY): ",
+        ),
+        (
+            vec!["retention", "plan", "--signing-key", "not a key"],
+            "--signing-key (or IMAGE_RELEASE_SIGNING_KEY): ",
+        ),
+        (
+            vec!["verify", ID, "--parameter-prefix", "no-slash"],
+            "--parameter-prefix: ",
+        ),
+        (
+            vec!["promote", ID, "--to", "stable", "--reason", "a\u{7}bell"],
+            "--reason: ",
         ),
         (
             with_key(&["--expires-at", "soon"]),

@@ -4,7 +4,6 @@
 use crate::error::{ErrorClass, ServiceError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Turns an SDK error into a [`ServiceError`], classifying service error codes with `table`.
@@ -17,7 +16,6 @@ pub(crate) fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let message = DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("Unknown").to_owned();
@@ -27,7 +25,12 @@ where
                 ErrorClass::Other if status >= 500 => ErrorClass::Transient,
                 class => class,
             };
-            let text = service.err().message().map_or(message, str::to_owned);
+            // A HEAD's 403 or 404 has no body, so no message: the causes, without the debug
+            // structure `DisplayErrorContext` would append.
+            let text = service
+                .err()
+                .message()
+                .map_or_else(|| causes(&err), str::to_owned);
             ServiceError::new(operation, class, code, text)
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -42,9 +45,9 @@ where
             operation,
             ErrorClass::Invalid,
             "ConstructionFailure",
-            message,
+            causes(&err),
         ),
-        _ => ServiceError::new(operation, ErrorClass::Other, "Unknown", message),
+        _ => ServiceError::new(operation, ErrorClass::Other, "Unknown", causes(&err)),
     }
 }
 
