@@ -4,38 +4,17 @@
 //! and ARNs, parameter tiers counted in characters, AppStream's tag rules and regional tags,
 //! DeleteImage's `DELETING` and `ResourceInUseException`, GetImage's version ARNs.
 
+mod support;
+
 use emulator::{Config, Emulator};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn clients_bin() -> PathBuf {
-    std::env::var_os("AWS_CLIENTS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/image-release/venv-awscli/bin")
-        })
-}
 
 /// One phase of `clients/documented.py` against `emulator`: its answers.
 async fn phase(emulator: &Emulator, phase: &str, args: &[&str]) -> Value {
-    let bin = clients_bin();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/documented.py");
-    let out = tokio::process::Command::new(bin.join("python"))
-        .arg(&script)
-        .arg(emulator.endpoint())
-        .arg(bin.join("aws"))
-        .arg(phase)
-        .args(args)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let mut all = vec![phase];
+    all.extend_from_slice(args);
+    let out = support::run_script(emulator, "documented.py", &all).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -3,47 +3,14 @@
 //! this project wrote (boto3 and the AWS CLI of `AWS_CLIENTS_BIN`, `clients/ec2_limits.py`).
 //! Each rule's AWS source is cited where the emulator enforces it (`src/ec2/`).
 
-use emulator::{Config, Emulator};
-use std::path::PathBuf;
-use std::time::Duration;
+mod support;
 
-fn clients_bin() -> PathBuf {
-    std::env::var_os("AWS_CLIENTS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/image-release/venv-awscli/bin")
-        })
-}
+use emulator::{Config, Emulator};
+use std::time::Duration;
 
 /// Runs `clients/ec2_limits.py` in `mode` against `emulator` and requires every check to pass.
 async fn drive(emulator: &Emulator, mode: &str) {
-    let bin = clients_bin();
-    assert!(
-        bin.join("python").exists() && bin.join("aws").exists(),
-        "{} has no python/aws: run scripts/install-aws-clients.sh (scripts/test.sh does)",
-        bin.display()
-    );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ec2_limits.py");
-    let out = tokio::process::Command::new(bin.join("python"))
-        .arg(&script)
-        .arg(emulator.endpoint())
-        .arg(bin.join("aws"))
-        .arg(mode)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("all checks passed"),
-        "{stdout}\n{stderr}"
-    );
+    support::all_checks_pass(emulator, "ec2_limits.py", &[mode]).await;
 }
 
 fn fast() -> Config {
