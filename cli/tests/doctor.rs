@@ -2,89 +2,16 @@
 //! (the template's OperatorReadOnlyPolicy, `runner::stack::OPERATORS[0]`) asks every question
 //! through the local IAM, CloudFormation, IAM and SNS included (the authorizing proxy in front
 //! of moto), so a read doctor needs and the policy lacks fails here as it would on AWS. The
-//! stack, its VM export role and its alarm topic are made in moto with the AWS CLI, from the
-//! names the template resolves to (`Live::stack`), as CloudFormation would have made them.
+//! stack, its VM export role and its alarm topic are made in moto from the names the template
+//! resolves to (`runner::kept::deploy_stand_ins`, as `local-release --keep` makes them), as
+//! CloudFormation would have made them.
 
 mod support;
 
-use runner::{Live, OnFailure, run};
+use runner::{OnFailure, run};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use support::*;
-
-/// The trust policy of the VM Import/Export user guide's "Required service role".
-const VMIMPORT_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"vmie.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:Externalid":"vmimport"}}}]}"#;
-
-/// What doctor reads of the stack: these parameters and outputs, with the local stack's values.
-const READ: [&str; 9] = [
-    "PipelineArn",
-    "DistributionConfigurationArn",
-    "RequiredSteps",
-    "AppStreamDestinationRegions",
-    "AppStreamSourceMode",
-    "AppStreamImageName",
-    "VmExportRoleName",
-    "AlarmTopicArn",
-    "ArtifactBucketName",
-];
-
-/// The local stack as CloudFormation would have made it, in moto (as its administrator).
-fn deploy_in_moto(live: &Live) -> String {
-    let stack = &live.stack;
-    let value = |k: &str| stack.get(k).cloned().unwrap_or_default();
-    let name = live.stack_id.split('/').nth(1).unwrap().to_owned();
-    let role = value("VmExportRoleName");
-    let topic_arn = value("AlarmTopicArn");
-    let topic = topic_arn.rsplit(':').next().unwrap().to_owned();
-    aws(
-        &live.s3,
-        &[
-            "iam",
-            "create-role",
-            "--role-name",
-            &role,
-            "--assume-role-policy-document",
-            VMIMPORT_TRUST,
-        ],
-    );
-    aws(&live.s3, &["sns", "create-topic", "--name", &topic]);
-    aws(
-        &live.s3,
-        &[
-            "sns",
-            "subscribe",
-            "--topic-arn",
-            &topic_arn,
-            "--protocol",
-            "email",
-            "--notification-endpoint",
-            "ops@example.com",
-        ],
-    );
-    let (parameters, outputs): (Vec<&str>, Vec<&str>) = READ.iter().partition(|k| {
-        !matches!(
-            **k,
-            "VmExportRoleName" | "AlarmTopicArn" | "ArtifactBucketName"
-        )
-    });
-    let template = serde_json::json!({
-        "Parameters": parameters.iter().map(|k| (k.to_string(), serde_json::json!({ "Type": "String", "Default": value(k) }))).collect::<serde_json::Map<_, _>>(),
-        "Resources": { "StandIn": { "Type": "AWS::SNS::Topic", "Properties": { "TopicName": "doctor-stand-in" } } },
-        "Outputs": outputs.iter().map(|k| (k.to_string(), serde_json::json!({ "Value": value(k) }))).collect::<serde_json::Map<_, _>>(),
-    });
-    aws(
-        &live.s3,
-        &[
-            "cloudformation",
-            "create-stack",
-            "--stack-name",
-            &name,
-            "--template-body",
-            &template.to_string(),
-        ],
-    );
-    name
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_doctor_runs_under_the_operators_read_only_policy_should_every_check_pass_and_a_narrower_principal_be_told_so()
@@ -93,7 +20,10 @@ async fn when_doctor_runs_under_the_operators_read_only_policy_should_every_chec
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let seen = outputs.clone();
     s.on_published = Some(OnFailure(Arc::new(move |live| {
-        let stack = deploy_in_moto(&live);
+        tokio::runtime::Handle::current()
+            .block_on(runner::kept::deploy_stand_ins(&live))
+            .expect("the stack's stand-ins in moto");
+        let stack = runner::kept::stack_name(&live);
         let emulator = live.emulator.endpoint();
         let reader = runner::stack::OPERATORS[0].access_key;
         let doctor = |key: &str, extra: &[&str]| -> Output {

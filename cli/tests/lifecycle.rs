@@ -153,6 +153,14 @@ fn walk(op: &Operator) {
         "the kept stack's releases"
     );
 
+    // 1. Check the deployment (the stack's stand-ins in moto, as `local-release --keep` makes
+    // them): every check passes.
+    block_on(runner::kept::deploy_stand_ins(&op.live)).expect("the stack's stand-ins");
+    let out = op.documented(&[OPERATING], "doctor --stack image-release", None);
+    ok(&out, "doctor");
+    let found = String::from_utf8_lossy(&out.stdout);
+    assert!(found.lines().all(|l| l.starts_with("ok")), "{found}");
+
     // 3. See where releases stand.
     let out = op.documented(&[OPERATING], "status", None);
     ok(&out, "status");
@@ -161,6 +169,21 @@ fn walk(op: &Operator) {
     // 6. Which release each channel points at: publication put the newer into testing.
     ok(&op.documented(&[OPERATING], "channels", None), "channels");
     assert_eq!(op.channel("testing").as_deref(), Some(NEWER));
+    // One release step by step, with what AWS says now; one image's channels.
+    let out = op.cli(&words(&format!("status {OLDER} --live")), None);
+    ok(&out, "status --live");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("AWS STATE NOW"),
+        "{}",
+        text(&out)
+    );
+    let out = op.cli(&words("channels golden"), None);
+    ok(&out, "channels golden");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("testing"),
+        "{}",
+        text(&out)
+    );
 
     // 7. Promote each release in turn, then 8. take the channel back.
     ok(

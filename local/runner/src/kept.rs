@@ -28,9 +28,16 @@ pub fn operator_environment(
     state_dir: &Path,
 ) -> Vec<(&'static str, String)> {
     let emulator = live.emulator.endpoint();
+    // S3, STS, and doctor's CloudFormation, IAM and SNS: moto's, behind the local IAM.
     let mut env = vec![
         ("AWS_ENDPOINT_URL_S3", live.s3_authorized.clone()),
         ("AWS_ENDPOINT_URL_STS", live.s3_authorized.clone()),
+        (
+            "AWS_ENDPOINT_URL_CLOUDFORMATION",
+            live.s3_authorized.clone(),
+        ),
+        ("AWS_ENDPOINT_URL_IAM", live.s3_authorized.clone()),
+        ("AWS_ENDPOINT_URL_SNS", live.s3_authorized.clone()),
     ];
     for service in [
         "AWS_ENDPOINT_URL_EC2",
@@ -60,6 +67,133 @@ pub fn operator_environment(
     env
 }
 
+/// The trust policy of the VM Import/Export user guide's "Required service role".
+pub const VM_IMPORT_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"vmie.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:Externalid":"vmimport"}}}]}"#;
+
+/// What `image-release doctor` reads of the stack besides what the runner serves: the stack's
+/// parameters and outputs.
+const DOCTOR_READS: [&str; 9] = [
+    "PipelineArn",
+    "DistributionConfigurationArn",
+    "RequiredSteps",
+    "AppStreamDestinationRegions",
+    "AppStreamSourceMode",
+    "AppStreamImageName",
+    "VmExportRoleName",
+    "AlarmTopicArn",
+    "ArtifactBucketName",
+];
+
+/// The stack's name, from its id.
+pub fn stack_name(live: &Live) -> String {
+    live.stack_id
+        .split('/')
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One query-protocol call to moto as its administrator (moto routes it by the service of the
+/// credential scope; it checks no signature).
+async fn moto_query(endpoint: &str, service: &str, params: &[(&str, &str)]) -> anyhow::Result<()> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let answer = reqwest::Client::new()
+        .post(endpoint)
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20260101/us-east-1/{service}/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            ),
+        )
+        .body(body)
+        .send()
+        .await?;
+    let status = answer.status();
+    anyhow::ensure!(
+        status.is_success(),
+        "moto {service} {params:?}: {status} {}",
+        answer.text().await.unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// What CloudFormation would have made beside the resources the runner serves, made in moto
+/// with the names the template resolves to, so that `image-release doctor --stack <name>`
+/// answers against the local stack as against a deployed one: the stack (its parameters and
+/// the outputs doctor reads), the VM export role, the alarm topic with a subscription.
+pub async fn deploy_stand_ins(live: &Live) -> anyhow::Result<()> {
+    let value = |k: &str| live.stack.get(k).cloned().unwrap_or_default();
+    let moto = live.s3.as_str();
+    moto_query(
+        moto,
+        "iam",
+        &[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", &value("VmExportRoleName")),
+            ("AssumeRolePolicyDocument", VM_IMPORT_TRUST),
+        ],
+    )
+    .await?;
+    let topic = value("AlarmTopicArn");
+    let topic_name = topic.rsplit(':').next().unwrap_or_default();
+    moto_query(
+        moto,
+        "sns",
+        &[
+            ("Action", "CreateTopic"),
+            ("Version", "2010-03-31"),
+            ("Name", topic_name),
+        ],
+    )
+    .await?;
+    moto_query(
+        moto,
+        "sns",
+        &[
+            ("Action", "Subscribe"),
+            ("Version", "2010-03-31"),
+            ("TopicArn", &topic),
+            ("Protocol", "email"),
+            ("Endpoint", "ops@example.com"),
+        ],
+    )
+    .await?;
+    let outputs = ["VmExportRoleName", "AlarmTopicArn", "ArtifactBucketName"];
+    let template = serde_json::json!({
+        "Parameters": DOCTOR_READS
+            .iter()
+            .filter(|k| !outputs.contains(k))
+            .map(|k| ((*k).to_owned(), serde_json::json!({ "Type": "String", "Default": value(k) })))
+            .collect::<serde_json::Map<_, _>>(),
+        // moto's CloudFormation wants a resource: one that stands for the rest.
+        "Resources": { "StandIn": { "Type": "AWS::SNS::Topic", "Properties": { "TopicName": "image-release-stand-in" } } },
+        "Outputs": outputs
+            .iter()
+            .map(|k| ((*k).to_owned(), serde_json::json!({ "Value": value(k) })))
+            .collect::<serde_json::Map<_, _>>(),
+    })
+    .to_string();
+    moto_query(
+        moto,
+        "cloudformation",
+        &[
+            ("Action", "CreateStack"),
+            ("Version", "2010-05-15"),
+            ("StackName", &stack_name(live)),
+            ("TemplateBody", &template),
+        ],
+    )
+    .await
+}
+
 /// The downloads page of the kept stack: `index.html` presigned for moto (7 days, S3's most),
 /// as CloudFront's origin access reads the private bucket (moto answers an unsigned GET 403,
 /// and the distribution's domain in the manifests is moto's invention and resolves nowhere).
@@ -87,6 +221,10 @@ pub fn commands(live: &Live, cli: &str) -> Vec<String> {
         return vec![format!("{cli} status")];
     };
     let mut lines = vec![
+        format!(
+            "{cli} doctor --stack {} --release {oldest}",
+            stack_name(live)
+        ),
         format!("{cli} status"),
         format!("{cli} status {newest} --live"),
         format!("{cli} channels golden"),

@@ -150,6 +150,10 @@ fn keep_until_ctrl_c(kept: Arc<AtomicBool>, state_dir: PathBuf) -> OnFailure {
             _ => "cargo run -q -p image-release --",
         };
         let runtime = tokio::runtime::Handle::current();
+        // What CloudFormation would have made beside it, for `doctor --stack`.
+        if let Err(err) = runtime.block_on(runner::kept::deploy_stand_ins(&live)) {
+            eprintln!("the stack's stand-ins for doctor could not be made in moto: {err:#}");
+        }
         let downloads = runtime
             .block_on(runner::kept::downloads_page(&live))
             .unwrap_or_else(|err| format!("(none: {err:#})"));
