@@ -86,6 +86,10 @@ async fn when_a_release_is_published_should_status_and_url_show_it() {
         "no RAW artifact: {}",
         text(&out)
     );
+    inventory(
+        "when_a_release_is_published_should_status_and_url_show_it",
+        &report,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,6 +143,10 @@ async fn when_a_signed_url_is_asked_should_match_the_aws_clis_cloudfront_sign() 
         ours.starts_with(&format!("{url}?Expires=1798675200&Signature=")),
         "{ours}"
     );
+    inventory(
+        "when_a_signed_url_is_asked_should_match_the_aws_clis_cloudfront_sign",
+        &report,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,6 +186,10 @@ async fn when_a_release_failed_or_is_unknown_should_exit_1_naming_it() {
         String::from_utf8_lossy(&out.stderr).contains("failed: export failed"),
         "{}",
         text(&out)
+    );
+    inventory(
+        "when_a_release_failed_or_is_unknown_should_exit_1_naming_it",
+        &report,
     );
 }
 
@@ -425,6 +437,10 @@ async fn when_a_published_release_is_tampered_with_should_verify_name_every_mism
             .count(),
         4
     );
+    inventory(
+        "when_a_published_release_is_tampered_with_should_verify_name_every_mismatch",
+        &report,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,6 +514,10 @@ async fn when_a_failed_release_is_retried_after_its_cause_is_removed_should_publ
     let out = local(&report, &["retry", ID, "--yes"]);
     assert_eq!(out.status.code(), Some(1), "published: {}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to retry"));
+    inventory(
+        "when_a_failed_release_is_retried_after_its_cause_is_removed_should_publish_doing_nothing_twice",
+        &report,
+    );
 }
 
 /// A stand-in for the deployed stack in moto's CloudFormation: the parameters and outputs
@@ -865,6 +885,10 @@ async fn when_a_release_is_promoted_then_rolled_back_should_move_every_ssm_param
     assert_eq!(stable["generation"], 3);
     let out = local(&report, &["channels"]);
     assert!(text(&out).contains("MIRRORED"), "{}", text(&out));
+    inventory(
+        "when_a_release_is_promoted_then_rolled_back_should_move_every_ssm_parameter_and_the_page",
+        &report,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -906,6 +930,10 @@ async fn when_an_ami_is_unavailable_in_one_region_should_refuse_the_promotion_mo
         text(&out).contains("deprecated since 2026-01-01"),
         "{}",
         text(&out)
+    );
+    inventory(
+        "when_an_ami_is_unavailable_in_one_region_should_refuse_the_promotion_moving_nothing",
+        &report,
     );
 }
 
@@ -1041,6 +1069,10 @@ async fn when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_tic
             "{operation}"
         );
     }
+    inventory(
+        "when_a_release_is_revoked_with_a_failure_at_each_surface_should_the_ticks_finish_it_and_verify_confirm",
+        &report,
+    );
 }
 
 /// A release that needs only some steps (`RequiredSteps=export`, `RequiredSteps=appstream`; the
@@ -1145,6 +1177,7 @@ async fn when_a_release_needs_only_some_steps_should_channels_verify_revocation_
                 "{steps}: retention plans {ami}: {entry}"
             );
         }
+        inventory(&format!("required_steps_{steps}"), &report);
     }
 }
 
@@ -1280,6 +1313,10 @@ async fn when_retention_is_applied_should_keep_an_ami_a_launch_template_uses_and
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("0 deregistered"), "{}", text(&again));
     assert!(report.emulator.ami(&used).is_some());
+    inventory(
+        "when_retention_is_applied_should_keep_an_ami_a_launch_template_uses_and_delete_an_unused_one_with_its_snapshots",
+        &report,
+    );
 }
 
 /// The operator policies are what the commands run under: a reader (OperatorReadOnlyPolicy
@@ -1329,5 +1366,9 @@ async fn when_an_operator_runs_a_command_beyond_its_policy_should_aws_refuse_it(
         !String::from_utf8_lossy(&status.stdout).contains("revoked"),
         "a refused revocation recorded nothing: {}",
         text(&status)
+    );
+    inventory(
+        "when_an_operator_runs_a_command_beyond_its_policy_should_aws_refuse_it",
+        &report,
     );
 }

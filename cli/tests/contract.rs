@@ -424,4 +424,8 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
         "{}",
         text(get("url --force"))
     );
+    inventory(
+        "when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_so_alike",
+        &report,
+    );
 }

@@ -147,4 +147,8 @@ async fn when_doctor_runs_under_the_operators_read_only_policy_should_every_chec
     );
     let flags = get("reader, flags only");
     assert_eq!(flags.status.code(), Some(0), "{}", text(flags));
+    inventory(
+        "when_doctor_runs_under_the_operators_read_only_policy_should_every_check_pass_and_a_narrower_principal_be_told_so",
+        &report,
+    );
 }

@@ -338,4 +338,8 @@ async fn when_a_kept_stack_has_two_releases_should_the_documented_commands_walk_
         "the lifecycle walked in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    support::inventory(
+        "when_a_kept_stack_has_two_releases_should_the_documented_commands_walk_the_whole_lifecycle",
+        &report,
+    );
 }

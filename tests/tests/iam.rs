@@ -20,39 +20,7 @@ use std::path::Path;
 
 const INVENTORY: &str = "tests/data/iam-calls.txt";
 
-/// A request as the inventory keeps it: ids that differ between runs replaced by placeholders.
-fn line(record: &iam::account::Record) -> String {
-    let mut out = format!(
-        "{} {} {}",
-        record.principal,
-        record.action,
-        normalize(&record.resource)
-    );
-    for context in &record.context {
-        out.push(' ');
-        out.push_str(&normalize(context));
-    }
-    out
-}
-
-fn normalize(text: &str) -> String {
-    let task = regex_lite::Regex::new(r"export-ami-[0-9a-f]+").unwrap();
-    let ami = regex_lite::Regex::new(r"\bami-[0-9a-f]+").unwrap();
-    let distribution = regex_lite::Regex::new(r"distribution/[A-Z0-9]+").unwrap();
-    // Build numbers depend on which of the racing paths (event, reconciler) got there first.
-    let build =
-        regex_lite::Regex::new(r"(:image/[a-z0-9-_]+/[0-9]+\.[0-9]+\.[0-9]+)/[0-9]+").unwrap();
-    // The history page of the month the test ran in.
-    let month =
-        regex_lite::Regex::new(r"(catalog/history/[A-Za-z0-9-]+)/[0-9]{4}-[0-9]{2}\.").unwrap();
-    let text = month.replace_all(text, "$1/MONTH.");
-    let text = task.replace_all(&text, "export-ami-TASK");
-    let text = ami.replace_all(&text, "ami-AMI");
-    let text = build.replace_all(&text, "$1/BUILD");
-    distribution
-        .replace_all(&text, "distribution/DISTRIBUTION")
-        .into_owned()
-}
+use runner::inventory::line;
 
 /// The mark of an inventory line that only some runs make (a tick that lands between two
 /// writes of the CLI): the stale-line check does not require it.
@@ -105,18 +73,26 @@ fn account(stack: &Stack) -> iam::Account {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// `principal action resource key=value…` of an inventory line.
+/// `principal action resource key=value…` of an inventory line. A value may hold spaces
+/// (`events:detail-type=Release Requested`): a word that is not `<service>:<key>=…` goes on
+/// the value before it.
 fn parse(line: &str) -> (String, String, String, Vec<(String, String)>) {
     let mut parts = line.split(' ');
     let principal = parts.next().unwrap_or_default().to_owned();
     let action = parts.next().unwrap_or_default().to_owned();
     let resource = parts.next().unwrap_or_default().to_owned();
-    let context = parts
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect();
+    let mut context: Vec<(String, String)> = Vec::new();
+    for word in parts {
+        match word.split_once('=') {
+            Some((k, v)) if k.contains(':') => context.push((k.to_owned(), v.to_owned())),
+            _ => {
+                if let Some((_, value)) = context.last_mut() {
+                    value.push(' ');
+                    value.push_str(word);
+                }
+            }
+        }
+    }
     (principal, action, resource, context)
 }
 
@@ -124,7 +100,10 @@ fn parse(line: &str) -> (String, String, String, Vec<(String, String)>) {
 fn when_the_template_resolves_each_role_should_allow_every_call_the_functions_make() {
     let account = account(&local_stack(&root().join("template.yaml")));
     let mut denied = Vec::new();
-    for entry in inventory() {
+    for entry in inventory()
+        .into_iter()
+        .chain(runner::inventory::operator_lines())
+    {
         let (principal, action, resource, context) = parse(&entry);
         match account.evaluate(&principal, &action, &resource, &context) {
             Some(decision) if decision.is_allowed() => {}
@@ -155,17 +134,22 @@ fn when_a_grant_serves_no_tested_call_should_be_justified_in_the_template() {
     let text = std::fs::read_to_string(&template).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let account = account(&local_stack(&template));
-    let calls: Vec<_> = inventory().iter().map(|l| parse(l)).collect();
+    // The functions' inventory and the operator CLI's (written by the CLI's tests, which run
+    // every command under its operator's policies).
+    let calls: Vec<_> = inventory()
+        .into_iter()
+        .chain(runner::inventory::operator_lines())
+        .map(|l| parse(&l))
+        .collect();
     let mut unjustified = Vec::new();
-    // The neighbour is not the stack's: its broad grant is the point of it. The operators'
-    // policies are held to their commands by the CLI's tests, which run every command under
-    // them (cli/tests/cli.rs); the inventory here is the functions' calls.
-    let operators: Vec<&str> = runner::stack::OPERATORS.iter().map(|o| o.role).collect();
+    // (policy, statement, action) → (used, Sid).
+    let mut grants: std::collections::BTreeMap<(String, String, String), (bool, Option<String>)> =
+        std::collections::BTreeMap::new();
+    // The neighbour is not the stack's: its broad grant is the point of it.
     for principal in account
         .principals
         .values()
         .filter(|p| p.name != runner::stack::NEIGHBOUR_ROLE)
-        .filter(|p| !operators.contains(&p.name.as_str()))
     {
         for policy in &principal.policies {
             for statement in policy
@@ -186,36 +170,40 @@ fn when_a_grant_serves_no_tested_call_should_be_justified_in_the_template() {
                                 false,
                             )
                     });
-                    if used {
-                        continue;
-                    }
-                    // A statement of ours carries its Sid; SAM's on-failure policy comes from
-                    // Globals' EventInvokeConfig.
-                    let anchor = match &statement.sid {
-                        Some(sid) => format!("- Sid: {sid}"),
-                        None if policy.name.contains("EventInvokeConfigOnFailure") => {
-                            "EventInvokeConfig:".to_owned()
-                        }
-                        None => format!("(no Sid in {})", policy.name),
-                    };
-                    let justified = lines
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, l)| l.trim() == anchor)
-                        .any(|(i, _)| {
-                            let comment = comment_above(&lines, i);
-                            comment.contains("Not exercised locally")
-                                && comment.contains(action.as_str())
-                        });
-                    if !justified {
-                        unjustified.push(format!(
-                            "{}: {} {action}",
-                            principal.name,
-                            statement.label()
-                        ));
-                    }
+                    // A managed policy (the operators') is used when any principal it is
+                    // attached to made a call it applies to.
+                    let grant = (policy.name.clone(), statement.label(), action.clone());
+                    let entry = grants
+                        .entry(grant)
+                        .or_insert((false, statement.sid.clone()));
+                    entry.0 |= used;
                 }
             }
+        }
+    }
+    for ((policy, label, action), (used, sid)) in grants {
+        if used {
+            continue;
+        }
+        // A statement of ours carries its Sid; SAM's on-failure policy comes from Globals'
+        // EventInvokeConfig.
+        let anchor = match &sid {
+            Some(sid) => format!("- Sid: {sid}"),
+            None if policy.contains("EventInvokeConfigOnFailure") => {
+                "EventInvokeConfig:".to_owned()
+            }
+            None => format!("(no Sid in {policy})"),
+        };
+        let justified = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == anchor)
+            .any(|(i, _)| {
+                let comment = comment_above(&lines, i);
+                comment.contains("Not exercised locally") && comment.contains(action.as_str())
+            });
+        if !justified {
+            unjustified.push(format!("{policy}: {label} {action}"));
         }
     }
     assert!(

@@ -155,3 +155,9 @@ pub fn validated(emulator: &emulator::Emulator) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Writes this test's part of the operators' IAM inventory (`UPDATE_IAM_INVENTORY=1`): every
+/// call its commands made that the local IAM allowed an operator.
+pub fn inventory(test: &str, report: &Report) {
+    runner::inventory::record_operator_calls(test, &report.iam_now());
+}

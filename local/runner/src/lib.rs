@@ -6,6 +6,7 @@
 pub mod alarms;
 pub mod cfn;
 pub mod confine;
+pub mod inventory;
 mod invoke;
 pub mod kept;
 pub mod lambda;
@@ -305,8 +306,11 @@ pub struct Report {
     pub dead_letters: Vec<DeadLetter>,
     /// Every alarm of the stack, and whether (and why) it would have fired.
     pub alarms: Vec<alarms::AlarmState>,
-    /// Every IAM decision the local account made (principal, action, resource, allowed).
+    /// Every IAM decision the local account made (principal, action, resource, allowed), when
+    /// the run ended ([`Report::iam_now`] for the calls made since, on the stack the report
+    /// keeps up).
     pub iam: Vec<iam::account::Record>,
+    iam_account: Option<Arc<iam::Account>>,
     /// Every object left in the bucket, and whether the downloads distribution may read it
     /// (empty when IAM is off). [`Report::downloaded`] holds only what it may read.
     pub served: Vec<Served>,
@@ -356,6 +360,15 @@ impl Report {
             .await
             .map_err(|e| anyhow::anyhow!("presigning {key}: {e}"))?;
         Ok(request.uri().to_owned())
+    }
+
+    /// Every IAM decision the local account made so far, the calls made on the stack after the
+    /// run included (the operator CLI's against the report's endpoints).
+    pub fn iam_now(&self) -> Vec<iam::account::Record> {
+        self.iam_account
+            .as_ref()
+            .map(|a| a.records())
+            .unwrap_or_default()
     }
 
     /// Every call the local IAM denied.
@@ -1052,6 +1065,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<Report> {
             .as_ref()
             .map(|a| a.records())
             .unwrap_or_default(),
+        iam_account: account.iam.clone(),
         served: Vec::new(),
         signing_keys: stack.signing_keys(),
         resets: bus
