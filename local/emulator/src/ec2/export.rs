@@ -92,9 +92,11 @@ pub(super) fn export_image(
             format!("The image id '[{image_id}]' does not exist"),
         );
     }
-    // DisableImage: "A disabled AMI can't be used"; EC2's code for an AMI that exists but is not
-    // available for use is InvalidAMIID.Unavailable (EC2 API Reference, "Common client error
-    // codes").
+    // An assumption, not a documented rule: DisableImage documents only that a disabled AMI
+    // "can't be used for instance launches" and can't be shared; that VM Export refuses one,
+    // and with InvalidAMIID.Unavailable (EC2's code for an AMI that exists but is not available,
+    // "Common client error codes"), is this emulator's stand-in. The project never exports a
+    // disabled AMI (revocation disables only after publication).
     if let Some(state) = world
         .ami_states
         .get(&image_id)

@@ -145,13 +145,14 @@ const TWO_YEARS: i64 = 730 * 86_400;
 
 /// DescribeImages: the AMIs named (each must exist, or have been deregistered recently) or all
 /// of the account's in the region, narrowed by `Owners` and `Filter.N`, in pages of `MaxResults`
-/// (6 to 1000: EC2 answers 5 with "Expecting a value greater than 5").
+/// (5 to 1000: EC2 refuses a value below 5 with "Expecting a value greater than 5", which
+/// clients read as accepting 5 itself; the model states no bound).
 pub(super) fn describe_images(
     world: &World,
     region: &str,
     params: &BTreeMap<String, String>,
 ) -> Response {
-    let page = match Page::of(params, "images", 6, 1000) {
+    let page = match Page::of(params, "images", 5, 1000) {
         Ok(page) => page,
         Err(e) => return e,
     };

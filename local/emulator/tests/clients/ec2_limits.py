@@ -155,14 +155,14 @@ check("ec2 DescribeImages filter state available leaves the disabled AMI out",
       filtered(("state", ["available"])) == amis[:7])
 check("ec2 DescribeImages filter state disabled with IncludeDisabled",
       ids(IncludeDisabled=True, Filters=[{"Name": "state", "Values": ["disabled"]}]) == [amis[7]])
-for bad in (5, 1001):
+for bad in (4, 1001):
     check(f"ec2 DescribeImages MaxResults {bad} is InvalidParameterValue",
           error_code(lambda: ec2.describe_images(MaxResults=bad)) == "InvalidParameterValue")
-first = ec2.describe_images(MaxResults=6)
-check("ec2 DescribeImages MaxResults 6 answers six and a NextToken",
-      len(first["Images"]) == 6 and first.get("NextToken"), str(first.get("NextToken")))
-second = ec2.describe_images(MaxResults=6, NextToken=first["NextToken"])
-check("ec2 DescribeImages NextToken answers the rest", len(second["Images"]) == 1 and not second.get("NextToken")
+first = ec2.describe_images(MaxResults=5)
+check("ec2 DescribeImages MaxResults 5 answers five and a NextToken",
+      len(first["Images"]) == 5 and first.get("NextToken"), str(first.get("NextToken")))
+second = ec2.describe_images(MaxResults=5, NextToken=first["NextToken"])
+check("ec2 DescribeImages NextToken answers the rest", len(second["Images"]) == 2 and not second.get("NextToken")
       and sorted(i["ImageId"] for i in first["Images"] + second["Images"]) == amis[:7])
 check("ec2 DescribeImages a forged NextToken is InvalidPaginationToken",
       error_code(lambda: ec2.describe_images(MaxResults=6, NextToken="forged")) == "InvalidPaginationToken")
