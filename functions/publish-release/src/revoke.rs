@@ -11,6 +11,9 @@ use shared::ports::{AmiLifecycle, Cdn};
 use shared::provenance::{Proof, Proven, Provenance, Refused};
 use shared::revocation::{self, Progress, RevocationRecord, Surface};
 
+/// The code of the channels surface's wait for SSM to show a moved channel's new AMI.
+const NOT_YET_VALIDATED: &str = "NotYetValidated";
+
 /// The event a finished revocation puts on the release bus.
 pub const RELEASE_REVOKED: &str = "Release Revoked";
 
@@ -135,14 +138,31 @@ impl<T: Ports> Deps<T> {
                 None
             }
         };
+        let mut waiting = false;
         for surface in Surface::ALL {
             if progress.done.contains(&surface) {
                 continue;
+            }
+            // The event says the revocation is done: it waits for every other surface.
+            if surface == Surface::Event && waiting {
+                break;
             }
             let result = self
                 .revoke_surface(surface, &record, &manifest, proven.as_ref())
                 .await;
             match result {
+                // SSM validates an aws:ec2:image value after PutParameter returns, so a moved
+                // channel's parameters usually show the replacement only at a later tick: the
+                // other surfaces need not wait for it.
+                Err(HandlerError::Retryable(e))
+                    if surface == Surface::Channels && e.code == NOT_YET_VALIDATED =>
+                {
+                    info!(reason = %e, "channels moved; waiting for SSM to show them");
+                    progress
+                        .notes
+                        .insert(surface, format!("not done yet: {}", e.message));
+                    waiting = true;
+                }
                 Ok(note) => {
                     info!(surface = surface.as_str(), note, "surface revoked");
                     progress.done.insert(surface);
@@ -161,6 +181,13 @@ impl<T: Ports> Deps<T> {
                     return Err(err);
                 }
             }
+        }
+        if waiting {
+            self.store
+                .put_json(&progress_key, &progress)
+                .await
+                .map_err(store_err("writing the revocation's progress"))?;
+            return Ok(false);
         }
         progress.finished_at = Some(release::timestamp(self.clock.now()));
         self.end_revocation(&progress_key, &progress, marker)
@@ -285,7 +312,7 @@ impl<T: Ports> Deps<T> {
                     return Err(HandlerError::Retryable(ServiceError::new(
                         "GetParameter",
                         shared::ErrorClass::Transient,
-                        "NotYetValidated",
+                        NOT_YET_VALIDATED,
                         format!("SSM does not show {image}/{channel}'s new AMI in {regions:?} yet"),
                     )));
                 }
