@@ -154,6 +154,12 @@ impl<T: Ports> Deps<T> {
                         "{region}: copy FAILED: {}",
                         image.state_reason.as_deref().unwrap_or("no reason given")
                     ))),
+                    // Someone deleted the copy under way: it will not become AVAILABLE, and once
+                    // gone it would read as "not visible yet" until the step's deadline.
+                    AppStreamImageState::Deleting => Ok(Progress::Failed(format!(
+                        "{region}: the copy {name} is being deleted (DeleteImage by someone \
+                         else); retry the release to copy it again"
+                    ))),
                     _ => Ok(Progress::Pending(format!("{region}: {}", image.state))),
                 }
             }

@@ -471,6 +471,22 @@ async fn when_a_copy_failed_should_fail_the_release_naming_the_region() {
 }
 
 #[tokio::test]
+async fn when_a_copy_under_way_is_deleted_by_someone_should_fail_the_release_naming_it() {
+    let deps = deps(&[]);
+    seed(&deps, CopyState::Requested);
+    complete_everything(&deps);
+    deps.appstream.set_state("eu-west-1", ID, "DELETING");
+    let outcome = handle(&deps, event(SCHEDULE)).await.unwrap();
+    assert_eq!(outcome.releases()[0].state, ReleaseState::Failed);
+    let status = deps.store.json(&format!("state/{ID}/status.json")).unwrap();
+    let reason = status["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("eu-west-1") && reason.contains("being deleted"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn when_copies_waited_for_the_source_should_issue_them_once_it_is_available() {
     let deps = deps(&[]);
     seed(&deps, CopyState::WaitingForSource);
