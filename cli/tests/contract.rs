@@ -314,6 +314,7 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
             "promote again".into(),
             run(&["promote", ID, "--to", "stable"]),
         ));
+        out.push(("url RAW".into(), run(&["url", ID, "--format", "raw"])));
         out.push((
             "revoke".into(),
             run(&["revoke", ID, "--reason", "CVE-2026-0003", "--yes"]),
@@ -326,6 +327,7 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
             "revoke raised".into(),
             run(&["revoke", ID, "--reason", "x", "--purge", "--yes"]),
         ));
+        out.push(("channels".into(), run(&["--json", "channels", "golden"])));
         out.push(("status".into(), run(&["status", ID])));
         out.push(("status all".into(), run(&["--json", "status"])));
         out.push(("watch".into(), run(&["watch", ID, "--interval", "1s"])));
@@ -394,6 +396,27 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
     );
     let verified = get("verified");
     assert!(verified.status.success(), "{}", text(verified));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout)
+            .lines()
+            .any(|l| l.starts_with("all ") && l.ends_with(&format!("checks of {ID} passed"))),
+        "verify's summary line: {}",
+        text(verified)
+    );
+    // An unknown format names the ones the release has.
+    let raw = get("url RAW");
+    assert_eq!(raw.status.code(), Some(1), "{}", text(raw));
+    assert!(
+        stderr(raw).contains("has no RAW artifact; it has VMDK"),
+        "{}",
+        text(raw)
+    );
+    // A channel still at the revoked release (publish-release's next tick moves it) says so.
+    let channels: serde_json::Value =
+        serde_json::from_slice(&get("channels").stdout).expect("channels --json");
+    for channel in channels["channels"].as_array().unwrap() {
+        assert_eq!(channel["revoked"], channel["release_id"] == ID, "{channel}");
+    }
     assert!(
         text(verified).contains("disk withdrawn") && !text(verified).contains("still exists"),
         "{}",
