@@ -19,40 +19,11 @@ import boto3
 import botocore.config
 from botocore.exceptions import ClientError
 
-ENDPOINT, AWS_CLI = sys.argv[1], sys.argv[2]
+from clients import AWS_CLI, CONFIG, CREDENTIALS, ENDPOINT, check, cli, client, error_code
 ACCOUNT = "123456789012"
 PIPELINE = f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:image-pipeline/golden"
 DISTRIBUTION = f"arn:aws:imagebuilder:us-east-1:{ACCOUNT}:distribution-configuration/golden"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ImageBuilderDistribution"
-CREDENTIALS = {"aws_access_key_id": "AKIDLOCAL", "aws_secret_access_key": "local-secret"}
-CONFIG = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
-
-
-def client(service, region="us-east-1"):
-    return boto3.client(service, region_name=region, endpoint_url=ENDPOINT, config=CONFIG, **CREDENTIALS)
-
-
-def check(what, condition, detail=""):
-    if not condition:
-        print(f"FAIL {what} {detail}")
-        sys.exit(1)
-    print(f"ok   {what}")
-
-
-def error_code(call):
-    try:
-        call()
-    except ClientError as err:
-        return err.response["Error"]["Code"]
-    return None
-
-
-def cli(*args, region="us-east-1"):
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDLOCAL", AWS_SECRET_ACCESS_KEY="local-secret",
-               AWS_DEFAULT_REGION=region, AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
-    out = subprocess.run([AWS_CLI, *args, "--endpoint-url", ENDPOINT, "--region", region, "--output", "json"],
-                         capture_output=True, text=True, env=env)
-    return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
 
 
 def soon_dt():

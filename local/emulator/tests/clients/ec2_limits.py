@@ -20,10 +20,10 @@ import boto3
 import botocore.config
 from botocore.exceptions import ClientError
 
-ENDPOINT, AWS_CLI, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+from clients import AWS_CLI, CONFIG, ENDPOINT, check, cli, client, error_code
+
+MODE = sys.argv[3]
 ACCOUNT = "123456789012"
-CREDENTIALS = {"aws_access_key_id": "AKIDLOCAL", "aws_secret_access_key": "local-secret"}
-CONFIG = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
 # botocore checks some of the model's bounds itself: a client that does not sends what EC2
 # must refuse.
 UNCHECKED = CONFIG.merge(botocore.config.Config(parameter_validation=False))
@@ -31,35 +31,8 @@ BUCKET = "image-release-artifacts"
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
-def client(service, config=CONFIG):
-    return boto3.client(service, region_name="us-east-1", endpoint_url=ENDPOINT, config=config, **CREDENTIALS)
-
-
-def check(what, condition, detail=""):
-    if not condition:
-        print(f"FAIL {what} {detail}")
-        sys.exit(1)
-    print(f"ok   {what}")
-
-
-def error_code(call):
-    try:
-        call()
-    except ClientError as err:
-        return err.response["Error"]["Code"]
-    return None
-
-
-def cli(*args):
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDLOCAL", AWS_SECRET_ACCESS_KEY="local-secret",
-               AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
-    out = subprocess.run([AWS_CLI, *args, "--endpoint-url", ENDPOINT, "--region", "us-east-1", "--output", "json"],
-                         capture_output=True, text=True, env=env)
-    return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
-
-
 ec2 = client("ec2")
-unchecked = client("ec2", UNCHECKED)
+unchecked = client("ec2", config=UNCHECKED)
 
 
 def export(ami, bucket=BUCKET, tags=None, **extra):
