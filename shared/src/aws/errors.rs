@@ -1,6 +1,7 @@
 //! What every adapter does with an SDK error: one classification of SDK errors, and the error for
 //! an answer that lacks a documented field.
 
+use super::causes;
 use crate::error::{ErrorClass, ServiceError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -49,22 +50,6 @@ where
         ),
         _ => ServiceError::new(operation, ErrorClass::Other, "Unknown", causes(&err)),
     }
-}
-
-/// An error and its causes, one line (`dispatch failure: io error: … Connection refused`):
-/// what `DisplayErrorContext` says without the debug structure it appends, which no operator
-/// can read.
-pub fn causes(err: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// An answer that lacks a field the API documents as always present.

@@ -14,19 +14,24 @@
     feature = "ssm"
 ))]
 mod errors;
-#[cfg(any(
-    feature = "appstream",
-    feature = "cloudfront",
-    feature = "ec2",
-    feature = "eventbridge",
-    feature = "imagebuilder",
-    feature = "kms",
-    feature = "s3",
-    feature = "ssm"
-))]
-pub use errors::causes;
 mod lazy;
 pub use lazy::{LazyClient, RegionalClients};
+
+/// An error and its causes, one line (`dispatch failure: io error: … Connection refused`):
+/// what `DisplayErrorContext` says without the debug structure it appends, which no operator
+/// can read.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
 
 #[cfg(feature = "appstream")]
 pub mod appstream;
