@@ -13,6 +13,7 @@ pub mod provenance;
 pub mod retention;
 pub mod retry;
 pub mod revoke;
+pub mod revoked;
 pub mod sign;
 pub mod status;
 pub mod url;

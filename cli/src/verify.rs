@@ -298,7 +298,7 @@ pub async fn verify(cli: &Cli, release: &str, options: Options) -> Outcome {
     if let Some(record) = crate::revoke::revocation(&store, &id).await? {
         let prefix = crate::parameter_prefix(options.parameter_prefix.as_deref())?;
         let findings =
-            crate::revoke::check_revoked(&config, &store, &manifest, &record, &prefix).await?;
+            crate::revoked::check_revoked(&config, &store, &manifest, &record, &prefix).await?;
         return Ok(report(cli, &id, &findings));
     }
     let findings = check(&config, &store, &manifest, &options).await?;
