@@ -8,7 +8,7 @@
 
 mod support;
 
-use runner::{OnFailure, run};
+use runner::OnFailure;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use support::*;
@@ -340,22 +340,10 @@ async fn when_a_release_is_unknown_repeated_or_revoked_should_every_command_say_
         ));
         *seen.lock().unwrap() = out;
     })));
-    let report = run(s).await.expect("local release");
-    assert_eq!(
-        report.state,
-        "published",
-        "logs {}",
-        report.log_dir.display()
-    );
+    let report = published_with(s).await;
     let outputs = std::mem::take(&mut *outputs.lock().unwrap());
     assert!(!outputs.is_empty(), "the hook did not run");
-    let get = |name: &str| {
-        &outputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("{name}"))
-            .1
-    };
+    let get = |name: &str| output(&outputs, name);
     for (name, out) in outputs.iter().filter(|(n, _)| n.starts_with("unknown")) {
         assert_eq!(out.status.code(), Some(1), "{name}: {}", text(out));
         assert!(

@@ -8,7 +8,7 @@
 
 mod support;
 
-use runner::{OnFailure, run};
+use runner::OnFailure;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use support::*;
@@ -64,15 +64,9 @@ async fn when_doctor_runs_under_the_operators_read_only_policy_should_every_chec
         ));
         *seen.lock().unwrap() = out;
     })));
-    let report = run(s).await.expect("local release");
-    assert_eq!(
-        report.state,
-        "published",
-        "logs {}",
-        report.log_dir.display()
-    );
+    let report = published_with(s).await;
     let outputs = std::mem::take(&mut *outputs.lock().unwrap());
-    let get = |name: &str| &outputs.iter().find(|(n, _)| *n == name).unwrap().1;
+    let get = |name: &str| output(&outputs, name);
 
     let reader = get("reader");
     let decided: Vec<String> = report

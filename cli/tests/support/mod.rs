@@ -123,7 +123,12 @@ pub fn aws(endpoint: &str, args: &[&str]) {
 }
 
 pub async fn published() -> Report {
-    let report = run(scenario()).await.expect("local release");
+    published_with(scenario()).await
+}
+
+/// Runs `s` and requires its release published (its hooks have run by then).
+pub async fn published_with(s: Scenario) -> Report {
+    let report = run(s).await.expect("local release");
     assert_eq!(
         report.state,
         "published",
@@ -131,6 +136,15 @@ pub async fn published() -> Report {
         report.log_dir.display()
     );
     report
+}
+
+/// The output a hook recorded under `name`.
+pub fn output<'a, S: AsRef<str>>(outputs: &'a [(S, Output)], name: &str) -> &'a Output {
+    &outputs
+        .iter()
+        .find(|(n, _)| n.as_ref() == name)
+        .unwrap_or_else(|| panic!("no output {name}"))
+        .1
 }
 
 /// `verify ID --skip-urls` every half second until it passes (publish-release's ticks carry a
